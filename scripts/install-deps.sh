@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# install-deps.sh installs what grcc's tests need beyond Go: Debian's PyTorch
+# (the reference for differential tests and speed comparisons), OpenBLAS so
+# that PyTorch runs at full speed, and the CUDA toolkit (nvcc and cuda.h; the
+# CUDA backend is compiled and checked here, it cannot run without a GPU).
+#
+# It is idempotent and quick when everything is present. Without root it prints
+# the command to run and exits non-zero.
+set -euo pipefail
+
+need=()
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null || need+=(python3-torch python3-numpy)
+dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
+command -v nvcc >/dev/null 2>&1 || need+=(nvidia-cuda-toolkit)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sources=/etc/apt/sources.list.d/debian.sources
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages: ${need[*]}" >&2
+	echo "install-deps: run as root (the CUDA toolkit is in Debian's non-free component):" >&2
+	echo "  sed -i 's/^Components: main\$/Components: main contrib non-free non-free-firmware/' $sources && apt-get update && apt-get install -y ${need[*]}" >&2
+	exit 1
+fi
+# nvidia-cuda-toolkit lives in non-free.
+if [ -f "$sources" ] && grep -q '^Components: main$' "$sources"; then
+	sed -i 's/^Components: main$/Components: main contrib non-free non-free-firmware/' "$sources"
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${need[@]}"
