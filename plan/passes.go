@@ -1,0 +1,184 @@
+package plan
+
+import (
+	"fmt"
+
+	"github.com/grcc/grcc/ir"
+)
+
+// Pass is one named transformation of a program.
+type Pass struct {
+	Name string
+	Why  string
+	Run  func(*Program) error
+	// Fusions marks passes that only targets with fused kernels run.
+	Fusions bool
+}
+
+// Passes is the pipeline, in order. Every pass keeps the program valid;
+// tests run Verify after each.
+var Passes = []Pass{
+	{Name: "lower", Why: "turn layers into steps over values", Run: lower},
+	{Name: "fold-batchnorm", Why: "a BatchNorm after a convolution is a per-channel scale and shift of its output", Run: foldBatchNorm},
+	{Name: "fuse-relu", Why: "a ReLU after a convolution or scale-shift costs nothing in its epilogue", Run: fuseReLU},
+	{Name: "fuse-input-activation", Why: "the pre-activation BatchNorm+ReLU of a convolution's input can be applied while loading it", Run: fuseInputActivation, Fusions: true},
+	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r", Run: fuseGate, Fusions: true},
+	{Name: "plan-buffers", Why: "values whose lifetimes do not overlap share a buffer", Run: planBuffers},
+}
+
+// Options choose what Build does.
+type Options struct {
+	// Fusions enables the passes marked Fusions (the CUDA target).
+	Fusions bool
+	// StopAfter ends the pipeline after the named pass ("" runs all).
+	StopAfter string
+	// Verify checks the program after every pass.
+	Verify bool
+}
+
+// Build lowers m into a program by running the passes.
+func Build(m *ir.Model, opt Options) (*Program, error) {
+	if opt.StopAfter != "" && PassByName(opt.StopAfter) == nil {
+		return nil, fmt.Errorf("no pass %q", opt.StopAfter)
+	}
+	p := &Program{Model: m}
+	for _, pass := range Passes {
+		if pass.Fusions && !opt.Fusions {
+			continue
+		}
+		if err := pass.Run(p); err != nil {
+			return nil, fmt.Errorf("pass %s: %w", pass.Name, err)
+		}
+		if opt.Verify {
+			if err := p.Verify(); err != nil {
+				return nil, fmt.Errorf("after pass %s: %w", pass.Name, err)
+			}
+		}
+		if pass.Name == opt.StopAfter {
+			break
+		}
+	}
+	return p, nil
+}
+
+// PassByName finds a pass.
+func PassByName(name string) *Pass {
+	for i := range Passes {
+		if Passes[i].Name == name {
+			return &Passes[i]
+		}
+	}
+	return nil
+}
+
+// uses counts how many steps read each value.
+func (p *Program) uses() map[*Value]int {
+	n := map[*Value]int{}
+	for _, s := range p.Steps {
+		for _, v := range s.Reads() {
+			n[v]++
+		}
+	}
+	n[p.Output]++
+	return n
+}
+
+// producer maps each value to the step that last defines it.
+func (p *Program) producers() map[*Value]*Step {
+	prod := map[*Value]*Step{}
+	for _, s := range p.Steps {
+		prod[s.Out] = s
+	}
+	return prod
+}
+
+// rewrite removes the steps for which drop is true.
+func (p *Program) removeSteps(drop map[*Step]bool) {
+	out := p.Steps[:0]
+	for _, s := range p.Steps {
+		if !drop[s] {
+			out = append(out, s)
+		}
+	}
+	p.Steps = out
+}
+
+// fuseInto merges step next into its producer prev when prev's output is
+// read only by next: prev then writes next's output.
+func (p *Program) fuseChain(match func(prev, next *Step) bool, merge func(prev, next *Step)) {
+	uses := p.uses()
+	prod := p.producers()
+	drop := map[*Step]bool{}
+	for _, next := range p.Steps {
+		if len(next.In) == 0 || next.In[0] == nil {
+			continue
+		}
+		prev := prod[next.In[0]]
+		if prev == nil || drop[prev] || uses[next.In[0]] != 1 || prev.Out != next.In[0] || !match(prev, next) {
+			continue
+		}
+		merge(prev, next)
+		prev.Out = next.Out
+		drop[next] = true
+	}
+	p.removeSteps(drop)
+}
+
+func foldBatchNorm(p *Program) error {
+	p.fuseChain(func(prev, next *Step) bool {
+		return prev.Kind == Conv && next.Kind == ScaleShift && prev.BN == nil && !prev.Relu && prev.GateOut == nil
+	}, func(prev, next *Step) { prev.BN = next.BN })
+	return nil
+}
+
+func fuseReLU(p *Program) error {
+	p.fuseChain(func(prev, next *Step) bool {
+		return next.Kind == ReLU && (prev.Kind == Conv || prev.Kind == ScaleShift) && !prev.Relu && prev.GateOut == nil
+	}, func(prev, next *Step) { prev.Relu = true })
+	return nil
+}
+
+// fuseInputActivation folds a ScaleShift+ReLU whose only reader is a
+// convolution into that convolution's input loading.
+func fuseInputActivation(p *Program) error {
+	uses := p.uses()
+	prod := p.producers()
+	drop := map[*Step]bool{}
+	for _, s := range p.Steps {
+		if s.Kind != Conv || s.Pre != nil {
+			continue
+		}
+		pre := prod[s.In[0]]
+		if pre == nil || pre.Kind != ScaleShift || !pre.Relu || uses[s.In[0]] != 1 || drop[pre] {
+			continue
+		}
+		s.Pre = pre.BN
+		s.In[0] = pre.In[0]
+		drop[pre] = true
+	}
+	p.removeSteps(drop)
+	return nil
+}
+
+// fuseGate folds a Gate or Residual step into the convolution producing r.
+func fuseGate(p *Program) error {
+	uses := p.uses()
+	prod := p.producers()
+	drop := map[*Step]bool{}
+	for _, s := range p.Steps {
+		if s.Kind != Gate && s.Kind != Residual {
+			continue
+		}
+		r := s.In[1]
+		conv := prod[r]
+		if conv == nil || conv.Kind != Conv || conv.Relu || uses[r] != 1 || conv.GateOut != nil {
+			continue
+		}
+		conv.GateOut = s
+		conv.Out = s.Out
+		s.In[1] = nil // r is never materialised
+		drop[s] = true
+	}
+	p.removeSteps(drop)
+	return nil
+}

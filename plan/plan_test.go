@@ -1,0 +1,99 @@
+package plan_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/plan"
+)
+
+func loadSpecs(t *testing.T) map[string]*ir.Model {
+	t.Helper()
+	paths, _ := filepath.Glob("../spec/*.grc")
+	if len(paths) == 0 {
+		t.Fatal("no specs found")
+	}
+	models := map[string]*ir.Model{}
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ir.Load(path, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models[m.Name] = m
+	}
+	return models
+}
+
+// TestPassesKeepProgramsValid runs the verifier after every pass, with and
+// without the fusing passes, for every shipped spec.
+func TestPassesKeepProgramsValid(t *testing.T) {
+	for name, m := range loadSpecs(t) {
+		for _, fusions := range []bool{false, true} {
+			p, err := plan.Build(m, plan.Options{Fusions: fusions, Verify: true})
+			if err != nil {
+				t.Errorf("%s (fusions %v): %v", name, fusions, err)
+				continue
+			}
+			if len(p.Buffers) == 0 || p.Output.Shape != m.Output() {
+				t.Errorf("%s: output %s, %d buffers", name, p.Output.Shape, len(p.Buffers))
+			}
+		}
+	}
+}
+
+// TestFusions checks what the passes did on GRCNN-55: every BatchNorm after
+// a convolution is folded, no standalone ReLU remains, and with fusions every
+// gate update lives in a convolution epilogue.
+func TestFusions(t *testing.T) {
+	m := loadSpecs(t)["grcnn55"]
+	p, err := plan.Build(m, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(p *plan.Program, k plan.Kind) int {
+		n := 0
+		for _, s := range p.Steps {
+			if s.Kind == k {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(p, plan.ReLU); n != 0 {
+		t.Errorf("%d ReLU steps left", n)
+	}
+	if n := count(p, plan.Gate); n != 13 {
+		t.Errorf("%d gate steps, want 13 (one per iteration)", n)
+	}
+	fused, err := plan.Build(m, plan.Options{Fusions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(fused, plan.Gate); n != 0 {
+		t.Errorf("fused: %d gate steps left", n)
+	}
+	if !strings.Contains(fused.String(), "pre=layer1.iter_1.0+relu") {
+		t.Errorf("fused: input activation of layer1.iter_1.2 not fused:\n%s", fused)
+	}
+}
+
+func TestStopAfter(t *testing.T) {
+	m := loadSpecs(t)["grcnn56"]
+	p, err := plan.Build(m, plan.Options{StopAfter: "lower", Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Buffers) != 0 {
+		t.Error("buffers planned although the pipeline stopped after lower")
+	}
+	if _, err := plan.Build(m, plan.Options{StopAfter: "nope"}); err == nil {
+		t.Error("unknown pass accepted")
+	}
+}
