@@ -1,0 +1,142 @@
+// Tests of the committed generated packages.
+//
+// TestFresh fails with "stale generated files" when grcc would now emit
+// something else for a spec; `go test ./generated -update` (or
+// scripts/regenerate.sh) rewrites them. TestReference checks the packages of
+// the four reference cases against the logits of the reference PyTorch
+// implementation.
+package generated_test
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/grcc/grcc/codegen"
+	"github.com/grcc/grcc/generated/tiny_cifar"
+	"github.com/grcc/grcc/generated/tiny_cifar_sk_shared"
+	"github.com/grcc/grcc/generated/tiny_imagenet"
+	"github.com/grcc/grcc/generated/tiny_imagenet_sk"
+	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/runtime/npy"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated packages")
+
+// Targets is what the committed packages hold; scripts/regenerate.sh builds the same.
+var targets = []string{"go"}
+
+// specs lists every spec with a committed package, by path from the repository root.
+func specs(t *testing.T) []string {
+	var paths []string
+	for _, pattern := range []string{"spec/*.grc", "testdata/reference/*.grc"} {
+		found, err := filepath.Glob(filepath.Join("..", pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range found {
+			paths = append(paths, strings.TrimPrefix(filepath.ToSlash(f), "../"))
+		}
+	}
+	if len(paths) < 13 {
+		t.Fatalf("found %d specs, want the 9 shipped and 4 reference ones", len(paths))
+	}
+	return paths
+}
+
+func TestFresh(t *testing.T) {
+	for _, path := range specs(t) {
+		src, err := os.ReadFile(filepath.Join("..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ir.Load(path, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := codegen.Generate(m, m.Name, targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := m.Name
+		if *update {
+			os.MkdirAll(dir, 0o777)
+			for name, data := range files {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o666); err != nil {
+					t.Fatal(err)
+				}
+			}
+			continue
+		}
+		var names []string
+		for name := range files {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			have, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil || !bytes.Equal(have, files[name]) {
+				t.Errorf("stale generated files: %s/%s differs from what grcc emits for %s; run scripts/regenerate.sh", dir, name, path)
+			}
+		}
+	}
+}
+
+// model is what the reference test needs of a generated package.
+type model interface {
+	Load(path string) error
+	Forward(in, out []float32) error
+}
+
+// TestReference runs each reference case's generated package on the case's
+// input and compares with the reference logits. Tolerance: max|got − want| ≤
+// 1e-4 · max|want|. The logits reach 20–120 while float32 rounding over these
+// depths accumulates to about 1e-6 relative, so 1e-4 passes every correct
+// implementation and fails any wrong index or missing term.
+func TestReference(t *testing.T) {
+	cases := map[string]model{
+		"tiny_imagenet":        tiny_imagenet.New(),
+		"tiny_imagenet_sk":     tiny_imagenet_sk.New(),
+		"tiny_cifar":           tiny_cifar.New(),
+		"tiny_cifar_sk_shared": tiny_cifar_sk_shared.New(),
+	}
+	for name, m := range cases {
+		t.Run(name, func(t *testing.T) {
+			base := filepath.Join("..", "testdata", "reference", name)
+			if err := m.Load(base + ".pt"); err != nil {
+				t.Fatal(err)
+			}
+			in, _, err := npy.ReadFloat32(base + ".input.npy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _, err := npy.ReadFloat32(base + ".output.npy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, len(want))
+			if err := m.Forward(in, got); err != nil {
+				t.Fatal(err)
+			}
+			if diff, limit := maxDiff(got, want); diff > limit {
+				t.Errorf("max|got-want| = %g > %g\n%s", diff, limit, cmp.Diff(want, got))
+			}
+		})
+	}
+}
+
+func maxDiff(got, want []float32) (diff, limit float64) {
+	scale := 0.0
+	for i := range want {
+		diff = max(diff, math.Abs(float64(got[i]-want[i])))
+		scale = max(scale, math.Abs(float64(want[i])))
+	}
+	return diff, 1e-4 * scale
+}
