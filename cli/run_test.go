@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/grcc/grcc/runtime/npy"
+)
+
+var referenceCases = []string{"tiny_imagenet", "tiny_imagenet_sk", "tiny_cifar", "tiny_cifar_sk_shared"}
+
+func grcc(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = Run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func refPath(name, suffix string) string {
+	return filepath.Join("..", "testdata", "reference", name+suffix)
+}
+
+// checkLogits compares logits with the reference's. Tolerance: max|got −
+// want| ≤ 1e-4 · max|want|; float32 rounding through these networks stays
+// near 1e-6 relative, so this passes correct code and fails a wrong term.
+func checkLogits(t *testing.T, gotPath, wantPath string) {
+	t.Helper()
+	got, gotShape, err := npy.ReadFloat32(gotPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wantShape, err := npy.ReadFloat32(wantPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(gotShape) != len(wantShape) {
+		t.Fatalf("logits shape %v, want %v", gotShape, wantShape)
+	}
+	diff, scale := 0.0, 0.0
+	for i := range want {
+		diff = math.Max(diff, math.Abs(float64(got[i]-want[i])))
+		scale = math.Max(scale, math.Abs(float64(want[i])))
+	}
+	if diff > 1e-4*scale {
+		t.Errorf("max|got-want| = %g > 1e-4 × %g", diff, scale)
+	}
+}
+
+func TestRunReference(t *testing.T) {
+	for _, name := range referenceCases {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "logits.npy")
+			code, stdout, stderr := grcc("run", refPath(name, ".grc"), "--weights", refPath(name, ".pt"),
+				"--input", refPath(name, ".input.npy"), "--output", out)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if !strings.Contains(stdout, "logits written") {
+				t.Errorf("stdout: %q", stdout)
+			}
+			checkLogits(t, out, refPath(name, ".output.npy"))
+		})
+	}
+}
+
+// TestConvert converts a checkpoint to safetensors and runs from it.
+func TestConvert(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "w.safetensors")
+	if code, _, stderr := grcc("convert", refPath("tiny_cifar_sk_shared", ".pt"), st); code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr)
+	}
+	out := filepath.Join(dir, "logits.npy")
+	code, _, stderr := grcc("run", refPath("tiny_cifar_sk_shared", ".grc"), "--weights", st,
+		"--input", refPath("tiny_cifar_sk_shared", ".input.npy"), "--output", out)
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	checkLogits(t, out, refPath("tiny_cifar_sk_shared", ".output.npy"))
+}
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.npy")
+	spec := refPath("tiny_cifar", ".grc")
+	in := refPath("tiny_cifar", ".input.npy")
+	truncated := filepath.Join(dir, "cut.pt")
+	full, err := os.ReadFile(refPath("tiny_cifar", ".pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(truncated, full[:len(full)/2], 0o666)
+	wrongShape := filepath.Join(dir, "wrong.npy")
+	if err := npy.WriteFloat32(wrongShape, make([]float32, 2*3*8*8), []int{2, 3, 8, 8}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no input", []string{"run", spec, "--random-weights", "1", "--output", out}, 2, "--input is required"},
+		{"both weights", []string{"run", spec, "--weights", "x.pt", "--random-weights", "1", "--input", in, "--output", out}, 2, "exactly one"},
+		{"missing spec", []string{"run", "nope.grc", "--random-weights", "1", "--input", in, "--output", out}, 1, "nope.grc: no such file"},
+		{"missing weights", []string{"run", spec, "--weights", "nope.pt", "--input", in, "--output", out}, 1, "nope.pt"},
+		{"missing input", []string{"run", spec, "--random-weights", "1", "--input", "nope.npy", "--output", out}, 1, "nope.npy"},
+		{"wrong input shape", []string{"run", spec, "--random-weights", "1", "--input", wrongShape, "--output", out}, 1, "input shape 2×3×8×8, want N×3×32×32"},
+		{"truncated checkpoint", []string{"run", spec, "--weights", truncated, "--input", in, "--output", out}, 1, "cut.pt"},
+		{"wrong checkpoint", []string{"run", spec, "--weights", refPath("tiny_imagenet", ".pt"), "--input", in, "--output", out}, 1, "tiny_imagenet.pt"},
+		{"cuda without the tag", []string{"run", spec, "--random-weights", "1", "--input", in, "--output", out, "--engine", "cuda"}, 1, "without CUDA support"},
+		{"unknown engine", []string{"run", spec, "--random-weights", "1", "--input", in, "--output", out, "--engine", "tpu"}, 2, "unknown engine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := grcc(tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunRandomWeights(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "o.npy")
+	code, _, stderr := grcc("run", "../spec/grcnn56.grc", "--random-weights", "3",
+		"--input", refPath("tiny_cifar", ".input.npy"), "--output", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	logits, shape, err := npy.ReadFloat32(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shape) != 2 || shape[0] != 2 || shape[1] != 10 {
+		t.Fatalf("shape %v", shape)
+	}
+	for _, v := range logits {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Fatalf("logit %v", v)
+		}
+	}
+}
+
+func TestBuild(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := grcc("build", refPath("tiny_cifar", ".grc"), "-o", dir, "-pkg", "tiny", "-batch", "4")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "model.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"package tiny", "Batch         = 4", "Code generated by grcc from ../testdata/reference/tiny_cifar.grc. DO NOT EDIT."} {
+		if !bytes.Contains(src, []byte(want)) {
+			t.Errorf("model.go lacks %q", want)
+		}
+	}
+	for _, bad := range [][]string{
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-target", "tpu"},
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-pkg", "not-a-name"},
+	} {
+		if code, _, _ := grcc(bad...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}
+
+func TestBenchJSON(t *testing.T) {
+	code, stdout, stderr := grcc("bench", refPath("tiny_cifar", ".grc"), "--json", "--rounds", "2", "--time", "0s", "--warmup", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	for _, key := range []string{"median_ms", "images_per_s", "gflops", "peak_rss_mb", "peak_gflops"} {
+		if v, ok := r[key].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v", key, r[key])
+		}
+	}
+}
