@@ -22,7 +22,7 @@ type Model struct {
 	params  []checkpoint.Param
 	index   map[*ir.Param]int
 	tensors [][]float32
-	kernels []kernel // one per step
+	kernels []kernel      // one per step
 	users   []scratchUser // kernels that need scratch space
 
 	batch   int
