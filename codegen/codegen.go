@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/grcc/grcc/codegen/golang"
+	"github.com/grcc/grcc/codegen/torch"
 	"github.com/grcc/grcc/ir"
 	"github.com/grcc/grcc/plan"
 )
@@ -53,6 +54,11 @@ func Generate(m *ir.Model, pkg string, targets []string) (map[string][]byte, err
 			if p, err = plan.Build(m, plan.Options{}); err == nil {
 				emitted, err = golang.Emit(p, pkg)
 			}
+		case "torch":
+			var src []byte
+			if src, err = torch.Emit(m); err == nil {
+				emitted = map[string][]byte{TorchFile(m): src}
+			}
 		default:
 			err = fmt.Errorf("target %s is not implemented yet", t)
 		}
@@ -65,3 +71,6 @@ func Generate(m *ir.Model, pkg string, targets []string) (map[string][]byte, err
 	}
 	return files, nil
 }
+
+// TorchFile is the name of the PyTorch target's file for m.
+func TorchFile(m *ir.Model) string { return m.Name + ".py" }
