@@ -3,17 +3,14 @@ module github.com/grcc/grcc
 go 1.26.0
 
 require (
-	codeberg.org/sbinet/npyio v0.14.0 // indirect
-	github.com/alecthomas/participle/v2 v2.1.4 // indirect
-	github.com/campoy/embedmd v1.0.0 // indirect
-	github.com/dave/jennifer v1.7.1 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/uuid v1.1.1 // indirect
-	github.com/nlpodyssey/gopickle v0.3.0 // indirect
-	github.com/pkg/errors v0.9.1 // indirect
-	github.com/pmezard/go-difflib v1.0.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	codeberg.org/sbinet/npyio v0.14.0
+	github.com/alecthomas/participle/v2 v2.1.4
+	github.com/dave/jennifer v1.7.1
+	github.com/google/go-cmp v0.7.0
+	github.com/nlpodyssey/gopickle v0.3.0
+)
+
+require (
 	golang.org/x/text v0.34.0 // indirect
 	gonum.org/v1/gonum v0.17.0 // indirect
-	gorgonia.org/cu v0.9.6 // indirect
 )
