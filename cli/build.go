@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/grcc/grcc/codegen"
 )
@@ -45,13 +46,22 @@ By default the package goes to generated/<model> and is named after the model.`,
 			if !isIdentifier(*pkg) {
 				return usagef("-pkg %q is not a Go package name", *pkg)
 			}
-			dir := *out
-			if dir == "" {
-				dir = filepath.Join("generated", m.Name)
-			}
 			files, err := codegen.Generate(m, *pkg, targets)
 			if err != nil {
 				return err
+			}
+			dir := *out
+			if len(targets) == 1 && targets[0] == "torch" {
+				// The PyTorch module is one file: -o names it.
+				if strings.HasSuffix(dir, ".py") {
+					return writeFile(dir, files[codegen.TorchFile(m)])
+				}
+				if dir == "" {
+					dir = "."
+				}
+			}
+			if dir == "" {
+				dir = filepath.Join("generated", m.Name)
 			}
 			return writeFiles(dir, files)
 		}
@@ -85,6 +95,18 @@ func writeFiles(dir string, files map[string][]byte) error {
 		if err := os.WriteFile(path, files[name], 0o666); err != nil {
 			return fileError(path, err)
 		}
+	}
+	return nil
+}
+
+func writeFile(path string, data []byte) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fileError(dir, err)
+		}
+	}
+	if err := os.WriteFile(path, data, 0o666); err != nil {
+		return fileError(path, err)
 	}
 	return nil
 }
