@@ -8,7 +8,14 @@ func (c *checker) buildStage(st *Stage, downsample, unusedDBN1e bool) {
 	p := st.Name + "."
 	in := st.In
 	width := Shape{C: st.Width, H: in.H, W: in.W}
+	// The checks before guarantee the shapes fit; only sizes may fail
+	// (tooLarge). The first failure stops the build, so that one mistake is
+	// reported once, not once per iteration; the caller drops the stage.
+	errs := len(c.errs)
 	conv := func(name string, in Shape, out, k, stride, pad, dil, groups int, bias bool) *Conv {
+		if len(c.errs) > errs {
+			return nil
+		}
 		spec := convSpec{out: out, kernel: [2]int{k, k}, stride: [2]int{stride, stride},
 			padding: [2]int{pad, pad}, dilation: [2]int{dil, dil}, groups: groups, bias: bias}
 		return c.conv(c.names[st.Name], p+name, in, spec)
@@ -44,6 +51,9 @@ func (c *checker) buildStage(st *Stage, downsample, unusedDBN1e bool) {
 		}
 		if st.Gate == SigmoidGate {
 			it.GateBN = newBatchNorm(p+fmt.Sprintf("iter_g_%d.0", i), width)
+		}
+		if len(c.errs) > errs {
+			return
 		}
 		if st.ShareWeights && i > 1 {
 			shareCell(it.Cell, st.Iters[0].Cell)
@@ -104,7 +114,9 @@ func (c *checker) skConv(name string, in Shape, sk *SKSettings, groups, stride i
 	one := convSpec{kernel: [2]int{1, 1}, stride: [2]int{1, 1}, dilation: [2]int{1, 1}, groups: 1}
 	fc1 := one
 	fc1.out = s.Width
-	s.FC1 = c.conv(pos, name+".fc1.0", pooled, fc1)
+	if s.FC1 = c.conv(pos, name+".fc1.0", pooled, fc1); s.FC1 == nil {
+		return s
+	}
 	s.FC1BN = newBatchNorm(name+".fc1.1", Shape{C: s.Width, H: 1, W: 1})
 	fc2 := one
 	fc2.out = in.C * len(sk.Branches)

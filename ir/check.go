@@ -3,7 +3,6 @@ package ir
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/grcc/grcc/parser"
 )
@@ -32,7 +31,8 @@ func Load(name string, src []byte) (*Model, error) {
 
 type checker struct {
 	reader
-	names map[string]parser.Position // checkpoint names taken so far
+	names    map[string]parser.Position // checkpoint names taken so far
+	prefixes map[string]string          // dotted prefixes of those names, each to the first name with it
 }
 
 var (
@@ -46,7 +46,7 @@ func (c *checker) file(f *parser.File) *Model {
 		if e.Key != "model" {
 			msg := fmt.Sprintf("unknown top-level entry %q; a spec is one model \"name\" { ... }", e.Key)
 			if suggest(e.Key, []string{"model"}) != "" {
-				msg += `; did you mean "model"?`
+				msg = fmt.Sprintf("unknown top-level entry %q; did you mean \"model\"?", e.Key)
 			}
 			c.errorf(e.Pos, "%s", msg)
 			continue
@@ -71,9 +71,11 @@ func (c *checker) file(f *parser.File) *Model {
 	if !modelNameRE.MatchString(m.Name) {
 		c.errorf(model.Pos, "model name %q is not an identifier (letters, digits, underscores)", m.Name)
 	}
-	fields := c.fieldSet("model", entries, []string{"input", "classes", "stem", "stages", "head"})
+	modelKeys := []string{"input", "classes", "stem", "stages", "head"}
+	fields := c.fieldSet("model", entries, modelKeys)
+	errs := len(c.errs)
 	for _, key := range []string{"input", "classes", "stages", "head"} {
-		if fields[key] == nil {
+		if fields[key] == nil && !misspelled(entries, modelKeys, key) {
 			c.errorf(model.Pos, "model %q has no %s", m.Name, key)
 		}
 	}
@@ -85,11 +87,12 @@ func (c *checker) file(f *parser.File) *Model {
 			m.Classes, _ = c.positive("classes", v)
 		}
 	}
-	if len(c.errs) > 0 {
+	if fields["input"] == nil || fields["classes"] == nil || len(c.errs) > errs {
 		// Shapes cannot be inferred without a valid input and class count.
 		return nil
 	}
 	c.names = map[string]parser.Position{}
+	c.prefixes = map[string]string{}
 	shape := m.Input
 	if e := fields["stem"]; e != nil {
 		m.Stem, shape, ok = c.layers("stem", e, shape, m.Classes, false)
@@ -109,11 +112,38 @@ func (c *checker) file(f *parser.File) *Model {
 			return nil
 		}
 		if shape != m.Output() {
-			c.errorf(e.Pos, "head ends with %s per image; want the %d class logits (end with linear)", shape, m.Classes)
+			var last Layer
+			if len(m.Head) > 0 {
+				last = m.Head[len(m.Head)-1]
+			}
+			if l, ok := last.(*Linear); ok {
+				c.errorf(c.names[l.Name], "linear %q gives %d outputs, but the model has classes = %d; drop its out = %d",
+					l.Name, l.OutFeatures, m.Classes, l.OutFeatures)
+			} else {
+				c.errorf(e.Pos, "head ends with %s per image; want the %d class logits (end with linear)", shape, m.Classes)
+			}
 		}
+	}
+	if len(c.errs) > 0 {
+		return nil
 	}
 	collectParams(m)
 	return m
+}
+
+// maxElements bounds every tensor of one image, activations and weights, so
+// that shapes, parameter counts and MACs cannot overflow, and so that a slip
+// like planes = 6400000 is reported here rather than as a failed allocation.
+// The largest tensor of the published models has about 2 million elements.
+const maxElements = 1 << 31
+
+// tooLarge reports whether a tensor of the given dimensions exceeds maxElements.
+func tooLarge(dims ...int) bool {
+	n := 1.0
+	for _, d := range dims {
+		n *= float64(d)
+	}
+	return n > maxElements
 }
 
 func (c *checker) input(m *Model, e *parser.Entry) {
@@ -132,6 +162,10 @@ func (c *checker) input(m *Model, e *parser.Entry) {
 			return
 		}
 	}
+	if tooLarge(dims[1], dims[2], dims[3]) {
+		c.errorf(v.Pos, "input: %dx%dx%d is too large (more than %d elements per image)", dims[1], dims[2], dims[3], maxElements)
+		return
+	}
 	m.Batch = dims[0]
 	m.Input = Shape{C: dims[1], H: dims[2], W: dims[3]}
 }
@@ -147,15 +181,34 @@ func (c *checker) claim(name string, pos parser.Position) bool {
 		c.errorf(pos, "checkpoint name %q is already used at line %d", name, prev.Line)
 		return false
 	}
-	for other, prev := range c.names {
-		if strings.HasPrefix(other, name+".") || strings.HasPrefix(name, other+".") {
-			c.errorf(pos, "checkpoint name %q clashes with %q at line %d", name, other, prev.Line)
+	// A name clashes with a taken name that is a dotted prefix of it, or
+	// that it is a dotted prefix of. Looking up prefixes keeps this linear
+	// in the number of names.
+	for i := len(name) - 1; i > 0; i-- {
+		if name[i] != '.' {
+			continue
+		}
+		if prev, ok := c.names[name[:i]]; ok {
+			c.errorf(pos, "checkpoint name %q clashes with %q at line %d", name, name[:i], prev.Line)
 			return false
+		}
+	}
+	if other, ok := c.prefixes[name]; ok {
+		c.errorf(pos, "checkpoint name %q clashes with %q at line %d", name, other, c.names[other].Line)
+		return false
+	}
+	for i := len(name) - 1; i > 0; i-- {
+		if name[i] == '.' {
+			if _, ok := c.prefixes[name[:i]]; !ok {
+				c.prefixes[name[:i]] = name
+			}
 		}
 	}
 	c.names[name] = pos
 	return true
 }
+
+var convKeys = []string{"out", "kernel", "stride", "padding", "dilation", "groups", "bias"}
 
 var layerKinds = []string{"conv", "batchnorm", "relu", "maxpool", "avgpool", "globalavgpool", "linear"}
 
@@ -208,7 +261,14 @@ func (c *checker) layer(e *parser.Entry, in Shape, classes int) (Layer, Shape, b
 		return nil, in, false
 	}
 	if e.Value != nil {
-		c.errorf(e.Pos, "%s is a layer, not a setting; write %s { ... }", e.Key, e.Key)
+		switch {
+		case named:
+			c.errorf(e.Pos, "%s is a layer, not a setting; write %s \"name\" { ... }", e.Key, e.Key)
+		case e.Key == "relu" || e.Key == "globalavgpool":
+			c.errorf(e.Pos, "%s is a layer, not a setting; write %s on its own", e.Key, e.Key)
+		default:
+			c.errorf(e.Pos, "%s is a layer, not a setting; write %s { ... }", e.Key, e.Key)
+		}
 		return nil, in, false
 	}
 	name := e.Unquoted()
@@ -222,10 +282,10 @@ func (c *checker) layer(e *parser.Entry, in Shape, classes int) (Layer, Shape, b
 	errs := len(c.errs)
 	switch e.Key {
 	case "conv":
-		f := c.fieldSet("conv", entries, []string{"out", "kernel", "stride", "padding", "dilation", "groups", "bias"})
+		f := c.fieldSet("conv", entries, convKeys)
 		spec := convSpec{stride: [2]int{1, 1}, dilation: [2]int{1, 1}, groups: 1}
 		for _, key := range []string{"out", "kernel"} {
-			if f[key] == nil {
+			if f[key] == nil && !misspelled(entries, convKeys, key) {
 				c.errorf(e.Pos, "conv %q needs %s = ...", name, key)
 			}
 		}
@@ -243,9 +303,9 @@ func (c *checker) layer(e *parser.Entry, in Shape, classes int) (Layer, Shape, b
 		eps := 1e-5
 		if fe := f["eps"]; fe != nil {
 			if v, ok := c.setting(fe); ok {
-				eps, _ = c.float("eps", v)
-				if eps <= 0 {
-					c.errorf(fe.Pos, "eps must be positive")
+				var ok bool
+				if eps, ok = c.float("eps", v); ok && eps <= 0 {
+					c.errorf(v.Pos, "eps must be positive, got %s", *v.Number)
 				}
 			}
 		}
@@ -266,9 +326,12 @@ func (c *checker) layer(e *parser.Entry, in Shape, classes int) (Layer, Shape, b
 		out := Shape{C: in.C, H: 1, W: 1}
 		return &GlobalAvgPool{Node{In: in, Out: out}}, out, true
 	case "maxpool", "avgpool":
-		f := c.fieldSet(e.Key, entries, []string{"kernel", "stride", "padding"})
+		poolKeys := []string{"kernel", "stride", "padding"}
+		f := c.fieldSet(e.Key, entries, poolKeys)
 		if f["kernel"] == nil {
-			c.errorf(e.Pos, "%s needs kernel = ...", e.Key)
+			if !misspelled(entries, poolKeys, "kernel") {
+				c.errorf(e.Pos, "%s needs kernel = ...", e.Key)
+			}
 			return nil, in, false
 		}
 		var k, s, p [2]int
@@ -290,9 +353,11 @@ func (c *checker) layer(e *parser.Entry, in Shape, classes int) (Layer, Shape, b
 		if !ok || len(c.errs) > errs {
 			return nil, in, false
 		}
-		if p[0] > k[0]/2 || p[1] > k[1]/2 {
-			c.errorf(e.Pos, "%s: padding %d must be at most half the kernel %d", e.Key, p[0], k[0])
-			return nil, in, false
+		for i := range 2 {
+			if p[i] > k[i]/2 {
+				c.errorf(e.Pos, "%s: padding %d must be at most half the kernel %d", e.Key, p[i], k[i])
+				return nil, in, false
+			}
 		}
 		pool := &Pool{Node: Node{In: in}, Max: e.Key == "maxpool",
 			KH: k[0], KW: k[1], StrideH: s[0], StrideW: s[1], PadH: p[0], PadW: p[1]}
@@ -322,6 +387,10 @@ func (c *checker) layer(e *parser.Entry, in Shape, classes int) (Layer, Shape, b
 			}
 		}
 		if len(c.errs) > errs {
+			return nil, in, false
+		}
+		if tooLarge(out, in.Len()) {
+			c.errorf(e.Pos, "linear %q: the weight %dx%d has more than %d elements", name, out, in.Len(), maxElements)
 			return nil, in, false
 		}
 		l := &Linear{Node: Node{Name: name, In: in, Out: Shape{C: out, H: 1, W: 1}}, InFeatures: in.Len(), OutFeatures: out}
@@ -391,6 +460,15 @@ func (c *checker) conv(pos parser.Position, name string, in Shape, s convSpec) *
 		C: s.out,
 		H: (in.H+2*s.padding[0]-extentH)/s.stride[0] + 1,
 		W: (in.W+2*s.padding[1]-extentW)/s.stride[1] + 1,
+	}
+	if tooLarge(out.C, out.H, out.W) {
+		c.errorf(pos, "conv %q: its output %s has more than %d elements", name, out, maxElements)
+		return nil
+	}
+	if tooLarge(s.out, in.C/s.groups, s.kernel[0], s.kernel[1]) {
+		c.errorf(pos, "conv %q: its weight %dx%dx%dx%d has more than %d elements", name,
+			s.out, in.C/s.groups, s.kernel[0], s.kernel[1], maxElements)
+		return nil
 	}
 	conv := &Conv{
 		Node: Node{Name: name, In: in, Out: out},

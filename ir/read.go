@@ -1,6 +1,7 @@
 package ir
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -89,7 +90,7 @@ func describe(v *parser.Value) string {
 	case v.Ident != nil:
 		return *v.Ident
 	case v.List != nil:
-		return "a list"
+		return fmt.Sprintf("a list of %d", len(v.List.Items))
 	}
 	return "nothing"
 }
@@ -100,6 +101,10 @@ func (r *reader) integer(key string, v *parser.Value) (int, bool) {
 		n, err := strconv.ParseInt(*v.Number, 10, 32)
 		if err == nil {
 			return int(n), true
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			r.errorf(v.Pos, "%s: %s is too large", key, *v.Number)
+			return 0, false
 		}
 	}
 	r.errorf(v.Pos, "%s: want an integer, got %s", key, describe(v))
@@ -178,6 +183,18 @@ func (r *reader) word(key string, v *parser.Value, allowed []string) (string, bo
 	}
 	r.errorf(v.Pos, "%s", msg)
 	return "", false
+}
+
+// misspelled reports whether one of entries has an unknown key that suggest
+// would correct to key: the "unknown field" diagnostic already covers a
+// missing key then.
+func misspelled(entries []*parser.Entry, allowed []string, key string) bool {
+	for _, e := range entries {
+		if !contains(allowed, e.Key) && suggest(e.Key, allowed) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {

@@ -13,6 +13,15 @@ var stageKeys = []string{
 	"cell", "gate", "share_weights", "sk", "unused_d_bn_1e",
 }
 
+// maxIterations and maxModelIterations bound the iterations of a stage and
+// of a whole model. Every iteration becomes layers and state_dict entries, so
+// without a bound a short spec could ask for billions of them; the published
+// models have at most 22 in a stage and 31 in all.
+const (
+	maxIterations      = 1000
+	maxModelIterations = 10000
+)
+
 // stageSettings holds a stage's settings; a nil field was not given.
 type stageSettings struct {
 	planes, iterations, expansion, groups *int
@@ -57,7 +66,10 @@ func (c *checker) readStageSettings(entries []*parser.Entry) stageSettings {
 		case "planes":
 			s.planes = intp(e.Key, v)
 		case "iterations":
-			s.iterations = intp(e.Key, v)
+			if s.iterations = intp(e.Key, v); s.iterations != nil && *s.iterations > maxIterations {
+				c.errorf(v.Pos, "iterations %d is more than grcc supports (at most %d)", *s.iterations, maxIterations)
+				s.iterations = nil
+			}
 		case "expansion":
 			s.expansion = intp(e.Key, v)
 		case "groups":
@@ -101,10 +113,13 @@ func (c *checker) skSettings(pos parser.Position, entries []*parser.Entry) *SKSe
 		if !ok {
 			continue
 		}
-		bf := c.fieldSet("branch", body, []string{"kernel", "dilation"})
+		branchKeys := []string{"kernel", "dilation"}
+		bf := c.fieldSet("branch", body, branchKeys)
 		b := SKBranchSpec{Dilation: 1}
 		if be := bf["kernel"]; be == nil {
-			c.errorf(e.Pos, "branch needs kernel = ...")
+			if !misspelled(body, branchKeys, "kernel") {
+				c.errorf(e.Pos, "branch needs kernel = ...")
+			}
 		} else if v, ok := c.setting(be); ok {
 			if b.Kernel, ok = c.positive("kernel", v); ok && b.Kernel%2 == 0 {
 				c.errorf(v.Pos, "branch kernel %d must be odd, so that padding keeps the size", b.Kernel)
@@ -194,8 +209,9 @@ func (c *checker) stages(e *parser.Entry, in Shape) ([]*Stage, Shape, bool) {
 			stageEntries = append(stageEntries, se)
 			continue
 		}
-		if len(stageEntries) > 0 {
+		if len(stageEntries) > 0 && contains(stageKeys, se.Key) {
 			c.errorf(se.Pos, "default %q after the first stage; put defaults at the top of the stages block", se.Key)
+			continue
 		}
 		defaults = append(defaults, se)
 	}
@@ -204,27 +220,40 @@ func (c *checker) stages(e *parser.Entry, in Shape) ([]*Stage, Shape, bool) {
 	if len(stageEntries) == 0 {
 		c.errorf(e.Pos, "stages has no stage \"name\" { ... }")
 	}
-	if len(c.errs) > errs {
-		return nil, in, false
-	}
 	var out []*Stage
 	shape := in
+	// After the defaults or a stage fail, the later stages' settings are
+	// still read, so that their mistakes are reported too, but not their
+	// shapes or names, which would depend on what failed.
+	failed := len(c.errs) > errs
+	total := 0 // iterations so far
 	for _, se := range stageEntries {
 		body, ok := c.block(se, true)
 		if !ok {
-			return nil, in, false
+			failed = true
+			continue
 		}
 		c.fieldSet(fmt.Sprintf("stage %q", se.Unquoted()), body, stageKeys)
 		own := c.readStageSettings(body)
-		if len(c.errs) > errs {
-			return nil, in, false
+		if failed || len(c.errs) > errs {
+			failed = true
+			continue
 		}
 		st := c.stage(se, own, own.over(d), shape)
 		if st == nil {
-			return nil, in, false
+			failed = true
+			continue
+		}
+		if total += st.Iterations; total > maxModelIterations {
+			c.errorf(se.Pos, "stage %q: the model has more than %d iterations in all, more than grcc supports", st.Name, maxModelIterations)
+			failed = true
+			continue
 		}
 		out = append(out, st)
 		shape = st.Out
+	}
+	if failed {
+		return nil, in, false
 	}
 	return out, shape, true
 }
@@ -233,10 +262,11 @@ func (c *checker) stages(e *parser.Entry, in Shape) ([]*Stage, Shape, bool) {
 func (c *checker) stage(e *parser.Entry, own, s stageSettings, in Shape) *Stage {
 	name := e.Unquoted()
 	errs := len(c.errs)
-	for key, p := range map[string]*int{"planes": s.planes, "iterations": s.iterations} {
-		if p == nil {
-			c.errorf(e.Pos, "stage %q needs %s = ... (here or as a default)", name, key)
-		}
+	if s.planes == nil {
+		c.errorf(e.Pos, "stage %q needs planes = ... (here or as a default)", name)
+	}
+	if s.iterations == nil {
+		c.errorf(e.Pos, "stage %q needs iterations = ... (here or as a default)", name)
 	}
 	if len(c.errs) > errs {
 		return nil
@@ -282,11 +312,14 @@ func (c *checker) stage(e *parser.Entry, own, s stageSettings, in Shape) *Stage 
 	case st.Cell == SelectiveKernel && st.Planes%g != 0:
 		c.errorf(e.Pos, "stage %q: planes %d are not divisible by groups %d", name, st.Planes, g)
 	case downsample && (in.H%2 != 0 || in.W%2 != 0):
-		c.errorf(e.Pos, "stage %q: downsample halves the size, but the input is %dx%d", name, in.H, in.W)
+		c.errorf(e.Pos, "stage %q: downsample halves the size, but the input %dx%d is odd", name, in.H, in.W)
 	}
 	if len(c.errs) > errs {
 		return nil
 	}
 	c.buildStage(st, downsample, orBool(s.unusedDBN1e))
+	if len(c.errs) > errs {
+		return nil
+	}
 	return st
 }

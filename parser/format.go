@@ -10,7 +10,7 @@ import (
 // settings, at most one blank line kept between entries, comments kept where
 // they were. Formatting a formatted file changes nothing.
 func Format(f *File) []byte {
-	p := &printer{comments: f.Comments}
+	p := &printer{comments: f.Comments, blockStart: true}
 	p.entries(f.Entries, 0)
 	p.flushComments(1<<31-1, 0)
 	out := bytes.TrimLeft(p.buf.Bytes(), "\n")
@@ -22,6 +22,9 @@ type printer struct {
 	comments []Comment
 	next     int // index of the first comment not yet printed
 	lastLine int // source line of the last thing printed, for blank-line keeping
+	// blockStart is true until something is printed in the current block
+	// (or file): blank lines are kept between entries, not before the first.
+	blockStart bool
 
 	// columns maps an entry printed as a table row to its column widths.
 	columns map[*Entry][]int
@@ -34,13 +37,17 @@ const oneLineWidth = 100
 
 func (p *printer) entries(list []*Entry, depth int) {
 	widths := alignWidths(list)
-	p.columns = p.tableColumns(list, depth)
+	// Printing an entry's block lays out that block's own table, so set
+	// this level's columns again before each entry.
+	columns := p.tableColumns(list, depth)
 	for i, e := range list {
 		p.flushComments(e.Pos.Line, depth)
-		if p.lastLine > 0 && e.Pos.Line > p.lastLine+1 && i > 0 {
+		if !p.blockStart && e.Pos.Line > p.lastLine+1 {
 			p.buf.WriteByte('\n')
 		}
+		p.blockStart = false
 		p.buf.WriteString(strings.Repeat(indentUnit, depth))
+		p.columns = columns
 		p.entry(e, depth, widths[i])
 		p.trailingComment(e.EndPos.Line)
 		p.buf.WriteByte('\n')
@@ -55,7 +62,7 @@ func alignWidths(list []*Entry) []int {
 	for i := 0; i < len(list); {
 		j := i
 		w := 0
-		for j < len(list) && isSetting(list[j]) && (j == i || list[j].Pos.Line == list[j-1].EndPos.Line+1) {
+		for j < len(list) && isSetting(list[j]) && (j == i || list[j].Pos.Line <= list[j-1].EndPos.Line+1) {
 			w = max(w, len(list[j].Key))
 			j++
 		}
@@ -97,9 +104,11 @@ func (p *printer) entry(e *Entry, depth, keyWidth int) {
 		p.buf.WriteString(" {\n")
 		saved := p.lastLine
 		p.lastLine = e.Block.Pos.Line
+		p.blockStart = true
 		p.entries(e.Block.Entries, depth+1)
 		p.flushComments(e.Block.EndPos.Line, depth+1)
 		p.lastLine = saved
+		p.blockStart = false
 		p.buf.WriteString(strings.Repeat(indentUnit, depth) + "}")
 	}
 }
@@ -112,13 +121,15 @@ func (p *printer) oneLine(b *Block, depth int) (string, bool) {
 
 // oneLineAt is oneLine with the first unprinted comment at index next.
 func (p *printer) oneLineAt(b *Block, depth, next int) (string, bool) {
+	// EndPos is where the first token after the block starts, which may be
+	// a comment right after the "}", so compare offsets.
 	commentInside := func() bool {
 		for _, c := range p.comments[next:] {
-			if c.Pos.Line >= b.Pos.Line && c.Pos.Line <= b.EndPos.Line {
-				return !(c.Pos.Line == b.EndPos.Line && c.Pos.Column > b.EndPos.Column)
-			}
-			if c.Pos.Line > b.EndPos.Line {
+			if c.Pos.Offset >= b.EndPos.Offset {
 				break
+			}
+			if c.Pos.Offset > b.Pos.Offset {
+				return true
 			}
 		}
 		return false
@@ -152,9 +163,10 @@ func (p *printer) hasCommentBefore(line int) bool {
 func (p *printer) flushComments(line, depth int) {
 	for p.hasCommentBefore(line) {
 		c := p.comments[p.next]
-		if p.lastLine > 0 && c.Pos.Line > p.lastLine+1 {
+		if !p.blockStart && c.Pos.Line > p.lastLine+1 {
 			p.buf.WriteByte('\n')
 		}
+		p.blockStart = false
 		p.buf.WriteString(strings.Repeat(indentUnit, depth) + strings.TrimRight(c.Text, " \t\r") + "\n")
 		p.lastLine = c.Pos.Line
 		p.next++
@@ -201,7 +213,7 @@ func (p *printer) tableColumns(list []*Entry, depth int) map[*Entry][]int {
 	}
 	for i := 0; i < len(list); {
 		j := i
-		for j < len(list) && isRow(list[j]) && (j == i || list[j].Key == list[i].Key && list[j].Pos.Line == list[j-1].EndPos.Line+1) {
+		for j < len(list) && isRow(list[j]) && (j == i || list[j].Key == list[i].Key && list[j].Pos.Line <= list[j-1].EndPos.Line+1) {
 			j++
 		}
 		if j-i < 2 {
