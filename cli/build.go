@@ -2,6 +2,7 @@ package cli
 
 import (
 	"flag"
+	"go/token"
 	"os"
 	"path/filepath"
 	"sort"
@@ -68,8 +69,9 @@ By default the package goes to generated/<model> and is named after the model.`,
 	},
 }
 
+// isIdentifier reports whether s can name a Go package.
 func isIdentifier(s string) bool {
-	if s == "" {
+	if s == "" || s == "_" || token.IsKeyword(s) {
 		return false
 	}
 	for i, r := range s {

@@ -164,6 +164,7 @@ func TestBuild(t *testing.T) {
 	for _, bad := range [][]string{
 		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-target", "tpu"},
 		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-pkg", "not-a-name"},
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-pkg", "type"},
 	} {
 		if code, _, _ := grcc(bad...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)

@@ -144,7 +144,7 @@ func TestRowsAddUp(t *testing.T) {
 	}
 }
 
-// TestExamples checks the specs of docs/language.md, which
+// TestExamples checks the specs of README.md, which
 // testdata/specs holds, and a property of each that the document claims.
 func TestExamples(t *testing.T) {
 	files, _ := filepath.Glob("testdata/specs/*.grc")
@@ -252,19 +252,19 @@ func TestDeterministicDiagnostics(t *testing.T) {
 	}
 }
 
-// TestLanguageDoc checks that every example in docs/language.md passes the
+// TestLanguageDoc checks that every example in README.md passes the
 // checker, and that the specs in testdata/specs appear in it word for word.
 func TestLanguageDoc(t *testing.T) {
-	doc, err := os.ReadFile("../docs/language.md")
+	doc, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := regexp.MustCompile("(?s)```grc\n(.*?)```").FindAllSubmatch(doc, -1)
 	if len(blocks) < 5 {
-		t.Fatalf("docs/language.md has %d grc examples", len(blocks))
+		t.Fatalf("README.md has %d grc examples", len(blocks))
 	}
 	for i, b := range blocks {
-		if _, err := ir.Load(fmt.Sprintf("docs/language.md example %d", i+1), b[1]); err != nil {
+		if _, err := ir.Load(fmt.Sprintf("README.md example %d", i+1), b[1]); err != nil {
 			t.Errorf("%v\n%s", err, b[1])
 		}
 	}
@@ -275,7 +275,7 @@ func TestLanguageDoc(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Contains(doc, append([]byte("```grc\n"), src...)) {
-			t.Errorf("%s is not an example of docs/language.md, or differs from it", path)
+			t.Errorf("%s is not an example of README.md, or differs from it", path)
 		}
 	}
 }
