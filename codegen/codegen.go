@@ -7,9 +7,12 @@
 package codegen
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
+	"github.com/grcc/grcc/codegen/cuda"
 	"github.com/grcc/grcc/codegen/golang"
 	"github.com/grcc/grcc/codegen/torch"
 	"github.com/grcc/grcc/ir"
@@ -42,26 +45,23 @@ func ParseTargets(s string) ([]string, error) {
 	return out, nil
 }
 
-// Generate emits the files of the targets for m into one package named pkg.
-func Generate(m *ir.Model, pkg string, targets []string) (map[string][]byte, error) {
+// Options say what Generate emits.
+type Options struct {
+	Package string   // the Go package name
+	Targets []string // from Targets
+	// NoPTX skips compiling the CUDA kernels to PTX with nvcc: the cuda
+	// target then gives kernels.cu and cuda.go only.
+	NoPTX bool
+}
+
+// ErrNoNVCC is returned when the cuda target needs nvcc and it is not installed.
+var ErrNoNVCC = errors.New("nvcc not found: install the CUDA toolkit to compile the kernels to PTX, or build with -ptx=false to emit kernels.cu and cuda.go alone")
+
+// Generate emits the files of the targets for m into one package.
+func Generate(m *ir.Model, opt Options) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	for _, t := range targets {
-		var emitted map[string][]byte
-		var err error
-		switch t {
-		case "go":
-			var p *plan.Program
-			if p, err = plan.Build(m, plan.Options{}); err == nil {
-				emitted, err = golang.Emit(p, pkg)
-			}
-		case "torch":
-			var src []byte
-			if src, err = torch.Emit(m); err == nil {
-				emitted = map[string][]byte{TorchFile(m): src}
-			}
-		default:
-			err = fmt.Errorf("target %s is not implemented yet", t)
-		}
+	for _, t := range opt.Targets {
+		emitted, err := generate(m, t, opt)
 		if err != nil {
 			return nil, fmt.Errorf("%s: target %s: %w", m.Source, t, err)
 		}
@@ -70,6 +70,60 @@ func Generate(m *ir.Model, pkg string, targets []string) (map[string][]byte, err
 		}
 	}
 	return files, nil
+}
+
+func generate(m *ir.Model, target string, opt Options) (map[string][]byte, error) {
+	switch target {
+	case "go":
+		p, err := plan.Build(m, plan.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return golang.Emit(p, opt.Package)
+	case "cuda":
+		p, err := plan.Build(m, plan.Options{Fusions: true})
+		if err != nil {
+			return nil, err
+		}
+		files, err := cuda.Emit(p, opt.Package)
+		if err != nil || opt.NoPTX {
+			return files, err
+		}
+		if _, err := cuda.NVCC(); err != nil {
+			return nil, ErrNoNVCC
+		}
+		return files, compilePTX(files)
+	case "torch":
+		src, err := torch.Emit(m)
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]byte{TorchFile(m): src}, nil
+	}
+	return nil, fmt.Errorf("unknown target %q", target)
+}
+
+// compilePTX adds the PTX of kernels.cu for every architecture, compiled in parallel.
+func compilePTX(files map[string][]byte) error {
+	src := files["kernels.cu"]
+	ptx := make([][]byte, len(cuda.Archs))
+	errs := make([]error, len(cuda.Archs))
+	var wg sync.WaitGroup
+	for i, arch := range cuda.Archs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ptx[i], errs[i] = cuda.CompilePTX(src, arch)
+		}()
+	}
+	wg.Wait()
+	for i, arch := range cuda.Archs {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		files[cuda.PTXFile(arch)] = ptx[i]
+	}
+	return nil
 }
 
 // TorchFile is the name of the PyTorch target's file for m.

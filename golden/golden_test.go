@@ -27,7 +27,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // targets are the emitters the golden files cover.
-var targets = []string{"go"}
+var targets = []string{"go", "cuda", "torch"}
 
 func TestGenerate(t *testing.T) {
 	specs, err := filepath.Glob("*/spec.grc")
@@ -93,7 +93,7 @@ func generate(t *testing.T, spec string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := codegen.Generate(m, m.Name, targets)
+	files, err := codegen.Generate(m, codegen.Options{Package: m.Name, Targets: targets, NoPTX: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,24 +4,29 @@
 // It takes a *plan.Program built with plan.Options{Fusions: true} and gives
 // the files the cuda target adds to a generated model package:
 //
-//   - kernels.cu: one kernel per distinct layer configuration, each a device
-//     template of a kernel family (families.cuh: implicit-GEMM convolution
-//     with fused prologue and epilogue, pooling, channel means, selective-
-//     kernel attention, elementwise) bound to a struct of the layer's sizes
-//     as compile-time constants, and named after the first layer it runs
-//     (layer1.iter_1.5 → layer1_iter_1_5);
+//   - kernels.cu: one kernel per distinct layer configuration, named after
+//     the first layer it runs (layer1.iter_1.5 → layer1_iter_1_5). A kernel
+//     binds a device template of families.cuh to config structs holding the
+//     layer's sizes as compile-time constants; the batch is the only runtime
+//     size. The families: implicit-GEMM convolution (also the Linear layer)
+//     with a fused prologue (input BatchNorm+ReLU, average pool, or the
+//     branch mix of a selective-kernel convolution) and epilogue (folded
+//     BatchNorm, bias, ReLU, gate update, addition), a pair of independent
+//     convolutions in one launch, pooling, channel means, selective-kernel
+//     attention (channel means and the squeeze-excite MLP in one launch)
+//     and elementwise steps.
 //   - cuda.go (build tag cuda): NewCUDA, Forward, Launches and Close on top
-//     of gorgonia.org/cu, with the kernels' PTX for sm_80 and sm_90
-//     embedded (kernels_sm80.ptx and kernels_sm90.ptx, which the caller
-//     compiles with CompilePTX);
-//   - cuda_test.go (build tag cuda): checks a GPU's logits against the Go
-//     CPU path, and benchmarks Forward.
+//     of gorgonia.org/cu, with the PTX for sm_80 and sm_90 embedded
+//     (kernels_sm80.ptx and kernels_sm90.ptx, which the caller compiles with
+//     CompilePTX); Forward replays the launches as a CUDA graph.
+//   - cuda_test.go (build tag cuda): the GPU's logits against the Go CPU
+//     path's, and a benchmark.
 //
-// Before emitting, the package lowers the program's steps into launches and
-// runs a few fusions of its own (cudaPasses), then plans activation buffers
-// for the launch list. HostSources gives a C++ driver making the same
-// launches on the CPU through a shim of the CUDA constructs the kernels use,
-// so that tests check the kernels' arithmetic without a GPU.
+// The program's steps become launches, then the passes of cudaPasses fuse
+// further, and buffers are planned anew for the launch list, since fusing
+// changes lifetimes. cuda.go and HostSources' C++ driver (which runs
+// kernels.cu on the CPU through grcc_shim.h, for tests without a GPU) are
+// both generated from that one launch list.
 //
 // Nothing here imports gorgonia.org/cu, whose init exits the process when no
 // GPU is present; only the generated cuda.go does.
@@ -105,20 +110,28 @@ var kernelsTemplate = template.Must(template.New("kernels.cu").Parse(`{{.Header}
 {{.Families}}
 {{- range .Kernels}}
 {{range .Comment}}// {{.}}
-{{end}}struct {{.Name}}_cfg {
+{{end}}
+{{- range .Cfgs}}struct {{.Name}} {
 {{- range .Rows}}
   {{.}}
 {{- end}}
 };
+{{end -}}
 extern "C" __global__ void __launch_bounds__({{.Threads}}) {{.Name}}({{.Params}}) {
-  {{.Template}}<{{.Name}}_cfg>({{.Args}});
+  {{.Template}}<{{.CfgNames}}>({{.Args}});
 }
 {{end}}`))
 
+type cfgView struct {
+	Name string
+	Rows []string
+}
+
 type kernelView struct {
-	Name, Params, Args, Template string
-	Threads                      int
-	Comment, Rows                []string
+	Name, Params, Args, Template, CfgNames string
+	Threads                                int
+	Comment                                []string
+	Cfgs                                   []cfgView
 }
 
 func (ll *launchList) kernelsSource() ([]byte, error) {
@@ -139,51 +152,57 @@ func (ll *launchList) kernelsSource() ([]byte, error) {
 
 func (k *kernel) view() kernelView {
 	v := kernelView{Name: k.name, Template: k.family.template, Threads: k.threads}
-	var params, args []string
+	var args []string
 	for _, p := range k.family.params {
-		switch p {
-		case "out":
-			params = append(params, "float* out")
-		case "n":
-			params = append(params, "int n")
-		default:
-			params = append(params, "const float* "+p)
-		}
-		args = append(args, p)
+		args = append(args, paramName(p))
 	}
-	v.Params, v.Args = strings.Join(params, ", "), strings.Join(args, ", ")
+	if k.family.extra != "" {
+		args = append(args, k.family.extra)
+	}
+	v.Params, v.Args = strings.Join(k.family.params, ", "), strings.Join(args, ", ")
 	first := k.users[0]
-	v.Comment = []string{fmt.Sprintf("%s: %s.", k.name, first.describe())}
+	v.Comment = wrap(fmt.Sprintf("%s: %s.", k.name, first.describe()), 100)
 	if len(k.users) > 1 {
 		var names []string
 		for _, o := range k.users[1:] {
-			names = append(names, o.name)
+			names = append(names, o.layers())
 		}
-		v.Comment = append(v.Comment, wrap("Also runs "+strings.Join(names, ", ")+".", 90)...)
+		v.Comment = append(v.Comment, wrap("Also runs "+strings.Join(names, ", ")+".", 100)...)
 	}
-	for _, row := range k.consts {
-		var decls []string
-		typ, names := "", []string(nil)
-		flush := func() {
-			if len(names) > 0 {
-				decls = append(decls, fmt.Sprintf("static constexpr %s %s;", typ, strings.Join(names, ", ")))
-			}
-			names = nil
+	var names []string
+	for i, cfg := range k.cfgs {
+		name := k.name + "_cfg"
+		if len(k.cfgs) > 1 {
+			name = fmt.Sprintf("%s_%c_cfg", k.name, 'a'+i)
 		}
-		for _, c := range row {
-			t := "int"
-			if _, ok := c.value.(bool); ok {
-				t = "bool"
+		names = append(names, name)
+		cv := cfgView{Name: name}
+		for _, row := range cfg {
+			var decls []string
+			typ, parts := "", []string(nil)
+			flush := func() {
+				if len(parts) > 0 {
+					decls = append(decls, fmt.Sprintf("static constexpr %s %s;", typ, strings.Join(parts, ", ")))
+				}
+				parts = nil
 			}
-			if t != typ {
-				flush()
-				typ = t
+			for _, c := range row {
+				t := "int"
+				if _, ok := c.value.(bool); ok {
+					t = "bool"
+				}
+				if t != typ {
+					flush()
+					typ = t
+				}
+				parts = append(parts, fmt.Sprintf("%s = %v", c.name, c.value))
 			}
-			names = append(names, fmt.Sprintf("%s = %v", c.name, c.value))
+			flush()
+			cv.Rows = append(cv.Rows, strings.Join(decls, " "))
 		}
-		flush()
-		v.Rows = append(v.Rows, strings.Join(decls, " "))
+		v.Cfgs = append(v.Cfgs, cv)
 	}
+	v.CfgNames = strings.Join(names, ", ")
 	return v
 }
 

@@ -28,7 +28,7 @@ GRCC_DEVICE float grcc_act(float v, float scale, float shift) {
 // prologue touches only in-bounds elements, so padding stays zero.
 template <class C>
 GRCC_DEVICE float grcc_conv_col(const float* __restrict__ in, const float* __restrict__ pre_scale,
-                           const float* __restrict__ pre_shift, int img, int ci, int ih, int iw) {
+                                const float* __restrict__ pre_shift, int img, int ci, int ih, int iw) {
   if (ih < 0 || ih >= C::H || iw < 0 || iw >= C::W) return 0.0f;
   const float* x = in + (img * C::CIN + ci) * (C::XH * C::XW);
   const float ps = C::PRE ? pre_scale[ci] : 1.0f, ph = C::PRE ? pre_shift[ci] : 0.0f;
@@ -40,14 +40,15 @@ GRCC_DEVICE float grcc_conv_col(const float* __restrict__ in, const float* __res
 #pragma unroll
     for (int b = 0; b < C::PKW; ++b) {
       const int xx = iw * C::PSW - C::PPW + b;
-      if (y >= 0 && y < C::XH && xx >= 0 && xx < C::XW) sum += grcc_act<C::PRE, C::PRE_RELU>(x[y * C::XW + xx], ps, ph);
+      if (y >= 0 && y < C::XH && xx >= 0 && xx < C::XW)
+        sum += grcc_act<C::PRE, C::PRE_RELU>(x[y * C::XW + xx], ps, ph);
     }
   }
   return sum / (C::PKH * C::PKW);
 }
 
-// grcc_conv2d computes one BM×BN tile of a convolution as an implicit GEMM: for
-// group g, out[g·MG + m][q] = Σ_k w[g·MG + m][k] · col[k][q], where k runs
+// grcc_conv2d computes one BM×BN tile of a convolution as an implicit GEMM:
+// for group g, out[g·MG + m][q] = Σ_k w[g·MG + m][k] · col[k][q], where k runs
 // over the group's input channels × KH × KW and q over the output pixels of
 // the whole batch. Tiles of w and of the never-materialised im2col matrix
 // col are staged in shared memory, double-buffered so that the global loads
@@ -57,17 +58,27 @@ GRCC_DEVICE float grcc_conv_col(const float* __restrict__ in, const float* __res
 // A 1×1 convolution is a plain GEMM (the IS1X1 path skips the index
 // arithmetic); a Linear layer is a 1×1 convolution of a 1×1 image.
 //
+// Prologue, while loading col: the input BatchNorm+ReLU (PRE), applied to
+// in-bounds elements only so that padding stays zero; an average pool of
+// the input (POOL); or, for a 1×1 convolution after a selective-kernel
+// convolution, the mix of its MIX branches in, in1, ... by their attention
+// att[img][m][c] (MIX).
+//
 // Epilogue per output: × scale (folded BatchNorm) + shift (folded shift and
 // bias), ReLU, then EPI: the GRCL gate update out += v·sigmoid(aux0 + aux1),
 // the ungated out += v, or out = v + aux0.
 //
-// Grid: x over BN-pixel tiles of the batch, y over groups × BM-channel tiles.
+// Grid: x over BN-pixel tiles of the batch, y over groups × BM-channel
+// tiles; the block's place in it is (bx, by), so that one launch can run
+// two independent convolutions side by side (grcc_conv2d_pair).
 template <class C>
-GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restrict__ w,
-                        const float* __restrict__ pre_scale, const float* __restrict__ pre_shift,
-                        const float* __restrict__ scale, const float* __restrict__ shift,
-                        const float* __restrict__ aux0, const float* __restrict__ aux1, float* out,
-                        int n) {
+GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restrict__ in1,
+                             const float* __restrict__ in2, const float* __restrict__ in3,
+                             const float* __restrict__ att, const float* __restrict__ w,
+                             const float* __restrict__ pre_scale, const float* __restrict__ pre_shift,
+                             const float* __restrict__ scale, const float* __restrict__ shift,
+                             const float* __restrict__ aux0, const float* __restrict__ aux1, float* out,
+                             int n, int bx, int by) {
   constexpr int CG = C::CIN / C::GROUPS, MG = C::COUT / C::GROUPS;
   constexpr int KK = C::KH * C::KW, K = CG * KK, HWO = C::HO * C::WO;
   constexpr int BM = C::BM, BN = C::BN, BK = C::BK, TM = C::TM, TN = C::TN, T = C::THREADS;
@@ -78,14 +89,15 @@ GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restri
   constexpr int RA = (BM * BK + T - 1) / T, RB = BK * BN / T;
   constexpr bool IS1X1 = C::KH == 1 && C::KW == 1 && C::SH == 1 && C::SW == 1 && C::PH == 0 &&
                          C::PW == 0 && !C::POOL;
+  static_assert(C::MIX == 0 || (IS1X1 && !C::PRE && C::MIX <= 4), "grcc_conv2d: MIX needs a plain 1x1 convolution");
 
   __shared__ float As[2][BK][BM + 1];
   __shared__ float Bs[2][BK][BN];
 
   const int tid = threadIdx.x;
-  const int g = blockIdx.y / MTILES;
-  const int m0 = (blockIdx.y % MTILES) * BM;
-  const int q0 = blockIdx.x * BN;
+  const int g = by / MTILES;
+  const int m0 = (by % MTILES) * BM;
+  const int q0 = bx * BN;
   const int npix = n * HWO;
 
   // This thread loads weight column ak of rows am + r·(T/BK), and col
@@ -99,20 +111,30 @@ GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restri
   const int p = q - img * HWO;
   const int oh = p / C::WO, ow = p % C::WO;
 
+  // Bounds that hold by construction are tested at compile time: fewer
+  // predicates, which ptxas otherwise spills.
+  constexpr bool ROWS_FIT = RA * (T / BK) <= BM, M_FITS = MG % BM == 0, K_FITS = K % BK == 0;
   float ra[RA], rb[RB];
   auto load = [&](int k0) {
 #pragma unroll
     for (int r = 0; r < RA; ++r) {
       const int m = am + r * (T / BK), k = k0 + ak;
-      ra[r] = (m < BM && m0 + m < MG && k < K) ? wg[m * K + k] : 0.0f;
+      ra[r] = ((ROWS_FIT || m < BM) && (M_FITS || m0 + m < MG) && (K_FITS || k < K)) ? wg[m * K + k] : 0.0f;
     }
 #pragma unroll
     for (int r = 0; r < RB; ++r) {
       const int k = k0 + bk + r * (T / BN);
       float v = 0.0f;
-      if (qvalid && k < K) {
+      if (qvalid && (K_FITS || k < K)) {
         const int c = k / KK, rem = k % KK, ci = g * CG + c;
-        if (IS1X1) {
+        if (IS1X1 && C::MIX > 0) {
+          const int off = (img * C::CIN + ci) * HWO + p;
+          const float* a = att + img * C::MIX * C::CIN + ci;
+          v = a[0] * in[off];
+          if (C::MIX > 1) v += a[C::CIN] * in1[off];
+          if (C::MIX > 2) v += a[2 * C::CIN] * in2[off];
+          if (C::MIX > 3) v += a[3 * C::CIN] * in3[off];
+        } else if (IS1X1) {
           v = grcc_act<C::PRE, C::PRE_RELU>(in[(img * C::CIN + ci) * HWO + p],
                                             C::PRE ? pre_scale[ci] : 1.0f, C::PRE ? pre_shift[ci] : 0.0f);
         } else {
@@ -128,7 +150,7 @@ GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restri
 #pragma unroll
     for (int r = 0; r < RA; ++r) {
       const int m = am + r * (T / BK);
-      if (m < BM) As[buf][ak][m] = ra[r];
+      if (ROWS_FIT || m < BM) As[buf][ak][m] = ra[r];
     }
 #pragma unroll
     for (int r = 0; r < RB; ++r) Bs[buf][bk + r * (T / BN)][bq] = rb[r];
@@ -173,7 +195,7 @@ GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restri
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
       const int m = m0 + ty + i * SM;
-      if (m >= MG) continue;
+      if (!M_FITS && m >= MG) continue;
       const int co = g * MG + m, idx = base + co * HWO;
       float v = acc[i][j];
       if (C::SCALE) v *= scale[co];
@@ -189,6 +211,30 @@ GRCC_DEVICE void grcc_conv2d(const float* __restrict__ in, const float* __restri
         out[idx] = v;
       }
     }
+  }
+}
+
+// grcc_conv2d_pair runs two independent convolutions in one launch: the
+// grid's rows [0, A's rows) run A, the rest B; blocks past the end of a
+// convolution's pixel tiles (the grid is as wide as the wider one) exit.
+template <class A, class B>
+GRCC_DEVICE void grcc_conv2d_pair(
+    const float* a_in, const float* a_in1, const float* a_in2, const float* a_in3, const float* a_att,
+    const float* a_w, const float* a_pre_scale, const float* a_pre_shift, const float* a_scale,
+    const float* a_shift, const float* a_aux0, const float* a_aux1, float* a_out, const float* b_in,
+    const float* b_in1, const float* b_in2, const float* b_in3, const float* b_att, const float* b_w,
+    const float* b_pre_scale, const float* b_pre_shift, const float* b_scale, const float* b_shift,
+    const float* b_aux0, const float* b_aux1, float* b_out, int n) {
+  constexpr int AROWS = A::GROUPS * ((A::COUT / A::GROUPS + A::BM - 1) / A::BM);
+  static_assert(A::THREADS == B::THREADS, "grcc_conv2d_pair: block sizes differ");
+  const int bx = blockIdx.x, by = blockIdx.y;
+  if (by < AROWS) {
+    if (bx * A::BN < n * A::HO * A::WO)
+      grcc_conv2d<A>(a_in, a_in1, a_in2, a_in3, a_att, a_w, a_pre_scale, a_pre_shift, a_scale, a_shift, a_aux0,
+                     a_aux1, a_out, n, bx, by);
+  } else if (bx * B::BN < n * B::HO * B::WO) {
+    grcc_conv2d<B>(b_in, b_in1, b_in2, b_in3, b_att, b_w, b_pre_scale, b_pre_shift, b_scale, b_shift, b_aux0,
+                   b_aux1, b_out, n, bx, by - AROWS);
   }
 }
 
@@ -221,18 +267,14 @@ GRCC_DEVICE void grcc_pool2d(const float* __restrict__ in, const float* __restri
   out[img * C::C * C::HO * C::WO + i] = C::MAX ? r : r / count;
 }
 
-// grcc_channel_mean averages each channel over its HW pixels, summing up to four
-// inputs first (the branches of a selective-kernel convolution) or applying
-// a BatchNorm+ReLU to each element (a pre-activated global pool). TPC
-// threads reduce one channel through shared memory; a block holds CPB
-// channels. Grid: x over channel groups, y over the batch.
+// grcc_channel_mean averages each channel over its HW pixels (a global
+// average pool), applying the BatchNorm+ReLU before the pool to each
+// element. TPC threads reduce one channel through shared memory; a block
+// holds CPB channels. Grid: x over channel groups, y over the batch.
 template <class C>
-GRCC_DEVICE void grcc_channel_mean(const float* __restrict__ in0, const float* __restrict__ in1,
-                              const float* __restrict__ in2, const float* __restrict__ in3,
-                              const float* __restrict__ pre_scale, const float* __restrict__ pre_shift,
-                              float* __restrict__ out, int n) {
+GRCC_DEVICE void grcc_channel_mean(const float* __restrict__ in, const float* __restrict__ pre_scale,
+                                   const float* __restrict__ pre_shift, float* __restrict__ out, int n) {
   constexpr int T = C::TPC * C::CPB;
-  static_assert(!C::PRE || C::INPUTS == 1, "grcc_channel_mean: the prologue takes one input");
   __shared__ float red[T];
   const int tid = threadIdx.x, lane = tid % C::TPC;
   const int c = blockIdx.x * C::CPB + tid / C::TPC, img = blockIdx.y;
@@ -240,13 +282,7 @@ GRCC_DEVICE void grcc_channel_mean(const float* __restrict__ in0, const float* _
   if (c < C::C && img < n) {
     const int base = (img * C::C + c) * C::HW;
     const float ps = C::PRE ? pre_scale[c] : 1.0f, ph = C::PRE ? pre_shift[c] : 0.0f;
-    for (int p = lane; p < C::HW; p += C::TPC) {
-      float v = grcc_act<C::PRE, C::PRE_RELU>(in0[base + p], ps, ph);
-      if (C::INPUTS > 1) v += in1[base + p];
-      if (C::INPUTS > 2) v += in2[base + p];
-      if (C::INPUTS > 3) v += in3[base + p];
-      s += v;
-    }
+    for (int p = lane; p < C::HW; p += C::TPC) s += grcc_act<C::PRE, C::PRE_RELU>(in[base + p], ps, ph);
   }
   red[tid] = s;
   __syncthreads();
@@ -258,65 +294,100 @@ GRCC_DEVICE void grcc_channel_mean(const float* __restrict__ in0, const float* _
   if (lane == 0 && c < C::C && img < n) out[img * C::C + c] = red[tid] / C::HW;
 }
 
-// grcc_sk_fc computes the attention of a selective-kernel convolution for one
-// image and CT of its channels: z = relu(bn(fc1 · s)) (fc1: D×C, recomputed
-// by each of the image's blocks, which is cheaper than a launch), then
-// att[m][c] = softmax over the M branches of (fc2 · z)[m·C + c].
-// Grid: x over channel tiles, y over the batch.
+// grcc_sk_attention computes the attention of a selective-kernel
+// convolution in one launch. Each block averages CPB channels of the sum of
+// the M branches into s (TPC threads per channel); the last block to finish
+// an image, found by an atomic ticket, then computes for all its channels
+// z = relu(bn(fc1 · s)) (fc1: D×C) and att[m][c] = softmax over m of
+// (fc2 · z)[m·C + c], fc2 being uploaded transposed (D × M·C) so that
+// threads read it coalesced; it resets the image's ticket for the next
+// launch. Grid: x over channel groups, y over the batch.
 template <class C>
-GRCC_DEVICE void grcc_sk_fc(const float* __restrict__ s, const float* __restrict__ w1,
-                       const float* __restrict__ scale1, const float* __restrict__ shift1,
-                       const float* __restrict__ w2, float* __restrict__ att, int n) {
-  constexpr int T = C::THREADS, TPR = 8, RPP = T / TPR;
+GRCC_DEVICE void grcc_sk_attention(const float* __restrict__ in0, const float* __restrict__ in1,
+                                   const float* __restrict__ in2, const float* __restrict__ in3,
+                                   const float* __restrict__ w1, const float* __restrict__ scale1,
+                                   const float* __restrict__ shift1, const float* __restrict__ w2t,
+                                   float* s, float* __restrict__ att, int* counter, int n) {
+  constexpr int T = C::TPC * C::CPB, TPR = 8, RPP = T / TPR;
+  static_assert(T == C::THREADS && T % TPR == 0, "grcc_sk_attention: block size");
+  __shared__ float red[T];
   __shared__ float sv[C::C];
   __shared__ float z[C::D];
-  __shared__ float part[T];
-  const int tid = threadIdx.x, img = blockIdx.y;
-  for (int c = tid; c < C::C; c += T) sv[c] = s[img * C::C + c];
+  __shared__ int ticket;
+  const int tid = threadIdx.x, lane = tid % C::TPC;
+  const int c = blockIdx.x * C::CPB + tid / C::TPC, img = blockIdx.y;
+  float sum = 0.0f;
+  if (c < C::C) {
+    const int base = (img * C::C + c) * C::HW;
+    for (int p = lane; p < C::HW; p += C::TPC) {
+      float v = in0[base + p];
+      if (C::M > 1) v += in1[base + p];
+      if (C::M > 2) v += in2[base + p];
+      if (C::M > 3) v += in3[base + p];
+      sum += v;
+    }
+  }
+  red[tid] = sum;
+  __syncthreads();
+#pragma unroll
+  for (int stride = C::TPC / 2; stride > 0; stride /= 2) {
+    if (lane < stride) red[tid] += red[tid + stride];
+    __syncthreads();
+  }
+  if (lane == 0 && c < C::C) s[img * C::C + c] = red[tid] / C::HW;
+  // Every writer publishes its mean device-wide, and the block has written
+  // all of them, before it takes a ticket.
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) ticket = atomicAdd(&counter[img], 1);
+  __syncthreads();
+  if (ticket != int(gridDim.x) - 1) return;
+  if (tid == 0) counter[img] = 0;
+  for (int k = tid; k < C::C; k += T) sv[k] = __ldcg(&s[img * C::C + k]);
   __syncthreads();
   // TPR threads per row of fc1, RPP rows at a time.
   for (int j0 = 0; j0 < C::D; j0 += RPP) {
-    const int j = j0 + tid / TPR, lane = tid % TPR;
+    const int j = j0 + tid / TPR, l = tid % TPR;
     float a = 0.0f;
     if (j < C::D)
-      for (int c = lane; c < C::C; c += TPR) a = fmaf(w1[j * C::C + c], sv[c], a);
-    part[tid] = a;
+      for (int k = l; k < C::C; k += TPR) a = fmaf(w1[j * C::C + k], sv[k], a);
+    red[tid] = a;
     __syncthreads();
-    if (lane == 0 && j < C::D) {
+    if (l == 0 && j < C::D) {
       float t = 0.0f;
 #pragma unroll
-      for (int l = 0; l < TPR; ++l) t += part[tid + l];
+      for (int r = 0; r < TPR; ++r) t += red[tid + r];
       z[j] = fmaxf(fmaf(t, scale1[j], shift1[j]), 0.0f);
     }
     __syncthreads();
   }
-  for (int t = tid; t < C::CT; t += T) {
-    const int c = blockIdx.x * C::CT + t;
-    if (c >= C::C) break;
+  for (int k = tid; k < C::C; k += T) {
     float e[C::M];
-    float mx = 0.0f;
 #pragma unroll
-    for (int m = 0; m < C::M; ++m) {
-      const float* row = w2 + (m * C::C + c) * C::D;
-      float l = 0.0f;
-      for (int j = 0; j < C::D; ++j) l = fmaf(row[j], z[j], l);
-      e[m] = l;
-      mx = m == 0 ? l : fmaxf(mx, l);
+    for (int m = 0; m < C::M; ++m) e[m] = 0.0f;
+    for (int j = 0; j < C::D; ++j) {
+      const float zj = z[j];
+#pragma unroll
+      for (int m = 0; m < C::M; ++m) e[m] = fmaf(w2t[j * C::M * C::C + m * C::C + k], zj, e[m]);
     }
-    float sum = 0.0f;
+    float mx = e[0];
+#pragma unroll
+    for (int m = 1; m < C::M; ++m) mx = fmaxf(mx, e[m]);
+    float total = 0.0f;
 #pragma unroll
     for (int m = 0; m < C::M; ++m) {
       e[m] = expf(e[m] - mx);
-      sum += e[m];
+      total += e[m];
     }
 #pragma unroll
-    for (int m = 0; m < C::M; ++m) att[(img * C::M + m) * C::C + c] = e[m] / sum;
+    for (int m = 0; m < C::M; ++m) att[(img * C::M + m) * C::C + k] = e[m] / total;
   }
 }
 
-// grcc_sk_apply weights the branches of a selective-kernel convolution by their
-// attention: out = Σ_m att[m][c] · in_m. Grid: x over the image's elements,
-// y over the batch.
+// grcc_sk_apply weights the branches of a selective-kernel convolution by
+// their attention, out = Σ_m att[m][c] · in_m, when no 1×1 convolution
+// can do it while loading (MIX of grcc_conv2d). Grid: x over the image's
+// elements, y over the batch.
 template <class C>
 GRCC_DEVICE void grcc_sk_apply(const float* __restrict__ att, const float* __restrict__ in0,
                           const float* __restrict__ in1, const float* __restrict__ in2,

@@ -10,9 +10,10 @@ import (
 	"github.com/grcc/grcc/plan"
 )
 
-// The Go files are mostly fixed runtime code around three tables (kernels,
-// constants, launches), so they are templates: the emitted Go reads as the
-// template does. gofmt runs on the result.
+// The Go files are mostly fixed runtime code around tables (kernels,
+// buffers, constants, launches), so they are templates rather than
+// jennifer code: the emitted Go reads as the template does. gofmt runs on
+// the result.
 var (
 	//go:embed cuda.go.tmpl
 	goTemplateText string
@@ -25,7 +26,7 @@ var (
 
 type constView struct {
 	Kind, P, Eps, Comment string
-	Len                   int
+	Len, Rows             int
 }
 
 type launchView struct {
@@ -67,11 +68,12 @@ func (ll *launchList) goView(pkg string) goView {
 			ps = append(ps, fmt.Sprint(i))
 		}
 		v.Consts = append(v.Consts, constView{
-			Kind:    []string{"cudaParam", "cudaScale", "cudaShift"}[c.kind],
+			Kind:    []string{"cudaParam", "cudaScale", "cudaShift", "cudaTransposed"}[c.kind],
 			P:       strings.Join(ps, ", "),
 			Eps:     fmt.Sprintf("%g", c.eps),
 			Len:     c.len,
-			Comment: c.key,
+			Rows:    c.rows,
+			Comment: c.what,
 		})
 	}
 	for _, l := range ll.launches {
@@ -111,6 +113,8 @@ func (ll *launchList) goArg(a arg) (string, int) {
 		return "cudaArgConst", a.c
 	case argBatch:
 		return "cudaArgBatch", 0
+	case argCounter:
+		return "cudaArgCounter", 0
 	}
 	return "cudaArgNull", 0
 }
@@ -125,6 +129,11 @@ func (ll *launchList) goSource(pkg string, t *template.Template) ([]byte, error)
 
 // layers names the program steps an op computes: "layer1.iter_1.8 + layer1.iter_1".
 func (o *op) layers() string {
+	if o.pair != nil {
+		a := *o
+		a.pair = nil
+		return a.layers() + " + " + o.pair.layers()
+	}
 	if len(o.steps) == 1 && o.steps[0].Kind == plan.SKAttention {
 		return o.name // layer1.iter_1.5.pool, .fc or .apply
 	}

@@ -12,6 +12,12 @@
 // and switch with _setjmp/_longjmp, which do not touch the signal mask and
 // so cost nanoseconds rather than a system call.
 //
+// Threads run in order of threadIdx between barriers, or in reverse with
+// GRCC_SHIM_ORDER=reverse: a kernel whose result depends on the order
+// reads shared memory that another thread writes without a barrier between.
+// Blocks run concurrently on the workers, which exposes races between
+// blocks (such as reading another block's results without a fence).
+//
 // Compile as C++17 with -U_FORTIFY_SOURCE (the fortified longjmp rejects
 // jumps between stacks). GRCC_SHIM_WORKERS sets the number of workers
 // (default: the number of CPUs); GRCC_SHIM_PROFILE prints each launch's time.
@@ -28,6 +34,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -47,6 +54,16 @@ struct dim3 {
 #define blockDim (::grcc::block_dim)
 #define gridDim (::grcc::grid_dim)
 
+// Atomics across the workers' threads, for grcc_sk_attention's tickets.
+inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+template <class T>
+inline T __ldcg(const T* p) {
+  T v;
+  __atomic_load(p, &v, __ATOMIC_SEQ_CST);
+  return v;
+}
+
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 
@@ -64,12 +81,18 @@ inline thread_local jmp_buf scheduler;
 inline thread_local dim3 block_idx, block_dim, grid_dim;
 inline thread_local const std::function<void()>* kernel_body;
 
-// yield returns to the scheduler; the fiber resumes here later.
-[[gnu::noinline]] inline void yield() {
+// yield returns to the scheduler; the fiber resumes here later. Other
+// fibers run meanwhile and change shared memory, so neither this function
+// nor its callers may keep memory in registers across it: noipa keeps the
+// compiler from proving that it touches nothing, and the clobbers make it
+// reload.
+[[gnu::noipa]] inline void yield() {
+  asm volatile("" ::: "memory");
   if (!_setjmp(cur_fiber->ctx)) _longjmp(scheduler, 1);
+  asm volatile("" ::: "memory");
 }
 
-[[gnu::noinline]] inline void sync_threads() { yield(); }
+[[gnu::noipa]] inline void sync_threads() { yield(); }
 
 // fiber_main runs the kernel body once per block the worker schedules.
 [[noreturn]] inline void fiber_main() {
@@ -82,11 +105,13 @@ inline thread_local const std::function<void()>* kernel_body;
 
 // run_block runs one block: round after round, each unfinished fiber runs
 // to its next barrier (or its end).
-inline void run_block(std::vector<Fiber>& fibers, const char* kernel) {
+inline void run_block(std::vector<Fiber>& fibers, const char* kernel, bool reverse) {
   for (Fiber& f : fibers) f.done = false;
+  const size_t n = fibers.size();
   for (;;) {
     size_t done = 0;
-    for (Fiber& f : fibers) {
+    for (size_t i = 0; i < n; ++i) {
+      Fiber& f = fibers[reverse ? n - 1 - i : i];
       if (f.done) {
         done++;
         continue;
@@ -121,6 +146,8 @@ inline void launch(const char* kernel, dim3 grid, dim3 block, const std::functio
   const long blocks = long(grid.x) * grid.y * grid.z;
   const size_t threads = size_t(block.x) * block.y * block.z;
   std::atomic<long> next{0};
+  const char* order = std::getenv("GRCC_SHIM_ORDER");
+  const bool reverse = order && std::string(order) == "reverse";
   auto work = [&] {
     kernel_body = &body;
     grid_dim = grid;
@@ -138,7 +165,7 @@ inline void launch(const char* kernel, dim3 grid, dim3 block, const std::functio
     }
     for (long b; (b = next++) < blocks;) {
       block_idx = dim3(b % grid.x, b / grid.x % grid.y, b / (long(grid.x) * grid.y));
-      run_block(fibers, kernel);
+      run_block(fibers, kernel, reverse);
     }
   };
   const auto start = std::chrono::steady_clock::now();

@@ -16,15 +16,21 @@ import (
 // cuda target does.
 func loadProgram(t testing.TB, path string) *plan.Program {
 	t.Helper()
+	return loadProgramOpts(t, path, plan.Options{Fusions: true, Verify: true})
+}
+
+// loadProgramOpts reads a spec and builds its program with opt.
+func loadProgramOpts(t testing.TB, path string, opt plan.Options) *plan.Program {
+	t.Helper()
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ir.Load(filepath.ToSlash(path), src)
+	m, err := ir.Load(strings.TrimPrefix(filepath.ToSlash(path), "../../"), src) // as grcc build names it
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := plan.Build(m, plan.Options{Fusions: true, Verify: true})
+	p, err := plan.Build(m, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ const (
 // makes the launches of cuda.go, writes the logits; see its comment).
 // Build it with
 //
-//	g++ -std=c++17 -O2 -pthread -U_FORTIFY_SOURCE -x c++ host.cpp -o host
+//	g++ -std=c++17 -O1 -pthread -U_FORTIFY_SOURCE -x c++ host.cpp -o host
 func HostSources(p *plan.Program) (map[string][]byte, error) {
 	ll, err := build(p)
 	if err != nil {
@@ -50,7 +50,7 @@ func HostSources(p *plan.Program) (map[string][]byte, error) {
 
 // HostCompileArgs are the g++ arguments (before the source and -o) that
 // build host.cpp.
-var HostCompileArgs = []string{"-std=c++17", "-O2", "-pthread", "-U_FORTIFY_SOURCE", "-Wno-unknown-pragmas", "-x", "c++"}
+var HostCompileArgs = []string{"-std=c++17", "-O1", "-pthread", "-U_FORTIFY_SOURCE", "-Wno-unknown-pragmas", "-x", "c++"}
 
 type hostLaunch struct {
 	Comment, Kernel, Grid, Args string
@@ -70,7 +70,7 @@ func (ll *launchList) hostSource() ([]byte, error) {
 	consts := make([]constView, len(gv.Consts))
 	copy(consts, gv.Consts)
 	for i := range consts {
-		consts[i].Kind = map[string]string{"cudaParam": "kParam", "cudaScale": "kScale", "cudaShift": "kShift"}[consts[i].Kind]
+		consts[i].Kind = map[string]string{"cudaParam": "kParam", "cudaScale": "kScale", "cudaShift": "kShift", "cudaTransposed": "kTransposed"}[consts[i].Kind]
 	}
 	var launches []hostLaunch
 	for _, l := range ll.launches {
@@ -118,6 +118,8 @@ func (ll *launchList) hostArg(a arg) string {
 		return fmt.Sprintf("k[%d].data()", a.c)
 	case argBatch:
 		return "n"
+	case argCounter:
+		return "counter.data()"
 	}
 	return "nullptr"
 }

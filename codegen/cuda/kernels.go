@@ -2,26 +2,68 @@ package cuda
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/grcc/grcc/plan"
 )
 
 // family is a kernel family: a device template of families.cuh and the
-// parameters of the kernels that bind it.
+// parameters of the kernels that bind it (C declarations; the last word is
+// the name).
 type family struct {
-	template string   // the device template, e.g. grcc_conv2d
-	params   []string // parameter names: "out" is float*, "n" int, the rest const float*
+	template string // the device template, e.g. grcc_conv2d
+	params   []string
+	extra    string // arguments the kernel adds to its parameters in the call
+}
+
+// in declares const float* parameters.
+func in(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		out = append(out, "const float* "+n)
+	}
+	return out
+}
+
+func params(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// convParams are the parameters of one convolution, without n.
+var convParams = params(in("in", "in1", "in2", "in3", "att", "w", "pre_scale", "pre_shift", "scale", "shift",
+	"aux0", "aux1"), []string{"float* out"})
+
+// prefixed renames parameters: const float* in → const float* a_in.
+func prefixed(prefix string, decls []string) []string {
+	var out []string
+	for _, d := range decls {
+		i := strings.LastIndexAny(d, " *") + 1
+		out = append(out, d[:i]+prefix+d[i:])
+	}
+	return out
 }
 
 var (
-	convFamily    = &family{"grcc_conv2d", []string{"in", "w", "pre_scale", "pre_shift", "scale", "shift", "aux0", "aux1", "out", "n"}}
-	poolFamily    = &family{"grcc_pool2d", []string{"in", "pre_scale", "pre_shift", "out", "n"}}
-	meanFamily    = &family{"grcc_channel_mean", []string{"in0", "in1", "in2", "in3", "pre_scale", "pre_shift", "out", "n"}}
-	skFCFamily    = &family{"grcc_sk_fc", []string{"s", "w1", "scale1", "shift1", "w2", "out", "n"}}
-	skApplyFamily = &family{"grcc_sk_apply", []string{"att", "in0", "in1", "in2", "in3", "out", "n"}}
-	eltFamily     = &family{"grcc_eltwise", []string{"a", "b", "c", "scale", "shift", "out", "n"}}
+	convFamily        = &family{"grcc_conv2d", params(convParams, []string{"int n"}), "blockIdx.x, blockIdx.y"}
+	convPairFamily    = &family{"grcc_conv2d_pair", params(prefixed("a_", convParams), prefixed("b_", convParams), []string{"int n"}), ""}
+	poolFamily        = &family{"grcc_pool2d", params(in("in", "pre_scale", "pre_shift"), []string{"float* out", "int n"}), ""}
+	meanFamily        = &family{"grcc_channel_mean", params(in("in", "pre_scale", "pre_shift"), []string{"float* out", "int n"}), ""}
+	skAttentionFamily = &family{"grcc_sk_attention", params(in("in0", "in1", "in2", "in3", "w1", "scale1", "shift1", "w2t"),
+		[]string{"float* s", "float* att", "int* counter", "int n"}), ""}
+	skApplyFamily = &family{"grcc_sk_apply", params(in("att", "in0", "in1", "in2", "in3"), []string{"float* out", "int n"}), ""}
+	eltFamily     = &family{"grcc_eltwise", params(in("a", "b", "c", "scale", "shift"), []string{"float* out", "int n"}), ""}
 )
+
+// paramName is the name in a parameter declaration.
+func paramName(decl string) string {
+	f := strings.Fields(decl)
+	return strings.TrimLeft(f[len(f)-1], "*")
+}
 
 // konst is one compile-time constant of a kernel's config.
 type konst struct {
@@ -35,9 +77,11 @@ type kernel struct {
 	name    string
 	family  *family
 	threads int
-	consts  [][]konst // one row per line of the config struct
-	users   []*op     // the ops it runs, in program order
-	key     string
+	// cfgs are the config structs the family's template takes (two for a
+	// pair of convolutions), each a list of rows of constants.
+	cfgs  [][][]konst
+	users []*op // the ops it runs, in program order
+	key   string
 }
 
 // tile is a conv2d blocking: BM output channels × BN pixels per block, BK
@@ -46,10 +90,16 @@ type tile struct{ bm, bn, bk, tm, tn int }
 
 func (t tile) threads() int { return (t.bm / t.tm) * (t.bn / t.tn) }
 
+// smem is the static shared memory of grcc_conv2d with this tile, in bytes.
+func (t tile) smem() int { return 4 * (2*t.bk*(t.bm+1) + 2*t.bk*t.bn) }
+
 // pickTile chooses a blocking for a convolution with mg output channels per
 // group, hwo output pixels per image and a reduction of k: tall tiles when
 // there are many channels, wide when few (grouped convolutions), and
 // smaller blocks for small images so that batch-1 grids still fill the GPU.
+// Blocks have 256 threads for large images and 128 for small ones (and for
+// 4 or fewer channels per group), so that two convolutions on one input
+// size can share a launch.
 func pickTile(mg, hwo, k int) tile {
 	large := hwo >= 28*28
 	var t tile
@@ -72,10 +122,8 @@ func pickTile(mg, hwo, k int) tile {
 		t = tile{8, 128, 16, 1, 4}
 	case mg >= 8:
 		t = tile{8, 64, 16, 1, 4}
-	case large:
-		t = tile{4, 256, 16, 1, 4}
 	default:
-		t = tile{4, 64, 16, 1, 4}
+		t = tile{4, 128, 16, 1, 4} // 128 threads, so that SK branches pair up
 	}
 	if k < 16 {
 		t.bk = 8
@@ -111,7 +159,36 @@ func (d dim) eval(batch int) int {
 }
 
 // config gives the family, block size, grid and constants of an op's kernel.
-func (o *op) config() (f *family, threads int, grid [3]dim, consts [][]konst) {
+func (o *op) config() (f *family, threads int, grid [3]dim, cfgs [][][]konst) {
+	if o.pair != nil {
+		_, ta, ga, ca := o.single()
+		_, _, gb, cb := o.single2()
+		x := ga[0]
+		if gb[0].perImage*x.size > x.perImage*gb[0].size { // the wider grid
+			x = gb[0]
+		}
+		return convPairFamily, ta, [3]dim{x, fixed(ga[1].size + gb[1].size), fixed(1)}, [][][]konst{ca, cb}
+	}
+	f, threads, grid, consts := o.single()
+	return f, threads, grid, [][][]konst{consts}
+}
+
+// single2 is the config of the second convolution of a pair.
+func (o *op) single2() (*family, int, [3]dim, [][]konst) { return o.pair.single() }
+
+// convTile is the blocking of a convolution op.
+func (o *op) convTile() tile {
+	if o.tile != nil {
+		return *o.tile
+	}
+	if c := o.conv; c != nil {
+		return pickTile(c.Out.C/c.Groups, c.Out.H*c.Out.W, c.In.C/c.Groups*c.KH*c.KW)
+	}
+	return pickTile(o.linear.OutFeatures, 1, o.linear.InFeatures)
+}
+
+// single is the config of an op that is not a pair.
+func (o *op) single() (f *family, threads int, grid [3]dim, consts [][]konst) {
 	const T = 256
 	pre := func() []konst {
 		return []konst{{"PRE", o.pre != nil}, {"PRE_RELU", o.preRelu}}
@@ -131,13 +208,13 @@ func (o *op) config() (f *family, threads int, grid [3]dim, consts [][]konst) {
 			xh, xw, pkh, pkw, psh, psw, pph, ppw = p.In.H, p.In.W, p.KH, p.KW, p.StrideH, p.StrideW, p.PadH, p.PadW
 		}
 		mg := cout / groups
-		t := pickTile(mg, ho*wo, cin/groups*kh*kw)
+		t := o.convTile()
 		hasBias := o.conv != nil && o.conv.Bias != nil || o.linear != nil && o.linear.Bias != nil
 		consts = [][]konst{
 			{{"CIN", cin}, {"H", h}, {"W", w}, {"COUT", cout}, {"HO", ho}, {"WO", wo}, {"GROUPS", groups}},
 			{{"KH", kh}, {"KW", kw}, {"SH", sh}, {"SW", sw}, {"PH", ph}, {"PW", pw}, {"DH", dh}, {"DW", dw}},
 			{{"POOL", o.pool != nil}, {"XH", xh}, {"XW", xw}, {"PKH", pkh}, {"PKW", pkw}, {"PSH", psh}, {"PSW", psw}, {"PPH", pph}, {"PPW", ppw}},
-			append(pre(), konst{"SCALE", o.bn != nil}, konst{"SHIFT", o.bn != nil || hasBias}, konst{"RELU", o.relu}),
+			append(pre(), konst{"MIX", o.mix}, konst{"SCALE", o.bn != nil}, konst{"SHIFT", o.bn != nil || hasBias}, konst{"RELU", o.relu}),
 			{{"EPI", []string{"EPI_NONE", "EPI_GATE", "EPI_RESIDUAL", "EPI_ADD"}[o.epi]}},
 			{{"BM", t.bm}, {"BN", t.bn}, {"BK", t.bk}, {"TM", t.tm}, {"TN", t.tn}, {"THREADS", t.threads()}},
 		}
@@ -158,19 +235,20 @@ func (o *op) config() (f *family, threads int, grid [3]dim, consts [][]konst) {
 		tpc := min(T, floorPow2(hw))
 		cpb := T / tpc
 		consts = [][]konst{
-			{{"C", in.C}, {"HW", hw}, {"INPUTS", len(o.in)}},
-			pre(),
-			{{"TPC", tpc}, {"CPB", cpb}},
+			append([]konst{{"C", in.C}, {"HW", hw}}, pre()...),
+			{{"TPC", tpc}, {"CPB", cpb}, {"THREADS", T}},
 		}
 		return meanFamily, T, [3]dim{fixed(cdiv(in.C, cpb)), batchDim, fixed(1)}, consts
-	case opSKFC:
-		c := o.sk.Out.C
-		ct := min(c, 128)
+	case opSKAttention:
+		in := o.in[0].Shape
+		hw := in.H * in.W
+		tpc := min(T, floorPow2(hw))
+		cpb := T / tpc
 		consts = [][]konst{
-			{{"C", c}, {"D", o.sk.Width}, {"M", len(o.sk.Branches)}},
-			{{"CT", ct}, {"THREADS", T}},
+			{{"C", in.C}, {"HW", hw}, {"M", len(o.in)}, {"D", o.sk.Width}},
+			{{"TPC", tpc}, {"CPB", cpb}, {"THREADS", T}},
 		}
-		return skFCFamily, T, [3]dim{fixed(cdiv(c, ct)), batchDim, fixed(1)}, consts
+		return skAttentionFamily, T, [3]dim{fixed(cdiv(in.C, cpb)), batchDim, fixed(1)}, consts
 	case opSKApply:
 		s := o.out.Shape
 		consts = [][]konst{
@@ -192,12 +270,15 @@ func (o *op) config() (f *family, threads int, grid [3]dim, consts [][]konst) {
 }
 
 // configKey identifies a config: ops with equal keys share a kernel.
-func configKey(f *family, consts [][]konst) string {
+func configKey(f *family, cfgs [][][]konst) string {
 	var b strings.Builder
 	b.WriteString(f.template)
-	for _, row := range consts {
-		for _, k := range row {
-			fmt.Fprintf(&b, " %s=%v", k.name, k.value)
+	for i, cfg := range cfgs {
+		fmt.Fprintf(&b, " cfg%d", i)
+		for _, row := range cfg {
+			for _, k := range row {
+				fmt.Fprintf(&b, " %s=%v", k.name, k.value)
+			}
 		}
 	}
 	return b.String()
@@ -235,11 +316,27 @@ func init() {
 
 // paramNames maps each family's parameter names, which kernel names must not shadow.
 func init() {
-	for _, f := range []*family{convFamily, poolFamily, meanFamily, skFCFamily, skApplyFamily, eltFamily} {
+	for _, f := range []*family{convFamily, convPairFamily, poolFamily, meanFamily, skAttentionFamily, skApplyFamily, eltFamily} {
 		for _, p := range f.params {
-			cKeywords[p] = true
+			cKeywords[paramName(p)] = true
 		}
 	}
+}
+
+// cfgSuffix matches the names of config structs, which kernels must not take.
+var cfgSuffix = regexp.MustCompile(`_(a_|b_)?cfg$`)
+
+// pairName names a pair of layers by the first and what differs in the
+// second: layer1.conv_f, layer1.conv_g_f → layer1.conv_f_and_g_f.
+func pairName(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	for i > 0 && a[i-1] != '.' && a[i-1] != '_' { // back to a separator
+		i--
+	}
+	return a + "_and_" + b[i:]
 }
 
 // kernelsOf groups the ops into kernels, named after their first user.
@@ -249,16 +346,19 @@ func kernelsOf(ops []*op) ([]*kernel, map[*op]*kernel) {
 	of := map[*op]*kernel{}
 	taken := map[string]bool{}
 	for _, o := range ops {
-		f, threads, _, consts := o.config()
-		key := configKey(f, consts)
+		f, threads, _, cfgs := o.config()
+		key := configKey(f, cfgs)
 		k := byKey[key]
 		if k == nil {
 			name := identifier(o.name)
-			for base, i := name, 2; taken[name] || taken[strings.TrimSuffix(name, "_cfg")] || strings.HasSuffix(name, "_cfg"); i++ {
+			if o.pair != nil {
+				name = identifier(pairName(o.name, o.pair.name))
+			}
+			for base, i := name, 2; taken[name] || cfgSuffix.MatchString(name); i++ {
 				name = fmt.Sprintf("%s_%d", base, i)
 			}
-			taken[name], taken[name+"_cfg"] = true, true
-			k = &kernel{name: name, family: f, threads: threads, consts: consts, key: key}
+			taken[name] = true
+			k = &kernel{name: name, family: f, threads: threads, cfgs: cfgs, key: key}
 			byKey[key] = k
 			list = append(list, k)
 		}

@@ -11,31 +11,36 @@ import (
 type constKind int
 
 const (
-	constParam constKind = iota // a state_dict entry as it is
-	constScale                  // a folded BatchNorm's scale γ/√(σ²+ε)
-	constShift                  // a folded BatchNorm's shift β − μ·scale, plus scale·bias
+	constParam      constKind = iota // a state_dict entry as it is
+	constScale                       // a folded BatchNorm's scale γ/√(σ²+ε)
+	constShift                       // a folded BatchNorm's shift β − μ·scale, plus scale·bias
+	constTransposed                  // a state_dict entry of rows × (len/rows) as (len/rows) × rows
 )
 
 // constant is a device array computed once from the weights. Indices are
 // positions in ir.Model.Params; -1 is absent.
 type constant struct {
 	kind constKind
-	// param (constParam), or the BatchNorm's weight, bias, mean and var, and
-	// the preceding convolution's bias (constScale, constShift).
-	p   [5]int
-	eps float64
-	len int
-	key string // what it is, for comments: "layer1.bn_f.weight", "scale of bn1"
+	// param (constParam, constTransposed), or the BatchNorm's weight, bias,
+	// mean and var, and the preceding convolution's bias (constScale,
+	// constShift).
+	p    [5]int
+	eps  float64
+	len  int
+	rows int    // constTransposed
+	key  string // identifies it, for sharing
+	what string // what it is, for comments
 }
 
 // argKind says what a kernel argument is.
 type argKind int
 
 const (
-	argValue argKind = iota // an activation: a buffer, the input or the output
-	argConst                // a device array of weights
-	argNull                 // a parameter the kernel's config does not use
-	argBatch                // the batch size
+	argValue   argKind = iota // an activation: a buffer, the input or the output
+	argConst                  // a device array of weights
+	argNull                   // a parameter the kernel's config does not use
+	argBatch                  // the batch size
+	argCounter                // the per-image tickets of grcc_sk_attention (batch ints, zero between launches)
 )
 
 type arg struct {
@@ -110,7 +115,15 @@ func (ll *launchList) idx(p *ir.Param) int {
 // param is the device array of a state_dict entry (shared entries once).
 func (ll *launchList) param(p *ir.Param) arg {
 	r := root(p)
-	return ll.add(constant{kind: constParam, p: [5]int{ll.idx(r), -1, -1, -1, -1}, len: r.Len(), key: r.Key})
+	return ll.add(constant{kind: constParam, p: [5]int{ll.idx(r), -1, -1, -1, -1}, len: r.Len(), key: r.Key, what: r.Key})
+}
+
+// transposed is the device array of a state_dict entry whose first
+// dimension is rows, transposed.
+func (ll *launchList) transposed(p *ir.Param) arg {
+	r := root(p)
+	return ll.add(constant{kind: constTransposed, p: [5]int{ll.idx(r), -1, -1, -1, -1}, len: r.Len(), rows: r.Shape[0],
+		key: "transposed " + r.Key, what: r.Key + ", transposed"})
 }
 
 // fold gives the scale and shift of a BatchNorm, with the bias of the
@@ -118,9 +131,13 @@ func (ll *launchList) param(p *ir.Param) arg {
 func (ll *launchList) fold(bn *ir.BatchNorm, bias *ir.Param) (scale, shift arg) {
 	p := [5]int{ll.idx(bn.Weight), ll.idx(bn.Bias), ll.idx(bn.Mean), ll.idx(bn.Var), ll.idx(bias)}
 	n := bn.Out.C
-	id := fmt.Sprintf("%s (entries %d %d %d %d, bias %d, eps %g)", bn.Name, p[0], p[1], p[2], p[3], p[4], bn.Eps)
-	scale = ll.add(constant{kind: constScale, p: p, eps: bn.Eps, len: n, key: "scale of " + id})
-	shift = ll.add(constant{kind: constShift, p: p, eps: bn.Eps, len: n, key: "shift of " + id})
+	id := fmt.Sprintf("%v %g", p, bn.Eps)
+	what := bn.Name
+	if bias != nil {
+		what += " with " + bias.Key
+	}
+	scale = ll.add(constant{kind: constScale, p: p, eps: bn.Eps, len: n, key: "scale " + id, what: what + ", scale"})
+	shift = ll.add(constant{kind: constShift, p: p, eps: bn.Eps, len: n, key: "shift " + id, what: what + ", shift"})
 	return scale, shift
 }
 
@@ -130,6 +147,20 @@ func value(v *plan.Value) arg { return arg{kind: argValue, value: v} }
 
 // args gives an op's kernel arguments in its family's parameter order.
 func (ll *launchList) args(o *op) ([]arg, error) {
+	if o.pair != nil {
+		a := *o
+		a.pair = nil
+		first, err := ll.args(&a)
+		if err != nil {
+			return nil, err
+		}
+		second, err := ll.args(o.pair)
+		if err != nil {
+			return nil, err
+		}
+		// Each without its n, then n.
+		return append(append(first[:len(first)-1:len(first)-1], second[:len(second)-1]...), arg{kind: argBatch}), nil
+	}
 	batch := arg{kind: argBatch}
 	pre := func() (arg, arg) {
 		if o.pre == nil {
@@ -164,17 +195,19 @@ func (ll *launchList) args(o *op) ([]arg, error) {
 		for i, v := range o.aux {
 			aux[i] = value(v)
 		}
-		return []arg{value(o.in[0]), w, ps, ph, scale, shift, aux[0], aux[1], value(o.out), batch}, nil
-	case opPool:
+		att := null
+		if o.att != nil {
+			att = value(o.att)
+		}
+		return append(append(inputs(o.in), att, w, ps, ph, scale, shift), aux[0], aux[1], value(o.out), batch), nil
+	case opPool, opMean:
 		ps, ph := pre()
 		return []arg{value(o.in[0]), ps, ph, value(o.out), batch}, nil
-	case opMean:
-		ps, ph := pre()
-		return append(inputs(o.in), ps, ph, value(o.out), batch), nil
-	case opSKFC:
+	case opSKAttention:
 		sk := o.sk
 		scale, shift := ll.fold(sk.FC1BN, sk.FC1.Bias)
-		return []arg{value(o.in[0]), ll.param(sk.FC1.Weight), scale, shift, ll.param(sk.FC2.Weight), value(o.out), batch}, nil
+		return append(inputs(o.in), ll.param(sk.FC1.Weight), scale, shift, ll.transposed(sk.FC2.Weight),
+			value(o.scratch), value(o.out), arg{kind: argCounter}, batch), nil
 	case opSKApply:
 		return append(append([]arg{value(o.in[0])}, inputs(o.in[1:])...), value(o.out), batch), nil
 	case opElt:
@@ -191,7 +224,7 @@ func (ll *launchList) args(o *op) ([]arg, error) {
 }
 
 // Launches counts the kernel launches of one forward pass of p on the cuda
-// target.
+// target (CUDALaunches of its cuda.go), or 0 when Emit would fail.
 func Launches(p *plan.Program) int {
 	l, err := lower(p)
 	if err != nil {

@@ -13,12 +13,12 @@ import (
 type opKind int
 
 const (
-	opConv    opKind = iota // conv2d: convolutions and Linear layers
-	opPool                  // pool2d: max and average pools
-	opMean                  // channel_mean: global average pools, SK pooling
-	opSKFC                  // sk_fc: selective-kernel attention
-	opSKApply               // sk_apply: branches weighted by attention
-	opElt                   // eltwise: what no fusion absorbed
+	opConv        opKind = iota // grcc_conv2d: convolutions and Linear layers
+	opPool                      // grcc_pool2d: max and average pools
+	opMean                      // grcc_channel_mean: global average pools
+	opSKAttention               // grcc_sk_attention: selective-kernel attention
+	opSKApply                   // grcc_sk_apply: branches weighted by attention
+	opElt                       // grcc_eltwise: what no fusion absorbed
 )
 
 // epilogue is what conv2d does with each result after scale, shift and ReLU.
@@ -38,12 +38,17 @@ type op struct {
 	steps []*plan.Step // the program's steps it computes
 	in    []*plan.Value
 	aux   []*plan.Value // conv epilogue operands: g and x_g of a gate, or the addend
+	att   *plan.Value   // conv prologue: the attention mixing the inputs (mix of them)
 	out   *plan.Value
+	// scratch is a second output that lives only during the op (the
+	// channel means of grcc_sk_attention).
+	scratch *plan.Value
 	// inPlace: out is read and updated (the gate update of x_s).
 	inPlace bool
 
 	conv    *ir.Conv
 	linear  *ir.Linear
+	mix     int           // opConv: inputs mixed by att while loading
 	pre     *ir.BatchNorm // BatchNorm applied to each input element read
 	preRelu bool          // ReLU after pre
 	pool    *ir.Pool      // opPool: the pool; opConv: an average pool of the input
@@ -52,13 +57,23 @@ type op struct {
 	epi     epilogue
 	sk      *ir.SKConv
 	elt     plan.Kind // opElt: ScaleShift, ReLU, Add, Gate or Residual
+	// pair is a second, independent convolution run by the same launch.
+	pair *op
+	// tile overrides pickTile's blocking (set by pair-convs).
+	tile *tile
 }
 
 // reads lists the values the op reads.
 func (o *op) reads() []*plan.Value {
 	r := append(append([]*plan.Value(nil), o.in...), o.aux...)
+	if o.att != nil {
+		r = append(r, o.att)
+	}
 	if o.inPlace {
 		r = append(r, o.out)
+	}
+	if o.pair != nil {
+		r = append(r, o.pair.reads()...)
 	}
 	return r
 }
@@ -87,6 +102,8 @@ var cudaPasses = []cudaPass{
 	{"activation-into-pool", "a pool applies the BatchNorm+ReLU before it to each element it reads (the head's lastact)", activationIntoPool},
 	{"pool-into-conv", "a 1×1 convolution averages its input while loading it (the downsample's avgpool path)", poolIntoConv},
 	{"add-into-conv", "the downsample's a + b is the epilogue of the convolution producing b", addIntoConv},
+	{"sk-apply-into-conv", "the 1×1 convolution after a selective-kernel convolution mixes the branches by their attention while loading them", skApplyIntoConv},
+	{"pair-convs", "two convolutions in a row that do not read each other's output share a launch (conv_f and conv_g_f, conv_g_r and the cell's first, the SK branches)", pairConvs},
 }
 
 func newValue(l *lowering, s ir.Shape) *plan.Value {
@@ -154,12 +171,9 @@ func lower(p *plan.Program) (*lowering, error) {
 				return nil, fmt.Errorf("%s: grouped or biased fc2 is not supported by the cuda target", s.Name)
 			}
 			c := s.Out.Shape.C
-			pooled := newValue(l, ir.Shape{C: c, H: 1, W: 1})
 			att := newValue(l, ir.Shape{C: c * len(s.In), H: 1, W: 1})
-			l.ops = append(l.ops,
-				&op{kind: opMean, name: s.Name + ".pool", steps: o.steps, in: o.in, out: pooled},
-				&op{kind: opSKFC, name: s.Name + ".fc", steps: o.steps, in: []*plan.Value{pooled}, out: att, sk: s.SK},
-			)
+			l.ops = append(l.ops, &op{kind: opSKAttention, name: s.Name + ".attention", steps: o.steps, in: o.in, out: att,
+				scratch: newValue(l, ir.Shape{C: c, H: 1, W: 1}), sk: s.SK})
 			o.kind, o.sk, o.name = opSKApply, s.SK, s.Name+".apply"
 			o.in = append([]*plan.Value{att}, o.in...)
 		default:
@@ -293,6 +307,93 @@ func addIntoConv(l *lowering) {
 	l.remove(drop)
 }
 
+// skApplyIntoConv folds the weighting of a selective-kernel convolution's
+// branches into the loads of the 1×1 convolution reading its output.
+func skApplyIntoConv(l *lowering) {
+	uses := l.uses()
+	drop := map[*op]bool{}
+	for i, o := range l.ops {
+		if o.kind != opConv || o.conv == nil || !o.conv.Is1x1() || o.pre != nil || o.pool != nil || o.mix > 0 {
+			continue
+		}
+		a, ai := l.producer(o.in[0], i)
+		if a == nil || drop[a] || a.kind != opSKApply || uses[o.in[0]] != 1 {
+			continue
+		}
+		ok := true
+		for _, v := range a.in {
+			ok = ok && l.unchanged(v, ai, i)
+		}
+		if !ok {
+			continue
+		}
+		o.att, o.in, o.mix = a.in[0], append([]*plan.Value(nil), a.in[1:]...), len(a.in)-1
+		o.steps = append(append([]*plan.Step(nil), a.steps...), o.steps...)
+		drop[a] = true
+	}
+	l.remove(drop)
+}
+
+// maxSharedMemory is the static shared memory a kernel may declare.
+const maxSharedMemory = 48 << 10
+
+// pairConvs merges each convolution with the next op when that is an
+// independent convolution with the same block size, and both tiles fit in
+// shared memory together.
+func pairConvs(l *lowering) {
+	drop := map[*op]bool{}
+	for i := 0; i+1 < len(l.ops); i++ {
+		a, b := l.ops[i], l.ops[i+1]
+		if a.kind != opConv || b.kind != opConv || a.pair != nil || b.pair != nil || drop[a] {
+			continue
+		}
+		ta, tb := a.convTile(), b.convTile()
+		if ta.threads() != tb.threads() || !independent(a, b) {
+			continue
+		}
+		if ta.smem()+tb.smem() > maxSharedMemory {
+			// Halve the reduction step of both: more barriers, half the memory.
+			ta.bk, tb.bk = 8, 8
+			if ta.smem()+tb.smem() > maxSharedMemory {
+				continue
+			}
+			a.tile, b.tile = &ta, &tb
+		}
+		a.pair = b
+		drop[b] = true
+		i++
+	}
+	l.remove(drop)
+}
+
+// independent reports whether two ops can run at the same time: neither
+// writes what the other reads or writes.
+func independent(a, b *op) bool {
+	touches := func(vs []*plan.Value, x *op) bool {
+		for _, v := range vs {
+			for _, w := range append(x.reads(), x.outs()...) {
+				if v == w {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return !touches(a.outs(), b) && !touches(b.outs(), a)
+}
+
+// outs lists the values an op writes.
+func (o *op) outs() []*plan.Value {
+	out := []*plan.Value{o.out}
+	if o.scratch != nil {
+		out = append(out, o.scratch)
+	}
+	if o.pair != nil {
+		out = append(out, o.pair.outs()...)
+	}
+	return out
+}
+
 // planBuffers assigns values to buffers as the plan-buffers pass does, for
 // the op list: a value takes the smallest free buffer that fits (or grows
 // the largest free one) when first written, and frees it after its last
@@ -304,7 +405,9 @@ func (l *lowering) planBuffers() {
 		for _, v := range o.reads() {
 			last[v] = i
 		}
-		last[o.out] = max(last[o.out], i)
+		for _, v := range o.outs() {
+			last[v] = max(last[v], i)
+		}
 	}
 	last[l.p.Output] = len(l.ops)
 	l.buffer = map[*plan.Value]int{l.p.Input: plan.InputBuffer, l.p.Output: plan.OutputBuffer}
@@ -322,33 +425,35 @@ func (l *lowering) planBuffers() {
 		}
 		live = kept
 		sort.Ints(free)
-		if _, ok := l.buffer[o.out]; ok {
-			continue
-		}
-		need := o.out.Shape.Len()
-		best := -1
-		for k, b := range free {
-			if l.sizes[b] >= need && (best < 0 || l.sizes[b] < l.sizes[free[best]]) {
-				best = k
+		for _, out := range o.outs() {
+			if _, ok := l.buffer[out]; ok {
+				continue
 			}
-		}
-		if best < 0 {
+			need := out.Shape.Len()
+			best := -1
 			for k, b := range free {
-				if best < 0 || l.sizes[b] > l.sizes[free[best]] {
+				if l.sizes[b] >= need && (best < 0 || l.sizes[b] < l.sizes[free[best]]) {
 					best = k
 				}
 			}
+			if best < 0 {
+				for k, b := range free {
+					if best < 0 || l.sizes[b] > l.sizes[free[best]] {
+						best = k
+					}
+				}
+			}
+			if best >= 0 {
+				b := free[best]
+				free = append(free[:best], free[best+1:]...)
+				l.sizes[b] = max(l.sizes[b], need)
+				l.buffer[out] = b
+			} else {
+				l.buffer[out] = len(l.sizes)
+				l.sizes = append(l.sizes, need)
+			}
+			live = append(live, out)
 		}
-		if best >= 0 {
-			b := free[best]
-			free = append(free[:best], free[best+1:]...)
-			l.sizes[b] = max(l.sizes[b], need)
-			l.buffer[o.out] = b
-		} else {
-			l.buffer[o.out] = len(l.sizes)
-			l.sizes = append(l.sizes, need)
-		}
-		live = append(live, o.out)
 	}
 }
 
@@ -364,13 +469,15 @@ func (l *lowering) verify() error {
 			}
 			lastUse[v] = i
 		}
-		if _, ok := first[o.out]; !ok {
-			first[o.out] = i
-		}
-		lastUse[o.out] = max(lastUse[o.out], i)
-		for _, v := range append(append([]*plan.Value(nil), o.in...), o.aux...) {
-			if v != o.out && l.buffer[v] == l.buffer[o.out] {
-				return fmt.Errorf("op %d (%s) writes the buffer of its input %s", i, o.name, v)
+		for _, out := range o.outs() {
+			if _, ok := first[out]; !ok {
+				first[out] = i
+			}
+			lastUse[out] = max(lastUse[out], i)
+			for _, v := range append(o.reads(), o.outs()...) {
+				if v != out && l.buffer[v] == l.buffer[out] {
+					return fmt.Errorf("op %d (%s) writes %s into the buffer of %s", i, o.name, out, v)
+				}
 			}
 		}
 	}
@@ -404,6 +511,11 @@ func (l *lowering) verify() error {
 
 // describe says in one line what an op computes, for comments.
 func (o *op) describe() string {
+	if o.pair != nil {
+		a := *o
+		a.pair = nil
+		return a.describe() + "; and " + o.pair.describe()
+	}
 	var parts []string
 	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
 	switch o.kind {
@@ -413,6 +525,9 @@ func (o *op) describe() string {
 		}
 		if o.pool != nil {
 			add("avgpool %dx%d/%d of the input", o.pool.KH, o.pool.KW, o.pool.StrideH)
+		}
+		if o.mix > 0 {
+			add("%s's %d branches mixed by attention on the input", o.steps[0].Name, o.mix)
 		}
 		if c := o.conv; c != nil {
 			g := ""
@@ -452,8 +567,6 @@ func (o *op) describe() string {
 			add("%s%s", o.pre.Name, reluSuffix(o.preRelu))
 		}
 		switch {
-		case o.sk != nil || len(o.in) > 1:
-			add("sum of %d branches averaged per channel %s→%s", len(o.in), o.in[0].Shape, o.out.Shape)
 		case o.pool == nil:
 			add("global average pool %s→%s", o.in[0].Shape, o.out.Shape)
 		default:
@@ -463,8 +576,9 @@ func (o *op) describe() string {
 			}
 			add("%s %dx%d/%d pad %d %s→%s", kind, o.pool.KH, o.pool.KW, o.pool.StrideH, o.pool.PadH, o.pool.In, o.pool.Out)
 		}
-	case opSKFC:
-		add("attention of %s: softmax over %d branches of fc2·relu(%s(fc1·s))", o.sk.Name, len(o.sk.Branches), o.sk.FC1BN.Name)
+	case opSKAttention:
+		add("attention of %s: s = channel means of Σ %d branches %s, softmax over branches of fc2·relu(%s(fc1·s))",
+			o.sk.Name, len(o.in), o.in[0].Shape, o.sk.FC1BN.Name)
 	case opSKApply:
 		add("%s: Σ_m attention_m · branch_m, %s", o.sk.Name, o.out.Shape)
 	case opElt:

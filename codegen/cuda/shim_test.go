@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +32,15 @@ const referenceDir = "../../testdata/reference"
 // launches of cuda.go from the same launch list, on the reference weights
 // and input, and compares with the reference logits.
 //
+// The small cases also run with each block's threads in reverse order
+// between barriers, and with the first image alone (grids sized for batch
+// 1), and must give bitwise the same logits: that catches reads of shared
+// memory without a barrier, and indexing that mixes images. Blocks run
+// concurrently on all CPUs, which exposes races between blocks.
+//
+// GRCC_SHIM_KEEP=DIR keeps each case's sources, binary and data in DIR/<case>;
+// GRCC_SHIM_PROFILE=1 logs each launch's time.
+//
 // Tolerance: max|got − want| ≤ 1e-4·max|want|. Both sides are float32 but
 // sum in different orders (PyTorch's GEMMs versus tiled implicit GEMMs with
 // BatchNorm folded into scale and shift), so they differ by rounding: about
@@ -37,20 +48,31 @@ const referenceDir = "../../testdata/reference"
 // 20–120, so the bound is relative to the largest; an indexing, fusion or
 // barrier error moves logits by about their own size, far above it.
 func TestKernelsOnCPU(t *testing.T) {
+	t.Parallel() // the slow tests overlap
 	gxx := needTool(t, "g++")
-	for _, name := range referenceCases {
+	// tiny_cifar also without the plan's fusions: standalone BatchNorm,
+	// ReLU and gate steps run on grcc_eltwise.
+	for _, name := range append(referenceCases, "tiny_cifar/unfused") {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			name, unfused := strings.CutSuffix(name, "/unfused")
 			spec := filepath.Join(referenceDir, name+".grc")
 			if _, err := os.Stat(spec); err != nil {
 				t.Skipf("skipping: %v", err)
 			}
-			p := loadProgram(t, spec)
+			opt := plan.Options{Fusions: !unfused, Verify: true}
+			p := loadProgramOpts(t, spec, opt)
 			files, err := HostSources(p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
+			if keep := os.Getenv("GRCC_SHIM_KEEP"); keep != "" { // for debugging: keep the build
+				dir = filepath.Join(keep, name+map[bool]string{true: "_unfused"}[unfused])
+				if err := os.MkdirAll(dir, 0o777); err != nil {
+					t.Fatal(err)
+				}
+			}
 			writeFiles(t, dir, files)
 
 			weights, err := weightsFile(p, filepath.Join(referenceDir, name+".pt"))
@@ -76,20 +98,32 @@ func TestKernelsOnCPU(t *testing.T) {
 			}
 			compiled := time.Since(start)
 			start = time.Now()
-			cmd := exec.Command(bin, filepath.Join(dir, "weights.bin"), filepath.Join(dir, "input.bin"),
-				filepath.Join(dir, "output.bin"), strconv.Itoa(batch))
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("host: %v\n%s", err, out)
+			run := func(order string, batch int) []float32 {
+				cmd := exec.Command(bin, filepath.Join(dir, "weights.bin"), filepath.Join(dir, "input.bin"),
+					filepath.Join(dir, "output.bin"), strconv.Itoa(batch))
+				cmd.Env = append(os.Environ(), "GRCC_SHIM_ORDER="+order)
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("host: %v\n%s", err, out)
+				}
+				if os.Getenv("GRCC_SHIM_PROFILE") != "" {
+					t.Logf("launch times:\n%s", out)
+				}
+				raw, err := os.ReadFile(filepath.Join(dir, "output.bin"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bytesFloat(raw)
 			}
-			if os.Getenv("GRCC_SHIM_PROFILE") != "" {
-				t.Logf("launch times:\n%s", out)
+			got := run("forward", batch)
+			if !strings.HasPrefix(name, "tiny_imagenet") { // the small cases: check the order and batch 1 too
+				if rev := run("reverse", batch); !slices.Equal(got, rev) {
+					t.Errorf("threads run in reverse order give other logits: a missing barrier\nforward %v\nreverse %v", got, rev)
+				}
+				if one := run("forward", 1); !slices.Equal(one, got[:len(one)]) {
+					t.Errorf("the first image alone gives other logits than in a batch of %d\nalone    %v\nin batch %v", batch, one, got[:len(one)])
+				}
 			}
-			raw, err := os.ReadFile(filepath.Join(dir, "output.bin"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := bytesFloat(raw)
 			if len(got) != len(want) {
 				t.Fatalf("%d logits, want %d", len(got), len(want))
 			}

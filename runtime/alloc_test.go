@@ -1,0 +1,64 @@
+package runtime_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/grcc/grcc/runtime"
+)
+
+// TestForwardAllocatesNothing checks that, after a first call, Forward of
+// every op starts its parallel work without allocating.
+func TestForwardAllocatesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	const batch = 2
+	convs := map[string]*runtime.Conv2D{
+		"im2col": {InC: 16, InH: 14, InW: 14, OutC: 16, OutH: 14, OutW: 14,
+			KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 4, Relu: true},
+		"pointwise": {InC: 16, InH: 14, InW: 14, OutC: 32, OutH: 14, OutW: 14,
+			KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1},
+		"depthwise": {InC: 16, InH: 14, InW: 14, OutC: 16, OutH: 7, OutW: 7,
+			KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 16},
+	}
+	for name, c := range convs {
+		c.Weight = randSlice(rng, c.OutC*c.InC/c.Groups*c.KH*c.KW)
+		c.Scale, c.Shift = randSlice(rng, c.OutC), randSlice(rng, c.OutC)
+		if err := c.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		in := randSlice(rng, batch*c.InC*c.InH*c.InW)
+		out := make([]float32, batch*c.OutC*c.OutH*c.OutW)
+		scratch := make([]float32, c.ScratchLen(batch))
+		checkNoAllocs(t, "Conv2D "+name, func() { c.Forward(batch, in, out, scratch) })
+	}
+
+	sk := &runtime.SKAttention{M: 2, C: 16, HW: 49, D: 8}
+	sk.FC1, sk.FC2 = randSlice(rng, sk.D*sk.C), randSlice(rng, sk.M*sk.C*sk.D)
+	branches := [][]float32{randSlice(rng, batch*sk.C*sk.HW), randSlice(rng, batch*sk.C*sk.HW)}
+	skOut := make([]float32, batch*sk.C*sk.HW)
+	skScratch := make([]float32, sk.ScratchLen(batch))
+	checkNoAllocs(t, "SKAttention", func() { sk.Forward(batch, branches, skOut, skScratch) })
+
+	lin := &runtime.Linear{In: 512, Out: 100, Weight: randSlice(rng, 512*100), Bias: randSlice(rng, 100)}
+	x, y := randSlice(rng, batch*512), make([]float32, batch*100)
+	checkNoAllocs(t, "Linear", func() { lin.Forward(batch, x, y) })
+
+	pool := &runtime.Pool2D{C: 16, InH: 14, InW: 14, OutH: 7, OutW: 7, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, Max: true}
+	pin, pout := randSlice(rng, batch*16*14*14), make([]float32, batch*16*7*7)
+	checkNoAllocs(t, "Pool2D", func() { pool.Forward(batch, pin, pout) })
+
+	ss := &runtime.ScaleShift{C: 16, HW: 49, Scale: randSlice(rng, 16), Shift: randSlice(rng, 16), Relu: true}
+	checkNoAllocs(t, "ScaleShift", func() { ss.Forward(batch, pout, pout) })
+
+	xs, r, g, xg := randSlice(rng, 1000), randSlice(rng, 1000), randSlice(rng, 1000), randSlice(rng, 1000)
+	checkNoAllocs(t, "GateUpdate", func() { runtime.GateUpdate(xs, r, g, xg) })
+	checkNoAllocs(t, "GlobalAvgPool", func() { runtime.GlobalAvgPool(batch, 16, 49, pout, y) })
+}
+
+func checkNoAllocs(t *testing.T, name string, f func()) {
+	t.Helper()
+	f() // the first call may allocate the op's reusable call state
+	if n := testing.AllocsPerRun(50, f); n != 0 {
+		t.Errorf("%s: %v allocations per call, want 0", name, n)
+	}
+}

@@ -1,0 +1,66 @@
+package runtime_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/grcc/grcc/runtime"
+)
+
+// BenchmarkConv times representative layers at batch 1 and reports the
+// multiply-adds as GFLOP/s (two flops each).
+func BenchmarkConv(b *testing.B) {
+	for _, bc := range []struct {
+		name                           string
+		inC, outC, size, k, s, p, grps int
+	}{
+		{"1x1_256to64_56", 256, 64, 56, 1, 1, 0, 1},
+		{"3x3_64to64_56", 64, 64, 56, 3, 1, 1, 1},
+		{"3x3_256to256_g32_56", 256, 256, 56, 3, 1, 1, 32},
+		{"3x3_dw256_56", 256, 256, 56, 3, 1, 1, 256},
+		{"7x7s2_3to64_224", 3, 64, 224, 7, 2, 3, 1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(21, 22))
+			out := convOut(bc.size, bc.k, bc.s, bc.p, 1)
+			c := &runtime.Conv2D{
+				InC: bc.inC, InH: bc.size, InW: bc.size, OutC: bc.outC, OutH: out, OutW: out,
+				KH: bc.k, KW: bc.k, SH: bc.s, SW: bc.s, PH: bc.p, PW: bc.p, DH: 1, DW: 1,
+				Groups: bc.grps, Relu: true,
+			}
+			c.Weight = randSlice(rng, c.OutC*c.InC/c.Groups*c.KH*c.KW)
+			c.Scale, c.Shift = randSlice(rng, c.OutC), randSlice(rng, c.OutC)
+			if err := c.Prepare(); err != nil {
+				b.Fatal(err)
+			}
+			in := randSlice(rng, c.InC*c.InH*c.InW)
+			y := make([]float32, c.OutC*c.OutH*c.OutW)
+			scratch := make([]float32, c.ScratchLen(1))
+			flops := 2 * float64(c.OutC*c.OutH*c.OutW) * float64(c.InC/c.Groups*c.KH*c.KW)
+			for b.Loop() {
+				c.Forward(1, in, y, scratch)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkLinear2048x1000(b *testing.B) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	l := &runtime.Linear{In: 2048, Out: 1000, Weight: randSlice(rng, 2048*1000), Bias: randSlice(rng, 1000)}
+	x, y := randSlice(rng, 2048), make([]float32, 1000)
+	for b.Loop() {
+		l.Forward(1, x, y)
+	}
+	b.ReportMetric(2*2048*1000*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func BenchmarkGateUpdate(b *testing.B) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	const n = 64 * 56 * 56
+	xs, r, g, xg := randSlice(rng, n), randSlice(rng, n), randSlice(rng, n), randSlice(rng, n)
+	for b.Loop() {
+		runtime.GateUpdate(xs, r, g, xg)
+	}
+	b.SetBytes(4 * 5 * n)
+}

@@ -1,0 +1,18 @@
+// Package runtime holds the CPU kernels that grcc-generated model packages
+// call: convolution with a fused BatchNorm/ReLU epilogue, pooling, linear
+// layers, the GRCL gate update, selective-kernel attention and the helpers a
+// generated Predict needs.
+//
+// All tensors are float32 in NCHW order, stored in flat slices that the caller
+// owns. Ops never allocate in Forward once they have run once, so a model can
+// preallocate its activations and scratch and then run without garbage. Work
+// is spread over a persistent pool of GOMAXPROCS goroutines.
+//
+// An op value is not safe for concurrent use: Forward keeps its per-call
+// arguments in state the op points to, so that starting parallel work
+// allocates nothing, and a copy of an op shares that state. Run separate
+// model instances to serve concurrent requests.
+//
+// The package depends on nothing of the compiler; generated code imports it
+// alone.
+package runtime

@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// kernels runs f once with each micro-kernel this machine has: the portable
+// one and, where supported, the assembly one.
+func kernels(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	saved := useAVX512
+	defer func() { useAVX512 = saved }()
+	useAVX512 = false
+	t.Run("go", f)
+	if saved {
+		useAVX512 = true
+		t.Run("avx512", f)
+	}
+}
+
+// TestSgemmPacked checks sgemmPacked against a float64 triple loop for
+// shapes around the blocking sizes (nr, mr, kc), with and without
+// accumulation and epilogue, over all row panels and over a part of them,
+// and that it leaves C outside its window alone.
+func TestSgemmPacked(t *testing.T) {
+	kernels(t, testSgemmPacked)
+}
+
+func testSgemmPacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, m := range []int{1, 3, mr - 1, mr, mr + 1, 64, 70} {
+		for _, n := range []int{1, 7, nr - 1, nr, 2*nr + 3, 100} {
+			for _, k := range []int{0, 1, 2, 7, kc} {
+				for variant := range 4 {
+					accumulate := variant&1 != 0
+					var ep gemmEpilogue
+					if variant&2 != 0 {
+						ep = gemmEpilogue{scale: randVec(rng, m), shift: randVec(rng, m), relu: true}
+					}
+					np := rowPanels(m)
+					p0, p1 := 0, np
+					if variant == 3 && np > 2 {
+						p0, p1 = 1, np-1
+					}
+					lda, ldc := k+3, n+2
+					a := randVec(rng, m*lda)
+					ap := randVec(rng, m*k)
+					packA(ap, a, m, k, lda)
+					b := randVec(rng, k*n)
+					bp := randVec(rng, packedLen(k, n)) // packRows must overwrite it all
+					for r := 0; r < k; r += 3 {
+						packRows(bp, k, r, min(3, k-r), b[r*n:], n, n)
+					}
+					c := randVec(rng, m*ldc)
+					c0 := append([]float32(nil), c...)
+					sgemmPacked(m, p0, p1, n, k, ap, bp, c, ldc, accumulate, ep)
+					r0, r1 := panelStart(m, np, p0), panelStart(m, np, p1)
+					for i := range m {
+						for j := range ldc {
+							if j >= n || i < r0 || i >= r1 {
+								if c[i*ldc+j] != c0[i*ldc+j] {
+									t.Fatalf("m%d n%d k%d: wrote C[%d,%d] outside the window", m, n, k, i, j)
+								}
+								continue
+							}
+							var want, mag float64
+							if accumulate {
+								want = float64(c0[i*ldc+j])
+								mag = math.Abs(want)
+							}
+							for p := range k {
+								v := float64(a[i*lda+p]) * float64(b[p*n+j])
+								want += v
+								mag += math.Abs(v)
+							}
+							if ep.scale != nil {
+								s := float64(ep.scale[i])
+								want = want*s + float64(ep.shift[i])
+								mag = mag*math.Abs(s) + math.Abs(float64(ep.shift[i]))
+								want = max(want, 0)
+							}
+							// 4√K ulps of Σ|a·b|, as for the convolution.
+							tol := 4*math.Sqrt(float64(k+1))*mag/(1<<24) + 1e-30
+							if d := math.Abs(float64(c[i*ldc+j]) - want); d > tol {
+								t.Fatalf("m%d n%d k%d variant %d: C[%d,%d] = %v, want %v", m, n, k, variant, i, j, c[i*ldc+j], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func randVec(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 2*rng.Float32() - 1
+	}
+	return x
+}
+
+func TestExp32(t *testing.T) {
+	for x := float32(-87.3); x <= 88.3; x += 0.0013 {
+		got, want := float64(exp32(x)), math.Exp(float64(x))
+		if math.Abs(got-want) > 2e-7*want {
+			t.Fatalf("exp32(%v) = %v, want %v (rel err %.3g)", x, got, want, math.Abs(got-want)/want)
+		}
+	}
+	if got := exp32(float32(math.NaN())); got == got {
+		t.Errorf("exp32(NaN) = %v", got)
+	}
+}
+
+func TestInside(t *testing.T) {
+	for n := range 6 {
+		for x0 := -7; x0 < 9; x0++ {
+			for stride := 1; stride <= 3; stride++ {
+				for size := range 6 {
+					lo, hi := inside(n, x0, stride, size)
+					for tt := range n {
+						in := x0+tt*stride >= 0 && x0+tt*stride < size
+						if in != (tt >= lo && tt < hi) {
+							t.Fatalf("inside(%d, %d, %d, %d) = [%d, %d), wrong at t=%d", n, x0, stride, size, lo, hi, tt)
+						}
+					}
+					if lo > hi || hi > n {
+						t.Fatalf("inside(%d, %d, %d, %d) = [%d, %d)", n, x0, stride, size, lo, hi)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestParallelForCoversEachUnitOnce runs loops of many sizes and grains and
+// checks every unit ran exactly once with a valid worker index.
+func TestParallelForCoversEachUnitOnce(t *testing.T) {
+	var l loop
+	for _, n := range []int{0, 1, 2, 5, 100, 1001} {
+		for _, grain := range []int{0, 1, 3, 64, 5000} {
+			c := &countBody{hits: make([]int, n), workers: workers()}
+			l.parallelFor(n, grain, c)
+			for i, h := range c.hits {
+				if h != 1 {
+					t.Fatalf("n %d grain %d: unit %d ran %d times", n, grain, i, h)
+				}
+			}
+			if c.badWorker {
+				t.Fatalf("n %d grain %d: worker index out of range", n, grain)
+			}
+		}
+	}
+}
+
+type countBody struct {
+	hits      []int // each unit is written by one goroutine only
+	workers   int
+	badWorker bool
+}
+
+func (c *countBody) run(lo, hi, w int) {
+	if w < 0 || w >= c.workers {
+		c.badWorker = true
+	}
+	for i := lo; i < hi; i++ {
+		c.hits[i]++
+	}
+}

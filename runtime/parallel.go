@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// body is a loop body split into independent units of work. run executes
+// units [lo, hi) as worker w. Within one loop no two goroutines run with the
+// same w at the same time, so w can select per-worker scratch.
+type body interface {
+	run(lo, hi, w int)
+}
+
+// loop is the shared state of one parallel loop. Ops keep one per op, reused
+// across calls, so that starting a loop allocates nothing: passing a pointer
+// through the pool's channel and converting a pointer to body are both free.
+type loop struct {
+	body  body
+	n     int
+	grain int
+	next  atomic.Int64
+	done  sync.WaitGroup
+}
+
+// pool is the process-wide set of helper goroutines. It is started on first
+// use and never stopped; idle helpers cost only a blocked goroutine each.
+var pool struct {
+	once  sync.Once
+	size  int // workers including the calling goroutine
+	queue chan *loop
+}
+
+// workers returns the number of goroutines that run a parallel loop,
+// counting the caller, and starts the pool on first use.
+func workers() int {
+	pool.once.Do(func() {
+		pool.size = max(1, goruntime.GOMAXPROCS(0))
+		// A buffer lets a caller hand a loop to every helper without waiting
+		// for them to be idle, even when several models run at once.
+		pool.queue = make(chan *loop, 4*pool.size)
+		for w := 1; w < pool.size; w++ {
+			go helper(w)
+		}
+	})
+	return pool.size
+}
+
+// helper is the body of helper goroutine w.
+func helper(w int) {
+	for l := range pool.queue {
+		l.work(w)
+		l.done.Done()
+	}
+}
+
+// work claims chunks of the loop until none are left.
+func (l *loop) work(w int) {
+	for {
+		lo := int(l.next.Add(int64(l.grain))) - l.grain
+		if lo >= l.n {
+			return
+		}
+		l.body.run(lo, min(lo+l.grain, l.n), w)
+	}
+}
+
+// parallelFor runs b over units [0, n), grain units at a time, on the calling
+// goroutine and the pool's helpers, and returns when every unit is done.
+// Chunks are claimed dynamically, so uneven units balance themselves.
+//
+// A loop must not be started again before the previous call has returned,
+// and b must not start parallel loops itself: helpers do not nest.
+func (l *loop) parallelFor(n, grain int, b body) {
+	if n <= 0 {
+		return
+	}
+	grain = max(grain, 1)
+	chunks := (n + grain - 1) / grain
+	helpers := min(workers()-1, chunks-1)
+	if helpers <= 0 {
+		b.run(0, n, 0)
+		return
+	}
+	l.body, l.n, l.grain = b, n, grain
+	l.next.Store(0)
+	l.done.Add(helpers)
+	for range helpers {
+		pool.queue <- l
+	}
+	l.work(0)
+	l.done.Wait()
+	l.body = nil // do not keep the op's arguments reachable
+}

@@ -1,0 +1,128 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+)
+
+// Pool2D is max or average pooling with PyTorch's MaxPool2d and AvgPool2d
+// defaults: floor mode; average pooling counts the padding zeros
+// (count_include_pad=true); max pooling ignores the padding.
+type Pool2D struct {
+	C, InH, InW, OutH, OutW int
+	KH, KW, SH, SW, PH, PW  int
+	Max                     bool
+
+	call *poolCall
+}
+
+// poolCall holds the arguments of the Forward in progress.
+type poolCall struct {
+	loop
+	p       *Pool2D
+	in, out []float32
+}
+
+// Forward pools batch images of C×InH×InW from in into out (C×OutH×OutW
+// each), one plane per unit of parallel work. A window that holds no input
+// element, possible only with padding PyTorch rejects, yields -Inf for max
+// and 0 for average pooling.
+func (p *Pool2D) Forward(batch int, in, out []float32) {
+	nin, nout := batch*p.C*p.InH*p.InW, batch*p.C*p.OutH*p.OutW
+	if len(in) < nin || len(out) < nout {
+		panic(fmt.Sprintf("runtime: Pool2D.Forward: batch %d needs in %d, out %d floats; got %d, %d", batch, nin, nout, len(in), len(out)))
+	}
+	if p.call == nil {
+		p.call = new(poolCall)
+	}
+	cl := p.call
+	cl.p, cl.in, cl.out = p, in, out
+	cl.parallelFor(batch*p.C, 1, cl)
+	cl.in, cl.out = nil, nil
+}
+
+func (cl *poolCall) run(lo, hi, _ int) {
+	p := cl.p
+	inPlane, outPlane := p.InH*p.InW, p.OutH*p.OutW
+	for u := lo; u < hi; u++ {
+		src := cl.in[u*inPlane : (u+1)*inPlane]
+		dst := cl.out[u*outPlane : (u+1)*outPlane]
+		if p.Max {
+			p.maxPlane(dst, src)
+		} else {
+			p.avgPlane(dst, src)
+		}
+	}
+}
+
+func (p *Pool2D) maxPlane(dst, src []float32) {
+	for oh := range p.OutH {
+		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
+		for ow := range p.OutW {
+			w0, w1 := poolWindow(ow, p.SW, p.PW, p.KW, p.InW)
+			m := float32(math.Inf(-1))
+			for ih := h0; ih < h1; ih++ {
+				for _, v := range src[ih*p.InW+w0 : ih*p.InW+w1] {
+					// v > m alone would drop a NaN, which PyTorch propagates.
+					if v > m || v != v {
+						m = v
+					}
+				}
+			}
+			dst[oh*p.OutW+ow] = m
+		}
+	}
+}
+
+func (p *Pool2D) avgPlane(dst, src []float32) {
+	// Padding counts, so every window divides by the full kernel area: in
+	// floor mode no window reaches past the padded input.
+	inv := 1 / float32(p.KH*p.KW)
+	for oh := range p.OutH {
+		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
+		for ow := range p.OutW {
+			w0, w1 := poolWindow(ow, p.SW, p.PW, p.KW, p.InW)
+			var s float32
+			for ih := h0; ih < h1; ih++ {
+				for _, v := range src[ih*p.InW+w0 : ih*p.InW+w1] {
+					s += v
+				}
+			}
+			dst[oh*p.OutW+ow] = s * inv
+		}
+	}
+}
+
+// poolWindow returns the input range [lo, hi) that output position o covers
+// along one axis, clipped to the input.
+func poolWindow(o, stride, pad, k, size int) (lo, hi int) {
+	lo = o*stride - pad
+	hi = min(lo+k, size)
+	lo = max(lo, 0)
+	return lo, max(hi, lo)
+}
+
+// GlobalAvgPool averages each of batch·c planes of hw elements of in into
+// out[batch·c].
+func GlobalAvgPool(batch, c, hw int, in, out []float32) {
+	n := batch * c
+	if len(in) < n*hw || len(out) < n {
+		panic(fmt.Sprintf("runtime: GlobalAvgPool: %d planes of %d need in %d, out %d floats; got %d, %d", n, hw, n*hw, n, len(in), len(out)))
+	}
+	for p := range n {
+		out[p] = mean(in[p*hw : (p+1)*hw])
+	}
+}
+
+// mean returns the average of x, summed in float64 so that large planes do
+// not lose precision.
+func mean(x []float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	return float32(s / float64(len(x)))
+}

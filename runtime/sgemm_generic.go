@@ -1,0 +1,11 @@
+//go:build purego || !amd64
+
+package runtime
+
+// useAVX512 is false where the assembly kernels are not built.
+var useAVX512 = false
+
+// microKernel computes the h×cols tile of C at c; see goKernel.
+func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
+	goKernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
+}
