@@ -7,6 +7,8 @@
 package codegen
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,13 +119,26 @@ func compilePTX(files map[string][]byte) error {
 		}()
 	}
 	wg.Wait()
+	header := []byte(ptxHeader(src))
 	for i, arch := range cuda.Archs {
 		if errs[i] != nil {
 			return errs[i]
 		}
-		files[cuda.PTXFile(arch)] = ptx[i]
+		files[cuda.PTXFile(arch)] = append(header, ptx[i]...)
 	}
 	return nil
+}
+
+// ptxHeader is the first line of every PTX file grcc writes. nvcc numbers
+// registers differently from run to run, so PTX cannot be compared byte for
+// byte; the header records which kernels.cu it was compiled from instead.
+func ptxHeader(cuSource []byte) string {
+	return fmt.Sprintf("// grcc: compiled from kernels.cu sha256:%x\n", sha256.Sum256(cuSource))
+}
+
+// PTXIsFrom reports whether ptx was compiled from cuSource by grcc.
+func PTXIsFrom(ptx, cuSource []byte) bool {
+	return bytes.HasPrefix(ptx, []byte(ptxHeader(cuSource)))
 }
 
 // TorchFile is the name of the PyTorch target's file for m.

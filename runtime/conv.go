@@ -28,6 +28,7 @@ type Conv2D struct {
 	plan convPlan
 	call *convCall
 	wp   []float32 // Weight packed by packA, group by group
+	offs []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
 }
 
 // convPath is the algorithm Prepare chose.
@@ -37,6 +38,7 @@ const (
 	pathIm2col    convPath = iota // im2col rows packed into a tile, then sgemmPacked
 	pathPointwise                 // 1×1 stride 1 without padding: input rows packed, then sgemmPacked
 	pathDepthwise                 // one input channel per group: direct loops
+	pathShift                     // stride 1: zero-padded input rows packed, then sgemmPacked
 )
 
 // convPlan is what Prepare derives from the public fields.
@@ -44,7 +46,9 @@ type convPlan struct {
 	path convPath
 	m    int // output channels per group: rows of the group's GEMM
 	k    int // InC/Groups·KH·KW: the GEMM's inner dimension
-	n    int // OutH·OutW: the GEMM's columns
+	n    int // OutH·OutW, or OutH·pw for pathShift: the GEMM's columns
+	pw   int // pathShift: width of the zero-padded input, InW+2·PW
+	ph   int // pathShift: height of the zero-padded input, InH+2·PH
 	kt   int // rows of a worker's B tile: min(k, kc)
 	nt   int // columns per column block, a multiple of nr
 	nb   int // column blocks per image
@@ -58,6 +62,8 @@ type convCall struct {
 	in, out, scratch []float32
 	mb               int // row panels of the weights per unit of work
 	mBlocks          int // blocks of mb row panels per group
+	batch            int
+	pad              bool // phase 1 of pathShift: pad the input planes
 }
 
 // Prepare validates the fields and plans the computation. It must be called
@@ -80,6 +86,15 @@ func (c *Conv2D) Prepare() error {
 		p.path = pathDepthwise
 	case c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PH == 0 && c.PW == 0:
 		p.path = pathPointwise
+	case c.SH == 1 && c.SW == 1:
+		// With stride 1, row (ic, kh, kw) of the im2col matrix is the
+		// zero-padded input plane ic shifted by kh·DH rows and kw·DW
+		// columns, if the GEMM computes all pw columns of each output
+		// row, the last pw-OutW of them discarded: packing B is then a
+		// copy of contiguous runs, as for 1×1.
+		p.path = pathShift
+		p.pw, p.ph = c.InW+2*c.PW, c.InH+2*c.PH
+		p.n = c.OutH * p.pw
 	default:
 		p.path = pathIm2col
 	}
@@ -108,6 +123,15 @@ func (c *Conv2D) Prepare() error {
 		c.wp = c.wp[:len(c.Weight)]
 		for g := range c.Groups {
 			packA(c.wp[g*p.m*p.k:(g+1)*p.m*p.k], c.Weight[g*p.m*p.k:], p.m, p.k, p.k)
+		}
+	}
+	c.offs = c.offs[:0]
+	for k := range p.k {
+		switch p.path {
+		case pathPointwise:
+			c.offs = append(c.offs, int32(k*p.n))
+		case pathShift:
+			c.offs = append(c.offs, int32(c.tapOffset(k)))
 		}
 	}
 	return nil
@@ -155,10 +179,21 @@ func (c *Conv2D) validate() error {
 }
 
 // ScratchLen is the number of float32s of scratch Forward needs for a batch:
-// per worker, a packed B tile and, for im2col, one row of it before packing.
-// It does not depend on the batch.
+// per worker, a packed B tile and, for im2col, rows of it before packing;
+// for stride 1 with padding, the zero-padded input and per worker a tile
+// of output.
 func (c *Conv2D) ScratchLen(batch int) int {
-	return workers() * c.workerScratch()
+	return c.padLen(batch) + workers()*c.workerScratch()
+}
+
+// padLen is the length of the zero-padded input of pathShift: the planes,
+// then the (KW-1)·DW floats that the last row's rightmost tap reads past
+// the last plane for discarded columns.
+func (c *Conv2D) padLen(batch int) int {
+	if c.plan.path != pathShift {
+		return 0
+	}
+	return batch*c.InC*c.plan.ph*c.plan.pw + (c.KW-1)*c.DW
 }
 
 // workerScratch is the length of one worker's part of the scratch.
@@ -167,7 +202,9 @@ func (c *Conv2D) workerScratch() int {
 	case pathDepthwise:
 		return 0
 	case pathPointwise:
-		return packedLen(c.plan.kt, c.plan.nt)
+		return 0 // the micro-kernel reads the input rows
+	case pathShift:
+		return c.plan.m * c.plan.nt // a tile of output
 	}
 	return packedLen(c.plan.kt, c.plan.nt) + packBatch*c.plan.nt
 }
@@ -202,6 +239,11 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 		}
 		cl.mb = (np + split - 1) / split
 		cl.mBlocks = (np + cl.mb - 1) / cl.mb
+		if p.path == pathShift {
+			cl.batch, cl.pad = batch, true
+			cl.parallelFor(batch*c.InC, 4, cl)
+			cl.pad = false
+		}
 		cl.parallelFor(base*cl.mBlocks, 1, cl)
 	}
 	cl.in, cl.out, cl.scratch = nil, nil, nil
@@ -210,7 +252,9 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 func (cl *convCall) run(lo, hi, w int) {
 	c := cl.c
 	for u := lo; u < hi; u++ {
-		if c.plan.path == pathDepthwise {
+		if cl.pad {
+			c.padPlane(cl.in, cl.scratch, u, cl.batch)
+		} else if c.plan.path == pathDepthwise {
 			c.depthwisePlane(cl.in, cl.out, u)
 		} else {
 			cl.gemmUnit(u, w)
@@ -238,11 +282,28 @@ func (cl *convCall) gemmUnit(u, w int) {
 	inPlane := c.InH * c.InW
 	icg := c.InC / c.Groups
 	x := cl.in[(b*c.InC+g*icg)*inPlane : (b*c.InC+(g+1)*icg)*inPlane]
-	y := cl.out[(b*c.OutC+g*p.m)*p.n : (b*c.OutC+(g+1)*p.m)*p.n]
+	outPlane := c.OutH * c.OutW
+	y := cl.out[(b*c.OutC+g*p.m)*outPlane : (b*c.OutC+(g+1)*p.m)*outPlane]
 	wp := c.wp[g*p.m*p.k : (g+1)*p.m*p.k]
 	ws := c.workerScratch()
-	tile := cl.scratch[w*ws : w*ws+packedLen(p.kt, p.nt)]
-	rowBuf := cl.scratch[w*ws+len(tile) : (w+1)*ws] // im2col rows; empty for 1×1
+	pl := c.padLen(cl.batch)
+	var tile, rowBuf []float32 // im2col: packed B and rows before packing; pathShift: rowBuf is a tile of output
+	var src []float32          // pathPointwise, pathShift: the rows of B at offs
+	switch p.path {
+	case pathIm2col:
+		tile = cl.scratch[pl+w*ws : pl+w*ws+packedLen(p.kt, p.nt)]
+		rowBuf = cl.scratch[pl+w*ws+len(tile) : pl+(w+1)*ws]
+	case pathShift:
+		rowBuf = cl.scratch[pl+w*ws : pl+(w+1)*ws]
+		src = cl.scratch[(b*c.InC+g*icg)*p.ph*p.pw : pl]
+	case pathPointwise:
+		src = x
+	}
+	r0 := panelStart(p.m, np, p0)
+	cOut, ldc := rowBuf, nt // where the GEMM writes
+	if p.path != pathShift {
+		cOut, ldc = y[r0*p.n+j0:], p.n
+	}
 
 	// The epilogue runs in the micro-kernel after the last block of k.
 	ep := gemmEpilogue{relu: c.Relu}
@@ -255,23 +316,70 @@ func (cl *convCall) gemmUnit(u, w int) {
 
 	for k0 := 0; k0 < p.k; k0 += kc {
 		kl := min(kc, p.k-k0)
+		var e gemmEpilogue
+		if k0+kl == p.k {
+			e = ep
+		}
+		if p.path != pathIm2col {
+			// The micro-kernel reads B from the input (pathPointwise) or
+			// the padded input (pathShift) at the rows' offsets.
+			sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], src[j0:], c.offs[k0:k0+kl], cOut, ldc, k0 > 0, e)
+			continue
+		}
 		for r := 0; r < kl; r += packBatch {
 			rows := min(packBatch, kl-r)
-			if p.path == pathPointwise {
-				// A 1×1 stride-1 input is its own im2col matrix.
-				packRows(tile, kl, r, rows, x[(k0+r)*p.n+j0:], p.n, nt)
-				continue
-			}
 			for i := range rows {
 				c.im2colRow(rowBuf[i*nt:(i+1)*nt], x, k0+r+i, j0)
 			}
 			packRows(tile, kl, r, rows, rowBuf, nt, nt)
 		}
-		var e gemmEpilogue
-		if k0+kl == p.k {
-			e = ep
+		sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, nil, cOut, ldc, k0 > 0, e)
+	}
+	if p.path == pathShift {
+		// Keep the columns of the output tile that are output positions.
+		r1 := panelStart(p.m, np, p1)
+		for j := j0; j < j0+nt; {
+			oh, ow := j/p.pw, j%p.pw
+			seg := min(p.pw-ow, j0+nt-j)
+			if ow < c.OutW {
+				w := min(seg, c.OutW-ow)
+				for r := r0; r < r1; r++ {
+					copy(y[r*outPlane+oh*c.OutW+ow:r*outPlane+oh*c.OutW+ow+w], rowBuf[(r-r0)*nt+j-j0:])
+				}
+			}
+			j += seg
 		}
-		sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, y[j0:], p.n, k0 > 0, e)
+	}
+}
+
+// tapOffset is where row k of the im2col matrix of pathShift starts in the
+// zero-padded planes of a group: input channel k/(KH·KW) shifted by kernel
+// tap k%(KH·KW).
+func (c *Conv2D) tapOffset(k int) int {
+	p := &c.plan
+	taps := c.KH * c.KW
+	ic, t := k/taps, k%taps
+	return ic*p.ph*p.pw + t/c.KW*c.DH*p.pw + t%c.KW*c.DW
+}
+
+// padPlane copies input plane u (of batch·InC) into its zero-padded
+// place at the start of scratch.
+func (c *Conv2D) padPlane(in, scratch []float32, u, batch int) {
+	p := &c.plan
+	pp := p.ph * p.pw
+	dst := scratch[u*pp : (u+1)*pp]
+	src := in[u*c.InH*c.InW : (u+1)*c.InH*c.InW]
+	clear(dst[:c.PH*p.pw])
+	for ih := range c.InH {
+		d := dst[(c.PH+ih)*p.pw : (c.PH+ih+1)*p.pw]
+		clear(d[:c.PW])
+		copy(d[c.PW:c.PW+c.InW], src[ih*c.InW:])
+		clear(d[c.PW+c.InW:])
+	}
+	clear(dst[(c.PH+c.InH)*p.pw:])
+	if u == batch*c.InC-1 {
+		// The last plane: also the floats read past it.
+		clear(scratch[(u+1)*pp : (u+1)*pp+(c.KW-1)*c.DW])
 	}
 }
 
@@ -436,6 +544,11 @@ func (c *Conv2D) epilogue(row []float32, oc int) {
 // may be the same slice.
 func scaleShift(dst, src []float32, s, t float32, relu bool) {
 	src = src[:len(dst)]
+	if useAVX512 && len(dst) >= 16 && !(s == 1 && t == 0 && !relu) {
+		n := len(dst) &^ 15
+		scaleShiftAVX512(&dst[0], &src[0], n, s, t, relu)
+		dst, src = dst[n:], src[n:]
+	}
 	switch {
 	case relu:
 		for i, v := range src {

@@ -6,8 +6,19 @@ import "math"
 // elementwise over len(xs); r, g and xg have the same length as xs.
 func GateUpdate(xs, r, g, xg []float32) {
 	n := len(xs)
+	runSpans(opGate, xs, r[:n], g[:n], xg[:n])
+}
+
+// gateUpdate is GateUpdate on the calling goroutine.
+func gateUpdate(xs, r, g, xg []float32) {
+	n := len(xs)
 	r, g, xg = r[:n], g[:n], xg[:n]
-	for i := range xs {
+	i := 0
+	if useAVX512 && n >= 16 {
+		i = n &^ 15
+		gateUpdateAVX512(&xs[0], &r[0], &g[0], &xg[0], i)
+	}
+	for ; i < n; i++ {
 		xs[i] += r[i] * Sigmoid(g[i]+xg[i])
 	}
 }
@@ -15,6 +26,12 @@ func GateUpdate(xs, r, g, xg []float32) {
 // AddInto computes out = a + b elementwise over len(out); out may alias a or
 // b.
 func AddInto(out, a, b []float32) {
+	n := len(out)
+	runSpans(opAdd, out, a[:n], b[:n], nil)
+}
+
+// addInto is AddInto on the calling goroutine.
+func addInto(out, a, b []float32) {
 	n := len(out)
 	a, b = a[:n], b[:n]
 	for i := range out {

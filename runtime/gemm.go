@@ -99,21 +99,31 @@ const (
 // sgemmPacked computes the rows of C = A·B, or C += A·B when accumulate is
 // set, that row panels [p0, p1) of A cover, then applies ep to
 // them. A is m×k packed by packA (ap is the block of the packed matrix that
-// holds these k columns: m·k floats), B is k×n packed by packRows, and C is
-// row-major m×n with row stride ldc, row 0 at c[0]. It is the single entry
-// point of the matrix multiply.
-func sgemmPacked(m, p0, p1, n, k int, ap, bp, c []float32, ldc int, accumulate bool, ep gemmEpilogue) {
+// holds these k columns: m·k floats), B is k×n packed by packRows or, when
+// offs is not nil, row p of B is bp[offs[p] : offs[p]+n] with offs
+// increasing, and C is row-major with row stride ldc, its first computed row (the first of panel
+// p0) at c[0]. It is the single entry point of the matrix multiply.
+func sgemmPacked(m, p0, p1, n, k int, ap, bp []float32, offs []int32, c []float32, ldc int, accumulate bool, ep gemmEpilogue) {
 	if m <= 0 || n <= 0 || p0 >= p1 {
 		return
 	}
 	np := rowPanels(m)
-	r1 := panelStart(m, np, p1)
+	r0, r1 := panelStart(m, np, p0), panelStart(m, np, p1)
 	// Check the bounds the kernels rely on once, here.
+	var op *int32
 	if k > 0 {
 		_ = ap[m*k-1]
-		_ = bp[packedLen(k, n)-1]
+		if offs != nil {
+			_ = bp[int(offs[k-1])+n-1]
+			if offs[0] < 0 {
+				panic("runtime: negative B row offset")
+			}
+			op = &offs[0]
+		} else {
+			_ = bp[packedLen(k, n)-1]
+		}
 	}
-	_ = c[(r1-1)*ldc+n-1]
+	_ = c[(r1-r0-1)*ldc+n-1]
 	flags := 0
 	if accumulate {
 		flags |= kAccumulate
@@ -145,20 +155,36 @@ func sgemmPacked(m, p0, p1, n, k int, ap, bp, c []float32, ldc int, accumulate b
 		for q := range panels {
 			j0 := q * nr
 			cols := min(nr, n-j0)
-			b := unsafe.Pointer(unsafe.SliceData(bp[q*k*nr:]))
-			microKernel(h, k, (*float32)(a), (*float32)(b), &c[s0*ldc+j0], ldc, flags, sp, tp, cols)
+			var b unsafe.Pointer
+			if offs != nil {
+				b = unsafe.Pointer(unsafe.SliceData(bp[j0:]))
+			} else {
+				b = unsafe.Pointer(unsafe.SliceData(bp[q*k*nr:]))
+			}
+			microKernel(h, k, (*float32)(a), (*float32)(b), &c[(s0-r0)*ldc+j0], ldc, flags, sp, tp, op, cols)
 		}
 	}
 }
 
 // goKernel is the portable micro-kernel: the h×cols tile of C at c (row
 // stride ldc) from the A panel a (k columns of h floats) and the B panel b
-// (k rows of nr floats), with the flags' accumulation and epilogue. It works
-// on eight columns at a time, which Go keeps in registers.
-func goKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
+// (k rows of nr floats, or if offs is not nil row p at b + offs[p] floats,
+// cols of them), with the flags' accumulation and epilogue. It works on
+// eight columns at a time, which Go keeps in registers.
+func goKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, offs *int32, cols int) {
 	as := unsafe.Slice(a, h*k)
-	bs := unsafe.Slice(b, nr*k)
 	cs := unsafe.Slice(c, (h-1)*ldc+cols)
+	var bs []float32
+	var os []int32
+	if offs != nil {
+		os = unsafe.Slice(offs, k)
+		if k > 0 {
+			bs = unsafe.Slice(b, int(os[k-1])+cols)
+		}
+	} else {
+		bs = unsafe.Slice(b, nr*k)
+	}
+	var x8 [8]float32
 	for i := range h {
 		s, t := float32(1), float32(0)
 		if flags&kScale != 0 {
@@ -171,7 +197,16 @@ func goKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32,
 			var c0, c1, c2, c3, c4, c5, c6, c7 float32
 			for p := range k {
 				av := as[p*h+i]
-				x := (*[8]float32)(bs[p*nr+j0:])
+				var x *[8]float32
+				switch {
+				case os == nil:
+					x = (*[8]float32)(bs[p*nr+j0:])
+				case j0+8 <= cols:
+					x = (*[8]float32)(bs[int(os[p])+j0:])
+				default:
+					x = &x8
+					copy(x8[:], bs[int(os[p])+j0:int(os[p])+cols])
+				}
 				c0 += av * x[0]
 				c1 += av * x[1]
 				c2 += av * x[2]

@@ -5,7 +5,9 @@
 //	go run gen_sgemm.go
 //
 // Kernel sgemmAVX512x<mr> computes an mr×32 tile of C from an A panel packed
-// as k columns of mr floats and a B panel packed as k rows of 32 floats. The
+// as k columns of mr floats and a B panel packed as k rows of 32 floats;
+// sgemmAVX512Dx<mr> reads row p of B unpacked, at b + offs[p] floats, with
+// the column mask, which also masks the stores of C. The
 // 2·mr accumulators live in Z0..Z23; B rows in Z30, Z31; A broadcasts in
 // Z28, Z29.
 package main
@@ -26,104 +28,130 @@ func main() {
 	p("//go:build !purego")
 	p("")
 	p("#include \"textflag.h\"")
-	for mr := 1; mr <= maxMR; mr++ {
-		p("")
-		p("// func sgemmAVX512x%d(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)", mr)
-		p("TEXT ·sgemmAVX512x%d(SB), NOSPLIT, $0-68", mr)
-		p("\tMOVQ k+0(FP), CX")
-		p("\tMOVQ a+8(FP), AX")
-		p("\tMOVQ b+16(FP), BX")
-		for i := 0; i < 2*mr; i++ {
-			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
-		}
-		// Unrolled twice.
-		p("\tCMPQ CX, $2")
-		p("\tJLT tail%d", mr)
-		p("loop%d:", mr)
-		for u := 0; u < 2; u++ {
-			p("\tVMOVUPS %d(BX), Z30", 128*u)
-			p("\tVMOVUPS %d(BX), Z31", 128*u+64)
+	for _, direct := range []bool{false, true} {
+		for mr := 1; mr <= maxMR; mr++ {
+			name, frame, maskArg := fmt.Sprintf("sgemmAVX512x%d", mr), 68, "mask+64(FP)"
+			if direct {
+				name, frame, maskArg = fmt.Sprintf("sgemmAVX512Dx%d", mr), 76, "mask+72(FP)"
+			}
+			L := func(l string) string { return fmt.Sprintf("%s%s", l, name[len("sgemmAVX512"):]) }
+			p("")
+			if direct {
+				p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, offs *int32, mask uint32)", name)
+			} else {
+				p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)", name)
+			}
+			p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, frame)
+			p("\tMOVQ k+0(FP), CX")
+			p("\tMOVQ a+8(FP), AX")
+			p("\tMOVQ b+16(FP), BX")
+			p("\tMOVL %s, R9", maskArg)
+			p("\tKMOVW R9, K1")
+			p("\tSHRL $16, R9")
+			p("\tKMOVW R9, K2")
+			if direct {
+				p("\tMOVQ offs+64(FP), R13")
+			}
+			loadB := func(u int) {
+				if direct {
+					p("\tMOVLQSX %d(R13), R14", 4*u)
+					p("\tVMOVUPS.Z (BX)(R14*4), K1, Z30")
+					p("\tVMOVUPS.Z 64(BX)(R14*4), K2, Z31")
+				} else {
+					p("\tVMOVUPS %d(BX), Z30", 128*u)
+					p("\tVMOVUPS %d(BX), Z31", 128*u+64)
+				}
+			}
+			for i := 0; i < 2*mr; i++ {
+				p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+			}
+			// Unrolled twice.
+			p("\tCMPQ CX, $2")
+			p("\tJLT %s", L("tail"))
+			p("%s:", L("loop"))
+			for u := 0; u < 2; u++ {
+				loadB(u)
+				for i := 0; i < mr; i++ {
+					z := 28 + i%2
+					p("\tVBROADCASTSS %d(AX), Z%d", 4*(u*mr+i), z)
+					p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
+					p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
+				}
+			}
+			p("\tADDQ $%d, AX", 8*mr)
+			if direct {
+				p("\tADDQ $8, R13")
+			} else {
+				p("\tADDQ $256, BX")
+			}
+			p("\tSUBQ $2, CX")
+			p("\tCMPQ CX, $2")
+			p("\tJGE %s", L("loop"))
+			p("%s:", L("tail"))
+			p("\tTESTQ CX, CX")
+			p("\tJEQ %s", L("store"))
+			loadB(0)
 			for i := 0; i < mr; i++ {
 				z := 28 + i%2
-				p("\tVBROADCASTSS %d(AX), Z%d", 4*(u*mr+i), z)
+				p("\tVBROADCASTSS %d(AX), Z%d", 4*i, z)
 				p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
 				p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
 			}
-		}
-		p("\tADDQ $%d, AX", 8*mr)
-		p("\tADDQ $256, BX")
-		p("\tSUBQ $2, CX")
-		p("\tCMPQ CX, $2")
-		p("\tJGE loop%d", mr)
-		p("tail%d:", mr)
-		p("\tTESTQ CX, CX")
-		p("\tJEQ store%d", mr)
-		p("\tVMOVUPS (BX), Z30")
-		p("\tVMOVUPS 64(BX), Z31")
-		for i := 0; i < mr; i++ {
-			z := 28 + i%2
-			p("\tVBROADCASTSS %d(AX), Z%d", 4*i, z)
-			p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
-			p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
-		}
-		p("store%d:", mr)
-		p("\tMOVQ c+24(FP), DI")
-		p("\tMOVQ ldc+32(FP), DX")
-		p("\tSHLQ $2, DX")
-		p("\tMOVQ flags+40(FP), R8")
-		p("\tMOVL mask+64(FP), R9")
-		p("\tKMOVW R9, K1")
-		p("\tSHRL $16, R9")
-		p("\tKMOVW R9, K2")
-		// flags&1: accumulate into C.
-		p("\tTESTQ $1, R8")
-		p("\tJEQ noacc%d", mr)
-		p("\tMOVQ DI, R10")
-		for i := 0; i < mr; i++ {
-			p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
-			p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
-			if i < mr-1 {
-				p("\tADDQ DX, R10")
+			p("%s:", L("store"))
+			p("\tMOVQ c+24(FP), DI")
+			p("\tMOVQ ldc+32(FP), DX")
+			p("\tSHLQ $2, DX")
+			p("\tMOVQ flags+40(FP), R8")
+			// flags&1: accumulate into C.
+			p("\tTESTQ $1, R8")
+			p("\tJEQ %s", L("noacc"))
+			p("\tMOVQ DI, R10")
+			for i := 0; i < mr; i++ {
+				p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
+				p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
+				if i < mr-1 {
+					p("\tADDQ DX, R10")
+				}
 			}
-		}
-		p("noacc%d:", mr)
-		// flags&2: multiply by scale[i].
-		p("\tTESTQ $2, R8")
-		p("\tJEQ noscale%d", mr)
-		p("\tMOVQ scale+48(FP), R11")
-		for i := 0; i < mr; i++ {
-			p("\tVBROADCASTSS %d(R11), Z24", 4*i)
-			p("\tVMULPS Z24, Z%d, Z%d", 2*i, 2*i)
-			p("\tVMULPS Z24, Z%d, Z%d", 2*i+1, 2*i+1)
-		}
-		p("noscale%d:", mr)
-		// flags&4: add shift[i].
-		p("\tTESTQ $4, R8")
-		p("\tJEQ noshift%d", mr)
-		p("\tMOVQ shift+56(FP), R12")
-		for i := 0; i < mr; i++ {
-			p("\tVBROADCASTSS %d(R12), Z25", 4*i)
-			p("\tVADDPS Z25, Z%d, Z%d", 2*i, 2*i)
-			p("\tVADDPS Z25, Z%d, Z%d", 2*i+1, 2*i+1)
-		}
-		p("noshift%d:", mr)
-		// flags&8: ReLU.
-		p("\tTESTQ $8, R8")
-		p("\tJEQ norelu%d", mr)
-		p("\tVPXORD Z27, Z27, Z27")
-		for i := 0; i < 2*mr; i++ {
-			p("\tVMAXPS Z27, Z%d, Z%d", i, i)
-		}
-		p("norelu%d:", mr)
-		for i := 0; i < mr; i++ {
-			p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
-			p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
-			if i < mr-1 {
-				p("\tADDQ DX, DI")
+			p("%s:", L("noacc"))
+			// flags&2: multiply by scale[i].
+			p("\tTESTQ $2, R8")
+			p("\tJEQ %s", L("noscale"))
+			p("\tMOVQ scale+48(FP), R11")
+			for i := 0; i < mr; i++ {
+				p("\tVBROADCASTSS %d(R11), Z24", 4*i)
+				p("\tVMULPS Z24, Z%d, Z%d", 2*i, 2*i)
+				p("\tVMULPS Z24, Z%d, Z%d", 2*i+1, 2*i+1)
 			}
+			p("%s:", L("noscale"))
+			// flags&4: add shift[i].
+			p("\tTESTQ $4, R8")
+			p("\tJEQ %s", L("noshift"))
+			p("\tMOVQ shift+56(FP), R12")
+			for i := 0; i < mr; i++ {
+				p("\tVBROADCASTSS %d(R12), Z25", 4*i)
+				p("\tVADDPS Z25, Z%d, Z%d", 2*i, 2*i)
+				p("\tVADDPS Z25, Z%d, Z%d", 2*i+1, 2*i+1)
+			}
+			p("%s:", L("noshift"))
+			// flags&8: ReLU.
+			p("\tTESTQ $8, R8")
+			p("\tJEQ %s", L("norelu"))
+			p("\tVPXORD Z27, Z27, Z27")
+			for i := 0; i < 2*mr; i++ {
+				p("\tVMAXPS Z27, Z%d, Z%d", i, i)
+			}
+			p("%s:", L("norelu"))
+			for i := 0; i < mr; i++ {
+				p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
+				p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
+				if i < mr-1 {
+					p("\tADDQ DX, DI")
+				}
+			}
+			p("\tVZEROUPPER")
+			p("\tRET")
 		}
-		p("\tVZEROUPPER")
-		p("\tRET")
 	}
 	if err := os.WriteFile("sgemm_amd64.s", b.Bytes(), 0o644); err != nil {
 		panic(err)

@@ -23,6 +23,7 @@ func kernels(t *testing.T, f func(t *testing.T)) {
 // TestSgemmPacked checks sgemmPacked against a float64 triple loop for
 // shapes around the blocking sizes (nr, mr, kc), with and without
 // accumulation and epilogue, over all row panels and over a part of them,
+// with B packed or read in place,
 // and that it leaves C outside its window alone.
 func TestSgemmPacked(t *testing.T) {
 	kernels(t, testSgemmPacked)
@@ -33,7 +34,7 @@ func testSgemmPacked(t *testing.T) {
 	for _, m := range []int{1, 3, mr - 1, mr, mr + 1, 64, 70} {
 		for _, n := range []int{1, 7, nr - 1, nr, 2*nr + 3, 100} {
 			for _, k := range []int{0, 1, 2, 7, kc} {
-				for variant := range 4 {
+				for variant := range 8 {
 					accumulate := variant&1 != 0
 					var ep gemmEpilogue
 					if variant&2 != 0 {
@@ -41,7 +42,7 @@ func testSgemmPacked(t *testing.T) {
 					}
 					np := rowPanels(m)
 					p0, p1 := 0, np
-					if variant == 3 && np > 2 {
+					if variant&3 == 3 && np > 2 {
 						p0, p1 = 1, np-1
 					}
 					lda, ldc := k+3, n+2
@@ -55,8 +56,26 @@ func testSgemmPacked(t *testing.T) {
 					}
 					c := randVec(rng, m*ldc)
 					c0 := append([]float32(nil), c...)
-					sgemmPacked(m, p0, p1, n, k, ap, bp, c, ldc, accumulate, ep)
 					r0, r1 := panelStart(m, np, p0), panelStart(m, np, p1)
+					if variant&4 != 0 {
+						// B unpacked: rows at increasing, uneven offsets,
+						// ending exactly at the end of the slice.
+						offs := make([]int32, k)
+						ldb := n + 5
+						for p := range k {
+							offs[p] = int32(p*ldb + p%2*2)
+						}
+						bu := randVec(rng, 1)
+						if k > 0 {
+							bu = randVec(rng, int(offs[k-1])+n)
+						}
+						for p := range k {
+							copy(bu[offs[p]:int(offs[p])+n], b[p*n:(p+1)*n])
+						}
+						sgemmPacked(m, p0, p1, n, k, ap, bu, offs, c[r0*ldc:], ldc, accumulate, ep)
+					} else {
+						sgemmPacked(m, p0, p1, n, k, ap, bp, nil, c[r0*ldc:], ldc, accumulate, ep)
+					}
 					for i := range m {
 						for j := range ldc {
 							if j >= n || i < r0 || i >= r1 {

@@ -12,17 +12,37 @@ type ScaleShift struct {
 	C, HW        int
 	Scale, Shift []float32
 	Relu         bool
+
+	call *scaleShiftCall
 }
 
-// Forward applies s to batch images; in and out may be the same slice. It
-// runs on the calling goroutine: one multiply-add per element is bound by
-// memory, not by a core.
+// scaleShiftCall holds the arguments of the Forward in progress.
+type scaleShiftCall struct {
+	loop
+	s       *ScaleShift
+	in, out []float32
+}
+
+// Forward applies s to batch images; in and out may be the same slice.
+// Planes are spread over the workers in chunks of at least spanGrain
+// elements.
 func (s *ScaleShift) Forward(batch int, in, out []float32) {
 	n := batch * s.C * s.HW
 	if len(in) < n || len(out) < n {
 		panic(fmt.Sprintf("runtime: ScaleShift.Forward: batch %d needs %d floats; got in %d, out %d", batch, n, len(in), len(out)))
 	}
-	for p := range batch * s.C {
+	if s.call == nil {
+		s.call = new(scaleShiftCall)
+	}
+	cl := s.call
+	cl.s, cl.in, cl.out = s, in, out
+	cl.parallelFor(batch*s.C, max(1, spanGrain/max(1, s.HW)), cl)
+	cl.in, cl.out = nil, nil
+}
+
+func (cl *scaleShiftCall) run(lo, hi, _ int) {
+	s := cl.s
+	for p := lo; p < hi; p++ {
 		c := p % s.C
 		sc, sh := float32(1), float32(0)
 		if s.Scale != nil {
@@ -31,14 +51,10 @@ func (s *ScaleShift) Forward(batch int, in, out []float32) {
 		if s.Shift != nil {
 			sh = s.Shift[c]
 		}
-		scaleShift(out[p*s.HW:(p+1)*s.HW], in[p*s.HW:(p+1)*s.HW], sc, sh, s.Relu)
+		scaleShift(cl.out[p*s.HW:(p+1)*s.HW], cl.in[p*s.HW:(p+1)*s.HW], sc, sh, s.Relu)
 	}
 }
 
-// BatchNormScaleShift turns BatchNorm parameters into a per-channel scale
-// and shift: scale = weight/sqrt(variance+eps), shift = bias - mean*scale,
-// computed in float64 and then rounded. A nil weight means 1 and a nil bias
-// 0 (BatchNorm without affine parameters). The channel count is len(mean).
 func BatchNormScaleShift(weight, bias, mean, variance []float32, eps float64) (scale, shift []float32) {
 	scale = make([]float32, len(mean))
 	shift = make([]float32, len(mean))

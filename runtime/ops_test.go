@@ -92,7 +92,13 @@ func TestGlobalAvgPool(t *testing.T) {
 
 func TestScaleShiftAndBatchNorm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	const c, hw, batch = 4, 10, 2
+	for _, hw := range []int{10, 53} { // 53: vectors and a tail
+		testScaleShift(t, rng, hw)
+	}
+}
+
+func testScaleShift(t *testing.T, rng *rand.Rand, hw int) {
+	const c, batch = 4, 2
 	weight, bias, mean := randSlice(rng, c), randSlice(rng, c), randSlice(rng, c)
 	variance := make([]float32, c)
 	for i := range variance {
@@ -170,8 +176,15 @@ func TestLinear(t *testing.T) {
 func sigmoid64(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 func TestGateUpdateAndAddInto(t *testing.T) {
+	// 70001 elements run in parallel, with a tail that is not a multiple
+	// of the vector width.
+	for _, n := range []int{1000, 70001} {
+		testGateUpdateAndAddInto(t, n)
+	}
+}
+
+func testGateUpdateAndAddInto(t *testing.T, n int) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	const n = 1000
 	xs, r, g, xg := randSlice(rng, n), randSlice(rng, n), randSlice(rng, n), randSlice(rng, n)
 	for i := range g {
 		g[i] *= 20 // reach the saturated ends of the sigmoid

@@ -93,3 +93,58 @@ func (l *loop) parallelFor(n, grain int, b body) {
 	l.done.Wait()
 	l.body = nil // do not keep the op's arguments reachable
 }
+
+// spanCall is a parallel elementwise operation over slices of one length,
+// split into chunks of spanGrain elements. Package functions without an op
+// value to keep it in take one of spanSlots, or run on the caller when all
+// are busy.
+type spanCall struct {
+	loop
+	busy       atomic.Bool
+	op         int
+	a, b, c, d []float32
+}
+
+const (
+	opGate = iota // gateUpdate(a, b, c, d)
+	opAdd         // addInto(a, b, c)
+)
+
+// spanGrain is the number of elements of a unit of elementwise work: enough
+// to make the hand-off cost negligible.
+const spanGrain = 1 << 14
+
+var spanSlots [16]spanCall
+
+// runSpans runs op over a, b, c and d (the op's operands, of len(a) each),
+// in parallel when they are long.
+func runSpans(op int, a, b, c, d []float32) {
+	n := len(a)
+	if n >= 2*spanGrain && workers() > 1 {
+		for i := range spanSlots {
+			s := &spanSlots[i]
+			if s.busy.CompareAndSwap(false, true) {
+				s.op, s.a, s.b, s.c, s.d = op, a, b, c, d
+				s.parallelFor((n+spanGrain-1)/spanGrain, 1, s)
+				s.a, s.b, s.c, s.d = nil, nil, nil, nil
+				s.busy.Store(false)
+				return
+			}
+		}
+	}
+	spanOp(op, a, b, c, d, 0, n)
+}
+
+func (s *spanCall) run(lo, hi, _ int) {
+	spanOp(s.op, s.a, s.b, s.c, s.d, lo*spanGrain, min(hi*spanGrain, len(s.a)))
+}
+
+// spanOp runs op over elements [lo, hi).
+func spanOp(op int, a, b, c, d []float32, lo, hi int) {
+	switch op {
+	case opGate:
+		gateUpdate(a[lo:hi], b[lo:hi], c[lo:hi], d[lo:hi])
+	case opAdd:
+		addInto(a[lo:hi], b[lo:hi], c[lo:hi])
+	}
+}

@@ -6,6 +6,6 @@ package runtime
 var useAVX512 = false
 
 // microKernel computes the h×cols tile of C at c; see goKernel.
-func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
-	goKernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
+func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, offs *int32, cols int) {
+	goKernel(h, k, a, b, c, ldc, flags, scale, shift, offs, cols)
 }
