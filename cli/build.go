@@ -26,6 +26,7 @@ By default the package goes to generated/<model> and is named after the model.`,
 		pkg := fs.String("pkg", "", "Go package name (default: the model's name)")
 		batch := fs.Int("batch", 0, "the default batch size (default: N of the spec's input)")
 		target := fs.String("target", "go", "what to emit: go, cuda, torch, or a comma-separated list")
+		ptx := fs.Bool("ptx", true, "with the cuda target, compile the kernels to PTX for sm_80 and sm_90 (needs nvcc)")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
 			if err != nil {
@@ -47,7 +48,7 @@ By default the package goes to generated/<model> and is named after the model.`,
 			if !isIdentifier(*pkg) {
 				return usagef("-pkg %q is not a Go package name", *pkg)
 			}
-			files, err := codegen.Generate(m, *pkg, targets)
+			files, err := codegen.Generate(m, codegen.Options{Package: *pkg, Targets: targets, NoPTX: !*ptx})
 			if err != nil {
 				return err
 			}

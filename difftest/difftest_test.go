@@ -101,7 +101,7 @@ func makeCases(t *testing.T, cases []*diffCase) {
 	dir := t.TempDir()
 	var jobs []job
 	for i, c := range cases {
-		files, err := codegen.Generate(c.model, c.model.Name, []string{"torch"})
+		files, err := codegen.Generate(c.model, codegen.Options{Targets: []string{"torch"}})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

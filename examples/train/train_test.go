@@ -90,7 +90,7 @@ func TestGeneratedPackageIsFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := codegen.Generate(m, "tinycifar", []string{"go"})
+	files, err := codegen.Generate(m, codegen.Options{Package: "tinycifar", Targets: []string{"go"}})
 	if err != nil {
 		t.Fatal(err)
 	}
