@@ -235,6 +235,10 @@ func (c *checker) layers(where string, e *parser.Entry, in Shape, classes int, h
 			c.errorf(le.Pos, "%s after linear: the features are flat, only relu and linear may follow", le.Key)
 			return nil, in, false
 		}
+		if !head && le.Key == "linear" {
+			c.errorf(le.Pos, "linear in the stem: the stages need a feature map; put linear layers in the head")
+			return nil, in, false
+		}
 		l, next, ok := c.layer(le, shape, classes)
 		if !ok {
 			return nil, in, false
@@ -245,7 +249,6 @@ func (c *checker) layers(where string, e *parser.Entry, in Shape, classes int, h
 		out = append(out, l)
 		shape = next
 	}
-	_ = head
 	return out, shape, len(c.errs) == errs
 }
 
