@@ -91,10 +91,7 @@ func generate(m *ir.Model, target string, opt Options) (map[string][]byte, error
 		if err != nil || opt.NoPTX {
 			return files, err
 		}
-		if _, err := cuda.NVCC(); err != nil {
-			return nil, ErrNoNVCC
-		}
-		return files, compilePTX(files)
+		return files, AddPTX(files)
 	case "torch":
 		src, err := torch.Emit(m)
 		if err != nil {
@@ -105,8 +102,12 @@ func generate(m *ir.Model, target string, opt Options) (map[string][]byte, error
 	return nil, fmt.Errorf("unknown target %q", target)
 }
 
-// compilePTX adds the PTX of kernels.cu for every architecture, compiled in parallel.
-func compilePTX(files map[string][]byte) error {
+// AddPTX compiles the cuda target's kernels.cu for every architecture, in
+// parallel, and adds the PTX files.
+func AddPTX(files map[string][]byte) error {
+	if _, err := cuda.NVCC(); err != nil {
+		return ErrNoNVCC
+	}
 	src := files["kernels.cu"]
 	ptx := make([][]byte, len(cuda.Archs))
 	errs := make([]error, len(cuda.Archs))

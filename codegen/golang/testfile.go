@@ -52,12 +52,14 @@ func (e *emitter) testFile() *jen.File {
 			jen.Id("t").Dot("Error").Call(jen.Lit("Predict of no images succeeded"))),
 	)
 
-	f.Comment("TestForwardAllocatesNothing checks that a warm Forward allocates nothing.")
+	f.Comment("TestForwardAllocatesNothing checks that a warm Forward allocates nothing. It")
+	f.Comment("averages five calls: the Go runtime itself may, rarely, allocate while a")
+	f.Comment("goroutine waits, which is not the model's doing.")
 	f.Func().Id("TestForwardAllocatesNothing").Params(jen.Id("t").Op("*").Qual("testing", "T")).Block(
 		newModel, random,
 		jen.Id("in").Op(":=").Make(jen.Index().Float32(), jen.Id("InputLen")),
 		jen.Id("out").Op(":=").Make(jen.Index().Float32(), jen.Id("NumClasses")),
-		jen.Id("allocs").Op(":=").Qual("testing", "AllocsPerRun").Call(jen.Lit(1), jen.Func().Params().Block(
+		jen.Id("allocs").Op(":=").Qual("testing", "AllocsPerRun").Call(jen.Lit(5), jen.Func().Params().Block(
 			jen.If(jen.Err().Op(":=").Id("m").Dot("Forward").Call(jen.Id("in"), jen.Id("out")), jen.Err().Op("!=").Nil()).Block(
 				jen.Id("t").Dot("Fatal").Call(jen.Err())))),
 		jen.If(jen.Id("allocs").Op("!=").Lit(0)).Block(
