@@ -12,6 +12,7 @@ import (
 
 	"github.com/grcc/grcc/ir"
 	"github.com/grcc/grcc/parser"
+	"github.com/grcc/grcc/plan"
 )
 
 // loadSpec reads, parses and checks a spec file.
@@ -139,4 +140,42 @@ var fmtCmd = &command{
 			return nil
 		}
 	},
+}
+
+var planCmd = &command{
+	name: "plan", args: "SPEC [-after PASS] [-fusions]", nargs: 1,
+	summary: "print the lowered program after a pass",
+	detail: `The program is the forward pass as steps over numbered values, which the
+Go and CUDA emitters translate one by one. -after stops the pipeline after the
+named pass; -fusions runs the passes only the CUDA target uses. The passes:
+
+` + passList(),
+	flags: func(fs *flag.FlagSet) func(*env, []string) error {
+		after := fs.String("after", "", "stop after this pass (default: run them all)")
+		fusions := fs.Bool("fusions", false, "also run the CUDA target's fusing passes")
+		return func(e *env, args []string) error {
+			m, err := loadSpec(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := plan.Build(m, plan.Options{StopAfter: *after, Fusions: *fusions, Verify: true})
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Source, err)
+			}
+			_, err = fmt.Fprint(e.stdout, p)
+			return err
+		}
+	},
+}
+
+func passList() string {
+	var b strings.Builder
+	for _, p := range plan.Passes {
+		fmt.Fprintf(&b, "  %-22s %s", p.Name, p.Why)
+		if p.Fusions {
+			b.WriteString(" (-fusions)")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -187,3 +187,20 @@ func TestBenchJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestPlan(t *testing.T) {
+	code, stdout, stderr := grcc("plan", refPath("tiny_cifar", ".grc"), "-after", "fold-batchnorm")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "relu(") || strings.Contains(stdout, "@b") {
+		t.Errorf("after fold-batchnorm: want standalone ReLUs and no buffers:\n%s", stdout)
+	}
+	code, stdout, _ = grcc("plan", refPath("tiny_cifar", ".grc"), "-fusions")
+	if code != 0 || !strings.Contains(stdout, "gate→") || !strings.Contains(stdout, "buffers:") {
+		t.Errorf("with fusions: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := grcc("plan", refPath("tiny_cifar", ".grc"), "-after", "nope"); code != 1 || !strings.Contains(stderr, `no pass "nope"`) {
+		t.Errorf("unknown pass: exit %d, %q", code, stderr)
+	}
+}
