@@ -10,7 +10,9 @@ import (
 //
 // Each group is a matrix multiply: its OutC/Groups × (InC/Groups·KH·KW)
 // weights times the im2col matrix of its input channels. 1×1 stride-1
-// convolutions read the input itself as that matrix; convolutions with one
+// convolutions read the input itself as that matrix, others a zero-padded
+// copy of the input split into stride phases, in which each row of the
+// im2col matrix is a contiguous run (see Prepare); convolutions with one
 // input channel per group (depthwise) are computed directly.
 type Conv2D struct {
 	InC, InH, InW                  int
@@ -29,16 +31,23 @@ type Conv2D struct {
 	call *convCall
 	wp   []float32 // Weight packed by packA, group by group
 	offs []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
+	cols []int32   // plan.trans: the GEMM column of B of each output position
 }
 
 // convPath is the algorithm Prepare chose.
 type convPath int
 
 const (
-	pathIm2col    convPath = iota // im2col rows packed into a tile, then sgemmPacked
-	pathPointwise                 // 1×1 stride 1 without padding: input rows packed, then sgemmPacked
+	pathShift     convPath = iota // rows of the zero-padded input's stride phases as B
+	pathPointwise                 // 1×1 stride 1 without padding: input rows as B
 	pathDepthwise                 // one input channel per group: direct loops
-	pathShift                     // stride 1: zero-padded input rows packed, then sgemmPacked
+)
+
+// Phases of a Forward.
+const (
+	phaseGEMM = iota // multiply, with the epilogue
+	phasePad         // pathShift: copy the input into its zero-padded stride phases
+	phasePack        // pack B for all units when blocks of output channels share it
 )
 
 // convPlan is what Prepare derives from the public fields.
@@ -47,11 +56,17 @@ type convPlan struct {
 	m    int // output channels per group: rows of the group's GEMM
 	k    int // InC/Groups·KH·KW: the GEMM's inner dimension
 	n    int // OutH·OutW, or OutH·pw for pathShift: the GEMM's columns
-	pw   int // pathShift: width of the zero-padded input, InW+2·PW
-	ph   int // pathShift: height of the zero-padded input, InH+2·PH
-	kt   int // rows of a worker's B tile: min(k, kc)
+	pw   int // pathShift: width of a stride phase of the zero-padded input
+	ph   int // pathShift: its height
 	nt   int // columns per column block, a multiple of nr
 	nb   int // column blocks per image
+
+	// trans: multiply transposed, Cᵀ = Bᵀ·Wᵀ, for small outputs (7×7),
+	// where the output positions would fill the nr columns of the
+	// register tile poorly (49 of 64) and the output channels fill them
+	// all. Its rows are the OutH·OutW output positions, B gathered at
+	// cols, and its columns the output channels.
+	trans bool
 }
 
 // convCall holds the arguments of the Forward in progress, so that the
@@ -63,7 +78,8 @@ type convCall struct {
 	mb               int // row panels of the weights per unit of work
 	mBlocks          int // blocks of mb row panels per group
 	batch            int
-	pad              bool // phase 1 of pathShift: pad the input planes
+	phase            int  // what run does: phasePad, phasePack or phaseGEMM
+	shared           bool // B is packed once, in phasePack, for all blocks of output channels
 }
 
 // Prepare validates the fields and plans the computation. It must be called
@@ -86,24 +102,26 @@ func (c *Conv2D) Prepare() error {
 		p.path = pathDepthwise
 	case c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PH == 0 && c.PW == 0:
 		p.path = pathPointwise
-	case c.SH == 1 && c.SW == 1:
-		// With stride 1, row (ic, kh, kw) of the im2col matrix is the
-		// zero-padded input plane ic shifted by kh·DH rows and kw·DW
-		// columns, if the GEMM computes all pw columns of each output
-		// row, the last pw-OutW of them discarded: packing B is then a
-		// copy of contiguous runs, as for 1×1.
-		p.path = pathShift
-		p.pw, p.ph = c.InW+2*c.PW, c.InH+2*c.PH
-		p.n = c.OutH * p.pw
 	default:
-		p.path = pathIm2col
+		// The zero-padded input, split into its SH·SW stride phases
+		// (phase (a, b) holds the rows a, a+SH, … and the columns b,
+		// b+SW, …), turns row (ic, kh, kw) of the im2col matrix into
+		// phase (kh·DH mod SH, kw·DW mod SW) of input channel ic shifted
+		// by kh·DH/SH rows and kw·DW/SW columns, if the GEMM computes all
+		// pw columns of each output row, the last pw-OutW of them
+		// discarded. The micro-kernel then reads B from the phases at
+		// fixed offsets, as for 1×1, without an im2col copy.
+		p.path = pathShift
+		p.pw = (c.InW + 2*c.PW + c.SW - 1) / c.SW
+		p.ph = (c.InH + 2*c.PH + c.SH - 1) / c.SH
+		p.n = c.OutH * p.pw
 	}
-	// Column blocks of at most 256 outputs give each worker a B tile of at
-	// most kc×256 floats (256 KiB, within L2) and a batch-1 image of 56×56
-	// over a dozen units to balance over the workers. Rounding the block
-	// count up to a multiple of the workers lets such an image, the
-	// common case at inference, divide evenly.
-	p.kt = min(p.k, kc)
+	// Column blocks of at most 256 outputs make the part of B that one
+	// unit reads per block of k kc×256 floats (256 KiB, within L2) and
+	// give a batch-1 image of 56×56 over a dozen units to balance over
+	// the workers. Rounding the block count up to a multiple of the
+	// workers lets such an image, the common case at inference, divide
+	// evenly.
 	p.nb = (p.n + 255) / 256
 	if p.nb > 1 {
 		w := workers()
@@ -112,11 +130,45 @@ func (c *Conv2D) Prepare() error {
 	p.nt = (p.n + p.nb - 1) / p.nb
 	p.nt = (p.nt + nr - 1) / nr * nr
 	p.nb = (p.n + p.nt - 1) / p.nt
+	p.trans = p.path != pathDepthwise && c.Groups == 1 && c.OutH*c.OutW <= 64 && p.m >= nr
 	c.plan = p
 	if c.call == nil {
 		c.call = new(convCall)
 	}
-	if p.path != pathDepthwise {
+	c.cols = c.cols[:0]
+	if p.trans {
+		// Wᵀ packed as B, block of kc rows by block.
+		mp := (p.m + nr - 1) / nr * nr
+		if cap(c.wp) < p.k*mp {
+			c.wp = make([]float32, p.k*mp)
+		}
+		c.wp = c.wp[:p.k*mp]
+		for k0 := 0; k0 < p.k; k0 += kc {
+			kl := min(kc, p.k-k0)
+			blk := c.wp[k0*mp : (k0+kl)*mp]
+			for q := range mp / nr {
+				for i := range kl {
+					row := blk[(q*kl+i)*nr : (q*kl+i+1)*nr]
+					for j := range row {
+						if oc := q*nr + j; oc < p.m {
+							row[j] = c.Weight[oc*p.k+k0+i]
+						} else {
+							row[j] = 0
+						}
+					}
+				}
+			}
+		}
+		for oh := range c.OutH {
+			for ow := range c.OutW {
+				if p.path == pathShift {
+					c.cols = append(c.cols, int32(oh*p.pw+ow))
+				} else {
+					c.cols = append(c.cols, int32(oh*c.OutW+ow))
+				}
+			}
+		}
+	} else if p.path != pathDepthwise {
 		if cap(c.wp) < len(c.Weight) {
 			c.wp = make([]float32, len(c.Weight))
 		}
@@ -179,38 +231,45 @@ func (c *Conv2D) validate() error {
 }
 
 // ScratchLen is the number of float32s of scratch Forward needs for a batch:
-// per worker, a packed B tile and, for im2col, rows of it before packing;
-// for stride 1 with padding, the zero-padded input and per worker a tile
-// of output.
+// except for 1×1 stride-1 and depthwise convolutions, the zero-padded input
+// split into stride phases and per worker a tile of output.
 func (c *Conv2D) ScratchLen(batch int) int {
-	return c.padLen(batch) + workers()*c.workerScratch()
+	return c.padLen(batch) + c.sharedLen(batch) + workers()*c.workerScratch()
 }
 
-// padLen is the length of the zero-padded input of pathShift: the planes,
-// then the (KW-1)·DW floats that the last row's rightmost tap reads past
-// the last plane for discarded columns.
+// padLen is the length of the zero-padded input of pathShift: the stride
+// phases of each input channel, then the slack.
 func (c *Conv2D) padLen(batch int) int {
 	if c.plan.path != pathShift {
 		return 0
 	}
-	return batch*c.InC*c.plan.ph*c.plan.pw + (c.KW-1)*c.DW
+	return batch*c.InC*c.chanLen() + c.slack()
+}
+
+// chanLen is the length of one input channel's stride phases in pathShift.
+func (c *Conv2D) chanLen() int {
+	return c.SH * c.SW * c.plan.ph * c.plan.pw
+}
+
+// slack is how far past the last phase the rightmost kernel tap reads for
+// the discarded columns of the last output row.
+func (c *Conv2D) slack() int {
+	return (c.KW-1)*c.DW/c.SW + 1
 }
 
 // workerScratch is the length of one worker's part of the scratch.
 func (c *Conv2D) workerScratch() int {
-	switch c.plan.path {
-	case pathDepthwise:
+	if c.plan.trans {
 		return 0
-	case pathPointwise:
-		return 0 // the micro-kernel reads the input rows
-	case pathShift:
-		return c.plan.m * c.plan.nt // a tile of output
 	}
-	return packedLen(c.plan.kt, c.plan.nt) + packBatch*c.plan.nt
+	switch c.plan.path {
+	case pathShift:
+		return packedLen(min(c.plan.k, kc), c.plan.nt) + c.plan.m*c.plan.nt // packed B, a tile of output
+	case pathPointwise:
+		return packedLen(min(c.plan.k, kc), c.plan.nt)
+	}
+	return 0
 }
-
-// packBatch is the number of im2col rows built before packing them.
-const packBatch = 8
 
 // Forward computes out = epilogue(conv(in)). in has batch·InC·InH·InW
 // elements, out batch·OutC·OutH·OutW, and scratch at least ScratchLen(batch).
@@ -232,28 +291,83 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 		// blocks alone give fewer than four units per worker, as for late
 		// layers with 7×7 outputs at batch 1.
 		base := batch * c.Groups * p.nb
-		np := rowPanels(p.m)
-		split := 1
-		if want := 4 * workers(); base < want {
-			split = min((want+base-1)/base, np)
-		}
-		cl.mb = (np + split - 1) / split
-		cl.mBlocks = (np + cl.mb - 1) / cl.mb
+		cl.mb, cl.mBlocks = c.split(batch)
+		cl.batch = batch
 		if p.path == pathShift {
-			cl.batch, cl.pad = batch, true
+			cl.phase = phasePad
 			cl.parallelFor(batch*c.InC, 4, cl)
-			cl.pad = false
 		}
+		if p.trans {
+			// Pack Bᵀ per image and block of k, then split the output
+			// channels into blocks of mb panels of nr, at least four
+			// units per worker.
+			cl.phase = phasePack
+			cl.parallelFor(batch*((p.k+kc-1)/kc), 1, cl)
+			panels := (p.m + nr - 1) / nr
+			blocks := min(panels, max(1, (4*workers()+batch-1)/batch))
+			cl.mb = (panels + blocks - 1) / blocks
+			cl.mBlocks = (panels + cl.mb - 1) / cl.mb
+			cl.phase = phaseGEMM
+			cl.parallelFor(batch*cl.mBlocks, 1, cl)
+			cl.in, cl.out, cl.scratch = nil, nil, nil
+			return
+		}
+		// When several units multiply the same columns by different
+		// output channels, pack those columns once for all of them.
+		cl.shared = cl.mBlocks > 1
+		if cl.shared {
+			cl.phase = phasePack
+			cl.parallelFor(base*((p.k+kc-1)/kc), 1, cl)
+		}
+		cl.phase = phaseGEMM
 		cl.parallelFor(base*cl.mBlocks, 1, cl)
 	}
 	cl.in, cl.out, cl.scratch = nil, nil, nil
 }
 
+// split returns how many row panels of the weights a unit of work covers
+// and how many such blocks a group has. Output channels are split too when
+// images, groups and column blocks alone give fewer than four units per
+// worker, as for late layers with 7×7 outputs at batch 1.
+func (c *Conv2D) split(batch int) (mb, mBlocks int) {
+	p := &c.plan
+	base := batch * c.Groups * p.nb
+	np := rowPanels(p.m)
+	split := 1
+	if want := 4 * workers(); base < want {
+		split = min((want+base-1)/base, np)
+	}
+	mb = (np + split - 1) / split
+	return mb, (np + mb - 1) / mb
+}
+
+// sharedLen is the length of B packed for all units, when they share it:
+// per image, group and column block, k×nt floats.
+func (c *Conv2D) sharedLen(batch int) int {
+	if c.plan.trans {
+		// Per image Bᵀ packed as A, and Cᵀ.
+		nv := c.OutH * c.OutW
+		return batch * (c.plan.k*nv + nv*c.plan.m)
+	}
+	if _, mBlocks := c.split(batch); mBlocks == 1 || c.plan.path == pathDepthwise {
+		return 0
+	}
+	return batch * c.Groups * c.plan.nb * c.plan.k * c.plan.nt
+}
+
 func (cl *convCall) run(lo, hi, w int) {
 	c := cl.c
 	for u := lo; u < hi; u++ {
-		if cl.pad {
+		if cl.phase == phasePad {
 			c.padPlane(cl.in, cl.scratch, u, cl.batch)
+		} else if c.plan.trans {
+			if cl.phase == phasePack {
+				cl.packTransUnit(u)
+			} else {
+				cl.gemmTransUnit(u)
+			}
+		} else if cl.phase == phasePack {
+			cl.packUnit(u)
 		} else if c.plan.path == pathDepthwise {
 			c.depthwisePlane(cl.in, cl.out, u)
 		} else {
@@ -279,26 +393,16 @@ func (cl *convCall) gemmUnit(u, w int) {
 	j0 := jb * p.nt
 	nt := min(p.nt, p.n-j0)
 
-	inPlane := c.InH * c.InW
-	icg := c.InC / c.Groups
-	x := cl.in[(b*c.InC+g*icg)*inPlane : (b*c.InC+(g+1)*icg)*inPlane]
 	outPlane := c.OutH * c.OutW
 	y := cl.out[(b*c.OutC+g*p.m)*outPlane : (b*c.OutC+(g+1)*p.m)*outPlane]
 	wp := c.wp[g*p.m*p.k : (g+1)*p.m*p.k]
 	ws := c.workerScratch()
 	pl := c.padLen(cl.batch)
-	var tile, rowBuf []float32 // im2col: packed B and rows before packing; pathShift: rowBuf is a tile of output
-	var src []float32          // pathPointwise, pathShift: the rows of B at offs
-	switch p.path {
-	case pathIm2col:
-		tile = cl.scratch[pl+w*ws : pl+w*ws+packedLen(p.kt, p.nt)]
-		rowBuf = cl.scratch[pl+w*ws+len(tile) : pl+(w+1)*ws]
-	case pathShift:
-		rowBuf = cl.scratch[pl+w*ws : pl+(w+1)*ws]
-		src = cl.scratch[(b*c.InC+g*icg)*p.ph*p.pw : pl]
-	case pathPointwise:
-		src = x
-	}
+	wsc := cl.scratch[pl+c.sharedLen(cl.batch)+w*ws : pl+c.sharedLen(cl.batch)+(w+1)*ws]
+	// Row k of B is src[offs[k]:], packed into tile block by block.
+	src := cl.bSource(b, g)
+	tile := wsc[:packedLen(min(p.k, kc), p.nt)]
+	rowBuf := wsc[len(tile):] // pathShift: a tile of output
 	r0 := panelStart(p.m, np, p0)
 	cOut, ldc := rowBuf, nt // where the GEMM writes
 	if p.path != pathShift {
@@ -320,20 +424,14 @@ func (cl *convCall) gemmUnit(u, w int) {
 		if k0+kl == p.k {
 			e = ep
 		}
-		if p.path != pathIm2col {
-			// The micro-kernel reads B from the input (pathPointwise) or
-			// the padded input (pathShift) at the rows' offsets.
-			sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], src[j0:], c.offs[k0:k0+kl], cOut, ldc, k0 > 0, e)
-			continue
+		// Packing B costs little next to the multiply and measured 10-30%
+		// faster than the micro-kernel reading the rows in place.
+		if cl.shared {
+			tile = cl.sharedTile(b, g, jb, k0)
+		} else {
+			packOffs(tile, src[j0:], c.offs[k0:k0+kl], nt)
 		}
-		for r := 0; r < kl; r += packBatch {
-			rows := min(packBatch, kl-r)
-			for i := range rows {
-				c.im2colRow(rowBuf[i*nt:(i+1)*nt], x, k0+r+i, j0)
-			}
-			packRows(tile, kl, r, rows, rowBuf, nt, nt)
-		}
-		sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, nil, cOut, ldc, k0 > 0, e)
+		sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, cOut, ldc, k0 > 0, e)
 	}
 	if p.path == pathShift {
 		// Keep the columns of the output tile that are output positions.
@@ -352,55 +450,144 @@ func (cl *convCall) gemmUnit(u, w int) {
 	}
 }
 
+// bSource is where the rows of B start for image b and group g: the
+// group's input channels, or their padded stride phases for pathShift.
+func (cl *convCall) bSource(b, g int) []float32 {
+	c := cl.c
+	icg := c.InC / c.Groups
+	if c.plan.path == pathShift {
+		return cl.scratch[(b*c.InC+g*icg)*c.chanLen() : c.padLen(cl.batch)]
+	}
+	inPlane := c.InH * c.InW
+	return cl.in[(b*c.InC+g*icg)*inPlane : (b*c.InC+(g+1)*icg)*inPlane]
+}
+
+// sharedTile is the block of B from row k0 on, packed in phasePack, for
+// image b, group g and column block jb.
+func (cl *convCall) sharedTile(b, g, jb, k0 int) []float32 {
+	c, p := cl.c, &cl.c.plan
+	at := c.padLen(cl.batch) + ((b*c.Groups+g)*p.nb+jb)*p.k*p.nt + k0*p.nt
+	return cl.scratch[at : at+(min(p.k, k0+kc)-k0)*p.nt]
+}
+
+// packUnit packs block u of B for phasePack: one block of kc rows of one
+// column block of one group of one image.
+func (cl *convCall) packUnit(u int) {
+	c, p := cl.c, &cl.c.plan
+	kBlocks := (p.k + kc - 1) / kc
+	k0 := u % kBlocks * kc
+	u /= kBlocks
+	jb := u % p.nb
+	u /= p.nb
+	g := u % c.Groups
+	b := u / c.Groups
+	j0 := jb * p.nt
+	nt := min(p.nt, p.n-j0)
+	kl := min(kc, p.k-k0)
+	packOffs(cl.sharedTile(b, g, jb, k0), cl.bSource(b, g)[j0:], c.offs[k0:k0+kl], nt)
+}
+
+// packTransUnit packs block u of kc rows of Bᵀ of one image as A, for
+// plan.trans: row r is output position r, B gathered at its column.
+func (cl *convCall) packTransUnit(u int) {
+	c, p := cl.c, &cl.c.plan
+	kBlocks := (p.k + kc - 1) / kc
+	k0 := u % kBlocks * kc
+	b := u / kBlocks
+	kl := min(kc, p.k-k0)
+	nv := c.OutH * c.OutW
+	at := c.padLen(cl.batch) + b*p.k*nv
+	dst := cl.scratch[at+k0*nv : at+(k0+kl)*nv]
+	src := cl.bSource(b, 0)
+	np := rowPanels(nv)
+	for i := range np {
+		r0, r1 := panelStart(nv, np, i), panelStart(nv, np, i+1)
+		h := r1 - r0
+		pan := dst[r0*kl : r1*kl]
+		cols := c.cols[r0:r1]
+		for kk, o := range c.offs[k0 : k0+kl] {
+			row := src[o:]
+			d := pan[kk*h : (kk+1)*h]
+			for r, j := range cols {
+				d[r] = row[j]
+			}
+		}
+	}
+}
+
+// gemmTransUnit computes, for plan.trans, block u%mBlocks of mb panels of
+// output channels of image u/mBlocks: Cᵀ = Bᵀ·Wᵀ, then Cᵀ transposed into
+// out with the epilogue.
+func (cl *convCall) gemmTransUnit(u int) {
+	c, p := cl.c, &cl.c.plan
+	b, qi := u/cl.mBlocks, u%cl.mBlocks
+	nv := c.OutH * c.OutW
+	mp := (p.m + nr - 1) / nr * nr
+	q0 := qi * cl.mb
+	oc0, oc1 := q0*nr, min((q0+cl.mb)*nr, p.m)
+	pl := c.padLen(cl.batch)
+	at := cl.scratch[pl+b*p.k*nv : pl+(b+1)*p.k*nv]
+	ct := cl.scratch[pl+cl.batch*p.k*nv+b*nv*p.m : pl+cl.batch*p.k*nv+(b+1)*nv*p.m]
+	for k0 := 0; k0 < p.k; k0 += kc {
+		kl := min(kc, p.k-k0)
+		wt := c.wp[k0*mp+q0*kl*nr : (k0+kl)*mp]
+		sgemmPacked(nv, 0, rowPanels(nv), oc1-oc0, kl, at[k0*nv:(k0+kl)*nv], wt, ct[oc0:], p.m, k0 > 0, gemmEpilogue{})
+	}
+	y := cl.out[(b*c.OutC)*nv : (b+1)*c.OutC*nv]
+	for oc := oc0; oc < oc1; oc++ {
+		s, t := float32(1), float32(0)
+		if c.Scale != nil {
+			s = c.Scale[oc]
+		}
+		if c.Shift != nil {
+			t = c.Shift[oc]
+		}
+		row := y[oc*nv : (oc+1)*nv]
+		for j := range row {
+			v := ct[j*p.m+oc]*s + t
+			if c.Relu {
+				v = max(v, 0)
+			}
+			row[j] = v
+		}
+	}
+}
+
 // tapOffset is where row k of the im2col matrix of pathShift starts in the
-// zero-padded planes of a group: input channel k/(KH·KW) shifted by kernel
-// tap k%(KH·KW).
+// stride phases of a group's input channels: the phase of input channel
+// k/(KH·KW) that kernel tap k%(KH·KW) reads, shifted by the tap.
 func (c *Conv2D) tapOffset(k int) int {
 	p := &c.plan
 	taps := c.KH * c.KW
 	ic, t := k/taps, k%taps
-	return ic*p.ph*p.pw + t/c.KW*c.DH*p.pw + t%c.KW*c.DW
+	dy, dx := t/c.KW*c.DH, t%c.KW*c.DW
+	phase := dy%c.SH*c.SW + dx%c.SW
+	return ic*c.chanLen() + phase*p.ph*p.pw + dy/c.SH*p.pw + dx/c.SW
 }
 
-// padPlane copies input plane u (of batch·InC) into its zero-padded
-// place at the start of scratch.
+// padPlane writes the stride phases of input channel u (of batch·InC) of
+// the zero-padded input at its place at the start of scratch.
 func (c *Conv2D) padPlane(in, scratch []float32, u, batch int) {
 	p := &c.plan
-	pp := p.ph * p.pw
-	dst := scratch[u*pp : (u+1)*pp]
+	cl := c.chanLen()
+	dst := scratch[u*cl : (u+1)*cl]
 	src := in[u*c.InH*c.InW : (u+1)*c.InH*c.InW]
-	clear(dst[:c.PH*p.pw])
-	for ih := range c.InH {
-		d := dst[(c.PH+ih)*p.pw : (c.PH+ih+1)*p.pw]
-		clear(d[:c.PW])
-		copy(d[c.PW:c.PW+c.InW], src[ih*c.InW:])
-		clear(d[c.PW+c.InW:])
-	}
-	clear(dst[(c.PH+c.InH)*p.pw:])
-	if u == batch*c.InC-1 {
-		// The last plane: also the floats read past it.
-		clear(scratch[(u+1)*pp : (u+1)*pp+(c.KW-1)*c.DW])
-	}
-}
-
-// im2colRow sets dst to row k, from column j0 on, of the im2col matrix of x,
-// the input channels of one group of one image. Row k is input channel
-// k/(KH·KW) shifted by kernel tap k%(KH·KW); column j is output position j.
-func (c *Conv2D) im2colRow(dst, x []float32, k, j0 int) {
-	taps := c.KH * c.KW
-	ic, kh, kw := k/taps, k%taps/c.KW, k%c.KW
-	plane := x[ic*c.InH*c.InW : (ic+1)*c.InH*c.InW]
-	oh, ow := j0/c.OutW, j0%c.OutW
-	for len(dst) > 0 {
-		seg := dst[:min(len(dst), c.OutW-ow)]
-		ih := oh*c.SH - c.PH + kh*c.DH
-		if ih < 0 || ih >= c.InH {
-			clear(seg)
-		} else {
-			gatherRow(seg, plane[ih*c.InW:(ih+1)*c.InW], ow*c.SW-c.PW+kw*c.DW, c.SW)
+	for a := range c.SH {
+		for b := range c.SW {
+			for i := range p.ph {
+				row := dst[:p.pw]
+				dst = dst[p.pw:]
+				ih := i*c.SH + a - c.PH
+				if ih < 0 || ih >= c.InH {
+					clear(row)
+					continue
+				}
+				gatherRow(row, src[ih*c.InW:(ih+1)*c.InW], b-c.PW, c.SW)
+			}
 		}
-		dst = dst[len(seg):]
-		oh, ow = oh+1, 0
+	}
+	if u == batch*c.InC-1 {
+		clear(scratch[(u+1)*cl : (u+1)*cl+c.slack()])
 	}
 }
 

@@ -13,6 +13,12 @@
 // allocates nothing, and a copy of an op shares that state. Run separate
 // model instances to serve concurrent requests.
 //
+// On amd64 with AVX-512 the matrix multiply, the packing of its right-hand
+// side, the GRCL gate update and the per-channel scale and shift run in
+// assembly, chosen at run time; elsewhere, or when built with the purego
+// tag, portable Go code computes the same results with the same packed
+// layouts.
+//
 // The package depends on nothing of the compiler; generated code imports it
 // alone.
 package runtime

@@ -5,11 +5,12 @@
 //	go run gen_sgemm.go
 //
 // Kernel sgemmAVX512x<mr> computes an mr×32 tile of C from an A panel packed
-// as k columns of mr floats and a B panel packed as k rows of 32 floats;
-// sgemmAVX512Dx<mr> reads row p of B unpacked, at b + offs[p] floats, with
-// the column mask, which also masks the stores of C. The
+// as k columns of mr floats and a B panel packed as k rows of 32 floats. The
 // 2·mr accumulators live in Z0..Z23; B rows in Z30, Z31; A broadcasts in
-// Z28, Z29.
+// Z28, Z29. The k loop is unrolled twice. After it, according to flags,
+// the kernel adds C, multiplies row i by scale[i], adds shift[i] and clamps
+// at 0, then stores the columns that mask selects (K1 the first 16, K2 the
+// last 16).
 package main
 
 import (
@@ -28,130 +29,101 @@ func main() {
 	p("//go:build !purego")
 	p("")
 	p("#include \"textflag.h\"")
-	for _, direct := range []bool{false, true} {
-		for mr := 1; mr <= maxMR; mr++ {
-			name, frame, maskArg := fmt.Sprintf("sgemmAVX512x%d", mr), 68, "mask+64(FP)"
-			if direct {
-				name, frame, maskArg = fmt.Sprintf("sgemmAVX512Dx%d", mr), 76, "mask+72(FP)"
-			}
-			L := func(l string) string { return fmt.Sprintf("%s%s", l, name[len("sgemmAVX512"):]) }
-			p("")
-			if direct {
-				p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, offs *int32, mask uint32)", name)
-			} else {
-				p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)", name)
-			}
-			p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, frame)
-			p("\tMOVQ k+0(FP), CX")
-			p("\tMOVQ a+8(FP), AX")
-			p("\tMOVQ b+16(FP), BX")
-			p("\tMOVL %s, R9", maskArg)
-			p("\tKMOVW R9, K1")
-			p("\tSHRL $16, R9")
-			p("\tKMOVW R9, K2")
-			if direct {
-				p("\tMOVQ offs+64(FP), R13")
-			}
-			loadB := func(u int) {
-				if direct {
-					p("\tMOVLQSX %d(R13), R14", 4*u)
-					p("\tVMOVUPS.Z (BX)(R14*4), K1, Z30")
-					p("\tVMOVUPS.Z 64(BX)(R14*4), K2, Z31")
-				} else {
-					p("\tVMOVUPS %d(BX), Z30", 128*u)
-					p("\tVMOVUPS %d(BX), Z31", 128*u+64)
-				}
-			}
-			for i := 0; i < 2*mr; i++ {
-				p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
-			}
-			// Unrolled twice.
-			p("\tCMPQ CX, $2")
-			p("\tJLT %s", L("tail"))
-			p("%s:", L("loop"))
-			for u := 0; u < 2; u++ {
-				loadB(u)
-				for i := 0; i < mr; i++ {
-					z := 28 + i%2
-					p("\tVBROADCASTSS %d(AX), Z%d", 4*(u*mr+i), z)
-					p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
-					p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
-				}
-			}
-			p("\tADDQ $%d, AX", 8*mr)
-			if direct {
-				p("\tADDQ $8, R13")
-			} else {
-				p("\tADDQ $256, BX")
-			}
-			p("\tSUBQ $2, CX")
-			p("\tCMPQ CX, $2")
-			p("\tJGE %s", L("loop"))
-			p("%s:", L("tail"))
-			p("\tTESTQ CX, CX")
-			p("\tJEQ %s", L("store"))
-			loadB(0)
+	for mr := 1; mr <= maxMR; mr++ {
+		name := fmt.Sprintf("sgemmAVX512x%d", mr)
+		label := func(l string) string { return fmt.Sprintf("%s%d", l, mr) }
+		fma := func(off int) { // one step of k: B row at BX+off·128, A at AX+off·4·mr
+			p("\tVMOVUPS %d(BX), Z30", 128*off)
+			p("\tVMOVUPS %d(BX), Z31", 128*off+64)
 			for i := 0; i < mr; i++ {
 				z := 28 + i%2
-				p("\tVBROADCASTSS %d(AX), Z%d", 4*i, z)
+				p("\tVBROADCASTSS %d(AX), Z%d", 4*(off*mr+i), z)
 				p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
 				p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
 			}
-			p("%s:", L("store"))
-			p("\tMOVQ c+24(FP), DI")
-			p("\tMOVQ ldc+32(FP), DX")
-			p("\tSHLQ $2, DX")
-			p("\tMOVQ flags+40(FP), R8")
-			// flags&1: accumulate into C.
-			p("\tTESTQ $1, R8")
-			p("\tJEQ %s", L("noacc"))
-			p("\tMOVQ DI, R10")
-			for i := 0; i < mr; i++ {
-				p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
-				p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
-				if i < mr-1 {
-					p("\tADDQ DX, R10")
-				}
-			}
-			p("%s:", L("noacc"))
-			// flags&2: multiply by scale[i].
-			p("\tTESTQ $2, R8")
-			p("\tJEQ %s", L("noscale"))
-			p("\tMOVQ scale+48(FP), R11")
-			for i := 0; i < mr; i++ {
-				p("\tVBROADCASTSS %d(R11), Z24", 4*i)
-				p("\tVMULPS Z24, Z%d, Z%d", 2*i, 2*i)
-				p("\tVMULPS Z24, Z%d, Z%d", 2*i+1, 2*i+1)
-			}
-			p("%s:", L("noscale"))
-			// flags&4: add shift[i].
-			p("\tTESTQ $4, R8")
-			p("\tJEQ %s", L("noshift"))
-			p("\tMOVQ shift+56(FP), R12")
-			for i := 0; i < mr; i++ {
-				p("\tVBROADCASTSS %d(R12), Z25", 4*i)
-				p("\tVADDPS Z25, Z%d, Z%d", 2*i, 2*i)
-				p("\tVADDPS Z25, Z%d, Z%d", 2*i+1, 2*i+1)
-			}
-			p("%s:", L("noshift"))
-			// flags&8: ReLU.
-			p("\tTESTQ $8, R8")
-			p("\tJEQ %s", L("norelu"))
-			p("\tVPXORD Z27, Z27, Z27")
-			for i := 0; i < 2*mr; i++ {
-				p("\tVMAXPS Z27, Z%d, Z%d", i, i)
-			}
-			p("%s:", L("norelu"))
-			for i := 0; i < mr; i++ {
-				p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
-				p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
-				if i < mr-1 {
-					p("\tADDQ DX, DI")
-				}
-			}
-			p("\tVZEROUPPER")
-			p("\tRET")
 		}
+		p("")
+		p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-68", name)
+		p("\tMOVQ k+0(FP), CX")
+		p("\tMOVQ a+8(FP), AX")
+		p("\tMOVQ b+16(FP), BX")
+		for i := 0; i < 2*mr; i++ {
+			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+		}
+		p("\tCMPQ CX, $2")
+		p("\tJLT %s", label("tail"))
+		p("%s:", label("loop"))
+		fma(0)
+		fma(1)
+		p("\tADDQ $%d, AX", 8*mr)
+		p("\tADDQ $256, BX")
+		p("\tSUBQ $2, CX")
+		p("\tCMPQ CX, $2")
+		p("\tJGE %s", label("loop"))
+		p("%s:", label("tail"))
+		p("\tTESTQ CX, CX")
+		p("\tJEQ %s", label("store"))
+		fma(0)
+		p("%s:", label("store"))
+		p("\tMOVQ c+24(FP), DI")
+		p("\tMOVQ ldc+32(FP), DX")
+		p("\tSHLQ $2, DX")
+		p("\tMOVQ flags+40(FP), R8")
+		p("\tMOVL mask+64(FP), R9")
+		p("\tKMOVW R9, K1")
+		p("\tSHRL $16, R9")
+		p("\tKMOVW R9, K2")
+		// flags&1: accumulate into C. Masked adds leave the other lanes
+		// alone and do not read C there.
+		p("\tTESTQ $1, R8")
+		p("\tJEQ %s", label("noacc"))
+		p("\tMOVQ DI, R10")
+		for i := 0; i < mr; i++ {
+			p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
+			p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
+			if i < mr-1 {
+				p("\tADDQ DX, R10")
+			}
+		}
+		p("%s:", label("noacc"))
+		// flags&2: multiply by scale[i].
+		p("\tTESTQ $2, R8")
+		p("\tJEQ %s", label("noscale"))
+		p("\tMOVQ scale+48(FP), R11")
+		for i := 0; i < mr; i++ {
+			p("\tVBROADCASTSS %d(R11), Z24", 4*i)
+			p("\tVMULPS Z24, Z%d, Z%d", 2*i, 2*i)
+			p("\tVMULPS Z24, Z%d, Z%d", 2*i+1, 2*i+1)
+		}
+		p("%s:", label("noscale"))
+		// flags&4: add shift[i].
+		p("\tTESTQ $4, R8")
+		p("\tJEQ %s", label("noshift"))
+		p("\tMOVQ shift+56(FP), R12")
+		for i := 0; i < mr; i++ {
+			p("\tVBROADCASTSS %d(R12), Z25", 4*i)
+			p("\tVADDPS Z25, Z%d, Z%d", 2*i, 2*i)
+			p("\tVADDPS Z25, Z%d, Z%d", 2*i+1, 2*i+1)
+		}
+		p("%s:", label("noshift"))
+		// flags&8: ReLU.
+		p("\tTESTQ $8, R8")
+		p("\tJEQ %s", label("norelu"))
+		p("\tVPXORD Z27, Z27, Z27")
+		for i := 0; i < 2*mr; i++ {
+			p("\tVMAXPS Z27, Z%d, Z%d", i, i)
+		}
+		p("%s:", label("norelu"))
+		for i := 0; i < mr; i++ {
+			p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
+			p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
+			if i < mr-1 {
+				p("\tADDQ DX, DI")
+			}
+		}
+		p("\tVZEROUPPER")
+		p("\tRET")
 	}
 	if err := os.WriteFile("sgemm_amd64.s", b.Bytes(), 0o644); err != nil {
 		panic(err)

@@ -23,7 +23,6 @@ func kernels(t *testing.T, f func(t *testing.T)) {
 // TestSgemmPacked checks sgemmPacked against a float64 triple loop for
 // shapes around the blocking sizes (nr, mr, kc), with and without
 // accumulation and epilogue, over all row panels and over a part of them,
-// with B packed or read in place,
 // and that it leaves C outside its window alone.
 func TestSgemmPacked(t *testing.T) {
 	kernels(t, testSgemmPacked)
@@ -34,7 +33,7 @@ func testSgemmPacked(t *testing.T) {
 	for _, m := range []int{1, 3, mr - 1, mr, mr + 1, 64, 70} {
 		for _, n := range []int{1, 7, nr - 1, nr, 2*nr + 3, 100} {
 			for _, k := range []int{0, 1, 2, 7, kc} {
-				for variant := range 8 {
+				for variant := range 4 {
 					accumulate := variant&1 != 0
 					var ep gemmEpilogue
 					if variant&2 != 0 {
@@ -57,25 +56,7 @@ func testSgemmPacked(t *testing.T) {
 					c := randVec(rng, m*ldc)
 					c0 := append([]float32(nil), c...)
 					r0, r1 := panelStart(m, np, p0), panelStart(m, np, p1)
-					if variant&4 != 0 {
-						// B unpacked: rows at increasing, uneven offsets,
-						// ending exactly at the end of the slice.
-						offs := make([]int32, k)
-						ldb := n + 5
-						for p := range k {
-							offs[p] = int32(p*ldb + p%2*2)
-						}
-						bu := randVec(rng, 1)
-						if k > 0 {
-							bu = randVec(rng, int(offs[k-1])+n)
-						}
-						for p := range k {
-							copy(bu[offs[p]:int(offs[p])+n], b[p*n:(p+1)*n])
-						}
-						sgemmPacked(m, p0, p1, n, k, ap, bu, offs, c[r0*ldc:], ldc, accumulate, ep)
-					} else {
-						sgemmPacked(m, p0, p1, n, k, ap, bp, nil, c[r0*ldc:], ldc, accumulate, ep)
-					}
+					sgemmPacked(m, p0, p1, n, k, ap, bp, c[r0*ldc:], ldc, accumulate, ep)
 					for i := range m {
 						for j := range ldc {
 							if j >= n || i < r0 || i >= r1 {
@@ -186,5 +167,32 @@ func (c *countBody) run(lo, hi, w int) {
 	}
 	for i := lo; i < hi; i++ {
 		c.hits[i]++
+	}
+}
+
+// TestPackOffs checks packOffs against packRows, row by row.
+func TestPackOffs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	for _, n := range []int{1, 17, nr - 1, nr, nr + 1, 100} {
+		for _, k := range []int{1, 5, 40} {
+			src := randVec(rng, 200*k+n)
+			offs := make([]int32, k)
+			for p := range offs {
+				offs[p] = int32(rng.IntN(200 * k))
+			}
+			want := randVec(rng, packedLen(k, n))
+			for p, o := range offs {
+				packRows(want, k, p, 1, src[o:], 0, n)
+			}
+			kernels(t, func(t *testing.T) {
+				got := randVec(rng, packedLen(k, n))
+				packOffs(got, src, offs, n)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("n%d k%d: packed[%d] = %v, want %v", n, k, i, got[i], want[i])
+					}
+				}
+			})
+		}
 	}
 }

@@ -53,7 +53,7 @@ func TestPool2D(t *testing.T) {
 		{3, 2, 1, false}, {3, 1, 1, false}, {2, 2, 0, false}, {7, 1, 0, false}, {3, 3, 1, false},
 	} {
 		for batch := 1; batch <= 3; batch++ {
-			inH, inW := 11, 8
+			inH, inW := 11, 8+batch%2 // odd and even widths
 			p := &runtime.Pool2D{
 				C: 5, InH: inH, InW: inW,
 				OutH: (inH+2*tc.p-tc.k)/tc.s + 1, OutW: (inW+2*tc.p-tc.k)/tc.s + 1,

@@ -56,6 +56,10 @@ func (cl *poolCall) run(lo, hi, _ int) {
 }
 
 func (p *Pool2D) maxPlane(dst, src []float32) {
+	if p.KH == 3 && p.KW == 3 && p.SH == 2 && p.SW == 2 && p.PH == 1 && p.PW == 1 && p.InW <= maxPoolRow {
+		p.maxPlane3s2(dst, src)
+		return
+	}
 	for oh := range p.OutH {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		for ow := range p.OutW {
@@ -63,13 +67,45 @@ func (p *Pool2D) maxPlane(dst, src []float32) {
 			m := float32(math.Inf(-1))
 			for ih := h0; ih < h1; ih++ {
 				for _, v := range src[ih*p.InW+w0 : ih*p.InW+w1] {
-					// v > m alone would drop a NaN, which PyTorch propagates.
-					if v > m || v != v {
-						m = v
-					}
+					m = max(m, v) // propagates a NaN, as PyTorch does
 				}
 			}
 			dst[oh*p.OutW+ow] = m
+		}
+	}
+}
+
+// maxPoolRow is the widest input row maxPlane3s2 handles.
+const maxPoolRow = 512
+
+// maxPlane3s2 is maxPlane for the stem's 3×3 window at stride 2 with
+// padding 1: per output row, the maximum over the (up to) three input rows,
+// then over three columns at stride 2, without the window bookkeeping of
+// each output.
+func (p *Pool2D) maxPlane3s2(dst, src []float32) {
+	var buf [maxPoolRow]float32
+	col := buf[:p.InW]
+	for oh := range p.OutH {
+		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
+		copy(col, src[h0*p.InW:(h0+1)*p.InW])
+		for ih := h0 + 1; ih < h1; ih++ {
+			row := src[ih*p.InW : (ih+1)*p.InW]
+			for i, v := range row {
+				col[i] = max(col[i], v) // propagates a NaN, as PyTorch does
+			}
+		}
+		d := dst[oh*p.OutW : (oh+1)*p.OutW]
+		for ow := range d {
+			// Window columns 2·ow-1 .. 2·ow+1, within the input.
+			c := 2 * ow
+			m := col[c]
+			if c > 0 {
+				m = max(m, col[c-1])
+			}
+			if c+1 < len(col) {
+				m = max(m, col[c+1])
+			}
+			d[ow] = m
 		}
 	}
 }
@@ -78,6 +114,19 @@ func (p *Pool2D) avgPlane(dst, src []float32) {
 	// Padding counts, so every window divides by the full kernel area: in
 	// floor mode no window reaches past the padded input.
 	inv := 1 / float32(p.KH*p.KW)
+	if p.KH == 2 && p.KW == 2 && p.SH == 2 && p.SW == 2 && p.PH == 0 && p.PW == 0 {
+		// The downsampling 2×2 average, without the window bookkeeping.
+		for oh := range p.OutH {
+			r0 := src[2*oh*p.InW : (2*oh+1)*p.InW]
+			r1 := src[(2*oh+1)*p.InW : (2*oh+2)*p.InW]
+			d := dst[oh*p.OutW : (oh+1)*p.OutW]
+			r0, r1 = r0[:2*len(d)], r1[:2*len(d)]
+			for ow := range d {
+				d[ow] = (r0[2*ow] + r0[2*ow+1] + r1[2*ow] + r1[2*ow+1]) * inv
+			}
+		}
+		return
+	}
 	for oh := range p.OutH {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		for ow := range p.OutW {
@@ -120,9 +169,19 @@ func mean(x []float32) float32 {
 	if len(x) == 0 {
 		return 0
 	}
-	var s float64
-	for _, v := range x {
-		s += float64(v)
+	// Four float64 partial sums hide the latency of the adds; each is
+	// still exact to far below a float32 ulp.
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := (*[4]float32)(x[i:])
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
 	}
-	return float32(s / float64(len(x)))
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return float32((s0 + s1 + s2 + s3) / float64(len(x)))
 }

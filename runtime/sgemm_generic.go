@@ -6,6 +6,12 @@ package runtime
 var useAVX512 = false
 
 // microKernel computes the h×cols tile of C at c; see goKernel.
-func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, offs *int32, cols int) {
-	goKernel(h, k, a, b, c, ldc, flags, scale, shift, offs, cols)
+func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
+	goKernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
+}
+
+// packOffs packs B for sgemmPacked from rows at offsets: row p of B is
+// src[offs[p] : offs[p]+n].
+func packOffs(bp, src []float32, offs []int32, n int) {
+	packOffsGo(bp, src, offs, n)
 }
