@@ -10,6 +10,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/grcc/grcc/ir"
 )
 
 // Version is grcc's version.
@@ -89,7 +91,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		for _, c := range commands {
 			names = append(names, c.name)
 		}
-		if s := closest(name, names); s != "" {
+		if s := ir.Suggest(name, names); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		fmt.Fprintf(stderr, "%s\nRun 'grcc help' for usage.\n", msg)
@@ -208,35 +210,4 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// closest suggests the command a mistyped name most likely meant.
-func closest(s string, names []string) string {
-	best, bestDist := "", 3
-	for _, n := range names {
-		if d := levenshtein(s, n); d < bestDist {
-			best, bestDist = n, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }

@@ -208,6 +208,10 @@ func contains(list []string, s string) bool {
 
 // suggest returns the allowed word closest to s when it is close enough to
 // be a likely typo, else "".
+// Suggest returns the allowed word closest to s when it is close enough to
+// be a likely typo, else "". The command line uses it for command names too.
+func Suggest(s string, allowed []string) string { return suggest(s, allowed) }
+
 func suggest(s string, allowed []string) string {
 	sorted := append([]string(nil), allowed...)
 	sort.Strings(sorted)
