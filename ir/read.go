@@ -206,12 +206,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// suggest returns the allowed word closest to s when it is close enough to
-// be a likely typo, else "".
 // Suggest returns the allowed word closest to s when it is close enough to
 // be a likely typo, else "". The command line uses it for command names too.
 func Suggest(s string, allowed []string) string { return suggest(s, allowed) }
 
+// suggest is Suggest, under the name the checker uses.
 func suggest(s string, allowed []string) string {
 	sorted := append([]string(nil), allowed...)
 	sort.Strings(sorted)
