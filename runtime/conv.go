@@ -31,7 +31,6 @@ type Conv2D struct {
 	call *convCall
 	wp   []float32 // Weight packed by packA, group by group
 	offs []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
-	cols []int32   // plan.trans: the GEMM column of B of each output position
 }
 
 // convPath is the algorithm Prepare chose.
@@ -60,13 +59,6 @@ type convPlan struct {
 	ph   int // pathShift: its height
 	nt   int // columns per column block, a multiple of nr
 	nb   int // column blocks per image
-
-	// trans: multiply transposed, Cᵀ = Bᵀ·Wᵀ, for small outputs (7×7),
-	// where the output positions would fill the nr columns of the
-	// register tile poorly (49 of 64) and the output channels fill them
-	// all. Its rows are the OutH·OutW output positions, B gathered at
-	// cols, and its columns the output channels.
-	trans bool
 }
 
 // convCall holds the arguments of the Forward in progress, so that the
@@ -130,45 +122,11 @@ func (c *Conv2D) Prepare() error {
 	p.nt = (p.n + p.nb - 1) / p.nb
 	p.nt = (p.nt + nr - 1) / nr * nr
 	p.nb = (p.n + p.nt - 1) / p.nt
-	p.trans = p.path != pathDepthwise && c.Groups == 1 && c.OutH*c.OutW <= 64 && p.m >= nr
 	c.plan = p
 	if c.call == nil {
 		c.call = new(convCall)
 	}
-	c.cols = c.cols[:0]
-	if p.trans {
-		// Wᵀ packed as B, block of kc rows by block.
-		mp := (p.m + nr - 1) / nr * nr
-		if cap(c.wp) < p.k*mp {
-			c.wp = make([]float32, p.k*mp)
-		}
-		c.wp = c.wp[:p.k*mp]
-		for k0 := 0; k0 < p.k; k0 += kc {
-			kl := min(kc, p.k-k0)
-			blk := c.wp[k0*mp : (k0+kl)*mp]
-			for q := range mp / nr {
-				for i := range kl {
-					row := blk[(q*kl+i)*nr : (q*kl+i+1)*nr]
-					for j := range row {
-						if oc := q*nr + j; oc < p.m {
-							row[j] = c.Weight[oc*p.k+k0+i]
-						} else {
-							row[j] = 0
-						}
-					}
-				}
-			}
-		}
-		for oh := range c.OutH {
-			for ow := range c.OutW {
-				if p.path == pathShift {
-					c.cols = append(c.cols, int32(oh*p.pw+ow))
-				} else {
-					c.cols = append(c.cols, int32(oh*c.OutW+ow))
-				}
-			}
-		}
-	} else if p.path != pathDepthwise {
+	if p.path != pathDepthwise {
 		if cap(c.wp) < len(c.Weight) {
 			c.wp = make([]float32, len(c.Weight))
 		}
@@ -259,9 +217,6 @@ func (c *Conv2D) slack() int {
 
 // workerScratch is the length of one worker's part of the scratch.
 func (c *Conv2D) workerScratch() int {
-	if c.plan.trans {
-		return 0
-	}
 	switch c.plan.path {
 	case pathShift:
 		return packedLen(min(c.plan.k, kc), c.plan.nt) + c.plan.m*c.plan.nt // packed B, a tile of output
@@ -297,21 +252,6 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 			cl.phase = phasePad
 			cl.parallelFor(batch*c.InC, 4, cl)
 		}
-		if p.trans {
-			// Pack Bᵀ per image and block of k, then split the output
-			// channels into blocks of mb panels of nr, at least four
-			// units per worker.
-			cl.phase = phasePack
-			cl.parallelFor(batch*((p.k+kc-1)/kc), 1, cl)
-			panels := (p.m + nr - 1) / nr
-			blocks := min(panels, max(1, (4*workers()+batch-1)/batch))
-			cl.mb = (panels + blocks - 1) / blocks
-			cl.mBlocks = (panels + cl.mb - 1) / cl.mb
-			cl.phase = phaseGEMM
-			cl.parallelFor(batch*cl.mBlocks, 1, cl)
-			cl.in, cl.out, cl.scratch = nil, nil, nil
-			return
-		}
 		// When several units multiply the same columns by different
 		// output channels, pack those columns once for all of them.
 		cl.shared = cl.mBlocks > 1
@@ -344,11 +284,6 @@ func (c *Conv2D) split(batch int) (mb, mBlocks int) {
 // sharedLen is the length of B packed for all units, when they share it:
 // per image, group and column block, k×nt floats.
 func (c *Conv2D) sharedLen(batch int) int {
-	if c.plan.trans {
-		// Per image Bᵀ packed as A, and Cᵀ.
-		nv := c.OutH * c.OutW
-		return batch * (c.plan.k*nv + nv*c.plan.m)
-	}
 	if _, mBlocks := c.split(batch); mBlocks == 1 || c.plan.path == pathDepthwise {
 		return 0
 	}
@@ -360,12 +295,6 @@ func (cl *convCall) run(lo, hi, w int) {
 	for u := lo; u < hi; u++ {
 		if cl.phase == phasePad {
 			c.padPlane(cl.in, cl.scratch, u, cl.batch)
-		} else if c.plan.trans {
-			if cl.phase == phasePack {
-				cl.packTransUnit(u)
-			} else {
-				cl.gemmTransUnit(u)
-			}
 		} else if cl.phase == phasePack {
 			cl.packUnit(u)
 		} else if c.plan.path == pathDepthwise {
@@ -485,72 +414,6 @@ func (cl *convCall) packUnit(u int) {
 	nt := min(p.nt, p.n-j0)
 	kl := min(kc, p.k-k0)
 	packOffs(cl.sharedTile(b, g, jb, k0), cl.bSource(b, g)[j0:], c.offs[k0:k0+kl], nt)
-}
-
-// packTransUnit packs block u of kc rows of Bᵀ of one image as A, for
-// plan.trans: row r is output position r, B gathered at its column.
-func (cl *convCall) packTransUnit(u int) {
-	c, p := cl.c, &cl.c.plan
-	kBlocks := (p.k + kc - 1) / kc
-	k0 := u % kBlocks * kc
-	b := u / kBlocks
-	kl := min(kc, p.k-k0)
-	nv := c.OutH * c.OutW
-	at := c.padLen(cl.batch) + b*p.k*nv
-	dst := cl.scratch[at+k0*nv : at+(k0+kl)*nv]
-	src := cl.bSource(b, 0)
-	np := rowPanels(nv)
-	for i := range np {
-		r0, r1 := panelStart(nv, np, i), panelStart(nv, np, i+1)
-		h := r1 - r0
-		pan := dst[r0*kl : r1*kl]
-		cols := c.cols[r0:r1]
-		for kk, o := range c.offs[k0 : k0+kl] {
-			row := src[o:]
-			d := pan[kk*h : (kk+1)*h]
-			for r, j := range cols {
-				d[r] = row[j]
-			}
-		}
-	}
-}
-
-// gemmTransUnit computes, for plan.trans, block u%mBlocks of mb panels of
-// output channels of image u/mBlocks: Cᵀ = Bᵀ·Wᵀ, then Cᵀ transposed into
-// out with the epilogue.
-func (cl *convCall) gemmTransUnit(u int) {
-	c, p := cl.c, &cl.c.plan
-	b, qi := u/cl.mBlocks, u%cl.mBlocks
-	nv := c.OutH * c.OutW
-	mp := (p.m + nr - 1) / nr * nr
-	q0 := qi * cl.mb
-	oc0, oc1 := q0*nr, min((q0+cl.mb)*nr, p.m)
-	pl := c.padLen(cl.batch)
-	at := cl.scratch[pl+b*p.k*nv : pl+(b+1)*p.k*nv]
-	ct := cl.scratch[pl+cl.batch*p.k*nv+b*nv*p.m : pl+cl.batch*p.k*nv+(b+1)*nv*p.m]
-	for k0 := 0; k0 < p.k; k0 += kc {
-		kl := min(kc, p.k-k0)
-		wt := c.wp[k0*mp+q0*kl*nr : (k0+kl)*mp]
-		sgemmPacked(nv, 0, rowPanels(nv), oc1-oc0, kl, at[k0*nv:(k0+kl)*nv], wt, ct[oc0:], p.m, k0 > 0, gemmEpilogue{})
-	}
-	y := cl.out[(b*c.OutC)*nv : (b+1)*c.OutC*nv]
-	for oc := oc0; oc < oc1; oc++ {
-		s, t := float32(1), float32(0)
-		if c.Scale != nil {
-			s = c.Scale[oc]
-		}
-		if c.Shift != nil {
-			t = c.Shift[oc]
-		}
-		row := y[oc*nv : (oc+1)*nv]
-		for j := range row {
-			v := ct[j*p.m+oc]*s + t
-			if c.Relu {
-				v = max(v, 0)
-			}
-			row[j] = v
-		}
-	}
 }
 
 // tapOffset is where row k of the im2col matrix of pathShift starts in the
