@@ -26,7 +26,6 @@ var itemEmitters = map[string]itemEmitter{
 	"avgpool":       {module: poolModule, step: poolStep},
 	"globalavgpool": {module: globalAvgPoolModule, step: globalAvgPoolStep},
 	"flatten":       {module: flattenModule, step: flattenStep},
-	"unflatten":     {module: unflattenModule, step: unflattenStep},
 }
 
 // channels is a layer's output channel count, or num_classes for the layers
@@ -178,11 +177,3 @@ func globalAvgPoolStep(it *item) string { return "F.adaptive_avg_pool2d(x, 1)" }
 func flattenModule(e *emitter, it *item) expr { return call("nn.Flatten") }
 
 func flattenStep(it *item) string { return "torch.flatten(x, 1)" }
-
-// unflattenModule and unflattenStep, when a spatial layer follows a linear one:
-//
-//	nn.Unflatten(1, (-1, 1, 1))
-//	x.reshape(x.size(0), -1, 1, 1)
-func unflattenModule(e *emitter, it *item) expr { return call("nn.Unflatten", 1, "(-1, 1, 1)") }
-
-func unflattenStep(it *item) string { return "x.reshape(x.size(0), -1, 1, 1)" }

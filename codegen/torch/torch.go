@@ -95,8 +95,9 @@ func classPart(part string) string {
 }
 
 // forwardItems lists the model's forward pass at the top level, adding the
-// reshapes PyTorch needs around linear layers: the IR treats a linear layer's
-// input as flattened and its output as features×1×1.
+// flatten PyTorch needs before the first linear layer: the IR treats a linear
+// layer's input as flattened. Only relu and linear may follow a linear layer,
+// and only in the head (the checker enforces it), so nothing is unflattened.
 func forwardItems(m *ir.Model) ([]*item, error) {
 	var items []*item
 	flat := false
@@ -106,9 +107,6 @@ func forwardItems(m *ir.Model) ([]*item, error) {
 			in := it.layer.Info().In
 			items = append(items, &item{kind: "flatten", section: it.section, out: ir.Shape{C: in.Len(), H: 1, W: 1}, flatOut: true})
 			flat = true
-		case it.kind != "linear" && it.kind != "relu" && flat:
-			items = append(items, &item{kind: "unflatten", section: it.section, out: items[len(items)-1].out})
-			flat = false
 		}
 		it.flatOut = flat || it.kind == "linear"
 		flat = it.flatOut
