@@ -33,7 +33,7 @@ type Model struct {
 }
 
 // kernel runs one step for n images with the values resolved to slices.
-type kernel func(n int, args []([]float32), out []float32, scratch []float32)
+type kernel func(n int, args [][]float32, out, scratch []float32)
 
 // Params lists the state_dict entries the model's checkpoint must hold, in the
 // form checkpoint.Validate takes.
@@ -92,7 +92,7 @@ func (m *Model) scaleShift(bn *ir.BatchNorm) (scale, shift []float32) {
 	return runtime.BatchNormScaleShift(m.t(bn.Weight), m.t(bn.Bias), m.t(bn.Mean), m.t(bn.Var), bn.Eps)
 }
 
-// scratchUsers are the kernels that need scratch space, to size it.
+// scratchUser is a kernel that needs scratch space; the model sizes it to the largest.
 type scratchUser interface{ ScratchLen(batch int) int }
 
 // kernel builds the function that runs one step, with the same kernels and
