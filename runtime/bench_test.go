@@ -49,6 +49,49 @@ func BenchmarkConv(b *testing.B) {
 	}
 }
 
+// BenchmarkConvKernels times a few layers of BenchmarkConv with each
+// kernel set this machine can run (B packing included).
+func BenchmarkConvKernels(b *testing.B) {
+	for _, name := range []string{"avx512", "avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if ok {
+			b.Run(name, func(b *testing.B) {
+				for _, bc := range []struct {
+					name                  string
+					inC, outC, size, k, p int
+				}{
+					{"1x1_256to64_56", 256, 64, 56, 1, 0},
+					{"3x3_64to64_56", 64, 64, 56, 3, 1},
+					{"3x3_256to256_14", 256, 256, 14, 3, 1},
+				} {
+					b.Run(bc.name, func(b *testing.B) {
+						rng := rand.New(rand.NewPCG(21, 22))
+						c := &runtime.Conv2D{
+							InC: bc.inC, InH: bc.size, InW: bc.size, OutC: bc.outC, OutH: bc.size, OutW: bc.size,
+							KH: bc.k, KW: bc.k, SH: 1, SW: 1, PH: bc.p, PW: bc.p, DH: 1, DW: 1,
+							Groups: 1, Relu: true,
+						}
+						c.Weight = randSlice(rng, c.OutC*c.InC*c.KH*c.KW)
+						c.Scale, c.Shift = randSlice(rng, c.OutC), randSlice(rng, c.OutC)
+						if err := c.Prepare(); err != nil {
+							b.Fatal(err)
+						}
+						in := randSlice(rng, c.InC*c.InH*c.InW)
+						y := make([]float32, c.OutC*c.OutH*c.OutW)
+						scratch := make([]float32, c.ScratchLen(1))
+						flops := 2 * float64(c.OutC*c.OutH*c.OutW) * float64(c.InC*c.KH*c.KW)
+						for b.Loop() {
+							c.Forward(1, in, y, scratch)
+						}
+						b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					})
+				}
+			})
+		}
+		restore()
+	}
+}
+
 func BenchmarkLinear2048x1000(b *testing.B) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	l := &runtime.Linear{In: 2048, Out: 1000, Weight: randSlice(rng, 2048*1000), Bias: randSlice(rng, 1000)}

@@ -192,9 +192,13 @@ const guard = float32(-12345.5)
 
 func TestConv2D(t *testing.T) {
 	t.Run("default", testConv2D)
-	restore := runtime.PortableKernels()
-	defer restore()
-	t.Run("portable", testConv2D)
+	for _, name := range []string{"avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if ok {
+			t.Run(name, testConv2D)
+		}
+		restore()
+	}
 }
 
 func testConv2D(t *testing.T) {

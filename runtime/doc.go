@@ -19,6 +19,13 @@
 // tag, portable Go code computes the same results with the same packed
 // layouts.
 //
+// On amd64 without AVX-512 but with AVX2 and FMA, the matrix multiply runs
+// in AVX2 assembly on the same packed layouts; the rest runs in Go there.
+// The environment variable GRCC_KERNEL, read once when the program starts,
+// lowers the choice for comparison: GRCC_KERNEL=avx2 uses the AVX2 kernels
+// (and Go for the rest) where the CPU has them, GRCC_KERNEL=portable uses
+// the portable Go code throughout. Other values are ignored.
+//
 // The package depends on nothing of the compiler; generated code imports it
 // alone.
 package runtime

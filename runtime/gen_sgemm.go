@@ -11,6 +11,14 @@
 // the kernel adds C, multiplies row i by scale[i], adds shift[i] and clamps
 // at 0, then stores the columns that mask selects (K1 the first 16, K2 the
 // last 16).
+//
+// For machines with AVX2 and FMA but not AVX-512, kernel sgemmAVX2x<h>
+// (h ≤ 6) computes an h×16 tile: rows 0..h-1 of an A panel whose columns
+// are astride bytes apart, times 16 columns of a B panel of k rows of 32
+// floats. The 2·h accumulators live in Y0..Y11; B in Y12, Y13; A
+// broadcasts in Y14, Y15. sgemmAVX2x<h>m stores only the columns whose
+// int32 in mask[0:16] is -1 (VMASKMOVPS); the plain kernel stores all 16.
+// The caller covers a 12×32 tile with up to four calls.
 package main
 
 import (
@@ -125,7 +133,128 @@ func main() {
 		p("\tVZEROUPPER")
 		p("\tRET")
 	}
+	for h := 1; h <= maxAVX2H; h++ {
+		for _, masked := range []bool{false, true} {
+			genAVX2(p, h, masked)
+		}
+	}
 	if err := os.WriteFile("sgemm_amd64.s", b.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
+}
+
+const maxAVX2H = 6
+
+func genAVX2(p func(string, ...any), h int, masked bool) {
+	name := fmt.Sprintf("sgemmAVX2x%d", h)
+	if masked {
+		name += "m"
+	}
+	label := func(l string) string { return name + l }
+	fma := func(second bool) { // one step of k
+		boff, aidx := 0, "(AX)"
+		if second {
+			boff, aidx = 128, "(AX)(R13*1)"
+		}
+		p("\tVMOVUPS %d(BX), Y12", boff)
+		p("\tVMOVUPS %d(BX), Y13", boff+32)
+		for i := 0; i < h; i++ {
+			y := 14 + i%2
+			p("\tVBROADCASTSS %d%s, Y%d", 4*i, aidx, y)
+			p("\tVFMADD231PS Y12, Y%d, Y%d", y, 2*i)
+			p("\tVFMADD231PS Y13, Y%d, Y%d", y, 2*i+1)
+		}
+	}
+	p("")
+	p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-80", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ b+16(FP), BX")
+	p("\tMOVQ astride+64(FP), R13")
+	for i := 0; i < 2*h; i++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tCMPQ CX, $2")
+	p("\tJLT %s", label("tail"))
+	p("%s:", label("loop"))
+	fma(false)
+	fma(true)
+	p("\tLEAQ (AX)(R13*2), AX")
+	p("\tADDQ $256, BX")
+	p("\tSUBQ $2, CX")
+	p("\tCMPQ CX, $2")
+	p("\tJGE %s", label("loop"))
+	p("%s:", label("tail"))
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s", label("store"))
+	fma(false)
+	p("%s:", label("store"))
+	p("\tMOVQ c+24(FP), DI")
+	p("\tMOVQ ldc+32(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ flags+40(FP), R8")
+	if masked {
+		p("\tMOVQ mask+72(FP), R9")
+		p("\tVMOVDQU (R9), Y12")
+		p("\tVMOVDQU 32(R9), Y13")
+	}
+	// flags&1: accumulate into C; masked loads do not read C outside mask.
+	p("\tTESTQ $1, R8")
+	p("\tJEQ %s", label("noacc"))
+	p("\tMOVQ DI, R10")
+	for i := 0; i < h; i++ {
+		if masked {
+			p("\tVMASKMOVPS (R10), Y12, Y14")
+			p("\tVADDPS Y14, Y%d, Y%d", 2*i, 2*i)
+			p("\tVMASKMOVPS 32(R10), Y13, Y15")
+			p("\tVADDPS Y15, Y%d, Y%d", 2*i+1, 2*i+1)
+		} else {
+			p("\tVADDPS (R10), Y%d, Y%d", 2*i, 2*i)
+			p("\tVADDPS 32(R10), Y%d, Y%d", 2*i+1, 2*i+1)
+		}
+		if i < h-1 {
+			p("\tADDQ DX, R10")
+		}
+	}
+	p("%s:", label("noacc"))
+	p("\tTESTQ $2, R8")
+	p("\tJEQ %s", label("noscale"))
+	p("\tMOVQ scale+48(FP), R11")
+	for i := 0; i < h; i++ {
+		p("\tVBROADCASTSS %d(R11), Y14", 4*i)
+		p("\tVMULPS Y14, Y%d, Y%d", 2*i, 2*i)
+		p("\tVMULPS Y14, Y%d, Y%d", 2*i+1, 2*i+1)
+	}
+	p("%s:", label("noscale"))
+	p("\tTESTQ $4, R8")
+	p("\tJEQ %s", label("noshift"))
+	p("\tMOVQ shift+56(FP), R12")
+	for i := 0; i < h; i++ {
+		p("\tVBROADCASTSS %d(R12), Y15", 4*i)
+		p("\tVADDPS Y15, Y%d, Y%d", 2*i, 2*i)
+		p("\tVADDPS Y15, Y%d, Y%d", 2*i+1, 2*i+1)
+	}
+	p("%s:", label("noshift"))
+	p("\tTESTQ $8, R8")
+	p("\tJEQ %s", label("norelu"))
+	p("\tVXORPS Y15, Y15, Y15")
+	for i := 0; i < 2*h; i++ {
+		p("\tVMAXPS Y15, Y%d, Y%d", i, i)
+	}
+	p("%s:", label("norelu"))
+	for i := 0; i < h; i++ {
+		if masked {
+			p("\tVMASKMOVPS Y%d, Y12, (DI)", 2*i)
+			p("\tVMASKMOVPS Y%d, Y13, 32(DI)", 2*i+1)
+		} else {
+			p("\tVMOVUPS Y%d, (DI)", 2*i)
+			p("\tVMOVUPS Y%d, 32(DI)", 2*i+1)
+		}
+		if i < h-1 {
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 }

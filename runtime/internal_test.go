@@ -7,16 +7,14 @@ import (
 )
 
 // kernels runs f once with each micro-kernel this machine has: the portable
-// one and, where supported, the assembly one.
+// one and, where supported, the AVX2 and AVX-512 ones.
 func kernels(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	saved := useAVX512
-	defer func() { useAVX512 = saved }()
-	useAVX512 = false
-	t.Run("go", f)
-	if saved {
-		useAVX512 = true
-		t.Run("avx512", f)
+	defer saveKernel()()
+	for _, name := range []string{"portable", "avx2", "avx512"} {
+		if setKernel(name) {
+			t.Run(name, f)
+		}
 	}
 }
 

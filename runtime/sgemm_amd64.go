@@ -3,20 +3,131 @@
 package runtime
 
 import (
+	"os"
 	"slices"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
 
-// useAVX512 selects the assembly micro-kernels; tests clear it to run the
-// portable one.
-var useAVX512 = cpu.X86.HasAVX512F
+// useAVX512 selects the AVX-512 assembly (micro-kernels, B packing, gate
+// update, scale and shift); useAVX2 selects the AVX2+FMA micro-kernels where
+// AVX-512 is absent. Tests switch them to run each kernel; GRCC_KERNEL can
+// lower the choice at start-up (see the package documentation).
+var (
+	useAVX512 = cpu.X86.HasAVX512F
+	useAVX2   = !cpu.X86.HasAVX512F && hasAVX2FMA
+)
+
+// hasAVX2FMA reports whether the AVX2 micro-kernels can run here.
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func init() {
+	switch os.Getenv("GRCC_KERNEL") {
+	case "avx2":
+		if hasAVX2FMA {
+			useAVX512, useAVX2 = false, true
+		}
+	case "portable":
+		useAVX512, useAVX2 = false, false
+	}
+}
+
+// setKernel selects the kernels by name ("avx512", "avx2" or "portable")
+// and reports whether this machine can run them; if not it changes nothing.
+func setKernel(name string) bool {
+	switch name {
+	case "avx512":
+		if !cpu.X86.HasAVX512F {
+			return false
+		}
+		useAVX512, useAVX2 = true, false
+	case "avx2":
+		if !hasAVX2FMA {
+			return false
+		}
+		useAVX512, useAVX2 = false, true
+	case "portable":
+		useAVX512, useAVX2 = false, false
+	default:
+		return false
+	}
+	return true
+}
+
+// avx2Masks[16-w:] is the VMASKMOVPS mask of the first w of 16 columns.
+var avx2Masks = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
+
+// avx2Kernel is microKernel with the AVX2 kernels: it covers the h×cols
+// tile with blocks of at most 6 rows and 16 columns.
+func avx2Kernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
+	astride := 4 * h
+	for r0 := 0; r0 < h; r0 += 6 {
+		hh := min(6, h-r0)
+		ar := (*float32)(unsafe.Add(unsafe.Pointer(a), 4*r0))
+		cr := unsafe.Add(unsafe.Pointer(c), 4*r0*ldc)
+		sc, sh := scale, shift
+		if flags&kScale != 0 {
+			sc = (*float32)(unsafe.Add(unsafe.Pointer(scale), 4*r0))
+		}
+		if flags&kShift != 0 {
+			sh = (*float32)(unsafe.Add(unsafe.Pointer(shift), 4*r0))
+		}
+		for j0 := 0; j0 < cols; j0 += 16 {
+			bj := (*float32)(unsafe.Add(unsafe.Pointer(b), 4*j0))
+			cj := (*float32)(unsafe.Add(cr, 4*j0))
+			if w := cols - j0; w < 16 {
+				avx2Masked(hh, k, ar, bj, cj, ldc, flags, sc, sh, astride, &avx2Masks[16-w])
+			} else {
+				avx2Full(hh, k, ar, bj, cj, ldc, flags, sc, sh, astride)
+			}
+		}
+	}
+}
+
+func avx2Full(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, astride int) {
+	switch h {
+	case 1:
+		sgemmAVX2x1(k, a, b, c, ldc, flags, scale, shift, astride, nil)
+	case 2:
+		sgemmAVX2x2(k, a, b, c, ldc, flags, scale, shift, astride, nil)
+	case 3:
+		sgemmAVX2x3(k, a, b, c, ldc, flags, scale, shift, astride, nil)
+	case 4:
+		sgemmAVX2x4(k, a, b, c, ldc, flags, scale, shift, astride, nil)
+	case 5:
+		sgemmAVX2x5(k, a, b, c, ldc, flags, scale, shift, astride, nil)
+	default:
+		sgemmAVX2x6(k, a, b, c, ldc, flags, scale, shift, astride, nil)
+	}
+}
+
+func avx2Masked(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, astride int, mask *int32) {
+	switch h {
+	case 1:
+		sgemmAVX2x1m(k, a, b, c, ldc, flags, scale, shift, astride, mask)
+	case 2:
+		sgemmAVX2x2m(k, a, b, c, ldc, flags, scale, shift, astride, mask)
+	case 3:
+		sgemmAVX2x3m(k, a, b, c, ldc, flags, scale, shift, astride, mask)
+	case 4:
+		sgemmAVX2x4m(k, a, b, c, ldc, flags, scale, shift, astride, mask)
+	case 5:
+		sgemmAVX2x5m(k, a, b, c, ldc, flags, scale, shift, astride, mask)
+	default:
+		sgemmAVX2x6m(k, a, b, c, ldc, flags, scale, shift, astride, mask)
+	}
+}
 
 // microKernel computes the h×cols tile of C at c (h ≤ mr, cols ≤ nr); see
 // goKernel.
 func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
 	if !useAVX512 {
-		goKernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
+		if useAVX2 {
+			avx2Kernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
+		} else {
+			goKernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
+		}
 		return
 	}
 	mask := uint32(1)<<uint(cols) - 1
@@ -85,6 +196,42 @@ func sgemmAVX512x11(k int, a, b, c *float32, ldc int, flags int, scale, shift *f
 
 //go:noescape
 func sgemmAVX512x12(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX2x1(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x1m(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x2(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x2m(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x3(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x3m(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x4(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x4m(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x5(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x5m(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x6(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
+
+//go:noescape
+func sgemmAVX2x6m(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, astride int, mask *int32)
 
 //go:noescape
 func packOffsAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32)

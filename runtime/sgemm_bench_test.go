@@ -82,3 +82,25 @@ func BenchmarkSgemmKc(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSgemmKernels times the 256×256×256 product of BenchmarkSgemmKc
+// (k in one block) with each micro-kernel this machine can run.
+func BenchmarkSgemmKernels(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const m, n, k = 256, 256, 256
+	ap := randVec(rng, m*k)
+	bp := randVec(rng, packedLen(k, n))
+	c := make([]float32, m*n)
+	flops := 2 * float64(m*n*k)
+	defer saveKernel()()
+	for _, name := range []string{"avx512", "avx2", "portable"} {
+		if !setKernel(name) {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			cpuRun(b, flops, func() {
+				sgemmPacked(m, 0, rowPanels(m), n, k, ap, bp, c, n, false, gemmEpilogue{})
+			})
+		})
+	}
+}

@@ -2,8 +2,11 @@
 
 package runtime
 
-// useAVX512 is false where the assembly kernels are not built.
-var useAVX512 = false
+// useAVX512 and useAVX2 are false where the assembly kernels are not built.
+var useAVX512, useAVX2 = false, false
+
+// setKernel selects the kernels by name; only "portable" is built here.
+func setKernel(name string) bool { return name == "portable" }
 
 // microKernel computes the h×cols tile of C at c; see goKernel.
 func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, cols int) {
