@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh installs what grcc's tests need beyond Go: Debian's PyTorch
 # (the reference for differential tests and speed comparisons), OpenBLAS so
-# that PyTorch runs at full speed, and the CUDA toolkit (nvcc and cuda.h; the
-# CUDA backend is compiled and checked here, it cannot run without a GPU).
+# that PyTorch runs at full speed, the CUDA toolkit (nvcc and cuda.h; the
+# CUDA backend is compiled and checked here, it cannot run without a GPU) and
+# g++ (the kernels' arithmetic is checked by compiling them for the host).
 #
 # It is idempotent and quick when everything is present. Without root it prints
 # the command to run and exits non-zero.
@@ -12,6 +13,7 @@ need=()
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null || need+=(python3-torch python3-numpy)
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 command -v nvcc >/dev/null 2>&1 || need+=(nvidia-cuda-toolkit)
+command -v g++ >/dev/null 2>&1 || need+=(g++) # the CUDA kernels are also compiled for the host, to check them
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sources=/etc/apt/sources.list.d/debian.sources
