@@ -95,34 +95,7 @@ func main() {
 			}
 		}
 		p("%s:", label("noacc"))
-		// flags&2: multiply by scale[i].
-		p("\tTESTQ $2, R8")
-		p("\tJEQ %s", label("noscale"))
-		p("\tMOVQ scale+48(FP), R11")
-		for i := 0; i < mr; i++ {
-			p("\tVBROADCASTSS %d(R11), Z24", 4*i)
-			p("\tVMULPS Z24, Z%d, Z%d", 2*i, 2*i)
-			p("\tVMULPS Z24, Z%d, Z%d", 2*i+1, 2*i+1)
-		}
-		p("%s:", label("noscale"))
-		// flags&4: add shift[i].
-		p("\tTESTQ $4, R8")
-		p("\tJEQ %s", label("noshift"))
-		p("\tMOVQ shift+56(FP), R12")
-		for i := 0; i < mr; i++ {
-			p("\tVBROADCASTSS %d(R12), Z25", 4*i)
-			p("\tVADDPS Z25, Z%d, Z%d", 2*i, 2*i)
-			p("\tVADDPS Z25, Z%d, Z%d", 2*i+1, 2*i+1)
-		}
-		p("%s:", label("noshift"))
-		// flags&8: ReLU.
-		p("\tTESTQ $8, R8")
-		p("\tJEQ %s", label("norelu"))
-		p("\tVPXORD Z27, Z27, Z27")
-		for i := 0; i < 2*mr; i++ {
-			p("\tVMAXPS Z27, Z%d, Z%d", i, i)
-		}
-		p("%s:", label("norelu"))
+		scaleShiftReLU(p, label, "Z", mr, 24, 25, "VPXORD Z27, Z27, Z27", 27)
 		for i := 0; i < mr; i++ {
 			p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
 			p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
@@ -218,31 +191,7 @@ func genAVX2(p func(string, ...any), h int, masked bool) {
 		}
 	}
 	p("%s:", label("noacc"))
-	p("\tTESTQ $2, R8")
-	p("\tJEQ %s", label("noscale"))
-	p("\tMOVQ scale+48(FP), R11")
-	for i := 0; i < h; i++ {
-		p("\tVBROADCASTSS %d(R11), Y14", 4*i)
-		p("\tVMULPS Y14, Y%d, Y%d", 2*i, 2*i)
-		p("\tVMULPS Y14, Y%d, Y%d", 2*i+1, 2*i+1)
-	}
-	p("%s:", label("noscale"))
-	p("\tTESTQ $4, R8")
-	p("\tJEQ %s", label("noshift"))
-	p("\tMOVQ shift+56(FP), R12")
-	for i := 0; i < h; i++ {
-		p("\tVBROADCASTSS %d(R12), Y15", 4*i)
-		p("\tVADDPS Y15, Y%d, Y%d", 2*i, 2*i)
-		p("\tVADDPS Y15, Y%d, Y%d", 2*i+1, 2*i+1)
-	}
-	p("%s:", label("noshift"))
-	p("\tTESTQ $8, R8")
-	p("\tJEQ %s", label("norelu"))
-	p("\tVXORPS Y15, Y15, Y15")
-	for i := 0; i < 2*h; i++ {
-		p("\tVMAXPS Y15, Y%d, Y%d", i, i)
-	}
-	p("%s:", label("norelu"))
+	scaleShiftReLU(p, label, "Y", h, 14, 15, "VXORPS Y15, Y15, Y15", 15)
 	for i := 0; i < h; i++ {
 		if masked {
 			p("\tVMASKMOVPS Y%d, Y12, (DI)", 2*i)
@@ -257,4 +206,36 @@ func genAVX2(p func(string, ...any), h int, masked bool) {
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")
+}
+
+// scaleShiftReLU emits the epilogue both kernel families share, on the 2·rows
+// accumulators reg0, reg1, ...: flags&2 multiplies row i by scale[i], flags&4
+// adds shift[i], flags&8 clamps at 0. scaleTmp and shiftTmp are free
+// registers for the broadcasts; clear zeroes register zero.
+func scaleShiftReLU(p func(string, ...any), label func(string) string, reg string, rows, scaleTmp, shiftTmp int, clear string, zero int) {
+	p("\tTESTQ $2, R8")
+	p("\tJEQ %s", label("noscale"))
+	p("\tMOVQ scale+48(FP), R11")
+	for i := 0; i < rows; i++ {
+		p("\tVBROADCASTSS %d(R11), %s%d", 4*i, reg, scaleTmp)
+		p("\tVMULPS %s%d, %s%d, %s%d", reg, scaleTmp, reg, 2*i, reg, 2*i)
+		p("\tVMULPS %s%d, %s%d, %s%d", reg, scaleTmp, reg, 2*i+1, reg, 2*i+1)
+	}
+	p("%s:", label("noscale"))
+	p("\tTESTQ $4, R8")
+	p("\tJEQ %s", label("noshift"))
+	p("\tMOVQ shift+56(FP), R12")
+	for i := 0; i < rows; i++ {
+		p("\tVBROADCASTSS %d(R12), %s%d", 4*i, reg, shiftTmp)
+		p("\tVADDPS %s%d, %s%d, %s%d", reg, shiftTmp, reg, 2*i, reg, 2*i)
+		p("\tVADDPS %s%d, %s%d, %s%d", reg, shiftTmp, reg, 2*i+1, reg, 2*i+1)
+	}
+	p("%s:", label("noshift"))
+	p("\tTESTQ $8, R8")
+	p("\tJEQ %s", label("norelu"))
+	p("\t%s", clear)
+	for i := 0; i < 2*rows; i++ {
+		p("\tVMAXPS %s%d, %s%d, %s%d", reg, zero, reg, i, reg, i)
+	}
+	p("%s:", label("norelu"))
 }
