@@ -43,6 +43,7 @@ func Emit(p *plan.Program, pkg string) (map[string][]byte, error) {
 // numbers, so that a bug in the emitter can be found.
 func render(f *jen.File) ([]byte, error) {
 	var buf bytes.Buffer
+	f.NoFormat = true // format here, so that a failure can show numbered lines
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("%v\n%s", err, numbered(buf.String()))
 	}
