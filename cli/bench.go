@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grcc/grcc/engine"
 	"github.com/grcc/grcc/ir"
 	kernels "github.com/grcc/grcc/runtime"
 )
@@ -34,6 +35,7 @@ close the model gets to what the kernels can do on this machine.`,
 		rounds := fs.Int("rounds", 10, "minimum number of timed forwards")
 		minTime := fs.Duration("time", 3*time.Second, "minimum total timed duration")
 		warmup := fs.Int("warmup", 2, "untimed forwards first")
+		layers := fs.Int("layers", 0, "after timing, profile each step and print the `N` slowest and the time per kind of step (engine go)")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
 			if err != nil {
@@ -46,8 +48,18 @@ close the model gets to what the kernels can do on this machine.`,
 			if n < 1 || *rounds < 1 || *warmup < 0 {
 				return usagef("--batch, --rounds and --warmup must be positive")
 			}
+			if *layers < 0 || (*layers > 0 && *engineName != "go") {
+				return usagef("--layers takes a positive count and the go engine")
+			}
 			sd, name, _ := stateDict(m, "", 1)
+			var em *engine.Model
 			fwd, err := newForward(*engineName, m, sd, name)
+			if *layers > 0 {
+				em, err = newEngine(m, sd, name)
+				if em != nil {
+					fwd = em.Forward
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -64,6 +76,9 @@ close the model gets to what the kernels can do on this machine.`,
 				r.Model, r.Batch, r.Engine, r.Threads, r.MedianMS, r.MinMS, r.ImagesPerS)
 			fmt.Fprintf(e.stdout, "%.1f GFLOP/s, %.0f%% of the measured kernel peak %.1f GFLOP/s; peak RSS %.0f MB\n",
 				r.GFLOPS, r.PercentOfPeak, r.PeakGFLOPS, r.PeakRSSMB)
+			if em != nil {
+				return profileSteps(e.stdout, em, m, n, *rounds, *layers)
+			}
 			return nil
 		}
 	},

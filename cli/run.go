@@ -109,14 +109,19 @@ var cudaEngine func(m *ir.Model, sd *checkpoint.StateDict, name string) (forward
 // errNoCUDA is what an untagged grcc says when asked for the GPU.
 var errNoCUDA = errors.New("this grcc was built without CUDA support; build one with\n\tgo build -tags cuda -o grcc ./cmd/grcc\n(it needs the CUDA toolkit's headers and driver library; see README)")
 
+// newEngine lowers m for the CPU and binds it to sd.
+func newEngine(m *ir.Model, sd *checkpoint.StateDict, source string) (*engine.Model, error) {
+	p, err := plan.Build(m, plan.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return engine.New(p, sd, source)
+}
+
 func newForward(name string, m *ir.Model, sd *checkpoint.StateDict, source string) (forwardFunc, error) {
 	switch name {
 	case "go":
-		p, err := plan.Build(m, plan.Options{})
-		if err != nil {
-			return nil, err
-		}
-		em, err := engine.New(p, sd, source)
+		em, err := newEngine(m, sd, source)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/grcc/grcc/ir"
 	"github.com/grcc/grcc/plan"
@@ -30,6 +31,11 @@ type Model struct {
 	scratch []float32
 	args    [][][]float32 // per step, its inputs resolved for the current batch
 	outs    [][]float32   // per step, its output
+
+	// Trace, when set, is called after each step of Forward with the
+	// step's index in Steps and how long it took: grcc bench --layers uses
+	// it to show where the time goes.
+	Trace func(step int, d time.Duration)
 }
 
 // kernel runs one step for n images with the values resolved to slices.
@@ -92,6 +98,19 @@ func (m *Model) scaleShift(bn *ir.BatchNorm) (scale, shift []float32) {
 	return runtime.BatchNormScaleShift(m.t(bn.Weight), m.t(bn.Bias), m.t(bn.Mean), m.t(bn.Var), bn.Eps)
 }
 
+// convScaleShift is a convolution step's epilogue: its folded BatchNorm
+// and bias.
+func (m *Model) convScaleShift(s *plan.Step) (scale, shift []float32) {
+	if s.BN != nil {
+		scale, shift = m.scaleShift(s.BN)
+		if s.Conv.Bias != nil {
+			runtime.FoldBias(scale, shift, m.t(s.Conv.Bias))
+		}
+		return scale, shift
+	}
+	return nil, m.t(s.Conv.Bias)
+}
+
 // scratchUser is a kernel that needs scratch space; the model sizes it to the largest.
 type scratchUser interface{ ScratchLen(batch int) int }
 
@@ -105,17 +124,20 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 			return nil, errors.New("fused steps are for the CUDA target")
 		}
 		c := s.Conv
+		if s.Algo == plan.AlgoWinograd {
+			k := &runtime.Winograd{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
+				PH: c.PadH, PW: c.PadW, Relu: s.Relu, Weight: m.t(c.Weight)}
+			k.Scale, k.Shift = m.convScaleShift(s)
+			if err := k.Prepare(); err != nil {
+				return nil, err
+			}
+			m.needScratch(k)
+			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
+		}
 		k := &runtime.Conv2D{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
 			KH: c.KH, KW: c.KW, SH: c.StrideH, SW: c.StrideW, PH: c.PadH, PW: c.PadW, DH: c.DilH, DW: c.DilW,
 			Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight)}
-		if s.BN != nil {
-			k.Scale, k.Shift = m.scaleShift(s.BN)
-			if c.Bias != nil {
-				runtime.FoldBias(k.Scale, k.Shift, m.t(c.Bias))
-			}
-		} else if c.Bias != nil {
-			k.Shift = m.t(c.Bias)
-		}
+		k.Scale, k.Shift = m.convScaleShift(s)
 		if err := k.Prepare(); err != nil {
 			return nil, err
 		}
@@ -221,7 +243,16 @@ func (m *Model) Forward(in, out []float32) error {
 		if s.Out.Buffer < 0 {
 			o = m.slice(s.Out, n, in, out)
 		}
+		if m.Trace == nil {
+			m.kernels[i](n, args, o, m.scratch)
+			continue
+		}
+		t0 := time.Now()
 		m.kernels[i](n, args, o, m.scratch)
+		m.Trace(i, time.Since(t0))
 	}
 	return nil
 }
+
+// Steps is the program the model runs, one step per kernel call.
+func (m *Model) Steps() []*plan.Step { return m.prog.Steps }
