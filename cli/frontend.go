@@ -143,16 +143,18 @@ var fmtCmd = &command{
 }
 
 var planCmd = &command{
-	name: "plan", args: "SPEC [-after PASS] [-fusions]", nargs: 1,
+	name: "plan", args: "SPEC [-after PASS] [-fusions] [-why]", nargs: 1,
 	summary: "print the lowered program after a pass",
 	detail: `The program is the forward pass as steps over numbered values, which the
 Go and CUDA emitters translate one by one. -after stops the pipeline after the
-named pass; -fusions runs the passes only the CUDA target uses. The passes:
+named pass; -fusions runs the passes only the CUDA target uses; -why lists,
+per convolution, the CPU algorithm the cost model chose and why. The passes:
 
 ` + passList(),
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
 		after := fs.String("after", "", "stop after this pass (default: run them all)")
 		fusions := fs.Bool("fusions", false, "also run the CUDA target's fusing passes")
+		why := fs.Bool("why", false, "list each convolution's CPU algorithm and the reason for it")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
 			if err != nil {
@@ -162,8 +164,16 @@ named pass; -fusions runs the passes only the CUDA target uses. The passes:
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.Source, err)
 			}
-			_, err = fmt.Fprint(e.stdout, p)
-			return err
+			if _, err := fmt.Fprint(e.stdout, p); err != nil || !*why {
+				return err
+			}
+			fmt.Fprintln(e.stdout, "algorithms:")
+			for _, s := range p.Steps {
+				if s.Algo != "" {
+					fmt.Fprintf(e.stdout, "  %-24s %-9s %s\n", s.Name, s.Algo, s.AlgoWhy)
+				}
+			}
+			return nil
 		}
 	},
 }

@@ -260,6 +260,26 @@ func TestRandomSpecs(t *testing.T) {
 		cases = append(cases, &diffCase{name: fmt.Sprintf("seed %d", seed), model: m, src: src,
 			job: job{Seed: int(seed), Batch: m.Batch, Legacy: seed%5 == 0, TrainCheckpoint: seed%5 == 1}})
 	}
+	// The CPU algorithms must all be exercised: count the specs whose
+	// program uses each.
+	uses := map[string]int{}
+	for _, c := range cases {
+		p, err := plan.Build(c.model, plan.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		seen := map[string]bool{}
+		for _, s := range p.Steps {
+			if s.Algo != "" && !seen[s.Algo] {
+				seen[s.Algo] = true
+				uses[s.Algo]++
+			}
+		}
+	}
+	t.Logf("specs using each convolution algorithm: %v", uses)
+	if count >= 20 && uses[plan.AlgoWinograd] == 0 {
+		t.Errorf("no random spec uses Winograd: the generator no longer covers it")
+	}
 	makeCases(t, cases)
 	for _, c := range cases {
 		t.Run(c.model.Name, func(t *testing.T) { check(t, c) })

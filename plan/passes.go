@@ -23,6 +23,7 @@ var Passes = []Pass{
 	{Name: "fuse-relu", Why: "a ReLU after a convolution or scale-shift costs nothing in its epilogue", Run: fuseReLU},
 	{Name: "fuse-input-activation", Why: "the pre-activation BatchNorm+ReLU of a convolution's input can be applied while loading it", Run: fuseInputActivation, Fusions: true},
 	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r", Run: fuseGate, Fusions: true},
+	{Name: "choose-algorithm", Why: "every convolution's shape is known, so the compiler picks the CPU kernel family that suits it (cost model in algorithm.go)", Run: chooseAlgorithm},
 	{Name: "plan-buffers", Why: "values whose lifetimes do not overlap share a buffer", Run: planBuffers},
 }
 

@@ -68,6 +68,10 @@ type Step struct {
 	Pre *ir.BatchNorm
 	// Relu applies max(·, 0) to the result (after the epilogue).
 	Relu bool
+	// Algo is the CPU algorithm of a convolution (one of the Algo
+	// constants) and AlgoWhy the reason it was chosen; set by the
+	// choose-algorithm pass.
+	Algo, AlgoWhy string
 	// GateOut fuses a following Gate or Residual step into a convolution's
 	// epilogue: the convolution's result is r, and it updates GateOut.In[0]
 	// in place. Set only by the fuse-gate pass.
@@ -151,6 +155,9 @@ func (s *Step) String() string {
 	}
 	if s.Relu {
 		attrs = append(attrs, "relu")
+	}
+	if s.Algo != "" {
+		attrs = append(attrs, s.Algo)
 	}
 	if s.GateOut != nil {
 		attrs = append(attrs, fmt.Sprintf("%s→%s", s.GateOut.Kind, s.GateOut.Out))

@@ -9,3 +9,11 @@ func gateUpdateAVX512(xs, r, gate, xg *float32, n int) {
 func scaleShiftAVX512(dst, src *float32, n int, s, t float32, relu bool) {
 	panic("runtime: no assembly kernels")
 }
+
+func winoInputAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32) {
+	panic("runtime: no assembly kernels")
+}
+
+func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32) {
+	panic("runtime: no assembly kernels")
+}

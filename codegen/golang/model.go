@@ -94,6 +94,9 @@ func (e *emitter) paramTable(f *jen.File) {
 func kernelType(s *plan.Step) jen.Code {
 	switch s.Kind {
 	case plan.Conv:
+		if s.Algo == plan.AlgoWinograd {
+			return jen.Qual(runtimePkg, "Winograd")
+		}
 		return jen.Qual(runtimePkg, "Conv2D")
 	case plan.ScaleShift, plan.ReLU:
 		return jen.Qual(runtimePkg, "ScaleShift")
@@ -154,6 +157,9 @@ func (e *emitter) describe(s *plan.Step) string {
 		}
 		if s.Relu {
 			d += ", then ReLU"
+		}
+		if s.Algo == plan.AlgoWinograd {
+			d += " (Winograd)"
 		}
 		return d
 	case plan.ScaleShift:
@@ -218,6 +224,10 @@ func (e *emitter) kernelValue(s *plan.Step) jen.Code {
 	switch s.Kind {
 	case plan.Conv:
 		c := s.Conv
+		if s.Algo == plan.AlgoWinograd {
+			return lit("Winograd", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
+				"PH", c.PadH, "PW", c.PadW, "Relu", s.Relu)
+		}
 		return lit("Conv2D", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
 			"KH", c.KH, "KW", c.KW, "SH", c.StrideH, "SW", c.StrideW, "PH", c.PadH, "PW", c.PadW,
 			"DH", c.DilH, "DW", c.DilW, "Groups", c.Groups, "Relu", s.Relu)

@@ -892,8 +892,8 @@ type Model struct {
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
-	conv2 runtime.Conv2D
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
+	conv2 runtime.Winograd
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
 	layer1_bn_f runtime.ScaleShift
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
@@ -910,8 +910,8 @@ type Model struct {
 	layer1_iter_1_0 runtime.ScaleShift
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
 	layer1_iter_1_2 runtime.Conv2D
-	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU
-	layer1_iter_1_5 runtime.Conv2D
+	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
+	layer1_iter_1_5 runtime.Winograd
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
 	layer1_iter_1_8 runtime.Conv2D
 	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
@@ -920,8 +920,8 @@ type Model struct {
 	layer1_iter_2_0 runtime.ScaleShift
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
 	layer1_iter_2_2 runtime.Conv2D
-	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU
-	layer1_iter_2_5 runtime.Conv2D
+	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
+	layer1_iter_2_5 runtime.Winograd
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
 	layer1_iter_2_8 runtime.Conv2D
 	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
@@ -930,8 +930,8 @@ type Model struct {
 	layer1_iter_3_0 runtime.ScaleShift
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
 	layer1_iter_3_2 runtime.Conv2D
-	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU
-	layer1_iter_3_5 runtime.Conv2D
+	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
+	layer1_iter_3_5 runtime.Winograd
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
 	layer1_iter_3_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
@@ -964,8 +964,8 @@ type Model struct {
 	layer2_iter_1_0 runtime.ScaleShift
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
 	layer2_iter_1_2 runtime.Conv2D
-	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU
-	layer2_iter_1_5 runtime.Conv2D
+	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
+	layer2_iter_1_5 runtime.Winograd
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
 	layer2_iter_1_8 runtime.Conv2D
 	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
@@ -974,8 +974,8 @@ type Model struct {
 	layer2_iter_2_0 runtime.ScaleShift
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
 	layer2_iter_2_2 runtime.Conv2D
-	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU
-	layer2_iter_2_5 runtime.Conv2D
+	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
+	layer2_iter_2_5 runtime.Winograd
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
 	layer2_iter_2_8 runtime.Conv2D
 	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
@@ -984,8 +984,8 @@ type Model struct {
 	layer2_iter_3_0 runtime.ScaleShift
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
 	layer2_iter_3_2 runtime.Conv2D
-	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU
-	layer2_iter_3_5 runtime.Conv2D
+	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
+	layer2_iter_3_5 runtime.Winograd
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28
 	layer2_iter_3_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
@@ -1329,22 +1329,15 @@ func New() *Model {
 		SH:   2,
 		SW:   2,
 	}
-	m.conv2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv2 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
 	}
 	m.layer1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -1435,23 +1428,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_1_5 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1498,23 +1484,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_2_5 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1561,23 +1540,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_3_5 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1777,23 +1749,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_1_5 = runtime.Winograd{
+		InC:  128,
+		InH:  28,
+		InW:  28,
+		OutC: 128,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1840,23 +1805,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_2_5 = runtime.Winograd{
+		InC:  128,
+		InH:  28,
+		InW:  28,
+		OutC: 128,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1903,23 +1861,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_3_5 = runtime.Winograd{
+		InC:  128,
+		InH:  28,
+		InW:  28,
+		OutC: 128,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -4878,7 +4829,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
@@ -4905,7 +4856,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
 	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU
+	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	m.layer1_iter_1_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
@@ -4926,7 +4877,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU
+	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
 	m.layer1_iter_2_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
@@ -4947,7 +4898,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU
+	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
 	m.layer1_iter_3_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
@@ -5004,7 +4955,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
 	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU
+	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	m.layer2_iter_1_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
 
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
@@ -5025,7 +4976,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
 	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU
+	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
 	m.layer2_iter_2_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
 
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
@@ -5046,7 +4997,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
 	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU
+	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
 	m.layer2_iter_3_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
 
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28

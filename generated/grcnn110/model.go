@@ -905,8 +905,8 @@ type Model struct {
 	buf     [5][]float32 // activations, reused as planned by grcc
 	scratch []float32
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
-	conv_3x3 runtime.Conv2D
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
+	conv_3x3 runtime.Winograd
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
 	stage_1_bn_f runtime.ScaleShift
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32
@@ -923,8 +923,8 @@ type Model struct {
 	stage_1_iter_1_0 runtime.ScaleShift
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
 	stage_1_iter_1_2 runtime.Conv2D
-	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU
-	stage_1_iter_1_5 runtime.Conv2D
+	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
+	stage_1_iter_1_5 runtime.Winograd
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_1_8 runtime.Conv2D
 	// stage_1.iter_g_2.0: BatchNorm and ReLU, 512x32x32
@@ -933,8 +933,8 @@ type Model struct {
 	stage_1_iter_2_0 runtime.ScaleShift
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
 	stage_1_iter_2_2 runtime.Conv2D
-	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU
-	stage_1_iter_2_5 runtime.Conv2D
+	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
+	stage_1_iter_2_5 runtime.Winograd
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_2_8 runtime.Conv2D
 	// stage_1.iter_g_3.0: BatchNorm and ReLU, 512x32x32
@@ -943,8 +943,8 @@ type Model struct {
 	stage_1_iter_3_0 runtime.ScaleShift
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
 	stage_1_iter_3_2 runtime.Conv2D
-	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU
-	stage_1_iter_3_5 runtime.Conv2D
+	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
+	stage_1_iter_3_5 runtime.Winograd
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_3_8 runtime.Conv2D
 	// stage_1.iter_g_4.0: BatchNorm and ReLU, 512x32x32
@@ -953,8 +953,8 @@ type Model struct {
 	stage_1_iter_4_0 runtime.ScaleShift
 	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU
 	stage_1_iter_4_2 runtime.Conv2D
-	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU
-	stage_1_iter_4_5 runtime.Conv2D
+	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
+	stage_1_iter_4_5 runtime.Winograd
 	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_4_8 runtime.Conv2D
 	// stage_1.iter_g_5.0: BatchNorm and ReLU, 512x32x32
@@ -963,8 +963,8 @@ type Model struct {
 	stage_1_iter_5_0 runtime.ScaleShift
 	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU
 	stage_1_iter_5_2 runtime.Conv2D
-	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU
-	stage_1_iter_5_5 runtime.Conv2D
+	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
+	stage_1_iter_5_5 runtime.Winograd
 	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_5_8 runtime.Conv2D
 	// stage_1.iter_g_6.0: BatchNorm and ReLU, 512x32x32
@@ -973,8 +973,8 @@ type Model struct {
 	stage_1_iter_6_0 runtime.ScaleShift
 	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU
 	stage_1_iter_6_2 runtime.Conv2D
-	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU
-	stage_1_iter_6_5 runtime.Conv2D
+	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
+	stage_1_iter_6_5 runtime.Winograd
 	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_6_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
@@ -1007,8 +1007,8 @@ type Model struct {
 	stage_2_iter_1_0 runtime.ScaleShift
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU
-	stage_2_iter_1_5 runtime.Conv2D
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
+	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
@@ -1017,8 +1017,8 @@ type Model struct {
 	stage_2_iter_2_0 runtime.ScaleShift
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU
-	stage_2_iter_2_5 runtime.Conv2D
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
+	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
@@ -1027,8 +1027,8 @@ type Model struct {
 	stage_2_iter_3_0 runtime.ScaleShift
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU
-	stage_2_iter_3_5 runtime.Conv2D
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
+	stage_2_iter_3_5 runtime.Winograd
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_3_8 runtime.Conv2D
 	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
@@ -1037,8 +1037,8 @@ type Model struct {
 	stage_2_iter_4_0 runtime.ScaleShift
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU
-	stage_2_iter_4_5 runtime.Conv2D
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
+	stage_2_iter_4_5 runtime.Winograd
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_4_8 runtime.Conv2D
 	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
@@ -1047,8 +1047,8 @@ type Model struct {
 	stage_2_iter_5_0 runtime.ScaleShift
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU
-	stage_2_iter_5_5 runtime.Conv2D
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
+	stage_2_iter_5_5 runtime.Winograd
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.iter_g_6.0: BatchNorm and ReLU, 640x16x16
@@ -1057,8 +1057,8 @@ type Model struct {
 	stage_2_iter_6_0 runtime.ScaleShift
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU
 	stage_2_iter_6_2 runtime.Conv2D
-	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU
-	stage_2_iter_6_5 runtime.Conv2D
+	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd)
+	stage_2_iter_6_5 runtime.Winograd
 	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_6_8 runtime.Conv2D
 	// stage_2.iter_g_7.0: BatchNorm and ReLU, 640x16x16
@@ -1067,8 +1067,8 @@ type Model struct {
 	stage_2_iter_7_0 runtime.ScaleShift
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU
 	stage_2_iter_7_2 runtime.Conv2D
-	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU
-	stage_2_iter_7_5 runtime.Conv2D
+	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd)
+	stage_2_iter_7_5 runtime.Winograd
 	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_7_8 runtime.Conv2D
 	// stage_2.iter_g_8.0: BatchNorm and ReLU, 640x16x16
@@ -1077,8 +1077,8 @@ type Model struct {
 	stage_2_iter_8_0 runtime.ScaleShift
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU
 	stage_2_iter_8_2 runtime.Conv2D
-	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU
-	stage_2_iter_8_5 runtime.Conv2D
+	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd)
+	stage_2_iter_8_5 runtime.Winograd
 	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_8_8 runtime.Conv2D
 	// stage_2.iter_g_9.0: BatchNorm and ReLU, 640x16x16
@@ -1087,8 +1087,8 @@ type Model struct {
 	stage_2_iter_9_0 runtime.ScaleShift
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU
 	stage_2_iter_9_2 runtime.Conv2D
-	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU
-	stage_2_iter_9_5 runtime.Conv2D
+	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd)
+	stage_2_iter_9_5 runtime.Winograd
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_9_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
@@ -1306,22 +1306,15 @@ type Model struct {
 // New returns a model without weights; call Load or LoadStateDict before Forward.
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
-	m.conv_3x3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    3,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv_3x3 = runtime.Winograd{
+		InC:  3,
+		InH:  32,
+		InW:  32,
+		OutC: 64,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
 	}
 	m.stage_1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -1412,23 +1405,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_1_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1475,23 +1461,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_2_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1538,23 +1517,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_3_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1601,23 +1573,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_4_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_4_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -1664,23 +1629,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_5_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_5_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -1727,23 +1685,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_6_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_6_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_6_8 = runtime.Conv2D{
 		DH:     1,
@@ -1943,23 +1894,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_1_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -2006,23 +1950,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_2_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -2069,23 +2006,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_3_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -2132,23 +2062,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_4_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_4_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -2195,23 +2118,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_5_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_5_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -2258,23 +2174,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_6_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_6_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_6_8 = runtime.Conv2D{
 		DH:     1,
@@ -2321,23 +2230,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_7_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_7_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_7_8 = runtime.Conv2D{
 		DH:     1,
@@ -2384,23 +2286,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_8_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_8_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_8_8 = runtime.Conv2D{
 		DH:     1,
@@ -2447,23 +2342,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_9_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_9_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_9_8 = runtime.Conv2D{
 		DH:     1,
@@ -4811,7 +4699,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &m.buf
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
@@ -4838,7 +4726,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
 	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU
+	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	m.stage_1_iter_1_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
@@ -4859,7 +4747,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU
+	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	m.stage_1_iter_2_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
@@ -4880,7 +4768,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
 	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU
+	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	m.stage_1_iter_3_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
@@ -4901,7 +4789,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU
 	m.stage_1_iter_4_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU
+	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
 	m.stage_1_iter_4_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32
@@ -4922,7 +4810,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU
 	m.stage_1_iter_5_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU
+	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
 	m.stage_1_iter_5_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32
@@ -4943,7 +4831,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU
 	m.stage_1_iter_6_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU
+	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
 	m.stage_1_iter_6_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32
@@ -5000,7 +4888,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
 	m.stage_2_iter_1_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
 	m.stage_2_iter_1_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5021,7 +4909,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
 	m.stage_2_iter_2_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
 	m.stage_2_iter_2_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5042,7 +4930,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
 	m.stage_2_iter_3_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
 	m.stage_2_iter_3_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5063,7 +4951,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
 	m.stage_2_iter_4_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
 	m.stage_2_iter_4_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5084,7 +4972,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
 	m.stage_2_iter_5_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
 	m.stage_2_iter_5_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5105,7 +4993,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU
 	m.stage_2_iter_6_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU
+	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd)
 	m.stage_2_iter_6_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5126,7 +5014,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU
 	m.stage_2_iter_7_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU
+	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd)
 	m.stage_2_iter_7_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5147,7 +5035,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU
 	m.stage_2_iter_8_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU
+	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd)
 	m.stage_2_iter_8_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16
@@ -5168,7 +5056,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU
 	m.stage_2_iter_9_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU
+	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd)
 	m.stage_2_iter_9_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16

@@ -1360,8 +1360,8 @@ type Model struct {
 	buf     [6][]float32 // activations, reused as planned by grcc
 	scratch []float32
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
-	conv_3x3 runtime.Conv2D
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
+	conv_3x3 runtime.Winograd
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
 	stage_1_bn_f runtime.ScaleShift
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32
@@ -1936,22 +1936,15 @@ type Model struct {
 // New returns a model without weights; call Load or LoadStateDict before Forward.
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
-	m.conv_3x3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    3,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv_3x3 = runtime.Winograd{
+		InC:  3,
+		InH:  32,
+		InW:  32,
+		OutC: 64,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
 	}
 	m.stage_1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -6706,7 +6699,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &m.buf
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32

@@ -478,8 +478,8 @@ type Model struct {
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
-	conv2 runtime.Conv2D
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
+	conv2 runtime.Winograd
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
 	layer1_bn_f runtime.ScaleShift
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
@@ -496,8 +496,8 @@ type Model struct {
 	layer1_iter_1_0 runtime.ScaleShift
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
 	layer1_iter_1_2 runtime.Conv2D
-	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU
-	layer1_iter_1_5 runtime.Conv2D
+	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
+	layer1_iter_1_5 runtime.Winograd
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
 	layer1_iter_1_8 runtime.Conv2D
 	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
@@ -506,8 +506,8 @@ type Model struct {
 	layer1_iter_2_0 runtime.ScaleShift
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
 	layer1_iter_2_2 runtime.Conv2D
-	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU
-	layer1_iter_2_5 runtime.Conv2D
+	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
+	layer1_iter_2_5 runtime.Winograd
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
 	layer1_iter_2_8 runtime.Conv2D
 	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
@@ -516,8 +516,8 @@ type Model struct {
 	layer1_iter_3_0 runtime.ScaleShift
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
 	layer1_iter_3_2 runtime.Conv2D
-	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU
-	layer1_iter_3_5 runtime.Conv2D
+	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
+	layer1_iter_3_5 runtime.Winograd
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
 	layer1_iter_3_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
@@ -550,8 +550,8 @@ type Model struct {
 	layer2_iter_1_0 runtime.ScaleShift
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
 	layer2_iter_1_2 runtime.Conv2D
-	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU
-	layer2_iter_1_5 runtime.Conv2D
+	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
+	layer2_iter_1_5 runtime.Winograd
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
 	layer2_iter_1_8 runtime.Conv2D
 	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
@@ -560,8 +560,8 @@ type Model struct {
 	layer2_iter_2_0 runtime.ScaleShift
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
 	layer2_iter_2_2 runtime.Conv2D
-	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU
-	layer2_iter_2_5 runtime.Conv2D
+	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
+	layer2_iter_2_5 runtime.Winograd
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
 	layer2_iter_2_8 runtime.Conv2D
 	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
@@ -570,8 +570,8 @@ type Model struct {
 	layer2_iter_3_0 runtime.ScaleShift
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
 	layer2_iter_3_2 runtime.Conv2D
-	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU
-	layer2_iter_3_5 runtime.Conv2D
+	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
+	layer2_iter_3_5 runtime.Winograd
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28
 	layer2_iter_3_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
@@ -735,22 +735,15 @@ func New() *Model {
 		SH:   2,
 		SW:   2,
 	}
-	m.conv2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv2 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
 	}
 	m.layer1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -841,23 +834,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_1_5 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -904,23 +890,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_2_5 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -967,23 +946,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_3_5 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1183,23 +1155,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_1_5 = runtime.Winograd{
+		InC:  128,
+		InH:  28,
+		InW:  28,
+		OutC: 128,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1246,23 +1211,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_2_5 = runtime.Winograd{
+		InC:  128,
+		InH:  28,
+		InW:  28,
+		OutC: 128,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1309,23 +1267,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_3_5 = runtime.Winograd{
+		InC:  128,
+		InH:  28,
+		InW:  28,
+		OutC: 128,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -2718,7 +2669,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
@@ -2745,7 +2696,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
 	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU
+	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	m.layer1_iter_1_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
@@ -2766,7 +2717,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU
+	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
 	m.layer1_iter_2_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
@@ -2787,7 +2738,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU
+	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
 	m.layer1_iter_3_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
@@ -2844,7 +2795,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
 	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU
+	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	m.layer2_iter_1_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
 
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
@@ -2865,7 +2816,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
 	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU
+	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
 	m.layer2_iter_2_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
 
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
@@ -2886,7 +2837,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
 	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU
+	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
 	m.layer2_iter_3_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
 
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28

@@ -491,8 +491,8 @@ type Model struct {
 	buf     [5][]float32 // activations, reused as planned by grcc
 	scratch []float32
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
-	conv_3x3 runtime.Conv2D
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
+	conv_3x3 runtime.Winograd
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
 	stage_1_bn_f runtime.ScaleShift
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32
@@ -509,8 +509,8 @@ type Model struct {
 	stage_1_iter_1_0 runtime.ScaleShift
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
 	stage_1_iter_1_2 runtime.Conv2D
-	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU
-	stage_1_iter_1_5 runtime.Conv2D
+	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
+	stage_1_iter_1_5 runtime.Winograd
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_1_8 runtime.Conv2D
 	// stage_1.iter_g_2.0: BatchNorm and ReLU, 512x32x32
@@ -519,8 +519,8 @@ type Model struct {
 	stage_1_iter_2_0 runtime.ScaleShift
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
 	stage_1_iter_2_2 runtime.Conv2D
-	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU
-	stage_1_iter_2_5 runtime.Conv2D
+	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
+	stage_1_iter_2_5 runtime.Winograd
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_2_8 runtime.Conv2D
 	// stage_1.iter_g_3.0: BatchNorm and ReLU, 512x32x32
@@ -529,8 +529,8 @@ type Model struct {
 	stage_1_iter_3_0 runtime.ScaleShift
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
 	stage_1_iter_3_2 runtime.Conv2D
-	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU
-	stage_1_iter_3_5 runtime.Conv2D
+	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
+	stage_1_iter_3_5 runtime.Winograd
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
 	stage_1_iter_3_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
@@ -563,8 +563,8 @@ type Model struct {
 	stage_2_iter_1_0 runtime.ScaleShift
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU
-	stage_2_iter_1_5 runtime.Conv2D
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
+	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
@@ -573,8 +573,8 @@ type Model struct {
 	stage_2_iter_2_0 runtime.ScaleShift
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU
-	stage_2_iter_2_5 runtime.Conv2D
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
+	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
@@ -583,8 +583,8 @@ type Model struct {
 	stage_2_iter_3_0 runtime.ScaleShift
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU
-	stage_2_iter_3_5 runtime.Conv2D
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
+	stage_2_iter_3_5 runtime.Winograd
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_3_8 runtime.Conv2D
 	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
@@ -593,8 +593,8 @@ type Model struct {
 	stage_2_iter_4_0 runtime.ScaleShift
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU
-	stage_2_iter_4_5 runtime.Conv2D
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
+	stage_2_iter_4_5 runtime.Winograd
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_4_8 runtime.Conv2D
 	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
@@ -603,8 +603,8 @@ type Model struct {
 	stage_2_iter_5_0 runtime.ScaleShift
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU
-	stage_2_iter_5_5 runtime.Conv2D
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
+	stage_2_iter_5_5 runtime.Winograd
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
@@ -712,22 +712,15 @@ type Model struct {
 // New returns a model without weights; call Load or LoadStateDict before Forward.
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
-	m.conv_3x3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    3,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv_3x3 = runtime.Winograd{
+		InC:  3,
+		InH:  32,
+		InW:  32,
+		OutC: 64,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
 	}
 	m.stage_1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -818,23 +811,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_1_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -881,23 +867,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_2_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -944,23 +923,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   128,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_3_5 = runtime.Winograd{
+		InC:  128,
+		InH:  32,
+		InW:  32,
+		OutC: 128,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1160,23 +1132,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_1_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1223,23 +1188,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_2_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1286,23 +1244,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_3_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1349,23 +1300,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_4_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_4_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -1412,23 +1356,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_5_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    160,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   160,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_5_5 = runtime.Winograd{
+		InC:  160,
+		InH:  16,
+		InW:  16,
+		OutC: 160,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -2651,7 +2588,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &m.buf
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
@@ -2678,7 +2615,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
 	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU
+	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	m.stage_1_iter_1_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
@@ -2699,7 +2636,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU
+	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	m.stage_1_iter_2_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
@@ -2720,7 +2657,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
 	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU
+	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	m.stage_1_iter_3_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
 
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
@@ -2777,7 +2714,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
 	m.stage_2_iter_1_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
 	m.stage_2_iter_1_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
@@ -2798,7 +2735,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
 	m.stage_2_iter_2_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
 	m.stage_2_iter_2_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
@@ -2819,7 +2756,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
 	m.stage_2_iter_3_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
 	m.stage_2_iter_3_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
@@ -2840,7 +2777,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
 	m.stage_2_iter_4_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
 	m.stage_2_iter_4_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
@@ -2861,7 +2798,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
 	m.stage_2_iter_5_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
 	m.stage_2_iter_5_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16

@@ -238,8 +238,8 @@ type Model struct {
 	buf     [5][]float32 // activations, reused as planned by grcc
 	scratch []float32
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
-	conv_3x3 runtime.Conv2D
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
+	conv_3x3 runtime.Winograd
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
 	stage_1_bn_f runtime.ScaleShift
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32
@@ -256,8 +256,8 @@ type Model struct {
 	stage_1_iter_1_0 runtime.ScaleShift
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU
 	stage_1_iter_1_2 runtime.Conv2D
-	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU
-	stage_1_iter_1_5 runtime.Conv2D
+	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
+	stage_1_iter_1_5 runtime.Winograd
 	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32
 	stage_1_iter_1_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
@@ -290,8 +290,8 @@ type Model struct {
 	stage_2_iter_1_0 runtime.ScaleShift
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU
-	stage_2_iter_1_5 runtime.Conv2D
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
+	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.iter_g_2.0: BatchNorm and ReLU, 64x16x16
@@ -300,8 +300,8 @@ type Model struct {
 	stage_2_iter_2_0 runtime.ScaleShift
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU
-	stage_2_iter_2_5 runtime.Conv2D
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
+	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
@@ -349,22 +349,15 @@ type Model struct {
 // New returns a model without weights; call Load or LoadStateDict before Forward.
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
-	m.conv_3x3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    3,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv_3x3 = runtime.Winograd{
+		InC:  3,
+		InH:  32,
+		InW:  32,
+		OutC: 64,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
 	}
 	m.stage_1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -455,23 +448,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_1_5 = runtime.Winograd{
+		InC:  32,
+		InH:  32,
+		InW:  32,
+		OutC: 32,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -671,23 +657,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_1_5 = runtime.Winograd{
+		InC:  32,
+		InH:  16,
+		InW:  16,
+		OutC: 32,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -734,23 +713,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_2_5 = runtime.Winograd{
+		InC:  32,
+		InH:  16,
+		InW:  16,
+		OutC: 32,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1331,7 +1303,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &m.buf
 
-	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32
+	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
 	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
@@ -1358,7 +1330,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU
 	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[4][:n*32768], m.scratch)
 
-	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU
+	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	m.stage_1_iter_1_5.Forward(n, b[4][:n*32768], b[1][:n*32768], m.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32
@@ -1415,7 +1387,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU
 	m.stage_2_iter_1_2.Forward(n, b[0][:n*16384], b[4][:n*8192], m.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
 	m.stage_2_iter_1_5.Forward(n, b[4][:n*8192], b[0][:n*8192], m.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16
@@ -1436,7 +1408,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU
 	m.stage_2_iter_2_2.Forward(n, b[0][:n*16384], b[4][:n*8192], m.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
 	m.stage_2_iter_2_5.Forward(n, b[4][:n*8192], b[0][:n*8192], m.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16

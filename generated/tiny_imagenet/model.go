@@ -294,8 +294,8 @@ type Model struct {
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
-	conv2 runtime.Conv2D
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
+	conv2 runtime.Winograd
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
 	layer1_bn_f runtime.ScaleShift
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56
@@ -312,8 +312,8 @@ type Model struct {
 	layer1_iter_1_0 runtime.ScaleShift
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU
 	layer1_iter_1_2 runtime.Conv2D
-	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU
-	layer1_iter_1_5 runtime.Conv2D
+	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU (Winograd)
+	layer1_iter_1_5 runtime.Winograd
 	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56
 	layer1_iter_1_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
@@ -346,8 +346,8 @@ type Model struct {
 	layer2_iter_1_0 runtime.ScaleShift
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU
 	layer2_iter_1_2 runtime.Conv2D
-	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU
-	layer2_iter_1_5 runtime.Conv2D
+	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
+	layer2_iter_1_5 runtime.Winograd
 	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28
 	layer2_iter_1_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
@@ -471,22 +471,15 @@ func New() *Model {
 		SH:   2,
 		SW:   2,
 	}
-	m.conv2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv2 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
 	}
 	m.layer1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -577,23 +570,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer1_iter_1_5 = runtime.Winograd{
+		InC:  32,
+		InH:  56,
+		InW:  56,
+		OutC: 32,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -793,23 +779,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    28,
-		InW:    28,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   28,
-		OutW:   28,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer2_iter_1_5 = runtime.Winograd{
+		InC:  32,
+		InH:  28,
+		InW:  28,
+		OutC: 32,
+		OutH: 28,
+		OutW: 28,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.layer2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1758,7 +1737,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
@@ -1785,7 +1764,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU
 	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[4][:n*100352], m.scratch)
 
-	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU
+	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	m.layer1_iter_1_5.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56
@@ -1842,7 +1821,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU
 	m.layer2_iter_1_2.Forward(n, b[1][:n*50176], b[0][:n*25088], m.scratch)
 
-	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU
+	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	m.layer2_iter_1_5.Forward(n, b[0][:n*25088], b[1][:n*25088], m.scratch)
 
 	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28

@@ -413,8 +413,8 @@ type Model struct {
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
-	conv2 runtime.Conv2D
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
+	conv2 runtime.Winograd
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
 	layer1_bn_f runtime.ScaleShift
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56
@@ -630,22 +630,15 @@ func New() *Model {
 		SH:   2,
 		SW:   2,
 	}
-	m.conv2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv2 = runtime.Winograd{
+		InC:  64,
+		InH:  56,
+		InW:  56,
+		OutC: 64,
+		OutH: 56,
+		OutW: 56,
+		PH:   1,
+		PW:   1,
 	}
 	m.layer1_bn_f = runtime.ScaleShift{
 		C:    64,
@@ -2212,7 +2205,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
-	// conv2: conv 3x3, 64x56x56 → 64x56x56
+	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56

@@ -221,8 +221,8 @@ type Model struct {
 	buf     [6][]float32 // activations, reused as planned by grcc
 	scratch []float32
 
-	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32
-	conv_3x3 runtime.Conv2D
+	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
+	conv_3x3 runtime.Winograd
 	// stage_1.bn_f: BatchNorm and ReLU, 16x32x32
 	stage_1_bn_f runtime.ScaleShift
 	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32
@@ -239,8 +239,8 @@ type Model struct {
 	stage_1_iter_1_0 runtime.ScaleShift
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU
 	stage_1_iter_1_2 runtime.Conv2D
-	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU
-	stage_1_iter_1_5 runtime.Conv2D
+	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
+	stage_1_iter_1_5 runtime.Winograd
 	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32
 	stage_1_iter_1_8 runtime.Conv2D
 	// stage_1.iter_g_2.0: BatchNorm and ReLU, 16x32x32
@@ -249,8 +249,8 @@ type Model struct {
 	stage_1_iter_2_0 runtime.ScaleShift
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU
 	stage_1_iter_2_2 runtime.Conv2D
-	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU
-	stage_1_iter_2_5 runtime.Conv2D
+	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
+	stage_1_iter_2_5 runtime.Winograd
 	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32
 	stage_1_iter_2_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
@@ -318,22 +318,15 @@ type Model struct {
 // New returns a model without weights; call Load or LoadStateDict before Forward.
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
-	m.conv_3x3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    3,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   16,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		SH:     1,
-		SW:     1,
+	m.conv_3x3 = runtime.Winograd{
+		InC:  3,
+		InH:  32,
+		InW:  32,
+		OutC: 16,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
 	}
 	m.stage_1_bn_f = runtime.ScaleShift{
 		C:    16,
@@ -424,23 +417,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    8,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   8,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_1_5 = runtime.Winograd{
+		InC:  8,
+		InH:  32,
+		InW:  32,
+		OutC: 8,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -487,23 +473,16 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    8,
-		InH:    32,
-		InW:    32,
-		KH:     3,
-		KW:     3,
-		OutC:   8,
-		OutH:   32,
-		OutW:   32,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_1_iter_2_5 = runtime.Winograd{
+		InC:  8,
+		InH:  32,
+		InW:  32,
+		OutC: 8,
+		OutH: 32,
+		OutW: 32,
+		PH:   1,
+		PW:   1,
+		Relu: true,
 	}
 	m.stage_1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1168,7 +1147,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &m.buf
 
-	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32
+	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*16384], m.scratch)
 
 	// stage_1.bn_f: BatchNorm and ReLU, 16x32x32
@@ -1195,7 +1174,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU
 	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[4][:n*8192], m.scratch)
 
-	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU
+	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	m.stage_1_iter_1_5.Forward(n, b[4][:n*8192], b[1][:n*8192], m.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32
@@ -1216,7 +1195,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*16384], b[4][:n*8192], m.scratch)
 
-	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU
+	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	m.stage_1_iter_2_5.Forward(n, b[4][:n*8192], b[1][:n*8192], m.scratch)
 
 	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32

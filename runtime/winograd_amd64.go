@@ -1,0 +1,16 @@
+//go:build !purego
+
+package runtime
+
+// winoInputAVX512 is Winograd.inputTransform for the tiles whose lanes mask
+// selects; strides are in bytes. See gen_winograd.go.
+//
+//go:noescape
+func winoInputAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)
+
+// winoOutputAVX512 is Winograd.outputTransform: rows output rows (1 to 4)
+// and the output columns that colMask selects of each; strides are in
+// bytes, flags are the micro-kernel's epilogue flags. See gen_winograd.go.
+//
+//go:noescape
+func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)
