@@ -147,13 +147,14 @@ var planCmd = &command{
 	summary: "print the lowered program after a pass",
 	detail: `The program is the forward pass as steps over numbered values, which the
 Go and CUDA emitters translate one by one. -after stops the pipeline after the
-named pass; -fusions runs the passes only the CUDA target uses; -why lists,
+named pass; -fusions fuses wherever the CUDA target can, not only where the
+CPU kernels can; -why lists,
 per convolution, the CPU algorithm the cost model chose and why. The passes:
 
 ` + passList(),
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
 		after := fs.String("after", "", "stop after this pass (default: run them all)")
-		fusions := fs.Bool("fusions", false, "also run the CUDA target's fusing passes")
+		fusions := fs.Bool("fusions", false, "fuse as the CUDA target does")
 		why := fs.Bool("why", false, "list each convolution's CPU algorithm and the reason for it")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
@@ -181,11 +182,7 @@ per convolution, the CPU algorithm the cost model chose and why. The passes:
 func passList() string {
 	var b strings.Builder
 	for _, p := range plan.Passes {
-		fmt.Fprintf(&b, "  %-22s %s", p.Name, p.Why)
-		if p.Fusions {
-			b.WriteString(" (-fusions)")
-		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "  %-22s %s\n", p.Name, p.Why)
 	}
 	return b.String()
 }

@@ -29,8 +29,9 @@ type Model struct {
 	batch   int
 	buf     [][]float32
 	scratch []float32
-	args    [][][]float32 // per step, its inputs resolved for the current batch
-	outs    [][]float32   // per step, its output
+	reads   [][]*plan.Value // per step, the values it reads (plan.Step.Reads)
+	args    [][][]float32   // per step, its reads resolved for the current batch
+	outs    [][]float32     // per step, its output
 
 	// Trace, when set, is called after each step of Forward with the
 	// step's index in Steps and how long it took: grcc bench --layers uses
@@ -78,6 +79,7 @@ func New(p *plan.Program, sd *checkpoint.StateDict, name string) (*Model, error)
 		}
 	}
 	for _, s := range p.Steps {
+		m.reads = append(m.reads, s.Reads())
 		k, err := m.kernel(s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", name, s.Name, err)
@@ -120,13 +122,18 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 	in, out := s.In[0].Shape, s.Out.Shape
 	switch s.Kind {
 	case plan.Conv:
-		if s.Pre != nil || s.GateOut != nil {
-			return nil, errors.New("fused steps are for the CUDA target")
-		}
 		c := s.Conv
+		var inScale, inShift []float32
+		if s.Pre != nil {
+			inScale, inShift = m.scaleShift(s.Pre)
+		}
 		if s.Algo == plan.AlgoWinograd {
+			if s.GateOut != nil {
+				return nil, errors.New("a Winograd convolution cannot fuse a gate update")
+			}
 			k := &runtime.Winograd{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
-				PH: c.PadH, PW: c.PadW, Relu: s.Relu, Weight: m.t(c.Weight)}
+				PH: c.PadH, PW: c.PadW, Relu: s.Relu, Weight: m.t(c.Weight),
+				InScale: inScale, InShift: inShift, InRelu: s.Pre != nil}
 			k.Scale, k.Shift = m.convScaleShift(s)
 			if err := k.Prepare(); err != nil {
 				return nil, err
@@ -136,13 +143,22 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		}
 		k := &runtime.Conv2D{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
 			KH: c.KH, KW: c.KW, SH: c.StrideH, SW: c.StrideW, PH: c.PadH, PW: c.PadW, DH: c.DilH, DW: c.DilW,
-			Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight)}
+			Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight),
+			InScale: inScale, InShift: inShift, InRelu: s.Pre != nil, Update: s.GateOut != nil}
 		k.Scale, k.Shift = m.convScaleShift(s)
 		if err := k.Prepare(); err != nil {
 			return nil, err
 		}
 		m.needScratch(k)
-		return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
+		switch {
+		case s.GateOut == nil:
+			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
+		case s.GateOut.Kind == plan.Gate:
+			// a holds the step's reads: the input, then x_s, g and x_g.
+			return func(n int, a [][]float32, _, scratch []float32) { k.ForwardUpdate(n, a[0], a[1], a[2], a[3], scratch) }, nil
+		default:
+			return func(n int, a [][]float32, _, scratch []float32) { k.ForwardUpdate(n, a[0], a[1], nil, nil, scratch) }, nil
+		}
 	case plan.ScaleShift, plan.ReLU:
 		k := &runtime.ScaleShift{C: out.C, HW: out.H * out.W, Relu: s.Relu || s.Kind == plan.ReLU}
 		if s.BN != nil {
@@ -198,8 +214,8 @@ func (m *Model) resize(n int) {
 	m.args = make([][][]float32, len(m.prog.Steps))
 	m.outs = make([][]float32, len(m.prog.Steps))
 	for i, s := range m.prog.Steps {
-		m.args[i] = make([][]float32, len(s.In))
-		for k, v := range s.In {
+		m.args[i] = make([][]float32, len(m.reads[i]))
+		for k, v := range m.reads[i] {
 			m.args[i][k] = m.slice(v, n, nil, nil)
 		}
 		m.outs[i] = m.slice(s.Out, n, nil, nil)
@@ -234,7 +250,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	for i, s := range m.prog.Steps {
 		args := m.args[i]
-		for k, v := range s.In {
+		for k, v := range m.reads[i] {
 			if v.Buffer < 0 {
 				args[k] = m.slice(v, n, in, out)
 			}

@@ -11,8 +11,6 @@ type Pass struct {
 	Name string
 	Why  string
 	Run  func(*Program) error
-	// Fusions marks passes that only targets with fused kernels run.
-	Fusions bool
 }
 
 // Passes is the pipeline, in order. Every pass keeps the program valid;
@@ -21,15 +19,17 @@ var Passes = []Pass{
 	{Name: "lower", Why: "turn layers into steps over values", Run: lower},
 	{Name: "fold-batchnorm", Why: "a BatchNorm after a convolution is a per-channel scale and shift of its output", Run: foldBatchNorm},
 	{Name: "fuse-relu", Why: "a ReLU after a convolution or scale-shift costs nothing in its epilogue", Run: fuseReLU},
-	{Name: "fuse-input-activation", Why: "the pre-activation BatchNorm+ReLU of a convolution's input can be applied while loading it", Run: fuseInputActivation, Fusions: true},
-	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r", Run: fuseGate, Fusions: true},
+	{Name: "fuse-input-activation", Why: "the pre-activation BatchNorm+ReLU of a convolution's input can be applied while loading it (CPU: not for depthwise convolutions)", Run: fuseInputActivation},
+	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r (CPU: of a 1×1 convolution)", Run: fuseGate},
 	{Name: "choose-algorithm", Why: "every convolution's shape is known, so the compiler picks the CPU kernel family that suits it (cost model in algorithm.go)", Run: chooseAlgorithm},
 	{Name: "plan-buffers", Why: "values whose lifetimes do not overlap share a buffer", Run: planBuffers},
 }
 
 // Options choose what Build does.
 type Options struct {
-	// Fusions enables the passes marked Fusions (the CUDA target).
+	// Fusions lets the fusing passes fuse into every convolution, as the
+	// CUDA target's kernels allow; without it they fuse only where the
+	// CPU kernels can (see fuseInputActivation and fuseGate).
 	Fusions bool
 	// StopAfter ends the pipeline after the named pass ("" runs all).
 	StopAfter string
@@ -42,11 +42,8 @@ func Build(m *ir.Model, opt Options) (*Program, error) {
 	if opt.StopAfter != "" && PassByName(opt.StopAfter) == nil {
 		return nil, fmt.Errorf("no pass %q", opt.StopAfter)
 	}
-	p := &Program{Model: m}
+	p := &Program{Model: m, FuseAll: opt.Fusions}
 	for _, pass := range Passes {
-		if pass.Fusions && !opt.Fusions {
-			continue
-		}
 		if err := pass.Run(p); err != nil {
 			return nil, fmt.Errorf("pass %s: %w", pass.Name, err)
 		}
@@ -146,8 +143,8 @@ func fuseInputActivation(p *Program) error {
 	prod := p.producers()
 	drop := map[*Step]bool{}
 	for _, s := range p.Steps {
-		if s.Kind != Conv || s.Pre != nil {
-			continue
+		if s.Kind != Conv || s.Pre != nil || (!p.FuseAll && s.In[0].Shape.C == s.Conv.Groups) {
+			continue // the CPU's depthwise kernel takes no prologue
 		}
 		pre := prod[s.In[0]]
 		if pre == nil || pre.Kind != ScaleShift || !pre.Relu || uses[s.In[0]] != 1 || drop[pre] {
@@ -175,6 +172,9 @@ func fuseGate(p *Program) error {
 		if conv == nil || conv.Kind != Conv || conv.Relu || uses[r] != 1 || conv.GateOut != nil {
 			continue
 		}
+		if !p.FuseAll && !pointwise(conv) {
+			continue // the CPU fuses the update into 1×1 convolutions only
+		}
 		conv.GateOut = s
 		conv.Out = s.Out
 		s.In[1] = nil // r is never materialised
@@ -182,4 +182,11 @@ func fuseGate(p *Program) error {
 	}
 	p.removeSteps(drop)
 	return nil
+}
+
+// pointwise reports whether a convolution step is 1×1 with stride 1 and no
+// padding (and not depthwise): the CPU GEMM reads its input in place.
+func pointwise(s *Step) bool {
+	c := s.Conv
+	return c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && c.PadH == 0 && c.PadW == 0 && s.In[0].Shape.C != c.Groups
 }

@@ -105,6 +105,9 @@ type Program struct {
 	Values        []*Value
 	// Buffers holds the size (elements per image) of each buffer.
 	Buffers []int
+	// FuseAll is set when the program was built for a target that fuses
+	// into every convolution (plan.Options.Fusions).
+	FuseAll bool
 }
 
 func (p *Program) newValue(s ir.Shape) *Value {

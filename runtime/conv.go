@@ -27,6 +27,20 @@ type Conv2D struct {
 	Scale, Shift []float32
 	Relu         bool
 
+	// Prologue per input channel c, applied as the input is read:
+	// x*InScale[c] + InShift[c], then max(x, 0) if InRelu: a pre-activation
+	// BatchNorm and ReLU that then never makes a round trip through memory.
+	// Zero padding stays zero. InScale nil means no prologue. Depthwise
+	// convolutions do not take one.
+	InScale, InShift []float32
+	InRelu           bool
+
+	// Update, for a 1×1 stride-1 convolution, fuses the GRCL state update
+	// that reads its result: call ForwardUpdate instead of Forward. Each
+	// tile of the result updates the state while it is in cache, and the
+	// result itself is never stored.
+	Update bool
+
 	plan convPlan
 	call *convCall
 	wp   []float32 // Weight packed by packA, group by group
@@ -67,8 +81,9 @@ type convCall struct {
 	loop
 	c                *Conv2D
 	in, out, scratch []float32
-	mb               int // row panels of the weights per unit of work
-	mBlocks          int // blocks of mb row panels per group
+	g, xg            []float32 // ForwardUpdate: the gate's operands (nil g: no gate)
+	mb               int       // row panels of the weights per unit of work
+	mBlocks          int       // blocks of mb row panels per group
 	batch            int
 	phase            int  // what run does: phasePad, phasePack or phaseGEMM
 	shared           bool // B is packed once, in phasePack, for all blocks of output channels
@@ -185,7 +200,24 @@ func (c *Conv2D) validate() error {
 	if c.Shift != nil && len(c.Shift) != c.OutC {
 		return fmt.Errorf("len(Shift) = %d, want OutC = %d", len(c.Shift), c.OutC)
 	}
+	if c.InScale != nil {
+		if len(c.InScale) != c.InC || len(c.InShift) != c.InC {
+			return fmt.Errorf("len(InScale), len(InShift) = %d, %d, want InC = %d", len(c.InScale), len(c.InShift), c.InC)
+		}
+		if c.InC == c.Groups {
+			return errors.New("a depthwise convolution takes no input prologue")
+		}
+	}
+	if c.Update && !c.pointwise() {
+		return errors.New("only a 1×1 stride-1 convolution without padding can fuse a state update")
+	}
 	return nil
+}
+
+// pointwise reports whether the convolution is 1×1 with stride 1 and no
+// padding, whose GEMM reads the input rows in place.
+func (c *Conv2D) pointwise() bool {
+	return c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PH == 0 && c.PW == 0 && c.InC != c.Groups
 }
 
 // ScratchLen is the number of float32s of scratch Forward needs for a batch:
@@ -221,6 +253,9 @@ func (c *Conv2D) workerScratch() int {
 	case pathShift:
 		return packedLen(min(c.plan.k, kc), c.plan.nt) + c.plan.m*c.plan.nt // packed B, a tile of output
 	case pathPointwise:
+		if c.Update {
+			return packedLen(min(c.plan.k, kc), c.plan.nt) + c.plan.m*c.plan.nt // packed B, a tile of the result
+		}
 		return packedLen(min(c.plan.k, kc), c.plan.nt)
 	}
 	return 0
@@ -229,6 +264,28 @@ func (c *Conv2D) workerScratch() int {
 // Forward computes out = epilogue(conv(in)). in has batch·InC·InH·InW
 // elements, out batch·OutC·OutH·OutW, and scratch at least ScratchLen(batch).
 func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
+	if c.Update {
+		panic("runtime: Conv2D.Forward called on a convolution with a fused update; call ForwardUpdate")
+	}
+	c.forward(batch, in, out, nil, nil, scratch)
+}
+
+// ForwardUpdate computes r = epilogue(conv(in)) and, instead of storing it,
+// the GRCL state update xs += r·sigmoid(g + xg), or xs += r when g is nil
+// (an ungated cell). xs, g and xg have the shape of the output. Update must
+// be set.
+func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
+	if !c.Update {
+		panic("runtime: Conv2D.ForwardUpdate called without Update")
+	}
+	n := batch * c.OutC * c.OutH * c.OutW
+	if g != nil && (len(g) < n || len(xg) < n) {
+		panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d needs gate operands of %d floats; got %d, %d", batch, n, len(g), len(xg)))
+	}
+	c.forward(batch, in, xs, g, xg, scratch)
+}
+
+func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 	if c.call == nil {
 		panic("runtime: Conv2D.Forward called without a successful Prepare")
 	}
@@ -238,6 +295,7 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 	}
 	cl := c.call
 	cl.c, cl.in, cl.out, cl.scratch = c, in, out, scratch // c, too, in case c was copied
+	cl.g, cl.xg = g, xg
 	p := &c.plan
 	if p.path == pathDepthwise {
 		cl.parallelFor(batch*c.OutC, 1, cl)
@@ -262,7 +320,7 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 		cl.phase = phaseGEMM
 		cl.parallelFor(base*cl.mBlocks, 1, cl)
 	}
-	cl.in, cl.out, cl.scratch = nil, nil, nil
+	cl.in, cl.out, cl.scratch, cl.g, cl.xg = nil, nil, nil, nil, nil
 }
 
 // split returns how many row panels of the weights a unit of work covers
@@ -334,7 +392,7 @@ func (cl *convCall) gemmUnit(u, w int) {
 	rowBuf := wsc[len(tile):] // pathShift: a tile of output
 	r0 := panelStart(p.m, np, p0)
 	cOut, ldc := rowBuf, nt // where the GEMM writes
-	if p.path != pathShift {
+	if p.path != pathShift && !c.Update {
 		cOut, ldc = y[r0*p.n+j0:], p.n
 	}
 
@@ -358,9 +416,22 @@ func (cl *convCall) gemmUnit(u, w int) {
 		if cl.shared {
 			tile = cl.sharedTile(b, g, jb, k0)
 		} else {
-			packOffs(tile, src[j0:], c.offs[k0:k0+kl], nt)
+			cl.pack(tile, src[j0:], g, k0, kl, nt)
 		}
 		sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, cOut, ldc, k0 > 0, e)
+	}
+	if c.Update {
+		// The state update, on the tile of r while it is in cache.
+		for r := r0; r < panelStart(p.m, np, p1); r++ {
+			xs := y[r*p.n+j0 : r*p.n+j0+nt]
+			rt := rowBuf[(r-r0)*nt : (r-r0+1)*nt]
+			at := (b*c.OutC+g*p.m+r)*p.n + j0
+			if cl.g == nil {
+				addInto(xs, xs, rt)
+			} else {
+				gateUpdate(xs, rt, cl.g[at:at+nt], cl.xg[at:at+nt])
+			}
+		}
 	}
 	if p.path == pathShift {
 		// Keep the columns of the output tile that are output positions.
@@ -413,7 +484,21 @@ func (cl *convCall) packUnit(u int) {
 	j0 := jb * p.nt
 	nt := min(p.nt, p.n-j0)
 	kl := min(kc, p.k-k0)
-	packOffs(cl.sharedTile(b, g, jb, k0), cl.bSource(b, g)[j0:], c.offs[k0:k0+kl], nt)
+	cl.pack(cl.sharedTile(b, g, jb, k0), cl.bSource(b, g)[j0:], g, k0, kl, nt)
+}
+
+// pack packs rows [k0, k0+kl) of group g's B, nt columns from src, with
+// the input prologue for pathPointwise, whose rows are input channels
+// (pathShift applies it when it pads the input).
+func (cl *convCall) pack(tile, src []float32, g, k0, kl, nt int) {
+	c := cl.c
+	offs := c.offs[k0 : k0+kl]
+	if c.InScale == nil || c.plan.path != pathPointwise {
+		packOffs(tile, src, offs, nt)
+		return
+	}
+	ch := g*(c.InC/c.Groups) + k0
+	packOffsAct(tile, src, offs, nt, c.InScale[ch:ch+kl], c.InShift[ch:ch+kl], c.InRelu)
 }
 
 // tapOffset is where row k of the im2col matrix of pathShift starts in the
@@ -446,6 +531,11 @@ func (c *Conv2D) padPlane(in, scratch []float32, u, batch int) {
 					continue
 				}
 				gatherRow(row, src[ih*c.InW:(ih+1)*c.InW], b-c.PW, c.SW)
+				if c.InScale != nil {
+					ic := u % c.InC
+					lo, hi := inside(len(row), b-c.PW, c.SW, c.InW)
+					scaleShift(row[lo:hi], row[lo:hi], c.InScale[ic], c.InShift[ic], c.InRelu)
+				}
 			}
 		}
 	}

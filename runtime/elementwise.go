@@ -13,13 +13,27 @@ func GateUpdate(xs, r, g, xg []float32) {
 func gateUpdate(xs, r, g, xg []float32) {
 	n := len(xs)
 	r, g, xg = r[:n], g[:n], xg[:n]
-	i := 0
-	if useAVX512 && n >= 16 {
-		i = n &^ 15
+	if !useAVX512 {
+		for i := range xs {
+			xs[i] += r[i] * Sigmoid(g[i]+xg[i])
+		}
+		return
+	}
+	i := n &^ 15
+	if i > 0 {
 		gateUpdateAVX512(&xs[0], &r[0], &g[0], &xg[0], i)
 	}
-	for ; i < n; i++ {
-		xs[i] += r[i] * Sigmoid(g[i]+xg[i])
+	if i < n {
+		// The last few elements go through the same vector code, so that
+		// an element's value never depends on where a caller's range
+		// starts: fused and unfused gate updates agree to the bit.
+		var txs, tr, tg, txg [16]float32
+		copy(txs[:], xs[i:])
+		copy(tr[:], r[i:])
+		copy(tg[:], g[i:])
+		copy(txg[:], xg[i:])
+		gateUpdateAVX512(&txs[0], &tr[0], &tg[0], &txg[0], 16)
+		copy(xs[i:], txs[:])
 	}
 }
 

@@ -77,7 +77,9 @@ gcheck:
 
 // func scaleShiftAVX512(dst, src *float32, n int, s, t float32, relu bool)
 //
-// n is a multiple of 16.
+// n is a multiple of 16. It multiplies, then adds, rounding twice like the
+// Go loop of scaleShift (not a fused multiply-add), so that an element gets
+// the same value whether it falls in the vector body or the scalar tail.
 TEXT ·scaleShiftAVX512(SB), NOSPLIT, $0-33
 	MOVQ dst+0(FP), AX
 	MOVQ src+8(FP), BX
@@ -94,8 +96,10 @@ TEXT ·scaleShiftAVX512(SB), NOSPLIT, $0-33
 rloop:
 	VMOVUPS (BX)(SI*1), Z0
 	VMOVUPS 64(BX)(SI*1), Z1
-	VFMADD213PS Z17, Z16, Z0
-	VFMADD213PS Z17, Z16, Z1
+	VMULPS Z16, Z0, Z0
+	VADDPS Z17, Z0, Z0
+	VMULPS Z16, Z1, Z1
+	VADDPS Z17, Z1, Z1
 	VMAXPS Z18, Z0, Z0
 	VMAXPS Z18, Z1, Z1
 	VMOVUPS Z0, (AX)(SI*1)
@@ -108,15 +112,18 @@ rcheck:
 	CMPQ SI, DI
 	JGE done
 	VMOVUPS (BX)(SI*1), Z0
-	VFMADD213PS Z17, Z16, Z0
+	VMULPS Z16, Z0, Z0
+	VADDPS Z17, Z0, Z0
 	VMAXPS Z18, Z0, Z0
 	VMOVUPS Z0, (AX)(SI*1)
 	JMP done
 sloop:
 	VMOVUPS (BX)(SI*1), Z0
 	VMOVUPS 64(BX)(SI*1), Z1
-	VFMADD213PS Z17, Z16, Z0
-	VFMADD213PS Z17, Z16, Z1
+	VMULPS Z16, Z0, Z0
+	VADDPS Z17, Z0, Z0
+	VMULPS Z16, Z1, Z1
+	VADDPS Z17, Z1, Z1
 	VMOVUPS Z0, (AX)(SI*1)
 	VMOVUPS Z1, 64(AX)(SI*1)
 	ADDQ $128, SI
@@ -127,7 +134,8 @@ scheck:
 	CMPQ SI, DI
 	JGE done
 	VMOVUPS (BX)(SI*1), Z0
-	VFMADD213PS Z17, Z16, Z0
+	VMULPS Z16, Z0, Z0
+	VADDPS Z17, Z0, Z0
 	VMOVUPS Z0, (AX)(SI*1)
 done:
 	VZEROUPPER

@@ -229,3 +229,16 @@ func packOffsGo(bp, src []float32, offs []int32, n int) {
 		packRows(bp, k, p, 1, src[o:], 0, n)
 	}
 }
+
+// packOffsActGo is the portable packOffsAct: packOffs, then the prologue
+// on each packed row.
+func packOffsActGo(bp, src []float32, offs []int32, n int, scale, shift []float32, relu bool) {
+	k := len(offs)
+	packOffsGo(bp, src, offs, n)
+	for q := range (n + nr - 1) / nr {
+		for p := range k {
+			row := bp[(q*k+p)*nr : (q*k+p+1)*nr]
+			scaleShift(row, row, scale[p], shift[p], relu)
+		}
+	}
+}

@@ -236,6 +236,32 @@ func sgemmAVX2x6m(k int, a, b, c *float32, ldc int, flags int, scale, shift *flo
 //go:noescape
 func packOffsAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32)
 
+//go:noescape
+func packOffsActAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32, scale, shift *float32, relu bool)
+
+// packOffsAct is packOffs with a prologue per row: row p becomes
+// src·scale[p] + shift[p], clamped at 0 if relu (as scaleShift computes it).
+func packOffsAct(bp, src []float32, offs []int32, n int, scale, shift []float32, relu bool) {
+	k := len(offs)
+	if k == 0 || n <= 0 {
+		return
+	}
+	if !useAVX512 {
+		packOffsActGo(bp, src, offs, n, scale, shift, relu)
+		return
+	}
+	hi := slices.Max(offs)
+	if slices.Min(offs) < 0 {
+		panic("runtime: negative B row offset")
+	}
+	_ = src[int(hi)+n-1]
+	_ = bp[packedLen(k, n)-1]
+	_, _ = scale[k-1], shift[k-1]
+	panels := (n + nr - 1) / nr
+	mask := uint32(1)<<uint(n-(panels-1)*nr) - 1
+	packOffsActAVX512(&bp[0], &src[0], &offs[0], k, panels, mask, &scale[0], &shift[0], relu)
+}
+
 // packOffs packs B for sgemmPacked from rows at offsets: row p of B is
 // src[offs[p] : offs[p]+n]. bp holds packedLen(len(offs), n) floats.
 func packOffs(bp, src []float32, offs []int32, n int) {

@@ -18,3 +18,8 @@ func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float
 func packOffs(bp, src []float32, offs []int32, n int) {
 	packOffsGo(bp, src, offs, n)
 }
+
+// packOffsAct is packOffs with a prologue per row; see packOffsActGo.
+func packOffsAct(bp, src []float32, offs []int32, n int, scale, shift []float32, relu bool) {
+	packOffsActGo(bp, src, offs, n, scale, shift, relu)
+}

@@ -30,6 +30,11 @@ type Winograd struct {
 	Scale, Shift []float32
 	Relu         bool
 
+	// The input prologue, as in Conv2D (a pre-activation BatchNorm and
+	// ReLU, applied as the input is padded).
+	InScale, InShift []float32
+	InRelu           bool
+
 	u      []float32 // per ξ, the transformed weights packed by packA
 	th, tw int       // tiles per column and per row of an image
 	pw     int       // length of one phase of a padded row (tw+1)
@@ -70,7 +75,7 @@ func WinogradApplies(kh, kw, sh, sw, dh, dw, groups int) bool {
 func (c *Winograd) Prepare() error {
 	conv := Conv2D{InC: c.InC, InH: c.InH, InW: c.InW, OutC: c.OutC, OutH: c.OutH, OutW: c.OutW,
 		KH: 3, KW: 3, SH: 1, SW: 1, PH: c.PH, PW: c.PW, DH: 1, DW: 1, Groups: 1,
-		Weight: c.Weight, Scale: c.Scale, Shift: c.Shift}
+		Weight: c.Weight, Scale: c.Scale, Shift: c.Shift, InScale: c.InScale, InShift: c.InShift}
 	if err := conv.validate(); err != nil {
 		c.call = nil
 		return fmt.Errorf("runtime: Winograd: %w", err)
@@ -189,7 +194,13 @@ func (c *Winograd) padPlane(in, scratch []float32, u int) {
 			continue
 		}
 		for p := range 4 {
-			gatherRow(row[p*c.pw:(p+1)*c.pw], src[ih*c.InW:(ih+1)*c.InW], p-c.PW, 4)
+			ph := row[p*c.pw : (p+1)*c.pw]
+			gatherRow(ph, src[ih*c.InW:(ih+1)*c.InW], p-c.PW, 4)
+			if c.InScale != nil {
+				ic := u % c.InC
+				lo, hi := inside(len(ph), p-c.PW, 4, c.InW)
+				scaleShift(ph[lo:hi], ph[lo:hi], c.InScale[ic], c.InShift[ic], c.InRelu)
+			}
 		}
 	}
 }

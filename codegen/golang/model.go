@@ -161,6 +161,12 @@ func (e *emitter) describe(s *plan.Step) string {
 		if s.Algo == plan.AlgoWinograd {
 			d += " (Winograd)"
 		}
+		if s.Pre != nil {
+			d += "; its input is " + s.Pre.Name + " and ReLU of " + s.In[0].String()
+		}
+		if s.GateOut != nil {
+			d += "; its result r updates x_s: " + e.describe(s.GateOut)
+		}
 		return d
 	case plan.ScaleShift:
 		if s.Relu {
@@ -226,11 +232,11 @@ func (e *emitter) kernelValue(s *plan.Step) jen.Code {
 		c := s.Conv
 		if s.Algo == plan.AlgoWinograd {
 			return lit("Winograd", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
-				"PH", c.PadH, "PW", c.PadW, "Relu", s.Relu)
+				"PH", c.PadH, "PW", c.PadW, "Relu", s.Relu, "InRelu", s.Pre != nil)
 		}
 		return lit("Conv2D", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
 			"KH", c.KH, "KW", c.KW, "SH", c.StrideH, "SW", c.StrideW, "PH", c.PadH, "PW", c.PadW,
-			"DH", c.DilH, "DW", c.DilW, "Groups", c.Groups, "Relu", s.Relu)
+			"DH", c.DilH, "DW", c.DilW, "Groups", c.Groups, "Relu", s.Relu, "InRelu", s.Pre != nil, "Update", s.GateOut != nil)
 	case plan.ScaleShift, plan.ReLU:
 		return lit("ScaleShift", "C", out.C, "HW", out.H*out.W, "Relu", s.Relu || s.Kind == plan.ReLU)
 	case plan.MaxPool, plan.AvgPool:
@@ -319,6 +325,9 @@ func (e *emitter) bind(f *jen.File) {
 				}
 			} else if s.Conv.Bias != nil {
 				body = append(body, target().Dot("Shift").Op("=").Add(e.t(s.Conv.Bias)))
+			}
+			if s.Pre != nil {
+				body = append(body, scaleShift(target, s.Pre, "InScale", "InShift"))
 			}
 		case plan.ScaleShift:
 			body = append(body, jen.Line(), scaleShift(target, s.BN, "Scale", "Shift"))
@@ -410,8 +419,12 @@ func (e *emitter) call(s *plan.Step) []jen.Code {
 	n := jen.Id("n")
 	switch s.Kind {
 	case plan.Conv:
-		if s.Pre != nil || s.GateOut != nil {
-			panic("golang: fused input activation or gate reached the Go emitter")
+		if g := s.GateOut; g != nil {
+			var gate, xg jen.Code = jen.Nil(), jen.Nil()
+			if g.Kind == plan.Gate {
+				gate, xg = e.value(g.In[2]), e.value(g.In[3])
+			}
+			return []jen.Code{field().Dot("ForwardUpdate").Call(n, in(0), e.value(g.In[0]), gate, xg, jen.Id("m").Dot("scratch"))}
 		}
 		return []jen.Code{field().Dot("Forward").Call(n, in(0), out, jen.Id("m").Dot("scratch"))}
 	case plan.ScaleShift, plan.ReLU, plan.MaxPool, plan.AvgPool, plan.Linear:

@@ -894,45 +894,33 @@ type Model struct {
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_f runtime.ScaleShift
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_g_f runtime.ScaleShift
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_1_0 runtime.ScaleShift
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_1_0 runtime.ScaleShift
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	layer1_iter_1_5 runtime.Winograd
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_1_8 runtime.Conv2D
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_2_0 runtime.ScaleShift
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_2_0 runtime.ScaleShift
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
 	layer1_iter_2_5 runtime.Winograd
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_2_8 runtime.Conv2D
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_3_0 runtime.ScaleShift
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_3_0 runtime.ScaleShift
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
 	layer1_iter_3_5 runtime.Winograd
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_3_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -940,53 +928,39 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
 	layer1_d_conv runtime.Conv2D
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	layer1_d_bn_1 runtime.ScaleShift
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_f runtime.ScaleShift
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
 	layer2_conv_f runtime.Conv2D
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_g_f runtime.ScaleShift
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_1_0 runtime.ScaleShift
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
 	layer2_conv_g_r runtime.Conv2D
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_1_0 runtime.ScaleShift
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	layer2_iter_1_5 runtime.Winograd
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_1_8 runtime.Conv2D
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_2_0 runtime.ScaleShift
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_2_0 runtime.ScaleShift
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
 	layer2_iter_2_5 runtime.Winograd
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_2_8 runtime.Conv2D
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_3_0 runtime.ScaleShift
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_3_0 runtime.ScaleShift
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
 	layer2_iter_3_5 runtime.Winograd
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_3_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -994,243 +968,191 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	layer2_d_bn_1 runtime.ScaleShift
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_f runtime.ScaleShift
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_g_f runtime.ScaleShift
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_1_0 runtime.ScaleShift
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_1_0 runtime.ScaleShift
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_2_0 runtime.ScaleShift
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_2_0 runtime.ScaleShift
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_3_0 runtime.ScaleShift
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_3_0 runtime.ScaleShift
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
 	layer3_iter_3_5 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_8 runtime.Conv2D
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_4_0 runtime.ScaleShift
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_4_0 runtime.ScaleShift
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
 	layer3_iter_4_5 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_8 runtime.Conv2D
-	// layer3.iter_g_5.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_5_0 runtime.ScaleShift
-	// layer3.iter_5.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_5_0 runtime.ScaleShift
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
+	layer3_conv_g_r_5 runtime.Conv2D
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU
 	layer3_iter_5_5 runtime.Conv2D
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_5_8 runtime.Conv2D
-	// layer3.iter_g_6.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_6_0 runtime.ScaleShift
-	// layer3.iter_6.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_6_0 runtime.ScaleShift
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
+	layer3_conv_g_r_6 runtime.Conv2D
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU
 	layer3_iter_6_5 runtime.Conv2D
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_6_8 runtime.Conv2D
-	// layer3.iter_g_7.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_7_0 runtime.ScaleShift
-	// layer3.iter_7.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_7_0 runtime.ScaleShift
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
+	layer3_conv_g_r_7 runtime.Conv2D
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU
 	layer3_iter_7_5 runtime.Conv2D
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_7_8 runtime.Conv2D
-	// layer3.iter_g_8.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_8_0 runtime.ScaleShift
-	// layer3.iter_8.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_8_0 runtime.ScaleShift
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
+	layer3_conv_g_r_8 runtime.Conv2D
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU
 	layer3_iter_8_5 runtime.Conv2D
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_8_8 runtime.Conv2D
-	// layer3.iter_g_9.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_9_0 runtime.ScaleShift
-	// layer3.iter_9.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_9_0 runtime.ScaleShift
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
+	layer3_conv_g_r_9 runtime.Conv2D
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU
 	layer3_iter_9_5 runtime.Conv2D
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_9_8 runtime.Conv2D
-	// layer3.iter_g_10.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_10_0 runtime.ScaleShift
-	// layer3.iter_10.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_10_0 runtime.ScaleShift
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
+	layer3_conv_g_r_10 runtime.Conv2D
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU
 	layer3_iter_10_5 runtime.Conv2D
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_10_8 runtime.Conv2D
-	// layer3.iter_g_11.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_11_0 runtime.ScaleShift
-	// layer3.iter_11.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_11_0 runtime.ScaleShift
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
+	layer3_conv_g_r_11 runtime.Conv2D
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU
 	layer3_iter_11_5 runtime.Conv2D
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_11_8 runtime.Conv2D
-	// layer3.iter_g_12.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_12_0 runtime.ScaleShift
-	// layer3.iter_12.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_12_0 runtime.ScaleShift
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
+	layer3_conv_g_r_12 runtime.Conv2D
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU
 	layer3_iter_12_5 runtime.Conv2D
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_12_8 runtime.Conv2D
-	// layer3.iter_g_13.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_13_0 runtime.ScaleShift
-	// layer3.iter_13.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_13_0 runtime.ScaleShift
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
+	layer3_conv_g_r_13 runtime.Conv2D
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU
 	layer3_iter_13_5 runtime.Conv2D
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_13_8 runtime.Conv2D
-	// layer3.iter_g_14.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_14_0 runtime.ScaleShift
-	// layer3.iter_14.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_14_0 runtime.ScaleShift
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
+	layer3_conv_g_r_14 runtime.Conv2D
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU
 	layer3_iter_14_5 runtime.Conv2D
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_14_8 runtime.Conv2D
-	// layer3.iter_g_15.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_15_0 runtime.ScaleShift
-	// layer3.iter_15.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_15_0 runtime.ScaleShift
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
+	layer3_conv_g_r_15 runtime.Conv2D
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU
 	layer3_iter_15_5 runtime.Conv2D
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_15_8 runtime.Conv2D
-	// layer3.iter_g_16.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_16_0 runtime.ScaleShift
-	// layer3.iter_16.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_16_0 runtime.ScaleShift
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
+	layer3_conv_g_r_16 runtime.Conv2D
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU
 	layer3_iter_16_5 runtime.Conv2D
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_16_8 runtime.Conv2D
-	// layer3.iter_g_17.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_17_0 runtime.ScaleShift
-	// layer3.iter_17.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_17_0 runtime.ScaleShift
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
+	layer3_conv_g_r_17 runtime.Conv2D
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU
 	layer3_iter_17_5 runtime.Conv2D
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_17_8 runtime.Conv2D
-	// layer3.iter_g_18.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_18_0 runtime.ScaleShift
-	// layer3.iter_18.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_18_0 runtime.ScaleShift
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
+	layer3_conv_g_r_18 runtime.Conv2D
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU
 	layer3_iter_18_5 runtime.Conv2D
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_18_8 runtime.Conv2D
-	// layer3.iter_g_19.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_19_0 runtime.ScaleShift
-	// layer3.iter_19.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_19_0 runtime.ScaleShift
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
+	layer3_conv_g_r_19 runtime.Conv2D
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU
 	layer3_iter_19_5 runtime.Conv2D
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_19_8 runtime.Conv2D
-	// layer3.iter_g_20.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_20_0 runtime.ScaleShift
-	// layer3.iter_20.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_20_0 runtime.ScaleShift
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
+	layer3_conv_g_r_20 runtime.Conv2D
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU
 	layer3_iter_20_5 runtime.Conv2D
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_20_8 runtime.Conv2D
-	// layer3.iter_g_21.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_21_0 runtime.ScaleShift
-	// layer3.iter_21.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_21_0 runtime.ScaleShift
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
+	layer3_conv_g_r_21 runtime.Conv2D
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU
 	layer3_iter_21_5 runtime.Conv2D
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_21_8 runtime.Conv2D
-	// layer3.iter_g_22.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_22_0 runtime.ScaleShift
-	// layer3.iter_22.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_22_0 runtime.ScaleShift
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
+	layer3_conv_g_r_22 runtime.Conv2D
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU
 	layer3_iter_22_5 runtime.Conv2D
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_22_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1238,53 +1160,39 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	layer3_d_bn_1 runtime.ScaleShift
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_f runtime.ScaleShift
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %395
 	layer4_conv_f runtime.Conv2D
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_g_f runtime.ScaleShift
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %395
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_1_0 runtime.ScaleShift
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %398
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_1_0 runtime.ScaleShift
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %398
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
 	layer4_iter_1_5 runtime.Conv2D
-	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7
+	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_8 runtime.Conv2D
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_2_0 runtime.ScaleShift
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_2_0 runtime.ScaleShift
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %398
+	layer4_conv_g_r_2 runtime.Conv2D
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %398
 	layer4_iter_2_2 runtime.Conv2D
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
 	layer4_iter_2_5 runtime.Conv2D
-	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7
+	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_8 runtime.Conv2D
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_3_0 runtime.ScaleShift
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_3_0 runtime.ScaleShift
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %398
+	layer4_conv_g_r_3 runtime.Conv2D
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %398
 	layer4_iter_3_2 runtime.Conv2D
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
 	layer4_iter_3_5 runtime.Conv2D
-	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7
+	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	lastact_0 runtime.ScaleShift
@@ -1339,17 +1247,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.layer1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     3,
 		KW:     3,
@@ -1361,17 +1265,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1382,11 +1282,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer1_iter_g_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1394,6 +1289,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1405,17 +1301,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1455,16 +1347,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1472,6 +1373,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1511,16 +1413,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1528,6 +1439,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1567,6 +1479,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer1_d_bn = runtime.ScaleShift{
 		C:    256,
@@ -1603,17 +1516,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_d_bn_1 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1660,17 +1569,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     3,
 		KW:     3,
@@ -1682,17 +1587,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_g_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1703,11 +1604,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer2_iter_g_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1715,6 +1611,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1726,17 +1623,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1776,16 +1669,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1793,6 +1695,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1832,16 +1735,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1849,6 +1761,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1888,6 +1801,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_d_bn = runtime.ScaleShift{
 		C:    512,
@@ -1924,17 +1838,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_d_bn_1 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1981,17 +1891,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     3,
 		KW:     3,
@@ -2003,17 +1909,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_g_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2024,11 +1926,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer3_iter_g_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2036,6 +1933,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2047,17 +1945,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2104,16 +1998,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2121,6 +2024,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2167,16 +2071,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2184,6 +2097,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2230,16 +2144,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2247,6 +2170,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2293,16 +2217,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_5_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_5_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2310,6 +2243,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2356,16 +2290,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_6_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_6_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2373,6 +2316,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2419,16 +2363,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_7_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_7_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -2436,6 +2389,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2482,16 +2436,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_8_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_8_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -2499,6 +2462,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2545,16 +2509,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_9_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_9_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -2562,6 +2535,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2608,16 +2582,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_10_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_10_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -2625,6 +2608,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2671,16 +2655,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_11_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_11_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -2688,6 +2681,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2734,16 +2728,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_12_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_12_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -2751,6 +2754,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2797,16 +2801,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_13_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_13_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -2814,6 +2827,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2860,16 +2874,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_14_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_14_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -2877,6 +2900,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2923,16 +2947,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_15_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_15_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -2940,6 +2973,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2986,16 +3020,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_16_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_16_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -3003,6 +3046,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3049,16 +3093,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_17_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_17_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -3066,6 +3119,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3112,16 +3166,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_18_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_18_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -3129,6 +3192,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3175,16 +3239,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_19_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_19_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_19 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_19_2 = runtime.Conv2D{
 		DH:     1,
@@ -3192,6 +3265,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3238,16 +3312,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_20_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_20_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_20 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_20_2 = runtime.Conv2D{
 		DH:     1,
@@ -3255,6 +3338,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3301,16 +3385,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_21_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_21_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_21 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_21_2 = runtime.Conv2D{
 		DH:     1,
@@ -3318,6 +3411,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3364,16 +3458,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_22_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_22_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_22 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_22_2 = runtime.Conv2D{
 		DH:     1,
@@ -3381,6 +3484,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3427,6 +3531,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_d_bn = runtime.ScaleShift{
 		C:    1024,
@@ -3463,17 +3568,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_d_bn_1 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3520,17 +3621,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     3,
 		KW:     3,
@@ -3542,17 +3639,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_g_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -3563,11 +3656,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer4_iter_g_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
 	}
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -3575,6 +3663,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -3586,17 +3675,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -3643,16 +3728,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -3660,6 +3754,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -3706,16 +3801,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -3723,6 +3827,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -3769,6 +3874,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    2048,
@@ -3861,32 +3967,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv2: %w", err)
 	}
 
-	m.layer1_bn_f.Scale, m.layer1_bn_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.layer1_conv_f.Weight = t[12]
+	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
 
-	m.layer1_bn_g_f.Scale, m.layer1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
-
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
+	m.layer1_conv_g_f.InScale, m.layer1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_iter_g_1_0.Scale, m.layer1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
-
 	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
-	m.layer1_iter_1_0.Scale, m.layer1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
+	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
@@ -3902,12 +4004,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
 	}
 
-	m.layer1_iter_g_2_0.Scale, m.layer1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
-
-	m.layer1_iter_2_0.Scale, m.layer1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_2_2.Weight = t[49]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
+	m.layer1_iter_2_2.InScale, m.layer1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
@@ -3923,12 +4028,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_2.8: %w", err)
 	}
 
-	m.layer1_iter_g_3_0.Scale, m.layer1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
-
-	m.layer1_iter_3_0.Scale, m.layer1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_3_2.Weight = t[72]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
+	m.layer1_iter_3_2.InScale, m.layer1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
@@ -3951,10 +4059,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
 
-	m.layer1_d_bn_1.Scale, m.layer1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
-
 	m.layer1_d_conv_1.Weight = t[101]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
+	m.layer1_d_conv_1.InScale, m.layer1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
@@ -3969,32 +4076,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
 
-	m.layer2_bn_f.Scale, m.layer2_bn_f.Shift = runtime.BatchNormScaleShift(t[109], t[110], t[111], t[112], 1e-05)
-
 	m.layer2_conv_f.Weight = t[114]
+	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[109], t[110], t[111], t[112], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
 
-	m.layer2_bn_g_f.Scale, m.layer2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[115], t[116], t[117], t[118], 1e-05)
-
 	m.layer2_conv_g_f.Weight = t[120]
 	m.layer2_conv_g_f.Shift = t[121]
+	m.layer2_conv_g_f.InScale, m.layer2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[115], t[116], t[117], t[118], 1e-05)
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_iter_g_1_0.Scale, m.layer2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
-
 	m.layer2_conv_g_r.Weight = t[122]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
-	m.layer2_iter_1_0.Scale, m.layer2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
-
 	m.layer2_iter_1_2.Weight = t[128]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
+	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
@@ -4010,12 +4113,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
 	}
 
-	m.layer2_iter_g_2_0.Scale, m.layer2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
-
-	m.layer2_iter_2_0.Scale, m.layer2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
+	m.layer2_conv_g_r_2.Weight = t[122]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_2_2.Weight = t[151]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[152], t[153], t[154], t[155], 1e-05)
+	m.layer2_iter_2_2.InScale, m.layer2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
@@ -4031,12 +4137,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_2.8: %w", err)
 	}
 
-	m.layer2_iter_g_3_0.Scale, m.layer2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
-
-	m.layer2_iter_3_0.Scale, m.layer2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
+	m.layer2_conv_g_r_3.Weight = t[122]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_3_2.Weight = t[174]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
+	m.layer2_iter_3_2.InScale, m.layer2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
@@ -4059,10 +4168,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
 
-	m.layer2_d_bn_1.Scale, m.layer2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
-
 	m.layer2_d_conv_1.Weight = t[203]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
+	m.layer2_d_conv_1.InScale, m.layer2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
@@ -4077,32 +4185,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
 
-	m.layer3_bn_f.Scale, m.layer3_bn_f.Shift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-
 	m.layer3_conv_f.Weight = t[216]
+	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
 
-	m.layer3_bn_g_f.Scale, m.layer3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
-
 	m.layer3_conv_g_f.Weight = t[222]
 	m.layer3_conv_g_f.Shift = t[223]
+	m.layer3_conv_g_f.InScale, m.layer3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_iter_g_1_0.Scale, m.layer3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
-
 	m.layer3_conv_g_r.Weight = t[224]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
-	m.layer3_iter_1_0.Scale, m.layer3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
-
 	m.layer3_iter_1_2.Weight = t[230]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
+	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
@@ -4118,12 +4222,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
 	}
 
-	m.layer3_iter_g_2_0.Scale, m.layer3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
-
-	m.layer3_iter_2_0.Scale, m.layer3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[248], t[249], t[250], t[251], 1e-05)
+	m.layer3_conv_g_r_2.Weight = t[224]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_2_2.Weight = t[253]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[254], t[255], t[256], t[257], 1e-05)
+	m.layer3_iter_2_2.InScale, m.layer3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[248], t[249], t[250], t[251], 1e-05)
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
@@ -4139,12 +4246,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
 	}
 
-	m.layer3_iter_g_3_0.Scale, m.layer3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
-
-	m.layer3_iter_3_0.Scale, m.layer3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[271], t[272], t[273], t[274], 1e-05)
+	m.layer3_conv_g_r_3.Weight = t[224]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_3_2.Weight = t[276]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[277], t[278], t[279], t[280], 1e-05)
+	m.layer3_iter_3_2.InScale, m.layer3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[271], t[272], t[273], t[274], 1e-05)
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
@@ -4160,12 +4270,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_3.8: %w", err)
 	}
 
-	m.layer3_iter_g_4_0.Scale, m.layer3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
-
-	m.layer3_iter_4_0.Scale, m.layer3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
+	m.layer3_conv_g_r_4.Weight = t[224]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_4_2.Weight = t[299]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
+	m.layer3_iter_4_2.InScale, m.layer3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
@@ -4181,12 +4294,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_4.8: %w", err)
 	}
 
-	m.layer3_iter_g_5_0.Scale, m.layer3_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
-
-	m.layer3_iter_5_0.Scale, m.layer3_iter_5_0.Shift = runtime.BatchNormScaleShift(t[317], t[318], t[319], t[320], 1e-05)
+	m.layer3_conv_g_r_5.Weight = t[224]
+	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
+	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_5_2.Weight = t[322]
 	m.layer3_iter_5_2.Scale, m.layer3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[323], t[324], t[325], t[326], 1e-05)
+	m.layer3_iter_5_2.InScale, m.layer3_iter_5_2.InShift = runtime.BatchNormScaleShift(t[317], t[318], t[319], t[320], 1e-05)
 	if err := m.layer3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.2: %w", err)
 	}
@@ -4202,12 +4318,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_5.8: %w", err)
 	}
 
-	m.layer3_iter_g_6_0.Scale, m.layer3_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
-
-	m.layer3_iter_6_0.Scale, m.layer3_iter_6_0.Shift = runtime.BatchNormScaleShift(t[340], t[341], t[342], t[343], 1e-05)
+	m.layer3_conv_g_r_6.Weight = t[224]
+	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
+	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_6_2.Weight = t[345]
 	m.layer3_iter_6_2.Scale, m.layer3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[346], t[347], t[348], t[349], 1e-05)
+	m.layer3_iter_6_2.InScale, m.layer3_iter_6_2.InShift = runtime.BatchNormScaleShift(t[340], t[341], t[342], t[343], 1e-05)
 	if err := m.layer3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.2: %w", err)
 	}
@@ -4223,12 +4342,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_6.8: %w", err)
 	}
 
-	m.layer3_iter_g_7_0.Scale, m.layer3_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
-
-	m.layer3_iter_7_0.Scale, m.layer3_iter_7_0.Shift = runtime.BatchNormScaleShift(t[363], t[364], t[365], t[366], 1e-05)
+	m.layer3_conv_g_r_7.Weight = t[224]
+	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
+	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_7_2.Weight = t[368]
 	m.layer3_iter_7_2.Scale, m.layer3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[369], t[370], t[371], t[372], 1e-05)
+	m.layer3_iter_7_2.InScale, m.layer3_iter_7_2.InShift = runtime.BatchNormScaleShift(t[363], t[364], t[365], t[366], 1e-05)
 	if err := m.layer3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.2: %w", err)
 	}
@@ -4244,12 +4366,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_7.8: %w", err)
 	}
 
-	m.layer3_iter_g_8_0.Scale, m.layer3_iter_g_8_0.Shift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
-
-	m.layer3_iter_8_0.Scale, m.layer3_iter_8_0.Shift = runtime.BatchNormScaleShift(t[386], t[387], t[388], t[389], 1e-05)
+	m.layer3_conv_g_r_8.Weight = t[224]
+	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
+	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_8_2.Weight = t[391]
 	m.layer3_iter_8_2.Scale, m.layer3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[392], t[393], t[394], t[395], 1e-05)
+	m.layer3_iter_8_2.InScale, m.layer3_iter_8_2.InShift = runtime.BatchNormScaleShift(t[386], t[387], t[388], t[389], 1e-05)
 	if err := m.layer3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.2: %w", err)
 	}
@@ -4265,12 +4390,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_8.8: %w", err)
 	}
 
-	m.layer3_iter_g_9_0.Scale, m.layer3_iter_g_9_0.Shift = runtime.BatchNormScaleShift(t[427], t[428], t[429], t[430], 1e-05)
-
-	m.layer3_iter_9_0.Scale, m.layer3_iter_9_0.Shift = runtime.BatchNormScaleShift(t[409], t[410], t[411], t[412], 1e-05)
+	m.layer3_conv_g_r_9.Weight = t[224]
+	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[427], t[428], t[429], t[430], 1e-05)
+	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_9_2.Weight = t[414]
 	m.layer3_iter_9_2.Scale, m.layer3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[415], t[416], t[417], t[418], 1e-05)
+	m.layer3_iter_9_2.InScale, m.layer3_iter_9_2.InShift = runtime.BatchNormScaleShift(t[409], t[410], t[411], t[412], 1e-05)
 	if err := m.layer3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.2: %w", err)
 	}
@@ -4286,12 +4414,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_9.8: %w", err)
 	}
 
-	m.layer3_iter_g_10_0.Scale, m.layer3_iter_g_10_0.Shift = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
-
-	m.layer3_iter_10_0.Scale, m.layer3_iter_10_0.Shift = runtime.BatchNormScaleShift(t[432], t[433], t[434], t[435], 1e-05)
+	m.layer3_conv_g_r_10.Weight = t[224]
+	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
+	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_10_2.Weight = t[437]
 	m.layer3_iter_10_2.Scale, m.layer3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[438], t[439], t[440], t[441], 1e-05)
+	m.layer3_iter_10_2.InScale, m.layer3_iter_10_2.InShift = runtime.BatchNormScaleShift(t[432], t[433], t[434], t[435], 1e-05)
 	if err := m.layer3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.2: %w", err)
 	}
@@ -4307,12 +4438,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_10.8: %w", err)
 	}
 
-	m.layer3_iter_g_11_0.Scale, m.layer3_iter_g_11_0.Shift = runtime.BatchNormScaleShift(t[473], t[474], t[475], t[476], 1e-05)
-
-	m.layer3_iter_11_0.Scale, m.layer3_iter_11_0.Shift = runtime.BatchNormScaleShift(t[455], t[456], t[457], t[458], 1e-05)
+	m.layer3_conv_g_r_11.Weight = t[224]
+	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[473], t[474], t[475], t[476], 1e-05)
+	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_11_2.Weight = t[460]
 	m.layer3_iter_11_2.Scale, m.layer3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[461], t[462], t[463], t[464], 1e-05)
+	m.layer3_iter_11_2.InScale, m.layer3_iter_11_2.InShift = runtime.BatchNormScaleShift(t[455], t[456], t[457], t[458], 1e-05)
 	if err := m.layer3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.2: %w", err)
 	}
@@ -4328,12 +4462,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_11.8: %w", err)
 	}
 
-	m.layer3_iter_g_12_0.Scale, m.layer3_iter_g_12_0.Shift = runtime.BatchNormScaleShift(t[496], t[497], t[498], t[499], 1e-05)
-
-	m.layer3_iter_12_0.Scale, m.layer3_iter_12_0.Shift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
+	m.layer3_conv_g_r_12.Weight = t[224]
+	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[496], t[497], t[498], t[499], 1e-05)
+	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_12_2.Weight = t[483]
 	m.layer3_iter_12_2.Scale, m.layer3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[484], t[485], t[486], t[487], 1e-05)
+	m.layer3_iter_12_2.InScale, m.layer3_iter_12_2.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
 	if err := m.layer3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.2: %w", err)
 	}
@@ -4349,12 +4486,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_12.8: %w", err)
 	}
 
-	m.layer3_iter_g_13_0.Scale, m.layer3_iter_g_13_0.Shift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
-
-	m.layer3_iter_13_0.Scale, m.layer3_iter_13_0.Shift = runtime.BatchNormScaleShift(t[501], t[502], t[503], t[504], 1e-05)
+	m.layer3_conv_g_r_13.Weight = t[224]
+	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
+	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_13_2.Weight = t[506]
 	m.layer3_iter_13_2.Scale, m.layer3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[507], t[508], t[509], t[510], 1e-05)
+	m.layer3_iter_13_2.InScale, m.layer3_iter_13_2.InShift = runtime.BatchNormScaleShift(t[501], t[502], t[503], t[504], 1e-05)
 	if err := m.layer3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.2: %w", err)
 	}
@@ -4370,12 +4510,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_13.8: %w", err)
 	}
 
-	m.layer3_iter_g_14_0.Scale, m.layer3_iter_g_14_0.Shift = runtime.BatchNormScaleShift(t[542], t[543], t[544], t[545], 1e-05)
-
-	m.layer3_iter_14_0.Scale, m.layer3_iter_14_0.Shift = runtime.BatchNormScaleShift(t[524], t[525], t[526], t[527], 1e-05)
+	m.layer3_conv_g_r_14.Weight = t[224]
+	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[542], t[543], t[544], t[545], 1e-05)
+	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_14_2.Weight = t[529]
 	m.layer3_iter_14_2.Scale, m.layer3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[530], t[531], t[532], t[533], 1e-05)
+	m.layer3_iter_14_2.InScale, m.layer3_iter_14_2.InShift = runtime.BatchNormScaleShift(t[524], t[525], t[526], t[527], 1e-05)
 	if err := m.layer3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.2: %w", err)
 	}
@@ -4391,12 +4534,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_14.8: %w", err)
 	}
 
-	m.layer3_iter_g_15_0.Scale, m.layer3_iter_g_15_0.Shift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
-
-	m.layer3_iter_15_0.Scale, m.layer3_iter_15_0.Shift = runtime.BatchNormScaleShift(t[547], t[548], t[549], t[550], 1e-05)
+	m.layer3_conv_g_r_15.Weight = t[224]
+	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
+	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_15_2.Weight = t[552]
 	m.layer3_iter_15_2.Scale, m.layer3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[553], t[554], t[555], t[556], 1e-05)
+	m.layer3_iter_15_2.InScale, m.layer3_iter_15_2.InShift = runtime.BatchNormScaleShift(t[547], t[548], t[549], t[550], 1e-05)
 	if err := m.layer3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.2: %w", err)
 	}
@@ -4412,12 +4558,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_15.8: %w", err)
 	}
 
-	m.layer3_iter_g_16_0.Scale, m.layer3_iter_g_16_0.Shift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
-
-	m.layer3_iter_16_0.Scale, m.layer3_iter_16_0.Shift = runtime.BatchNormScaleShift(t[570], t[571], t[572], t[573], 1e-05)
+	m.layer3_conv_g_r_16.Weight = t[224]
+	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
+	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_16_2.Weight = t[575]
 	m.layer3_iter_16_2.Scale, m.layer3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[576], t[577], t[578], t[579], 1e-05)
+	m.layer3_iter_16_2.InScale, m.layer3_iter_16_2.InShift = runtime.BatchNormScaleShift(t[570], t[571], t[572], t[573], 1e-05)
 	if err := m.layer3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.2: %w", err)
 	}
@@ -4433,12 +4582,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_16.8: %w", err)
 	}
 
-	m.layer3_iter_g_17_0.Scale, m.layer3_iter_g_17_0.Shift = runtime.BatchNormScaleShift(t[611], t[612], t[613], t[614], 1e-05)
-
-	m.layer3_iter_17_0.Scale, m.layer3_iter_17_0.Shift = runtime.BatchNormScaleShift(t[593], t[594], t[595], t[596], 1e-05)
+	m.layer3_conv_g_r_17.Weight = t[224]
+	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[611], t[612], t[613], t[614], 1e-05)
+	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_17_2.Weight = t[598]
 	m.layer3_iter_17_2.Scale, m.layer3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[599], t[600], t[601], t[602], 1e-05)
+	m.layer3_iter_17_2.InScale, m.layer3_iter_17_2.InShift = runtime.BatchNormScaleShift(t[593], t[594], t[595], t[596], 1e-05)
 	if err := m.layer3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.2: %w", err)
 	}
@@ -4454,12 +4606,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_17.8: %w", err)
 	}
 
-	m.layer3_iter_g_18_0.Scale, m.layer3_iter_g_18_0.Shift = runtime.BatchNormScaleShift(t[634], t[635], t[636], t[637], 1e-05)
-
-	m.layer3_iter_18_0.Scale, m.layer3_iter_18_0.Shift = runtime.BatchNormScaleShift(t[616], t[617], t[618], t[619], 1e-05)
+	m.layer3_conv_g_r_18.Weight = t[224]
+	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[634], t[635], t[636], t[637], 1e-05)
+	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_18_2.Weight = t[621]
 	m.layer3_iter_18_2.Scale, m.layer3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[622], t[623], t[624], t[625], 1e-05)
+	m.layer3_iter_18_2.InScale, m.layer3_iter_18_2.InShift = runtime.BatchNormScaleShift(t[616], t[617], t[618], t[619], 1e-05)
 	if err := m.layer3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.2: %w", err)
 	}
@@ -4475,12 +4630,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_18.8: %w", err)
 	}
 
-	m.layer3_iter_g_19_0.Scale, m.layer3_iter_g_19_0.Shift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
-
-	m.layer3_iter_19_0.Scale, m.layer3_iter_19_0.Shift = runtime.BatchNormScaleShift(t[639], t[640], t[641], t[642], 1e-05)
+	m.layer3_conv_g_r_19.Weight = t[224]
+	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
+	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_19_2.Weight = t[644]
 	m.layer3_iter_19_2.Scale, m.layer3_iter_19_2.Shift = runtime.BatchNormScaleShift(t[645], t[646], t[647], t[648], 1e-05)
+	m.layer3_iter_19_2.InScale, m.layer3_iter_19_2.InShift = runtime.BatchNormScaleShift(t[639], t[640], t[641], t[642], 1e-05)
 	if err := m.layer3_iter_19_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.2: %w", err)
 	}
@@ -4496,12 +4654,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_19.8: %w", err)
 	}
 
-	m.layer3_iter_g_20_0.Scale, m.layer3_iter_g_20_0.Shift = runtime.BatchNormScaleShift(t[680], t[681], t[682], t[683], 1e-05)
-
-	m.layer3_iter_20_0.Scale, m.layer3_iter_20_0.Shift = runtime.BatchNormScaleShift(t[662], t[663], t[664], t[665], 1e-05)
+	m.layer3_conv_g_r_20.Weight = t[224]
+	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[680], t[681], t[682], t[683], 1e-05)
+	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_20_2.Weight = t[667]
 	m.layer3_iter_20_2.Scale, m.layer3_iter_20_2.Shift = runtime.BatchNormScaleShift(t[668], t[669], t[670], t[671], 1e-05)
+	m.layer3_iter_20_2.InScale, m.layer3_iter_20_2.InShift = runtime.BatchNormScaleShift(t[662], t[663], t[664], t[665], 1e-05)
 	if err := m.layer3_iter_20_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.2: %w", err)
 	}
@@ -4517,12 +4678,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_20.8: %w", err)
 	}
 
-	m.layer3_iter_g_21_0.Scale, m.layer3_iter_g_21_0.Shift = runtime.BatchNormScaleShift(t[703], t[704], t[705], t[706], 1e-05)
-
-	m.layer3_iter_21_0.Scale, m.layer3_iter_21_0.Shift = runtime.BatchNormScaleShift(t[685], t[686], t[687], t[688], 1e-05)
+	m.layer3_conv_g_r_21.Weight = t[224]
+	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[703], t[704], t[705], t[706], 1e-05)
+	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_21_2.Weight = t[690]
 	m.layer3_iter_21_2.Scale, m.layer3_iter_21_2.Shift = runtime.BatchNormScaleShift(t[691], t[692], t[693], t[694], 1e-05)
+	m.layer3_iter_21_2.InScale, m.layer3_iter_21_2.InShift = runtime.BatchNormScaleShift(t[685], t[686], t[687], t[688], 1e-05)
 	if err := m.layer3_iter_21_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.2: %w", err)
 	}
@@ -4538,12 +4702,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_21.8: %w", err)
 	}
 
-	m.layer3_iter_g_22_0.Scale, m.layer3_iter_g_22_0.Shift = runtime.BatchNormScaleShift(t[726], t[727], t[728], t[729], 1e-05)
-
-	m.layer3_iter_22_0.Scale, m.layer3_iter_22_0.Shift = runtime.BatchNormScaleShift(t[708], t[709], t[710], t[711], 1e-05)
+	m.layer3_conv_g_r_22.Weight = t[224]
+	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[726], t[727], t[728], t[729], 1e-05)
+	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_22_2.Weight = t[713]
 	m.layer3_iter_22_2.Scale, m.layer3_iter_22_2.Shift = runtime.BatchNormScaleShift(t[714], t[715], t[716], t[717], 1e-05)
+	m.layer3_iter_22_2.InScale, m.layer3_iter_22_2.InShift = runtime.BatchNormScaleShift(t[708], t[709], t[710], t[711], 1e-05)
 	if err := m.layer3_iter_22_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.2: %w", err)
 	}
@@ -4566,10 +4733,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
 
-	m.layer3_d_bn_1.Scale, m.layer3_d_bn_1.Shift = runtime.BatchNormScaleShift(t[737], t[738], t[739], t[740], 1e-05)
-
 	m.layer3_d_conv_1.Weight = t[742]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[743], t[744], t[745], t[746], 1e-05)
+	m.layer3_d_conv_1.InScale, m.layer3_d_conv_1.InShift = runtime.BatchNormScaleShift(t[737], t[738], t[739], t[740], 1e-05)
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
@@ -4584,32 +4750,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
 
-	m.layer4_bn_f.Scale, m.layer4_bn_f.Shift = runtime.BatchNormScaleShift(t[750], t[751], t[752], t[753], 1e-05)
-
 	m.layer4_conv_f.Weight = t[755]
+	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[750], t[751], t[752], t[753], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
 
-	m.layer4_bn_g_f.Scale, m.layer4_bn_g_f.Shift = runtime.BatchNormScaleShift(t[756], t[757], t[758], t[759], 1e-05)
-
 	m.layer4_conv_g_f.Weight = t[761]
 	m.layer4_conv_g_f.Shift = t[762]
+	m.layer4_conv_g_f.InScale, m.layer4_conv_g_f.InShift = runtime.BatchNormScaleShift(t[756], t[757], t[758], t[759], 1e-05)
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
 
-	m.layer4_iter_g_1_0.Scale, m.layer4_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[782], t[783], t[784], t[785], 1e-05)
-
 	m.layer4_conv_g_r.Weight = t[763]
+	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[782], t[783], t[784], t[785], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
 
-	m.layer4_iter_1_0.Scale, m.layer4_iter_1_0.Shift = runtime.BatchNormScaleShift(t[764], t[765], t[766], t[767], 1e-05)
-
 	m.layer4_iter_1_2.Weight = t[769]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[770], t[771], t[772], t[773], 1e-05)
+	m.layer4_iter_1_2.InScale, m.layer4_iter_1_2.InShift = runtime.BatchNormScaleShift(t[764], t[765], t[766], t[767], 1e-05)
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
@@ -4625,12 +4787,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_1.8: %w", err)
 	}
 
-	m.layer4_iter_g_2_0.Scale, m.layer4_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[805], t[806], t[807], t[808], 1e-05)
-
-	m.layer4_iter_2_0.Scale, m.layer4_iter_2_0.Shift = runtime.BatchNormScaleShift(t[787], t[788], t[789], t[790], 1e-05)
+	m.layer4_conv_g_r_2.Weight = t[763]
+	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[805], t[806], t[807], t[808], 1e-05)
+	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_2_2.Weight = t[792]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[793], t[794], t[795], t[796], 1e-05)
+	m.layer4_iter_2_2.InScale, m.layer4_iter_2_2.InShift = runtime.BatchNormScaleShift(t[787], t[788], t[789], t[790], 1e-05)
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
@@ -4646,12 +4811,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_2.8: %w", err)
 	}
 
-	m.layer4_iter_g_3_0.Scale, m.layer4_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[828], t[829], t[830], t[831], 1e-05)
-
-	m.layer4_iter_3_0.Scale, m.layer4_iter_3_0.Shift = runtime.BatchNormScaleShift(t[810], t[811], t[812], t[813], 1e-05)
+	m.layer4_conv_g_r_3.Weight = t[763]
+	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[828], t[829], t[830], t[831], 1e-05)
+	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_3_2.Weight = t[815]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[816], t[817], t[818], t[819], 1e-05)
+	m.layer4_iter_3_2.InScale, m.layer4_iter_3_2.InShift = runtime.BatchNormScaleShift(t[810], t[811], t[812], t[813], 1e-05)
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
@@ -4680,8 +4848,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*802816)
 	m.buf[1] = make([]float32, n*802816)
 	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*802816)
-	m.buf[4] = make([]float32, n*802816)
+	m.buf[3] = make([]float32, n*200704)
+	m.buf[4] = make([]float32, n*200704)
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -4691,9 +4859,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_8.ScratchLen(n))
@@ -4707,9 +4877,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_8.ScratchLen(n))
@@ -4723,66 +4895,87 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_19.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_20.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_21.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_22.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_8.ScratchLen(n))
@@ -4796,9 +4989,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_8.ScratchLen(n))
@@ -4832,785 +5027,473 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], m.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], m.scratch)
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], m.scratch)
 
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], m.scratch)
-
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_iter_1_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
-	m.layer1_iter_1_8.Forward(n, b[1][:n*200704], b[4][:n*802816], m.scratch)
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[4][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
-	m.layer1_iter_2_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
-	m.layer1_iter_2_8.Forward(n, b[1][:n*200704], b[4][:n*802816], m.scratch)
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[4][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
-	m.layer1_iter_3_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
-	m.layer1_iter_3_8.Forward(n, b[1][:n*200704], b[4][:n*802816], m.scratch)
-
-	// layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[4][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_3_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn.Forward(n, b[2][:n*802816], b[0][:n*802816])
+	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
 
 	// avgpool 2x2/2, 256x56x56 → 256x28x28
-	m.avgpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
+	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn_1.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[2][:n*200704], m.scratch)
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
+	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
-	m.layer1_d_conv_3.Forward(n, b[2][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], m.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[1][:n*50176], b[2][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[0][:n*50176], b[3][:n*200704], m.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[1][:n*200704], b[0][:n*200704], b[2][:n*200704])
+	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
 
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_f.Forward(n, b[1][:n*200704], b[0][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
+	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], m.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[2][:n*401408], m.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
+	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], m.scratch)
 
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_g_f.Forward(n, b[1][:n*200704], b[0][:n*200704])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
+	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_1_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[0][:n*401408], b[3][:n*401408], m.scratch)
-
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_1_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
+	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
-	m.layer2_iter_1_8.Forward(n, b[0][:n*100352], b[4][:n*401408], m.scratch)
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
 
-	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[2][:n*401408], b[4][:n*401408], b[3][:n*401408], b[1][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
+	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
 
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_2_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[0][:n*401408], b[3][:n*401408], m.scratch)
-
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_2_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
+	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
-	m.layer2_iter_2_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
-	m.layer2_iter_2_8.Forward(n, b[0][:n*100352], b[4][:n*401408], m.scratch)
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
 
-	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[2][:n*401408], b[4][:n*401408], b[3][:n*401408], b[1][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
+	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
 
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_3_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[0][:n*401408], b[3][:n*401408], m.scratch)
-
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_3_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
-	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
+	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
-	m.layer2_iter_3_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28
-	m.layer2_iter_3_8.Forward(n, b[0][:n*100352], b[4][:n*401408], m.scratch)
-
-	// layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[2][:n*401408], b[4][:n*401408], b[3][:n*401408], b[1][:n*401408])
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_3_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[2][:n*401408], b[0][:n*401408])
+	m.layer2_d_bn.Forward(n, b[1][:n*401408], b[0][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[0][:n*401408], b[1][:n*100352])
+	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[1][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn_1.Forward(n, b[2][:n*401408], b[1][:n*401408])
-
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[2][:n*100352], m.scratch)
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
+	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
-	m.layer2_d_conv_3.Forward(n, b[2][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], m.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[1][:n*25088], b[2][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], m.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[1][:n*100352], b[0][:n*100352], b[2][:n*100352])
+	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
 
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_f.Forward(n, b[1][:n*100352], b[0][:n*100352])
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], m.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[2][:n*200704], m.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], m.scratch)
 
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_g_f.Forward(n, b[1][:n*100352], b[0][:n*100352])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
+	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_1_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_1_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
-	m.layer3_iter_1_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_1_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_2_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_2_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
-	m.layer3_iter_2_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_2_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_3_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_3_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU
-	m.layer3_iter_3_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
-	m.layer3_iter_3_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_3_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_4_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_4_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU
-	m.layer3_iter_4_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
-	m.layer3_iter_4_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_4_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
+	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_5.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_5_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_5.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_5_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU
-	m.layer3_iter_5_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
+	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU
-	m.layer3_iter_5_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_5_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_5_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
+	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_6.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_6_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_6.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_6_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU
-	m.layer3_iter_6_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
+	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU
-	m.layer3_iter_6_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_6_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_6_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
+	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_7.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_7_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_7.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_7_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU
-	m.layer3_iter_7_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
+	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU
-	m.layer3_iter_7_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_7_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_7_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
+	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_8.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_8_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_8.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_8_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU
-	m.layer3_iter_8_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
+	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU
-	m.layer3_iter_8_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_8_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_8_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
+	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_9.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_9_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_9.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_9_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU
-	m.layer3_iter_9_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
+	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU
-	m.layer3_iter_9_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_9_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_9_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
+	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_10.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_10_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_10.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_10_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU
-	m.layer3_iter_10_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
+	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU
-	m.layer3_iter_10_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_10_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_10_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
+	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_11.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_11_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_11.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_11_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU
-	m.layer3_iter_11_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
+	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU
-	m.layer3_iter_11_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_11_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_11_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
+	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_12.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_12_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_12.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_12_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU
-	m.layer3_iter_12_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
+	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU
-	m.layer3_iter_12_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_12_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_12_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
+	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_13.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_13_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_13.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_13_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU
-	m.layer3_iter_13_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
+	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU
-	m.layer3_iter_13_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_13_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_13_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
+	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_14.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_14_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_14.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_14_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU
-	m.layer3_iter_14_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
+	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU
-	m.layer3_iter_14_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_14_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_14_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
+	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_15.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_15_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_15.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_15_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU
-	m.layer3_iter_15_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
+	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU
-	m.layer3_iter_15_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_15_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_15_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
+	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_16.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_16_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_16.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_16_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU
-	m.layer3_iter_16_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
+	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU
-	m.layer3_iter_16_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_16_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_16_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
+	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_17.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_17_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_17.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_17_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU
-	m.layer3_iter_17_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
+	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU
-	m.layer3_iter_17_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_17_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_17_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
+	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_18.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_18_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_18.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_18_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU
-	m.layer3_iter_18_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
+	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU
-	m.layer3_iter_18_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_18_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_18_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
+	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_19.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_19_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_19.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_19_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU
-	m.layer3_iter_19_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
+	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU
-	m.layer3_iter_19_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_19_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_19_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
+	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_20.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_20_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_20.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_20_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU
-	m.layer3_iter_20_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
+	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU
-	m.layer3_iter_20_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_20_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_20_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
+	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_21.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_21_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_21.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_21_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU
-	m.layer3_iter_21_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
+	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU
-	m.layer3_iter_21_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_21_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_21_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
+	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_22.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_22_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_22.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_22_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU
-	m.layer3_iter_22_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
+	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU
-	m.layer3_iter_22_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_22_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_22_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
-
-	// layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[2][:n*200704], b[0][:n*200704])
+	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[0][:n*200704], b[1][:n*50176])
+	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[1][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn_1.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[1][:n*200704], b[2][:n*50176], m.scratch)
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], m.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
-	m.layer3_d_conv_3.Forward(n, b[2][:n*50176], b[1][:n*12544], m.scratch)
+	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], m.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[1][:n*12544], b[2][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], m.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[1][:n*50176], b[0][:n*50176], b[2][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
 
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_f.Forward(n, b[1][:n*50176], b[0][:n*50176])
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %395
+	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], m.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[2][:n*100352], m.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %395
+	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], m.scratch)
 
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_g_f.Forward(n, b[1][:n*50176], b[0][:n*50176])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %398
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_g_f.Forward(n, b[0][:n*50176], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_1_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], m.scratch)
-
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_1_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[4][:n*25088], m.scratch)
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %398
+	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
-	m.layer4_iter_1_5.Forward(n, b[4][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
-	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7
-	m.layer4_iter_1_8.Forward(n, b[0][:n*25088], b[4][:n*100352], m.scratch)
+	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
 
-	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[2][:n*100352], b[4][:n*100352], b[3][:n*100352], b[1][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %398
+	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_2_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], m.scratch)
-
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_2_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU
-	m.layer4_iter_2_2.Forward(n, b[0][:n*100352], b[4][:n*25088], m.scratch)
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %398
+	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
-	m.layer4_iter_2_5.Forward(n, b[4][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
-	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7
-	m.layer4_iter_2_8.Forward(n, b[0][:n*25088], b[4][:n*100352], m.scratch)
+	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
 
-	// layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[2][:n*100352], b[4][:n*100352], b[3][:n*100352], b[1][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %398
+	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_3_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], m.scratch)
-
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_3_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU
-	m.layer4_iter_3_2.Forward(n, b[0][:n*100352], b[4][:n*25088], m.scratch)
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %398
+	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
-	m.layer4_iter_3_5.Forward(n, b[4][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
-	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7
-	m.layer4_iter_3_8.Forward(n, b[0][:n*25088], b[4][:n*100352], m.scratch)
-
-	// layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[2][:n*100352], b[4][:n*100352], b[3][:n*100352], b[1][:n*100352])
+	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
+	m.lastact_0.Forward(n, b[4][:n*100352], b[3][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[0][:n*100352], b[1][:n*2048])
+	m.avgpool4.Forward(n, b[3][:n*100352], b[4][:n*2048])
 
 	// classifier: linear 2048 → 1000
-	m.classifier.Forward(n, b[1][:n*2048], out)
+	m.classifier.Forward(n, b[4][:n*2048], out)
 	return nil
 }
 

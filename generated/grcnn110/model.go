@@ -907,75 +907,57 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_f runtime.ScaleShift
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_g_f runtime.ScaleShift
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_1_0 runtime.ScaleShift
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
-	// stage_1.iter_1.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_1_0 runtime.ScaleShift
-	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
+	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_2_0 runtime.ScaleShift
-	// stage_1.iter_2.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_2_0 runtime.ScaleShift
-	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_2_8 runtime.Conv2D
-	// stage_1.iter_g_3.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_3_0 runtime.ScaleShift
-	// stage_1.iter_3.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_3_0 runtime.ScaleShift
-	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	stage_1_conv_g_r_3 runtime.Conv2D
+	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	stage_1_iter_3_5 runtime.Winograd
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_3_8 runtime.Conv2D
-	// stage_1.iter_g_4.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_4_0 runtime.ScaleShift
-	// stage_1.iter_4.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_4_0 runtime.ScaleShift
-	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	stage_1_conv_g_r_4 runtime.Conv2D
+	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
 	stage_1_iter_4_2 runtime.Conv2D
 	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
 	stage_1_iter_4_5 runtime.Winograd
-	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_4_8 runtime.Conv2D
-	// stage_1.iter_g_5.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_5_0 runtime.ScaleShift
-	// stage_1.iter_5.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_5_0 runtime.ScaleShift
-	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	stage_1_conv_g_r_5 runtime.Conv2D
+	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
 	stage_1_iter_5_2 runtime.Conv2D
 	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
 	stage_1_iter_5_5 runtime.Winograd
-	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_5_8 runtime.Conv2D
-	// stage_1.iter_g_6.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_6_0 runtime.ScaleShift
-	// stage_1.iter_6.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_6_0 runtime.ScaleShift
-	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	stage_1_conv_g_r_6 runtime.Conv2D
+	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
 	stage_1_iter_6_2 runtime.Conv2D
 	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
 	stage_1_iter_6_5 runtime.Winograd
-	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_6_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -983,113 +965,87 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
 	stage_1_d_conv runtime.Conv2D
-	// stage_1.d_bn_1: BatchNorm and ReLU, 512x32x32
-	stage_1_d_bn_1 runtime.ScaleShift
-	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU
+	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.bn_f: BatchNorm and ReLU, 512x16x16
-	stage_2_bn_f runtime.ScaleShift
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %91
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.bn_g_f: BatchNorm and ReLU, 512x16x16
-	stage_2_bn_g_f runtime.ScaleShift
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %91
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_1_0 runtime.ScaleShift
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %94
 	stage_2_conv_g_r runtime.Conv2D
-	// stage_2.iter_1.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_1_0 runtime.ScaleShift
-	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
+	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
 	stage_2_iter_1_5 runtime.Winograd
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_2_0 runtime.ScaleShift
-	// stage_2.iter_2.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_2_0 runtime.ScaleShift
-	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
 	stage_2_iter_2_5 runtime.Winograd
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_2_8 runtime.Conv2D
-	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_3_0 runtime.ScaleShift
-	// stage_2.iter_3.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_3_0 runtime.ScaleShift
-	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
+	stage_2_conv_g_r_3 runtime.Conv2D
+	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
 	stage_2_iter_3_5 runtime.Winograd
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_3_8 runtime.Conv2D
-	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_4_0 runtime.ScaleShift
-	// stage_2.iter_4.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_4_0 runtime.ScaleShift
-	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
+	stage_2_conv_g_r_4 runtime.Conv2D
+	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
 	stage_2_iter_4_5 runtime.Winograd
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_4_8 runtime.Conv2D
-	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_5_0 runtime.ScaleShift
-	// stage_2.iter_5.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_5_0 runtime.ScaleShift
-	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
+	stage_2_conv_g_r_5 runtime.Conv2D
+	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
 	stage_2_iter_5_5 runtime.Winograd
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_5_8 runtime.Conv2D
-	// stage_2.iter_g_6.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_6_0 runtime.ScaleShift
-	// stage_2.iter_6.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_6_0 runtime.ScaleShift
-	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
+	stage_2_conv_g_r_6 runtime.Conv2D
+	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
 	stage_2_iter_6_2 runtime.Conv2D
 	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd)
 	stage_2_iter_6_5 runtime.Winograd
-	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_6_8 runtime.Conv2D
-	// stage_2.iter_g_7.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_7_0 runtime.ScaleShift
-	// stage_2.iter_7.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_7_0 runtime.ScaleShift
-	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
+	stage_2_conv_g_r_7 runtime.Conv2D
+	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
 	stage_2_iter_7_2 runtime.Conv2D
 	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd)
 	stage_2_iter_7_5 runtime.Winograd
-	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_7_8 runtime.Conv2D
-	// stage_2.iter_g_8.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_8_0 runtime.ScaleShift
-	// stage_2.iter_8.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_8_0 runtime.ScaleShift
-	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
+	stage_2_conv_g_r_8 runtime.Conv2D
+	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
 	stage_2_iter_8_2 runtime.Conv2D
 	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd)
 	stage_2_iter_8_5 runtime.Winograd
-	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_8_8 runtime.Conv2D
-	// stage_2.iter_g_9.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_9_0 runtime.ScaleShift
-	// stage_2.iter_9.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_9_0 runtime.ScaleShift
-	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
+	stage_2_conv_g_r_9 runtime.Conv2D
+	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
 	stage_2_iter_9_2 runtime.Conv2D
 	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd)
 	stage_2_iter_9_5 runtime.Winograd
-	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_9_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -1097,203 +1053,159 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
 	stage_2_d_conv runtime.Conv2D
-	// stage_2.d_bn_1: BatchNorm and ReLU, 640x16x16
-	stage_2_d_bn_1 runtime.ScaleShift
-	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU
+	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %94
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
 	stage_2_d_conv_3 runtime.Conv2D
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.bn_f: BatchNorm and ReLU, 640x8x8
-	stage_3_bn_f runtime.ScaleShift
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %217
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.bn_g_f: BatchNorm and ReLU, 640x8x8
-	stage_3_bn_g_f runtime.ScaleShift
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %217
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_1_0 runtime.ScaleShift
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %220
 	stage_3_conv_g_r runtime.Conv2D
-	// stage_3.iter_1.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_1_0 runtime.ScaleShift
-	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU
+	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
 	stage_3_iter_1_5 runtime.Conv2D
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_1_8 runtime.Conv2D
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_2_0 runtime.ScaleShift
-	// stage_3.iter_2.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_2_0 runtime.ScaleShift
-	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %220
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
 	stage_3_iter_2_5 runtime.Conv2D
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_2_8 runtime.Conv2D
-	// stage_3.iter_g_3.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_3_0 runtime.ScaleShift
-	// stage_3.iter_3.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_3_0 runtime.ScaleShift
-	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %220
+	stage_3_conv_g_r_3 runtime.Conv2D
+	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
 	stage_3_iter_3_5 runtime.Conv2D
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_3_8 runtime.Conv2D
-	// stage_3.iter_g_4.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_4_0 runtime.ScaleShift
-	// stage_3.iter_4.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_4_0 runtime.ScaleShift
-	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %220
+	stage_3_conv_g_r_4 runtime.Conv2D
+	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
 	stage_3_iter_4_5 runtime.Conv2D
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_4_8 runtime.Conv2D
-	// stage_3.iter_g_5.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_5_0 runtime.ScaleShift
-	// stage_3.iter_5.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_5_0 runtime.ScaleShift
-	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %220
+	stage_3_conv_g_r_5 runtime.Conv2D
+	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
 	stage_3_iter_5_5 runtime.Conv2D
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_5_8 runtime.Conv2D
-	// stage_3.iter_g_6.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_6_0 runtime.ScaleShift
-	// stage_3.iter_6.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_6_0 runtime.ScaleShift
-	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %220
+	stage_3_conv_g_r_6 runtime.Conv2D
+	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
 	stage_3_iter_6_5 runtime.Conv2D
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_6_8 runtime.Conv2D
-	// stage_3.iter_g_7.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_7_0 runtime.ScaleShift
-	// stage_3.iter_7.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_7_0 runtime.ScaleShift
-	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %220
+	stage_3_conv_g_r_7 runtime.Conv2D
+	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
 	stage_3_iter_7_5 runtime.Conv2D
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_7_8 runtime.Conv2D
-	// stage_3.iter_g_8.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_8_0 runtime.ScaleShift
-	// stage_3.iter_8.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_8_0 runtime.ScaleShift
-	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_8.0 and ReLU of %220
+	stage_3_conv_g_r_8 runtime.Conv2D
+	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	stage_3_iter_8_2 runtime.Conv2D
 	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU
 	stage_3_iter_8_5 runtime.Conv2D
-	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_8_8 runtime.Conv2D
-	// stage_3.iter_g_9.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_9_0 runtime.ScaleShift
-	// stage_3.iter_9.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_9_0 runtime.ScaleShift
-	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_9.0 and ReLU of %220
+	stage_3_conv_g_r_9 runtime.Conv2D
+	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	stage_3_iter_9_2 runtime.Conv2D
 	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU
 	stage_3_iter_9_5 runtime.Conv2D
-	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_9_8 runtime.Conv2D
-	// stage_3.iter_g_10.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_10_0 runtime.ScaleShift
-	// stage_3.iter_10.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_10_0 runtime.ScaleShift
-	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_10.0 and ReLU of %220
+	stage_3_conv_g_r_10 runtime.Conv2D
+	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	stage_3_iter_10_2 runtime.Conv2D
 	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU
 	stage_3_iter_10_5 runtime.Conv2D
-	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_10_8 runtime.Conv2D
-	// stage_3.iter_g_11.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_11_0 runtime.ScaleShift
-	// stage_3.iter_11.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_11_0 runtime.ScaleShift
-	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_11.0 and ReLU of %220
+	stage_3_conv_g_r_11 runtime.Conv2D
+	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	stage_3_iter_11_2 runtime.Conv2D
 	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU
 	stage_3_iter_11_5 runtime.Conv2D
-	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_11_8 runtime.Conv2D
-	// stage_3.iter_g_12.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_12_0 runtime.ScaleShift
-	// stage_3.iter_12.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_12_0 runtime.ScaleShift
-	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_12.0 and ReLU of %220
+	stage_3_conv_g_r_12 runtime.Conv2D
+	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	stage_3_iter_12_2 runtime.Conv2D
 	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU
 	stage_3_iter_12_5 runtime.Conv2D
-	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_12_8 runtime.Conv2D
-	// stage_3.iter_g_13.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_13_0 runtime.ScaleShift
-	// stage_3.iter_13.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_13_0 runtime.ScaleShift
-	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_13.0 and ReLU of %220
+	stage_3_conv_g_r_13 runtime.Conv2D
+	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	stage_3_iter_13_2 runtime.Conv2D
 	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU
 	stage_3_iter_13_5 runtime.Conv2D
-	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_13_8 runtime.Conv2D
-	// stage_3.iter_g_14.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_14_0 runtime.ScaleShift
-	// stage_3.iter_14.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_14_0 runtime.ScaleShift
-	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_14.0 and ReLU of %220
+	stage_3_conv_g_r_14 runtime.Conv2D
+	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	stage_3_iter_14_2 runtime.Conv2D
 	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU
 	stage_3_iter_14_5 runtime.Conv2D
-	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_14_8 runtime.Conv2D
-	// stage_3.iter_g_15.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_15_0 runtime.ScaleShift
-	// stage_3.iter_15.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_15_0 runtime.ScaleShift
-	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_15.0 and ReLU of %220
+	stage_3_conv_g_r_15 runtime.Conv2D
+	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	stage_3_iter_15_2 runtime.Conv2D
 	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU
 	stage_3_iter_15_5 runtime.Conv2D
-	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_15_8 runtime.Conv2D
-	// stage_3.iter_g_16.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_16_0 runtime.ScaleShift
-	// stage_3.iter_16.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_16_0 runtime.ScaleShift
-	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_16.0 and ReLU of %220
+	stage_3_conv_g_r_16 runtime.Conv2D
+	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	stage_3_iter_16_2 runtime.Conv2D
 	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU
 	stage_3_iter_16_5 runtime.Conv2D
-	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_16_8 runtime.Conv2D
-	// stage_3.iter_g_17.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_17_0 runtime.ScaleShift
-	// stage_3.iter_17.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_17_0 runtime.ScaleShift
-	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_17.0 and ReLU of %220
+	stage_3_conv_g_r_17 runtime.Conv2D
+	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	stage_3_iter_17_2 runtime.Conv2D
 	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU
 	stage_3_iter_17_5 runtime.Conv2D
-	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_17_8 runtime.Conv2D
-	// stage_3.iter_g_18.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_18_0 runtime.ScaleShift
-	// stage_3.iter_18.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_18_0 runtime.ScaleShift
-	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_18.0 and ReLU of %220
+	stage_3_conv_g_r_18 runtime.Conv2D
+	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	stage_3_iter_18_2 runtime.Conv2D
 	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU
 	stage_3_iter_18_5 runtime.Conv2D
-	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_18_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 768x8x8
 	lastact_0 runtime.ScaleShift
@@ -1316,17 +1228,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.stage_1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     3,
 		KW:     3,
@@ -1338,17 +1246,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1359,11 +1263,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_1_iter_g_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1371,6 +1270,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1382,17 +1282,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1432,16 +1328,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1449,6 +1354,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1488,16 +1394,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1505,6 +1420,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1544,16 +1460,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_4_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_4_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1561,6 +1486,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1600,16 +1526,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_5_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_5_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -1617,6 +1552,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1656,16 +1592,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_6_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_6_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -1673,6 +1618,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1712,6 +1658,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_1_d_bn = runtime.ScaleShift{
 		C:    512,
@@ -1748,17 +1695,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_d_bn_1 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1805,17 +1748,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_f = runtime.ScaleShift{
-		C:    512,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    512,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     3,
 		KW:     3,
@@ -1827,17 +1766,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_g_f = runtime.ScaleShift{
-		C:    512,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    512,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1848,11 +1783,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_2_iter_g_1_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1860,6 +1790,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1871,17 +1802,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1921,16 +1848,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_2_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_2_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1938,6 +1874,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1977,16 +1914,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_3_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_3_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1994,6 +1940,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2033,16 +1980,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_4_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_4_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2050,6 +2006,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2089,16 +2046,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_5_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_5_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2106,6 +2072,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2145,16 +2112,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_6_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_6_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2162,6 +2138,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2201,16 +2178,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_7_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_7_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -2218,6 +2204,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2257,16 +2244,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_8_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_8_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -2274,6 +2270,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2313,16 +2310,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_9_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_9_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -2330,6 +2336,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2369,6 +2376,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_d_bn = runtime.ScaleShift{
 		C:    640,
@@ -2405,17 +2413,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_d_bn_1 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2462,17 +2466,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_f = runtime.ScaleShift{
-		C:    640,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    640,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     3,
 		KW:     3,
@@ -2484,17 +2484,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_g_f = runtime.ScaleShift{
-		C:    640,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    640,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2505,11 +2501,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_3_iter_g_1_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2517,6 +2508,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2528,17 +2520,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2585,16 +2573,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_2_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_2_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2602,6 +2599,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2648,16 +2646,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_3_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_3_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2665,6 +2672,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2711,16 +2719,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_4_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_4_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2728,6 +2745,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2774,16 +2792,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_5_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_5_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2791,6 +2818,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2837,16 +2865,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_6_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_6_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2854,6 +2891,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2900,16 +2938,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_7_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_7_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -2917,6 +2964,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -2963,16 +3011,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_8_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_8_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -2980,6 +3037,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3026,16 +3084,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_9_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_9_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -3043,6 +3110,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3089,16 +3157,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_10_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_10_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -3106,6 +3183,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3152,16 +3230,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_11_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_11_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -3169,6 +3256,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3215,16 +3303,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_12_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_12_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -3232,6 +3329,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3278,16 +3376,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_13_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_13_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -3295,6 +3402,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3341,16 +3449,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_14_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_14_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -3358,6 +3475,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3404,16 +3522,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_15_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_15_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -3421,6 +3548,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3467,16 +3595,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_16_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_16_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -3484,6 +3621,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3530,16 +3668,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_17_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_17_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -3547,6 +3694,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3593,16 +3741,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_18_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_18_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -3610,6 +3767,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3656,6 +3814,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    768,
@@ -3742,32 +3901,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
 
-	m.stage_1_bn_f.Scale, m.stage_1_bn_f.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
-
 	m.stage_1_conv_f.Weight = t[6]
+	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
 
-	m.stage_1_bn_g_f.Scale, m.stage_1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
+	m.stage_1_conv_g_f.InScale, m.stage_1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_iter_g_1_0.Scale, m.stage_1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-
 	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
-	m.stage_1_iter_1_0.Scale, m.stage_1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
+	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
@@ -3783,12 +3938,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
 
-	m.stage_1_iter_g_2_0.Scale, m.stage_1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
-
-	m.stage_1_iter_2_0.Scale, m.stage_1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_2_2.Weight = t[43]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
+	m.stage_1_iter_2_2.InScale, m.stage_1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
@@ -3804,12 +3962,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
 	}
 
-	m.stage_1_iter_g_3_0.Scale, m.stage_1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
-
-	m.stage_1_iter_3_0.Scale, m.stage_1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
+	m.stage_1_conv_g_r_3.Weight = t[14]
+	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
+	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_3_2.Weight = t[66]
 	m.stage_1_iter_3_2.Scale, m.stage_1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
+	m.stage_1_iter_3_2.InScale, m.stage_1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
 	if err := m.stage_1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.2: %w", err)
 	}
@@ -3825,12 +3986,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_3.8: %w", err)
 	}
 
-	m.stage_1_iter_g_4_0.Scale, m.stage_1_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
-
-	m.stage_1_iter_4_0.Scale, m.stage_1_iter_4_0.Shift = runtime.BatchNormScaleShift(t[84], t[85], t[86], t[87], 1e-05)
+	m.stage_1_conv_g_r_4.Weight = t[14]
+	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
+	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_4_2.Weight = t[89]
 	m.stage_1_iter_4_2.Scale, m.stage_1_iter_4_2.Shift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
+	m.stage_1_iter_4_2.InScale, m.stage_1_iter_4_2.InShift = runtime.BatchNormScaleShift(t[84], t[85], t[86], t[87], 1e-05)
 	if err := m.stage_1_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.2: %w", err)
 	}
@@ -3846,12 +4010,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_4.8: %w", err)
 	}
 
-	m.stage_1_iter_g_5_0.Scale, m.stage_1_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
-
-	m.stage_1_iter_5_0.Scale, m.stage_1_iter_5_0.Shift = runtime.BatchNormScaleShift(t[107], t[108], t[109], t[110], 1e-05)
+	m.stage_1_conv_g_r_5.Weight = t[14]
+	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
+	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_5_2.Weight = t[112]
 	m.stage_1_iter_5_2.Scale, m.stage_1_iter_5_2.Shift = runtime.BatchNormScaleShift(t[113], t[114], t[115], t[116], 1e-05)
+	m.stage_1_iter_5_2.InScale, m.stage_1_iter_5_2.InShift = runtime.BatchNormScaleShift(t[107], t[108], t[109], t[110], 1e-05)
 	if err := m.stage_1_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.2: %w", err)
 	}
@@ -3867,12 +4034,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_5.8: %w", err)
 	}
 
-	m.stage_1_iter_g_6_0.Scale, m.stage_1_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[148], t[149], t[150], t[151], 1e-05)
-
-	m.stage_1_iter_6_0.Scale, m.stage_1_iter_6_0.Shift = runtime.BatchNormScaleShift(t[130], t[131], t[132], t[133], 1e-05)
+	m.stage_1_conv_g_r_6.Weight = t[14]
+	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[148], t[149], t[150], t[151], 1e-05)
+	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_6_2.Weight = t[135]
 	m.stage_1_iter_6_2.Scale, m.stage_1_iter_6_2.Shift = runtime.BatchNormScaleShift(t[136], t[137], t[138], t[139], 1e-05)
+	m.stage_1_iter_6_2.InScale, m.stage_1_iter_6_2.InShift = runtime.BatchNormScaleShift(t[130], t[131], t[132], t[133], 1e-05)
 	if err := m.stage_1_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.2: %w", err)
 	}
@@ -3895,10 +4065,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
 
-	m.stage_1_d_bn_1.Scale, m.stage_1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[159], t[160], t[161], t[162], 1e-05)
-
 	m.stage_1_d_conv_1.Weight = t[164]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[165], t[166], t[167], t[168], 1e-05)
+	m.stage_1_d_conv_1.InScale, m.stage_1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[159], t[160], t[161], t[162], 1e-05)
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
@@ -3913,32 +4082,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
 
-	m.stage_2_bn_f.Scale, m.stage_2_bn_f.Shift = runtime.BatchNormScaleShift(t[177], t[178], t[179], t[180], 1e-05)
-
 	m.stage_2_conv_f.Weight = t[182]
+	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[177], t[178], t[179], t[180], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
 
-	m.stage_2_bn_g_f.Scale, m.stage_2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[183], t[184], t[185], t[186], 1e-05)
-
 	m.stage_2_conv_g_f.Weight = t[188]
 	m.stage_2_conv_g_f.Shift = t[189]
+	m.stage_2_conv_g_f.InScale, m.stage_2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[183], t[184], t[185], t[186], 1e-05)
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_iter_g_1_0.Scale, m.stage_2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
-
 	m.stage_2_conv_g_r.Weight = t[190]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
-	m.stage_2_iter_1_0.Scale, m.stage_2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
-
 	m.stage_2_iter_1_2.Weight = t[196]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[197], t[198], t[199], t[200], 1e-05)
+	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
@@ -3954,12 +4119,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
 	}
 
-	m.stage_2_iter_g_2_0.Scale, m.stage_2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
-
-	m.stage_2_iter_2_0.Scale, m.stage_2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[214], t[215], t[216], t[217], 1e-05)
+	m.stage_2_conv_g_r_2.Weight = t[190]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_2_2.Weight = t[219]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[220], t[221], t[222], t[223], 1e-05)
+	m.stage_2_iter_2_2.InScale, m.stage_2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[214], t[215], t[216], t[217], 1e-05)
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
@@ -3975,12 +4143,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
 	}
 
-	m.stage_2_iter_g_3_0.Scale, m.stage_2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
-
-	m.stage_2_iter_3_0.Scale, m.stage_2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
+	m.stage_2_conv_g_r_3.Weight = t[190]
+	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
+	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_3_2.Weight = t[242]
 	m.stage_2_iter_3_2.Scale, m.stage_2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
+	m.stage_2_iter_3_2.InScale, m.stage_2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 	if err := m.stage_2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.2: %w", err)
 	}
@@ -3996,12 +4167,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_3.8: %w", err)
 	}
 
-	m.stage_2_iter_g_4_0.Scale, m.stage_2_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[278], t[279], t[280], t[281], 1e-05)
-
-	m.stage_2_iter_4_0.Scale, m.stage_2_iter_4_0.Shift = runtime.BatchNormScaleShift(t[260], t[261], t[262], t[263], 1e-05)
+	m.stage_2_conv_g_r_4.Weight = t[190]
+	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[278], t[279], t[280], t[281], 1e-05)
+	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_4_2.Weight = t[265]
 	m.stage_2_iter_4_2.Scale, m.stage_2_iter_4_2.Shift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
+	m.stage_2_iter_4_2.InScale, m.stage_2_iter_4_2.InShift = runtime.BatchNormScaleShift(t[260], t[261], t[262], t[263], 1e-05)
 	if err := m.stage_2_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.2: %w", err)
 	}
@@ -4017,12 +4191,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_4.8: %w", err)
 	}
 
-	m.stage_2_iter_g_5_0.Scale, m.stage_2_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[301], t[302], t[303], t[304], 1e-05)
-
-	m.stage_2_iter_5_0.Scale, m.stage_2_iter_5_0.Shift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
+	m.stage_2_conv_g_r_5.Weight = t[190]
+	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[301], t[302], t[303], t[304], 1e-05)
+	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_5_2.Weight = t[288]
 	m.stage_2_iter_5_2.Scale, m.stage_2_iter_5_2.Shift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
+	m.stage_2_iter_5_2.InScale, m.stage_2_iter_5_2.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
 	if err := m.stage_2_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.2: %w", err)
 	}
@@ -4038,12 +4215,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_5.8: %w", err)
 	}
 
-	m.stage_2_iter_g_6_0.Scale, m.stage_2_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
-
-	m.stage_2_iter_6_0.Scale, m.stage_2_iter_6_0.Shift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
+	m.stage_2_conv_g_r_6.Weight = t[190]
+	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
+	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_6_2.Weight = t[311]
 	m.stage_2_iter_6_2.Scale, m.stage_2_iter_6_2.Shift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
+	m.stage_2_iter_6_2.InScale, m.stage_2_iter_6_2.InShift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	if err := m.stage_2_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.2: %w", err)
 	}
@@ -4059,12 +4239,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_6.8: %w", err)
 	}
 
-	m.stage_2_iter_g_7_0.Scale, m.stage_2_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[347], t[348], t[349], t[350], 1e-05)
-
-	m.stage_2_iter_7_0.Scale, m.stage_2_iter_7_0.Shift = runtime.BatchNormScaleShift(t[329], t[330], t[331], t[332], 1e-05)
+	m.stage_2_conv_g_r_7.Weight = t[190]
+	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[347], t[348], t[349], t[350], 1e-05)
+	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_7_2.Weight = t[334]
 	m.stage_2_iter_7_2.Scale, m.stage_2_iter_7_2.Shift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
+	m.stage_2_iter_7_2.InScale, m.stage_2_iter_7_2.InShift = runtime.BatchNormScaleShift(t[329], t[330], t[331], t[332], 1e-05)
 	if err := m.stage_2_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.2: %w", err)
 	}
@@ -4080,12 +4263,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_7.8: %w", err)
 	}
 
-	m.stage_2_iter_g_8_0.Scale, m.stage_2_iter_g_8_0.Shift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
-
-	m.stage_2_iter_8_0.Scale, m.stage_2_iter_8_0.Shift = runtime.BatchNormScaleShift(t[352], t[353], t[354], t[355], 1e-05)
+	m.stage_2_conv_g_r_8.Weight = t[190]
+	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
+	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_8_2.Weight = t[357]
 	m.stage_2_iter_8_2.Scale, m.stage_2_iter_8_2.Shift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
+	m.stage_2_iter_8_2.InScale, m.stage_2_iter_8_2.InShift = runtime.BatchNormScaleShift(t[352], t[353], t[354], t[355], 1e-05)
 	if err := m.stage_2_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.2: %w", err)
 	}
@@ -4101,12 +4287,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_8.8: %w", err)
 	}
 
-	m.stage_2_iter_g_9_0.Scale, m.stage_2_iter_g_9_0.Shift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
-
-	m.stage_2_iter_9_0.Scale, m.stage_2_iter_9_0.Shift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
+	m.stage_2_conv_g_r_9.Weight = t[190]
+	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
+	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_9_2.Weight = t[380]
 	m.stage_2_iter_9_2.Scale, m.stage_2_iter_9_2.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
+	m.stage_2_iter_9_2.InScale, m.stage_2_iter_9_2.InShift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
 	if err := m.stage_2_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.2: %w", err)
 	}
@@ -4129,10 +4318,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
 
-	m.stage_2_d_bn_1.Scale, m.stage_2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
-
 	m.stage_2_d_conv_1.Weight = t[409]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[410], t[411], t[412], t[413], 1e-05)
+	m.stage_2_d_conv_1.InScale, m.stage_2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
@@ -4147,32 +4335,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
 
-	m.stage_3_bn_f.Scale, m.stage_3_bn_f.Shift = runtime.BatchNormScaleShift(t[422], t[423], t[424], t[425], 1e-05)
-
 	m.stage_3_conv_f.Weight = t[427]
+	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[422], t[423], t[424], t[425], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
 
-	m.stage_3_bn_g_f.Scale, m.stage_3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[428], t[429], t[430], t[431], 1e-05)
-
 	m.stage_3_conv_g_f.Weight = t[433]
 	m.stage_3_conv_g_f.Shift = t[434]
+	m.stage_3_conv_g_f.InScale, m.stage_3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[428], t[429], t[430], t[431], 1e-05)
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_iter_g_1_0.Scale, m.stage_3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[454], t[455], t[456], t[457], 1e-05)
-
 	m.stage_3_conv_g_r.Weight = t[435]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[454], t[455], t[456], t[457], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
-	m.stage_3_iter_1_0.Scale, m.stage_3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[436], t[437], t[438], t[439], 1e-05)
-
 	m.stage_3_iter_1_2.Weight = t[441]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
+	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[436], t[437], t[438], t[439], 1e-05)
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
@@ -4188,12 +4372,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
 	}
 
-	m.stage_3_iter_g_2_0.Scale, m.stage_3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[477], t[478], t[479], t[480], 1e-05)
-
-	m.stage_3_iter_2_0.Scale, m.stage_3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[459], t[460], t[461], t[462], 1e-05)
+	m.stage_3_conv_g_r_2.Weight = t[435]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[477], t[478], t[479], t[480], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_2_2.Weight = t[464]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[465], t[466], t[467], t[468], 1e-05)
+	m.stage_3_iter_2_2.InScale, m.stage_3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[459], t[460], t[461], t[462], 1e-05)
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
@@ -4209,12 +4396,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_2.8: %w", err)
 	}
 
-	m.stage_3_iter_g_3_0.Scale, m.stage_3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[500], t[501], t[502], t[503], 1e-05)
-
-	m.stage_3_iter_3_0.Scale, m.stage_3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[482], t[483], t[484], t[485], 1e-05)
+	m.stage_3_conv_g_r_3.Weight = t[435]
+	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[500], t[501], t[502], t[503], 1e-05)
+	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_3_2.Weight = t[487]
 	m.stage_3_iter_3_2.Scale, m.stage_3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[488], t[489], t[490], t[491], 1e-05)
+	m.stage_3_iter_3_2.InScale, m.stage_3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[482], t[483], t[484], t[485], 1e-05)
 	if err := m.stage_3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.2: %w", err)
 	}
@@ -4230,12 +4420,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_3.8: %w", err)
 	}
 
-	m.stage_3_iter_g_4_0.Scale, m.stage_3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[523], t[524], t[525], t[526], 1e-05)
-
-	m.stage_3_iter_4_0.Scale, m.stage_3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[505], t[506], t[507], t[508], 1e-05)
+	m.stage_3_conv_g_r_4.Weight = t[435]
+	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[523], t[524], t[525], t[526], 1e-05)
+	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_4_2.Weight = t[510]
 	m.stage_3_iter_4_2.Scale, m.stage_3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[511], t[512], t[513], t[514], 1e-05)
+	m.stage_3_iter_4_2.InScale, m.stage_3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[505], t[506], t[507], t[508], 1e-05)
 	if err := m.stage_3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.2: %w", err)
 	}
@@ -4251,12 +4444,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_4.8: %w", err)
 	}
 
-	m.stage_3_iter_g_5_0.Scale, m.stage_3_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
-
-	m.stage_3_iter_5_0.Scale, m.stage_3_iter_5_0.Shift = runtime.BatchNormScaleShift(t[528], t[529], t[530], t[531], 1e-05)
+	m.stage_3_conv_g_r_5.Weight = t[435]
+	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
+	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_5_2.Weight = t[533]
 	m.stage_3_iter_5_2.Scale, m.stage_3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[534], t[535], t[536], t[537], 1e-05)
+	m.stage_3_iter_5_2.InScale, m.stage_3_iter_5_2.InShift = runtime.BatchNormScaleShift(t[528], t[529], t[530], t[531], 1e-05)
 	if err := m.stage_3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.2: %w", err)
 	}
@@ -4272,12 +4468,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_5.8: %w", err)
 	}
 
-	m.stage_3_iter_g_6_0.Scale, m.stage_3_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[569], t[570], t[571], t[572], 1e-05)
-
-	m.stage_3_iter_6_0.Scale, m.stage_3_iter_6_0.Shift = runtime.BatchNormScaleShift(t[551], t[552], t[553], t[554], 1e-05)
+	m.stage_3_conv_g_r_6.Weight = t[435]
+	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[569], t[570], t[571], t[572], 1e-05)
+	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_6_2.Weight = t[556]
 	m.stage_3_iter_6_2.Scale, m.stage_3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[557], t[558], t[559], t[560], 1e-05)
+	m.stage_3_iter_6_2.InScale, m.stage_3_iter_6_2.InShift = runtime.BatchNormScaleShift(t[551], t[552], t[553], t[554], 1e-05)
 	if err := m.stage_3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.2: %w", err)
 	}
@@ -4293,12 +4492,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_6.8: %w", err)
 	}
 
-	m.stage_3_iter_g_7_0.Scale, m.stage_3_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[592], t[593], t[594], t[595], 1e-05)
-
-	m.stage_3_iter_7_0.Scale, m.stage_3_iter_7_0.Shift = runtime.BatchNormScaleShift(t[574], t[575], t[576], t[577], 1e-05)
+	m.stage_3_conv_g_r_7.Weight = t[435]
+	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[592], t[593], t[594], t[595], 1e-05)
+	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_7_2.Weight = t[579]
 	m.stage_3_iter_7_2.Scale, m.stage_3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[580], t[581], t[582], t[583], 1e-05)
+	m.stage_3_iter_7_2.InScale, m.stage_3_iter_7_2.InShift = runtime.BatchNormScaleShift(t[574], t[575], t[576], t[577], 1e-05)
 	if err := m.stage_3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.2: %w", err)
 	}
@@ -4314,12 +4516,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_7.8: %w", err)
 	}
 
-	m.stage_3_iter_g_8_0.Scale, m.stage_3_iter_g_8_0.Shift = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
-
-	m.stage_3_iter_8_0.Scale, m.stage_3_iter_8_0.Shift = runtime.BatchNormScaleShift(t[597], t[598], t[599], t[600], 1e-05)
+	m.stage_3_conv_g_r_8.Weight = t[435]
+	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
+	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_8_2.Weight = t[602]
 	m.stage_3_iter_8_2.Scale, m.stage_3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[603], t[604], t[605], t[606], 1e-05)
+	m.stage_3_iter_8_2.InScale, m.stage_3_iter_8_2.InShift = runtime.BatchNormScaleShift(t[597], t[598], t[599], t[600], 1e-05)
 	if err := m.stage_3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.2: %w", err)
 	}
@@ -4335,12 +4540,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_8.8: %w", err)
 	}
 
-	m.stage_3_iter_g_9_0.Scale, m.stage_3_iter_g_9_0.Shift = runtime.BatchNormScaleShift(t[638], t[639], t[640], t[641], 1e-05)
-
-	m.stage_3_iter_9_0.Scale, m.stage_3_iter_9_0.Shift = runtime.BatchNormScaleShift(t[620], t[621], t[622], t[623], 1e-05)
+	m.stage_3_conv_g_r_9.Weight = t[435]
+	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[638], t[639], t[640], t[641], 1e-05)
+	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_9_2.Weight = t[625]
 	m.stage_3_iter_9_2.Scale, m.stage_3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[626], t[627], t[628], t[629], 1e-05)
+	m.stage_3_iter_9_2.InScale, m.stage_3_iter_9_2.InShift = runtime.BatchNormScaleShift(t[620], t[621], t[622], t[623], 1e-05)
 	if err := m.stage_3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.2: %w", err)
 	}
@@ -4356,12 +4564,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_9.8: %w", err)
 	}
 
-	m.stage_3_iter_g_10_0.Scale, m.stage_3_iter_g_10_0.Shift = runtime.BatchNormScaleShift(t[661], t[662], t[663], t[664], 1e-05)
-
-	m.stage_3_iter_10_0.Scale, m.stage_3_iter_10_0.Shift = runtime.BatchNormScaleShift(t[643], t[644], t[645], t[646], 1e-05)
+	m.stage_3_conv_g_r_10.Weight = t[435]
+	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[661], t[662], t[663], t[664], 1e-05)
+	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_10_2.Weight = t[648]
 	m.stage_3_iter_10_2.Scale, m.stage_3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[649], t[650], t[651], t[652], 1e-05)
+	m.stage_3_iter_10_2.InScale, m.stage_3_iter_10_2.InShift = runtime.BatchNormScaleShift(t[643], t[644], t[645], t[646], 1e-05)
 	if err := m.stage_3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.2: %w", err)
 	}
@@ -4377,12 +4588,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_10.8: %w", err)
 	}
 
-	m.stage_3_iter_g_11_0.Scale, m.stage_3_iter_g_11_0.Shift = runtime.BatchNormScaleShift(t[684], t[685], t[686], t[687], 1e-05)
-
-	m.stage_3_iter_11_0.Scale, m.stage_3_iter_11_0.Shift = runtime.BatchNormScaleShift(t[666], t[667], t[668], t[669], 1e-05)
+	m.stage_3_conv_g_r_11.Weight = t[435]
+	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[684], t[685], t[686], t[687], 1e-05)
+	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_11_2.Weight = t[671]
 	m.stage_3_iter_11_2.Scale, m.stage_3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[672], t[673], t[674], t[675], 1e-05)
+	m.stage_3_iter_11_2.InScale, m.stage_3_iter_11_2.InShift = runtime.BatchNormScaleShift(t[666], t[667], t[668], t[669], 1e-05)
 	if err := m.stage_3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.2: %w", err)
 	}
@@ -4398,12 +4612,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_11.8: %w", err)
 	}
 
-	m.stage_3_iter_g_12_0.Scale, m.stage_3_iter_g_12_0.Shift = runtime.BatchNormScaleShift(t[707], t[708], t[709], t[710], 1e-05)
-
-	m.stage_3_iter_12_0.Scale, m.stage_3_iter_12_0.Shift = runtime.BatchNormScaleShift(t[689], t[690], t[691], t[692], 1e-05)
+	m.stage_3_conv_g_r_12.Weight = t[435]
+	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[707], t[708], t[709], t[710], 1e-05)
+	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_12_2.Weight = t[694]
 	m.stage_3_iter_12_2.Scale, m.stage_3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[695], t[696], t[697], t[698], 1e-05)
+	m.stage_3_iter_12_2.InScale, m.stage_3_iter_12_2.InShift = runtime.BatchNormScaleShift(t[689], t[690], t[691], t[692], 1e-05)
 	if err := m.stage_3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.2: %w", err)
 	}
@@ -4419,12 +4636,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_12.8: %w", err)
 	}
 
-	m.stage_3_iter_g_13_0.Scale, m.stage_3_iter_g_13_0.Shift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
-
-	m.stage_3_iter_13_0.Scale, m.stage_3_iter_13_0.Shift = runtime.BatchNormScaleShift(t[712], t[713], t[714], t[715], 1e-05)
+	m.stage_3_conv_g_r_13.Weight = t[435]
+	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
+	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_13_2.Weight = t[717]
 	m.stage_3_iter_13_2.Scale, m.stage_3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[718], t[719], t[720], t[721], 1e-05)
+	m.stage_3_iter_13_2.InScale, m.stage_3_iter_13_2.InShift = runtime.BatchNormScaleShift(t[712], t[713], t[714], t[715], 1e-05)
 	if err := m.stage_3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.2: %w", err)
 	}
@@ -4440,12 +4660,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_13.8: %w", err)
 	}
 
-	m.stage_3_iter_g_14_0.Scale, m.stage_3_iter_g_14_0.Shift = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
-
-	m.stage_3_iter_14_0.Scale, m.stage_3_iter_14_0.Shift = runtime.BatchNormScaleShift(t[735], t[736], t[737], t[738], 1e-05)
+	m.stage_3_conv_g_r_14.Weight = t[435]
+	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
+	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_14_2.Weight = t[740]
 	m.stage_3_iter_14_2.Scale, m.stage_3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[741], t[742], t[743], t[744], 1e-05)
+	m.stage_3_iter_14_2.InScale, m.stage_3_iter_14_2.InShift = runtime.BatchNormScaleShift(t[735], t[736], t[737], t[738], 1e-05)
 	if err := m.stage_3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.2: %w", err)
 	}
@@ -4461,12 +4684,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_14.8: %w", err)
 	}
 
-	m.stage_3_iter_g_15_0.Scale, m.stage_3_iter_g_15_0.Shift = runtime.BatchNormScaleShift(t[776], t[777], t[778], t[779], 1e-05)
-
-	m.stage_3_iter_15_0.Scale, m.stage_3_iter_15_0.Shift = runtime.BatchNormScaleShift(t[758], t[759], t[760], t[761], 1e-05)
+	m.stage_3_conv_g_r_15.Weight = t[435]
+	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[776], t[777], t[778], t[779], 1e-05)
+	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_15_2.Weight = t[763]
 	m.stage_3_iter_15_2.Scale, m.stage_3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[764], t[765], t[766], t[767], 1e-05)
+	m.stage_3_iter_15_2.InScale, m.stage_3_iter_15_2.InShift = runtime.BatchNormScaleShift(t[758], t[759], t[760], t[761], 1e-05)
 	if err := m.stage_3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.2: %w", err)
 	}
@@ -4482,12 +4708,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_15.8: %w", err)
 	}
 
-	m.stage_3_iter_g_16_0.Scale, m.stage_3_iter_g_16_0.Shift = runtime.BatchNormScaleShift(t[799], t[800], t[801], t[802], 1e-05)
-
-	m.stage_3_iter_16_0.Scale, m.stage_3_iter_16_0.Shift = runtime.BatchNormScaleShift(t[781], t[782], t[783], t[784], 1e-05)
+	m.stage_3_conv_g_r_16.Weight = t[435]
+	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[799], t[800], t[801], t[802], 1e-05)
+	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_16_2.Weight = t[786]
 	m.stage_3_iter_16_2.Scale, m.stage_3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[787], t[788], t[789], t[790], 1e-05)
+	m.stage_3_iter_16_2.InScale, m.stage_3_iter_16_2.InShift = runtime.BatchNormScaleShift(t[781], t[782], t[783], t[784], 1e-05)
 	if err := m.stage_3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.2: %w", err)
 	}
@@ -4503,12 +4732,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_16.8: %w", err)
 	}
 
-	m.stage_3_iter_g_17_0.Scale, m.stage_3_iter_g_17_0.Shift = runtime.BatchNormScaleShift(t[822], t[823], t[824], t[825], 1e-05)
-
-	m.stage_3_iter_17_0.Scale, m.stage_3_iter_17_0.Shift = runtime.BatchNormScaleShift(t[804], t[805], t[806], t[807], 1e-05)
+	m.stage_3_conv_g_r_17.Weight = t[435]
+	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[822], t[823], t[824], t[825], 1e-05)
+	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_17_2.Weight = t[809]
 	m.stage_3_iter_17_2.Scale, m.stage_3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[810], t[811], t[812], t[813], 1e-05)
+	m.stage_3_iter_17_2.InScale, m.stage_3_iter_17_2.InShift = runtime.BatchNormScaleShift(t[804], t[805], t[806], t[807], 1e-05)
 	if err := m.stage_3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.2: %w", err)
 	}
@@ -4524,12 +4756,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_17.8: %w", err)
 	}
 
-	m.stage_3_iter_g_18_0.Scale, m.stage_3_iter_g_18_0.Shift = runtime.BatchNormScaleShift(t[845], t[846], t[847], t[848], 1e-05)
-
-	m.stage_3_iter_18_0.Scale, m.stage_3_iter_18_0.Shift = runtime.BatchNormScaleShift(t[827], t[828], t[829], t[830], 1e-05)
+	m.stage_3_conv_g_r_18.Weight = t[435]
+	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[845], t[846], t[847], t[848], 1e-05)
+	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_18_2.Weight = t[832]
 	m.stage_3_iter_18_2.Scale, m.stage_3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[833], t[834], t[835], t[836], 1e-05)
+	m.stage_3_iter_18_2.InScale, m.stage_3_iter_18_2.InShift = runtime.BatchNormScaleShift(t[827], t[828], t[829], t[830], 1e-05)
 	if err := m.stage_3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.2: %w", err)
 	}
@@ -4558,8 +4793,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*524288)
 	m.buf[1] = make([]float32, n*524288)
 	m.buf[2] = make([]float32, n*524288)
-	m.buf[3] = make([]float32, n*524288)
-	m.buf[4] = make([]float32, n*524288)
+	m.buf[3] = make([]float32, n*131072)
+	m.buf[4] = make([]float32, n*131072)
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -4568,18 +4803,23 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_8.ScratchLen(n))
@@ -4593,27 +4833,35 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_8.ScratchLen(n))
@@ -4627,54 +4875,71 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_8.ScratchLen(n))
@@ -4702,791 +4967,470 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], m.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32
-	m.stage_1_conv_f.Forward(n, b[1][:n*65536], b[2][:n*524288], m.scratch)
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], m.scratch)
 
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_g_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32
-	m.stage_1_conv_g_f.Forward(n, b[1][:n*65536], b[0][:n*524288], m.scratch)
-
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_1_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_1.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_1_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_1_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_2_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_2.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_2_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_2_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_3.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_3_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_3.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_3_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
-	m.stage_1_iter_3_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_3_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_3_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_3_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	m.stage_1_conv_g_r_4.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_4.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_4_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_4.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_4_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU
-	m.stage_1_iter_4_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
+	m.stage_1_iter_4_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
-	m.stage_1_iter_4_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_4_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_4_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_4_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	m.stage_1_conv_g_r_5.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_5.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_5_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_5.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_5_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU
-	m.stage_1_iter_5_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
+	m.stage_1_iter_5_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
-	m.stage_1_iter_5_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_5_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_5_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_5_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	m.stage_1_conv_g_r_6.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_6.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_6_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_6.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_6_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU
-	m.stage_1_iter_6_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
+	m.stage_1_iter_6_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
-	m.stage_1_iter_6_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_6_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_6_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
-
-	// stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_6_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn.Forward(n, b[2][:n*524288], b[0][:n*524288])
+	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[0][:n*524288])
 
 	// avgpool 2x2/2, 512x32x32 → 512x16x16
-	m.avgpool1.Forward(n, b[0][:n*524288], b[1][:n*131072])
+	m.avgpool1.Forward(n, b[0][:n*524288], b[3][:n*131072])
 
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
-	m.stage_1_d_conv.Forward(n, b[1][:n*131072], b[0][:n*131072], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.d_bn_1: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn_1.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[2][:n*131072], m.scratch)
+	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
-	m.stage_1_d_conv_3.Forward(n, b[2][:n*131072], b[1][:n*32768], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], m.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*32768], b[2][:n*131072], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*32768], b[3][:n*131072], m.scratch)
 
 	// stage_1.downsample: pool path + conv path, 512x16x16
-	runtime.AddInto(b[1][:n*131072], b[0][:n*131072], b[2][:n*131072])
+	runtime.AddInto(b[0][:n*131072], b[4][:n*131072], b[3][:n*131072])
 
-	// stage_2.bn_f: BatchNorm and ReLU, 512x16x16
-	m.stage_2_bn_f.Forward(n, b[1][:n*131072], b[0][:n*131072])
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %91
+	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], m.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16
-	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[2][:n*163840], m.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %91
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[2][:n*163840], m.scratch)
 
-	// stage_2.bn_g_f: BatchNorm and ReLU, 512x16x16
-	m.stage_2_bn_g_f.Forward(n, b[1][:n*131072], b[0][:n*131072])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %94
+	m.stage_2_conv_g_r.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_1_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_1.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_1_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
-	m.stage_2_iter_1_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
+	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	m.stage_2_iter_1_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_1_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
+	m.stage_2_conv_g_r_2.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_2_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_2.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_2_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
-	m.stage_2_iter_2_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
+	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	m.stage_2_iter_2_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_2_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
+	m.stage_2_conv_g_r_3.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_3_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_3.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_3_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
-	m.stage_2_iter_3_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
+	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
-	m.stage_2_iter_3_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_3_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
+	m.stage_2_conv_g_r_4.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_4_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_4.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_4_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
-	m.stage_2_iter_4_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
+	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
-	m.stage_2_iter_4_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_4_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
+	m.stage_2_conv_g_r_5.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_5_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_5.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_5_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
-	m.stage_2_iter_5_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
+	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
-	m.stage_2_iter_5_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_5_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
+	m.stage_2_conv_g_r_6.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_6.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_6_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_6.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_6_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU
-	m.stage_2_iter_6_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
+	m.stage_2_iter_6_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd)
-	m.stage_2_iter_6_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_6_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_6_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_6_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
+	m.stage_2_conv_g_r_7.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_7.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_7_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_7.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_7_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU
-	m.stage_2_iter_7_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
+	m.stage_2_iter_7_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd)
-	m.stage_2_iter_7_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_7_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_7_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_7_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
+	m.stage_2_conv_g_r_8.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_8.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_8_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_8.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_8_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU
-	m.stage_2_iter_8_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
+	m.stage_2_iter_8_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd)
-	m.stage_2_iter_8_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_8_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_8_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_8_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
+	m.stage_2_conv_g_r_9.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_9.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_9_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_9.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_9_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU
-	m.stage_2_iter_9_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
+	m.stage_2_iter_9_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd)
-	m.stage_2_iter_9_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_9_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_9_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
-
-	// stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_9_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[2][:n*163840], b[0][:n*163840])
+	m.stage_2_d_bn.Forward(n, b[1][:n*163840], b[0][:n*163840])
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8
-	m.avgpool2.Forward(n, b[0][:n*163840], b[1][:n*40960])
+	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[1][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.d_bn_1: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn_1.Forward(n, b[2][:n*163840], b[1][:n*163840])
-
-	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU
-	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[2][:n*40960], m.scratch)
+	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %94
+	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
-	m.stage_2_d_conv_3.Forward(n, b[2][:n*40960], b[1][:n*10240], m.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], m.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[1][:n*10240], b[2][:n*40960], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[0][:n*10240], b[3][:n*40960], m.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[1][:n*40960], b[0][:n*40960], b[2][:n*40960])
+	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
 
-	// stage_3.bn_f: BatchNorm and ReLU, 640x8x8
-	m.stage_3_bn_f.Forward(n, b[1][:n*40960], b[0][:n*40960])
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %217
+	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], m.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8
-	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[2][:n*49152], m.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %217
+	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*49152], m.scratch)
 
-	// stage_3.bn_g_f: BatchNorm and ReLU, 640x8x8
-	m.stage_3_bn_g_f.Forward(n, b[1][:n*40960], b[0][:n*40960])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %220
+	m.stage_3_conv_g_r.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[1][:n*49152], m.scratch)
-
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_1_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_1.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_1_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU
-	m.stage_3_iter_1_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
-	m.stage_3_iter_1_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_1_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %220
+	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_2_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_2.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_2_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU
-	m.stage_3_iter_2_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
-	m.stage_3_iter_2_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_2_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %220
+	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_3.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_3_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_3.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_3_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU
-	m.stage_3_iter_3_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
+	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
-	m.stage_3_iter_3_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_3_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %220
+	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_4.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_4_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_4.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_4_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU
-	m.stage_3_iter_4_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
+	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
-	m.stage_3_iter_4_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_4_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %220
+	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_5.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_5_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_5.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_5_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU
-	m.stage_3_iter_5_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
+	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
-	m.stage_3_iter_5_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_5_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %220
+	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_6.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_6_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_6.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_6_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU
-	m.stage_3_iter_6_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
+	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
-	m.stage_3_iter_6_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_6_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %220
+	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_7.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_7_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_7.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_7_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU
-	m.stage_3_iter_7_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
+	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
-	m.stage_3_iter_7_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_7_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_8.0 and ReLU of %220
+	m.stage_3_conv_g_r_8.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_8.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_8_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_8.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_8_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU
-	m.stage_3_iter_8_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
+	m.stage_3_iter_8_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU
-	m.stage_3_iter_8_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_8_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_8_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_8_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_9.0 and ReLU of %220
+	m.stage_3_conv_g_r_9.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_9.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_9_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_9.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_9_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU
-	m.stage_3_iter_9_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
+	m.stage_3_iter_9_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU
-	m.stage_3_iter_9_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_9_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_9_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_9_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_10.0 and ReLU of %220
+	m.stage_3_conv_g_r_10.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_10.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_10_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_10.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_10_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU
-	m.stage_3_iter_10_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
+	m.stage_3_iter_10_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU
-	m.stage_3_iter_10_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_10_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_10_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_10_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_11.0 and ReLU of %220
+	m.stage_3_conv_g_r_11.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_11.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_11_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_11.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_11_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU
-	m.stage_3_iter_11_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
+	m.stage_3_iter_11_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU
-	m.stage_3_iter_11_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_11_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_11_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_11_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_12.0 and ReLU of %220
+	m.stage_3_conv_g_r_12.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_12.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_12_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_12.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_12_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU
-	m.stage_3_iter_12_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
+	m.stage_3_iter_12_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU
-	m.stage_3_iter_12_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_12_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_12_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_12_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_13.0 and ReLU of %220
+	m.stage_3_conv_g_r_13.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_13.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_13_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_13.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_13_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU
-	m.stage_3_iter_13_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
+	m.stage_3_iter_13_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU
-	m.stage_3_iter_13_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_13_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_13_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_13_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_14.0 and ReLU of %220
+	m.stage_3_conv_g_r_14.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_14.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_14_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_14.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_14_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU
-	m.stage_3_iter_14_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
+	m.stage_3_iter_14_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU
-	m.stage_3_iter_14_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_14_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_14_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_14_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_15.0 and ReLU of %220
+	m.stage_3_conv_g_r_15.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_15.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_15_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_15.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_15_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU
-	m.stage_3_iter_15_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
+	m.stage_3_iter_15_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU
-	m.stage_3_iter_15_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_15_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_15_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_15_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_16.0 and ReLU of %220
+	m.stage_3_conv_g_r_16.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_16.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_16_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_16.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_16_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU
-	m.stage_3_iter_16_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
+	m.stage_3_iter_16_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU
-	m.stage_3_iter_16_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_16_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_16_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_16_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_17.0 and ReLU of %220
+	m.stage_3_conv_g_r_17.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_17.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_17_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_17.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_17_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU
-	m.stage_3_iter_17_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
+	m.stage_3_iter_17_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU
-	m.stage_3_iter_17_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_17_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_17_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_17_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_18.0 and ReLU of %220
+	m.stage_3_conv_g_r_18.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_18.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_18_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_18.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_18_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU
-	m.stage_3_iter_18_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
+	m.stage_3_iter_18_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU
-	m.stage_3_iter_18_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_18_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_18_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
-
-	// stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_18_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
-	m.lastact_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
+	m.lastact_0.Forward(n, b[3][:n*49152], b[4][:n*49152])
 
 	// avgpool 8x8/8, 768x8x8 → 768x1x1
-	m.avgpool3.Forward(n, b[0][:n*49152], b[1][:n*768])
+	m.avgpool3.Forward(n, b[4][:n*49152], b[3][:n*768])
 
 	// classifier: linear 768 → 10
-	m.classifier.Forward(n, b[1][:n*768], out)
+	m.classifier.Forward(n, b[3][:n*768], out)
 	return nil
 }
 

@@ -1362,21 +1362,13 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_f runtime.ScaleShift
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_g_f runtime.ScaleShift
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_g_1_0 runtime.ScaleShift
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
-	// stage_1.iter_1.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_1_0 runtime.ScaleShift
-	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU
+	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
 	stage_1_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1385,13 +1377,11 @@ type Model struct {
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_1_5          runtime.SKAttention
 	stage_1_iter_1_5_branches [2][]float32
-	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32
+	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_1_6 runtime.Conv2D
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_g_2_0 runtime.ScaleShift
-	// stage_1.iter_2.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_2_0 runtime.ScaleShift
-	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
 	stage_1_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1400,13 +1390,11 @@ type Model struct {
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_2_5          runtime.SKAttention
 	stage_1_iter_2_5_branches [2][]float32
-	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32
+	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_2_6 runtime.Conv2D
-	// stage_1.iter_g_3.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_g_3_0 runtime.ScaleShift
-	// stage_1.iter_3.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_3_0 runtime.ScaleShift
-	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	stage_1_conv_g_r_3 runtime.Conv2D
+	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU
 	stage_1_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1415,13 +1403,11 @@ type Model struct {
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_3_5          runtime.SKAttention
 	stage_1_iter_3_5_branches [2][]float32
-	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32
+	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_3_6 runtime.Conv2D
-	// stage_1.iter_g_4.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_g_4_0 runtime.ScaleShift
-	// stage_1.iter_4.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_4_0 runtime.ScaleShift
-	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	stage_1_conv_g_r_4 runtime.Conv2D
+	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
 	stage_1_iter_4_2 runtime.Conv2D
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU
 	stage_1_iter_4_5_conv_0_0 runtime.Conv2D
@@ -1430,13 +1416,11 @@ type Model struct {
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_4_5          runtime.SKAttention
 	stage_1_iter_4_5_branches [2][]float32
-	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32
+	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_4_6 runtime.Conv2D
-	// stage_1.iter_g_5.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_g_5_0 runtime.ScaleShift
-	// stage_1.iter_5.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_5_0 runtime.ScaleShift
-	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	stage_1_conv_g_r_5 runtime.Conv2D
+	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
 	stage_1_iter_5_2 runtime.Conv2D
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU
 	stage_1_iter_5_5_conv_0_0 runtime.Conv2D
@@ -1445,13 +1429,11 @@ type Model struct {
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_5_5          runtime.SKAttention
 	stage_1_iter_5_5_branches [2][]float32
-	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32
+	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_5_6 runtime.Conv2D
-	// stage_1.iter_g_6.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_g_6_0 runtime.ScaleShift
-	// stage_1.iter_6.0: BatchNorm and ReLU, 384x32x32
-	stage_1_iter_6_0 runtime.ScaleShift
-	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	stage_1_conv_g_r_6 runtime.Conv2D
+	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
 	stage_1_iter_6_2 runtime.Conv2D
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU
 	stage_1_iter_6_5_conv_0_0 runtime.Conv2D
@@ -1460,7 +1442,7 @@ type Model struct {
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_6_5          runtime.SKAttention
 	stage_1_iter_6_5_branches [2][]float32
-	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32
+	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_6_6 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 384x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -1468,9 +1450,7 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 384x16x16 → 384x16x16
 	stage_1_d_conv runtime.Conv2D
-	// stage_1.d_bn_1: BatchNorm and ReLU, 384x32x32
-	stage_1_d_bn_1 runtime.ScaleShift
-	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU
+	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
 	stage_1_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1481,21 +1461,13 @@ type Model struct {
 	stage_1_d_conv_3_branches [2][]float32
 	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.bn_f: BatchNorm and ReLU, 384x16x16
-	stage_2_bn_f runtime.ScaleShift
-	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16
+	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %121
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.bn_g_f: BatchNorm and ReLU, 384x16x16
-	stage_2_bn_g_f runtime.ScaleShift
-	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16
+	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_1_0 runtime.ScaleShift
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %124
 	stage_2_conv_g_r runtime.Conv2D
-	// stage_2.iter_1.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_1_0 runtime.ScaleShift
-	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU
+	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1504,13 +1476,11 @@ type Model struct {
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_1_5          runtime.SKAttention
 	stage_2_iter_1_5_branches [2][]float32
-	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_1_6 runtime.Conv2D
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_2_0 runtime.ScaleShift
-	// stage_2.iter_2.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_2_0 runtime.ScaleShift
-	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
 	stage_2_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1519,13 +1489,11 @@ type Model struct {
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_2_5          runtime.SKAttention
 	stage_2_iter_2_5_branches [2][]float32
-	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_2_6 runtime.Conv2D
-	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_3_0 runtime.ScaleShift
-	// stage_2.iter_3.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_3_0 runtime.ScaleShift
-	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
+	stage_2_conv_g_r_3 runtime.Conv2D
+	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU
 	stage_2_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1534,13 +1502,11 @@ type Model struct {
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_3_5          runtime.SKAttention
 	stage_2_iter_3_5_branches [2][]float32
-	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_3_6 runtime.Conv2D
-	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_4_0 runtime.ScaleShift
-	// stage_2.iter_4.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_4_0 runtime.ScaleShift
-	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
+	stage_2_conv_g_r_4 runtime.Conv2D
+	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU
 	stage_2_iter_4_5_conv_0_0 runtime.Conv2D
@@ -1549,13 +1515,11 @@ type Model struct {
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_4_5          runtime.SKAttention
 	stage_2_iter_4_5_branches [2][]float32
-	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_4_6 runtime.Conv2D
-	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_5_0 runtime.ScaleShift
-	// stage_2.iter_5.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_5_0 runtime.ScaleShift
-	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
+	stage_2_conv_g_r_5 runtime.Conv2D
+	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU
 	stage_2_iter_5_5_conv_0_0 runtime.Conv2D
@@ -1564,13 +1528,11 @@ type Model struct {
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_5_5          runtime.SKAttention
 	stage_2_iter_5_5_branches [2][]float32
-	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_5_6 runtime.Conv2D
-	// stage_2.iter_g_6.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_6_0 runtime.ScaleShift
-	// stage_2.iter_6.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_6_0 runtime.ScaleShift
-	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
+	stage_2_conv_g_r_6 runtime.Conv2D
+	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
 	stage_2_iter_6_2 runtime.Conv2D
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU
 	stage_2_iter_6_5_conv_0_0 runtime.Conv2D
@@ -1579,13 +1541,11 @@ type Model struct {
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_6_5          runtime.SKAttention
 	stage_2_iter_6_5_branches [2][]float32
-	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_6_6 runtime.Conv2D
-	// stage_2.iter_g_7.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_7_0 runtime.ScaleShift
-	// stage_2.iter_7.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_7_0 runtime.ScaleShift
-	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
+	stage_2_conv_g_r_7 runtime.Conv2D
+	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
 	stage_2_iter_7_2 runtime.Conv2D
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU
 	stage_2_iter_7_5_conv_0_0 runtime.Conv2D
@@ -1594,13 +1554,11 @@ type Model struct {
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_7_5          runtime.SKAttention
 	stage_2_iter_7_5_branches [2][]float32
-	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_7_6 runtime.Conv2D
-	// stage_2.iter_g_8.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_8_0 runtime.ScaleShift
-	// stage_2.iter_8.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_8_0 runtime.ScaleShift
-	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
+	stage_2_conv_g_r_8 runtime.Conv2D
+	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
 	stage_2_iter_8_2 runtime.Conv2D
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU
 	stage_2_iter_8_5_conv_0_0 runtime.Conv2D
@@ -1609,13 +1567,11 @@ type Model struct {
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_8_5          runtime.SKAttention
 	stage_2_iter_8_5_branches [2][]float32
-	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_8_6 runtime.Conv2D
-	// stage_2.iter_g_9.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_9_0 runtime.ScaleShift
-	// stage_2.iter_9.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_9_0 runtime.ScaleShift
-	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
+	stage_2_conv_g_r_9 runtime.Conv2D
+	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
 	stage_2_iter_9_2 runtime.Conv2D
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU
 	stage_2_iter_9_5_conv_0_0 runtime.Conv2D
@@ -1624,7 +1580,7 @@ type Model struct {
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_9_5          runtime.SKAttention
 	stage_2_iter_9_5_branches [2][]float32
-	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16
+	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_9_6 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -1632,9 +1588,7 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
 	stage_2_d_conv runtime.Conv2D
-	// stage_2.d_bn_1: BatchNorm and ReLU, 640x16x16
-	stage_2_d_bn_1 runtime.ScaleShift
-	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU
+	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
 	stage_2_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1645,21 +1599,13 @@ type Model struct {
 	stage_2_d_conv_3_branches [2][]float32
 	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.bn_f: BatchNorm and ReLU, 640x8x8
-	stage_3_bn_f runtime.ScaleShift
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_f and ReLU of %289
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.bn_g_f: BatchNorm and ReLU, 640x8x8
-	stage_3_bn_g_f runtime.ScaleShift
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_1_0 runtime.ScaleShift
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_1.0 and ReLU of %292
 	stage_3_conv_g_r runtime.Conv2D
-	// stage_3.iter_1.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_1_0 runtime.ScaleShift
-	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU
+	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
 	stage_3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1668,13 +1614,11 @@ type Model struct {
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_1_5          runtime.SKAttention
 	stage_3_iter_1_5_branches [2][]float32
-	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_1_6 runtime.Conv2D
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_2_0 runtime.ScaleShift
-	// stage_3.iter_2.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_2_0 runtime.ScaleShift
-	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
 	stage_3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1683,13 +1627,11 @@ type Model struct {
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_2_5          runtime.SKAttention
 	stage_3_iter_2_5_branches [2][]float32
-	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_2_6 runtime.Conv2D
-	// stage_3.iter_g_3.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_3_0 runtime.ScaleShift
-	// stage_3.iter_3.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_3_0 runtime.ScaleShift
-	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
+	stage_3_conv_g_r_3 runtime.Conv2D
+	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU
 	stage_3_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1698,13 +1640,11 @@ type Model struct {
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_3_5          runtime.SKAttention
 	stage_3_iter_3_5_branches [2][]float32
-	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_3_6 runtime.Conv2D
-	// stage_3.iter_g_4.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_4_0 runtime.ScaleShift
-	// stage_3.iter_4.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_4_0 runtime.ScaleShift
-	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
+	stage_3_conv_g_r_4 runtime.Conv2D
+	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU
 	stage_3_iter_4_5_conv_0_0 runtime.Conv2D
@@ -1713,13 +1653,11 @@ type Model struct {
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_4_5          runtime.SKAttention
 	stage_3_iter_4_5_branches [2][]float32
-	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_4_6 runtime.Conv2D
-	// stage_3.iter_g_5.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_5_0 runtime.ScaleShift
-	// stage_3.iter_5.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_5_0 runtime.ScaleShift
-	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
+	stage_3_conv_g_r_5 runtime.Conv2D
+	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU
 	stage_3_iter_5_5_conv_0_0 runtime.Conv2D
@@ -1728,13 +1666,11 @@ type Model struct {
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_5_5          runtime.SKAttention
 	stage_3_iter_5_5_branches [2][]float32
-	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_5_6 runtime.Conv2D
-	// stage_3.iter_g_6.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_6_0 runtime.ScaleShift
-	// stage_3.iter_6.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_6_0 runtime.ScaleShift
-	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
+	stage_3_conv_g_r_6 runtime.Conv2D
+	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU
 	stage_3_iter_6_5_conv_0_0 runtime.Conv2D
@@ -1743,13 +1679,11 @@ type Model struct {
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_6_5          runtime.SKAttention
 	stage_3_iter_6_5_branches [2][]float32
-	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_6_6 runtime.Conv2D
-	// stage_3.iter_g_7.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_7_0 runtime.ScaleShift
-	// stage_3.iter_7.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_7_0 runtime.ScaleShift
-	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
+	stage_3_conv_g_r_7 runtime.Conv2D
+	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU
 	stage_3_iter_7_5_conv_0_0 runtime.Conv2D
@@ -1758,13 +1692,11 @@ type Model struct {
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_7_5          runtime.SKAttention
 	stage_3_iter_7_5_branches [2][]float32
-	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_7_6 runtime.Conv2D
-	// stage_3.iter_g_8.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_8_0 runtime.ScaleShift
-	// stage_3.iter_8.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_8_0 runtime.ScaleShift
-	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
+	stage_3_conv_g_r_8 runtime.Conv2D
+	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
 	stage_3_iter_8_2 runtime.Conv2D
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU
 	stage_3_iter_8_5_conv_0_0 runtime.Conv2D
@@ -1773,13 +1705,11 @@ type Model struct {
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_8_5          runtime.SKAttention
 	stage_3_iter_8_5_branches [2][]float32
-	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_8_6 runtime.Conv2D
-	// stage_3.iter_g_9.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_9_0 runtime.ScaleShift
-	// stage_3.iter_9.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_9_0 runtime.ScaleShift
-	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
+	stage_3_conv_g_r_9 runtime.Conv2D
+	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
 	stage_3_iter_9_2 runtime.Conv2D
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU
 	stage_3_iter_9_5_conv_0_0 runtime.Conv2D
@@ -1788,13 +1718,11 @@ type Model struct {
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_9_5          runtime.SKAttention
 	stage_3_iter_9_5_branches [2][]float32
-	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_9_6 runtime.Conv2D
-	// stage_3.iter_g_10.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_10_0 runtime.ScaleShift
-	// stage_3.iter_10.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_10_0 runtime.ScaleShift
-	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
+	stage_3_conv_g_r_10 runtime.Conv2D
+	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
 	stage_3_iter_10_2 runtime.Conv2D
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU
 	stage_3_iter_10_5_conv_0_0 runtime.Conv2D
@@ -1803,13 +1731,11 @@ type Model struct {
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_10_5          runtime.SKAttention
 	stage_3_iter_10_5_branches [2][]float32
-	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_10_6 runtime.Conv2D
-	// stage_3.iter_g_11.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_11_0 runtime.ScaleShift
-	// stage_3.iter_11.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_11_0 runtime.ScaleShift
-	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
+	stage_3_conv_g_r_11 runtime.Conv2D
+	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
 	stage_3_iter_11_2 runtime.Conv2D
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU
 	stage_3_iter_11_5_conv_0_0 runtime.Conv2D
@@ -1818,13 +1744,11 @@ type Model struct {
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_11_5          runtime.SKAttention
 	stage_3_iter_11_5_branches [2][]float32
-	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_11_6 runtime.Conv2D
-	// stage_3.iter_g_12.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_12_0 runtime.ScaleShift
-	// stage_3.iter_12.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_12_0 runtime.ScaleShift
-	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
+	stage_3_conv_g_r_12 runtime.Conv2D
+	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
 	stage_3_iter_12_2 runtime.Conv2D
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU
 	stage_3_iter_12_5_conv_0_0 runtime.Conv2D
@@ -1833,13 +1757,11 @@ type Model struct {
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_12_5          runtime.SKAttention
 	stage_3_iter_12_5_branches [2][]float32
-	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_12_6 runtime.Conv2D
-	// stage_3.iter_g_13.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_13_0 runtime.ScaleShift
-	// stage_3.iter_13.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_13_0 runtime.ScaleShift
-	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
+	stage_3_conv_g_r_13 runtime.Conv2D
+	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
 	stage_3_iter_13_2 runtime.Conv2D
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU
 	stage_3_iter_13_5_conv_0_0 runtime.Conv2D
@@ -1848,13 +1770,11 @@ type Model struct {
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_13_5          runtime.SKAttention
 	stage_3_iter_13_5_branches [2][]float32
-	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_13_6 runtime.Conv2D
-	// stage_3.iter_g_14.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_14_0 runtime.ScaleShift
-	// stage_3.iter_14.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_14_0 runtime.ScaleShift
-	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
+	stage_3_conv_g_r_14 runtime.Conv2D
+	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
 	stage_3_iter_14_2 runtime.Conv2D
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU
 	stage_3_iter_14_5_conv_0_0 runtime.Conv2D
@@ -1863,13 +1783,11 @@ type Model struct {
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_14_5          runtime.SKAttention
 	stage_3_iter_14_5_branches [2][]float32
-	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_14_6 runtime.Conv2D
-	// stage_3.iter_g_15.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_15_0 runtime.ScaleShift
-	// stage_3.iter_15.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_15_0 runtime.ScaleShift
-	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
+	stage_3_conv_g_r_15 runtime.Conv2D
+	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
 	stage_3_iter_15_2 runtime.Conv2D
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU
 	stage_3_iter_15_5_conv_0_0 runtime.Conv2D
@@ -1878,13 +1796,11 @@ type Model struct {
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_15_5          runtime.SKAttention
 	stage_3_iter_15_5_branches [2][]float32
-	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_15_6 runtime.Conv2D
-	// stage_3.iter_g_16.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_16_0 runtime.ScaleShift
-	// stage_3.iter_16.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_16_0 runtime.ScaleShift
-	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
+	stage_3_conv_g_r_16 runtime.Conv2D
+	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
 	stage_3_iter_16_2 runtime.Conv2D
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU
 	stage_3_iter_16_5_conv_0_0 runtime.Conv2D
@@ -1893,13 +1809,11 @@ type Model struct {
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_16_5          runtime.SKAttention
 	stage_3_iter_16_5_branches [2][]float32
-	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_16_6 runtime.Conv2D
-	// stage_3.iter_g_17.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_17_0 runtime.ScaleShift
-	// stage_3.iter_17.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_17_0 runtime.ScaleShift
-	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
+	stage_3_conv_g_r_17 runtime.Conv2D
+	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
 	stage_3_iter_17_2 runtime.Conv2D
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU
 	stage_3_iter_17_5_conv_0_0 runtime.Conv2D
@@ -1908,13 +1822,11 @@ type Model struct {
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_17_5          runtime.SKAttention
 	stage_3_iter_17_5_branches [2][]float32
-	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_17_6 runtime.Conv2D
-	// stage_3.iter_g_18.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_g_18_0 runtime.ScaleShift
-	// stage_3.iter_18.0: BatchNorm and ReLU, 896x8x8
-	stage_3_iter_18_0 runtime.ScaleShift
-	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
+	stage_3_conv_g_r_18 runtime.Conv2D
+	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
 	stage_3_iter_18_2 runtime.Conv2D
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU
 	stage_3_iter_18_5_conv_0_0 runtime.Conv2D
@@ -1923,7 +1835,7 @@ type Model struct {
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_18_5          runtime.SKAttention
 	stage_3_iter_18_5_branches [2][]float32
-	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8
+	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_18_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 896x8x8
 	lastact_0 runtime.ScaleShift
@@ -1946,17 +1858,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.stage_1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     3,
 		KW:     3,
@@ -1968,17 +1876,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1989,11 +1893,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_1_iter_g_1_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2001,6 +1900,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2012,17 +1912,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2093,16 +1989,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_2_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_2_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2110,6 +2015,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2180,16 +2086,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_3_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_3_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2197,6 +2112,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2267,16 +2183,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_4_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_4_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2284,6 +2209,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2354,16 +2280,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_5_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_5_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2371,6 +2306,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2441,16 +2377,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_6_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_6_0 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2458,6 +2403,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2528,6 +2474,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_1_d_bn = runtime.ScaleShift{
 		C:    384,
@@ -2564,17 +2511,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_d_bn_1 = runtime.ScaleShift{
-		C:    384,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    384,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -2646,17 +2589,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_f = runtime.ScaleShift{
-		C:    384,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    384,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     3,
 		KW:     3,
@@ -2668,17 +2607,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_g_f = runtime.ScaleShift{
-		C:    384,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    384,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2689,11 +2624,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_2_iter_g_1_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2701,6 +2631,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2712,17 +2643,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2793,16 +2720,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_2_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_2_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2810,6 +2746,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2880,16 +2817,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_3_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_3_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2897,6 +2843,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -2967,16 +2914,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_4_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_4_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2984,6 +2940,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3054,16 +3011,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_5_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_5_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -3071,6 +3037,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3141,16 +3108,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_6_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_6_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -3158,6 +3134,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3228,16 +3205,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_7_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_7_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -3245,6 +3231,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3315,16 +3302,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_8_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_8_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -3332,6 +3328,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3402,16 +3399,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_9_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_9_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -3419,6 +3425,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3489,6 +3496,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_d_bn = runtime.ScaleShift{
 		C:    640,
@@ -3525,17 +3533,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_d_bn_1 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -3607,17 +3611,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_f = runtime.ScaleShift{
-		C:    640,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    640,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     3,
 		KW:     3,
@@ -3629,17 +3629,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_g_f = runtime.ScaleShift{
-		C:    640,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    640,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3650,11 +3646,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_3_iter_g_1_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -3662,6 +3653,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3673,17 +3665,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3754,16 +3742,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_2_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_2_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -3771,6 +3768,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3841,16 +3839,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_3_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_3_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -3858,6 +3865,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -3928,16 +3936,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_4_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_4_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -3945,6 +3962,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4015,16 +4033,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_5_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_5_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -4032,6 +4059,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4102,16 +4130,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_6_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_6_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -4119,6 +4156,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4189,16 +4227,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_7_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_7_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -4206,6 +4253,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4276,16 +4324,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_8_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_8_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -4293,6 +4350,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4363,16 +4421,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_9_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_9_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -4380,6 +4447,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4450,16 +4518,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_10_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_10_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -4467,6 +4544,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4537,16 +4615,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_11_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_11_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -4554,6 +4641,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4624,16 +4712,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_12_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_12_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -4641,6 +4738,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4711,16 +4809,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_13_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_13_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -4728,6 +4835,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4798,16 +4906,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_14_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_14_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -4815,6 +4932,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4885,16 +5003,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_15_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_15_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -4902,6 +5029,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -4972,16 +5100,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_16_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_16_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -4989,6 +5126,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -5059,16 +5197,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_17_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_17_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -5076,6 +5223,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -5146,16 +5294,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_18_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_18_0 = runtime.ScaleShift{
-		C:    896,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -5163,6 +5320,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    896,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -5233,6 +5391,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    896,
@@ -5319,32 +5478,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
 
-	m.stage_1_bn_f.Scale, m.stage_1_bn_f.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
-
 	m.stage_1_conv_f.Weight = t[6]
+	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
 
-	m.stage_1_bn_g_f.Scale, m.stage_1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
+	m.stage_1_conv_g_f.InScale, m.stage_1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_iter_g_1_0.Scale, m.stage_1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
-
 	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
-	m.stage_1_iter_1_0.Scale, m.stage_1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
+	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
@@ -5370,12 +5525,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.6: %w", err)
 	}
 
-	m.stage_1_iter_g_2_0.Scale, m.stage_1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
-
-	m.stage_1_iter_2_0.Scale, m.stage_1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[51], t[52], t[53], t[54], 1e-05)
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_2_2.Weight = t[56]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
+	m.stage_1_iter_2_2.InScale, m.stage_1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[51], t[52], t[53], t[54], 1e-05)
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
@@ -5401,12 +5559,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.6: %w", err)
 	}
 
-	m.stage_1_iter_g_3_0.Scale, m.stage_1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[118], t[119], t[120], t[121], 1e-05)
-
-	m.stage_1_iter_3_0.Scale, m.stage_1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[87], t[88], t[89], t[90], 1e-05)
+	m.stage_1_conv_g_r_3.Weight = t[14]
+	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[118], t[119], t[120], t[121], 1e-05)
+	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_3_2.Weight = t[92]
 	m.stage_1_iter_3_2.Scale, m.stage_1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
+	m.stage_1_iter_3_2.InScale, m.stage_1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[87], t[88], t[89], t[90], 1e-05)
 	if err := m.stage_1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.2: %w", err)
 	}
@@ -5432,12 +5593,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_3.6: %w", err)
 	}
 
-	m.stage_1_iter_g_4_0.Scale, m.stage_1_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[154], t[155], t[156], t[157], 1e-05)
-
-	m.stage_1_iter_4_0.Scale, m.stage_1_iter_4_0.Shift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
+	m.stage_1_conv_g_r_4.Weight = t[14]
+	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[154], t[155], t[156], t[157], 1e-05)
+	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_4_2.Weight = t[128]
 	m.stage_1_iter_4_2.Scale, m.stage_1_iter_4_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
+	m.stage_1_iter_4_2.InScale, m.stage_1_iter_4_2.InShift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
 	if err := m.stage_1_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.2: %w", err)
 	}
@@ -5463,12 +5627,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_4.6: %w", err)
 	}
 
-	m.stage_1_iter_g_5_0.Scale, m.stage_1_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[190], t[191], t[192], t[193], 1e-05)
-
-	m.stage_1_iter_5_0.Scale, m.stage_1_iter_5_0.Shift = runtime.BatchNormScaleShift(t[159], t[160], t[161], t[162], 1e-05)
+	m.stage_1_conv_g_r_5.Weight = t[14]
+	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[190], t[191], t[192], t[193], 1e-05)
+	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_5_2.Weight = t[164]
 	m.stage_1_iter_5_2.Scale, m.stage_1_iter_5_2.Shift = runtime.BatchNormScaleShift(t[165], t[166], t[167], t[168], 1e-05)
+	m.stage_1_iter_5_2.InScale, m.stage_1_iter_5_2.InShift = runtime.BatchNormScaleShift(t[159], t[160], t[161], t[162], 1e-05)
 	if err := m.stage_1_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.2: %w", err)
 	}
@@ -5494,12 +5661,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_5.6: %w", err)
 	}
 
-	m.stage_1_iter_g_6_0.Scale, m.stage_1_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
-
-	m.stage_1_iter_6_0.Scale, m.stage_1_iter_6_0.Shift = runtime.BatchNormScaleShift(t[195], t[196], t[197], t[198], 1e-05)
+	m.stage_1_conv_g_r_6.Weight = t[14]
+	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
+	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_6_2.Weight = t[200]
 	m.stage_1_iter_6_2.Scale, m.stage_1_iter_6_2.Shift = runtime.BatchNormScaleShift(t[201], t[202], t[203], t[204], 1e-05)
+	m.stage_1_iter_6_2.InScale, m.stage_1_iter_6_2.InShift = runtime.BatchNormScaleShift(t[195], t[196], t[197], t[198], 1e-05)
 	if err := m.stage_1_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.2: %w", err)
 	}
@@ -5532,10 +5702,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
 
-	m.stage_1_d_bn_1.Scale, m.stage_1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
-
 	m.stage_1_d_conv_1.Weight = t[242]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
+	m.stage_1_d_conv_1.InScale, m.stage_1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
@@ -5561,32 +5730,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
 
-	m.stage_2_bn_f.Scale, m.stage_2_bn_f.Shift = runtime.BatchNormScaleShift(t[268], t[269], t[270], t[271], 1e-05)
-
 	m.stage_2_conv_f.Weight = t[273]
+	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[268], t[269], t[270], t[271], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
 
-	m.stage_2_bn_g_f.Scale, m.stage_2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[274], t[275], t[276], t[277], 1e-05)
-
 	m.stage_2_conv_g_f.Weight = t[279]
 	m.stage_2_conv_g_f.Shift = t[280]
+	m.stage_2_conv_g_f.InScale, m.stage_2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[274], t[275], t[276], t[277], 1e-05)
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_iter_g_1_0.Scale, m.stage_2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[313], t[314], t[315], t[316], 1e-05)
-
 	m.stage_2_conv_g_r.Weight = t[281]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[313], t[314], t[315], t[316], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
-	m.stage_2_iter_1_0.Scale, m.stage_2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[282], t[283], t[284], t[285], 1e-05)
-
 	m.stage_2_iter_1_2.Weight = t[287]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[288], t[289], t[290], t[291], 1e-05)
+	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[282], t[283], t[284], t[285], 1e-05)
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
@@ -5612,12 +5777,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
 	}
 
-	m.stage_2_iter_g_2_0.Scale, m.stage_2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
-
-	m.stage_2_iter_2_0.Scale, m.stage_2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
+	m.stage_2_conv_g_r_2.Weight = t[281]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_2_2.Weight = t[323]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
+	m.stage_2_iter_2_2.InScale, m.stage_2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
@@ -5643,12 +5811,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_2.6: %w", err)
 	}
 
-	m.stage_2_iter_g_3_0.Scale, m.stage_2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
-
-	m.stage_2_iter_3_0.Scale, m.stage_2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[354], t[355], t[356], t[357], 1e-05)
+	m.stage_2_conv_g_r_3.Weight = t[281]
+	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
+	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_3_2.Weight = t[359]
 	m.stage_2_iter_3_2.Scale, m.stage_2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[360], t[361], t[362], t[363], 1e-05)
+	m.stage_2_iter_3_2.InScale, m.stage_2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[354], t[355], t[356], t[357], 1e-05)
 	if err := m.stage_2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.2: %w", err)
 	}
@@ -5674,12 +5845,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_3.6: %w", err)
 	}
 
-	m.stage_2_iter_g_4_0.Scale, m.stage_2_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[421], t[422], t[423], t[424], 1e-05)
-
-	m.stage_2_iter_4_0.Scale, m.stage_2_iter_4_0.Shift = runtime.BatchNormScaleShift(t[390], t[391], t[392], t[393], 1e-05)
+	m.stage_2_conv_g_r_4.Weight = t[281]
+	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[421], t[422], t[423], t[424], 1e-05)
+	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_4_2.Weight = t[395]
 	m.stage_2_iter_4_2.Scale, m.stage_2_iter_4_2.Shift = runtime.BatchNormScaleShift(t[396], t[397], t[398], t[399], 1e-05)
+	m.stage_2_iter_4_2.InScale, m.stage_2_iter_4_2.InShift = runtime.BatchNormScaleShift(t[390], t[391], t[392], t[393], 1e-05)
 	if err := m.stage_2_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.2: %w", err)
 	}
@@ -5705,12 +5879,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_4.6: %w", err)
 	}
 
-	m.stage_2_iter_g_5_0.Scale, m.stage_2_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[457], t[458], t[459], t[460], 1e-05)
-
-	m.stage_2_iter_5_0.Scale, m.stage_2_iter_5_0.Shift = runtime.BatchNormScaleShift(t[426], t[427], t[428], t[429], 1e-05)
+	m.stage_2_conv_g_r_5.Weight = t[281]
+	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[457], t[458], t[459], t[460], 1e-05)
+	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_5_2.Weight = t[431]
 	m.stage_2_iter_5_2.Scale, m.stage_2_iter_5_2.Shift = runtime.BatchNormScaleShift(t[432], t[433], t[434], t[435], 1e-05)
+	m.stage_2_iter_5_2.InScale, m.stage_2_iter_5_2.InShift = runtime.BatchNormScaleShift(t[426], t[427], t[428], t[429], 1e-05)
 	if err := m.stage_2_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.2: %w", err)
 	}
@@ -5736,12 +5913,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_5.6: %w", err)
 	}
 
-	m.stage_2_iter_g_6_0.Scale, m.stage_2_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[493], t[494], t[495], t[496], 1e-05)
-
-	m.stage_2_iter_6_0.Scale, m.stage_2_iter_6_0.Shift = runtime.BatchNormScaleShift(t[462], t[463], t[464], t[465], 1e-05)
+	m.stage_2_conv_g_r_6.Weight = t[281]
+	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[493], t[494], t[495], t[496], 1e-05)
+	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_6_2.Weight = t[467]
 	m.stage_2_iter_6_2.Scale, m.stage_2_iter_6_2.Shift = runtime.BatchNormScaleShift(t[468], t[469], t[470], t[471], 1e-05)
+	m.stage_2_iter_6_2.InScale, m.stage_2_iter_6_2.InShift = runtime.BatchNormScaleShift(t[462], t[463], t[464], t[465], 1e-05)
 	if err := m.stage_2_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.2: %w", err)
 	}
@@ -5767,12 +5947,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_6.6: %w", err)
 	}
 
-	m.stage_2_iter_g_7_0.Scale, m.stage_2_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[529], t[530], t[531], t[532], 1e-05)
-
-	m.stage_2_iter_7_0.Scale, m.stage_2_iter_7_0.Shift = runtime.BatchNormScaleShift(t[498], t[499], t[500], t[501], 1e-05)
+	m.stage_2_conv_g_r_7.Weight = t[281]
+	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[529], t[530], t[531], t[532], 1e-05)
+	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_7_2.Weight = t[503]
 	m.stage_2_iter_7_2.Scale, m.stage_2_iter_7_2.Shift = runtime.BatchNormScaleShift(t[504], t[505], t[506], t[507], 1e-05)
+	m.stage_2_iter_7_2.InScale, m.stage_2_iter_7_2.InShift = runtime.BatchNormScaleShift(t[498], t[499], t[500], t[501], 1e-05)
 	if err := m.stage_2_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.2: %w", err)
 	}
@@ -5798,12 +5981,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_7.6: %w", err)
 	}
 
-	m.stage_2_iter_g_8_0.Scale, m.stage_2_iter_g_8_0.Shift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
-
-	m.stage_2_iter_8_0.Scale, m.stage_2_iter_8_0.Shift = runtime.BatchNormScaleShift(t[534], t[535], t[536], t[537], 1e-05)
+	m.stage_2_conv_g_r_8.Weight = t[281]
+	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
+	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_8_2.Weight = t[539]
 	m.stage_2_iter_8_2.Scale, m.stage_2_iter_8_2.Shift = runtime.BatchNormScaleShift(t[540], t[541], t[542], t[543], 1e-05)
+	m.stage_2_iter_8_2.InScale, m.stage_2_iter_8_2.InShift = runtime.BatchNormScaleShift(t[534], t[535], t[536], t[537], 1e-05)
 	if err := m.stage_2_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.2: %w", err)
 	}
@@ -5829,12 +6015,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_8.6: %w", err)
 	}
 
-	m.stage_2_iter_g_9_0.Scale, m.stage_2_iter_g_9_0.Shift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
-
-	m.stage_2_iter_9_0.Scale, m.stage_2_iter_9_0.Shift = runtime.BatchNormScaleShift(t[570], t[571], t[572], t[573], 1e-05)
+	m.stage_2_conv_g_r_9.Weight = t[281]
+	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
+	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_9_2.Weight = t[575]
 	m.stage_2_iter_9_2.Scale, m.stage_2_iter_9_2.Shift = runtime.BatchNormScaleShift(t[576], t[577], t[578], t[579], 1e-05)
+	m.stage_2_iter_9_2.InScale, m.stage_2_iter_9_2.InShift = runtime.BatchNormScaleShift(t[570], t[571], t[572], t[573], 1e-05)
 	if err := m.stage_2_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.2: %w", err)
 	}
@@ -5867,10 +6056,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
 
-	m.stage_2_d_bn_1.Scale, m.stage_2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[612], t[613], t[614], t[615], 1e-05)
-
 	m.stage_2_d_conv_1.Weight = t[617]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[618], t[619], t[620], t[621], 1e-05)
+	m.stage_2_d_conv_1.InScale, m.stage_2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[612], t[613], t[614], t[615], 1e-05)
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
@@ -5896,32 +6084,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
 
-	m.stage_3_bn_f.Scale, m.stage_3_bn_f.Shift = runtime.BatchNormScaleShift(t[643], t[644], t[645], t[646], 1e-05)
-
 	m.stage_3_conv_f.Weight = t[648]
+	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[643], t[644], t[645], t[646], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
 
-	m.stage_3_bn_g_f.Scale, m.stage_3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[649], t[650], t[651], t[652], 1e-05)
-
 	m.stage_3_conv_g_f.Weight = t[654]
 	m.stage_3_conv_g_f.Shift = t[655]
+	m.stage_3_conv_g_f.InScale, m.stage_3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[649], t[650], t[651], t[652], 1e-05)
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_iter_g_1_0.Scale, m.stage_3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[688], t[689], t[690], t[691], 1e-05)
-
 	m.stage_3_conv_g_r.Weight = t[656]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[688], t[689], t[690], t[691], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
-	m.stage_3_iter_1_0.Scale, m.stage_3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
-
 	m.stage_3_iter_1_2.Weight = t[662]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[663], t[664], t[665], t[666], 1e-05)
+	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
@@ -5947,12 +6131,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_1.6: %w", err)
 	}
 
-	m.stage_3_iter_g_2_0.Scale, m.stage_3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[724], t[725], t[726], t[727], 1e-05)
-
-	m.stage_3_iter_2_0.Scale, m.stage_3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[693], t[694], t[695], t[696], 1e-05)
+	m.stage_3_conv_g_r_2.Weight = t[656]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[724], t[725], t[726], t[727], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_2_2.Weight = t[698]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[699], t[700], t[701], t[702], 1e-05)
+	m.stage_3_iter_2_2.InScale, m.stage_3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[693], t[694], t[695], t[696], 1e-05)
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
@@ -5978,12 +6165,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_2.6: %w", err)
 	}
 
-	m.stage_3_iter_g_3_0.Scale, m.stage_3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[760], t[761], t[762], t[763], 1e-05)
-
-	m.stage_3_iter_3_0.Scale, m.stage_3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[729], t[730], t[731], t[732], 1e-05)
+	m.stage_3_conv_g_r_3.Weight = t[656]
+	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[760], t[761], t[762], t[763], 1e-05)
+	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_3_2.Weight = t[734]
 	m.stage_3_iter_3_2.Scale, m.stage_3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[735], t[736], t[737], t[738], 1e-05)
+	m.stage_3_iter_3_2.InScale, m.stage_3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[729], t[730], t[731], t[732], 1e-05)
 	if err := m.stage_3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.2: %w", err)
 	}
@@ -6009,12 +6199,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_3.6: %w", err)
 	}
 
-	m.stage_3_iter_g_4_0.Scale, m.stage_3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[796], t[797], t[798], t[799], 1e-05)
-
-	m.stage_3_iter_4_0.Scale, m.stage_3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[765], t[766], t[767], t[768], 1e-05)
+	m.stage_3_conv_g_r_4.Weight = t[656]
+	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[796], t[797], t[798], t[799], 1e-05)
+	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_4_2.Weight = t[770]
 	m.stage_3_iter_4_2.Scale, m.stage_3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[771], t[772], t[773], t[774], 1e-05)
+	m.stage_3_iter_4_2.InScale, m.stage_3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[765], t[766], t[767], t[768], 1e-05)
 	if err := m.stage_3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.2: %w", err)
 	}
@@ -6040,12 +6233,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_4.6: %w", err)
 	}
 
-	m.stage_3_iter_g_5_0.Scale, m.stage_3_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[832], t[833], t[834], t[835], 1e-05)
-
-	m.stage_3_iter_5_0.Scale, m.stage_3_iter_5_0.Shift = runtime.BatchNormScaleShift(t[801], t[802], t[803], t[804], 1e-05)
+	m.stage_3_conv_g_r_5.Weight = t[656]
+	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[832], t[833], t[834], t[835], 1e-05)
+	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_5_2.Weight = t[806]
 	m.stage_3_iter_5_2.Scale, m.stage_3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[807], t[808], t[809], t[810], 1e-05)
+	m.stage_3_iter_5_2.InScale, m.stage_3_iter_5_2.InShift = runtime.BatchNormScaleShift(t[801], t[802], t[803], t[804], 1e-05)
 	if err := m.stage_3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.2: %w", err)
 	}
@@ -6071,12 +6267,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_5.6: %w", err)
 	}
 
-	m.stage_3_iter_g_6_0.Scale, m.stage_3_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[868], t[869], t[870], t[871], 1e-05)
-
-	m.stage_3_iter_6_0.Scale, m.stage_3_iter_6_0.Shift = runtime.BatchNormScaleShift(t[837], t[838], t[839], t[840], 1e-05)
+	m.stage_3_conv_g_r_6.Weight = t[656]
+	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[868], t[869], t[870], t[871], 1e-05)
+	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_6_2.Weight = t[842]
 	m.stage_3_iter_6_2.Scale, m.stage_3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[843], t[844], t[845], t[846], 1e-05)
+	m.stage_3_iter_6_2.InScale, m.stage_3_iter_6_2.InShift = runtime.BatchNormScaleShift(t[837], t[838], t[839], t[840], 1e-05)
 	if err := m.stage_3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.2: %w", err)
 	}
@@ -6102,12 +6301,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_6.6: %w", err)
 	}
 
-	m.stage_3_iter_g_7_0.Scale, m.stage_3_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[904], t[905], t[906], t[907], 1e-05)
-
-	m.stage_3_iter_7_0.Scale, m.stage_3_iter_7_0.Shift = runtime.BatchNormScaleShift(t[873], t[874], t[875], t[876], 1e-05)
+	m.stage_3_conv_g_r_7.Weight = t[656]
+	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[904], t[905], t[906], t[907], 1e-05)
+	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_7_2.Weight = t[878]
 	m.stage_3_iter_7_2.Scale, m.stage_3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[879], t[880], t[881], t[882], 1e-05)
+	m.stage_3_iter_7_2.InScale, m.stage_3_iter_7_2.InShift = runtime.BatchNormScaleShift(t[873], t[874], t[875], t[876], 1e-05)
 	if err := m.stage_3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.2: %w", err)
 	}
@@ -6133,12 +6335,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_7.6: %w", err)
 	}
 
-	m.stage_3_iter_g_8_0.Scale, m.stage_3_iter_g_8_0.Shift = runtime.BatchNormScaleShift(t[940], t[941], t[942], t[943], 1e-05)
-
-	m.stage_3_iter_8_0.Scale, m.stage_3_iter_8_0.Shift = runtime.BatchNormScaleShift(t[909], t[910], t[911], t[912], 1e-05)
+	m.stage_3_conv_g_r_8.Weight = t[656]
+	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[940], t[941], t[942], t[943], 1e-05)
+	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_8_2.Weight = t[914]
 	m.stage_3_iter_8_2.Scale, m.stage_3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[915], t[916], t[917], t[918], 1e-05)
+	m.stage_3_iter_8_2.InScale, m.stage_3_iter_8_2.InShift = runtime.BatchNormScaleShift(t[909], t[910], t[911], t[912], 1e-05)
 	if err := m.stage_3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.2: %w", err)
 	}
@@ -6164,12 +6369,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_8.6: %w", err)
 	}
 
-	m.stage_3_iter_g_9_0.Scale, m.stage_3_iter_g_9_0.Shift = runtime.BatchNormScaleShift(t[976], t[977], t[978], t[979], 1e-05)
-
-	m.stage_3_iter_9_0.Scale, m.stage_3_iter_9_0.Shift = runtime.BatchNormScaleShift(t[945], t[946], t[947], t[948], 1e-05)
+	m.stage_3_conv_g_r_9.Weight = t[656]
+	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[976], t[977], t[978], t[979], 1e-05)
+	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_9_2.Weight = t[950]
 	m.stage_3_iter_9_2.Scale, m.stage_3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[951], t[952], t[953], t[954], 1e-05)
+	m.stage_3_iter_9_2.InScale, m.stage_3_iter_9_2.InShift = runtime.BatchNormScaleShift(t[945], t[946], t[947], t[948], 1e-05)
 	if err := m.stage_3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.2: %w", err)
 	}
@@ -6195,12 +6403,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_9.6: %w", err)
 	}
 
-	m.stage_3_iter_g_10_0.Scale, m.stage_3_iter_g_10_0.Shift = runtime.BatchNormScaleShift(t[1012], t[1013], t[1014], t[1015], 1e-05)
-
-	m.stage_3_iter_10_0.Scale, m.stage_3_iter_10_0.Shift = runtime.BatchNormScaleShift(t[981], t[982], t[983], t[984], 1e-05)
+	m.stage_3_conv_g_r_10.Weight = t[656]
+	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[1012], t[1013], t[1014], t[1015], 1e-05)
+	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_10_2.Weight = t[986]
 	m.stage_3_iter_10_2.Scale, m.stage_3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[987], t[988], t[989], t[990], 1e-05)
+	m.stage_3_iter_10_2.InScale, m.stage_3_iter_10_2.InShift = runtime.BatchNormScaleShift(t[981], t[982], t[983], t[984], 1e-05)
 	if err := m.stage_3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.2: %w", err)
 	}
@@ -6226,12 +6437,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_10.6: %w", err)
 	}
 
-	m.stage_3_iter_g_11_0.Scale, m.stage_3_iter_g_11_0.Shift = runtime.BatchNormScaleShift(t[1048], t[1049], t[1050], t[1051], 1e-05)
-
-	m.stage_3_iter_11_0.Scale, m.stage_3_iter_11_0.Shift = runtime.BatchNormScaleShift(t[1017], t[1018], t[1019], t[1020], 1e-05)
+	m.stage_3_conv_g_r_11.Weight = t[656]
+	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[1048], t[1049], t[1050], t[1051], 1e-05)
+	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_11_2.Weight = t[1022]
 	m.stage_3_iter_11_2.Scale, m.stage_3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[1023], t[1024], t[1025], t[1026], 1e-05)
+	m.stage_3_iter_11_2.InScale, m.stage_3_iter_11_2.InShift = runtime.BatchNormScaleShift(t[1017], t[1018], t[1019], t[1020], 1e-05)
 	if err := m.stage_3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.2: %w", err)
 	}
@@ -6257,12 +6471,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_11.6: %w", err)
 	}
 
-	m.stage_3_iter_g_12_0.Scale, m.stage_3_iter_g_12_0.Shift = runtime.BatchNormScaleShift(t[1084], t[1085], t[1086], t[1087], 1e-05)
-
-	m.stage_3_iter_12_0.Scale, m.stage_3_iter_12_0.Shift = runtime.BatchNormScaleShift(t[1053], t[1054], t[1055], t[1056], 1e-05)
+	m.stage_3_conv_g_r_12.Weight = t[656]
+	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[1084], t[1085], t[1086], t[1087], 1e-05)
+	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_12_2.Weight = t[1058]
 	m.stage_3_iter_12_2.Scale, m.stage_3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[1059], t[1060], t[1061], t[1062], 1e-05)
+	m.stage_3_iter_12_2.InScale, m.stage_3_iter_12_2.InShift = runtime.BatchNormScaleShift(t[1053], t[1054], t[1055], t[1056], 1e-05)
 	if err := m.stage_3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.2: %w", err)
 	}
@@ -6288,12 +6505,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_12.6: %w", err)
 	}
 
-	m.stage_3_iter_g_13_0.Scale, m.stage_3_iter_g_13_0.Shift = runtime.BatchNormScaleShift(t[1120], t[1121], t[1122], t[1123], 1e-05)
-
-	m.stage_3_iter_13_0.Scale, m.stage_3_iter_13_0.Shift = runtime.BatchNormScaleShift(t[1089], t[1090], t[1091], t[1092], 1e-05)
+	m.stage_3_conv_g_r_13.Weight = t[656]
+	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[1120], t[1121], t[1122], t[1123], 1e-05)
+	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_13_2.Weight = t[1094]
 	m.stage_3_iter_13_2.Scale, m.stage_3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[1095], t[1096], t[1097], t[1098], 1e-05)
+	m.stage_3_iter_13_2.InScale, m.stage_3_iter_13_2.InShift = runtime.BatchNormScaleShift(t[1089], t[1090], t[1091], t[1092], 1e-05)
 	if err := m.stage_3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.2: %w", err)
 	}
@@ -6319,12 +6539,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_13.6: %w", err)
 	}
 
-	m.stage_3_iter_g_14_0.Scale, m.stage_3_iter_g_14_0.Shift = runtime.BatchNormScaleShift(t[1156], t[1157], t[1158], t[1159], 1e-05)
-
-	m.stage_3_iter_14_0.Scale, m.stage_3_iter_14_0.Shift = runtime.BatchNormScaleShift(t[1125], t[1126], t[1127], t[1128], 1e-05)
+	m.stage_3_conv_g_r_14.Weight = t[656]
+	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[1156], t[1157], t[1158], t[1159], 1e-05)
+	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_14_2.Weight = t[1130]
 	m.stage_3_iter_14_2.Scale, m.stage_3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[1131], t[1132], t[1133], t[1134], 1e-05)
+	m.stage_3_iter_14_2.InScale, m.stage_3_iter_14_2.InShift = runtime.BatchNormScaleShift(t[1125], t[1126], t[1127], t[1128], 1e-05)
 	if err := m.stage_3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.2: %w", err)
 	}
@@ -6350,12 +6573,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_14.6: %w", err)
 	}
 
-	m.stage_3_iter_g_15_0.Scale, m.stage_3_iter_g_15_0.Shift = runtime.BatchNormScaleShift(t[1192], t[1193], t[1194], t[1195], 1e-05)
-
-	m.stage_3_iter_15_0.Scale, m.stage_3_iter_15_0.Shift = runtime.BatchNormScaleShift(t[1161], t[1162], t[1163], t[1164], 1e-05)
+	m.stage_3_conv_g_r_15.Weight = t[656]
+	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[1192], t[1193], t[1194], t[1195], 1e-05)
+	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_15_2.Weight = t[1166]
 	m.stage_3_iter_15_2.Scale, m.stage_3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[1167], t[1168], t[1169], t[1170], 1e-05)
+	m.stage_3_iter_15_2.InScale, m.stage_3_iter_15_2.InShift = runtime.BatchNormScaleShift(t[1161], t[1162], t[1163], t[1164], 1e-05)
 	if err := m.stage_3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.2: %w", err)
 	}
@@ -6381,12 +6607,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_15.6: %w", err)
 	}
 
-	m.stage_3_iter_g_16_0.Scale, m.stage_3_iter_g_16_0.Shift = runtime.BatchNormScaleShift(t[1228], t[1229], t[1230], t[1231], 1e-05)
-
-	m.stage_3_iter_16_0.Scale, m.stage_3_iter_16_0.Shift = runtime.BatchNormScaleShift(t[1197], t[1198], t[1199], t[1200], 1e-05)
+	m.stage_3_conv_g_r_16.Weight = t[656]
+	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[1228], t[1229], t[1230], t[1231], 1e-05)
+	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_16_2.Weight = t[1202]
 	m.stage_3_iter_16_2.Scale, m.stage_3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[1203], t[1204], t[1205], t[1206], 1e-05)
+	m.stage_3_iter_16_2.InScale, m.stage_3_iter_16_2.InShift = runtime.BatchNormScaleShift(t[1197], t[1198], t[1199], t[1200], 1e-05)
 	if err := m.stage_3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.2: %w", err)
 	}
@@ -6412,12 +6641,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_16.6: %w", err)
 	}
 
-	m.stage_3_iter_g_17_0.Scale, m.stage_3_iter_g_17_0.Shift = runtime.BatchNormScaleShift(t[1264], t[1265], t[1266], t[1267], 1e-05)
-
-	m.stage_3_iter_17_0.Scale, m.stage_3_iter_17_0.Shift = runtime.BatchNormScaleShift(t[1233], t[1234], t[1235], t[1236], 1e-05)
+	m.stage_3_conv_g_r_17.Weight = t[656]
+	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[1264], t[1265], t[1266], t[1267], 1e-05)
+	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_17_2.Weight = t[1238]
 	m.stage_3_iter_17_2.Scale, m.stage_3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[1239], t[1240], t[1241], t[1242], 1e-05)
+	m.stage_3_iter_17_2.InScale, m.stage_3_iter_17_2.InShift = runtime.BatchNormScaleShift(t[1233], t[1234], t[1235], t[1236], 1e-05)
 	if err := m.stage_3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.2: %w", err)
 	}
@@ -6443,12 +6675,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_17.6: %w", err)
 	}
 
-	m.stage_3_iter_g_18_0.Scale, m.stage_3_iter_g_18_0.Shift = runtime.BatchNormScaleShift(t[1300], t[1301], t[1302], t[1303], 1e-05)
-
-	m.stage_3_iter_18_0.Scale, m.stage_3_iter_18_0.Shift = runtime.BatchNormScaleShift(t[1269], t[1270], t[1271], t[1272], 1e-05)
+	m.stage_3_conv_g_r_18.Weight = t[656]
+	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[1300], t[1301], t[1302], t[1303], 1e-05)
+	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_18_2.Weight = t[1274]
 	m.stage_3_iter_18_2.Scale, m.stage_3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[1275], t[1276], t[1277], t[1278], 1e-05)
+	m.stage_3_iter_18_2.InScale, m.stage_3_iter_18_2.InShift = runtime.BatchNormScaleShift(t[1269], t[1270], t[1271], t[1272], 1e-05)
 	if err := m.stage_3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.2: %w", err)
 	}
@@ -6487,7 +6722,7 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*393216)
 	m.buf[1] = make([]float32, n*393216)
 	m.buf[2] = make([]float32, n*393216)
-	m.buf[3] = make([]float32, n*393216)
+	m.buf[3] = make([]float32, n*196608)
 	m.buf[4] = make([]float32, n*196608)
 	m.buf[5] = make([]float32, n*196608)
 	need := 0
@@ -6500,26 +6735,31 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_6.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_6.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_6.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_6.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_6.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5_conv_1_0.ScratchLen(n))
@@ -6539,41 +6779,49 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5_conv_1_0.ScratchLen(n))
@@ -6593,86 +6841,103 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5_conv_1_0.ScratchLen(n))
@@ -6702,1036 +6967,715 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_f and ReLU of %1
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*393216], m.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32
-	m.stage_1_conv_f.Forward(n, b[1][:n*65536], b[2][:n*393216], m.scratch)
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*393216], m.scratch)
 
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_g_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32
-	m.stage_1_conv_g_f.Forward(n, b[1][:n*65536], b[0][:n*393216], m.scratch)
-
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_g_1_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[3][:n*393216], m.scratch)
-
-	// stage_1.iter_1.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_1_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
-	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[4][:n*196608], b[1][:n*196608], m.scratch)
+	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
-	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[4][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_1_5_branches = [2][]float32{b[1][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_1_5.Forward(n, m.stage_1_iter_1_5_branches[:], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_1_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_1_5.Forward(n, m.stage_1_iter_1_5_branches[:], b[3][:n*196608], m.scratch)
 
-	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32
-	m.stage_1_iter_1_6.Forward(n, b[4][:n*196608], b[1][:n*393216], m.scratch)
+	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
 
-	// stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	runtime.GateUpdate(b[2][:n*393216], b[1][:n*393216], b[3][:n*393216], b[0][:n*393216])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
 
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_g_2_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[3][:n*393216], m.scratch)
-
-	// stage_1.iter_2.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_2_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
-	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[4][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
-	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[4][:n*196608], b[1][:n*196608], m.scratch)
+	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_2_5_branches = [2][]float32{b[5][:n*196608], b[1][:n*196608]}
-	m.stage_1_iter_2_5.Forward(n, m.stage_1_iter_2_5_branches[:], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_2_5.Forward(n, m.stage_1_iter_2_5_branches[:], b[3][:n*196608], m.scratch)
 
-	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32
-	m.stage_1_iter_2_6.Forward(n, b[4][:n*196608], b[1][:n*393216], m.scratch)
+	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
 
-	// stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	runtime.GateUpdate(b[2][:n*393216], b[1][:n*393216], b[3][:n*393216], b[0][:n*393216])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
 
-	// stage_1.iter_g_3.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_g_3_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[3][:n*393216], m.scratch)
-
-	// stage_1.iter_3.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_3_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU
-	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[4][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
 
 	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
-	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[4][:n*196608], b[1][:n*196608], m.scratch)
+	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
 
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_3_5_branches = [2][]float32{b[5][:n*196608], b[1][:n*196608]}
-	m.stage_1_iter_3_5.Forward(n, m.stage_1_iter_3_5_branches[:], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_3_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_3_5.Forward(n, m.stage_1_iter_3_5_branches[:], b[3][:n*196608], m.scratch)
 
-	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32
-	m.stage_1_iter_3_6.Forward(n, b[4][:n*196608], b[1][:n*393216], m.scratch)
+	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	m.stage_1_iter_3_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
 
-	// stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	runtime.GateUpdate(b[2][:n*393216], b[1][:n*393216], b[3][:n*393216], b[0][:n*393216])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	m.stage_1_conv_g_r_4.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
 
-	// stage_1.iter_g_4.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_g_4_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[3][:n*393216], m.scratch)
-
-	// stage_1.iter_4.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_4_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU
-	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
+	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU
-	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[4][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
 
 	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
-	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[4][:n*196608], b[1][:n*196608], m.scratch)
+	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
 
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_4_5_branches = [2][]float32{b[5][:n*196608], b[1][:n*196608]}
-	m.stage_1_iter_4_5.Forward(n, m.stage_1_iter_4_5_branches[:], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_4_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_4_5.Forward(n, m.stage_1_iter_4_5_branches[:], b[3][:n*196608], m.scratch)
 
-	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32
-	m.stage_1_iter_4_6.Forward(n, b[4][:n*196608], b[1][:n*393216], m.scratch)
+	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	m.stage_1_iter_4_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
 
-	// stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	runtime.GateUpdate(b[2][:n*393216], b[1][:n*393216], b[3][:n*393216], b[0][:n*393216])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	m.stage_1_conv_g_r_5.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
 
-	// stage_1.iter_g_5.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_g_5_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[3][:n*393216], m.scratch)
-
-	// stage_1.iter_5.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_5_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU
-	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
+	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU
-	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[4][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
 
 	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
-	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[4][:n*196608], b[1][:n*196608], m.scratch)
+	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
 
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_5_5_branches = [2][]float32{b[5][:n*196608], b[1][:n*196608]}
-	m.stage_1_iter_5_5.Forward(n, m.stage_1_iter_5_5_branches[:], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_5_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_5_5.Forward(n, m.stage_1_iter_5_5_branches[:], b[3][:n*196608], m.scratch)
 
-	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32
-	m.stage_1_iter_5_6.Forward(n, b[4][:n*196608], b[1][:n*393216], m.scratch)
+	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	m.stage_1_iter_5_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
 
-	// stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	runtime.GateUpdate(b[2][:n*393216], b[1][:n*393216], b[3][:n*393216], b[0][:n*393216])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	m.stage_1_conv_g_r_6.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
 
-	// stage_1.iter_g_6.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_g_6_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[3][:n*393216], m.scratch)
-
-	// stage_1.iter_6.0: BatchNorm and ReLU, 384x32x32
-	m.stage_1_iter_6_0.Forward(n, b[2][:n*393216], b[1][:n*393216])
-
-	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU
-	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
+	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU
-	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[4][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
 
 	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
-	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[4][:n*196608], b[1][:n*196608], m.scratch)
+	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
 
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_6_5_branches = [2][]float32{b[5][:n*196608], b[1][:n*196608]}
-	m.stage_1_iter_6_5.Forward(n, m.stage_1_iter_6_5_branches[:], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_6_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_6_5.Forward(n, m.stage_1_iter_6_5_branches[:], b[3][:n*196608], m.scratch)
 
-	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32
-	m.stage_1_iter_6_6.Forward(n, b[4][:n*196608], b[1][:n*393216], m.scratch)
-
-	// stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	runtime.GateUpdate(b[2][:n*393216], b[1][:n*393216], b[3][:n*393216], b[0][:n*393216])
+	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	m.stage_1_iter_6_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 384x32x32
-	m.stage_1_d_bn.Forward(n, b[2][:n*393216], b[0][:n*393216])
+	m.stage_1_d_bn.Forward(n, b[1][:n*393216], b[0][:n*393216])
 
 	// avgpool 2x2/2, 384x32x32 → 384x16x16
-	m.avgpool1.Forward(n, b[0][:n*393216], b[4][:n*98304])
+	m.avgpool1.Forward(n, b[0][:n*393216], b[3][:n*98304])
 
 	// stage_1.d_conv: conv 1x1, 384x16x16 → 384x16x16
-	m.stage_1_d_conv.Forward(n, b[4][:n*98304], b[5][:n*98304], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*98304], b[4][:n*98304], m.scratch)
 
-	// stage_1.d_bn_1: BatchNorm and ReLU, 384x32x32
-	m.stage_1_d_bn_1.Forward(n, b[2][:n*393216], b[0][:n*393216])
-
-	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU
-	m.stage_1_d_conv_1.Forward(n, b[0][:n*393216], b[4][:n*196608], m.scratch)
+	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
 
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
-	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[4][:n*196608], b[0][:n*49152], m.scratch)
+	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*196608], b[5][:n*49152], m.scratch)
 
 	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
-	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[4][:n*196608], b[1][:n*49152], m.scratch)
+	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*196608], b[0][:n*49152], m.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
-	m.stage_1_d_conv_3_branches = [2][]float32{b[0][:n*49152], b[1][:n*49152]}
-	m.stage_1_d_conv_3.Forward(n, m.stage_1_d_conv_3_branches[:], b[4][:n*49152], m.scratch)
+	m.stage_1_d_conv_3_branches = [2][]float32{b[5][:n*49152], b[0][:n*49152]}
+	m.stage_1_d_conv_3.Forward(n, m.stage_1_d_conv_3_branches[:], b[3][:n*49152], m.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[4][:n*49152], b[0][:n*98304], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[3][:n*49152], b[5][:n*98304], m.scratch)
 
 	// stage_1.downsample: pool path + conv path, 384x16x16
-	runtime.AddInto(b[4][:n*98304], b[5][:n*98304], b[0][:n*98304])
+	runtime.AddInto(b[3][:n*98304], b[4][:n*98304], b[5][:n*98304])
 
-	// stage_2.bn_f: BatchNorm and ReLU, 384x16x16
-	m.stage_2_bn_f.Forward(n, b[4][:n*98304], b[5][:n*98304])
+	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %121
+	m.stage_2_conv_f.Forward(n, b[3][:n*98304], b[4][:n*163840], m.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16
-	m.stage_2_conv_f.Forward(n, b[5][:n*98304], b[0][:n*163840], m.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*98304], b[5][:n*163840], m.scratch)
 
-	// stage_2.bn_g_f: BatchNorm and ReLU, 384x16x16
-	m.stage_2_bn_g_f.Forward(n, b[4][:n*98304], b[5][:n*98304])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %124
+	m.stage_2_conv_g_r.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16
-	m.stage_2_conv_g_f.Forward(n, b[5][:n*98304], b[4][:n*163840], m.scratch)
-
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_1_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_1.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_1_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU
-	m.stage_2_iter_1_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
+	m.stage_2_iter_1_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_1_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_1_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
+	m.stage_2_conv_g_r_2.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_2_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_2.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_2_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU
-	m.stage_2_iter_2_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
+	m.stage_2_iter_2_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
-	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_2_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_2_5.Forward(n, m.stage_2_iter_2_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_2_5.Forward(n, m.stage_2_iter_2_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_2_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
+	m.stage_2_conv_g_r_3.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_3_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_3.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_3_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU
-	m.stage_2_iter_3_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
+	m.stage_2_iter_3_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU
-	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
-	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_3_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_3_5.Forward(n, m.stage_2_iter_3_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_3_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_3_5.Forward(n, m.stage_2_iter_3_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_3_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_3_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
+	m.stage_2_conv_g_r_4.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_4_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_4.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_4_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU
-	m.stage_2_iter_4_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
+	m.stage_2_iter_4_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU
-	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
-	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_4_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_4_5.Forward(n, m.stage_2_iter_4_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_4_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_4_5.Forward(n, m.stage_2_iter_4_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_4_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_4_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
+	m.stage_2_conv_g_r_5.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_5_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_5.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_5_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU
-	m.stage_2_iter_5_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
+	m.stage_2_iter_5_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU
-	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
-	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_5_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_5_5.Forward(n, m.stage_2_iter_5_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_5_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_5_5.Forward(n, m.stage_2_iter_5_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_5_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_5_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
+	m.stage_2_conv_g_r_6.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_6.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_6_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_6.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_6_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU
-	m.stage_2_iter_6_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
+	m.stage_2_iter_6_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU
-	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
-	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_6_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_6_5.Forward(n, m.stage_2_iter_6_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_6_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_6_5.Forward(n, m.stage_2_iter_6_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_6_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_6_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
+	m.stage_2_conv_g_r_7.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_7.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_7_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_7.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_7_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU
-	m.stage_2_iter_7_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
+	m.stage_2_iter_7_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU
-	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
-	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_7_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_7_5.Forward(n, m.stage_2_iter_7_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_7_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_7_5.Forward(n, m.stage_2_iter_7_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_7_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_7_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
+	m.stage_2_conv_g_r_8.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_8.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_8_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_8.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_8_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU
-	m.stage_2_iter_8_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
+	m.stage_2_iter_8_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU
-	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
-	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_8_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_8_5.Forward(n, m.stage_2_iter_8_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_8_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_8_5.Forward(n, m.stage_2_iter_8_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_8_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
+	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_8_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
-	// stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
+	m.stage_2_conv_g_r_9.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
 
-	// stage_2.iter_g_9.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_9_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*163840], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_9.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_9_0.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU
-	m.stage_2_iter_9_2.Forward(n, b[5][:n*163840], b[2][:n*81920], m.scratch)
+	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
+	m.stage_2_iter_9_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
 
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU
-	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[2][:n*81920], b[5][:n*81920], m.scratch)
+	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
 
 	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
-	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[2][:n*81920], b[3][:n*81920], m.scratch)
+	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
 
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_9_5_branches = [2][]float32{b[5][:n*81920], b[3][:n*81920]}
-	m.stage_2_iter_9_5.Forward(n, m.stage_2_iter_9_5_branches[:], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_9_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_9_5.Forward(n, m.stage_2_iter_9_5_branches[:], b[0][:n*81920], m.scratch)
 
-	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16
-	m.stage_2_iter_9_6.Forward(n, b[2][:n*81920], b[5][:n*163840], m.scratch)
-
-	// stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[0][:n*163840], b[5][:n*163840], b[1][:n*163840], b[4][:n*163840])
+	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_9_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[0][:n*163840], b[4][:n*163840])
+	m.stage_2_d_bn.Forward(n, b[4][:n*163840], b[3][:n*163840])
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8
-	m.avgpool2.Forward(n, b[4][:n*163840], b[5][:n*40960])
+	m.avgpool2.Forward(n, b[3][:n*163840], b[5][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[5][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[5][:n*40960], b[3][:n*40960], m.scratch)
 
-	// stage_2.d_bn_1: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn_1.Forward(n, b[0][:n*163840], b[5][:n*163840])
-
-	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU
-	m.stage_2_d_conv_1.Forward(n, b[5][:n*163840], b[0][:n*81920], m.scratch)
+	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
+	m.stage_2_d_conv_1.Forward(n, b[4][:n*163840], b[5][:n*81920], m.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[0][:n*81920], b[5][:n*20480], m.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*81920], b[4][:n*20480], m.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[0][:n*81920], b[1][:n*20480], m.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*81920], b[0][:n*20480], m.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
-	m.stage_2_d_conv_3_branches = [2][]float32{b[5][:n*20480], b[1][:n*20480]}
-	m.stage_2_d_conv_3.Forward(n, m.stage_2_d_conv_3_branches[:], b[0][:n*20480], m.scratch)
+	m.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*20480], b[0][:n*20480]}
+	m.stage_2_d_conv_3.Forward(n, m.stage_2_d_conv_3_branches[:], b[5][:n*20480], m.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*20480], b[5][:n*40960], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[5][:n*20480], b[4][:n*40960], m.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[5][:n*40960])
+	runtime.AddInto(b[5][:n*40960], b[3][:n*40960], b[4][:n*40960])
 
-	// stage_3.bn_f: BatchNorm and ReLU, 640x8x8
-	m.stage_3_bn_f.Forward(n, b[0][:n*40960], b[4][:n*40960])
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_f and ReLU of %289
+	m.stage_3_conv_f.Forward(n, b[5][:n*40960], b[3][:n*57344], m.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8
-	m.stage_3_conv_f.Forward(n, b[4][:n*40960], b[5][:n*57344], m.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
+	m.stage_3_conv_g_f.Forward(n, b[5][:n*40960], b[4][:n*57344], m.scratch)
 
-	// stage_3.bn_g_f: BatchNorm and ReLU, 640x8x8
-	m.stage_3_bn_g_f.Forward(n, b[0][:n*40960], b[4][:n*40960])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_1.0 and ReLU of %292
+	m.stage_3_conv_g_r.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8
-	m.stage_3_conv_g_f.Forward(n, b[4][:n*40960], b[0][:n*57344], m.scratch)
-
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_1_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_1.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_1_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU
-	m.stage_3_iter_1_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_1_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_1_5.Forward(n, m.stage_3_iter_1_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_1_5.Forward(n, m.stage_3_iter_1_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_1_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
+	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_2_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_2.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_2_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU
-	m.stage_3_iter_2_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_2_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_2_5.Forward(n, m.stage_3_iter_2_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_2_5.Forward(n, m.stage_3_iter_2_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_2_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
+	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_3.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_3_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_3.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_3_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU
-	m.stage_3_iter_3_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
+	m.stage_3_iter_3_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU
-	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
-	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_3_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_3_5.Forward(n, m.stage_3_iter_3_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_3_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_3_5.Forward(n, m.stage_3_iter_3_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_3_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_3_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
+	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_4.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_4_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_4.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_4_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU
-	m.stage_3_iter_4_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
+	m.stage_3_iter_4_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU
-	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
-	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_4_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_4_5.Forward(n, m.stage_3_iter_4_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_4_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_4_5.Forward(n, m.stage_3_iter_4_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_4_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_4_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
+	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_5.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_5_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_5.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_5_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU
-	m.stage_3_iter_5_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
+	m.stage_3_iter_5_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU
-	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
-	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_5_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_5_5.Forward(n, m.stage_3_iter_5_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_5_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_5_5.Forward(n, m.stage_3_iter_5_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_5_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_5_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
+	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_6.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_6_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_6.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_6_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU
-	m.stage_3_iter_6_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
+	m.stage_3_iter_6_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU
-	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
-	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_6_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_6_5.Forward(n, m.stage_3_iter_6_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_6_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_6_5.Forward(n, m.stage_3_iter_6_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_6_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_6_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
+	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_7.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_7_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_7.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_7_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU
-	m.stage_3_iter_7_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
+	m.stage_3_iter_7_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU
-	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
-	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_7_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_7_5.Forward(n, m.stage_3_iter_7_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_7_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_7_5.Forward(n, m.stage_3_iter_7_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_7_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_7_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
+	m.stage_3_conv_g_r_8.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_8.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_8_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_8.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_8_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU
-	m.stage_3_iter_8_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
+	m.stage_3_iter_8_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU
-	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
-	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_8_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_8_5.Forward(n, m.stage_3_iter_8_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_8_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_8_5.Forward(n, m.stage_3_iter_8_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_8_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_8_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
+	m.stage_3_conv_g_r_9.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_9.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_9_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_9.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_9_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU
-	m.stage_3_iter_9_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
+	m.stage_3_iter_9_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU
-	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
-	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_9_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_9_5.Forward(n, m.stage_3_iter_9_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_9_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_9_5.Forward(n, m.stage_3_iter_9_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_9_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_9_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
+	m.stage_3_conv_g_r_10.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_10.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_10_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_10.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_10_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU
-	m.stage_3_iter_10_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
+	m.stage_3_iter_10_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU
-	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
-	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_10_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_10_5.Forward(n, m.stage_3_iter_10_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_10_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_10_5.Forward(n, m.stage_3_iter_10_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_10_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_10_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
+	m.stage_3_conv_g_r_11.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_11.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_11_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_11.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_11_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU
-	m.stage_3_iter_11_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
+	m.stage_3_iter_11_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU
-	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
-	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_11_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_11_5.Forward(n, m.stage_3_iter_11_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_11_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_11_5.Forward(n, m.stage_3_iter_11_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_11_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_11_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
+	m.stage_3_conv_g_r_12.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_12.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_12_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_12.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_12_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU
-	m.stage_3_iter_12_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
+	m.stage_3_iter_12_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU
-	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
-	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_12_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_12_5.Forward(n, m.stage_3_iter_12_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_12_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_12_5.Forward(n, m.stage_3_iter_12_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_12_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_12_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
+	m.stage_3_conv_g_r_13.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_13.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_13_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_13.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_13_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU
-	m.stage_3_iter_13_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
+	m.stage_3_iter_13_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU
-	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
-	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_13_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_13_5.Forward(n, m.stage_3_iter_13_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_13_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_13_5.Forward(n, m.stage_3_iter_13_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_13_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_13_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
+	m.stage_3_conv_g_r_14.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_14.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_14_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_14.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_14_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU
-	m.stage_3_iter_14_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
+	m.stage_3_iter_14_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU
-	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
-	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_14_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_14_5.Forward(n, m.stage_3_iter_14_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_14_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_14_5.Forward(n, m.stage_3_iter_14_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_14_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_14_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
+	m.stage_3_conv_g_r_15.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_15.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_15_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_15.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_15_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU
-	m.stage_3_iter_15_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
+	m.stage_3_iter_15_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU
-	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
-	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_15_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_15_5.Forward(n, m.stage_3_iter_15_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_15_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_15_5.Forward(n, m.stage_3_iter_15_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_15_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_15_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
+	m.stage_3_conv_g_r_16.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_16.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_16_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_16.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_16_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU
-	m.stage_3_iter_16_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
+	m.stage_3_iter_16_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU
-	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
-	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_16_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_16_5.Forward(n, m.stage_3_iter_16_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_16_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_16_5.Forward(n, m.stage_3_iter_16_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_16_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_16_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
+	m.stage_3_conv_g_r_17.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_17.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_17_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_17.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_17_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU
-	m.stage_3_iter_17_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
+	m.stage_3_iter_17_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU
-	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
-	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_17_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_17_5.Forward(n, m.stage_3_iter_17_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_17_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_17_5.Forward(n, m.stage_3_iter_17_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_17_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
+	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_17_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
-	// stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
+	m.stage_3_conv_g_r_18.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
 
-	// stage_3.iter_g_18.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_g_18_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*57344], b[1][:n*57344], m.scratch)
-
-	// stage_3.iter_18.0: BatchNorm and ReLU, 896x8x8
-	m.stage_3_iter_18_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
-
-	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU
-	m.stage_3_iter_18_2.Forward(n, b[4][:n*57344], b[2][:n*28672], m.scratch)
+	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
+	m.stage_3_iter_18_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
 
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU
-	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[2][:n*28672], b[4][:n*28672], m.scratch)
+	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
 
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
-	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[2][:n*28672], b[3][:n*28672], m.scratch)
+	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
 
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_18_5_branches = [2][]float32{b[4][:n*28672], b[3][:n*28672]}
-	m.stage_3_iter_18_5.Forward(n, m.stage_3_iter_18_5_branches[:], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_18_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_18_5.Forward(n, m.stage_3_iter_18_5_branches[:], b[0][:n*28672], m.scratch)
 
-	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8
-	m.stage_3_iter_18_6.Forward(n, b[2][:n*28672], b[4][:n*57344], m.scratch)
-
-	// stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	runtime.GateUpdate(b[5][:n*57344], b[4][:n*57344], b[1][:n*57344], b[0][:n*57344])
+	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	m.stage_3_iter_18_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 896x8x8
-	m.lastact_0.Forward(n, b[5][:n*57344], b[4][:n*57344])
+	m.lastact_0.Forward(n, b[3][:n*57344], b[4][:n*57344])
 
 	// avgpool 8x8/8, 896x8x8 → 896x1x1
-	m.avgpool3.Forward(n, b[4][:n*57344], b[5][:n*896])
+	m.avgpool3.Forward(n, b[4][:n*57344], b[3][:n*896])
 
 	// classifier: linear 896 → 10
-	m.classifier.Forward(n, b[5][:n*896], out)
+	m.classifier.Forward(n, b[3][:n*896], out)
 	return nil
 }
 

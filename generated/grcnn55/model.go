@@ -480,45 +480,33 @@ type Model struct {
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_f runtime.ScaleShift
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_g_f runtime.ScaleShift
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_1_0 runtime.ScaleShift
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_1_0 runtime.ScaleShift
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	layer1_iter_1_5 runtime.Winograd
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_1_8 runtime.Conv2D
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_2_0 runtime.ScaleShift
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_2_0 runtime.ScaleShift
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
 	layer1_iter_2_5 runtime.Winograd
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_2_8 runtime.Conv2D
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_3_0 runtime.ScaleShift
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_3_0 runtime.ScaleShift
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
 	layer1_iter_3_5 runtime.Winograd
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_3_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -526,53 +514,39 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
 	layer1_d_conv runtime.Conv2D
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	layer1_d_bn_1 runtime.ScaleShift
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_f runtime.ScaleShift
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
 	layer2_conv_f runtime.Conv2D
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_g_f runtime.ScaleShift
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_1_0 runtime.ScaleShift
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
 	layer2_conv_g_r runtime.Conv2D
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_1_0 runtime.ScaleShift
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	layer2_iter_1_5 runtime.Winograd
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_1_8 runtime.Conv2D
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_2_0 runtime.ScaleShift
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_2_0 runtime.ScaleShift
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
 	layer2_iter_2_5 runtime.Winograd
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_2_8 runtime.Conv2D
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_3_0 runtime.ScaleShift
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_3_0 runtime.ScaleShift
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
 	layer2_iter_3_5 runtime.Winograd
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_3_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -580,63 +554,47 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	layer2_d_bn_1 runtime.ScaleShift
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_f runtime.ScaleShift
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_g_f runtime.ScaleShift
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_1_0 runtime.ScaleShift
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_1_0 runtime.ScaleShift
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_2_0 runtime.ScaleShift
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_2_0 runtime.ScaleShift
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_3_0 runtime.ScaleShift
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_3_0 runtime.ScaleShift
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
 	layer3_iter_3_5 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_8 runtime.Conv2D
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_4_0 runtime.ScaleShift
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_4_0 runtime.ScaleShift
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
 	layer3_iter_4_5 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -644,53 +602,39 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	layer3_d_bn_1 runtime.ScaleShift
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_f runtime.ScaleShift
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %179
 	layer4_conv_f runtime.Conv2D
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_g_f runtime.ScaleShift
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_1_0 runtime.ScaleShift
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_1_0 runtime.ScaleShift
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %182
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
 	layer4_iter_1_5 runtime.Conv2D
-	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7
+	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_8 runtime.Conv2D
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_2_0 runtime.ScaleShift
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_2_0 runtime.ScaleShift
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
+	layer4_conv_g_r_2 runtime.Conv2D
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %182
 	layer4_iter_2_2 runtime.Conv2D
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
 	layer4_iter_2_5 runtime.Conv2D
-	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7
+	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_8 runtime.Conv2D
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_3_0 runtime.ScaleShift
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_3_0 runtime.ScaleShift
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
+	layer4_conv_g_r_3 runtime.Conv2D
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %182
 	layer4_iter_3_2 runtime.Conv2D
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
 	layer4_iter_3_5 runtime.Conv2D
-	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7
+	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	lastact_0 runtime.ScaleShift
@@ -745,17 +689,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.layer1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     3,
 		KW:     3,
@@ -767,17 +707,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -788,11 +724,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer1_iter_g_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -800,6 +731,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -811,17 +743,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -861,16 +789,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -878,6 +815,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -917,16 +855,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -934,6 +881,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -973,6 +921,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer1_d_bn = runtime.ScaleShift{
 		C:    256,
@@ -1009,17 +958,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_d_bn_1 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1066,17 +1011,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     3,
 		KW:     3,
@@ -1088,17 +1029,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_g_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1109,11 +1046,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer2_iter_g_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1121,6 +1053,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1132,17 +1065,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1182,16 +1111,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1199,6 +1137,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1238,16 +1177,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1255,6 +1203,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1294,6 +1243,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_d_bn = runtime.ScaleShift{
 		C:    512,
@@ -1330,17 +1280,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_d_bn_1 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1387,17 +1333,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     3,
 		KW:     3,
@@ -1409,17 +1351,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_g_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1430,11 +1368,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer3_iter_g_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1442,6 +1375,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1453,17 +1387,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1510,16 +1440,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1527,6 +1466,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1573,16 +1513,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1590,6 +1539,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1636,16 +1586,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1653,6 +1612,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1699,6 +1659,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_d_bn = runtime.ScaleShift{
 		C:    1024,
@@ -1735,17 +1696,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_d_bn_1 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1792,17 +1749,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     3,
 		KW:     3,
@@ -1814,17 +1767,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_g_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1835,11 +1784,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer4_iter_g_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
 	}
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1847,6 +1791,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1858,17 +1803,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1915,16 +1856,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1932,6 +1882,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1978,16 +1929,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1995,6 +1955,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -2041,6 +2002,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    2048,
@@ -2133,32 +2095,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv2: %w", err)
 	}
 
-	m.layer1_bn_f.Scale, m.layer1_bn_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.layer1_conv_f.Weight = t[12]
+	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
 
-	m.layer1_bn_g_f.Scale, m.layer1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
-
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
+	m.layer1_conv_g_f.InScale, m.layer1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_iter_g_1_0.Scale, m.layer1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
-
 	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
-	m.layer1_iter_1_0.Scale, m.layer1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
+	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
@@ -2174,12 +2132,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
 	}
 
-	m.layer1_iter_g_2_0.Scale, m.layer1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
-
-	m.layer1_iter_2_0.Scale, m.layer1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_2_2.Weight = t[49]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
+	m.layer1_iter_2_2.InScale, m.layer1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
@@ -2195,12 +2156,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_2.8: %w", err)
 	}
 
-	m.layer1_iter_g_3_0.Scale, m.layer1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
-
-	m.layer1_iter_3_0.Scale, m.layer1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_3_2.Weight = t[72]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
+	m.layer1_iter_3_2.InScale, m.layer1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
@@ -2223,10 +2187,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
 
-	m.layer1_d_bn_1.Scale, m.layer1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
-
 	m.layer1_d_conv_1.Weight = t[101]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
+	m.layer1_d_conv_1.InScale, m.layer1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
@@ -2241,32 +2204,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
 
-	m.layer2_bn_f.Scale, m.layer2_bn_f.Shift = runtime.BatchNormScaleShift(t[109], t[110], t[111], t[112], 1e-05)
-
 	m.layer2_conv_f.Weight = t[114]
+	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[109], t[110], t[111], t[112], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
 
-	m.layer2_bn_g_f.Scale, m.layer2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[115], t[116], t[117], t[118], 1e-05)
-
 	m.layer2_conv_g_f.Weight = t[120]
 	m.layer2_conv_g_f.Shift = t[121]
+	m.layer2_conv_g_f.InScale, m.layer2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[115], t[116], t[117], t[118], 1e-05)
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_iter_g_1_0.Scale, m.layer2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
-
 	m.layer2_conv_g_r.Weight = t[122]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
-	m.layer2_iter_1_0.Scale, m.layer2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
-
 	m.layer2_iter_1_2.Weight = t[128]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
+	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
@@ -2282,12 +2241,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
 	}
 
-	m.layer2_iter_g_2_0.Scale, m.layer2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
-
-	m.layer2_iter_2_0.Scale, m.layer2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
+	m.layer2_conv_g_r_2.Weight = t[122]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_2_2.Weight = t[151]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[152], t[153], t[154], t[155], 1e-05)
+	m.layer2_iter_2_2.InScale, m.layer2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
@@ -2303,12 +2265,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_2.8: %w", err)
 	}
 
-	m.layer2_iter_g_3_0.Scale, m.layer2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
-
-	m.layer2_iter_3_0.Scale, m.layer2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
+	m.layer2_conv_g_r_3.Weight = t[122]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_3_2.Weight = t[174]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
+	m.layer2_iter_3_2.InScale, m.layer2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
@@ -2331,10 +2296,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
 
-	m.layer2_d_bn_1.Scale, m.layer2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
-
 	m.layer2_d_conv_1.Weight = t[203]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
+	m.layer2_d_conv_1.InScale, m.layer2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
@@ -2349,32 +2313,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
 
-	m.layer3_bn_f.Scale, m.layer3_bn_f.Shift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-
 	m.layer3_conv_f.Weight = t[216]
+	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
 
-	m.layer3_bn_g_f.Scale, m.layer3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
-
 	m.layer3_conv_g_f.Weight = t[222]
 	m.layer3_conv_g_f.Shift = t[223]
+	m.layer3_conv_g_f.InScale, m.layer3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_iter_g_1_0.Scale, m.layer3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
-
 	m.layer3_conv_g_r.Weight = t[224]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
-	m.layer3_iter_1_0.Scale, m.layer3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
-
 	m.layer3_iter_1_2.Weight = t[230]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
+	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
@@ -2390,12 +2350,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
 	}
 
-	m.layer3_iter_g_2_0.Scale, m.layer3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
-
-	m.layer3_iter_2_0.Scale, m.layer3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[248], t[249], t[250], t[251], 1e-05)
+	m.layer3_conv_g_r_2.Weight = t[224]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_2_2.Weight = t[253]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[254], t[255], t[256], t[257], 1e-05)
+	m.layer3_iter_2_2.InScale, m.layer3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[248], t[249], t[250], t[251], 1e-05)
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
@@ -2411,12 +2374,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
 	}
 
-	m.layer3_iter_g_3_0.Scale, m.layer3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
-
-	m.layer3_iter_3_0.Scale, m.layer3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[271], t[272], t[273], t[274], 1e-05)
+	m.layer3_conv_g_r_3.Weight = t[224]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_3_2.Weight = t[276]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[277], t[278], t[279], t[280], 1e-05)
+	m.layer3_iter_3_2.InScale, m.layer3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[271], t[272], t[273], t[274], 1e-05)
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
@@ -2432,12 +2398,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_3.8: %w", err)
 	}
 
-	m.layer3_iter_g_4_0.Scale, m.layer3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
-
-	m.layer3_iter_4_0.Scale, m.layer3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
+	m.layer3_conv_g_r_4.Weight = t[224]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_4_2.Weight = t[299]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
+	m.layer3_iter_4_2.InScale, m.layer3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
@@ -2460,10 +2429,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
 
-	m.layer3_d_bn_1.Scale, m.layer3_d_bn_1.Shift = runtime.BatchNormScaleShift(t[323], t[324], t[325], t[326], 1e-05)
-
 	m.layer3_d_conv_1.Weight = t[328]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[329], t[330], t[331], t[332], 1e-05)
+	m.layer3_d_conv_1.InScale, m.layer3_d_conv_1.InShift = runtime.BatchNormScaleShift(t[323], t[324], t[325], t[326], 1e-05)
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
@@ -2478,32 +2446,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
 
-	m.layer4_bn_f.Scale, m.layer4_bn_f.Shift = runtime.BatchNormScaleShift(t[336], t[337], t[338], t[339], 1e-05)
-
 	m.layer4_conv_f.Weight = t[341]
+	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[336], t[337], t[338], t[339], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
 
-	m.layer4_bn_g_f.Scale, m.layer4_bn_g_f.Shift = runtime.BatchNormScaleShift(t[342], t[343], t[344], t[345], 1e-05)
-
 	m.layer4_conv_g_f.Weight = t[347]
 	m.layer4_conv_g_f.Shift = t[348]
+	m.layer4_conv_g_f.InScale, m.layer4_conv_g_f.InShift = runtime.BatchNormScaleShift(t[342], t[343], t[344], t[345], 1e-05)
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
 
-	m.layer4_iter_g_1_0.Scale, m.layer4_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[368], t[369], t[370], t[371], 1e-05)
-
 	m.layer4_conv_g_r.Weight = t[349]
+	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[368], t[369], t[370], t[371], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
 
-	m.layer4_iter_1_0.Scale, m.layer4_iter_1_0.Shift = runtime.BatchNormScaleShift(t[350], t[351], t[352], t[353], 1e-05)
-
 	m.layer4_iter_1_2.Weight = t[355]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[356], t[357], t[358], t[359], 1e-05)
+	m.layer4_iter_1_2.InScale, m.layer4_iter_1_2.InShift = runtime.BatchNormScaleShift(t[350], t[351], t[352], t[353], 1e-05)
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
@@ -2519,12 +2483,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_1.8: %w", err)
 	}
 
-	m.layer4_iter_g_2_0.Scale, m.layer4_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[391], t[392], t[393], t[394], 1e-05)
-
-	m.layer4_iter_2_0.Scale, m.layer4_iter_2_0.Shift = runtime.BatchNormScaleShift(t[373], t[374], t[375], t[376], 1e-05)
+	m.layer4_conv_g_r_2.Weight = t[349]
+	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[391], t[392], t[393], t[394], 1e-05)
+	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_2_2.Weight = t[378]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[379], t[380], t[381], t[382], 1e-05)
+	m.layer4_iter_2_2.InScale, m.layer4_iter_2_2.InShift = runtime.BatchNormScaleShift(t[373], t[374], t[375], t[376], 1e-05)
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
@@ -2540,12 +2507,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_2.8: %w", err)
 	}
 
-	m.layer4_iter_g_3_0.Scale, m.layer4_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[414], t[415], t[416], t[417], 1e-05)
-
-	m.layer4_iter_3_0.Scale, m.layer4_iter_3_0.Shift = runtime.BatchNormScaleShift(t[396], t[397], t[398], t[399], 1e-05)
+	m.layer4_conv_g_r_3.Weight = t[349]
+	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[414], t[415], t[416], t[417], 1e-05)
+	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_3_2.Weight = t[401]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[402], t[403], t[404], t[405], 1e-05)
+	m.layer4_iter_3_2.InScale, m.layer4_iter_3_2.InShift = runtime.BatchNormScaleShift(t[396], t[397], t[398], t[399], 1e-05)
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
@@ -2574,8 +2544,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*802816)
 	m.buf[1] = make([]float32, n*802816)
 	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*802816)
-	m.buf[4] = make([]float32, n*802816)
+	m.buf[3] = make([]float32, n*200704)
+	m.buf[4] = make([]float32, n*200704)
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -2585,9 +2555,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_8.ScratchLen(n))
@@ -2601,9 +2573,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_8.ScratchLen(n))
@@ -2617,12 +2591,15 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_8.ScratchLen(n))
@@ -2636,9 +2613,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_8.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_8.ScratchLen(n))
@@ -2672,407 +2651,257 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], m.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], m.scratch)
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], m.scratch)
 
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], m.scratch)
-
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_iter_1_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56
-	m.layer1_iter_1_8.Forward(n, b[1][:n*200704], b[4][:n*802816], m.scratch)
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[4][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
-	m.layer1_iter_2_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56
-	m.layer1_iter_2_8.Forward(n, b[1][:n*200704], b[4][:n*802816], m.scratch)
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[4][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*200704], m.scratch)
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
-	m.layer1_iter_3_5.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56
-	m.layer1_iter_3_8.Forward(n, b[1][:n*200704], b[4][:n*802816], m.scratch)
-
-	// layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[4][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_3_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn.Forward(n, b[2][:n*802816], b[0][:n*802816])
+	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
 
 	// avgpool 2x2/2, 256x56x56 → 256x28x28
-	m.avgpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
+	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn_1.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[2][:n*200704], m.scratch)
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
+	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
 
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
-	m.layer1_d_conv_3.Forward(n, b[2][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], m.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[1][:n*50176], b[2][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[0][:n*50176], b[3][:n*200704], m.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[1][:n*200704], b[0][:n*200704], b[2][:n*200704])
+	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
 
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_f.Forward(n, b[1][:n*200704], b[0][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
+	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], m.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[2][:n*401408], m.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
+	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], m.scratch)
 
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_g_f.Forward(n, b[1][:n*200704], b[0][:n*200704])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
+	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_1_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[0][:n*401408], b[3][:n*401408], m.scratch)
-
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_1_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
+	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28
-	m.layer2_iter_1_8.Forward(n, b[0][:n*100352], b[4][:n*401408], m.scratch)
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
 
-	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[2][:n*401408], b[4][:n*401408], b[3][:n*401408], b[1][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
+	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
 
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_2_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[0][:n*401408], b[3][:n*401408], m.scratch)
-
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_2_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
+	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
-	m.layer2_iter_2_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28
-	m.layer2_iter_2_8.Forward(n, b[0][:n*100352], b[4][:n*401408], m.scratch)
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
 
-	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[2][:n*401408], b[4][:n*401408], b[3][:n*401408], b[1][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
+	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
 
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_3_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[0][:n*401408], b[3][:n*401408], m.scratch)
-
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_3_0.Forward(n, b[2][:n*401408], b[0][:n*401408])
-
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU
-	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[4][:n*100352], m.scratch)
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
+	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
-	m.layer2_iter_3_5.Forward(n, b[4][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28
-	m.layer2_iter_3_8.Forward(n, b[0][:n*100352], b[4][:n*401408], m.scratch)
-
-	// layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[2][:n*401408], b[4][:n*401408], b[3][:n*401408], b[1][:n*401408])
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_3_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[2][:n*401408], b[0][:n*401408])
+	m.layer2_d_bn.Forward(n, b[1][:n*401408], b[0][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[0][:n*401408], b[1][:n*100352])
+	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[1][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn_1.Forward(n, b[2][:n*401408], b[1][:n*401408])
-
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[2][:n*100352], m.scratch)
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
+	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
-	m.layer2_d_conv_3.Forward(n, b[2][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], m.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[1][:n*25088], b[2][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], m.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[1][:n*100352], b[0][:n*100352], b[2][:n*100352])
+	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
 
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_f.Forward(n, b[1][:n*100352], b[0][:n*100352])
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], m.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[2][:n*200704], m.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], m.scratch)
 
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_g_f.Forward(n, b[1][:n*100352], b[0][:n*100352])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
+	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_1_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_1_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
-	m.layer3_iter_1_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_1_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_2_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_2_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
-	m.layer3_iter_2_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_2_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_3_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_3_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU
-	m.layer3_iter_3_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
-	m.layer3_iter_3_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_3_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_4_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[0][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_4_0.Forward(n, b[2][:n*200704], b[0][:n*200704])
-
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU
-	m.layer3_iter_4_2.Forward(n, b[0][:n*200704], b[4][:n*50176], m.scratch)
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
-	m.layer3_iter_4_5.Forward(n, b[4][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14
-	m.layer3_iter_4_8.Forward(n, b[0][:n*50176], b[4][:n*200704], m.scratch)
-
-	// layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[1][:n*200704])
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[2][:n*200704], b[0][:n*200704])
+	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[0][:n*200704], b[1][:n*50176])
+	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[1][:n*50176], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn_1.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[1][:n*200704], b[2][:n*50176], m.scratch)
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], m.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
-	m.layer3_d_conv_3.Forward(n, b[2][:n*50176], b[1][:n*12544], m.scratch)
+	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], m.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[1][:n*12544], b[2][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], m.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[1][:n*50176], b[0][:n*50176], b[2][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
 
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_f.Forward(n, b[1][:n*50176], b[0][:n*50176])
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %179
+	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], m.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[2][:n*100352], m.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179
+	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], m.scratch)
 
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_g_f.Forward(n, b[1][:n*50176], b[0][:n*50176])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_g_f.Forward(n, b[0][:n*50176], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_1_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], m.scratch)
-
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_1_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[4][:n*25088], m.scratch)
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %182
+	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
-	m.layer4_iter_1_5.Forward(n, b[4][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
-	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7
-	m.layer4_iter_1_8.Forward(n, b[0][:n*25088], b[4][:n*100352], m.scratch)
+	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
 
-	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[2][:n*100352], b[4][:n*100352], b[3][:n*100352], b[1][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
+	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_2_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], m.scratch)
-
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_2_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU
-	m.layer4_iter_2_2.Forward(n, b[0][:n*100352], b[4][:n*25088], m.scratch)
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %182
+	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
-	m.layer4_iter_2_5.Forward(n, b[4][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
-	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7
-	m.layer4_iter_2_8.Forward(n, b[0][:n*25088], b[4][:n*100352], m.scratch)
+	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
 
-	// layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[2][:n*100352], b[4][:n*100352], b[3][:n*100352], b[1][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
+	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_3_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], m.scratch)
-
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_3_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
-
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU
-	m.layer4_iter_3_2.Forward(n, b[0][:n*100352], b[4][:n*25088], m.scratch)
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %182
+	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
-	m.layer4_iter_3_5.Forward(n, b[4][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
-	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7
-	m.layer4_iter_3_8.Forward(n, b[0][:n*25088], b[4][:n*100352], m.scratch)
-
-	// layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[2][:n*100352], b[4][:n*100352], b[3][:n*100352], b[1][:n*100352])
+	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[2][:n*100352], b[0][:n*100352])
+	m.lastact_0.Forward(n, b[4][:n*100352], b[3][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[0][:n*100352], b[1][:n*2048])
+	m.avgpool4.Forward(n, b[3][:n*100352], b[4][:n*2048])
 
 	// classifier: linear 2048 → 1000
-	m.classifier.Forward(n, b[1][:n*2048], out)
+	m.classifier.Forward(n, b[4][:n*2048], out)
 	return nil
 }
 

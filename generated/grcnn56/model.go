@@ -493,45 +493,33 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_f runtime.ScaleShift
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_g_f runtime.ScaleShift
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_1_0 runtime.ScaleShift
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
-	// stage_1.iter_1.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_1_0 runtime.ScaleShift
-	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
+	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_2_0 runtime.ScaleShift
-	// stage_1.iter_2.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_2_0 runtime.ScaleShift
-	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_2_8 runtime.Conv2D
-	// stage_1.iter_g_3.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_g_3_0 runtime.ScaleShift
-	// stage_1.iter_3.0: BatchNorm and ReLU, 512x32x32
-	stage_1_iter_3_0 runtime.ScaleShift
-	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	stage_1_conv_g_r_3 runtime.Conv2D
+	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	stage_1_iter_3_5 runtime.Winograd
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
 	stage_1_iter_3_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -539,73 +527,55 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
 	stage_1_d_conv runtime.Conv2D
-	// stage_1.d_bn_1: BatchNorm and ReLU, 512x32x32
-	stage_1_d_bn_1 runtime.ScaleShift
-	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU
+	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.bn_f: BatchNorm and ReLU, 512x16x16
-	stage_2_bn_f runtime.ScaleShift
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %55
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.bn_g_f: BatchNorm and ReLU, 512x16x16
-	stage_2_bn_g_f runtime.ScaleShift
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_1_0 runtime.ScaleShift
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
 	stage_2_conv_g_r runtime.Conv2D
-	// stage_2.iter_1.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_1_0 runtime.ScaleShift
-	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
+	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
 	stage_2_iter_1_5 runtime.Winograd
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_2_0 runtime.ScaleShift
-	// stage_2.iter_2.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_2_0 runtime.ScaleShift
-	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
 	stage_2_iter_2_5 runtime.Winograd
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_2_8 runtime.Conv2D
-	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_3_0 runtime.ScaleShift
-	// stage_2.iter_3.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_3_0 runtime.ScaleShift
-	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
+	stage_2_conv_g_r_3 runtime.Conv2D
+	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
 	stage_2_iter_3_5 runtime.Winograd
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_3_8 runtime.Conv2D
-	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_4_0 runtime.ScaleShift
-	// stage_2.iter_4.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_4_0 runtime.ScaleShift
-	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
+	stage_2_conv_g_r_4 runtime.Conv2D
+	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
 	stage_2_iter_4_5 runtime.Winograd
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_4_8 runtime.Conv2D
-	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_g_5_0 runtime.ScaleShift
-	// stage_2.iter_5.0: BatchNorm and ReLU, 640x16x16
-	stage_2_iter_5_0 runtime.ScaleShift
-	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
+	stage_2_conv_g_r_5 runtime.Conv2D
+	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
 	stage_2_iter_5_5 runtime.Winograd
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -613,93 +583,71 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
 	stage_2_d_conv runtime.Conv2D
-	// stage_2.d_bn_1: BatchNorm and ReLU, 640x16x16
-	stage_2_d_bn_1 runtime.ScaleShift
-	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU
+	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
 	stage_2_d_conv_3 runtime.Conv2D
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.bn_f: BatchNorm and ReLU, 640x8x8
-	stage_3_bn_f runtime.ScaleShift
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %133
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.bn_g_f: BatchNorm and ReLU, 640x8x8
-	stage_3_bn_g_f runtime.ScaleShift
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_1_0 runtime.ScaleShift
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
 	stage_3_conv_g_r runtime.Conv2D
-	// stage_3.iter_1.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_1_0 runtime.ScaleShift
-	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU
+	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
 	stage_3_iter_1_5 runtime.Conv2D
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_1_8 runtime.Conv2D
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_2_0 runtime.ScaleShift
-	// stage_3.iter_2.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_2_0 runtime.ScaleShift
-	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
 	stage_3_iter_2_5 runtime.Conv2D
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_2_8 runtime.Conv2D
-	// stage_3.iter_g_3.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_3_0 runtime.ScaleShift
-	// stage_3.iter_3.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_3_0 runtime.ScaleShift
-	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
+	stage_3_conv_g_r_3 runtime.Conv2D
+	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
 	stage_3_iter_3_5 runtime.Conv2D
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_3_8 runtime.Conv2D
-	// stage_3.iter_g_4.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_4_0 runtime.ScaleShift
-	// stage_3.iter_4.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_4_0 runtime.ScaleShift
-	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
+	stage_3_conv_g_r_4 runtime.Conv2D
+	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
 	stage_3_iter_4_5 runtime.Conv2D
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_4_8 runtime.Conv2D
-	// stage_3.iter_g_5.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_5_0 runtime.ScaleShift
-	// stage_3.iter_5.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_5_0 runtime.ScaleShift
-	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
+	stage_3_conv_g_r_5 runtime.Conv2D
+	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
 	stage_3_iter_5_5 runtime.Conv2D
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_5_8 runtime.Conv2D
-	// stage_3.iter_g_6.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_6_0 runtime.ScaleShift
-	// stage_3.iter_6.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_6_0 runtime.ScaleShift
-	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
+	stage_3_conv_g_r_6 runtime.Conv2D
+	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
 	stage_3_iter_6_5 runtime.Conv2D
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_6_8 runtime.Conv2D
-	// stage_3.iter_g_7.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_g_7_0 runtime.ScaleShift
-	// stage_3.iter_7.0: BatchNorm and ReLU, 768x8x8
-	stage_3_iter_7_0 runtime.ScaleShift
-	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
+	stage_3_conv_g_r_7 runtime.Conv2D
+	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
 	stage_3_iter_7_5 runtime.Conv2D
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_7_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 768x8x8
 	lastact_0 runtime.ScaleShift
@@ -722,17 +670,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.stage_1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     3,
 		KW:     3,
@@ -744,17 +688,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -765,11 +705,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_1_iter_g_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -777,6 +712,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -788,17 +724,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -838,16 +770,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -855,6 +796,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -894,16 +836,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -911,6 +862,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -950,6 +902,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_1_d_bn = runtime.ScaleShift{
 		C:    512,
@@ -986,17 +939,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_d_bn_1 = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -1043,17 +992,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_f = runtime.ScaleShift{
-		C:    512,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    512,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     3,
 		KW:     3,
@@ -1065,17 +1010,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_g_f = runtime.ScaleShift{
-		C:    512,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    512,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1086,11 +1027,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_2_iter_g_1_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1098,6 +1034,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1109,17 +1046,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1159,16 +1092,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_2_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_2_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1176,6 +1118,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1215,16 +1158,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_3_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_3_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1232,6 +1184,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1271,16 +1224,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_4_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_4_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1288,6 +1250,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1327,16 +1290,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_5_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_5_0 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -1344,6 +1316,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1383,6 +1356,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_d_bn = runtime.ScaleShift{
 		C:    640,
@@ -1419,17 +1393,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_d_bn_1 = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    640,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1476,17 +1446,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_f = runtime.ScaleShift{
-		C:    640,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    640,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     3,
 		KW:     3,
@@ -1498,17 +1464,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_g_f = runtime.ScaleShift{
-		C:    640,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    640,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1519,11 +1481,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_3_iter_g_1_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1531,6 +1488,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1542,17 +1500,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1599,16 +1553,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_2_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_2_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1616,6 +1579,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1662,16 +1626,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_3_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_3_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1679,6 +1652,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1725,16 +1699,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_4_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_4_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1742,6 +1725,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1788,16 +1772,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_5_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_5_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -1805,6 +1798,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1851,16 +1845,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_6_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_6_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -1868,6 +1871,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1914,16 +1918,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_7_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_7_0 = runtime.ScaleShift{
-		C:    768,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -1931,6 +1944,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    768,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1977,6 +1991,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    768,
@@ -2063,32 +2078,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
 
-	m.stage_1_bn_f.Scale, m.stage_1_bn_f.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
-
 	m.stage_1_conv_f.Weight = t[6]
+	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
 
-	m.stage_1_bn_g_f.Scale, m.stage_1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
+	m.stage_1_conv_g_f.InScale, m.stage_1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_iter_g_1_0.Scale, m.stage_1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-
 	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
-	m.stage_1_iter_1_0.Scale, m.stage_1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
+	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
@@ -2104,12 +2115,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
 
-	m.stage_1_iter_g_2_0.Scale, m.stage_1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
-
-	m.stage_1_iter_2_0.Scale, m.stage_1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_2_2.Weight = t[43]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
+	m.stage_1_iter_2_2.InScale, m.stage_1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
@@ -2125,12 +2139,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
 	}
 
-	m.stage_1_iter_g_3_0.Scale, m.stage_1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
-
-	m.stage_1_iter_3_0.Scale, m.stage_1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
+	m.stage_1_conv_g_r_3.Weight = t[14]
+	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
+	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_3_2.Weight = t[66]
 	m.stage_1_iter_3_2.Scale, m.stage_1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
+	m.stage_1_iter_3_2.InScale, m.stage_1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
 	if err := m.stage_1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.2: %w", err)
 	}
@@ -2153,10 +2170,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
 
-	m.stage_1_d_bn_1.Scale, m.stage_1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
-
 	m.stage_1_d_conv_1.Weight = t[95]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
+	m.stage_1_d_conv_1.InScale, m.stage_1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
@@ -2171,32 +2187,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
 
-	m.stage_2_bn_f.Scale, m.stage_2_bn_f.Shift = runtime.BatchNormScaleShift(t[108], t[109], t[110], t[111], 1e-05)
-
 	m.stage_2_conv_f.Weight = t[113]
+	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[108], t[109], t[110], t[111], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
 
-	m.stage_2_bn_g_f.Scale, m.stage_2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[114], t[115], t[116], t[117], 1e-05)
-
 	m.stage_2_conv_g_f.Weight = t[119]
 	m.stage_2_conv_g_f.Shift = t[120]
+	m.stage_2_conv_g_f.InScale, m.stage_2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[114], t[115], t[116], t[117], 1e-05)
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_iter_g_1_0.Scale, m.stage_2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[140], t[141], t[142], t[143], 1e-05)
-
 	m.stage_2_conv_g_r.Weight = t[121]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[140], t[141], t[142], t[143], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
-	m.stage_2_iter_1_0.Scale, m.stage_2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[122], t[123], t[124], t[125], 1e-05)
-
 	m.stage_2_iter_1_2.Weight = t[127]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[128], t[129], t[130], t[131], 1e-05)
+	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[122], t[123], t[124], t[125], 1e-05)
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
@@ -2212,12 +2224,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
 	}
 
-	m.stage_2_iter_g_2_0.Scale, m.stage_2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[163], t[164], t[165], t[166], 1e-05)
-
-	m.stage_2_iter_2_0.Scale, m.stage_2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[145], t[146], t[147], t[148], 1e-05)
+	m.stage_2_conv_g_r_2.Weight = t[121]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[163], t[164], t[165], t[166], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_2_2.Weight = t[150]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
+	m.stage_2_iter_2_2.InScale, m.stage_2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[145], t[146], t[147], t[148], 1e-05)
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
@@ -2233,12 +2248,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
 	}
 
-	m.stage_2_iter_g_3_0.Scale, m.stage_2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
-
-	m.stage_2_iter_3_0.Scale, m.stage_2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[168], t[169], t[170], t[171], 1e-05)
+	m.stage_2_conv_g_r_3.Weight = t[121]
+	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
+	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_3_2.Weight = t[173]
 	m.stage_2_iter_3_2.Scale, m.stage_2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
+	m.stage_2_iter_3_2.InScale, m.stage_2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[168], t[169], t[170], t[171], 1e-05)
 	if err := m.stage_2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.2: %w", err)
 	}
@@ -2254,12 +2272,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_3.8: %w", err)
 	}
 
-	m.stage_2_iter_g_4_0.Scale, m.stage_2_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
-
-	m.stage_2_iter_4_0.Scale, m.stage_2_iter_4_0.Shift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
+	m.stage_2_conv_g_r_4.Weight = t[121]
+	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
+	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_4_2.Weight = t[196]
 	m.stage_2_iter_4_2.Scale, m.stage_2_iter_4_2.Shift = runtime.BatchNormScaleShift(t[197], t[198], t[199], t[200], 1e-05)
+	m.stage_2_iter_4_2.InScale, m.stage_2_iter_4_2.InShift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
 	if err := m.stage_2_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.2: %w", err)
 	}
@@ -2275,12 +2296,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_4.8: %w", err)
 	}
 
-	m.stage_2_iter_g_5_0.Scale, m.stage_2_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
-
-	m.stage_2_iter_5_0.Scale, m.stage_2_iter_5_0.Shift = runtime.BatchNormScaleShift(t[214], t[215], t[216], t[217], 1e-05)
+	m.stage_2_conv_g_r_5.Weight = t[121]
+	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
+	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_5_2.Weight = t[219]
 	m.stage_2_iter_5_2.Scale, m.stage_2_iter_5_2.Shift = runtime.BatchNormScaleShift(t[220], t[221], t[222], t[223], 1e-05)
+	m.stage_2_iter_5_2.InScale, m.stage_2_iter_5_2.InShift = runtime.BatchNormScaleShift(t[214], t[215], t[216], t[217], 1e-05)
 	if err := m.stage_2_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.2: %w", err)
 	}
@@ -2303,10 +2327,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
 
-	m.stage_2_d_bn_1.Scale, m.stage_2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
-
 	m.stage_2_d_conv_1.Weight = t[248]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
+	m.stage_2_d_conv_1.InScale, m.stage_2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
@@ -2321,32 +2344,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
 
-	m.stage_3_bn_f.Scale, m.stage_3_bn_f.Shift = runtime.BatchNormScaleShift(t[261], t[262], t[263], t[264], 1e-05)
-
 	m.stage_3_conv_f.Weight = t[266]
+	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[261], t[262], t[263], t[264], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
 
-	m.stage_3_bn_g_f.Scale, m.stage_3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[267], t[268], t[269], t[270], 1e-05)
-
 	m.stage_3_conv_g_f.Weight = t[272]
 	m.stage_3_conv_g_f.Shift = t[273]
+	m.stage_3_conv_g_f.InScale, m.stage_3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[267], t[268], t[269], t[270], 1e-05)
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_iter_g_1_0.Scale, m.stage_3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[293], t[294], t[295], t[296], 1e-05)
-
 	m.stage_3_conv_g_r.Weight = t[274]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[293], t[294], t[295], t[296], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
-	m.stage_3_iter_1_0.Scale, m.stage_3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[275], t[276], t[277], t[278], 1e-05)
-
 	m.stage_3_iter_1_2.Weight = t[280]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[281], t[282], t[283], t[284], 1e-05)
+	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[275], t[276], t[277], t[278], 1e-05)
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
@@ -2362,12 +2381,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
 	}
 
-	m.stage_3_iter_g_2_0.Scale, m.stage_3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[316], t[317], t[318], t[319], 1e-05)
-
-	m.stage_3_iter_2_0.Scale, m.stage_3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[298], t[299], t[300], t[301], 1e-05)
+	m.stage_3_conv_g_r_2.Weight = t[274]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[316], t[317], t[318], t[319], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_2_2.Weight = t[303]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[304], t[305], t[306], t[307], 1e-05)
+	m.stage_3_iter_2_2.InScale, m.stage_3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[298], t[299], t[300], t[301], 1e-05)
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
@@ -2383,12 +2405,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_2.8: %w", err)
 	}
 
-	m.stage_3_iter_g_3_0.Scale, m.stage_3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
-
-	m.stage_3_iter_3_0.Scale, m.stage_3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[321], t[322], t[323], t[324], 1e-05)
+	m.stage_3_conv_g_r_3.Weight = t[274]
+	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
+	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_3_2.Weight = t[326]
 	m.stage_3_iter_3_2.Scale, m.stage_3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[327], t[328], t[329], t[330], 1e-05)
+	m.stage_3_iter_3_2.InScale, m.stage_3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[321], t[322], t[323], t[324], 1e-05)
 	if err := m.stage_3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.2: %w", err)
 	}
@@ -2404,12 +2429,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_3.8: %w", err)
 	}
 
-	m.stage_3_iter_g_4_0.Scale, m.stage_3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[362], t[363], t[364], t[365], 1e-05)
-
-	m.stage_3_iter_4_0.Scale, m.stage_3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[344], t[345], t[346], t[347], 1e-05)
+	m.stage_3_conv_g_r_4.Weight = t[274]
+	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[362], t[363], t[364], t[365], 1e-05)
+	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_4_2.Weight = t[349]
 	m.stage_3_iter_4_2.Scale, m.stage_3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[350], t[351], t[352], t[353], 1e-05)
+	m.stage_3_iter_4_2.InScale, m.stage_3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[344], t[345], t[346], t[347], 1e-05)
 	if err := m.stage_3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.2: %w", err)
 	}
@@ -2425,12 +2453,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_4.8: %w", err)
 	}
 
-	m.stage_3_iter_g_5_0.Scale, m.stage_3_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
-
-	m.stage_3_iter_5_0.Scale, m.stage_3_iter_5_0.Shift = runtime.BatchNormScaleShift(t[367], t[368], t[369], t[370], 1e-05)
+	m.stage_3_conv_g_r_5.Weight = t[274]
+	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
+	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_5_2.Weight = t[372]
 	m.stage_3_iter_5_2.Scale, m.stage_3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[373], t[374], t[375], t[376], 1e-05)
+	m.stage_3_iter_5_2.InScale, m.stage_3_iter_5_2.InShift = runtime.BatchNormScaleShift(t[367], t[368], t[369], t[370], 1e-05)
 	if err := m.stage_3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.2: %w", err)
 	}
@@ -2446,12 +2477,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_5.8: %w", err)
 	}
 
-	m.stage_3_iter_g_6_0.Scale, m.stage_3_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
-
-	m.stage_3_iter_6_0.Scale, m.stage_3_iter_6_0.Shift = runtime.BatchNormScaleShift(t[390], t[391], t[392], t[393], 1e-05)
+	m.stage_3_conv_g_r_6.Weight = t[274]
+	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
+	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_6_2.Weight = t[395]
 	m.stage_3_iter_6_2.Scale, m.stage_3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[396], t[397], t[398], t[399], 1e-05)
+	m.stage_3_iter_6_2.InScale, m.stage_3_iter_6_2.InShift = runtime.BatchNormScaleShift(t[390], t[391], t[392], t[393], 1e-05)
 	if err := m.stage_3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.2: %w", err)
 	}
@@ -2467,12 +2501,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_6.8: %w", err)
 	}
 
-	m.stage_3_iter_g_7_0.Scale, m.stage_3_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[431], t[432], t[433], t[434], 1e-05)
-
-	m.stage_3_iter_7_0.Scale, m.stage_3_iter_7_0.Shift = runtime.BatchNormScaleShift(t[413], t[414], t[415], t[416], 1e-05)
+	m.stage_3_conv_g_r_7.Weight = t[274]
+	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[431], t[432], t[433], t[434], 1e-05)
+	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_7_2.Weight = t[418]
 	m.stage_3_iter_7_2.Scale, m.stage_3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[419], t[420], t[421], t[422], 1e-05)
+	m.stage_3_iter_7_2.InScale, m.stage_3_iter_7_2.InShift = runtime.BatchNormScaleShift(t[413], t[414], t[415], t[416], 1e-05)
 	if err := m.stage_3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.2: %w", err)
 	}
@@ -2501,8 +2538,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*524288)
 	m.buf[1] = make([]float32, n*524288)
 	m.buf[2] = make([]float32, n*524288)
-	m.buf[3] = make([]float32, n*524288)
-	m.buf[4] = make([]float32, n*524288)
+	m.buf[3] = make([]float32, n*131072)
+	m.buf[4] = make([]float32, n*131072)
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -2511,9 +2548,11 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_8.ScratchLen(n))
@@ -2527,15 +2566,19 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_8.ScratchLen(n))
@@ -2549,21 +2592,27 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_8.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_8.ScratchLen(n))
@@ -2591,413 +2640,254 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], m.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32
-	m.stage_1_conv_f.Forward(n, b[1][:n*65536], b[2][:n*524288], m.scratch)
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], m.scratch)
 
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_g_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32
-	m.stage_1_conv_g_f.Forward(n, b[1][:n*65536], b[0][:n*524288], m.scratch)
-
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_1_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_1.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_1_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_1_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_2_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_2.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_2_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_2_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
-	// stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
 
-	// stage_1.iter_g_3.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_g_3_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[3][:n*524288], m.scratch)
-
-	// stage_1.iter_3.0: BatchNorm and ReLU, 512x32x32
-	m.stage_1_iter_3_0.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[4][:n*131072], m.scratch)
+	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
-	m.stage_1_iter_3_5.Forward(n, b[4][:n*131072], b[1][:n*131072], m.scratch)
+	m.stage_1_iter_3_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32
-	m.stage_1_iter_3_8.Forward(n, b[1][:n*131072], b[4][:n*524288], m.scratch)
-
-	// stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	runtime.GateUpdate(b[2][:n*524288], b[4][:n*524288], b[3][:n*524288], b[0][:n*524288])
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	m.stage_1_iter_3_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn.Forward(n, b[2][:n*524288], b[0][:n*524288])
+	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[0][:n*524288])
 
 	// avgpool 2x2/2, 512x32x32 → 512x16x16
-	m.avgpool1.Forward(n, b[0][:n*524288], b[1][:n*131072])
+	m.avgpool1.Forward(n, b[0][:n*524288], b[3][:n*131072])
 
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
-	m.stage_1_d_conv.Forward(n, b[1][:n*131072], b[0][:n*131072], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
 
-	// stage_1.d_bn_1: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn_1.Forward(n, b[2][:n*524288], b[1][:n*524288])
-
-	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[2][:n*131072], m.scratch)
+	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
-	m.stage_1_d_conv_3.Forward(n, b[2][:n*131072], b[1][:n*32768], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], m.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*32768], b[2][:n*131072], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*32768], b[3][:n*131072], m.scratch)
 
 	// stage_1.downsample: pool path + conv path, 512x16x16
-	runtime.AddInto(b[1][:n*131072], b[0][:n*131072], b[2][:n*131072])
+	runtime.AddInto(b[0][:n*131072], b[4][:n*131072], b[3][:n*131072])
 
-	// stage_2.bn_f: BatchNorm and ReLU, 512x16x16
-	m.stage_2_bn_f.Forward(n, b[1][:n*131072], b[0][:n*131072])
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %55
+	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], m.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16
-	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[2][:n*163840], m.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[2][:n*163840], m.scratch)
 
-	// stage_2.bn_g_f: BatchNorm and ReLU, 512x16x16
-	m.stage_2_bn_g_f.Forward(n, b[1][:n*131072], b[0][:n*131072])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
+	m.stage_2_conv_g_r.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[1][:n*163840], m.scratch)
-
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_1_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_1.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_1_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU
-	m.stage_2_iter_1_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
+	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	m.stage_2_iter_1_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_1_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
+	m.stage_2_conv_g_r_2.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_2_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_2.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_2_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU
-	m.stage_2_iter_2_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
+	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	m.stage_2_iter_2_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_2_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
+	m.stage_2_conv_g_r_3.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_3.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_3_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_3.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_3_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU
-	m.stage_2_iter_3_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
+	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
-	m.stage_2_iter_3_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_3_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
+	m.stage_2_conv_g_r_4.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_4.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_4_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_4.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_4_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU
-	m.stage_2_iter_4_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
+	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
-	m.stage_2_iter_4_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_4_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
-	// stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
+	m.stage_2_conv_g_r_5.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
 
-	// stage_2.iter_g_5.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_g_5_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*163840], b[3][:n*163840], m.scratch)
-
-	// stage_2.iter_5.0: BatchNorm and ReLU, 640x16x16
-	m.stage_2_iter_5_0.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU
-	m.stage_2_iter_5_2.Forward(n, b[0][:n*163840], b[4][:n*40960], m.scratch)
+	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
+	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
-	m.stage_2_iter_5_5.Forward(n, b[4][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16
-	m.stage_2_iter_5_8.Forward(n, b[0][:n*40960], b[4][:n*163840], m.scratch)
-
-	// stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	runtime.GateUpdate(b[2][:n*163840], b[4][:n*163840], b[3][:n*163840], b[1][:n*163840])
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[2][:n*163840], b[0][:n*163840])
+	m.stage_2_d_bn.Forward(n, b[1][:n*163840], b[0][:n*163840])
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8
-	m.avgpool2.Forward(n, b[0][:n*163840], b[1][:n*40960])
+	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[1][:n*40960], b[0][:n*40960], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
 
-	// stage_2.d_bn_1: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn_1.Forward(n, b[2][:n*163840], b[1][:n*163840])
-
-	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU
-	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[2][:n*40960], m.scratch)
+	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
+	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
-	m.stage_2_d_conv_3.Forward(n, b[2][:n*40960], b[1][:n*10240], m.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], m.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[1][:n*10240], b[2][:n*40960], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[0][:n*10240], b[3][:n*40960], m.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[1][:n*40960], b[0][:n*40960], b[2][:n*40960])
+	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
 
-	// stage_3.bn_f: BatchNorm and ReLU, 640x8x8
-	m.stage_3_bn_f.Forward(n, b[1][:n*40960], b[0][:n*40960])
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %133
+	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], m.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8
-	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[2][:n*49152], m.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
+	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*49152], m.scratch)
 
-	// stage_3.bn_g_f: BatchNorm and ReLU, 640x8x8
-	m.stage_3_bn_g_f.Forward(n, b[1][:n*40960], b[0][:n*40960])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
+	m.stage_3_conv_g_r.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[1][:n*49152], m.scratch)
-
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_1_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_1.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_1_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU
-	m.stage_3_iter_1_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
-	m.stage_3_iter_1_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_1_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
+	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_2_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_2.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_2_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU
-	m.stage_3_iter_2_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
-	m.stage_3_iter_2_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_2_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
+	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_3.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_3_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_3.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_3_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU
-	m.stage_3_iter_3_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
+	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
-	m.stage_3_iter_3_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_3_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
+	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_4.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_4_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_4.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_4_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU
-	m.stage_3_iter_4_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
+	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
-	m.stage_3_iter_4_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_4_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
+	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_5.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_5_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_5.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_5_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU
-	m.stage_3_iter_5_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
+	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
-	m.stage_3_iter_5_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_5_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
+	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_6.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_6_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_6.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_6_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU
-	m.stage_3_iter_6_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
+	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
-	m.stage_3_iter_6_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_6_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
-	// stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
+	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
 
-	// stage_3.iter_g_7.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_g_7_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*49152], b[3][:n*49152], m.scratch)
-
-	// stage_3.iter_7.0: BatchNorm and ReLU, 768x8x8
-	m.stage_3_iter_7_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
-
-	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU
-	m.stage_3_iter_7_2.Forward(n, b[0][:n*49152], b[4][:n*12288], m.scratch)
+	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
+	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
 
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
-	m.stage_3_iter_7_5.Forward(n, b[4][:n*12288], b[0][:n*12288], m.scratch)
+	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
 
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8
-	m.stage_3_iter_7_8.Forward(n, b[0][:n*12288], b[4][:n*49152], m.scratch)
-
-	// stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	runtime.GateUpdate(b[2][:n*49152], b[4][:n*49152], b[3][:n*49152], b[1][:n*49152])
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
-	m.lastact_0.Forward(n, b[2][:n*49152], b[0][:n*49152])
+	m.lastact_0.Forward(n, b[3][:n*49152], b[4][:n*49152])
 
 	// avgpool 8x8/8, 768x8x8 → 768x1x1
-	m.avgpool3.Forward(n, b[0][:n*49152], b[1][:n*768])
+	m.avgpool3.Forward(n, b[4][:n*49152], b[3][:n*768])
 
 	// classifier: linear 768 → 10
-	m.classifier.Forward(n, b[1][:n*768], out)
+	m.classifier.Forward(n, b[3][:n*768], out)
 	return nil
 }
 

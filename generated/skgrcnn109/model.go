@@ -1351,21 +1351,13 @@ type Model struct {
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_f runtime.ScaleShift
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_g_f runtime.ScaleShift
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_1_0 runtime.ScaleShift
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_1_0 runtime.ScaleShift
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
 	layer1_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1374,13 +1366,11 @@ type Model struct {
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_1_5          runtime.SKAttention
 	layer1_iter_1_5_branches [2][]float32
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_1_6 runtime.Conv2D
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_2_0 runtime.ScaleShift
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_2_0 runtime.ScaleShift
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
 	layer1_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1389,13 +1379,11 @@ type Model struct {
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_2_5          runtime.SKAttention
 	layer1_iter_2_5_branches [2][]float32
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_2_6 runtime.Conv2D
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_3_0 runtime.ScaleShift
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_3_0 runtime.ScaleShift
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
 	layer1_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1404,7 +1392,7 @@ type Model struct {
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_3_5          runtime.SKAttention
 	layer1_iter_3_5_branches [2][]float32
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_3_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -1412,9 +1400,7 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
 	layer1_d_conv runtime.Conv2D
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	layer1_d_bn_1 runtime.ScaleShift
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
 	layer1_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1425,21 +1411,13 @@ type Model struct {
 	layer1_d_conv_3_branches [2][]float32
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_f runtime.ScaleShift
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %77
 	layer2_conv_f runtime.Conv2D
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_g_f runtime.ScaleShift
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_1_0 runtime.ScaleShift
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %80
 	layer2_conv_g_r runtime.Conv2D
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_1_0 runtime.ScaleShift
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
 	layer2_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1448,13 +1426,11 @@ type Model struct {
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_1_5          runtime.SKAttention
 	layer2_iter_1_5_branches [2][]float32
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_2_0 runtime.ScaleShift
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_2_0 runtime.ScaleShift
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %80
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
 	layer2_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1463,13 +1439,11 @@ type Model struct {
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_2_5          runtime.SKAttention
 	layer2_iter_2_5_branches [2][]float32
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_2_6 runtime.Conv2D
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_3_0 runtime.ScaleShift
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_3_0 runtime.ScaleShift
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %80
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
 	layer2_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1478,7 +1452,7 @@ type Model struct {
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_3_5          runtime.SKAttention
 	layer2_iter_3_5_branches [2][]float32
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_3_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -1486,9 +1460,7 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	layer2_d_bn_1 runtime.ScaleShift
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
 	layer2_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1499,21 +1471,13 @@ type Model struct {
 	layer2_d_conv_3_branches [2][]float32
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_f runtime.ScaleShift
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
 	layer3_conv_f runtime.Conv2D
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_g_f runtime.ScaleShift
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_1_0 runtime.ScaleShift
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_1_0 runtime.ScaleShift
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1522,13 +1486,11 @@ type Model struct {
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5          runtime.SKAttention
 	layer3_iter_1_5_branches [2][]float32
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_2_0 runtime.ScaleShift
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_2_0 runtime.ScaleShift
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1537,13 +1499,11 @@ type Model struct {
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5          runtime.SKAttention
 	layer3_iter_2_5_branches [2][]float32
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_3_0 runtime.ScaleShift
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_3_0 runtime.ScaleShift
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1552,13 +1512,11 @@ type Model struct {
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5          runtime.SKAttention
 	layer3_iter_3_5_branches [2][]float32
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_4_0 runtime.ScaleShift
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_4_0 runtime.ScaleShift
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
@@ -1567,13 +1525,11 @@ type Model struct {
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5          runtime.SKAttention
 	layer3_iter_4_5_branches [2][]float32
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
-	// layer3.iter_g_5.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_5_0 runtime.ScaleShift
-	// layer3.iter_5.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_5_0 runtime.ScaleShift
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
+	layer3_conv_g_r_5 runtime.Conv2D
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
 	layer3_iter_5_5_conv_0_0 runtime.Conv2D
@@ -1582,13 +1538,11 @@ type Model struct {
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_5_5          runtime.SKAttention
 	layer3_iter_5_5_branches [2][]float32
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_5_6 runtime.Conv2D
-	// layer3.iter_g_6.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_6_0 runtime.ScaleShift
-	// layer3.iter_6.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_6_0 runtime.ScaleShift
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
+	layer3_conv_g_r_6 runtime.Conv2D
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
 	layer3_iter_6_5_conv_0_0 runtime.Conv2D
@@ -1597,13 +1551,11 @@ type Model struct {
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_6_5          runtime.SKAttention
 	layer3_iter_6_5_branches [2][]float32
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_6_6 runtime.Conv2D
-	// layer3.iter_g_7.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_7_0 runtime.ScaleShift
-	// layer3.iter_7.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_7_0 runtime.ScaleShift
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
+	layer3_conv_g_r_7 runtime.Conv2D
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
 	layer3_iter_7_5_conv_0_0 runtime.Conv2D
@@ -1612,13 +1564,11 @@ type Model struct {
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_7_5          runtime.SKAttention
 	layer3_iter_7_5_branches [2][]float32
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_7_6 runtime.Conv2D
-	// layer3.iter_g_8.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_8_0 runtime.ScaleShift
-	// layer3.iter_8.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_8_0 runtime.ScaleShift
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
+	layer3_conv_g_r_8 runtime.Conv2D
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
 	layer3_iter_8_5_conv_0_0 runtime.Conv2D
@@ -1627,13 +1577,11 @@ type Model struct {
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_8_5          runtime.SKAttention
 	layer3_iter_8_5_branches [2][]float32
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_8_6 runtime.Conv2D
-	// layer3.iter_g_9.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_9_0 runtime.ScaleShift
-	// layer3.iter_9.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_9_0 runtime.ScaleShift
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
+	layer3_conv_g_r_9 runtime.Conv2D
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
 	layer3_iter_9_5_conv_0_0 runtime.Conv2D
@@ -1642,13 +1590,11 @@ type Model struct {
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_9_5          runtime.SKAttention
 	layer3_iter_9_5_branches [2][]float32
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_9_6 runtime.Conv2D
-	// layer3.iter_g_10.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_10_0 runtime.ScaleShift
-	// layer3.iter_10.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_10_0 runtime.ScaleShift
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
+	layer3_conv_g_r_10 runtime.Conv2D
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
 	layer3_iter_10_5_conv_0_0 runtime.Conv2D
@@ -1657,13 +1603,11 @@ type Model struct {
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_10_5          runtime.SKAttention
 	layer3_iter_10_5_branches [2][]float32
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_10_6 runtime.Conv2D
-	// layer3.iter_g_11.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_11_0 runtime.ScaleShift
-	// layer3.iter_11.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_11_0 runtime.ScaleShift
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
+	layer3_conv_g_r_11 runtime.Conv2D
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
 	layer3_iter_11_5_conv_0_0 runtime.Conv2D
@@ -1672,13 +1616,11 @@ type Model struct {
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_11_5          runtime.SKAttention
 	layer3_iter_11_5_branches [2][]float32
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_11_6 runtime.Conv2D
-	// layer3.iter_g_12.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_12_0 runtime.ScaleShift
-	// layer3.iter_12.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_12_0 runtime.ScaleShift
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
+	layer3_conv_g_r_12 runtime.Conv2D
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
 	layer3_iter_12_5_conv_0_0 runtime.Conv2D
@@ -1687,13 +1629,11 @@ type Model struct {
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_12_5          runtime.SKAttention
 	layer3_iter_12_5_branches [2][]float32
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_12_6 runtime.Conv2D
-	// layer3.iter_g_13.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_13_0 runtime.ScaleShift
-	// layer3.iter_13.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_13_0 runtime.ScaleShift
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
+	layer3_conv_g_r_13 runtime.Conv2D
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
 	layer3_iter_13_5_conv_0_0 runtime.Conv2D
@@ -1702,13 +1642,11 @@ type Model struct {
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_13_5          runtime.SKAttention
 	layer3_iter_13_5_branches [2][]float32
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_13_6 runtime.Conv2D
-	// layer3.iter_g_14.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_14_0 runtime.ScaleShift
-	// layer3.iter_14.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_14_0 runtime.ScaleShift
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
+	layer3_conv_g_r_14 runtime.Conv2D
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
 	layer3_iter_14_5_conv_0_0 runtime.Conv2D
@@ -1717,13 +1655,11 @@ type Model struct {
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_14_5          runtime.SKAttention
 	layer3_iter_14_5_branches [2][]float32
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_14_6 runtime.Conv2D
-	// layer3.iter_g_15.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_15_0 runtime.ScaleShift
-	// layer3.iter_15.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_15_0 runtime.ScaleShift
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
+	layer3_conv_g_r_15 runtime.Conv2D
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
 	layer3_iter_15_5_conv_0_0 runtime.Conv2D
@@ -1732,13 +1668,11 @@ type Model struct {
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_15_5          runtime.SKAttention
 	layer3_iter_15_5_branches [2][]float32
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_15_6 runtime.Conv2D
-	// layer3.iter_g_16.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_16_0 runtime.ScaleShift
-	// layer3.iter_16.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_16_0 runtime.ScaleShift
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
+	layer3_conv_g_r_16 runtime.Conv2D
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
 	layer3_iter_16_5_conv_0_0 runtime.Conv2D
@@ -1747,13 +1681,11 @@ type Model struct {
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_16_5          runtime.SKAttention
 	layer3_iter_16_5_branches [2][]float32
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_16_6 runtime.Conv2D
-	// layer3.iter_g_17.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_17_0 runtime.ScaleShift
-	// layer3.iter_17.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_17_0 runtime.ScaleShift
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
+	layer3_conv_g_r_17 runtime.Conv2D
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
 	layer3_iter_17_5_conv_0_0 runtime.Conv2D
@@ -1762,13 +1694,11 @@ type Model struct {
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_17_5          runtime.SKAttention
 	layer3_iter_17_5_branches [2][]float32
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_17_6 runtime.Conv2D
-	// layer3.iter_g_18.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_18_0 runtime.ScaleShift
-	// layer3.iter_18.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_18_0 runtime.ScaleShift
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
+	layer3_conv_g_r_18 runtime.Conv2D
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
 	layer3_iter_18_5_conv_0_0 runtime.Conv2D
@@ -1777,13 +1707,11 @@ type Model struct {
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_18_5          runtime.SKAttention
 	layer3_iter_18_5_branches [2][]float32
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_18_6 runtime.Conv2D
-	// layer3.iter_g_19.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_19_0 runtime.ScaleShift
-	// layer3.iter_19.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_19_0 runtime.ScaleShift
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
+	layer3_conv_g_r_19 runtime.Conv2D
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
 	layer3_iter_19_5_conv_0_0 runtime.Conv2D
@@ -1792,13 +1720,11 @@ type Model struct {
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_19_5          runtime.SKAttention
 	layer3_iter_19_5_branches [2][]float32
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_19_6 runtime.Conv2D
-	// layer3.iter_g_20.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_20_0 runtime.ScaleShift
-	// layer3.iter_20.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_20_0 runtime.ScaleShift
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
+	layer3_conv_g_r_20 runtime.Conv2D
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
 	layer3_iter_20_5_conv_0_0 runtime.Conv2D
@@ -1807,13 +1733,11 @@ type Model struct {
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_20_5          runtime.SKAttention
 	layer3_iter_20_5_branches [2][]float32
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_20_6 runtime.Conv2D
-	// layer3.iter_g_21.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_21_0 runtime.ScaleShift
-	// layer3.iter_21.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_21_0 runtime.ScaleShift
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
+	layer3_conv_g_r_21 runtime.Conv2D
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
 	layer3_iter_21_5_conv_0_0 runtime.Conv2D
@@ -1822,13 +1746,11 @@ type Model struct {
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_21_5          runtime.SKAttention
 	layer3_iter_21_5_branches [2][]float32
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_21_6 runtime.Conv2D
-	// layer3.iter_g_22.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_22_0 runtime.ScaleShift
-	// layer3.iter_22.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_22_0 runtime.ScaleShift
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
+	layer3_conv_g_r_22 runtime.Conv2D
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
 	layer3_iter_22_5_conv_0_0 runtime.Conv2D
@@ -1837,7 +1759,7 @@ type Model struct {
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_22_5          runtime.SKAttention
 	layer3_iter_22_5_branches [2][]float32
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_22_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1845,9 +1767,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	layer3_d_bn_1 runtime.ScaleShift
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1858,21 +1778,13 @@ type Model struct {
 	layer3_d_conv_3_branches [2][]float32
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_f runtime.ScaleShift
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %525
 	layer4_conv_f runtime.Conv2D
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_g_f runtime.ScaleShift
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %525
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_1_0 runtime.ScaleShift
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %528
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_1_0 runtime.ScaleShift
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %528
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1881,13 +1793,11 @@ type Model struct {
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_1_5          runtime.SKAttention
 	layer4_iter_1_5_branches [2][]float32
-	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
+	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_6 runtime.Conv2D
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_2_0 runtime.ScaleShift
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_2_0 runtime.ScaleShift
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %528
+	layer4_conv_g_r_2 runtime.Conv2D
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %528
 	layer4_iter_2_2 runtime.Conv2D
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
 	layer4_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1896,13 +1806,11 @@ type Model struct {
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_2_5          runtime.SKAttention
 	layer4_iter_2_5_branches [2][]float32
-	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
+	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_6 runtime.Conv2D
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_3_0 runtime.ScaleShift
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_3_0 runtime.ScaleShift
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %528
+	layer4_conv_g_r_3 runtime.Conv2D
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %528
 	layer4_iter_3_2 runtime.Conv2D
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
 	layer4_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1911,7 +1819,7 @@ type Model struct {
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_3_5          runtime.SKAttention
 	layer4_iter_3_5_branches [2][]float32
-	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
+	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	lastact_0 runtime.ScaleShift
@@ -1966,17 +1874,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.layer1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     3,
 		KW:     3,
@@ -1988,17 +1892,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -2009,11 +1909,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer1_iter_g_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2021,6 +1916,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -2032,17 +1928,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -2113,16 +2005,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2130,6 +2031,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -2200,16 +2102,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2217,6 +2128,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -2287,6 +2199,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer1_d_bn = runtime.ScaleShift{
 		C:    256,
@@ -2323,17 +2236,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_d_bn_1 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -2405,17 +2314,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     3,
 		KW:     3,
@@ -2427,17 +2332,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_g_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -2448,11 +2349,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer2_iter_g_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2460,6 +2356,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -2471,17 +2368,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -2552,16 +2445,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2569,6 +2471,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -2639,16 +2542,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2656,6 +2568,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -2726,6 +2639,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_d_bn = runtime.ScaleShift{
 		C:    512,
@@ -2762,17 +2676,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_d_bn_1 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -2844,17 +2754,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     3,
 		KW:     3,
@@ -2866,17 +2772,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_g_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2887,11 +2789,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer3_iter_g_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2899,6 +2796,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2910,17 +2808,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2991,16 +2885,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -3008,6 +2911,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3078,16 +2982,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -3095,6 +3008,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3165,16 +3079,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -3182,6 +3105,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3252,16 +3176,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_5_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_5_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -3269,6 +3202,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3339,16 +3273,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_6_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_6_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -3356,6 +3299,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3426,16 +3370,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_7_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_7_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -3443,6 +3396,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3513,16 +3467,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_8_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_8_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -3530,6 +3493,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3600,16 +3564,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_9_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_9_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -3617,6 +3590,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3687,16 +3661,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_10_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_10_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -3704,6 +3687,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3774,16 +3758,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_11_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_11_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -3791,6 +3784,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3861,16 +3855,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_12_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_12_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -3878,6 +3881,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -3948,16 +3952,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_13_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_13_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -3965,6 +3978,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4035,16 +4049,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_14_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_14_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -4052,6 +4075,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4122,16 +4146,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_15_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_15_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -4139,6 +4172,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4209,16 +4243,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_16_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_16_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -4226,6 +4269,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4296,16 +4340,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_17_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_17_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -4313,6 +4366,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4383,16 +4437,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_18_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_18_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -4400,6 +4463,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4470,16 +4534,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_19_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_19_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_19 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_19_2 = runtime.Conv2D{
 		DH:     1,
@@ -4487,6 +4560,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4557,16 +4631,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_20_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_20_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_20 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_20_2 = runtime.Conv2D{
 		DH:     1,
@@ -4574,6 +4657,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4644,16 +4728,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_21_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_21_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_21 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_21_2 = runtime.Conv2D{
 		DH:     1,
@@ -4661,6 +4754,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4731,16 +4825,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_22_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_22_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_22 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_22_2 = runtime.Conv2D{
 		DH:     1,
@@ -4748,6 +4851,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4818,6 +4922,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_d_bn = runtime.ScaleShift{
 		C:    1024,
@@ -4854,17 +4959,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_d_bn_1 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -4936,17 +5037,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     3,
 		KW:     3,
@@ -4958,17 +5055,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_g_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -4979,11 +5072,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer4_iter_g_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
 	}
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -4991,6 +5079,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -5002,17 +5091,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -5083,16 +5168,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -5100,6 +5194,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -5170,16 +5265,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -5187,6 +5291,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -5257,6 +5362,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    2048,
@@ -5349,32 +5455,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv2: %w", err)
 	}
 
-	m.layer1_bn_f.Scale, m.layer1_bn_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.layer1_conv_f.Weight = t[12]
+	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
 
-	m.layer1_bn_g_f.Scale, m.layer1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
-
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
+	m.layer1_conv_g_f.InScale, m.layer1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_iter_g_1_0.Scale, m.layer1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
-
 	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
-	m.layer1_iter_1_0.Scale, m.layer1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
+	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
@@ -5400,12 +5502,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
 	}
 
-	m.layer1_iter_g_2_0.Scale, m.layer1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
-
-	m.layer1_iter_2_0.Scale, m.layer1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_2_2.Weight = t[62]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
+	m.layer1_iter_2_2.InScale, m.layer1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
@@ -5431,12 +5536,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_2.6: %w", err)
 	}
 
-	m.layer1_iter_g_3_0.Scale, m.layer1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
-
-	m.layer1_iter_3_0.Scale, m.layer1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_3_2.Weight = t[98]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
+	m.layer1_iter_3_2.InScale, m.layer1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
@@ -5469,10 +5577,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
 
-	m.layer1_d_bn_1.Scale, m.layer1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
-
 	m.layer1_d_conv_1.Weight = t[140]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
+	m.layer1_d_conv_1.InScale, m.layer1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
@@ -5498,32 +5605,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
 
-	m.layer2_bn_f.Scale, m.layer2_bn_f.Shift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
-
 	m.layer2_conv_f.Weight = t[171]
+	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
 
-	m.layer2_bn_g_f.Scale, m.layer2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[172], t[173], t[174], t[175], 1e-05)
-
 	m.layer2_conv_g_f.Weight = t[177]
 	m.layer2_conv_g_f.Shift = t[178]
+	m.layer2_conv_g_f.InScale, m.layer2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[172], t[173], t[174], t[175], 1e-05)
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_iter_g_1_0.Scale, m.layer2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-
 	m.layer2_conv_g_r.Weight = t[179]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
-	m.layer2_iter_1_0.Scale, m.layer2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
-
 	m.layer2_iter_1_2.Weight = t[185]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
+	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
@@ -5549,12 +5652,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
 	}
 
-	m.layer2_iter_g_2_0.Scale, m.layer2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
-
-	m.layer2_iter_2_0.Scale, m.layer2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[216], t[217], t[218], t[219], 1e-05)
+	m.layer2_conv_g_r_2.Weight = t[179]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_2_2.Weight = t[221]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[222], t[223], t[224], t[225], 1e-05)
+	m.layer2_iter_2_2.InScale, m.layer2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[216], t[217], t[218], t[219], 1e-05)
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
@@ -5580,12 +5686,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
 	}
 
-	m.layer2_iter_g_3_0.Scale, m.layer2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
-
-	m.layer2_iter_3_0.Scale, m.layer2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[252], t[253], t[254], t[255], 1e-05)
+	m.layer2_conv_g_r_3.Weight = t[179]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_3_2.Weight = t[257]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[258], t[259], t[260], t[261], 1e-05)
+	m.layer2_iter_3_2.InScale, m.layer2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[252], t[253], t[254], t[255], 1e-05)
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
@@ -5618,10 +5727,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
 
-	m.layer2_d_bn_1.Scale, m.layer2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
-
 	m.layer2_d_conv_1.Weight = t[299]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
+	m.layer2_d_conv_1.InScale, m.layer2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
@@ -5647,32 +5755,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
 
-	m.layer3_bn_f.Scale, m.layer3_bn_f.Shift = runtime.BatchNormScaleShift(t[325], t[326], t[327], t[328], 1e-05)
-
 	m.layer3_conv_f.Weight = t[330]
+	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[325], t[326], t[327], t[328], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
 
-	m.layer3_bn_g_f.Scale, m.layer3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[331], t[332], t[333], t[334], 1e-05)
-
 	m.layer3_conv_g_f.Weight = t[336]
 	m.layer3_conv_g_f.Shift = t[337]
+	m.layer3_conv_g_f.InScale, m.layer3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[331], t[332], t[333], t[334], 1e-05)
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_iter_g_1_0.Scale, m.layer3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
-
 	m.layer3_conv_g_r.Weight = t[338]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
-	m.layer3_iter_1_0.Scale, m.layer3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
-
 	m.layer3_iter_1_2.Weight = t[344]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[345], t[346], t[347], t[348], 1e-05)
+	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
@@ -5698,12 +5802,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
 	}
 
-	m.layer3_iter_g_2_0.Scale, m.layer3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
-
-	m.layer3_iter_2_0.Scale, m.layer3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
+	m.layer3_conv_g_r_2.Weight = t[338]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_2_2.Weight = t[380]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
+	m.layer3_iter_2_2.InScale, m.layer3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
@@ -5729,12 +5836,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.6: %w", err)
 	}
 
-	m.layer3_iter_g_3_0.Scale, m.layer3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
-
-	m.layer3_iter_3_0.Scale, m.layer3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[411], t[412], t[413], t[414], 1e-05)
+	m.layer3_conv_g_r_3.Weight = t[338]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_3_2.Weight = t[416]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[417], t[418], t[419], t[420], 1e-05)
+	m.layer3_iter_3_2.InScale, m.layer3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[411], t[412], t[413], t[414], 1e-05)
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
@@ -5760,12 +5870,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_3.6: %w", err)
 	}
 
-	m.layer3_iter_g_4_0.Scale, m.layer3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
-
-	m.layer3_iter_4_0.Scale, m.layer3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[447], t[448], t[449], t[450], 1e-05)
+	m.layer3_conv_g_r_4.Weight = t[338]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_4_2.Weight = t[452]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[453], t[454], t[455], t[456], 1e-05)
+	m.layer3_iter_4_2.InScale, m.layer3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[447], t[448], t[449], t[450], 1e-05)
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
@@ -5791,12 +5904,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_4.6: %w", err)
 	}
 
-	m.layer3_iter_g_5_0.Scale, m.layer3_iter_g_5_0.Shift = runtime.BatchNormScaleShift(t[514], t[515], t[516], t[517], 1e-05)
-
-	m.layer3_iter_5_0.Scale, m.layer3_iter_5_0.Shift = runtime.BatchNormScaleShift(t[483], t[484], t[485], t[486], 1e-05)
+	m.layer3_conv_g_r_5.Weight = t[338]
+	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[514], t[515], t[516], t[517], 1e-05)
+	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_5_2.Weight = t[488]
 	m.layer3_iter_5_2.Scale, m.layer3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[489], t[490], t[491], t[492], 1e-05)
+	m.layer3_iter_5_2.InScale, m.layer3_iter_5_2.InShift = runtime.BatchNormScaleShift(t[483], t[484], t[485], t[486], 1e-05)
 	if err := m.layer3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.2: %w", err)
 	}
@@ -5822,12 +5938,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_5.6: %w", err)
 	}
 
-	m.layer3_iter_g_6_0.Scale, m.layer3_iter_g_6_0.Shift = runtime.BatchNormScaleShift(t[550], t[551], t[552], t[553], 1e-05)
-
-	m.layer3_iter_6_0.Scale, m.layer3_iter_6_0.Shift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
+	m.layer3_conv_g_r_6.Weight = t[338]
+	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[550], t[551], t[552], t[553], 1e-05)
+	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_6_2.Weight = t[524]
 	m.layer3_iter_6_2.Scale, m.layer3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[525], t[526], t[527], t[528], 1e-05)
+	m.layer3_iter_6_2.InScale, m.layer3_iter_6_2.InShift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
 	if err := m.layer3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.2: %w", err)
 	}
@@ -5853,12 +5972,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_6.6: %w", err)
 	}
 
-	m.layer3_iter_g_7_0.Scale, m.layer3_iter_g_7_0.Shift = runtime.BatchNormScaleShift(t[586], t[587], t[588], t[589], 1e-05)
-
-	m.layer3_iter_7_0.Scale, m.layer3_iter_7_0.Shift = runtime.BatchNormScaleShift(t[555], t[556], t[557], t[558], 1e-05)
+	m.layer3_conv_g_r_7.Weight = t[338]
+	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[586], t[587], t[588], t[589], 1e-05)
+	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_7_2.Weight = t[560]
 	m.layer3_iter_7_2.Scale, m.layer3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[561], t[562], t[563], t[564], 1e-05)
+	m.layer3_iter_7_2.InScale, m.layer3_iter_7_2.InShift = runtime.BatchNormScaleShift(t[555], t[556], t[557], t[558], 1e-05)
 	if err := m.layer3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.2: %w", err)
 	}
@@ -5884,12 +6006,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_7.6: %w", err)
 	}
 
-	m.layer3_iter_g_8_0.Scale, m.layer3_iter_g_8_0.Shift = runtime.BatchNormScaleShift(t[622], t[623], t[624], t[625], 1e-05)
-
-	m.layer3_iter_8_0.Scale, m.layer3_iter_8_0.Shift = runtime.BatchNormScaleShift(t[591], t[592], t[593], t[594], 1e-05)
+	m.layer3_conv_g_r_8.Weight = t[338]
+	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[622], t[623], t[624], t[625], 1e-05)
+	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_8_2.Weight = t[596]
 	m.layer3_iter_8_2.Scale, m.layer3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[597], t[598], t[599], t[600], 1e-05)
+	m.layer3_iter_8_2.InScale, m.layer3_iter_8_2.InShift = runtime.BatchNormScaleShift(t[591], t[592], t[593], t[594], 1e-05)
 	if err := m.layer3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.2: %w", err)
 	}
@@ -5915,12 +6040,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_8.6: %w", err)
 	}
 
-	m.layer3_iter_g_9_0.Scale, m.layer3_iter_g_9_0.Shift = runtime.BatchNormScaleShift(t[658], t[659], t[660], t[661], 1e-05)
-
-	m.layer3_iter_9_0.Scale, m.layer3_iter_9_0.Shift = runtime.BatchNormScaleShift(t[627], t[628], t[629], t[630], 1e-05)
+	m.layer3_conv_g_r_9.Weight = t[338]
+	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[658], t[659], t[660], t[661], 1e-05)
+	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_9_2.Weight = t[632]
 	m.layer3_iter_9_2.Scale, m.layer3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[633], t[634], t[635], t[636], 1e-05)
+	m.layer3_iter_9_2.InScale, m.layer3_iter_9_2.InShift = runtime.BatchNormScaleShift(t[627], t[628], t[629], t[630], 1e-05)
 	if err := m.layer3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.2: %w", err)
 	}
@@ -5946,12 +6074,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_9.6: %w", err)
 	}
 
-	m.layer3_iter_g_10_0.Scale, m.layer3_iter_g_10_0.Shift = runtime.BatchNormScaleShift(t[694], t[695], t[696], t[697], 1e-05)
-
-	m.layer3_iter_10_0.Scale, m.layer3_iter_10_0.Shift = runtime.BatchNormScaleShift(t[663], t[664], t[665], t[666], 1e-05)
+	m.layer3_conv_g_r_10.Weight = t[338]
+	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[694], t[695], t[696], t[697], 1e-05)
+	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_10_2.Weight = t[668]
 	m.layer3_iter_10_2.Scale, m.layer3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[669], t[670], t[671], t[672], 1e-05)
+	m.layer3_iter_10_2.InScale, m.layer3_iter_10_2.InShift = runtime.BatchNormScaleShift(t[663], t[664], t[665], t[666], 1e-05)
 	if err := m.layer3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.2: %w", err)
 	}
@@ -5977,12 +6108,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_10.6: %w", err)
 	}
 
-	m.layer3_iter_g_11_0.Scale, m.layer3_iter_g_11_0.Shift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
-
-	m.layer3_iter_11_0.Scale, m.layer3_iter_11_0.Shift = runtime.BatchNormScaleShift(t[699], t[700], t[701], t[702], 1e-05)
+	m.layer3_conv_g_r_11.Weight = t[338]
+	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
+	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_11_2.Weight = t[704]
 	m.layer3_iter_11_2.Scale, m.layer3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[705], t[706], t[707], t[708], 1e-05)
+	m.layer3_iter_11_2.InScale, m.layer3_iter_11_2.InShift = runtime.BatchNormScaleShift(t[699], t[700], t[701], t[702], 1e-05)
 	if err := m.layer3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.2: %w", err)
 	}
@@ -6008,12 +6142,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_11.6: %w", err)
 	}
 
-	m.layer3_iter_g_12_0.Scale, m.layer3_iter_g_12_0.Shift = runtime.BatchNormScaleShift(t[766], t[767], t[768], t[769], 1e-05)
-
-	m.layer3_iter_12_0.Scale, m.layer3_iter_12_0.Shift = runtime.BatchNormScaleShift(t[735], t[736], t[737], t[738], 1e-05)
+	m.layer3_conv_g_r_12.Weight = t[338]
+	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[766], t[767], t[768], t[769], 1e-05)
+	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_12_2.Weight = t[740]
 	m.layer3_iter_12_2.Scale, m.layer3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[741], t[742], t[743], t[744], 1e-05)
+	m.layer3_iter_12_2.InScale, m.layer3_iter_12_2.InShift = runtime.BatchNormScaleShift(t[735], t[736], t[737], t[738], 1e-05)
 	if err := m.layer3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.2: %w", err)
 	}
@@ -6039,12 +6176,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_12.6: %w", err)
 	}
 
-	m.layer3_iter_g_13_0.Scale, m.layer3_iter_g_13_0.Shift = runtime.BatchNormScaleShift(t[802], t[803], t[804], t[805], 1e-05)
-
-	m.layer3_iter_13_0.Scale, m.layer3_iter_13_0.Shift = runtime.BatchNormScaleShift(t[771], t[772], t[773], t[774], 1e-05)
+	m.layer3_conv_g_r_13.Weight = t[338]
+	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[802], t[803], t[804], t[805], 1e-05)
+	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_13_2.Weight = t[776]
 	m.layer3_iter_13_2.Scale, m.layer3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[777], t[778], t[779], t[780], 1e-05)
+	m.layer3_iter_13_2.InScale, m.layer3_iter_13_2.InShift = runtime.BatchNormScaleShift(t[771], t[772], t[773], t[774], 1e-05)
 	if err := m.layer3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.2: %w", err)
 	}
@@ -6070,12 +6210,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_13.6: %w", err)
 	}
 
-	m.layer3_iter_g_14_0.Scale, m.layer3_iter_g_14_0.Shift = runtime.BatchNormScaleShift(t[838], t[839], t[840], t[841], 1e-05)
-
-	m.layer3_iter_14_0.Scale, m.layer3_iter_14_0.Shift = runtime.BatchNormScaleShift(t[807], t[808], t[809], t[810], 1e-05)
+	m.layer3_conv_g_r_14.Weight = t[338]
+	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[838], t[839], t[840], t[841], 1e-05)
+	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_14_2.Weight = t[812]
 	m.layer3_iter_14_2.Scale, m.layer3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[813], t[814], t[815], t[816], 1e-05)
+	m.layer3_iter_14_2.InScale, m.layer3_iter_14_2.InShift = runtime.BatchNormScaleShift(t[807], t[808], t[809], t[810], 1e-05)
 	if err := m.layer3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.2: %w", err)
 	}
@@ -6101,12 +6244,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_14.6: %w", err)
 	}
 
-	m.layer3_iter_g_15_0.Scale, m.layer3_iter_g_15_0.Shift = runtime.BatchNormScaleShift(t[874], t[875], t[876], t[877], 1e-05)
-
-	m.layer3_iter_15_0.Scale, m.layer3_iter_15_0.Shift = runtime.BatchNormScaleShift(t[843], t[844], t[845], t[846], 1e-05)
+	m.layer3_conv_g_r_15.Weight = t[338]
+	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[874], t[875], t[876], t[877], 1e-05)
+	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_15_2.Weight = t[848]
 	m.layer3_iter_15_2.Scale, m.layer3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[849], t[850], t[851], t[852], 1e-05)
+	m.layer3_iter_15_2.InScale, m.layer3_iter_15_2.InShift = runtime.BatchNormScaleShift(t[843], t[844], t[845], t[846], 1e-05)
 	if err := m.layer3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.2: %w", err)
 	}
@@ -6132,12 +6278,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_15.6: %w", err)
 	}
 
-	m.layer3_iter_g_16_0.Scale, m.layer3_iter_g_16_0.Shift = runtime.BatchNormScaleShift(t[910], t[911], t[912], t[913], 1e-05)
-
-	m.layer3_iter_16_0.Scale, m.layer3_iter_16_0.Shift = runtime.BatchNormScaleShift(t[879], t[880], t[881], t[882], 1e-05)
+	m.layer3_conv_g_r_16.Weight = t[338]
+	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[910], t[911], t[912], t[913], 1e-05)
+	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_16_2.Weight = t[884]
 	m.layer3_iter_16_2.Scale, m.layer3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[885], t[886], t[887], t[888], 1e-05)
+	m.layer3_iter_16_2.InScale, m.layer3_iter_16_2.InShift = runtime.BatchNormScaleShift(t[879], t[880], t[881], t[882], 1e-05)
 	if err := m.layer3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.2: %w", err)
 	}
@@ -6163,12 +6312,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_16.6: %w", err)
 	}
 
-	m.layer3_iter_g_17_0.Scale, m.layer3_iter_g_17_0.Shift = runtime.BatchNormScaleShift(t[946], t[947], t[948], t[949], 1e-05)
-
-	m.layer3_iter_17_0.Scale, m.layer3_iter_17_0.Shift = runtime.BatchNormScaleShift(t[915], t[916], t[917], t[918], 1e-05)
+	m.layer3_conv_g_r_17.Weight = t[338]
+	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[946], t[947], t[948], t[949], 1e-05)
+	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_17_2.Weight = t[920]
 	m.layer3_iter_17_2.Scale, m.layer3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[921], t[922], t[923], t[924], 1e-05)
+	m.layer3_iter_17_2.InScale, m.layer3_iter_17_2.InShift = runtime.BatchNormScaleShift(t[915], t[916], t[917], t[918], 1e-05)
 	if err := m.layer3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.2: %w", err)
 	}
@@ -6194,12 +6346,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_17.6: %w", err)
 	}
 
-	m.layer3_iter_g_18_0.Scale, m.layer3_iter_g_18_0.Shift = runtime.BatchNormScaleShift(t[982], t[983], t[984], t[985], 1e-05)
-
-	m.layer3_iter_18_0.Scale, m.layer3_iter_18_0.Shift = runtime.BatchNormScaleShift(t[951], t[952], t[953], t[954], 1e-05)
+	m.layer3_conv_g_r_18.Weight = t[338]
+	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[982], t[983], t[984], t[985], 1e-05)
+	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_18_2.Weight = t[956]
 	m.layer3_iter_18_2.Scale, m.layer3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[957], t[958], t[959], t[960], 1e-05)
+	m.layer3_iter_18_2.InScale, m.layer3_iter_18_2.InShift = runtime.BatchNormScaleShift(t[951], t[952], t[953], t[954], 1e-05)
 	if err := m.layer3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.2: %w", err)
 	}
@@ -6225,12 +6380,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_18.6: %w", err)
 	}
 
-	m.layer3_iter_g_19_0.Scale, m.layer3_iter_g_19_0.Shift = runtime.BatchNormScaleShift(t[1018], t[1019], t[1020], t[1021], 1e-05)
-
-	m.layer3_iter_19_0.Scale, m.layer3_iter_19_0.Shift = runtime.BatchNormScaleShift(t[987], t[988], t[989], t[990], 1e-05)
+	m.layer3_conv_g_r_19.Weight = t[338]
+	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[1018], t[1019], t[1020], t[1021], 1e-05)
+	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_19_2.Weight = t[992]
 	m.layer3_iter_19_2.Scale, m.layer3_iter_19_2.Shift = runtime.BatchNormScaleShift(t[993], t[994], t[995], t[996], 1e-05)
+	m.layer3_iter_19_2.InScale, m.layer3_iter_19_2.InShift = runtime.BatchNormScaleShift(t[987], t[988], t[989], t[990], 1e-05)
 	if err := m.layer3_iter_19_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.2: %w", err)
 	}
@@ -6256,12 +6414,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_19.6: %w", err)
 	}
 
-	m.layer3_iter_g_20_0.Scale, m.layer3_iter_g_20_0.Shift = runtime.BatchNormScaleShift(t[1054], t[1055], t[1056], t[1057], 1e-05)
-
-	m.layer3_iter_20_0.Scale, m.layer3_iter_20_0.Shift = runtime.BatchNormScaleShift(t[1023], t[1024], t[1025], t[1026], 1e-05)
+	m.layer3_conv_g_r_20.Weight = t[338]
+	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[1054], t[1055], t[1056], t[1057], 1e-05)
+	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_20_2.Weight = t[1028]
 	m.layer3_iter_20_2.Scale, m.layer3_iter_20_2.Shift = runtime.BatchNormScaleShift(t[1029], t[1030], t[1031], t[1032], 1e-05)
+	m.layer3_iter_20_2.InScale, m.layer3_iter_20_2.InShift = runtime.BatchNormScaleShift(t[1023], t[1024], t[1025], t[1026], 1e-05)
 	if err := m.layer3_iter_20_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.2: %w", err)
 	}
@@ -6287,12 +6448,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_20.6: %w", err)
 	}
 
-	m.layer3_iter_g_21_0.Scale, m.layer3_iter_g_21_0.Shift = runtime.BatchNormScaleShift(t[1090], t[1091], t[1092], t[1093], 1e-05)
-
-	m.layer3_iter_21_0.Scale, m.layer3_iter_21_0.Shift = runtime.BatchNormScaleShift(t[1059], t[1060], t[1061], t[1062], 1e-05)
+	m.layer3_conv_g_r_21.Weight = t[338]
+	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[1090], t[1091], t[1092], t[1093], 1e-05)
+	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_21_2.Weight = t[1064]
 	m.layer3_iter_21_2.Scale, m.layer3_iter_21_2.Shift = runtime.BatchNormScaleShift(t[1065], t[1066], t[1067], t[1068], 1e-05)
+	m.layer3_iter_21_2.InScale, m.layer3_iter_21_2.InShift = runtime.BatchNormScaleShift(t[1059], t[1060], t[1061], t[1062], 1e-05)
 	if err := m.layer3_iter_21_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.2: %w", err)
 	}
@@ -6318,12 +6482,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_21.6: %w", err)
 	}
 
-	m.layer3_iter_g_22_0.Scale, m.layer3_iter_g_22_0.Shift = runtime.BatchNormScaleShift(t[1126], t[1127], t[1128], t[1129], 1e-05)
-
-	m.layer3_iter_22_0.Scale, m.layer3_iter_22_0.Shift = runtime.BatchNormScaleShift(t[1095], t[1096], t[1097], t[1098], 1e-05)
+	m.layer3_conv_g_r_22.Weight = t[338]
+	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[1126], t[1127], t[1128], t[1129], 1e-05)
+	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_22_2.Weight = t[1100]
 	m.layer3_iter_22_2.Scale, m.layer3_iter_22_2.Shift = runtime.BatchNormScaleShift(t[1101], t[1102], t[1103], t[1104], 1e-05)
+	m.layer3_iter_22_2.InScale, m.layer3_iter_22_2.InShift = runtime.BatchNormScaleShift(t[1095], t[1096], t[1097], t[1098], 1e-05)
 	if err := m.layer3_iter_22_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.2: %w", err)
 	}
@@ -6356,10 +6523,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
 
-	m.layer3_d_bn_1.Scale, m.layer3_d_bn_1.Shift = runtime.BatchNormScaleShift(t[1137], t[1138], t[1139], t[1140], 1e-05)
-
 	m.layer3_d_conv_1.Weight = t[1142]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[1143], t[1144], t[1145], t[1146], 1e-05)
+	m.layer3_d_conv_1.InScale, m.layer3_d_conv_1.InShift = runtime.BatchNormScaleShift(t[1137], t[1138], t[1139], t[1140], 1e-05)
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
@@ -6385,32 +6551,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
 
-	m.layer4_bn_f.Scale, m.layer4_bn_f.Shift = runtime.BatchNormScaleShift(t[1168], t[1169], t[1170], t[1171], 1e-05)
-
 	m.layer4_conv_f.Weight = t[1173]
+	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[1168], t[1169], t[1170], t[1171], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
 
-	m.layer4_bn_g_f.Scale, m.layer4_bn_g_f.Shift = runtime.BatchNormScaleShift(t[1174], t[1175], t[1176], t[1177], 1e-05)
-
 	m.layer4_conv_g_f.Weight = t[1179]
 	m.layer4_conv_g_f.Shift = t[1180]
+	m.layer4_conv_g_f.InScale, m.layer4_conv_g_f.InShift = runtime.BatchNormScaleShift(t[1174], t[1175], t[1176], t[1177], 1e-05)
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
 
-	m.layer4_iter_g_1_0.Scale, m.layer4_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[1213], t[1214], t[1215], t[1216], 1e-05)
-
 	m.layer4_conv_g_r.Weight = t[1181]
+	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[1213], t[1214], t[1215], t[1216], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
 
-	m.layer4_iter_1_0.Scale, m.layer4_iter_1_0.Shift = runtime.BatchNormScaleShift(t[1182], t[1183], t[1184], t[1185], 1e-05)
-
 	m.layer4_iter_1_2.Weight = t[1187]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[1188], t[1189], t[1190], t[1191], 1e-05)
+	m.layer4_iter_1_2.InScale, m.layer4_iter_1_2.InShift = runtime.BatchNormScaleShift(t[1182], t[1183], t[1184], t[1185], 1e-05)
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
@@ -6436,12 +6598,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_1.6: %w", err)
 	}
 
-	m.layer4_iter_g_2_0.Scale, m.layer4_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[1249], t[1250], t[1251], t[1252], 1e-05)
-
-	m.layer4_iter_2_0.Scale, m.layer4_iter_2_0.Shift = runtime.BatchNormScaleShift(t[1218], t[1219], t[1220], t[1221], 1e-05)
+	m.layer4_conv_g_r_2.Weight = t[1181]
+	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[1249], t[1250], t[1251], t[1252], 1e-05)
+	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_2_2.Weight = t[1223]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[1224], t[1225], t[1226], t[1227], 1e-05)
+	m.layer4_iter_2_2.InScale, m.layer4_iter_2_2.InShift = runtime.BatchNormScaleShift(t[1218], t[1219], t[1220], t[1221], 1e-05)
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
@@ -6467,12 +6632,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_2.6: %w", err)
 	}
 
-	m.layer4_iter_g_3_0.Scale, m.layer4_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[1285], t[1286], t[1287], t[1288], 1e-05)
-
-	m.layer4_iter_3_0.Scale, m.layer4_iter_3_0.Shift = runtime.BatchNormScaleShift(t[1254], t[1255], t[1256], t[1257], 1e-05)
+	m.layer4_conv_g_r_3.Weight = t[1181]
+	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[1285], t[1286], t[1287], t[1288], 1e-05)
+	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_3_2.Weight = t[1259]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[1260], t[1261], t[1262], t[1263], 1e-05)
+	m.layer4_iter_3_2.InScale, m.layer4_iter_3_2.InShift = runtime.BatchNormScaleShift(t[1254], t[1255], t[1256], t[1257], 1e-05)
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
@@ -6511,7 +6679,7 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*802816)
 	m.buf[1] = make([]float32, n*802816)
 	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*802816)
+	m.buf[3] = make([]float32, n*401408)
 	m.buf[4] = make([]float32, n*401408)
 	m.buf[5] = make([]float32, n*401408)
 	need := 0
@@ -6525,11 +6693,13 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_1_0.ScratchLen(n))
@@ -6549,11 +6719,13 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_1_0.ScratchLen(n))
@@ -6573,106 +6745,127 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_19.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_20.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_21.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_22.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5_conv_1_0.ScratchLen(n))
@@ -6692,11 +6885,13 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5_conv_1_0.ScratchLen(n))
@@ -6732,1023 +6927,711 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], m.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], m.scratch)
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], m.scratch)
 
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], m.scratch)
-
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], m.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_1_5_branches = [2][]float32{b[1][:n*401408], b[5][:n*401408]}
-	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[4][:n*401408], m.scratch)
+	m.layer1_iter_1_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[3][:n*401408], m.scratch)
 
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_1_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
-	m.layer1_iter_2_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], m.scratch)
 
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
-	m.layer1_iter_2_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_2_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_2_5.Forward(n, m.layer1_iter_2_5_branches[:], b[4][:n*401408], m.scratch)
+	m.layer1_iter_2_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_2_5.Forward(n, m.layer1_iter_2_5_branches[:], b[3][:n*401408], m.scratch)
 
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_2_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
-	m.layer1_iter_3_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], m.scratch)
 
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
-	m.layer1_iter_3_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_3_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_3_5.Forward(n, m.layer1_iter_3_5_branches[:], b[4][:n*401408], m.scratch)
+	m.layer1_iter_3_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_3_5.Forward(n, m.layer1_iter_3_5_branches[:], b[3][:n*401408], m.scratch)
 
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_3_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
-
-	// layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_3_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn.Forward(n, b[2][:n*802816], b[0][:n*802816])
+	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
 
 	// avgpool 2x2/2, 256x56x56 → 256x28x28
-	m.avgpool1.Forward(n, b[0][:n*802816], b[4][:n*200704])
+	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[4][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn_1.Forward(n, b[2][:n*802816], b[0][:n*802816])
-
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[0][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
+	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*401408], b[0][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[5][:n*100352], m.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*100352], m.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	m.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
-	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[4][:n*100352], m.scratch)
+	m.layer1_d_conv_3_branches = [2][]float32{b[5][:n*100352], b[0][:n*100352]}
+	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[3][:n*100352], m.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[5][:n*200704], m.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[4][:n*200704], b[5][:n*200704], b[0][:n*200704])
+	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
 
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %77
+	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], m.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_f.Forward(n, b[5][:n*200704], b[0][:n*401408], m.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
+	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[5][:n*401408], m.scratch)
 
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_g_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %80
+	m.layer2_conv_g_r.Forward(n, b[4][:n*401408], b[3][:n*401408], m.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_g_f.Forward(n, b[5][:n*200704], b[4][:n*401408], m.scratch)
-
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
+	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[0][:n*200704], m.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_1_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[2][:n*200704], m.scratch)
+	m.layer2_iter_1_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
+	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[0][:n*200704], m.scratch)
 
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_1_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_1_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], m.scratch)
 
-	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %80
+	m.layer2_conv_g_r_2.Forward(n, b[4][:n*401408], b[3][:n*401408], m.scratch)
 
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
+	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[0][:n*200704], m.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_2_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[2][:n*200704], m.scratch)
+	m.layer2_iter_2_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
+	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[0][:n*200704], m.scratch)
 
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_2_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_2_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], m.scratch)
 
-	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %80
+	m.layer2_conv_g_r_3.Forward(n, b[4][:n*401408], b[3][:n*401408], m.scratch)
 
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU
-	m.layer2_iter_3_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
+	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[0][:n*200704], m.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_3_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, m.layer2_iter_3_5_branches[:], b[2][:n*200704], m.scratch)
+	m.layer2_iter_3_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
+	m.layer2_iter_3_5.Forward(n, m.layer2_iter_3_5_branches[:], b[0][:n*200704], m.scratch)
 
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_3_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
-
-	// layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_3_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[0][:n*401408], b[4][:n*401408])
+	m.layer2_d_bn.Forward(n, b[4][:n*401408], b[3][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[4][:n*401408], b[5][:n*100352])
+	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn_1.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[5][:n*401408], b[0][:n*200704], m.scratch)
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
+	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[5][:n*200704], m.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[5][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*200704], b[4][:n*50176], m.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*200704], b[0][:n*50176], m.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	m.layer2_d_conv_3_branches = [2][]float32{b[5][:n*50176], b[1][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[0][:n*50176], m.scratch)
+	m.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[5][:n*50176], m.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[5][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], m.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[5][:n*100352])
+	runtime.AddInto(b[5][:n*100352], b[3][:n*100352], b[4][:n*100352])
 
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
+	m.layer3_conv_f.Forward(n, b[5][:n*100352], b[3][:n*200704], m.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_f.Forward(n, b[4][:n*100352], b[5][:n*200704], m.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
+	m.layer3_conv_g_f.Forward(n, b[5][:n*100352], b[4][:n*200704], m.scratch)
 
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_g_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
+	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_g_f.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
-
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_1_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
+	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
-	m.layer3_iter_2_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
-	m.layer3_iter_2_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_2_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_2_5.Forward(n, m.layer3_iter_2_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_2_5.Forward(n, m.layer3_iter_2_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_2_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
+	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU
-	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
-	m.layer3_iter_3_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
-	m.layer3_iter_3_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_3_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_3_5.Forward(n, m.layer3_iter_3_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_3_5.Forward(n, m.layer3_iter_3_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_3_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
+	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU
-	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
-	m.layer3_iter_4_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
-	m.layer3_iter_4_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_4_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_4_5.Forward(n, m.layer3_iter_4_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_4_5.Forward(n, m.layer3_iter_4_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_4_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
+	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_5.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_5_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_5.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_5_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU
-	m.layer3_iter_5_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
+	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
-	m.layer3_iter_5_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_5_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU
-	m.layer3_iter_5_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_5_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_5_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_5_5.Forward(n, m.layer3_iter_5_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_5_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_5_5.Forward(n, m.layer3_iter_5_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_5_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_5_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
+	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_6.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_6_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_6.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_6_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU
-	m.layer3_iter_6_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
+	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
-	m.layer3_iter_6_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_6_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU
-	m.layer3_iter_6_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_6_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_6_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_6_5.Forward(n, m.layer3_iter_6_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_6_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_6_5.Forward(n, m.layer3_iter_6_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_6_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_6_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
+	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_7.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_7_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_7.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_7_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU
-	m.layer3_iter_7_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
+	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
-	m.layer3_iter_7_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_7_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU
-	m.layer3_iter_7_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_7_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_7_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_7_5.Forward(n, m.layer3_iter_7_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_7_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_7_5.Forward(n, m.layer3_iter_7_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_7_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_7_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
+	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_8.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_8_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_8.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_8_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU
-	m.layer3_iter_8_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
+	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
-	m.layer3_iter_8_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_8_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU
-	m.layer3_iter_8_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_8_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_8_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_8_5.Forward(n, m.layer3_iter_8_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_8_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_8_5.Forward(n, m.layer3_iter_8_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_8_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_8_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
+	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_9.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_9_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_9.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_9_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU
-	m.layer3_iter_9_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
+	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
-	m.layer3_iter_9_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_9_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU
-	m.layer3_iter_9_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_9_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_9_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_9_5.Forward(n, m.layer3_iter_9_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_9_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_9_5.Forward(n, m.layer3_iter_9_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_9_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_9_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
+	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_10.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_10_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_10.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_10_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU
-	m.layer3_iter_10_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
+	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
-	m.layer3_iter_10_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_10_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU
-	m.layer3_iter_10_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_10_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_10_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_10_5.Forward(n, m.layer3_iter_10_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_10_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_10_5.Forward(n, m.layer3_iter_10_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_10_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_10_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
+	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_11.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_11_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_11.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_11_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU
-	m.layer3_iter_11_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
+	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
-	m.layer3_iter_11_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_11_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU
-	m.layer3_iter_11_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_11_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_11_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_11_5.Forward(n, m.layer3_iter_11_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_11_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_11_5.Forward(n, m.layer3_iter_11_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_11_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_11_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
+	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_12.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_12_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_12.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_12_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU
-	m.layer3_iter_12_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
+	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
-	m.layer3_iter_12_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_12_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU
-	m.layer3_iter_12_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_12_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_12_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_12_5.Forward(n, m.layer3_iter_12_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_12_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_12_5.Forward(n, m.layer3_iter_12_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_12_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_12_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
+	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_13.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_13_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_13.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_13_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU
-	m.layer3_iter_13_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
+	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
-	m.layer3_iter_13_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_13_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU
-	m.layer3_iter_13_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_13_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_13_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_13_5.Forward(n, m.layer3_iter_13_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_13_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_13_5.Forward(n, m.layer3_iter_13_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_13_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_13_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
+	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_14.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_14_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_14.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_14_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU
-	m.layer3_iter_14_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
+	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
-	m.layer3_iter_14_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_14_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU
-	m.layer3_iter_14_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_14_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_14_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_14_5.Forward(n, m.layer3_iter_14_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_14_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_14_5.Forward(n, m.layer3_iter_14_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_14_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_14_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
+	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_15.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_15_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_15.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_15_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU
-	m.layer3_iter_15_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
+	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
-	m.layer3_iter_15_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_15_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU
-	m.layer3_iter_15_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_15_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_15_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_15_5.Forward(n, m.layer3_iter_15_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_15_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_15_5.Forward(n, m.layer3_iter_15_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_15_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_15_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
+	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_16.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_16_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_16.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_16_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU
-	m.layer3_iter_16_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
+	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
-	m.layer3_iter_16_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_16_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU
-	m.layer3_iter_16_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_16_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_16_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_16_5.Forward(n, m.layer3_iter_16_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_16_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_16_5.Forward(n, m.layer3_iter_16_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_16_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_16_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
+	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_17.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_17_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_17.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_17_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU
-	m.layer3_iter_17_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
+	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
-	m.layer3_iter_17_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_17_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU
-	m.layer3_iter_17_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_17_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_17_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_17_5.Forward(n, m.layer3_iter_17_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_17_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_17_5.Forward(n, m.layer3_iter_17_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_17_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_17_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
+	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_18.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_18_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_18.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_18_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU
-	m.layer3_iter_18_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
+	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
-	m.layer3_iter_18_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_18_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU
-	m.layer3_iter_18_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_18_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_18_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_18_5.Forward(n, m.layer3_iter_18_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_18_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_18_5.Forward(n, m.layer3_iter_18_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_18_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_18_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
+	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_19.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_19_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_19.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_19_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU
-	m.layer3_iter_19_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
+	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
-	m.layer3_iter_19_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_19_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU
-	m.layer3_iter_19_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_19_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_19_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_19_5.Forward(n, m.layer3_iter_19_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_19_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_19_5.Forward(n, m.layer3_iter_19_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_19_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_19_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
+	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_20.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_20_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_20.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_20_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU
-	m.layer3_iter_20_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
+	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
-	m.layer3_iter_20_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_20_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU
-	m.layer3_iter_20_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_20_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_20_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_20_5.Forward(n, m.layer3_iter_20_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_20_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_20_5.Forward(n, m.layer3_iter_20_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_20_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_20_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
+	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_21.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_21_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_21.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_21_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU
-	m.layer3_iter_21_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
+	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
-	m.layer3_iter_21_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_21_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU
-	m.layer3_iter_21_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_21_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_21_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_21_5.Forward(n, m.layer3_iter_21_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_21_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_21_5.Forward(n, m.layer3_iter_21_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_21_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_21_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
+	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_22.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_22_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_22.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_22_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU
-	m.layer3_iter_22_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
+	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
-	m.layer3_iter_22_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_22_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU
-	m.layer3_iter_22_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_22_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_22_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_22_5.Forward(n, m.layer3_iter_22_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_22_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_22_5.Forward(n, m.layer3_iter_22_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_22_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
-
-	// layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_22_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[5][:n*200704], b[4][:n*200704])
+	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
+	m.avgpool3.Forward(n, b[4][:n*200704], b[5][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn_1.Forward(n, b[5][:n*200704], b[0][:n*200704])
-
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[0][:n*200704], b[5][:n*100352], m.scratch)
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], m.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[0][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[3][:n*25088], m.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[0][:n*25088], m.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	m.layer3_d_conv_3_branches = [2][]float32{b[0][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[0][:n*25088]}
 	m.layer3_d_conv_3.Forward(n, m.layer3_d_conv_3_branches[:], b[5][:n*25088], m.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[3][:n*50176], m.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[0][:n*50176])
+	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %525
+	m.layer4_conv_f.Forward(n, b[5][:n*50176], b[3][:n*100352], m.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_f.Forward(n, b[4][:n*50176], b[0][:n*100352], m.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %525
+	m.layer4_conv_g_f.Forward(n, b[5][:n*50176], b[4][:n*100352], m.scratch)
 
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_g_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %528
+	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_g_f.Forward(n, b[4][:n*50176], b[5][:n*100352], m.scratch)
-
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %528
+	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[0][:n*50176], m.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], m.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], m.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_1_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[2][:n*50176], m.scratch)
+	m.layer4_iter_1_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
+	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[0][:n*50176], m.scratch)
 
-	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_1_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_1_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %528
+	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %528
+	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[0][:n*50176], m.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
-	m.layer4_iter_2_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], m.scratch)
 
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
-	m.layer4_iter_2_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], m.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_2_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_2_5.Forward(n, m.layer4_iter_2_5_branches[:], b[2][:n*50176], m.scratch)
+	m.layer4_iter_2_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
+	m.layer4_iter_2_5.Forward(n, m.layer4_iter_2_5_branches[:], b[0][:n*50176], m.scratch)
 
-	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_2_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_2_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %528
+	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %528
+	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[0][:n*50176], m.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
-	m.layer4_iter_3_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], m.scratch)
 
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
-	m.layer4_iter_3_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], m.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_3_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_3_5.Forward(n, m.layer4_iter_3_5_branches[:], b[2][:n*50176], m.scratch)
+	m.layer4_iter_3_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
+	m.layer4_iter_3_5.Forward(n, m.layer4_iter_3_5_branches[:], b[0][:n*50176], m.scratch)
 
-	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_3_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
-
-	// layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
+	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_3_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
+	m.lastact_0.Forward(n, b[3][:n*100352], b[4][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[4][:n*100352], b[5][:n*2048])
+	m.avgpool4.Forward(n, b[4][:n*100352], b[3][:n*2048])
 
 	// classifier: linear 2048 → 1000
-	m.classifier.Forward(n, b[5][:n*2048], out)
+	m.classifier.Forward(n, b[3][:n*2048], out)
 	return nil
 }
 

@@ -703,21 +703,13 @@ type Model struct {
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_f runtime.ScaleShift
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_g_f runtime.ScaleShift
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_1_0 runtime.ScaleShift
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_1_0 runtime.ScaleShift
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
 	layer1_iter_1_5_conv_0_0 runtime.Conv2D
@@ -726,13 +718,11 @@ type Model struct {
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_1_5          runtime.SKAttention
 	layer1_iter_1_5_branches [2][]float32
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_1_6 runtime.Conv2D
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_2_0 runtime.ScaleShift
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_2_0 runtime.ScaleShift
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
 	layer1_iter_2_5_conv_0_0 runtime.Conv2D
@@ -741,13 +731,11 @@ type Model struct {
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_2_5          runtime.SKAttention
 	layer1_iter_2_5_branches [2][]float32
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_2_6 runtime.Conv2D
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_g_3_0 runtime.ScaleShift
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	layer1_iter_3_0 runtime.ScaleShift
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
 	layer1_iter_3_5_conv_0_0 runtime.Conv2D
@@ -756,7 +744,7 @@ type Model struct {
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_3_5          runtime.SKAttention
 	layer1_iter_3_5_branches [2][]float32
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_3_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -764,9 +752,7 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
 	layer1_d_conv runtime.Conv2D
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	layer1_d_bn_1 runtime.ScaleShift
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
 	layer1_d_conv_3_conv_0_0 runtime.Conv2D
@@ -777,21 +763,13 @@ type Model struct {
 	layer1_d_conv_3_branches [2][]float32
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_f runtime.ScaleShift
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %77
 	layer2_conv_f runtime.Conv2D
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	layer2_bn_g_f runtime.ScaleShift
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_1_0 runtime.ScaleShift
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %80
 	layer2_conv_g_r runtime.Conv2D
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_1_0 runtime.ScaleShift
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
 	layer2_iter_1_5_conv_0_0 runtime.Conv2D
@@ -800,13 +778,11 @@ type Model struct {
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_1_5          runtime.SKAttention
 	layer2_iter_1_5_branches [2][]float32
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_2_0 runtime.ScaleShift
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_2_0 runtime.ScaleShift
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %80
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
 	layer2_iter_2_5_conv_0_0 runtime.Conv2D
@@ -815,13 +791,11 @@ type Model struct {
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_2_5          runtime.SKAttention
 	layer2_iter_2_5_branches [2][]float32
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_2_6 runtime.Conv2D
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_g_3_0 runtime.ScaleShift
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	layer2_iter_3_0 runtime.ScaleShift
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %80
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
 	layer2_iter_3_5_conv_0_0 runtime.Conv2D
@@ -830,7 +804,7 @@ type Model struct {
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_3_5          runtime.SKAttention
 	layer2_iter_3_5_branches [2][]float32
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_3_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -838,9 +812,7 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	layer2_d_bn_1 runtime.ScaleShift
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
 	layer2_d_conv_3_conv_0_0 runtime.Conv2D
@@ -851,21 +823,13 @@ type Model struct {
 	layer2_d_conv_3_branches [2][]float32
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_f runtime.ScaleShift
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
 	layer3_conv_f runtime.Conv2D
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	layer3_bn_g_f runtime.ScaleShift
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_1_0 runtime.ScaleShift
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_1_0 runtime.ScaleShift
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -874,13 +838,11 @@ type Model struct {
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5          runtime.SKAttention
 	layer3_iter_1_5_branches [2][]float32
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_2_0 runtime.ScaleShift
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_2_0 runtime.ScaleShift
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -889,13 +851,11 @@ type Model struct {
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5          runtime.SKAttention
 	layer3_iter_2_5_branches [2][]float32
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_3_0 runtime.ScaleShift
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_3_0 runtime.ScaleShift
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
@@ -904,13 +864,11 @@ type Model struct {
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5          runtime.SKAttention
 	layer3_iter_3_5_branches [2][]float32
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_g_4_0 runtime.ScaleShift
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	layer3_iter_4_0 runtime.ScaleShift
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
@@ -919,7 +877,7 @@ type Model struct {
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5          runtime.SKAttention
 	layer3_iter_4_5_branches [2][]float32
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -927,9 +885,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	layer3_d_bn_1 runtime.ScaleShift
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -940,21 +896,13 @@ type Model struct {
 	layer3_d_conv_3_branches [2][]float32
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_f runtime.ScaleShift
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %237
 	layer4_conv_f runtime.Conv2D
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	layer4_bn_g_f runtime.ScaleShift
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %237
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_1_0 runtime.ScaleShift
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %240
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_1_0 runtime.ScaleShift
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %240
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
@@ -963,13 +911,11 @@ type Model struct {
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_1_5          runtime.SKAttention
 	layer4_iter_1_5_branches [2][]float32
-	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
+	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_6 runtime.Conv2D
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_2_0 runtime.ScaleShift
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_2_0 runtime.ScaleShift
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %240
+	layer4_conv_g_r_2 runtime.Conv2D
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %240
 	layer4_iter_2_2 runtime.Conv2D
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
 	layer4_iter_2_5_conv_0_0 runtime.Conv2D
@@ -978,13 +924,11 @@ type Model struct {
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_2_5          runtime.SKAttention
 	layer4_iter_2_5_branches [2][]float32
-	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
+	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_6 runtime.Conv2D
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_g_3_0 runtime.ScaleShift
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	layer4_iter_3_0 runtime.ScaleShift
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %240
+	layer4_conv_g_r_3 runtime.Conv2D
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %240
 	layer4_iter_3_2 runtime.Conv2D
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
 	layer4_iter_3_5_conv_0_0 runtime.Conv2D
@@ -993,7 +937,7 @@ type Model struct {
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_3_5          runtime.SKAttention
 	layer4_iter_3_5_branches [2][]float32
-	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
+	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	lastact_0 runtime.ScaleShift
@@ -1048,17 +992,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.layer1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     3,
 		KW:     3,
@@ -1070,17 +1010,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1091,11 +1027,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer1_iter_g_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1103,6 +1034,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1114,17 +1046,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1195,16 +1123,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_2_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1212,6 +1149,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1282,16 +1220,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer1_iter_g_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
-	m.layer1_iter_3_0 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1299,6 +1246,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1369,6 +1317,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer1_d_bn = runtime.ScaleShift{
 		C:    256,
@@ -1405,17 +1354,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_d_bn_1 = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    256,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -1487,17 +1432,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     3,
 		KW:     3,
@@ -1509,17 +1450,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_g_f = runtime.ScaleShift{
-		C:    256,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1530,11 +1467,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer2_iter_g_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1542,6 +1474,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1553,17 +1486,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1634,16 +1563,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_2_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1651,6 +1589,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1721,16 +1660,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_3_0 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1738,6 +1686,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1808,6 +1757,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_d_bn = runtime.ScaleShift{
 		C:    512,
@@ -1844,17 +1794,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_d_bn_1 = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    512,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1926,17 +1872,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     3,
 		KW:     3,
@@ -1948,17 +1890,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_g_f = runtime.ScaleShift{
-		C:    512,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1969,11 +1907,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer3_iter_g_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1981,6 +1914,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1992,17 +1926,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2073,16 +2003,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_2_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2090,6 +2029,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2160,16 +2100,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_3_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2177,6 +2126,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2247,16 +2197,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_4_0 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2264,6 +2223,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2334,6 +2294,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_d_bn = runtime.ScaleShift{
 		C:    1024,
@@ -2370,17 +2331,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_d_bn_1 = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    1024,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -2452,17 +2409,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     3,
 		KW:     3,
@@ -2474,17 +2427,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_g_f = runtime.ScaleShift{
-		C:    1024,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    1024,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -2495,11 +2444,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer4_iter_g_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
 	}
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2507,6 +2451,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -2518,17 +2463,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -2599,16 +2540,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_2_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2616,6 +2566,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -2686,16 +2637,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer4_iter_g_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
-	}
-	m.layer4_iter_3_0 = runtime.ScaleShift{
-		C:    2048,
-		HW:   49,
-		Relu: true,
+	m.layer4_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    2048,
+		InH:    7,
+		InRelu: true,
+		InW:    7,
+		KH:     1,
+		KW:     1,
+		OutC:   2048,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer4_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2703,6 +2663,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    2048,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -2773,6 +2734,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    2048,
@@ -2865,32 +2827,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv2: %w", err)
 	}
 
-	m.layer1_bn_f.Scale, m.layer1_bn_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.layer1_conv_f.Weight = t[12]
+	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
 
-	m.layer1_bn_g_f.Scale, m.layer1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
-
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
+	m.layer1_conv_g_f.InScale, m.layer1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_iter_g_1_0.Scale, m.layer1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
-
 	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
-	m.layer1_iter_1_0.Scale, m.layer1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
+	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
@@ -2916,12 +2874,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
 	}
 
-	m.layer1_iter_g_2_0.Scale, m.layer1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
-
-	m.layer1_iter_2_0.Scale, m.layer1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_2_2.Weight = t[62]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
+	m.layer1_iter_2_2.InScale, m.layer1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
@@ -2947,12 +2908,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_2.6: %w", err)
 	}
 
-	m.layer1_iter_g_3_0.Scale, m.layer1_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
-
-	m.layer1_iter_3_0.Scale, m.layer1_iter_3_0.Shift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_3_2.Weight = t[98]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
+	m.layer1_iter_3_2.InScale, m.layer1_iter_3_2.InShift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
@@ -2985,10 +2949,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
 
-	m.layer1_d_bn_1.Scale, m.layer1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
-
 	m.layer1_d_conv_1.Weight = t[140]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
+	m.layer1_d_conv_1.InScale, m.layer1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
@@ -3014,32 +2977,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
 
-	m.layer2_bn_f.Scale, m.layer2_bn_f.Shift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
-
 	m.layer2_conv_f.Weight = t[171]
+	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
 
-	m.layer2_bn_g_f.Scale, m.layer2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[172], t[173], t[174], t[175], 1e-05)
-
 	m.layer2_conv_g_f.Weight = t[177]
 	m.layer2_conv_g_f.Shift = t[178]
+	m.layer2_conv_g_f.InScale, m.layer2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[172], t[173], t[174], t[175], 1e-05)
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_iter_g_1_0.Scale, m.layer2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-
 	m.layer2_conv_g_r.Weight = t[179]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
-	m.layer2_iter_1_0.Scale, m.layer2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
-
 	m.layer2_iter_1_2.Weight = t[185]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
+	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
@@ -3065,12 +3024,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
 	}
 
-	m.layer2_iter_g_2_0.Scale, m.layer2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
-
-	m.layer2_iter_2_0.Scale, m.layer2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[216], t[217], t[218], t[219], 1e-05)
+	m.layer2_conv_g_r_2.Weight = t[179]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_2_2.Weight = t[221]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[222], t[223], t[224], t[225], 1e-05)
+	m.layer2_iter_2_2.InScale, m.layer2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[216], t[217], t[218], t[219], 1e-05)
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
@@ -3096,12 +3058,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
 	}
 
-	m.layer2_iter_g_3_0.Scale, m.layer2_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
-
-	m.layer2_iter_3_0.Scale, m.layer2_iter_3_0.Shift = runtime.BatchNormScaleShift(t[252], t[253], t[254], t[255], 1e-05)
+	m.layer2_conv_g_r_3.Weight = t[179]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_3_2.Weight = t[257]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[258], t[259], t[260], t[261], 1e-05)
+	m.layer2_iter_3_2.InScale, m.layer2_iter_3_2.InShift = runtime.BatchNormScaleShift(t[252], t[253], t[254], t[255], 1e-05)
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
@@ -3134,10 +3099,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
 
-	m.layer2_d_bn_1.Scale, m.layer2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
-
 	m.layer2_d_conv_1.Weight = t[299]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
+	m.layer2_d_conv_1.InScale, m.layer2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
@@ -3163,32 +3127,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
 
-	m.layer3_bn_f.Scale, m.layer3_bn_f.Shift = runtime.BatchNormScaleShift(t[325], t[326], t[327], t[328], 1e-05)
-
 	m.layer3_conv_f.Weight = t[330]
+	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[325], t[326], t[327], t[328], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
 
-	m.layer3_bn_g_f.Scale, m.layer3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[331], t[332], t[333], t[334], 1e-05)
-
 	m.layer3_conv_g_f.Weight = t[336]
 	m.layer3_conv_g_f.Shift = t[337]
+	m.layer3_conv_g_f.InScale, m.layer3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[331], t[332], t[333], t[334], 1e-05)
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_iter_g_1_0.Scale, m.layer3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
-
 	m.layer3_conv_g_r.Weight = t[338]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
-	m.layer3_iter_1_0.Scale, m.layer3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
-
 	m.layer3_iter_1_2.Weight = t[344]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[345], t[346], t[347], t[348], 1e-05)
+	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
@@ -3214,12 +3174,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
 	}
 
-	m.layer3_iter_g_2_0.Scale, m.layer3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
-
-	m.layer3_iter_2_0.Scale, m.layer3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
+	m.layer3_conv_g_r_2.Weight = t[338]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_2_2.Weight = t[380]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
+	m.layer3_iter_2_2.InScale, m.layer3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
@@ -3245,12 +3208,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.6: %w", err)
 	}
 
-	m.layer3_iter_g_3_0.Scale, m.layer3_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
-
-	m.layer3_iter_3_0.Scale, m.layer3_iter_3_0.Shift = runtime.BatchNormScaleShift(t[411], t[412], t[413], t[414], 1e-05)
+	m.layer3_conv_g_r_3.Weight = t[338]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_3_2.Weight = t[416]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[417], t[418], t[419], t[420], 1e-05)
+	m.layer3_iter_3_2.InScale, m.layer3_iter_3_2.InShift = runtime.BatchNormScaleShift(t[411], t[412], t[413], t[414], 1e-05)
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
@@ -3276,12 +3242,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_3.6: %w", err)
 	}
 
-	m.layer3_iter_g_4_0.Scale, m.layer3_iter_g_4_0.Shift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
-
-	m.layer3_iter_4_0.Scale, m.layer3_iter_4_0.Shift = runtime.BatchNormScaleShift(t[447], t[448], t[449], t[450], 1e-05)
+	m.layer3_conv_g_r_4.Weight = t[338]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_4_2.Weight = t[452]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[453], t[454], t[455], t[456], 1e-05)
+	m.layer3_iter_4_2.InScale, m.layer3_iter_4_2.InShift = runtime.BatchNormScaleShift(t[447], t[448], t[449], t[450], 1e-05)
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
@@ -3314,10 +3283,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
 
-	m.layer3_d_bn_1.Scale, m.layer3_d_bn_1.Shift = runtime.BatchNormScaleShift(t[489], t[490], t[491], t[492], 1e-05)
-
 	m.layer3_d_conv_1.Weight = t[494]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[495], t[496], t[497], t[498], 1e-05)
+	m.layer3_d_conv_1.InScale, m.layer3_d_conv_1.InShift = runtime.BatchNormScaleShift(t[489], t[490], t[491], t[492], 1e-05)
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
@@ -3343,32 +3311,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
 
-	m.layer4_bn_f.Scale, m.layer4_bn_f.Shift = runtime.BatchNormScaleShift(t[520], t[521], t[522], t[523], 1e-05)
-
 	m.layer4_conv_f.Weight = t[525]
+	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[520], t[521], t[522], t[523], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
 
-	m.layer4_bn_g_f.Scale, m.layer4_bn_g_f.Shift = runtime.BatchNormScaleShift(t[526], t[527], t[528], t[529], 1e-05)
-
 	m.layer4_conv_g_f.Weight = t[531]
 	m.layer4_conv_g_f.Shift = t[532]
+	m.layer4_conv_g_f.InScale, m.layer4_conv_g_f.InShift = runtime.BatchNormScaleShift(t[526], t[527], t[528], t[529], 1e-05)
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
 
-	m.layer4_iter_g_1_0.Scale, m.layer4_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
-
 	m.layer4_conv_g_r.Weight = t[533]
+	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
 
-	m.layer4_iter_1_0.Scale, m.layer4_iter_1_0.Shift = runtime.BatchNormScaleShift(t[534], t[535], t[536], t[537], 1e-05)
-
 	m.layer4_iter_1_2.Weight = t[539]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[540], t[541], t[542], t[543], 1e-05)
+	m.layer4_iter_1_2.InScale, m.layer4_iter_1_2.InShift = runtime.BatchNormScaleShift(t[534], t[535], t[536], t[537], 1e-05)
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
@@ -3394,12 +3358,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_1.6: %w", err)
 	}
 
-	m.layer4_iter_g_2_0.Scale, m.layer4_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
-
-	m.layer4_iter_2_0.Scale, m.layer4_iter_2_0.Shift = runtime.BatchNormScaleShift(t[570], t[571], t[572], t[573], 1e-05)
+	m.layer4_conv_g_r_2.Weight = t[533]
+	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
+	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_2_2.Weight = t[575]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[576], t[577], t[578], t[579], 1e-05)
+	m.layer4_iter_2_2.InScale, m.layer4_iter_2_2.InShift = runtime.BatchNormScaleShift(t[570], t[571], t[572], t[573], 1e-05)
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
@@ -3425,12 +3392,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer4.iter_2.6: %w", err)
 	}
 
-	m.layer4_iter_g_3_0.Scale, m.layer4_iter_g_3_0.Shift = runtime.BatchNormScaleShift(t[637], t[638], t[639], t[640], 1e-05)
-
-	m.layer4_iter_3_0.Scale, m.layer4_iter_3_0.Shift = runtime.BatchNormScaleShift(t[606], t[607], t[608], t[609], 1e-05)
+	m.layer4_conv_g_r_3.Weight = t[533]
+	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[637], t[638], t[639], t[640], 1e-05)
+	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer4.conv_g_r: %w", err)
+	}
 
 	m.layer4_iter_3_2.Weight = t[611]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[612], t[613], t[614], t[615], 1e-05)
+	m.layer4_iter_3_2.InScale, m.layer4_iter_3_2.InShift = runtime.BatchNormScaleShift(t[606], t[607], t[608], t[609], 1e-05)
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
@@ -3469,7 +3439,7 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*802816)
 	m.buf[1] = make([]float32, n*802816)
 	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*802816)
+	m.buf[3] = make([]float32, n*401408)
 	m.buf[4] = make([]float32, n*401408)
 	m.buf[5] = make([]float32, n*401408)
 	need := 0
@@ -3483,11 +3453,13 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_1_0.ScratchLen(n))
@@ -3507,11 +3479,13 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_1_0.ScratchLen(n))
@@ -3531,16 +3505,19 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_6.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_1_0.ScratchLen(n))
@@ -3560,11 +3537,13 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_2_6.ScratchLen(n))
+	need = max(need, m.layer4_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5_conv_1_0.ScratchLen(n))
@@ -3600,519 +3579,369 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], m.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], m.scratch)
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], m.scratch)
 
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], m.scratch)
-
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], m.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_1_5_branches = [2][]float32{b[1][:n*401408], b[5][:n*401408]}
-	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[4][:n*401408], m.scratch)
+	m.layer1_iter_1_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[3][:n*401408], m.scratch)
 
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_1_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
-	m.layer1_iter_2_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], m.scratch)
 
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
-	m.layer1_iter_2_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_2_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_2_5.Forward(n, m.layer1_iter_2_5_branches[:], b[4][:n*401408], m.scratch)
+	m.layer1_iter_2_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_2_5.Forward(n, m.layer1_iter_2_5_branches[:], b[3][:n*401408], m.scratch)
 
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_2_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
-	// layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
 
-	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_g_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
-
-	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
-	m.layer1_iter_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
-
-	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
-	m.layer1_iter_3_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], m.scratch)
 
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
-	m.layer1_iter_3_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_3_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_3_5.Forward(n, m.layer1_iter_3_5_branches[:], b[4][:n*401408], m.scratch)
+	m.layer1_iter_3_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_3_5.Forward(n, m.layer1_iter_3_5_branches[:], b[3][:n*401408], m.scratch)
 
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_3_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
-
-	// layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	m.layer1_iter_3_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn.Forward(n, b[2][:n*802816], b[0][:n*802816])
+	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
 
 	// avgpool 2x2/2, 256x56x56 → 256x28x28
-	m.avgpool1.Forward(n, b[0][:n*802816], b[4][:n*200704])
+	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[4][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn_1.Forward(n, b[2][:n*802816], b[0][:n*802816])
-
-	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[0][:n*802816], b[4][:n*401408], m.scratch)
+	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
+	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*401408], m.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*401408], b[0][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[5][:n*100352], m.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*100352], m.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	m.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
-	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[4][:n*100352], m.scratch)
+	m.layer1_d_conv_3_branches = [2][]float32{b[5][:n*100352], b[0][:n*100352]}
+	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[3][:n*100352], m.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[5][:n*200704], m.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[4][:n*200704], b[5][:n*200704], b[0][:n*200704])
+	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
 
-	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %77
+	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], m.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_f.Forward(n, b[5][:n*200704], b[0][:n*401408], m.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
+	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[5][:n*401408], m.scratch)
 
-	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
-	m.layer2_bn_g_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %80
+	m.layer2_conv_g_r.Forward(n, b[4][:n*401408], b[3][:n*401408], m.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_g_f.Forward(n, b[5][:n*200704], b[4][:n*401408], m.scratch)
-
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
+	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[0][:n*200704], m.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_1_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[2][:n*200704], m.scratch)
+	m.layer2_iter_1_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
+	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[0][:n*200704], m.scratch)
 
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_1_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_1_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], m.scratch)
 
-	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %80
+	m.layer2_conv_g_r_2.Forward(n, b[4][:n*401408], b[3][:n*401408], m.scratch)
 
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
+	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[0][:n*200704], m.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_2_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[2][:n*200704], m.scratch)
+	m.layer2_iter_2_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
+	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[0][:n*200704], m.scratch)
 
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_2_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_2_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], m.scratch)
 
-	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %80
+	m.layer2_conv_g_r_3.Forward(n, b[4][:n*401408], b[3][:n*401408], m.scratch)
 
-	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_g_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
-
-	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
-	m.layer2_iter_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU
-	m.layer2_iter_3_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
+	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[0][:n*200704], m.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_3_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, m.layer2_iter_3_5_branches[:], b[2][:n*200704], m.scratch)
+	m.layer2_iter_3_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
+	m.layer2_iter_3_5.Forward(n, m.layer2_iter_3_5_branches[:], b[0][:n*200704], m.scratch)
 
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_3_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
-
-	// layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	m.layer2_iter_3_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], m.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[0][:n*401408], b[4][:n*401408])
+	m.layer2_d_bn.Forward(n, b[4][:n*401408], b[3][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[4][:n*401408], b[5][:n*100352])
+	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], m.scratch)
 
-	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn_1.Forward(n, b[0][:n*401408], b[5][:n*401408])
-
-	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[5][:n*401408], b[0][:n*200704], m.scratch)
+	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
+	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[5][:n*200704], m.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[5][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*200704], b[4][:n*50176], m.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*200704], b[0][:n*50176], m.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	m.layer2_d_conv_3_branches = [2][]float32{b[5][:n*50176], b[1][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[0][:n*50176], m.scratch)
+	m.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[5][:n*50176], m.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[5][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], m.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[5][:n*100352])
+	runtime.AddInto(b[5][:n*100352], b[3][:n*100352], b[4][:n*100352])
 
-	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
+	m.layer3_conv_f.Forward(n, b[5][:n*100352], b[3][:n*200704], m.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_f.Forward(n, b[4][:n*100352], b[5][:n*200704], m.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
+	m.layer3_conv_g_f.Forward(n, b[5][:n*100352], b[4][:n*200704], m.scratch)
 
-	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
-	m.layer3_bn_g_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
+	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_g_f.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
-
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_1_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
+	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
-	m.layer3_iter_2_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
-	m.layer3_iter_2_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_2_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_2_5.Forward(n, m.layer3_iter_2_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_2_5.Forward(n, m.layer3_iter_2_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_2_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
+	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU
-	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
-	m.layer3_iter_3_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
-	m.layer3_iter_3_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_3_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_3_5.Forward(n, m.layer3_iter_3_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_3_5.Forward(n, m.layer3_iter_3_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_3_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
-	// layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
+	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], m.scratch)
 
-	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_g_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
-
-	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
-	m.layer3_iter_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
-
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU
-	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], m.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
-	m.layer3_iter_4_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], m.scratch)
 
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
-	m.layer3_iter_4_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], m.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_4_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_4_5.Forward(n, m.layer3_iter_4_5_branches[:], b[2][:n*100352], m.scratch)
+	m.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
+	m.layer3_iter_4_5.Forward(n, m.layer3_iter_4_5_branches[:], b[0][:n*100352], m.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_4_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
-
-	// layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], m.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[5][:n*200704], b[4][:n*200704])
+	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
+	m.avgpool3.Forward(n, b[4][:n*200704], b[5][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn_1.Forward(n, b[5][:n*200704], b[0][:n*200704])
-
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[0][:n*200704], b[5][:n*100352], m.scratch)
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], m.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[0][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[3][:n*25088], m.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[0][:n*25088], m.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	m.layer3_d_conv_3_branches = [2][]float32{b[0][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[0][:n*25088]}
 	m.layer3_d_conv_3.Forward(n, m.layer3_d_conv_3_branches[:], b[5][:n*25088], m.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[3][:n*50176], m.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[0][:n*50176])
+	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
-	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %237
+	m.layer4_conv_f.Forward(n, b[5][:n*50176], b[3][:n*100352], m.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_f.Forward(n, b[4][:n*50176], b[0][:n*100352], m.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %237
+	m.layer4_conv_g_f.Forward(n, b[5][:n*50176], b[4][:n*100352], m.scratch)
 
-	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
-	m.layer4_bn_g_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %240
+	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_g_f.Forward(n, b[4][:n*50176], b[5][:n*100352], m.scratch)
-
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %240
+	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[0][:n*50176], m.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], m.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], m.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_1_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[2][:n*50176], m.scratch)
+	m.layer4_iter_1_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
+	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[0][:n*50176], m.scratch)
 
-	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_1_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_1_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %240
+	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
-	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %240
+	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[0][:n*50176], m.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
-	m.layer4_iter_2_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], m.scratch)
 
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
-	m.layer4_iter_2_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], m.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_2_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_2_5.Forward(n, m.layer4_iter_2_5_branches[:], b[2][:n*50176], m.scratch)
+	m.layer4_iter_2_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
+	m.layer4_iter_2_5.Forward(n, m.layer4_iter_2_5_branches[:], b[0][:n*50176], m.scratch)
 
-	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_2_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_2_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
+	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %240
+	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
-	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_g_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
-
-	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
-	m.layer4_iter_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
-
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %240
+	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[0][:n*50176], m.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
-	m.layer4_iter_3_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], m.scratch)
 
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
-	m.layer4_iter_3_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], m.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_3_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_3_5.Forward(n, m.layer4_iter_3_5_branches[:], b[2][:n*50176], m.scratch)
+	m.layer4_iter_3_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
+	m.layer4_iter_3_5.Forward(n, m.layer4_iter_3_5_branches[:], b[0][:n*50176], m.scratch)
 
-	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_3_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
-
-	// layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
+	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	m.layer4_iter_3_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
+	m.lastact_0.Forward(n, b[3][:n*100352], b[4][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[4][:n*100352], b[5][:n*2048])
+	m.avgpool4.Forward(n, b[4][:n*100352], b[3][:n*2048])
 
 	// classifier: linear 2048 → 1000
-	m.classifier.Forward(n, b[5][:n*2048], out)
+	m.classifier.Forward(n, b[3][:n*2048], out)
 	return nil
 }
 

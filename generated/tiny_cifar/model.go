@@ -240,25 +240,17 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_f runtime.ScaleShift
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_g_f runtime.ScaleShift
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 64x32x32
-	stage_1_iter_g_1_0 runtime.ScaleShift
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
-	// stage_1.iter_1.0: BatchNorm and ReLU, 64x32x32
-	stage_1_iter_1_0 runtime.ScaleShift
-	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU
+	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32
+	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
 	stage_1_iter_1_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -266,43 +258,31 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
 	stage_1_d_conv runtime.Conv2D
-	// stage_1.d_bn_1: BatchNorm and ReLU, 64x32x32
-	stage_1_d_bn_1 runtime.ScaleShift
-	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU
+	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.bn_f: BatchNorm and ReLU, 64x16x16
-	stage_2_bn_f runtime.ScaleShift
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_f and ReLU of %31
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.bn_g_f: BatchNorm and ReLU, 64x16x16
-	stage_2_bn_g_f runtime.ScaleShift
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 64x16x16
-	stage_2_iter_g_1_0 runtime.ScaleShift
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_1.0 and ReLU of %34
 	stage_2_conv_g_r runtime.Conv2D
-	// stage_2.iter_1.0: BatchNorm and ReLU, 64x16x16
-	stage_2_iter_1_0 runtime.ScaleShift
-	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU
+	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
 	stage_2_iter_1_5 runtime.Winograd
-	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16
+	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 64x16x16
-	stage_2_iter_g_2_0 runtime.ScaleShift
-	// stage_2.iter_2.0: BatchNorm and ReLU, 64x16x16
-	stage_2_iter_2_0 runtime.ScaleShift
-	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_2.0 and ReLU of %34
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
 	stage_2_iter_2_5 runtime.Winograd
-	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16
+	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -310,33 +290,23 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 64x8x8 → 64x8x8
 	stage_2_d_conv runtime.Conv2D
-	// stage_2.d_bn_1: BatchNorm and ReLU, 64x16x16
-	stage_2_d_bn_1 runtime.ScaleShift
-	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU
+	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8
 	stage_2_d_conv_3 runtime.Conv2D
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.bn_f: BatchNorm and ReLU, 64x8x8
-	stage_3_bn_f runtime.ScaleShift
-	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8
+	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %73
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.bn_g_f: BatchNorm and ReLU, 64x8x8
-	stage_3_bn_g_f runtime.ScaleShift
-	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8
+	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 128x8x8
-	stage_3_iter_g_1_0 runtime.ScaleShift
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %76
 	stage_3_conv_g_r runtime.Conv2D
-	// stage_3.iter_1.0: BatchNorm and ReLU, 128x8x8
-	stage_3_iter_1_0 runtime.ScaleShift
-	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU
+	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU
 	stage_3_iter_1_5 runtime.Conv2D
-	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8
+	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
 	stage_3_iter_1_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x8x8
 	lastact_0 runtime.ScaleShift
@@ -359,17 +329,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.stage_1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     3,
 		KW:     3,
@@ -381,17 +347,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -402,11 +364,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_1_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -414,6 +371,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -425,17 +383,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -475,6 +429,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_1_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -511,17 +466,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -568,17 +519,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     3,
 		KW:     3,
@@ -590,17 +537,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -611,11 +554,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_2_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -623,6 +561,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -634,17 +573,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -684,16 +619,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_2_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_2_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    64,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -701,6 +645,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -740,6 +685,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -776,17 +722,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -833,17 +775,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     3,
 		KW:     3,
@@ -855,17 +793,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -876,11 +810,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_3_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -888,6 +817,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -899,17 +829,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -956,6 +882,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    128,
@@ -1042,32 +969,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
 
-	m.stage_1_bn_f.Scale, m.stage_1_bn_f.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
-
 	m.stage_1_conv_f.Weight = t[6]
+	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
 
-	m.stage_1_bn_g_f.Scale, m.stage_1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
+	m.stage_1_conv_g_f.InScale, m.stage_1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_iter_g_1_0.Scale, m.stage_1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-
 	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
-	m.stage_1_iter_1_0.Scale, m.stage_1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
+	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
@@ -1090,10 +1013,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
 
-	m.stage_1_d_bn_1.Scale, m.stage_1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
-
 	m.stage_1_d_conv_1.Weight = t[49]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
+	m.stage_1_d_conv_1.InScale, m.stage_1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
@@ -1108,32 +1030,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
 
-	m.stage_2_bn_f.Scale, m.stage_2_bn_f.Shift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
-
 	m.stage_2_conv_f.Weight = t[67]
+	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
 
-	m.stage_2_bn_g_f.Scale, m.stage_2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[68], t[69], t[70], t[71], 1e-05)
-
 	m.stage_2_conv_g_f.Weight = t[73]
 	m.stage_2_conv_g_f.Shift = t[74]
+	m.stage_2_conv_g_f.InScale, m.stage_2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[68], t[69], t[70], t[71], 1e-05)
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_iter_g_1_0.Scale, m.stage_2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
-
 	m.stage_2_conv_g_r.Weight = t[75]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
-	m.stage_2_iter_1_0.Scale, m.stage_2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[76], t[77], t[78], t[79], 1e-05)
-
 	m.stage_2_iter_1_2.Weight = t[81]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
+	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[76], t[77], t[78], t[79], 1e-05)
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
@@ -1149,12 +1067,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
 	}
 
-	m.stage_2_iter_g_2_0.Scale, m.stage_2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
-
-	m.stage_2_iter_2_0.Scale, m.stage_2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
+	m.stage_2_conv_g_r_2.Weight = t[75]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_2_2.Weight = t[104]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[105], t[106], t[107], t[108], 1e-05)
+	m.stage_2_iter_2_2.InScale, m.stage_2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
@@ -1177,10 +1098,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
 
-	m.stage_2_d_bn_1.Scale, m.stage_2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[128], t[129], t[130], t[131], 1e-05)
-
 	m.stage_2_d_conv_1.Weight = t[133]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[134], t[135], t[136], t[137], 1e-05)
+	m.stage_2_d_conv_1.InScale, m.stage_2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[128], t[129], t[130], t[131], 1e-05)
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
@@ -1195,32 +1115,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
 
-	m.stage_3_bn_f.Scale, m.stage_3_bn_f.Shift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
-
 	m.stage_3_conv_f.Weight = t[151]
+	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
 
-	m.stage_3_bn_g_f.Scale, m.stage_3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[152], t[153], t[154], t[155], 1e-05)
-
 	m.stage_3_conv_g_f.Weight = t[157]
 	m.stage_3_conv_g_f.Shift = t[158]
+	m.stage_3_conv_g_f.InScale, m.stage_3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[152], t[153], t[154], t[155], 1e-05)
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_iter_g_1_0.Scale, m.stage_3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[178], t[179], t[180], t[181], 1e-05)
-
 	m.stage_3_conv_g_r.Weight = t[159]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[178], t[179], t[180], t[181], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
-	m.stage_3_iter_1_0.Scale, m.stage_3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[160], t[161], t[162], t[163], 1e-05)
-
 	m.stage_3_iter_1_2.Weight = t[165]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
+	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[160], t[161], t[162], t[163], 1e-05)
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
@@ -1249,8 +1165,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*65536)
 	m.buf[1] = make([]float32, n*65536)
 	m.buf[2] = make([]float32, n*65536)
-	m.buf[3] = make([]float32, n*65536)
-	m.buf[4] = make([]float32, n*65536)
+	m.buf[3] = make([]float32, n*32768)
+	m.buf[4] = make([]float32, n*32768)
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -1269,6 +1185,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_8.ScratchLen(n))
@@ -1306,182 +1223,122 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], m.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_f.Forward(n, b[1][:n*65536], b[2][:n*65536], m.scratch)
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], m.scratch)
 
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_g_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], m.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_g_f.Forward(n, b[1][:n*65536], b[0][:n*65536], m.scratch)
-
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 64x32x32
-	m.stage_1_iter_g_1_0.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[3][:n*65536], m.scratch)
-
-	// stage_1.iter_1.0: BatchNorm and ReLU, 64x32x32
-	m.stage_1_iter_1_0.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[4][:n*32768], m.scratch)
+	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[4][:n*32768], b[1][:n*32768], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*32768], b[4][:n*32768], m.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32
-	m.stage_1_iter_1_8.Forward(n, b[1][:n*32768], b[4][:n*65536], m.scratch)
-
-	// stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	runtime.GateUpdate(b[2][:n*65536], b[4][:n*65536], b[3][:n*65536], b[0][:n*65536])
+	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], m.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
-	m.stage_1_d_bn.Forward(n, b[2][:n*65536], b[0][:n*65536])
+	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
 
 	// avgpool 2x2/2, 64x32x32 → 64x16x16
-	m.avgpool1.Forward(n, b[0][:n*65536], b[1][:n*16384])
+	m.avgpool1.Forward(n, b[0][:n*65536], b[3][:n*16384])
 
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
-	m.stage_1_d_conv.Forward(n, b[1][:n*16384], b[0][:n*16384], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[4][:n*16384], m.scratch)
 
-	// stage_1.d_bn_1: BatchNorm and ReLU, 64x32x32
-	m.stage_1_d_bn_1.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[2][:n*32768], m.scratch)
+	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16
-	m.stage_1_d_conv_3.Forward(n, b[2][:n*32768], b[1][:n*8192], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[0][:n*8192], m.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*8192], b[2][:n*16384], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*8192], b[3][:n*16384], m.scratch)
 
 	// stage_1.downsample: pool path + conv path, 64x16x16
-	runtime.AddInto(b[1][:n*16384], b[0][:n*16384], b[2][:n*16384])
+	runtime.AddInto(b[0][:n*16384], b[4][:n*16384], b[3][:n*16384])
 
-	// stage_2.bn_f: BatchNorm and ReLU, 64x16x16
-	m.stage_2_bn_f.Forward(n, b[1][:n*16384], b[0][:n*16384])
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_f and ReLU of %31
+	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], m.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16
-	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[2][:n*16384], m.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[4][:n*16384], m.scratch)
 
-	// stage_2.bn_g_f: BatchNorm and ReLU, 64x16x16
-	m.stage_2_bn_g_f.Forward(n, b[1][:n*16384], b[0][:n*16384])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_1.0 and ReLU of %34
+	m.stage_2_conv_g_r.Forward(n, b[3][:n*16384], b[0][:n*16384], m.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[1][:n*16384], m.scratch)
-
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 64x16x16
-	m.stage_2_iter_g_1_0.Forward(n, b[2][:n*16384], b[0][:n*16384])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*16384], b[3][:n*16384], m.scratch)
-
-	// stage_2.iter_1.0: BatchNorm and ReLU, 64x16x16
-	m.stage_2_iter_1_0.Forward(n, b[2][:n*16384], b[0][:n*16384])
-
-	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU
-	m.stage_2_iter_1_2.Forward(n, b[0][:n*16384], b[4][:n*8192], m.scratch)
+	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], m.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	m.stage_2_iter_1_5.Forward(n, b[4][:n*8192], b[0][:n*8192], m.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], m.scratch)
 
-	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_2_iter_1_8.Forward(n, b[0][:n*8192], b[4][:n*16384], m.scratch)
+	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], m.scratch)
 
-	// stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
-	runtime.GateUpdate(b[2][:n*16384], b[4][:n*16384], b[3][:n*16384], b[1][:n*16384])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_2.0 and ReLU of %34
+	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*16384], b[0][:n*16384], m.scratch)
 
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 64x16x16
-	m.stage_2_iter_g_2_0.Forward(n, b[2][:n*16384], b[0][:n*16384])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*16384], b[3][:n*16384], m.scratch)
-
-	// stage_2.iter_2.0: BatchNorm and ReLU, 64x16x16
-	m.stage_2_iter_2_0.Forward(n, b[2][:n*16384], b[0][:n*16384])
-
-	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU
-	m.stage_2_iter_2_2.Forward(n, b[0][:n*16384], b[4][:n*8192], m.scratch)
+	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], m.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	m.stage_2_iter_2_5.Forward(n, b[4][:n*8192], b[0][:n*8192], m.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], m.scratch)
 
-	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_2_iter_2_8.Forward(n, b[0][:n*8192], b[4][:n*16384], m.scratch)
-
-	// stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
-	runtime.GateUpdate(b[2][:n*16384], b[4][:n*16384], b[3][:n*16384], b[1][:n*16384])
+	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], m.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
-	m.stage_2_d_bn.Forward(n, b[2][:n*16384], b[0][:n*16384])
+	m.stage_2_d_bn.Forward(n, b[3][:n*16384], b[4][:n*16384])
 
 	// avgpool 2x2/2, 64x16x16 → 64x8x8
-	m.avgpool2.Forward(n, b[0][:n*16384], b[1][:n*4096])
+	m.avgpool2.Forward(n, b[4][:n*16384], b[0][:n*4096])
 
 	// stage_2.d_conv: conv 1x1, 64x8x8 → 64x8x8
-	m.stage_2_d_conv.Forward(n, b[1][:n*4096], b[0][:n*4096], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[0][:n*4096], b[4][:n*4096], m.scratch)
 
-	// stage_2.d_bn_1: BatchNorm and ReLU, 64x16x16
-	m.stage_2_d_bn_1.Forward(n, b[2][:n*16384], b[1][:n*16384])
-
-	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU
-	m.stage_2_d_conv_1.Forward(n, b[1][:n*16384], b[2][:n*8192], m.scratch)
+	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
+	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[0][:n*8192], m.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8
-	m.stage_2_d_conv_3.Forward(n, b[2][:n*8192], b[1][:n*2048], m.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], m.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[1][:n*2048], b[2][:n*4096], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[0][:n*4096], m.scratch)
 
 	// stage_2.downsample: pool path + conv path, 64x8x8
-	runtime.AddInto(b[1][:n*4096], b[0][:n*4096], b[2][:n*4096])
+	runtime.AddInto(b[3][:n*4096], b[4][:n*4096], b[0][:n*4096])
 
-	// stage_3.bn_f: BatchNorm and ReLU, 64x8x8
-	m.stage_3_bn_f.Forward(n, b[1][:n*4096], b[0][:n*4096])
+	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %73
+	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[4][:n*8192], m.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8
-	m.stage_3_conv_f.Forward(n, b[0][:n*4096], b[2][:n*8192], m.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73
+	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[0][:n*8192], m.scratch)
 
-	// stage_3.bn_g_f: BatchNorm and ReLU, 64x8x8
-	m.stage_3_bn_g_f.Forward(n, b[1][:n*4096], b[0][:n*4096])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %76
+	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[3][:n*8192], m.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*4096], b[1][:n*8192], m.scratch)
-
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 128x8x8
-	m.stage_3_iter_g_1_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8
-	m.stage_3_conv_g_r.Forward(n, b[0][:n*8192], b[3][:n*8192], m.scratch)
-
-	// stage_3.iter_1.0: BatchNorm and ReLU, 128x8x8
-	m.stage_3_iter_1_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
-
-	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU
-	m.stage_3_iter_1_2.Forward(n, b[0][:n*8192], b[4][:n*4096], m.scratch)
+	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
+	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[1][:n*4096], m.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU
-	m.stage_3_iter_1_5.Forward(n, b[4][:n*4096], b[0][:n*4096], m.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[1][:n*4096], b[2][:n*4096], m.scratch)
 
-	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_3_iter_1_8.Forward(n, b[0][:n*4096], b[4][:n*8192], m.scratch)
-
-	// stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	runtime.GateUpdate(b[2][:n*8192], b[4][:n*8192], b[3][:n*8192], b[1][:n*8192])
+	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[4][:n*8192], b[3][:n*8192], b[0][:n*8192], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
-	m.lastact_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
+	m.lastact_0.Forward(n, b[4][:n*8192], b[3][:n*8192])
 
 	// avgpool 8x8/8, 128x8x8 → 128x1x1
-	m.avgpool3.Forward(n, b[0][:n*8192], b[1][:n*128])
+	m.avgpool3.Forward(n, b[3][:n*8192], b[4][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[1][:n*128], out)
+	m.classifier.Forward(n, b[4][:n*128], out)
 	return nil
 }
 

@@ -354,21 +354,13 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_f runtime.ScaleShift
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	stage_1_bn_g_f runtime.ScaleShift
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 64x32x32
-	stage_1_iter_g_1_0 runtime.ScaleShift
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
-	// stage_1.iter_1.0: BatchNorm and ReLU, 64x32x32
-	stage_1_iter_1_0 runtime.ScaleShift
-	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU
+	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
 	stage_1_iter_1_5_conv_0_0 runtime.Conv2D
@@ -377,13 +369,11 @@ type Model struct {
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 32x32x32
 	stage_1_iter_1_5          runtime.SKAttention
 	stage_1_iter_1_5_branches [2][]float32
-	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32
+	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
 	stage_1_iter_1_6 runtime.Conv2D
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 64x32x32
-	stage_1_iter_g_2_0 runtime.ScaleShift
-	// stage_1.iter_2.0: BatchNorm and ReLU, 64x32x32
-	stage_1_iter_2_0 runtime.ScaleShift
-	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
 	stage_1_iter_2_5_conv_0_0 runtime.Conv2D
@@ -392,7 +382,7 @@ type Model struct {
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 32x32x32
 	stage_1_iter_2_5          runtime.SKAttention
 	stage_1_iter_2_5_branches [2][]float32
-	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32
+	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
 	stage_1_iter_2_6 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -400,9 +390,7 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
 	stage_1_d_conv runtime.Conv2D
-	// stage_1.d_bn_1: BatchNorm and ReLU, 64x32x32
-	stage_1_d_bn_1 runtime.ScaleShift
-	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU
+	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
 	stage_1_d_conv_3_conv_0_0 runtime.Conv2D
@@ -413,21 +401,13 @@ type Model struct {
 	stage_1_d_conv_3_branches [2][]float32
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.bn_f: BatchNorm and ReLU, 64x16x16
-	stage_2_bn_f runtime.ScaleShift
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_f and ReLU of %57
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.bn_g_f: BatchNorm and ReLU, 64x16x16
-	stage_2_bn_g_f runtime.ScaleShift
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_g_f and ReLU of %57
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 128x16x16
-	stage_2_iter_g_1_0 runtime.ScaleShift
-	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16; its input is stage_2.iter_g_1.0 and ReLU of %60
 	stage_2_conv_g_r runtime.Conv2D
-	// stage_2.iter_1.0: BatchNorm and ReLU, 128x16x16
-	stage_2_iter_1_0 runtime.ScaleShift
-	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU
+	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
@@ -436,7 +416,7 @@ type Model struct {
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
 	stage_2_iter_1_5          runtime.SKAttention
 	stage_2_iter_1_5_branches [2][]float32
-	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16
+	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16
 	stage_2_iter_1_6 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 128x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -444,9 +424,7 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 128x8x8 → 128x8x8
 	stage_2_d_conv runtime.Conv2D
-	// stage_2.d_bn_1: BatchNorm and ReLU, 128x16x16
-	stage_2_d_bn_1 runtime.ScaleShift
-	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU
+	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
 	stage_2_d_conv_3_conv_0_0 runtime.Conv2D
@@ -457,21 +435,13 @@ type Model struct {
 	stage_2_d_conv_3_branches [2][]float32
 	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.bn_f: BatchNorm and ReLU, 128x8x8
-	stage_3_bn_f runtime.ScaleShift
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %97
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.bn_g_f: BatchNorm and ReLU, 128x8x8
-	stage_3_bn_g_f runtime.ScaleShift
-	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8
+	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %97
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 128x8x8
-	stage_3_iter_g_1_0 runtime.ScaleShift
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %100
 	stage_3_conv_g_r runtime.Conv2D
-	// stage_3.iter_1.0: BatchNorm and ReLU, 128x8x8
-	stage_3_iter_1_0 runtime.ScaleShift
-	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU
+	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
 	stage_3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -480,13 +450,11 @@ type Model struct {
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
 	stage_3_iter_1_5          runtime.SKAttention
 	stage_3_iter_1_5_branches [2][]float32
-	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8
+	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
 	stage_3_iter_1_6 runtime.Conv2D
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 128x8x8
-	stage_3_iter_g_2_0 runtime.ScaleShift
-	// stage_3.iter_2.0: BatchNorm and ReLU, 128x8x8
-	stage_3_iter_2_0 runtime.ScaleShift
-	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_2.0 and ReLU of %100
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
 	stage_3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -495,7 +463,7 @@ type Model struct {
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8
 	stage_3_iter_2_5          runtime.SKAttention
 	stage_3_iter_2_5_branches [2][]float32
-	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8
+	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
 	stage_3_iter_2_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x8x8
 	lastact_0 runtime.ScaleShift
@@ -518,17 +486,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.stage_1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     3,
 		KW:     3,
@@ -540,17 +504,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -561,11 +521,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_1_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -573,6 +528,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -584,17 +540,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -665,16 +617,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_2_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_2_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    64,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -682,6 +643,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -752,6 +714,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_1_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -788,17 +751,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -870,17 +829,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     3,
 		KW:     3,
@@ -892,17 +847,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -913,11 +864,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_2_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   256,
-		Relu: true,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -925,6 +871,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    128,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -936,17 +883,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1017,6 +960,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_d_bn = runtime.ScaleShift{
 		C:    128,
@@ -1053,17 +997,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_d_bn_1 = runtime.ScaleShift{
-		C:    128,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -1135,17 +1075,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_f = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     3,
 		KW:     3,
@@ -1157,17 +1093,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_bn_g_f = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1178,11 +1110,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_3_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1190,6 +1117,7 @@ func New() *Model {
 		Groups: 16,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1201,17 +1129,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1282,16 +1206,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_3_iter_g_2_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
-	}
-	m.stage_3_iter_2_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   64,
-		Relu: true,
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    128,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1299,6 +1232,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    128,
 		InH:    8,
+		InRelu: true,
 		InW:    8,
 		KH:     1,
 		KW:     1,
@@ -1369,6 +1303,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    128,
@@ -1455,32 +1390,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
 
-	m.stage_1_bn_f.Scale, m.stage_1_bn_f.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
-
 	m.stage_1_conv_f.Weight = t[6]
+	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
 
-	m.stage_1_bn_g_f.Scale, m.stage_1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
+	m.stage_1_conv_g_f.InScale, m.stage_1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_iter_g_1_0.Scale, m.stage_1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
-
 	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
-	m.stage_1_iter_1_0.Scale, m.stage_1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
+	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
@@ -1506,12 +1437,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.6: %w", err)
 	}
 
-	m.stage_1_iter_g_2_0.Scale, m.stage_1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
-
-	m.stage_1_iter_2_0.Scale, m.stage_1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[51], t[52], t[53], t[54], 1e-05)
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_2_2.Weight = t[56]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
+	m.stage_1_iter_2_2.InScale, m.stage_1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[51], t[52], t[53], t[54], 1e-05)
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
@@ -1544,10 +1478,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
 
-	m.stage_1_d_bn_1.Scale, m.stage_1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
-
 	m.stage_1_d_conv_1.Weight = t[98]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
+	m.stage_1_d_conv_1.InScale, m.stage_1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
@@ -1573,32 +1506,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
 
-	m.stage_2_bn_f.Scale, m.stage_2_bn_f.Shift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
-
 	m.stage_2_conv_f.Weight = t[129]
+	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
 
-	m.stage_2_bn_g_f.Scale, m.stage_2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[130], t[131], t[132], t[133], 1e-05)
-
 	m.stage_2_conv_g_f.Weight = t[135]
 	m.stage_2_conv_g_f.Shift = t[136]
+	m.stage_2_conv_g_f.InScale, m.stage_2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[130], t[131], t[132], t[133], 1e-05)
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_iter_g_1_0.Scale, m.stage_2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
-
 	m.stage_2_conv_g_r.Weight = t[137]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
-	m.stage_2_iter_1_0.Scale, m.stage_2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[138], t[139], t[140], t[141], 1e-05)
-
 	m.stage_2_iter_1_2.Weight = t[143]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[144], t[145], t[146], t[147], 1e-05)
+	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[138], t[139], t[140], t[141], 1e-05)
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
@@ -1631,10 +1560,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
 
-	m.stage_2_d_bn_1.Scale, m.stage_2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
-
 	m.stage_2_d_conv_1.Weight = t[185]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
+	m.stage_2_d_conv_1.InScale, m.stage_2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
@@ -1660,32 +1588,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
 
-	m.stage_3_bn_f.Scale, m.stage_3_bn_f.Shift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-
 	m.stage_3_conv_f.Weight = t[216]
+	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
 
-	m.stage_3_bn_g_f.Scale, m.stage_3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
-
 	m.stage_3_conv_g_f.Weight = t[222]
 	m.stage_3_conv_g_f.Shift = t[223]
+	m.stage_3_conv_g_f.InScale, m.stage_3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_iter_g_1_0.Scale, m.stage_3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[256], t[257], t[258], t[259], 1e-05)
-
 	m.stage_3_conv_g_r.Weight = t[224]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[256], t[257], t[258], t[259], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
-	m.stage_3_iter_1_0.Scale, m.stage_3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
-
 	m.stage_3_iter_1_2.Weight = t[230]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
+	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
@@ -1711,12 +1635,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_1.6: %w", err)
 	}
 
-	m.stage_3_iter_g_2_0.Scale, m.stage_3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[292], t[293], t[294], t[295], 1e-05)
-
-	m.stage_3_iter_2_0.Scale, m.stage_3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[261], t[262], t[263], t[264], 1e-05)
+	m.stage_3_conv_g_r_2.Weight = t[224]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[292], t[293], t[294], t[295], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
 
 	m.stage_3_iter_2_2.Weight = t[266]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[267], t[268], t[269], t[270], 1e-05)
+	m.stage_3_iter_2_2.InScale, m.stage_3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[261], t[262], t[263], t[264], 1e-05)
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
@@ -1755,7 +1682,7 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*65536)
 	m.buf[1] = make([]float32, n*65536)
 	m.buf[2] = make([]float32, n*65536)
-	m.buf[3] = make([]float32, n*65536)
+	m.buf[3] = make([]float32, n*32768)
 	m.buf[4] = make([]float32, n*32768)
 	m.buf[5] = make([]float32, n*32768)
 	need := 0
@@ -1768,6 +1695,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_6.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_1_0.ScratchLen(n))
@@ -1801,6 +1729,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_6.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_1_0.ScratchLen(n))
@@ -1830,252 +1759,183 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
 
-	// stage_1.bn_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], m.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_f.Forward(n, b[1][:n*65536], b[2][:n*65536], m.scratch)
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], m.scratch)
 
-	// stage_1.bn_g_f: BatchNorm and ReLU, 64x32x32
-	m.stage_1_bn_g_f.Forward(n, b[0][:n*65536], b[1][:n*65536])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], m.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_g_f.Forward(n, b[1][:n*65536], b[0][:n*65536], m.scratch)
-
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 64x32x32
-	m.stage_1_iter_g_1_0.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[3][:n*65536], m.scratch)
-
-	// stage_1.iter_1.0: BatchNorm and ReLU, 64x32x32
-	m.stage_1_iter_1_0.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[4][:n*32768], m.scratch)
+	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
 
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
-	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[4][:n*32768], b[1][:n*32768], m.scratch)
+	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], m.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
-	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[4][:n*32768], b[5][:n*32768], m.scratch)
+	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*32768], b[5][:n*32768], m.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 32x32x32
-	m.stage_1_iter_1_5_branches = [2][]float32{b[1][:n*32768], b[5][:n*32768]}
-	m.stage_1_iter_1_5.Forward(n, m.stage_1_iter_1_5_branches[:], b[4][:n*32768], m.scratch)
+	m.stage_1_iter_1_5_branches = [2][]float32{b[4][:n*32768], b[5][:n*32768]}
+	m.stage_1_iter_1_5.Forward(n, m.stage_1_iter_1_5_branches[:], b[3][:n*32768], m.scratch)
 
-	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32
-	m.stage_1_iter_1_6.Forward(n, b[4][:n*32768], b[1][:n*65536], m.scratch)
+	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
+	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], m.scratch)
 
-	// stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	runtime.GateUpdate(b[2][:n*65536], b[1][:n*65536], b[3][:n*65536], b[0][:n*65536])
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*65536], b[0][:n*65536], m.scratch)
 
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 64x32x32
-	m.stage_1_iter_g_2_0.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[3][:n*65536], m.scratch)
-
-	// stage_1.iter_2.0: BatchNorm and ReLU, 64x32x32
-	m.stage_1_iter_2_0.Forward(n, b[2][:n*65536], b[1][:n*65536])
-
-	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*65536], b[4][:n*32768], m.scratch)
+	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
 
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
-	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[4][:n*32768], b[5][:n*32768], m.scratch)
+	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], m.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
-	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[4][:n*32768], b[1][:n*32768], m.scratch)
+	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*32768], b[5][:n*32768], m.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 32x32x32
-	m.stage_1_iter_2_5_branches = [2][]float32{b[5][:n*32768], b[1][:n*32768]}
-	m.stage_1_iter_2_5.Forward(n, m.stage_1_iter_2_5_branches[:], b[4][:n*32768], m.scratch)
+	m.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*32768], b[5][:n*32768]}
+	m.stage_1_iter_2_5.Forward(n, m.stage_1_iter_2_5_branches[:], b[3][:n*32768], m.scratch)
 
-	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32
-	m.stage_1_iter_2_6.Forward(n, b[4][:n*32768], b[1][:n*65536], m.scratch)
-
-	// stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	runtime.GateUpdate(b[2][:n*65536], b[1][:n*65536], b[3][:n*65536], b[0][:n*65536])
+	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
+	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], m.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
-	m.stage_1_d_bn.Forward(n, b[2][:n*65536], b[0][:n*65536])
+	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
 
 	// avgpool 2x2/2, 64x32x32 → 64x16x16
-	m.avgpool1.Forward(n, b[0][:n*65536], b[4][:n*16384])
+	m.avgpool1.Forward(n, b[0][:n*65536], b[3][:n*16384])
 
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
-	m.stage_1_d_conv.Forward(n, b[4][:n*16384], b[5][:n*16384], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[4][:n*16384], m.scratch)
 
-	// stage_1.d_bn_1: BatchNorm and ReLU, 64x32x32
-	m.stage_1_d_bn_1.Forward(n, b[2][:n*65536], b[0][:n*65536])
-
-	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU
-	m.stage_1_d_conv_1.Forward(n, b[0][:n*65536], b[4][:n*32768], m.scratch)
+	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
 
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
-	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[4][:n*32768], b[0][:n*8192], m.scratch)
+	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*32768], b[5][:n*8192], m.scratch)
 
 	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
-	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[4][:n*32768], b[1][:n*8192], m.scratch)
+	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*32768], b[0][:n*8192], m.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 32x16x16
-	m.stage_1_d_conv_3_branches = [2][]float32{b[0][:n*8192], b[1][:n*8192]}
-	m.stage_1_d_conv_3.Forward(n, m.stage_1_d_conv_3_branches[:], b[4][:n*8192], m.scratch)
+	m.stage_1_d_conv_3_branches = [2][]float32{b[5][:n*8192], b[0][:n*8192]}
+	m.stage_1_d_conv_3.Forward(n, m.stage_1_d_conv_3_branches[:], b[3][:n*8192], m.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[4][:n*8192], b[0][:n*16384], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[3][:n*8192], b[5][:n*16384], m.scratch)
 
 	// stage_1.downsample: pool path + conv path, 64x16x16
-	runtime.AddInto(b[4][:n*16384], b[5][:n*16384], b[0][:n*16384])
+	runtime.AddInto(b[3][:n*16384], b[4][:n*16384], b[5][:n*16384])
 
-	// stage_2.bn_f: BatchNorm and ReLU, 64x16x16
-	m.stage_2_bn_f.Forward(n, b[4][:n*16384], b[5][:n*16384])
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_f and ReLU of %57
+	m.stage_2_conv_f.Forward(n, b[3][:n*16384], b[4][:n*32768], m.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16
-	m.stage_2_conv_f.Forward(n, b[5][:n*16384], b[0][:n*32768], m.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_g_f and ReLU of %57
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*16384], b[5][:n*32768], m.scratch)
 
-	// stage_2.bn_g_f: BatchNorm and ReLU, 64x16x16
-	m.stage_2_bn_g_f.Forward(n, b[4][:n*16384], b[5][:n*16384])
+	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16; its input is stage_2.iter_g_1.0 and ReLU of %60
+	m.stage_2_conv_g_r.Forward(n, b[4][:n*32768], b[3][:n*32768], m.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16
-	m.stage_2_conv_g_f.Forward(n, b[5][:n*16384], b[4][:n*32768], m.scratch)
-
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 128x16x16
-	m.stage_2_iter_g_1_0.Forward(n, b[0][:n*32768], b[5][:n*32768])
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16
-	m.stage_2_conv_g_r.Forward(n, b[5][:n*32768], b[1][:n*32768], m.scratch)
-
-	// stage_2.iter_1.0: BatchNorm and ReLU, 128x16x16
-	m.stage_2_iter_1_0.Forward(n, b[0][:n*32768], b[5][:n*32768])
-
-	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU
-	m.stage_2_iter_1_2.Forward(n, b[5][:n*32768], b[2][:n*16384], m.scratch)
+	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
+	m.stage_2_iter_1_2.Forward(n, b[4][:n*32768], b[0][:n*16384], m.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[2][:n*16384], b[5][:n*16384], m.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*16384], b[1][:n*16384], m.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[2][:n*16384], b[3][:n*16384], m.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*16384], b[2][:n*16384], m.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
-	m.stage_2_iter_1_5_branches = [2][]float32{b[5][:n*16384], b[3][:n*16384]}
-	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[2][:n*16384], m.scratch)
+	m.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*16384], b[2][:n*16384]}
+	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[0][:n*16384], m.scratch)
 
-	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16
-	m.stage_2_iter_1_6.Forward(n, b[2][:n*16384], b[5][:n*32768], m.scratch)
-
-	// stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16
-	runtime.GateUpdate(b[0][:n*32768], b[5][:n*32768], b[1][:n*32768], b[4][:n*32768])
+	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*16384], b[4][:n*32768], b[3][:n*32768], b[5][:n*32768], m.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 128x16x16
-	m.stage_2_d_bn.Forward(n, b[0][:n*32768], b[4][:n*32768])
+	m.stage_2_d_bn.Forward(n, b[4][:n*32768], b[3][:n*32768])
 
 	// avgpool 2x2/2, 128x16x16 → 128x8x8
-	m.avgpool2.Forward(n, b[4][:n*32768], b[5][:n*8192])
+	m.avgpool2.Forward(n, b[3][:n*32768], b[5][:n*8192])
 
 	// stage_2.d_conv: conv 1x1, 128x8x8 → 128x8x8
-	m.stage_2_d_conv.Forward(n, b[5][:n*8192], b[4][:n*8192], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[5][:n*8192], b[3][:n*8192], m.scratch)
 
-	// stage_2.d_bn_1: BatchNorm and ReLU, 128x16x16
-	m.stage_2_d_bn_1.Forward(n, b[0][:n*32768], b[5][:n*32768])
-
-	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU
-	m.stage_2_d_conv_1.Forward(n, b[5][:n*32768], b[0][:n*16384], m.scratch)
+	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
+	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[5][:n*16384], m.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[0][:n*16384], b[5][:n*4096], m.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*16384], b[4][:n*4096], m.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[0][:n*16384], b[1][:n*4096], m.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*16384], b[0][:n*4096], m.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
-	m.stage_2_d_conv_3_branches = [2][]float32{b[5][:n*4096], b[1][:n*4096]}
-	m.stage_2_d_conv_3.Forward(n, m.stage_2_d_conv_3_branches[:], b[0][:n*4096], m.scratch)
+	m.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*4096], b[0][:n*4096]}
+	m.stage_2_d_conv_3.Forward(n, m.stage_2_d_conv_3_branches[:], b[5][:n*4096], m.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*4096], b[5][:n*8192], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[5][:n*4096], b[4][:n*8192], m.scratch)
 
 	// stage_2.downsample: pool path + conv path, 128x8x8
-	runtime.AddInto(b[0][:n*8192], b[4][:n*8192], b[5][:n*8192])
+	runtime.AddInto(b[5][:n*8192], b[3][:n*8192], b[4][:n*8192])
 
-	// stage_3.bn_f: BatchNorm and ReLU, 128x8x8
-	m.stage_3_bn_f.Forward(n, b[0][:n*8192], b[4][:n*8192])
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %97
+	m.stage_3_conv_f.Forward(n, b[5][:n*8192], b[3][:n*8192], m.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8
-	m.stage_3_conv_f.Forward(n, b[4][:n*8192], b[5][:n*8192], m.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %97
+	m.stage_3_conv_g_f.Forward(n, b[5][:n*8192], b[4][:n*8192], m.scratch)
 
-	// stage_3.bn_g_f: BatchNorm and ReLU, 128x8x8
-	m.stage_3_bn_g_f.Forward(n, b[0][:n*8192], b[4][:n*8192])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %100
+	m.stage_3_conv_g_r.Forward(n, b[3][:n*8192], b[5][:n*8192], m.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8
-	m.stage_3_conv_g_f.Forward(n, b[4][:n*8192], b[0][:n*8192], m.scratch)
-
-	// stage_3.iter_g_1.0: BatchNorm and ReLU, 128x8x8
-	m.stage_3_iter_g_1_0.Forward(n, b[5][:n*8192], b[4][:n*8192])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[1][:n*8192], m.scratch)
-
-	// stage_3.iter_1.0: BatchNorm and ReLU, 128x8x8
-	m.stage_3_iter_1_0.Forward(n, b[5][:n*8192], b[4][:n*8192])
-
-	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU
-	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[2][:n*4096], m.scratch)
+	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*8192], b[0][:n*4096], m.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[2][:n*4096], b[4][:n*4096], m.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], m.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[2][:n*4096], b[3][:n*4096], m.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], m.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
-	m.stage_3_iter_1_5_branches = [2][]float32{b[4][:n*4096], b[3][:n*4096]}
-	m.stage_3_iter_1_5.Forward(n, m.stage_3_iter_1_5_branches[:], b[2][:n*4096], m.scratch)
+	m.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
+	m.stage_3_iter_1_5.Forward(n, m.stage_3_iter_1_5_branches[:], b[0][:n*4096], m.scratch)
 
-	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_3_iter_1_6.Forward(n, b[2][:n*4096], b[4][:n*8192], m.scratch)
+	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], b[5][:n*8192], b[4][:n*8192], m.scratch)
 
-	// stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	runtime.GateUpdate(b[5][:n*8192], b[4][:n*8192], b[1][:n*8192], b[0][:n*8192])
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_2.0 and ReLU of %100
+	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*8192], b[5][:n*8192], m.scratch)
 
-	// stage_3.iter_g_2.0: BatchNorm and ReLU, 128x8x8
-	m.stage_3_iter_g_2_0.Forward(n, b[5][:n*8192], b[4][:n*8192])
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[1][:n*8192], m.scratch)
-
-	// stage_3.iter_2.0: BatchNorm and ReLU, 128x8x8
-	m.stage_3_iter_2_0.Forward(n, b[5][:n*8192], b[4][:n*8192])
-
-	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU
-	m.stage_3_iter_2_2.Forward(n, b[4][:n*8192], b[2][:n*4096], m.scratch)
+	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*8192], b[0][:n*4096], m.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[2][:n*4096], b[4][:n*4096], m.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], m.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[2][:n*4096], b[3][:n*4096], m.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], m.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8
-	m.stage_3_iter_2_5_branches = [2][]float32{b[4][:n*4096], b[3][:n*4096]}
-	m.stage_3_iter_2_5.Forward(n, m.stage_3_iter_2_5_branches[:], b[2][:n*4096], m.scratch)
+	m.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
+	m.stage_3_iter_2_5.Forward(n, m.stage_3_iter_2_5_branches[:], b[0][:n*4096], m.scratch)
 
-	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_3_iter_2_6.Forward(n, b[2][:n*4096], b[4][:n*8192], m.scratch)
-
-	// stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	runtime.GateUpdate(b[5][:n*8192], b[4][:n*8192], b[1][:n*8192], b[0][:n*8192])
+	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], b[5][:n*8192], b[4][:n*8192], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
-	m.lastact_0.Forward(n, b[5][:n*8192], b[4][:n*8192])
+	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])
 
 	// avgpool 8x8/8, 128x8x8 → 128x1x1
-	m.avgpool3.Forward(n, b[4][:n*8192], b[5][:n*128])
+	m.avgpool3.Forward(n, b[4][:n*8192], b[3][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[5][:n*128], out)
+	m.classifier.Forward(n, b[3][:n*128], out)
 	return nil
 }
 

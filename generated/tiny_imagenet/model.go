@@ -296,25 +296,17 @@ type Model struct {
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_f runtime.ScaleShift
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_g_f runtime.ScaleShift
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 64x56x56
-	layer1_iter_g_1_0 runtime.ScaleShift
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
-	// layer1.iter_1.0: BatchNorm and ReLU, 64x56x56
-	layer1_iter_1_0 runtime.ScaleShift
-	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU
+	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	layer1_iter_1_5 runtime.Winograd
-	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56
+	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
 	layer1_iter_1_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -322,33 +314,23 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
 	layer1_d_conv runtime.Conv2D
-	// layer1.d_bn_1: BatchNorm and ReLU, 64x56x56
-	layer1_d_bn_1 runtime.ScaleShift
-	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU
+	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.bn_f: BatchNorm and ReLU, 64x28x28
-	layer2_bn_f runtime.ScaleShift
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %35
 	layer2_conv_f runtime.Conv2D
-	// layer2.bn_g_f: BatchNorm and ReLU, 64x28x28
-	layer2_bn_g_f runtime.ScaleShift
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %35
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 64x28x28
-	layer2_iter_g_1_0 runtime.ScaleShift
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %38
 	layer2_conv_g_r runtime.Conv2D
-	// layer2.iter_1.0: BatchNorm and ReLU, 64x28x28
-	layer2_iter_1_0 runtime.ScaleShift
-	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU
+	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	layer2_iter_1_5 runtime.Winograd
-	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28
+	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	layer2_iter_1_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -356,43 +338,31 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	layer2_d_conv runtime.Conv2D
-	// layer2.d_bn_1: BatchNorm and ReLU, 64x28x28
-	layer2_d_bn_1 runtime.ScaleShift
-	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU
+	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.bn_f: BatchNorm and ReLU, 64x14x14
-	layer3_bn_f runtime.ScaleShift
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %65
 	layer3_conv_f runtime.Conv2D
-	// layer3.bn_g_f: BatchNorm and ReLU, 64x14x14
-	layer3_bn_g_f runtime.ScaleShift
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %65
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 128x14x14
-	layer3_iter_g_1_0 runtime.ScaleShift
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %68
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.0: BatchNorm and ReLU, 128x14x14
-	layer3_iter_1_0 runtime.ScaleShift
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 128x14x14
-	layer3_iter_g_2_0 runtime.ScaleShift
-	// layer3.iter_2.0: BatchNorm and ReLU, 128x14x14
-	layer3_iter_2_0 runtime.ScaleShift
-	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_2.0 and ReLU of %68
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -400,33 +370,23 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_bn_1: BatchNorm and ReLU, 128x14x14
-	layer3_d_bn_1 runtime.ScaleShift
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.bn_f: BatchNorm and ReLU, 128x7x7
-	layer4_bn_f runtime.ScaleShift
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %107
 	layer4_conv_f runtime.Conv2D
-	// layer4.bn_g_f: BatchNorm and ReLU, 128x7x7
-	layer4_bn_g_f runtime.ScaleShift
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %107
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 128x7x7
-	layer4_iter_g_1_0 runtime.ScaleShift
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %110
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.0: BatchNorm and ReLU, 128x7x7
-	layer4_iter_1_0 runtime.ScaleShift
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %110
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU
 	layer4_iter_1_5 runtime.Conv2D
-	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7
+	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	layer4_iter_1_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	lastact_0 runtime.ScaleShift
@@ -481,17 +441,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.layer1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     3,
 		KW:     3,
@@ -503,17 +459,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -524,11 +476,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer1_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -536,6 +483,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -547,17 +495,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -597,6 +541,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer1_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -633,17 +578,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -690,17 +631,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     3,
 		KW:     3,
@@ -712,17 +649,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -733,11 +666,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer2_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -745,6 +673,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -756,17 +685,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -806,6 +731,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -842,17 +768,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -899,17 +821,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     3,
 		KW:     3,
@@ -921,17 +839,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -942,11 +856,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer3_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -954,6 +863,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -965,17 +875,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1022,16 +928,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer3_iter_g_2_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
-	}
-	m.layer3_iter_2_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    128,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1039,6 +954,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1085,6 +1001,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_d_bn = runtime.ScaleShift{
 		C:    128,
@@ -1121,17 +1038,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_d_bn_1 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1178,17 +1091,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_f = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     3,
 		KW:     3,
@@ -1200,17 +1109,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_g_f = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1221,11 +1126,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer4_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
 	}
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1233,6 +1133,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1244,17 +1145,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1301,6 +1198,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    128,
@@ -1393,32 +1291,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv2: %w", err)
 	}
 
-	m.layer1_bn_f.Scale, m.layer1_bn_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.layer1_conv_f.Weight = t[12]
+	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
 
-	m.layer1_bn_g_f.Scale, m.layer1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
-
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
+	m.layer1_conv_g_f.InScale, m.layer1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_iter_g_1_0.Scale, m.layer1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
-
 	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
-	m.layer1_iter_1_0.Scale, m.layer1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
+	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
@@ -1441,10 +1335,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
 
-	m.layer1_d_bn_1.Scale, m.layer1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
-
 	m.layer1_d_conv_1.Weight = t[55]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	m.layer1_d_conv_1.InScale, m.layer1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
@@ -1459,32 +1352,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
 
-	m.layer2_bn_f.Scale, m.layer2_bn_f.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
-
 	m.layer2_conv_f.Weight = t[68]
+	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
 
-	m.layer2_bn_g_f.Scale, m.layer2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
-
 	m.layer2_conv_g_f.Weight = t[74]
 	m.layer2_conv_g_f.Shift = t[75]
+	m.layer2_conv_g_f.InScale, m.layer2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_iter_g_1_0.Scale, m.layer2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[95], t[96], t[97], t[98], 1e-05)
-
 	m.layer2_conv_g_r.Weight = t[76]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[95], t[96], t[97], t[98], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
-	m.layer2_iter_1_0.Scale, m.layer2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[77], t[78], t[79], t[80], 1e-05)
-
 	m.layer2_iter_1_2.Weight = t[82]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[83], t[84], t[85], t[86], 1e-05)
+	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[77], t[78], t[79], t[80], 1e-05)
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
@@ -1507,10 +1396,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
 
-	m.layer2_d_bn_1.Scale, m.layer2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[106], t[107], t[108], t[109], 1e-05)
-
 	m.layer2_d_conv_1.Weight = t[111]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[112], t[113], t[114], t[115], 1e-05)
+	m.layer2_d_conv_1.InScale, m.layer2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[106], t[107], t[108], t[109], 1e-05)
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
@@ -1525,32 +1413,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
 
-	m.layer3_bn_f.Scale, m.layer3_bn_f.Shift = runtime.BatchNormScaleShift(t[119], t[120], t[121], t[122], 1e-05)
-
 	m.layer3_conv_f.Weight = t[124]
+	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[119], t[120], t[121], t[122], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
 
-	m.layer3_bn_g_f.Scale, m.layer3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
-
 	m.layer3_conv_g_f.Weight = t[130]
 	m.layer3_conv_g_f.Shift = t[131]
+	m.layer3_conv_g_f.InScale, m.layer3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_iter_g_1_0.Scale, m.layer3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
-
 	m.layer3_conv_g_r.Weight = t[132]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
-	m.layer3_iter_1_0.Scale, m.layer3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[133], t[134], t[135], t[136], 1e-05)
-
 	m.layer3_iter_1_2.Weight = t[138]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
+	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[133], t[134], t[135], t[136], 1e-05)
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
@@ -1566,12 +1450,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
 	}
 
-	m.layer3_iter_g_2_0.Scale, m.layer3_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
-
-	m.layer3_iter_2_0.Scale, m.layer3_iter_2_0.Shift = runtime.BatchNormScaleShift(t[156], t[157], t[158], t[159], 1e-05)
+	m.layer3_conv_g_r_2.Weight = t[132]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_2_2.Weight = t[161]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[162], t[163], t[164], t[165], 1e-05)
+	m.layer3_iter_2_2.InScale, m.layer3_iter_2_2.InShift = runtime.BatchNormScaleShift(t[156], t[157], t[158], t[159], 1e-05)
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
@@ -1594,10 +1481,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
 
-	m.layer3_d_bn_1.Scale, m.layer3_d_bn_1.Shift = runtime.BatchNormScaleShift(t[185], t[186], t[187], t[188], 1e-05)
-
 	m.layer3_d_conv_1.Weight = t[190]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
+	m.layer3_d_conv_1.InScale, m.layer3_d_conv_1.InShift = runtime.BatchNormScaleShift(t[185], t[186], t[187], t[188], 1e-05)
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
@@ -1612,32 +1498,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
 
-	m.layer4_bn_f.Scale, m.layer4_bn_f.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
-
 	m.layer4_conv_f.Weight = t[203]
+	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
 
-	m.layer4_bn_g_f.Scale, m.layer4_bn_g_f.Shift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
-
 	m.layer4_conv_g_f.Weight = t[209]
 	m.layer4_conv_g_f.Shift = t[210]
+	m.layer4_conv_g_f.InScale, m.layer4_conv_g_f.InShift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
 
-	m.layer4_iter_g_1_0.Scale, m.layer4_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[230], t[231], t[232], t[233], 1e-05)
-
 	m.layer4_conv_g_r.Weight = t[211]
+	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[230], t[231], t[232], t[233], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
 
-	m.layer4_iter_1_0.Scale, m.layer4_iter_1_0.Shift = runtime.BatchNormScaleShift(t[212], t[213], t[214], t[215], 1e-05)
-
 	m.layer4_iter_1_2.Weight = t[217]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[218], t[219], t[220], t[221], 1e-05)
+	m.layer4_iter_1_2.InScale, m.layer4_iter_1_2.InShift = runtime.BatchNormScaleShift(t[212], t[213], t[214], t[215], 1e-05)
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
@@ -1666,8 +1548,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*802816)
 	m.buf[1] = make([]float32, n*200704)
 	m.buf[2] = make([]float32, n*200704)
-	m.buf[3] = make([]float32, n*200704)
-	m.buf[4] = make([]float32, n*200704)
+	m.buf[3] = make([]float32, n*100352)
+	m.buf[4] = make([]float32, n*100352)
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -1697,6 +1579,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_8.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_8.ScratchLen(n))
@@ -1740,239 +1623,161 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*200704], m.scratch)
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
-
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 64x56x56
-	m.layer1_iter_g_1_0.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer1.iter_1.0: BatchNorm and ReLU, 64x56x56
-	m.layer1_iter_1_0.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[4][:n*100352], m.scratch)
+	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
+	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], m.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer1_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
-	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56
-	m.layer1_iter_1_8.Forward(n, b[1][:n*100352], b[4][:n*200704], m.scratch)
-
-	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
-	runtime.GateUpdate(b[2][:n*200704], b[4][:n*200704], b[3][:n*200704], b[0][:n*200704])
+	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
+	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*200704], b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
-	m.layer1_d_bn.Forward(n, b[2][:n*200704], b[1][:n*200704])
+	m.layer1_d_bn.Forward(n, b[1][:n*200704], b[2][:n*200704])
 
 	// avgpool 2x2/2, 64x56x56 → 64x28x28
-	m.avgpool1.Forward(n, b[1][:n*200704], b[3][:n*50176])
+	m.avgpool1.Forward(n, b[2][:n*200704], b[3][:n*50176])
 
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
-	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[1][:n*50176], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer1.d_bn_1: BatchNorm and ReLU, 64x56x56
-	m.layer1_d_bn_1.Forward(n, b[2][:n*200704], b[3][:n*200704])
-
-	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[3][:n*200704], b[2][:n*100352], m.scratch)
+	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
+	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], m.scratch)
 
 	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28
-	m.layer1_d_conv_3.Forward(n, b[2][:n*100352], b[3][:n*25088], m.scratch)
+	m.layer1_d_conv_3.Forward(n, b[3][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*25088], b[2][:n*50176], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[1][:n*25088], b[3][:n*50176], m.scratch)
 
 	// layer1.downsample: pool path + conv path, 64x28x28
-	runtime.AddInto(b[3][:n*50176], b[1][:n*50176], b[2][:n*50176])
+	runtime.AddInto(b[1][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
-	// layer2.bn_f: BatchNorm and ReLU, 64x28x28
-	m.layer2_bn_f.Forward(n, b[3][:n*50176], b[1][:n*50176])
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %35
+	m.layer2_conv_f.Forward(n, b[1][:n*50176], b[3][:n*50176], m.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_f.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %35
+	m.layer2_conv_g_f.Forward(n, b[1][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer2.bn_g_f: BatchNorm and ReLU, 64x28x28
-	m.layer2_bn_g_f.Forward(n, b[3][:n*50176], b[1][:n*50176])
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %38
+	m.layer2_conv_g_r.Forward(n, b[3][:n*50176], b[1][:n*50176], m.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_g_f.Forward(n, b[1][:n*50176], b[3][:n*50176], m.scratch)
-
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 64x28x28
-	m.layer2_iter_g_1_0.Forward(n, b[2][:n*50176], b[1][:n*50176])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_g_r.Forward(n, b[1][:n*50176], b[4][:n*50176], m.scratch)
-
-	// layer2.iter_1.0: BatchNorm and ReLU, 64x28x28
-	m.layer2_iter_1_0.Forward(n, b[2][:n*50176], b[1][:n*50176])
-
-	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[1][:n*50176], b[0][:n*25088], m.scratch)
+	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
+	m.layer2_iter_1_2.Forward(n, b[3][:n*50176], b[2][:n*25088], m.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[0][:n*25088], b[1][:n*25088], m.scratch)
+	m.layer2_iter_1_5.Forward(n, b[2][:n*25088], b[0][:n*25088], m.scratch)
 
-	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28
-	m.layer2_iter_1_8.Forward(n, b[1][:n*25088], b[0][:n*50176], m.scratch)
-
-	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	runtime.GateUpdate(b[2][:n*50176], b[0][:n*50176], b[4][:n*50176], b[3][:n*50176])
+	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
+	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*25088], b[3][:n*50176], b[1][:n*50176], b[4][:n*50176], m.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
-	m.layer2_d_bn.Forward(n, b[2][:n*50176], b[1][:n*50176])
+	m.layer2_d_bn.Forward(n, b[3][:n*50176], b[4][:n*50176])
 
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
-	m.avgpool2.Forward(n, b[1][:n*50176], b[3][:n*12544])
+	m.avgpool2.Forward(n, b[4][:n*50176], b[1][:n*12544])
 
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*12544], b[1][:n*12544], m.scratch)
+	m.layer2_d_conv.Forward(n, b[1][:n*12544], b[4][:n*12544], m.scratch)
 
-	// layer2.d_bn_1: BatchNorm and ReLU, 64x28x28
-	m.layer2_d_bn_1.Forward(n, b[2][:n*50176], b[3][:n*50176])
-
-	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[2][:n*25088], m.scratch)
+	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
+	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[1][:n*25088], m.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14
-	m.layer2_d_conv_3.Forward(n, b[2][:n*25088], b[3][:n*6272], m.scratch)
+	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], m.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[2][:n*12544], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[1][:n*12544], m.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
-	runtime.AddInto(b[3][:n*12544], b[1][:n*12544], b[2][:n*12544])
+	runtime.AddInto(b[3][:n*12544], b[4][:n*12544], b[1][:n*12544])
 
-	// layer3.bn_f: BatchNorm and ReLU, 64x14x14
-	m.layer3_bn_f.Forward(n, b[3][:n*12544], b[1][:n*12544])
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %65
+	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[4][:n*25088], m.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14
-	m.layer3_conv_f.Forward(n, b[1][:n*12544], b[2][:n*25088], m.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %65
+	m.layer3_conv_g_f.Forward(n, b[3][:n*12544], b[1][:n*25088], m.scratch)
 
-	// layer3.bn_g_f: BatchNorm and ReLU, 64x14x14
-	m.layer3_bn_g_f.Forward(n, b[3][:n*12544], b[1][:n*12544])
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %68
+	m.layer3_conv_g_r.Forward(n, b[4][:n*25088], b[3][:n*25088], m.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14
-	m.layer3_conv_g_f.Forward(n, b[1][:n*12544], b[3][:n*25088], m.scratch)
-
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 128x14x14
-	m.layer3_iter_g_1_0.Forward(n, b[2][:n*25088], b[1][:n*25088])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14
-	m.layer3_conv_g_r.Forward(n, b[1][:n*25088], b[4][:n*25088], m.scratch)
-
-	// layer3.iter_1.0: BatchNorm and ReLU, 128x14x14
-	m.layer3_iter_1_0.Forward(n, b[2][:n*25088], b[1][:n*25088])
-
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[1][:n*25088], b[0][:n*12544], m.scratch)
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
+	m.layer3_iter_1_2.Forward(n, b[4][:n*25088], b[2][:n*12544], m.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU
-	m.layer3_iter_1_5.Forward(n, b[0][:n*12544], b[1][:n*12544], m.scratch)
+	m.layer3_iter_1_5.Forward(n, b[2][:n*12544], b[0][:n*12544], m.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14
-	m.layer3_iter_1_8.Forward(n, b[1][:n*12544], b[0][:n*25088], m.scratch)
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], m.scratch)
 
-	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	runtime.GateUpdate(b[2][:n*25088], b[0][:n*25088], b[4][:n*25088], b[3][:n*25088])
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_2.0 and ReLU of %68
+	m.layer3_conv_g_r_2.Forward(n, b[4][:n*25088], b[3][:n*25088], m.scratch)
 
-	// layer3.iter_g_2.0: BatchNorm and ReLU, 128x14x14
-	m.layer3_iter_g_2_0.Forward(n, b[2][:n*25088], b[1][:n*25088])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14
-	m.layer3_conv_g_r.Forward(n, b[1][:n*25088], b[4][:n*25088], m.scratch)
-
-	// layer3.iter_2.0: BatchNorm and ReLU, 128x14x14
-	m.layer3_iter_2_0.Forward(n, b[2][:n*25088], b[1][:n*25088])
-
-	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[1][:n*25088], b[0][:n*12544], m.scratch)
+	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
+	m.layer3_iter_2_2.Forward(n, b[4][:n*25088], b[2][:n*12544], m.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU
-	m.layer3_iter_2_5.Forward(n, b[0][:n*12544], b[1][:n*12544], m.scratch)
+	m.layer3_iter_2_5.Forward(n, b[2][:n*12544], b[0][:n*12544], m.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14
-	m.layer3_iter_2_8.Forward(n, b[1][:n*12544], b[0][:n*25088], m.scratch)
-
-	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	runtime.GateUpdate(b[2][:n*25088], b[0][:n*25088], b[4][:n*25088], b[3][:n*25088])
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], m.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
-	m.layer3_d_bn.Forward(n, b[2][:n*25088], b[1][:n*25088])
+	m.layer3_d_bn.Forward(n, b[4][:n*25088], b[3][:n*25088])
 
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
-	m.avgpool3.Forward(n, b[1][:n*25088], b[3][:n*6272])
+	m.avgpool3.Forward(n, b[3][:n*25088], b[1][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
-	m.layer3_d_conv.Forward(n, b[3][:n*6272], b[1][:n*6272], m.scratch)
+	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[3][:n*6272], m.scratch)
 
-	// layer3.d_bn_1: BatchNorm and ReLU, 128x14x14
-	m.layer3_d_bn_1.Forward(n, b[2][:n*25088], b[3][:n*25088])
-
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[2][:n*12544], m.scratch)
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
+	m.layer3_d_conv_1.Forward(n, b[4][:n*25088], b[1][:n*12544], m.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7
-	m.layer3_d_conv_3.Forward(n, b[2][:n*12544], b[3][:n*3136], m.scratch)
+	m.layer3_d_conv_3.Forward(n, b[1][:n*12544], b[4][:n*3136], m.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*3136], b[2][:n*6272], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[4][:n*3136], b[1][:n*6272], m.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[3][:n*6272], b[1][:n*6272], b[2][:n*6272])
+	runtime.AddInto(b[4][:n*6272], b[3][:n*6272], b[1][:n*6272])
 
-	// layer4.bn_f: BatchNorm and ReLU, 128x7x7
-	m.layer4_bn_f.Forward(n, b[3][:n*6272], b[1][:n*6272])
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %107
+	m.layer4_conv_f.Forward(n, b[4][:n*6272], b[3][:n*6272], m.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7
-	m.layer4_conv_f.Forward(n, b[1][:n*6272], b[2][:n*6272], m.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %107
+	m.layer4_conv_g_f.Forward(n, b[4][:n*6272], b[1][:n*6272], m.scratch)
 
-	// layer4.bn_g_f: BatchNorm and ReLU, 128x7x7
-	m.layer4_bn_g_f.Forward(n, b[3][:n*6272], b[1][:n*6272])
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %110
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[4][:n*6272], m.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7
-	m.layer4_conv_g_f.Forward(n, b[1][:n*6272], b[3][:n*6272], m.scratch)
-
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 128x7x7
-	m.layer4_iter_g_1_0.Forward(n, b[2][:n*6272], b[1][:n*6272])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7
-	m.layer4_conv_g_r.Forward(n, b[1][:n*6272], b[4][:n*6272], m.scratch)
-
-	// layer4.iter_1.0: BatchNorm and ReLU, 128x7x7
-	m.layer4_iter_1_0.Forward(n, b[2][:n*6272], b[1][:n*6272])
-
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[1][:n*6272], b[0][:n*3136], m.scratch)
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %110
+	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[2][:n*3136], m.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU
-	m.layer4_iter_1_5.Forward(n, b[0][:n*3136], b[1][:n*3136], m.scratch)
+	m.layer4_iter_1_5.Forward(n, b[2][:n*3136], b[0][:n*3136], m.scratch)
 
-	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7
-	m.layer4_iter_1_8.Forward(n, b[1][:n*3136], b[0][:n*6272], m.scratch)
-
-	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	runtime.GateUpdate(b[2][:n*6272], b[0][:n*6272], b[4][:n*6272], b[3][:n*6272])
+	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
+	m.layer4_iter_1_8.ForwardUpdate(n, b[0][:n*3136], b[3][:n*6272], b[4][:n*6272], b[1][:n*6272], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
-	m.lastact_0.Forward(n, b[2][:n*6272], b[1][:n*6272])
+	m.lastact_0.Forward(n, b[3][:n*6272], b[4][:n*6272])
 
 	// avgpool 7x7/7, 128x7x7 → 128x1x1
-	m.avgpool4.Forward(n, b[1][:n*6272], b[2][:n*128])
+	m.avgpool4.Forward(n, b[4][:n*6272], b[3][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[2][:n*128], out)
+	m.classifier.Forward(n, b[3][:n*128], out)
 	return nil
 }
 

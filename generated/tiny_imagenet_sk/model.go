@@ -415,21 +415,13 @@ type Model struct {
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_f runtime.ScaleShift
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	layer1_bn_g_f runtime.ScaleShift
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 64x56x56
-	layer1_iter_g_1_0 runtime.ScaleShift
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
-	// layer1.iter_1.0: BatchNorm and ReLU, 64x56x56
-	layer1_iter_1_0 runtime.ScaleShift
-	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU
+	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
 	layer1_iter_1_5_conv_0_0 runtime.Conv2D
@@ -438,7 +430,7 @@ type Model struct {
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
 	layer1_iter_1_5          runtime.SKAttention
 	layer1_iter_1_5_branches [2][]float32
-	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56
+	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
 	layer1_iter_1_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -446,9 +438,7 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
 	layer1_d_conv runtime.Conv2D
-	// layer1.d_bn_1: BatchNorm and ReLU, 64x56x56
-	layer1_d_bn_1 runtime.ScaleShift
-	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU
+	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
 	layer1_d_conv_3_conv_0_0 runtime.Conv2D
@@ -459,21 +449,13 @@ type Model struct {
 	layer1_d_conv_3_branches [2][]float32
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.bn_f: BatchNorm and ReLU, 64x28x28
-	layer2_bn_f runtime.ScaleShift
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %45
 	layer2_conv_f runtime.Conv2D
-	// layer2.bn_g_f: BatchNorm and ReLU, 64x28x28
-	layer2_bn_g_f runtime.ScaleShift
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 64x28x28
-	layer2_iter_g_1_0 runtime.ScaleShift
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %48
 	layer2_conv_g_r runtime.Conv2D
-	// layer2.iter_1.0: BatchNorm and ReLU, 64x28x28
-	layer2_iter_1_0 runtime.ScaleShift
-	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU
+	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
 	layer2_iter_1_5_conv_0_0 runtime.Conv2D
@@ -482,13 +464,11 @@ type Model struct {
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
 	layer2_iter_1_5          runtime.SKAttention
 	layer2_iter_1_5_branches [2][]float32
-	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28
+	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 64x28x28
-	layer2_iter_g_2_0 runtime.ScaleShift
-	// layer2.iter_2.0: BatchNorm and ReLU, 64x28x28
-	layer2_iter_2_0 runtime.ScaleShift
-	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_2.0 and ReLU of %48
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
 	layer2_iter_2_5_conv_0_0 runtime.Conv2D
@@ -497,7 +477,7 @@ type Model struct {
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
 	layer2_iter_2_5          runtime.SKAttention
 	layer2_iter_2_5_branches [2][]float32
-	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28
+	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	layer2_iter_2_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -505,9 +485,7 @@ type Model struct {
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	layer2_d_conv runtime.Conv2D
-	// layer2.d_bn_1: BatchNorm and ReLU, 64x28x28
-	layer2_d_bn_1 runtime.ScaleShift
-	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU
+	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
 	layer2_d_conv_3_conv_0_0 runtime.Conv2D
@@ -518,21 +496,13 @@ type Model struct {
 	layer2_d_conv_3_branches [2][]float32
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.bn_f: BatchNorm and ReLU, 64x14x14
-	layer3_bn_f runtime.ScaleShift
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
 	layer3_conv_f runtime.Conv2D
-	// layer3.bn_g_f: BatchNorm and ReLU, 64x14x14
-	layer3_bn_g_f runtime.ScaleShift
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 128x14x14
-	layer3_iter_g_1_0 runtime.ScaleShift
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.0: BatchNorm and ReLU, 128x14x14
-	layer3_iter_1_0 runtime.ScaleShift
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -541,7 +511,7 @@ type Model struct {
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
 	layer3_iter_1_5          runtime.SKAttention
 	layer3_iter_1_5_branches [2][]float32
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -549,9 +519,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_bn_1: BatchNorm and ReLU, 128x14x14
-	layer3_d_bn_1 runtime.ScaleShift
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -562,21 +530,13 @@ type Model struct {
 	layer3_d_conv_3_branches [2][]float32
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.bn_f: BatchNorm and ReLU, 128x7x7
-	layer4_bn_f runtime.ScaleShift
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
 	layer4_conv_f runtime.Conv2D
-	// layer4.bn_g_f: BatchNorm and ReLU, 128x7x7
-	layer4_bn_g_f runtime.ScaleShift
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 128x7x7
-	layer4_iter_g_1_0 runtime.ScaleShift
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.0: BatchNorm and ReLU, 128x7x7
-	layer4_iter_1_0 runtime.ScaleShift
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %144
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
@@ -585,7 +545,7 @@ type Model struct {
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
 	layer4_iter_1_5          runtime.SKAttention
 	layer4_iter_1_5_branches [2][]float32
-	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7
+	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	layer4_iter_1_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	lastact_0 runtime.ScaleShift
@@ -640,17 +600,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.layer1_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     3,
 		KW:     3,
@@ -662,17 +618,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -683,11 +635,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer1_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -695,6 +642,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -706,17 +654,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -787,6 +731,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer1_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -823,17 +768,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.layer1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    56,
+		InRelu: true,
 		InW:    56,
 		KH:     1,
 		KW:     1,
@@ -905,17 +846,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     3,
 		KW:     3,
@@ -927,17 +864,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -948,11 +881,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer2_iter_g_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -960,6 +888,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -971,17 +900,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_iter_1_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1052,16 +977,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.layer2_iter_g_2_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
-	m.layer2_iter_2_0 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    64,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1069,6 +1003,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1139,6 +1074,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_d_bn = runtime.ScaleShift{
 		C:    64,
@@ -1175,17 +1111,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_d_bn_1 = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.layer2_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    64,
 		InH:    28,
+		InRelu: true,
 		InW:    28,
 		KH:     1,
 		KW:     1,
@@ -1257,17 +1189,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_f = runtime.ScaleShift{
-		C:    64,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     3,
 		KW:     3,
@@ -1279,17 +1207,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_bn_g_f = runtime.ScaleShift{
-		C:    64,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1300,11 +1224,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer3_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1312,6 +1231,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1323,17 +1243,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1404,6 +1320,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_d_bn = runtime.ScaleShift{
 		C:    128,
@@ -1440,17 +1357,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_d_bn_1 = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
-	}
 	m.layer3_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    14,
+		InRelu: true,
 		InW:    14,
 		KH:     1,
 		KW:     1,
@@ -1522,17 +1435,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_f = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     3,
 		KW:     3,
@@ -1544,17 +1453,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_bn_g_f = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1565,11 +1470,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.layer4_iter_g_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
 	}
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1577,6 +1477,7 @@ func New() *Model {
 		Groups: 32,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1588,17 +1489,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_0 = runtime.ScaleShift{
-		C:    128,
-		HW:   49,
-		Relu: true,
-	}
 	m.layer4_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    128,
 		InH:    7,
+		InRelu: true,
 		InW:    7,
 		KH:     1,
 		KW:     1,
@@ -1669,6 +1566,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    128,
@@ -1761,32 +1659,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv2: %w", err)
 	}
 
-	m.layer1_bn_f.Scale, m.layer1_bn_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.layer1_conv_f.Weight = t[12]
+	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
 
-	m.layer1_bn_g_f.Scale, m.layer1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
-
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
+	m.layer1_conv_g_f.InScale, m.layer1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[13], t[14], t[15], t[16], 1e-05)
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_iter_g_1_0.Scale, m.layer1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
-
 	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
-	m.layer1_iter_1_0.Scale, m.layer1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
+	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
@@ -1819,10 +1713,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
 
-	m.layer1_d_bn_1.Scale, m.layer1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
-
 	m.layer1_d_conv_1.Weight = t[68]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
+	m.layer1_d_conv_1.InScale, m.layer1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
@@ -1848,32 +1741,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
 
-	m.layer2_bn_f.Scale, m.layer2_bn_f.Shift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
-
 	m.layer2_conv_f.Weight = t[99]
+	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
 
-	m.layer2_bn_g_f.Scale, m.layer2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
-
 	m.layer2_conv_g_f.Weight = t[105]
 	m.layer2_conv_g_f.Shift = t[106]
+	m.layer2_conv_g_f.InScale, m.layer2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_iter_g_1_0.Scale, m.layer2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
-
 	m.layer2_conv_g_r.Weight = t[107]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
-	m.layer2_iter_1_0.Scale, m.layer2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[108], t[109], t[110], t[111], 1e-05)
-
 	m.layer2_iter_1_2.Weight = t[113]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[114], t[115], t[116], t[117], 1e-05)
+	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[108], t[109], t[110], t[111], 1e-05)
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
@@ -1899,12 +1788,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
 	}
 
-	m.layer2_iter_g_2_0.Scale, m.layer2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
-
-	m.layer2_iter_2_0.Scale, m.layer2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[144], t[145], t[146], t[147], 1e-05)
+	m.layer2_conv_g_r_2.Weight = t[107]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_2_2.Weight = t[149]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[150], t[151], t[152], t[153], 1e-05)
+	m.layer2_iter_2_2.InScale, m.layer2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[144], t[145], t[146], t[147], 1e-05)
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
@@ -1937,10 +1829,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
 
-	m.layer2_d_bn_1.Scale, m.layer2_d_bn_1.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
-
 	m.layer2_d_conv_1.Weight = t[191]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
+	m.layer2_d_conv_1.InScale, m.layer2_d_conv_1.InShift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
@@ -1966,32 +1857,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
 
-	m.layer3_bn_f.Scale, m.layer3_bn_f.Shift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
-
 	m.layer3_conv_f.Weight = t[222]
+	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
 
-	m.layer3_bn_g_f.Scale, m.layer3_bn_g_f.Shift = runtime.BatchNormScaleShift(t[223], t[224], t[225], t[226], 1e-05)
-
 	m.layer3_conv_g_f.Weight = t[228]
 	m.layer3_conv_g_f.Shift = t[229]
+	m.layer3_conv_g_f.InScale, m.layer3_conv_g_f.InShift = runtime.BatchNormScaleShift(t[223], t[224], t[225], t[226], 1e-05)
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_iter_g_1_0.Scale, m.layer3_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[262], t[263], t[264], t[265], 1e-05)
-
 	m.layer3_conv_g_r.Weight = t[230]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[262], t[263], t[264], t[265], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
-	m.layer3_iter_1_0.Scale, m.layer3_iter_1_0.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
-
 	m.layer3_iter_1_2.Weight = t[236]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
+	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
@@ -2024,10 +1911,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
 
-	m.layer3_d_bn_1.Scale, m.layer3_d_bn_1.Shift = runtime.BatchNormScaleShift(t[273], t[274], t[275], t[276], 1e-05)
-
 	m.layer3_d_conv_1.Weight = t[278]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[279], t[280], t[281], t[282], 1e-05)
+	m.layer3_d_conv_1.InScale, m.layer3_d_conv_1.InShift = runtime.BatchNormScaleShift(t[273], t[274], t[275], t[276], 1e-05)
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
@@ -2053,32 +1939,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
 
-	m.layer4_bn_f.Scale, m.layer4_bn_f.Shift = runtime.BatchNormScaleShift(t[304], t[305], t[306], t[307], 1e-05)
-
 	m.layer4_conv_f.Weight = t[309]
+	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[304], t[305], t[306], t[307], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
 
-	m.layer4_bn_g_f.Scale, m.layer4_bn_g_f.Shift = runtime.BatchNormScaleShift(t[310], t[311], t[312], t[313], 1e-05)
-
 	m.layer4_conv_g_f.Weight = t[315]
 	m.layer4_conv_g_f.Shift = t[316]
+	m.layer4_conv_g_f.InScale, m.layer4_conv_g_f.InShift = runtime.BatchNormScaleShift(t[310], t[311], t[312], t[313], 1e-05)
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
 
-	m.layer4_iter_g_1_0.Scale, m.layer4_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
-
 	m.layer4_conv_g_r.Weight = t[317]
+	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
 
-	m.layer4_iter_1_0.Scale, m.layer4_iter_1_0.Shift = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
-
 	m.layer4_iter_1_2.Weight = t[323]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
+	m.layer4_iter_1_2.InScale, m.layer4_iter_1_2.InShift = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
@@ -2117,7 +1999,7 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*802816)
 	m.buf[1] = make([]float32, n*200704)
 	m.buf[2] = make([]float32, n*200704)
-	m.buf[3] = make([]float32, n*200704)
+	m.buf[3] = make([]float32, n*100352)
 	m.buf[4] = make([]float32, n*100352)
 	m.buf[5] = make([]float32, n*100352)
 	need := 0
@@ -2145,6 +2027,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_6.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_1_0.ScratchLen(n))
@@ -2208,295 +2091,217 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*200704], m.scratch)
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
 
-	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
-	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
-
-	// layer1.iter_g_1.0: BatchNorm and ReLU, 64x56x56
-	m.layer1_iter_g_1_0.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[3][:n*200704], m.scratch)
-
-	// layer1.iter_1.0: BatchNorm and ReLU, 64x56x56
-	m.layer1_iter_1_0.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[4][:n*100352], m.scratch)
+	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
+	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], m.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*100352], b[5][:n*100352], m.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
-	m.layer1_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[5][:n*100352]}
-	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[4][:n*100352], m.scratch)
+	m.layer1_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[5][:n*100352]}
+	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[3][:n*100352], m.scratch)
 
-	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56
-	m.layer1_iter_1_6.Forward(n, b[4][:n*100352], b[1][:n*200704], m.scratch)
-
-	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
-	runtime.GateUpdate(b[2][:n*200704], b[1][:n*200704], b[3][:n*200704], b[0][:n*200704])
+	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
+	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*100352], b[1][:n*200704], b[0][:n*200704], b[2][:n*200704], m.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
-	m.layer1_d_bn.Forward(n, b[2][:n*200704], b[1][:n*200704])
+	m.layer1_d_bn.Forward(n, b[1][:n*200704], b[2][:n*200704])
 
 	// avgpool 2x2/2, 64x56x56 → 64x28x28
-	m.avgpool1.Forward(n, b[1][:n*200704], b[4][:n*50176])
+	m.avgpool1.Forward(n, b[2][:n*200704], b[3][:n*50176])
 
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
-	m.layer1_d_conv.Forward(n, b[4][:n*50176], b[5][:n*50176], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer1.d_bn_1: BatchNorm and ReLU, 64x56x56
-	m.layer1_d_bn_1.Forward(n, b[2][:n*200704], b[1][:n*200704])
-
-	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[4][:n*100352], m.scratch)
+	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
+	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], m.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[5][:n*25088], m.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*100352], b[2][:n*25088], m.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], m.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 32x28x28
-	m.layer1_d_conv_3_branches = [2][]float32{b[1][:n*25088], b[2][:n*25088]}
-	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[4][:n*25088], m.scratch)
+	m.layer1_d_conv_3_branches = [2][]float32{b[5][:n*25088], b[1][:n*25088]}
+	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[3][:n*25088], m.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
-	m.layer1_d_conv_1e.Forward(n, b[4][:n*25088], b[1][:n*50176], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*25088], b[5][:n*50176], m.scratch)
 
 	// layer1.downsample: pool path + conv path, 64x28x28
-	runtime.AddInto(b[4][:n*50176], b[5][:n*50176], b[1][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[5][:n*50176])
 
-	// layer2.bn_f: BatchNorm and ReLU, 64x28x28
-	m.layer2_bn_f.Forward(n, b[4][:n*50176], b[5][:n*50176])
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %45
+	m.layer2_conv_f.Forward(n, b[3][:n*50176], b[4][:n*50176], m.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_f.Forward(n, b[5][:n*50176], b[1][:n*50176], m.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
+	m.layer2_conv_g_f.Forward(n, b[3][:n*50176], b[5][:n*50176], m.scratch)
 
-	// layer2.bn_g_f: BatchNorm and ReLU, 64x28x28
-	m.layer2_bn_g_f.Forward(n, b[4][:n*50176], b[5][:n*50176])
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %48
+	m.layer2_conv_g_r.Forward(n, b[4][:n*50176], b[3][:n*50176], m.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_g_f.Forward(n, b[5][:n*50176], b[4][:n*50176], m.scratch)
-
-	// layer2.iter_g_1.0: BatchNorm and ReLU, 64x28x28
-	m.layer2_iter_g_1_0.Forward(n, b[1][:n*50176], b[5][:n*50176])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*50176], b[2][:n*50176], m.scratch)
-
-	// layer2.iter_1.0: BatchNorm and ReLU, 64x28x28
-	m.layer2_iter_1_0.Forward(n, b[1][:n*50176], b[5][:n*50176])
-
-	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[5][:n*50176], b[3][:n*25088], m.scratch)
+	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
+	m.layer2_iter_1_2.Forward(n, b[4][:n*50176], b[1][:n*25088], m.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[3][:n*25088], b[5][:n*25088], m.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[3][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], m.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
-	m.layer2_iter_1_5_branches = [2][]float32{b[5][:n*25088], b[0][:n*25088]}
-	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[3][:n*25088], m.scratch)
+	m.layer2_iter_1_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
+	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[1][:n*25088], m.scratch)
 
-	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28
-	m.layer2_iter_1_6.Forward(n, b[3][:n*25088], b[5][:n*50176], m.scratch)
+	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
+	m.layer2_iter_1_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], m.scratch)
 
-	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	runtime.GateUpdate(b[1][:n*50176], b[5][:n*50176], b[2][:n*50176], b[4][:n*50176])
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_2.0 and ReLU of %48
+	m.layer2_conv_g_r_2.Forward(n, b[4][:n*50176], b[3][:n*50176], m.scratch)
 
-	// layer2.iter_g_2.0: BatchNorm and ReLU, 64x28x28
-	m.layer2_iter_g_2_0.Forward(n, b[1][:n*50176], b[5][:n*50176])
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*50176], b[2][:n*50176], m.scratch)
-
-	// layer2.iter_2.0: BatchNorm and ReLU, 64x28x28
-	m.layer2_iter_2_0.Forward(n, b[1][:n*50176], b[5][:n*50176])
-
-	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[5][:n*50176], b[3][:n*25088], m.scratch)
+	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
+	m.layer2_iter_2_2.Forward(n, b[4][:n*50176], b[1][:n*25088], m.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[3][:n*25088], b[5][:n*25088], m.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[3][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], m.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
-	m.layer2_iter_2_5_branches = [2][]float32{b[5][:n*25088], b[0][:n*25088]}
-	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[3][:n*25088], m.scratch)
+	m.layer2_iter_2_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
+	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[1][:n*25088], m.scratch)
 
-	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28
-	m.layer2_iter_2_6.Forward(n, b[3][:n*25088], b[5][:n*50176], m.scratch)
-
-	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	runtime.GateUpdate(b[1][:n*50176], b[5][:n*50176], b[2][:n*50176], b[4][:n*50176])
+	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
+	m.layer2_iter_2_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], m.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
-	m.layer2_d_bn.Forward(n, b[1][:n*50176], b[4][:n*50176])
+	m.layer2_d_bn.Forward(n, b[4][:n*50176], b[3][:n*50176])
 
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
-	m.avgpool2.Forward(n, b[4][:n*50176], b[5][:n*12544])
+	m.avgpool2.Forward(n, b[3][:n*50176], b[5][:n*12544])
 
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[4][:n*12544], m.scratch)
+	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[3][:n*12544], m.scratch)
 
-	// layer2.d_bn_1: BatchNorm and ReLU, 64x28x28
-	m.layer2_d_bn_1.Forward(n, b[1][:n*50176], b[5][:n*50176])
-
-	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[5][:n*50176], b[1][:n*25088], m.scratch)
+	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
+	m.layer2_d_conv_1.Forward(n, b[4][:n*50176], b[5][:n*25088], m.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[1][:n*25088], b[5][:n*6272], m.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*25088], b[4][:n*6272], m.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[1][:n*25088], b[2][:n*6272], m.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*25088], b[1][:n*6272], m.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
-	m.layer2_d_conv_3_branches = [2][]float32{b[5][:n*6272], b[2][:n*6272]}
-	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[1][:n*6272], m.scratch)
+	m.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[1][:n*6272]}
+	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[5][:n*6272], m.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[1][:n*6272], b[5][:n*12544], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[5][:n*6272], b[4][:n*12544], m.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
-	runtime.AddInto(b[1][:n*12544], b[4][:n*12544], b[5][:n*12544])
+	runtime.AddInto(b[5][:n*12544], b[3][:n*12544], b[4][:n*12544])
 
-	// layer3.bn_f: BatchNorm and ReLU, 64x14x14
-	m.layer3_bn_f.Forward(n, b[1][:n*12544], b[4][:n*12544])
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
+	m.layer3_conv_f.Forward(n, b[5][:n*12544], b[3][:n*25088], m.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14
-	m.layer3_conv_f.Forward(n, b[4][:n*12544], b[5][:n*25088], m.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
+	m.layer3_conv_g_f.Forward(n, b[5][:n*12544], b[4][:n*25088], m.scratch)
 
-	// layer3.bn_g_f: BatchNorm and ReLU, 64x14x14
-	m.layer3_bn_g_f.Forward(n, b[1][:n*12544], b[4][:n*12544])
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
+	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], m.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14
-	m.layer3_conv_g_f.Forward(n, b[4][:n*12544], b[1][:n*25088], m.scratch)
-
-	// layer3.iter_g_1.0: BatchNorm and ReLU, 128x14x14
-	m.layer3_iter_g_1_0.Forward(n, b[5][:n*25088], b[4][:n*25088])
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*25088], b[2][:n*25088], m.scratch)
-
-	// layer3.iter_1.0: BatchNorm and ReLU, 128x14x14
-	m.layer3_iter_1_0.Forward(n, b[5][:n*25088], b[4][:n*25088])
-
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[4][:n*25088], b[3][:n*12544], m.scratch)
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
+	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], m.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[3][:n*12544], b[4][:n*12544], m.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[1][:n*12544], b[2][:n*12544], m.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[3][:n*12544], b[0][:n*12544], m.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[1][:n*12544], b[0][:n*12544], m.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
-	m.layer3_iter_1_5_branches = [2][]float32{b[4][:n*12544], b[0][:n*12544]}
-	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[3][:n*12544], m.scratch)
+	m.layer3_iter_1_5_branches = [2][]float32{b[2][:n*12544], b[0][:n*12544]}
+	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[1][:n*12544], m.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14
-	m.layer3_iter_1_6.Forward(n, b[3][:n*12544], b[4][:n*25088], m.scratch)
-
-	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	runtime.GateUpdate(b[5][:n*25088], b[4][:n*25088], b[2][:n*25088], b[1][:n*25088])
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], b[5][:n*25088], b[4][:n*25088], m.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
-	m.layer3_d_bn.Forward(n, b[5][:n*25088], b[4][:n*25088])
+	m.layer3_d_bn.Forward(n, b[3][:n*25088], b[4][:n*25088])
 
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
-	m.avgpool3.Forward(n, b[4][:n*25088], b[1][:n*6272])
+	m.avgpool3.Forward(n, b[4][:n*25088], b[5][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
-	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[4][:n*6272], m.scratch)
+	m.layer3_d_conv.Forward(n, b[5][:n*6272], b[4][:n*6272], m.scratch)
 
-	// layer3.d_bn_1: BatchNorm and ReLU, 128x14x14
-	m.layer3_d_bn_1.Forward(n, b[5][:n*25088], b[1][:n*25088])
-
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[1][:n*25088], b[5][:n*12544], m.scratch)
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
+	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], m.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*12544], b[1][:n*3136], m.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*12544], b[3][:n*3136], m.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*12544], b[2][:n*3136], m.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*12544], b[1][:n*3136], m.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
-	m.layer3_d_conv_3_branches = [2][]float32{b[1][:n*3136], b[2][:n*3136]}
+	m.layer3_d_conv_3_branches = [2][]float32{b[3][:n*3136], b[1][:n*3136]}
 	m.layer3_d_conv_3.Forward(n, m.layer3_d_conv_3_branches[:], b[5][:n*3136], m.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*3136], b[1][:n*6272], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[5][:n*3136], b[3][:n*6272], m.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[5][:n*6272], b[4][:n*6272], b[1][:n*6272])
+	runtime.AddInto(b[5][:n*6272], b[4][:n*6272], b[3][:n*6272])
 
-	// layer4.bn_f: BatchNorm and ReLU, 128x7x7
-	m.layer4_bn_f.Forward(n, b[5][:n*6272], b[4][:n*6272])
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
+	m.layer4_conv_f.Forward(n, b[5][:n*6272], b[3][:n*6272], m.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7
-	m.layer4_conv_f.Forward(n, b[4][:n*6272], b[1][:n*6272], m.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
+	m.layer4_conv_g_f.Forward(n, b[5][:n*6272], b[4][:n*6272], m.scratch)
 
-	// layer4.bn_g_f: BatchNorm and ReLU, 128x7x7
-	m.layer4_bn_g_f.Forward(n, b[5][:n*6272], b[4][:n*6272])
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[5][:n*6272], m.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7
-	m.layer4_conv_g_f.Forward(n, b[4][:n*6272], b[5][:n*6272], m.scratch)
-
-	// layer4.iter_g_1.0: BatchNorm and ReLU, 128x7x7
-	m.layer4_iter_g_1_0.Forward(n, b[1][:n*6272], b[4][:n*6272])
-
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*6272], b[2][:n*6272], m.scratch)
-
-	// layer4.iter_1.0: BatchNorm and ReLU, 128x7x7
-	m.layer4_iter_1_0.Forward(n, b[1][:n*6272], b[4][:n*6272])
-
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[4][:n*6272], b[3][:n*3136], m.scratch)
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %144
+	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[1][:n*3136], m.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[3][:n*3136], b[4][:n*3136], m.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*3136], b[2][:n*3136], m.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[3][:n*3136], b[0][:n*3136], m.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*3136], b[0][:n*3136], m.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
-	m.layer4_iter_1_5_branches = [2][]float32{b[4][:n*3136], b[0][:n*3136]}
-	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[3][:n*3136], m.scratch)
+	m.layer4_iter_1_5_branches = [2][]float32{b[2][:n*3136], b[0][:n*3136]}
+	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[1][:n*3136], m.scratch)
 
-	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7
-	m.layer4_iter_1_6.Forward(n, b[3][:n*3136], b[4][:n*6272], m.scratch)
-
-	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	runtime.GateUpdate(b[1][:n*6272], b[4][:n*6272], b[2][:n*6272], b[5][:n*6272])
+	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
+	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*3136], b[3][:n*6272], b[5][:n*6272], b[4][:n*6272], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
-	m.lastact_0.Forward(n, b[1][:n*6272], b[4][:n*6272])
+	m.lastact_0.Forward(n, b[3][:n*6272], b[4][:n*6272])
 
 	// avgpool 7x7/7, 128x7x7 → 128x1x1
-	m.avgpool4.Forward(n, b[4][:n*6272], b[5][:n*128])
+	m.avgpool4.Forward(n, b[4][:n*6272], b[3][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[5][:n*128], out)
+	m.classifier.Forward(n, b[3][:n*128], out)
 	return nil
 }
 

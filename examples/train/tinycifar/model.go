@@ -223,35 +223,25 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.bn_f: BatchNorm and ReLU, 16x32x32
-	stage_1_bn_f runtime.ScaleShift
-	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32
+	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.bn_g_f: BatchNorm and ReLU, 16x32x32
-	stage_1_bn_g_f runtime.ScaleShift
-	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32
+	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 16x32x32
-	stage_1_iter_g_1_0 runtime.ScaleShift
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
-	// stage_1.iter_1.0: BatchNorm and ReLU, 16x32x32
-	stage_1_iter_1_0 runtime.ScaleShift
-	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU
+	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32
+	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 16x32x32
-	stage_1_iter_g_2_0 runtime.ScaleShift
-	// stage_1.iter_2.0: BatchNorm and ReLU, 16x32x32
-	stage_1_iter_2_0 runtime.ScaleShift
-	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32
+	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
 	stage_1_iter_2_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -259,29 +249,19 @@ type Model struct {
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 16x16x16 → 16x16x16
 	stage_1_d_conv runtime.Conv2D
-	// stage_1.d_bn_1: BatchNorm and ReLU, 16x32x32
-	stage_1_d_bn_1 runtime.ScaleShift
-	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU
+	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.bn_f: BatchNorm and ReLU, 16x16x16
-	stage_2_bn_f runtime.ScaleShift
-	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16
+	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_f and ReLU of %43
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.bn_g_f: BatchNorm and ReLU, 16x16x16
-	stage_2_bn_g_f runtime.ScaleShift
-	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16
+	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 32x16x16
-	stage_2_iter_g_1_0 runtime.ScaleShift
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_1.0 and ReLU of %46
 	stage_2_conv_g_r runtime.Conv2D
-	// stage_2.iter_1.0: BatchNorm and ReLU, 32x16x16
-	stage_2_iter_1_0 runtime.ScaleShift
-	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU
+	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
@@ -290,13 +270,11 @@ type Model struct {
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
 	stage_2_iter_1_5          runtime.SKAttention
 	stage_2_iter_1_5_branches [2][]float32
-	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16
+	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
 	stage_2_iter_1_6 runtime.Conv2D
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 32x16x16
-	stage_2_iter_g_2_0 runtime.ScaleShift
-	// stage_2.iter_2.0: BatchNorm and ReLU, 32x16x16
-	stage_2_iter_2_0 runtime.ScaleShift
-	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_2.0 and ReLU of %46
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
 	stage_2_iter_2_5_conv_0_0 runtime.Conv2D
@@ -305,7 +283,7 @@ type Model struct {
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
 	stage_2_iter_2_5          runtime.SKAttention
 	stage_2_iter_2_5_branches [2][]float32
-	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16
+	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
 	stage_2_iter_2_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 32x16x16
 	lastact_0 runtime.ScaleShift
@@ -328,17 +306,13 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 	}
-	m.stage_1_bn_f = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 4,
 		InC:    16,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     3,
 		KW:     3,
@@ -350,17 +324,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_bn_g_f = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 4,
 		InC:    16,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -371,11 +341,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_1_iter_g_1_0 = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -383,6 +348,7 @@ func New() *Model {
 		Groups: 4,
 		InC:    16,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -394,17 +360,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_iter_1_0 = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    16,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -444,16 +406,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_1_iter_g_2_0 = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
-	}
-	m.stage_1_iter_2_0 = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 4,
+		InC:    16,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   16,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -461,6 +432,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    16,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -500,6 +472,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_1_d_bn = runtime.ScaleShift{
 		C:    16,
@@ -536,17 +509,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_d_bn_1 = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
-	}
 	m.stage_1_d_conv_1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    16,
 		InH:    32,
+		InRelu: true,
 		InW:    32,
 		KH:     1,
 		KW:     1,
@@ -593,17 +562,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_f = runtime.ScaleShift{
-		C:    16,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     3,
 		KW:     3,
@@ -615,17 +580,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_bn_g_f = runtime.ScaleShift{
-		C:    16,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -636,11 +597,6 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
-	}
-	m.stage_2_iter_g_1_0 = runtime.ScaleShift{
-		C:    32,
-		HW:   256,
-		Relu: true,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -648,6 +604,7 @@ func New() *Model {
 		Groups: 4,
 		InC:    32,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -659,17 +616,13 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_0 = runtime.ScaleShift{
-		C:    32,
-		HW:   256,
-		Relu: true,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Groups: 1,
 		InC:    32,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -740,16 +693,25 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
-	m.stage_2_iter_g_2_0 = runtime.ScaleShift{
-		C:    32,
-		HW:   256,
-		Relu: true,
-	}
-	m.stage_2_iter_2_0 = runtime.ScaleShift{
-		C:    32,
-		HW:   256,
-		Relu: true,
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 4,
+		InC:    32,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   32,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -757,6 +719,7 @@ func New() *Model {
 		Groups: 1,
 		InC:    32,
 		InH:    16,
+		InRelu: true,
 		InW:    16,
 		KH:     1,
 		KW:     1,
@@ -827,6 +790,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.lastact_0 = runtime.ScaleShift{
 		C:    32,
@@ -913,32 +877,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
 
-	m.stage_1_bn_f.Scale, m.stage_1_bn_f.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
-
 	m.stage_1_conv_f.Weight = t[6]
+	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
 
-	m.stage_1_bn_g_f.Scale, m.stage_1_bn_g_f.Shift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
-
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
+	m.stage_1_conv_g_f.InScale, m.stage_1_conv_g_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_iter_g_1_0.Scale, m.stage_1_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-
 	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
-	m.stage_1_iter_1_0.Scale, m.stage_1_iter_1_0.Shift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
+	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
@@ -954,12 +914,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
 
-	m.stage_1_iter_g_2_0.Scale, m.stage_1_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
-
-	m.stage_1_iter_2_0.Scale, m.stage_1_iter_2_0.Shift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_2_2.Weight = t[43]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
+	m.stage_1_iter_2_2.InScale, m.stage_1_iter_2_2.InShift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
@@ -982,10 +945,9 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
 
-	m.stage_1_d_bn_1.Scale, m.stage_1_d_bn_1.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
-
 	m.stage_1_d_conv_1.Weight = t[72]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
+	m.stage_1_d_conv_1.InScale, m.stage_1_d_conv_1.InShift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
@@ -1000,32 +962,28 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
 
-	m.stage_2_bn_f.Scale, m.stage_2_bn_f.Shift = runtime.BatchNormScaleShift(t[80], t[81], t[82], t[83], 1e-05)
-
 	m.stage_2_conv_f.Weight = t[85]
+	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[80], t[81], t[82], t[83], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
 
-	m.stage_2_bn_g_f.Scale, m.stage_2_bn_g_f.Shift = runtime.BatchNormScaleShift(t[86], t[87], t[88], t[89], 1e-05)
-
 	m.stage_2_conv_g_f.Weight = t[91]
 	m.stage_2_conv_g_f.Shift = t[92]
+	m.stage_2_conv_g_f.InScale, m.stage_2_conv_g_f.InShift = runtime.BatchNormScaleShift(t[86], t[87], t[88], t[89], 1e-05)
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_iter_g_1_0.Scale, m.stage_2_iter_g_1_0.Shift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
-
 	m.stage_2_conv_g_r.Weight = t[93]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
-	m.stage_2_iter_1_0.Scale, m.stage_2_iter_1_0.Shift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
-
 	m.stage_2_iter_1_2.Weight = t[99]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
+	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
@@ -1051,12 +1009,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
 	}
 
-	m.stage_2_iter_g_2_0.Scale, m.stage_2_iter_g_2_0.Shift = runtime.BatchNormScaleShift(t[161], t[162], t[163], t[164], 1e-05)
-
-	m.stage_2_iter_2_0.Scale, m.stage_2_iter_2_0.Shift = runtime.BatchNormScaleShift(t[130], t[131], t[132], t[133], 1e-05)
+	m.stage_2_conv_g_r_2.Weight = t[93]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[161], t[162], t[163], t[164], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_2_2.Weight = t[135]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[136], t[137], t[138], t[139], 1e-05)
+	m.stage_2_iter_2_2.InScale, m.stage_2_iter_2_2.InShift = runtime.BatchNormScaleShift(t[130], t[131], t[132], t[133], 1e-05)
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
@@ -1095,8 +1056,8 @@ func (m *Model) resize(n int) {
 	m.buf[0] = make([]float32, n*16384)
 	m.buf[1] = make([]float32, n*16384)
 	m.buf[2] = make([]float32, n*16384)
-	m.buf[3] = make([]float32, n*16384)
-	m.buf[4] = make([]float32, n*16384)
+	m.buf[3] = make([]float32, n*8192)
+	m.buf[4] = make([]float32, n*8192)
 	m.buf[5] = make([]float32, n*4096)
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
@@ -1106,6 +1067,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_8.ScratchLen(n))
@@ -1121,6 +1083,7 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_6.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_1_0.ScratchLen(n))
@@ -1150,157 +1113,106 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*16384], m.scratch)
 
-	// stage_1.bn_f: BatchNorm and ReLU, 16x32x32
-	m.stage_1_bn_f.Forward(n, b[0][:n*16384], b[1][:n*16384])
+	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_f and ReLU of %1
+	m.stage_1_conv_f.Forward(n, b[0][:n*16384], b[1][:n*16384], m.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32
-	m.stage_1_conv_f.Forward(n, b[1][:n*16384], b[2][:n*16384], m.scratch)
+	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*16384], b[2][:n*16384], m.scratch)
 
-	// stage_1.bn_g_f: BatchNorm and ReLU, 16x32x32
-	m.stage_1_bn_g_f.Forward(n, b[0][:n*16384], b[1][:n*16384])
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[0][:n*16384], m.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32
-	m.stage_1_conv_g_f.Forward(n, b[1][:n*16384], b[0][:n*16384], m.scratch)
-
-	// stage_1.iter_g_1.0: BatchNorm and ReLU, 16x32x32
-	m.stage_1_iter_g_1_0.Forward(n, b[2][:n*16384], b[1][:n*16384])
-
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[3][:n*16384], m.scratch)
-
-	// stage_1.iter_1.0: BatchNorm and ReLU, 16x32x32
-	m.stage_1_iter_1_0.Forward(n, b[2][:n*16384], b[1][:n*16384])
-
-	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[4][:n*8192], m.scratch)
+	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[3][:n*8192], m.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[4][:n*8192], b[1][:n*8192], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*8192], b[4][:n*8192], m.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32
-	m.stage_1_iter_1_8.Forward(n, b[1][:n*8192], b[4][:n*16384], m.scratch)
+	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], m.scratch)
 
-	// stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
-	runtime.GateUpdate(b[2][:n*16384], b[4][:n*16384], b[3][:n*16384], b[0][:n*16384])
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*16384], b[0][:n*16384], m.scratch)
 
-	// stage_1.iter_g_2.0: BatchNorm and ReLU, 16x32x32
-	m.stage_1_iter_g_2_0.Forward(n, b[2][:n*16384], b[1][:n*16384])
-
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[3][:n*16384], m.scratch)
-
-	// stage_1.iter_2.0: BatchNorm and ReLU, 16x32x32
-	m.stage_1_iter_2_0.Forward(n, b[2][:n*16384], b[1][:n*16384])
-
-	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*16384], b[4][:n*8192], m.scratch)
+	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*16384], b[3][:n*8192], m.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[4][:n*8192], b[1][:n*8192], m.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[3][:n*8192], b[4][:n*8192], m.scratch)
 
-	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32
-	m.stage_1_iter_2_8.Forward(n, b[1][:n*8192], b[4][:n*16384], m.scratch)
-
-	// stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
-	runtime.GateUpdate(b[2][:n*16384], b[4][:n*16384], b[3][:n*16384], b[0][:n*16384])
+	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], m.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
-	m.stage_1_d_bn.Forward(n, b[2][:n*16384], b[0][:n*16384])
+	m.stage_1_d_bn.Forward(n, b[1][:n*16384], b[0][:n*16384])
 
 	// avgpool 2x2/2, 16x32x32 → 16x16x16
-	m.avgpool1.Forward(n, b[0][:n*16384], b[1][:n*4096])
+	m.avgpool1.Forward(n, b[0][:n*16384], b[3][:n*4096])
 
 	// stage_1.d_conv: conv 1x1, 16x16x16 → 16x16x16
-	m.stage_1_d_conv.Forward(n, b[1][:n*4096], b[0][:n*4096], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*4096], b[4][:n*4096], m.scratch)
 
-	// stage_1.d_bn_1: BatchNorm and ReLU, 16x32x32
-	m.stage_1_d_bn_1.Forward(n, b[2][:n*16384], b[1][:n*16384])
-
-	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*16384], b[2][:n*8192], m.scratch)
+	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*16384], b[3][:n*8192], m.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16
-	m.stage_1_d_conv_3.Forward(n, b[2][:n*8192], b[1][:n*2048], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[0][:n*2048], m.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*2048], b[2][:n*4096], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*2048], b[3][:n*4096], m.scratch)
 
 	// stage_1.downsample: pool path + conv path, 16x16x16
-	runtime.AddInto(b[1][:n*4096], b[0][:n*4096], b[2][:n*4096])
+	runtime.AddInto(b[0][:n*4096], b[4][:n*4096], b[3][:n*4096])
 
-	// stage_2.bn_f: BatchNorm and ReLU, 16x16x16
-	m.stage_2_bn_f.Forward(n, b[1][:n*4096], b[0][:n*4096])
+	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_f and ReLU of %43
+	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], m.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16
-	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[2][:n*8192], m.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[4][:n*8192], m.scratch)
 
-	// stage_2.bn_g_f: BatchNorm and ReLU, 16x16x16
-	m.stage_2_bn_g_f.Forward(n, b[1][:n*4096], b[0][:n*4096])
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_1.0 and ReLU of %46
+	m.stage_2_conv_g_r.Forward(n, b[3][:n*8192], b[0][:n*8192], m.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[1][:n*8192], m.scratch)
-
-	// stage_2.iter_g_1.0: BatchNorm and ReLU, 32x16x16
-	m.stage_2_iter_g_1_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
-
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*8192], b[3][:n*8192], m.scratch)
-
-	// stage_2.iter_1.0: BatchNorm and ReLU, 32x16x16
-	m.stage_2_iter_1_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
-
-	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU
-	m.stage_2_iter_1_2.Forward(n, b[0][:n*8192], b[4][:n*4096], m.scratch)
+	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], m.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[4][:n*4096], b[0][:n*4096], m.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], m.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[4][:n*4096], b[5][:n*4096], m.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[5][:n*4096], m.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
-	m.stage_2_iter_1_5_branches = [2][]float32{b[0][:n*4096], b[5][:n*4096]}
-	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[4][:n*4096], m.scratch)
+	m.stage_2_iter_1_5_branches = [2][]float32{b[2][:n*4096], b[5][:n*4096]}
+	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[1][:n*4096], m.scratch)
 
-	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16
-	m.stage_2_iter_1_6.Forward(n, b[4][:n*4096], b[0][:n*8192], m.scratch)
+	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], m.scratch)
 
-	// stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
-	runtime.GateUpdate(b[2][:n*8192], b[0][:n*8192], b[3][:n*8192], b[1][:n*8192])
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_2.0 and ReLU of %46
+	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*8192], b[0][:n*8192], m.scratch)
 
-	// stage_2.iter_g_2.0: BatchNorm and ReLU, 32x16x16
-	m.stage_2_iter_g_2_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
-
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16
-	m.stage_2_conv_g_r.Forward(n, b[0][:n*8192], b[3][:n*8192], m.scratch)
-
-	// stage_2.iter_2.0: BatchNorm and ReLU, 32x16x16
-	m.stage_2_iter_2_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
-
-	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU
-	m.stage_2_iter_2_2.Forward(n, b[0][:n*8192], b[5][:n*4096], m.scratch)
+	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[5][:n*4096], m.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[0][:n*4096], m.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[1][:n*4096], m.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
-	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[5][:n*4096], b[4][:n*4096], m.scratch)
+	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[5][:n*4096], b[2][:n*4096], m.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
-	m.stage_2_iter_2_5_branches = [2][]float32{b[0][:n*4096], b[4][:n*4096]}
+	m.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
 	m.stage_2_iter_2_5.Forward(n, m.stage_2_iter_2_5_branches[:], b[5][:n*4096], m.scratch)
 
-	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16
-	m.stage_2_iter_2_6.Forward(n, b[5][:n*4096], b[0][:n*8192], m.scratch)
-
-	// stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
-	runtime.GateUpdate(b[2][:n*8192], b[0][:n*8192], b[3][:n*8192], b[1][:n*8192])
+	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[5][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], m.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 32x16x16
-	m.lastact_0.Forward(n, b[2][:n*8192], b[0][:n*8192])
+	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])
 
 	// avgpool 16x16/16, 32x16x16 → 32x1x1
-	m.avgpool2.Forward(n, b[0][:n*8192], b[5][:n*32])
+	m.avgpool2.Forward(n, b[4][:n*8192], b[5][:n*32])
 
 	// classifier: linear 32 → 10
 	m.classifier.Forward(n, b[5][:n*32], out)

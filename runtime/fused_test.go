@@ -1,0 +1,185 @@
+package runtime_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/grcc/grcc/runtime"
+)
+
+// activate applies the input prologue as a separate step, with the
+// ScaleShift op an unfused program runs.
+func activate(in []float32, batch, c, hw int, scale, shift []float32) []float32 {
+	out := make([]float32, len(in))
+	op := runtime.ScaleShift{C: c, HW: hw, Scale: scale, Shift: shift, Relu: true}
+	op.Forward(batch, in, out)
+	return out
+}
+
+// TestConvFused checks the fused prologue (pre-activation BatchNorm and
+// ReLU) of Conv2D and Winograd on every case that takes one, and the fused
+// state update of 1×1 convolutions, against the unfused kernels followed by
+// the separate steps, on every kernel family. The prologue and the update
+// change only where the arithmetic happens, not its order, so the results
+// must be identical to the bit.
+func TestConvFused(t *testing.T) {
+	t.Run("default", testConvFused)
+	for _, name := range []string{"avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if ok {
+			t.Run(name, testConvFused)
+		}
+		restore()
+	}
+}
+
+func testConvFused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	cases := append(convCases(), winogradCases()...)
+	checked := map[string]int{}
+	for i, tc := range cases {
+		if tc.inC == tc.groups {
+			continue // depthwise: no prologue
+		}
+		base := tc.conv(rng)
+		in := randSlice(rng, tc.batch*base.InC*base.InH*base.InW)
+		inScale, inShift := randSlice(rng, base.InC), randSlice(rng, base.InC)
+		act := activate(in, tc.batch, base.InC, base.InH*base.InW, inScale, inShift)
+		n := tc.batch * base.OutC * base.OutH * base.OutW
+
+		// The prologue, on the convolution's own algorithm and, where it
+		// applies, on Winograd.
+		plain, fused := *base, *base
+		fused.InScale, fused.InShift, fused.InRelu = inScale, inShift, true
+		want := run(t, &plain, tc.batch, act, n)
+		got := run(t, &fused, tc.batch, in, n)
+		same(t, tc.String()+" prologue", got, want)
+		checked["prologue"]++
+		if runtime.WinogradApplies(tc.k, tc.k, tc.s, tc.s, tc.d, tc.d, tc.groups) {
+			w := &runtime.Winograd{InC: base.InC, InH: base.InH, InW: base.InW, OutC: base.OutC, OutH: base.OutH, OutW: base.OutW,
+				PH: base.PH, PW: base.PW, Weight: base.Weight, Scale: base.Scale, Shift: base.Shift, Relu: base.Relu}
+			want := run(t, w, tc.batch, act, n)
+			w.InScale, w.InShift, w.InRelu = inScale, inShift, true
+			same(t, tc.String()+" winograd prologue", run(t, w, tc.batch, in, n), want)
+			checked["winograd prologue"]++
+		}
+
+		// The state update, gated and not, with and without the prologue.
+		if tc.k != 1 || tc.s != 1 || tc.p != 0 {
+			continue
+		}
+		xs, g, xg := randSlice(rng, n), randSlice(rng, n), randSlice(rng, n)
+		r := run(t, &plain, tc.batch, in, n)
+		for _, gated := range []bool{false, true} {
+			want := append([]float32(nil), xs...)
+			got := append([]float32(nil), xs...)
+			if gated {
+				runtime.GateUpdate(want, r, g, xg)
+			} else {
+				runtime.AddInto(want, want, r)
+			}
+			u := *base
+			u.Update = true
+			if i%2 == 0 {
+				u.InScale, u.InShift, u.InRelu = inScale, inShift, true
+				r2 := run(t, &plain, tc.batch, act, n)
+				want = append([]float32(nil), xs...)
+				if gated {
+					runtime.GateUpdate(want, r2, g, xg)
+				} else {
+					runtime.AddInto(want, want, r2)
+				}
+			}
+			if err := u.Prepare(); err != nil {
+				t.Fatalf("%v: Prepare: %v", tc, err)
+			}
+			gg, gxg := g, xg
+			if !gated {
+				gg, gxg = nil, nil
+			}
+			u.ForwardUpdate(tc.batch, in, got, gg, gxg, make([]float32, u.ScratchLen(tc.batch)))
+			same(t, tc.String()+" update", got, want)
+			checked["update"]++
+		}
+	}
+	t.Logf("cases checked: %v", checked)
+	if checked["update"] < 10 || checked["winograd prologue"] < 10 {
+		t.Errorf("too few cases: %v", checked)
+	}
+}
+
+type forwarder interface {
+	Prepare() error
+	ScratchLen(batch int) int
+	Forward(batch int, in, out, scratch []float32)
+}
+
+func run(t *testing.T, c forwarder, batch int, in []float32, n int) []float32 {
+	t.Helper()
+	if err := c.Prepare(); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	out := make([]float32, n)
+	c.Forward(batch, in, out, make([]float32, c.ScratchLen(batch)))
+	return out
+}
+
+func same(t *testing.T, name string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+			t.Errorf("%s: out[%d] = %v, want %v", name, i, got[i], want[i])
+			return
+		}
+	}
+}
+
+// BenchmarkFused times GRCNN-55's layer1 cell end (1×1 64→256 at 56×56,
+// then the gate update) unfused and fused, and the cell start (BatchNorm
+// and ReLU of x_s, then 1×1 256→64) unfused and with the prologue.
+func BenchmarkFused(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const hw = 56 * 56
+	end := runtime.Conv2D{InC: 64, InH: 56, InW: 56, OutC: 256, OutH: 56, OutW: 56, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1}
+	end.Weight = randSlice(rng, 256*64)
+	in64, r := randSlice(rng, 64*hw), randSlice(rng, 256*hw)
+	xs, g, xg := randSlice(rng, 256*hw), randSlice(rng, 256*hw), randSlice(rng, 256*hw)
+	fusedEnd := end
+	fusedEnd.Update = true
+	start := runtime.Conv2D{InC: 256, InH: 56, InW: 56, OutC: 64, OutH: 56, OutW: 56, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1}
+	start.Weight = randSlice(rng, 256*64)
+	sc, sh := randSlice(rng, 256), randSlice(rng, 256)
+	bn := runtime.ScaleShift{C: 256, HW: hw, Scale: sc, Shift: sh, Relu: true}
+	fusedStart := start
+	fusedStart.InScale, fusedStart.InShift, fusedStart.InRelu = sc, sh, true
+	for _, c := range []*runtime.Conv2D{&end, &fusedEnd, &start, &fusedStart} {
+		if err := c.Prepare(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	scratch := make([]float32, 1<<22)
+	out64 := make([]float32, 64*hw)
+	b.Run("end_unfused", func(b *testing.B) {
+		for b.Loop() {
+			end.Forward(1, in64, r, scratch)
+			runtime.GateUpdate(xs, r, g, xg)
+		}
+	})
+	b.Run("end_fused", func(b *testing.B) {
+		for b.Loop() {
+			fusedEnd.ForwardUpdate(1, in64, xs, g, xg, scratch)
+		}
+	})
+	b.Run("start_unfused", func(b *testing.B) {
+		for b.Loop() {
+			bn.Forward(1, xs, r)
+			start.Forward(1, r, out64, scratch)
+		}
+	})
+	b.Run("start_fused", func(b *testing.B) {
+		for b.Loop() {
+			fusedStart.Forward(1, xs, out64, scratch)
+		}
+	})
+}
