@@ -21,7 +21,9 @@ downsampling stages show the pooled shortcut and the convolution path.
 
 -format dot (the default) writes Graphviz's language; svg runs Graphviz's dot
 on it (Debian package graphviz); mermaid writes a flowchart that renders in
-Markdown. The output is printed unless -o names a file.`,
+Markdown (Mermaid draws at most 500 edges unless configured otherwise, so
+unroll only small models there). The output is printed unless -o names a
+file.`,
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
 		format := fs.String("format", "dot", "what to write: dot, svg or mermaid")
 		unroll := fs.Bool("unroll", false, "draw every iteration instead of the cell once with a recurrent edge")

@@ -92,27 +92,11 @@ func New(m *ir.Model, opt Options) (*Graph, error) {
 	b := &builder{opt: opt, ids: map[string]bool{}}
 	g := &Graph{Name: m.Name, Source: m.Source, Root: &Cluster{}}
 	b.g = g
-	stages := m.Stages
 	if opt.Stage != "" {
-		stages = nil
-		var names []string
-		for _, st := range m.Stages {
-			names = append(names, st.Name)
-			if st.Name == opt.Stage {
-				stages = append(stages, st)
-			}
+		st, err := findStage(m, opt.Stage)
+		if err != nil {
+			return nil, err
 		}
-		if stages == nil {
-			msg := fmt.Sprintf("model %q has no stage %q", m.Name, opt.Stage)
-			if s := ir.Suggest(opt.Stage, names); s != "" {
-				msg += fmt.Sprintf("; did you mean %q?", s)
-			}
-			return nil, fmt.Errorf("%s (its stages: %s)", msg, strings.Join(names, ", "))
-		}
-	}
-
-	if opt.Stage != "" {
-		st := stages[0]
 		g.Label = fmt.Sprintf("%s · stage %s", m.Name, st.Name)
 		in := b.spine(b.node(g.Root, "input", IO, "x", shape(st.In)))
 		out := b.stage(g.Root, st, in)
@@ -124,18 +108,31 @@ func New(m *ir.Model, opt Options) (*Graph, error) {
 	g.Label = fmt.Sprintf("%s · %s parameters · %s MACs per image", m.Name, count(s.Parameters), count(s.MACs))
 	cur := b.spine(b.node(g.Root, "input", IO, "input", shape(m.Input)))
 	if len(m.Stem) > 0 {
-		cur = b.layers(b.cluster(g.Root, "stem", Stage, partLabel("stem", m.Stem)), "", m.Stem, cur, m.Input)
+		cur = b.layers(g.Root, "stem", m.Stem, cur, m.Input)
 	}
-	for _, st := range stages {
+	for _, st := range m.Stages {
 		cur = b.stage(g.Root, st, cur)
 	}
-	var last ir.Shape
-	if len(m.Stages) > 0 {
-		last = m.Stages[len(m.Stages)-1].Out
-	}
-	cur = b.layers(b.cluster(g.Root, "head", Stage, partLabel("head", m.Head)), "", m.Head, cur, last)
+	// A checked model has at least one stage.
+	cur = b.layers(g.Root, "head", m.Head, cur, m.Stages[len(m.Stages)-1].Out)
 	b.edge(cur, b.spine(b.node(g.Root, "logits", IO, "logits", fmt.Sprint(m.Classes))), shape(m.Output()), Layer)
 	return g, nil
+}
+
+// findStage returns the stage of m named name, or an error that lists them.
+func findStage(m *ir.Model, name string) (*ir.Stage, error) {
+	var names []string
+	for _, st := range m.Stages {
+		if st.Name == name {
+			return st, nil
+		}
+		names = append(names, st.Name)
+	}
+	msg := fmt.Sprintf("model %q has no stage %q", m.Name, name)
+	if s := ir.Suggest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return nil, fmt.Errorf("%s (its stages: %s)", msg, strings.Join(names, ", "))
 }
 
 // builder assigns node identifiers and keeps them unique.
@@ -175,18 +172,16 @@ func (b *builder) edge(from, to *Node, label string, k Kind) {
 	b.g.Edges = append(b.g.Edges, &Edge{From: from, To: to, Label: label, Kind: k})
 }
 
-// layers draws a stem or head: one node per layer, in order.
-func (b *builder) layers(c *Cluster, prefix string, list []ir.Layer, in *Node, inShape ir.Shape) *Node {
+// layers draws a stem or head as a cluster with one node per layer, in
+// order, and returns the last node.
+func (b *builder) layers(parent *Cluster, part string, list []ir.Layer, in *Node, inShape ir.Shape) *Node {
+	c := b.cluster(parent, part, Stage, part+" · "+layerTotals(list).String())
 	cur, s := in, inShape
 	for i, l := range list {
 		n := l.Info()
-		id := n.Name
-		if id == "" {
-			id = fmt.Sprintf("%s.%d", c.ID[len("cluster "):], i)
-		}
-		lines := []string{describe(l)}
-		if n.Name != "" {
-			lines = []string{strings.TrimPrefix(n.Name, prefix), describe(l)}
+		id, lines := n.Name, []string{n.Name, describe(l)}
+		if n.Name == "" {
+			id, lines = fmt.Sprintf("%s.%d", part, i), lines[1:]
 		}
 		next := b.spine(b.node(c, id, Layer, lines...))
 		b.edge(cur, next, shape(s), Layer)
@@ -277,24 +272,34 @@ func (sp *stagePainter) chain(c *Cluster, list []ir.Layer, in *Node, inShape ir.
 	b := sp.b
 	cur, s := in, inShape
 	var pending []ir.Layer
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		// The node is known by its last checkpoint name: the convolution's.
+		last, id := pending[len(pending)-1], ""
+		for _, l := range pending {
+			if l.Info().Name != "" {
+				id = sp.name(l)
+			}
+		}
+		n := b.node(c, sp.prefix+id, Layer, sp.unit(pending...)...)
+		b.edge(cur, n, shape(s), Layer)
+		cur, s, pending = n, last.Info().Out, nil
+	}
 	for _, l := range list {
 		switch l := l.(type) {
 		case *ir.SKConv:
-			if len(pending) > 0 {
-				n := b.node(c, sp.prefix+sp.name(pending[0]), Layer, sp.unit(pending...)...)
-				b.edge(cur, n, shape(s), Layer)
-				cur, s, pending = n, pending[len(pending)-1].Info().Out, nil
-			}
+			flush()
 			cur, s = sp.skConv(c, l, cur), l.Out
 		case *ir.Conv:
 			pending = append(pending, l)
-			n := b.node(c, sp.prefix+sp.name(l), Layer, sp.unit(pending...)...)
-			b.edge(cur, n, shape(s), Layer)
-			cur, s, pending = n, l.Out, nil
+			flush()
 		default:
 			pending = append(pending, l)
 		}
 	}
+	flush()
 	return cur, s
 }
 

@@ -138,10 +138,6 @@ func count(n int64) string {
 	panic("unreachable")
 }
 
-func partLabel(name string, list []ir.Layer) string {
-	return name + " · " + layerTotals(list).String()
-}
-
 // stageLabel is the title of a stage's cluster: its name and shapes, its
 // settings, and its size.
 func stageLabel(st *ir.Stage) string {
