@@ -2,8 +2,9 @@
 # install-deps.sh installs what grcc's tests need beyond Go: Debian's PyTorch
 # (the reference for differential tests and speed comparisons), OpenBLAS so
 # that PyTorch runs at full speed, the CUDA toolkit (nvcc and cuda.h; the
-# CUDA backend is compiled and checked here, it cannot run without a GPU) and
-# g++ (the kernels' arithmetic is checked by compiling them for the host).
+# CUDA backend is compiled and checked here, it cannot run without a GPU),
+# g++ (the kernels' arithmetic is checked by compiling them for the host) and
+# Graphviz (its dot renders grcc graph's diagrams in the tests).
 #
 # It is idempotent and quick when everything is present. Without root it prints
 # the command to run and exits non-zero.
@@ -14,6 +15,7 @@ need=()
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 command -v nvcc >/dev/null 2>&1 || need+=(nvidia-cuda-toolkit)
 command -v g++ >/dev/null 2>&1 || need+=(g++) # the CUDA kernels are also compiled for the host, to check them
+command -v dot >/dev/null 2>&1 || need+=(graphviz) # grcc graph's tests render every diagram
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sources=/etc/apt/sources.list.d/debian.sources
