@@ -1337,13 +1337,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys []string
 
-// Model is skgrcnn109 with its weights. Use one Model from one goroutine at a time.
+// Model is skgrcnn109 with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [6][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
 	conv1 runtime.Conv2D
@@ -1372,8 +1372,7 @@ type Model struct {
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	layer1_iter_1_5          runtime.SKAttention
-	layer1_iter_1_5_branches [2][]float32
+	layer1_iter_1_5 runtime.SKAttention
 	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
 	layer1_iter_1_6 runtime.Conv2D
 	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
@@ -1387,8 +1386,7 @@ type Model struct {
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
 	layer1_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	layer1_iter_2_5          runtime.SKAttention
-	layer1_iter_2_5_branches [2][]float32
+	layer1_iter_2_5 runtime.SKAttention
 	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
 	layer1_iter_2_6 runtime.Conv2D
 	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
@@ -1402,8 +1400,7 @@ type Model struct {
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
 	layer1_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	layer1_iter_3_5          runtime.SKAttention
-	layer1_iter_3_5_branches [2][]float32
+	layer1_iter_3_5 runtime.SKAttention
 	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
 	layer1_iter_3_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
@@ -1421,8 +1418,7 @@ type Model struct {
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	layer1_d_conv_3          runtime.SKAttention
-	layer1_d_conv_3_branches [2][]float32
+	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
@@ -1446,8 +1442,7 @@ type Model struct {
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
-	layer2_iter_1_5          runtime.SKAttention
-	layer2_iter_1_5_branches [2][]float32
+	layer2_iter_1_5 runtime.SKAttention
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
 	layer2_iter_1_6 runtime.Conv2D
 	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
@@ -1461,8 +1456,7 @@ type Model struct {
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
-	layer2_iter_2_5          runtime.SKAttention
-	layer2_iter_2_5_branches [2][]float32
+	layer2_iter_2_5 runtime.SKAttention
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
 	layer2_iter_2_6 runtime.Conv2D
 	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
@@ -1476,8 +1470,7 @@ type Model struct {
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
 	layer2_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
-	layer2_iter_3_5          runtime.SKAttention
-	layer2_iter_3_5_branches [2][]float32
+	layer2_iter_3_5 runtime.SKAttention
 	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
 	layer2_iter_3_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
@@ -1495,8 +1488,7 @@ type Model struct {
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	layer2_d_conv_3          runtime.SKAttention
-	layer2_d_conv_3_branches [2][]float32
+	layer2_d_conv_3 runtime.SKAttention
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
@@ -1520,8 +1512,7 @@ type Model struct {
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_1_5          runtime.SKAttention
-	layer3_iter_1_5_branches [2][]float32
+	layer3_iter_1_5 runtime.SKAttention
 	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
@@ -1535,8 +1526,7 @@ type Model struct {
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_2_5          runtime.SKAttention
-	layer3_iter_2_5_branches [2][]float32
+	layer3_iter_2_5 runtime.SKAttention
 	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
 	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
@@ -1550,8 +1540,7 @@ type Model struct {
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_3_5          runtime.SKAttention
-	layer3_iter_3_5_branches [2][]float32
+	layer3_iter_3_5 runtime.SKAttention
 	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
 	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
@@ -1565,8 +1554,7 @@ type Model struct {
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_4_5          runtime.SKAttention
-	layer3_iter_4_5_branches [2][]float32
+	layer3_iter_4_5 runtime.SKAttention
 	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.iter_g_5.0: BatchNorm and ReLU, 1024x14x14
@@ -1580,8 +1568,7 @@ type Model struct {
 	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU
 	layer3_iter_5_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_5_5          runtime.SKAttention
-	layer3_iter_5_5_branches [2][]float32
+	layer3_iter_5_5 runtime.SKAttention
 	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_5_6 runtime.Conv2D
 	// layer3.iter_g_6.0: BatchNorm and ReLU, 1024x14x14
@@ -1595,8 +1582,7 @@ type Model struct {
 	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU
 	layer3_iter_6_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_6_5          runtime.SKAttention
-	layer3_iter_6_5_branches [2][]float32
+	layer3_iter_6_5 runtime.SKAttention
 	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_6_6 runtime.Conv2D
 	// layer3.iter_g_7.0: BatchNorm and ReLU, 1024x14x14
@@ -1610,8 +1596,7 @@ type Model struct {
 	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU
 	layer3_iter_7_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_7_5          runtime.SKAttention
-	layer3_iter_7_5_branches [2][]float32
+	layer3_iter_7_5 runtime.SKAttention
 	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_7_6 runtime.Conv2D
 	// layer3.iter_g_8.0: BatchNorm and ReLU, 1024x14x14
@@ -1625,8 +1610,7 @@ type Model struct {
 	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU
 	layer3_iter_8_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_8_5          runtime.SKAttention
-	layer3_iter_8_5_branches [2][]float32
+	layer3_iter_8_5 runtime.SKAttention
 	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_8_6 runtime.Conv2D
 	// layer3.iter_g_9.0: BatchNorm and ReLU, 1024x14x14
@@ -1640,8 +1624,7 @@ type Model struct {
 	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU
 	layer3_iter_9_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_9_5          runtime.SKAttention
-	layer3_iter_9_5_branches [2][]float32
+	layer3_iter_9_5 runtime.SKAttention
 	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_9_6 runtime.Conv2D
 	// layer3.iter_g_10.0: BatchNorm and ReLU, 1024x14x14
@@ -1655,8 +1638,7 @@ type Model struct {
 	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU
 	layer3_iter_10_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_10_5          runtime.SKAttention
-	layer3_iter_10_5_branches [2][]float32
+	layer3_iter_10_5 runtime.SKAttention
 	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_10_6 runtime.Conv2D
 	// layer3.iter_g_11.0: BatchNorm and ReLU, 1024x14x14
@@ -1670,8 +1652,7 @@ type Model struct {
 	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU
 	layer3_iter_11_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_11_5          runtime.SKAttention
-	layer3_iter_11_5_branches [2][]float32
+	layer3_iter_11_5 runtime.SKAttention
 	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_11_6 runtime.Conv2D
 	// layer3.iter_g_12.0: BatchNorm and ReLU, 1024x14x14
@@ -1685,8 +1666,7 @@ type Model struct {
 	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU
 	layer3_iter_12_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_12_5          runtime.SKAttention
-	layer3_iter_12_5_branches [2][]float32
+	layer3_iter_12_5 runtime.SKAttention
 	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_12_6 runtime.Conv2D
 	// layer3.iter_g_13.0: BatchNorm and ReLU, 1024x14x14
@@ -1700,8 +1680,7 @@ type Model struct {
 	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU
 	layer3_iter_13_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_13_5          runtime.SKAttention
-	layer3_iter_13_5_branches [2][]float32
+	layer3_iter_13_5 runtime.SKAttention
 	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_13_6 runtime.Conv2D
 	// layer3.iter_g_14.0: BatchNorm and ReLU, 1024x14x14
@@ -1715,8 +1694,7 @@ type Model struct {
 	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU
 	layer3_iter_14_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_14_5          runtime.SKAttention
-	layer3_iter_14_5_branches [2][]float32
+	layer3_iter_14_5 runtime.SKAttention
 	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_14_6 runtime.Conv2D
 	// layer3.iter_g_15.0: BatchNorm and ReLU, 1024x14x14
@@ -1730,8 +1708,7 @@ type Model struct {
 	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU
 	layer3_iter_15_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_15_5          runtime.SKAttention
-	layer3_iter_15_5_branches [2][]float32
+	layer3_iter_15_5 runtime.SKAttention
 	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_15_6 runtime.Conv2D
 	// layer3.iter_g_16.0: BatchNorm and ReLU, 1024x14x14
@@ -1745,8 +1722,7 @@ type Model struct {
 	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU
 	layer3_iter_16_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_16_5          runtime.SKAttention
-	layer3_iter_16_5_branches [2][]float32
+	layer3_iter_16_5 runtime.SKAttention
 	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_16_6 runtime.Conv2D
 	// layer3.iter_g_17.0: BatchNorm and ReLU, 1024x14x14
@@ -1760,8 +1736,7 @@ type Model struct {
 	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU
 	layer3_iter_17_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_17_5          runtime.SKAttention
-	layer3_iter_17_5_branches [2][]float32
+	layer3_iter_17_5 runtime.SKAttention
 	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_17_6 runtime.Conv2D
 	// layer3.iter_g_18.0: BatchNorm and ReLU, 1024x14x14
@@ -1775,8 +1750,7 @@ type Model struct {
 	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU
 	layer3_iter_18_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_18_5          runtime.SKAttention
-	layer3_iter_18_5_branches [2][]float32
+	layer3_iter_18_5 runtime.SKAttention
 	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_18_6 runtime.Conv2D
 	// layer3.iter_g_19.0: BatchNorm and ReLU, 1024x14x14
@@ -1790,8 +1764,7 @@ type Model struct {
 	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU
 	layer3_iter_19_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_19_5          runtime.SKAttention
-	layer3_iter_19_5_branches [2][]float32
+	layer3_iter_19_5 runtime.SKAttention
 	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_19_6 runtime.Conv2D
 	// layer3.iter_g_20.0: BatchNorm and ReLU, 1024x14x14
@@ -1805,8 +1778,7 @@ type Model struct {
 	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU
 	layer3_iter_20_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_20_5          runtime.SKAttention
-	layer3_iter_20_5_branches [2][]float32
+	layer3_iter_20_5 runtime.SKAttention
 	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_20_6 runtime.Conv2D
 	// layer3.iter_g_21.0: BatchNorm and ReLU, 1024x14x14
@@ -1820,8 +1792,7 @@ type Model struct {
 	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU
 	layer3_iter_21_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_21_5          runtime.SKAttention
-	layer3_iter_21_5_branches [2][]float32
+	layer3_iter_21_5 runtime.SKAttention
 	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_21_6 runtime.Conv2D
 	// layer3.iter_g_22.0: BatchNorm and ReLU, 1024x14x14
@@ -1835,8 +1806,7 @@ type Model struct {
 	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU
 	layer3_iter_22_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_22_5          runtime.SKAttention
-	layer3_iter_22_5_branches [2][]float32
+	layer3_iter_22_5 runtime.SKAttention
 	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_22_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -1854,8 +1824,7 @@ type Model struct {
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	layer3_d_conv_3          runtime.SKAttention
-	layer3_d_conv_3_branches [2][]float32
+	layer3_d_conv_3 runtime.SKAttention
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
@@ -1879,8 +1848,7 @@ type Model struct {
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	layer4_iter_1_5          runtime.SKAttention
-	layer4_iter_1_5_branches [2][]float32
+	layer4_iter_1_5 runtime.SKAttention
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
 	layer4_iter_1_6 runtime.Conv2D
 	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
@@ -1894,8 +1862,7 @@ type Model struct {
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
 	layer4_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
-	layer4_iter_2_5          runtime.SKAttention
-	layer4_iter_2_5_branches [2][]float32
+	layer4_iter_2_5 runtime.SKAttention
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
 	layer4_iter_2_6 runtime.Conv2D
 	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
@@ -1909,8 +1876,7 @@ type Model struct {
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
 	layer4_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
-	layer4_iter_3_5          runtime.SKAttention
-	layer4_iter_3_5_branches [2][]float32
+	layer4_iter_3_5 runtime.SKAttention
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
 	layer4_iter_3_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
@@ -6512,15 +6478,76 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*802816)
-	m.buf[1] = make([]float32, n*802816)
-	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*802816)
-	m.buf[4] = make([]float32, n*401408)
-	m.buf[5] = make([]float32, n*401408)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch                     int          // the batch size buf and scratch were last fitted to
+	buf                       [6][]float32 // activations, reused as planned by grcc
+	scratch                   []float32
+	layer1_iter_1_5_branches  [2][]float32
+	layer1_iter_2_5_branches  [2][]float32
+	layer1_iter_3_5_branches  [2][]float32
+	layer1_d_conv_3_branches  [2][]float32
+	layer2_iter_1_5_branches  [2][]float32
+	layer2_iter_2_5_branches  [2][]float32
+	layer2_iter_3_5_branches  [2][]float32
+	layer2_d_conv_3_branches  [2][]float32
+	layer3_iter_1_5_branches  [2][]float32
+	layer3_iter_2_5_branches  [2][]float32
+	layer3_iter_3_5_branches  [2][]float32
+	layer3_iter_4_5_branches  [2][]float32
+	layer3_iter_5_5_branches  [2][]float32
+	layer3_iter_6_5_branches  [2][]float32
+	layer3_iter_7_5_branches  [2][]float32
+	layer3_iter_8_5_branches  [2][]float32
+	layer3_iter_9_5_branches  [2][]float32
+	layer3_iter_10_5_branches [2][]float32
+	layer3_iter_11_5_branches [2][]float32
+	layer3_iter_12_5_branches [2][]float32
+	layer3_iter_13_5_branches [2][]float32
+	layer3_iter_14_5_branches [2][]float32
+	layer3_iter_15_5_branches [2][]float32
+	layer3_iter_16_5_branches [2][]float32
+	layer3_iter_17_5_branches [2][]float32
+	layer3_iter_18_5_branches [2][]float32
+	layer3_iter_19_5_branches [2][]float32
+	layer3_iter_20_5_branches [2][]float32
+	layer3_iter_21_5_branches [2][]float32
+	layer3_iter_22_5_branches [2][]float32
+	layer3_d_conv_3_branches  [2][]float32
+	layer4_iter_1_5_branches  [2][]float32
+	layer4_iter_2_5_branches  [2][]float32
+	layer4_iter_3_5_branches  [2][]float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*802816 {
+		w.buf[0] = make([]float32, n*802816)
+	}
+	if len(w.buf[1]) < n*802816 {
+		w.buf[1] = make([]float32, n*802816)
+	}
+	if len(w.buf[2]) < n*802816 {
+		w.buf[2] = make([]float32, n*802816)
+	}
+	if len(w.buf[3]) < n*802816 {
+		w.buf[3] = make([]float32, n*802816)
+	}
+	if len(w.buf[4]) < n*401408 {
+		w.buf[4] = make([]float32, n*401408)
+	}
+	if len(w.buf[5]) < n*401408 {
+		w.buf[5] = make([]float32, n*401408)
+	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -6709,11 +6736,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_6.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("skgrcnn109: Forward before the weights are loaded")
@@ -6725,56 +6755,58 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("skgrcnn109: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
-	m.conv1.Forward(n, in, b[0][:n*802816], m.scratch)
+	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
 	// conv2: conv 3x3, 64x56x56 → 64x56x56
-	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
 	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
 
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], m.scratch)
+	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], w.scratch)
 
 	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
 	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], m.scratch)
+	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_g_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], w.scratch)
 
 	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_1_5_branches = [2][]float32{b[1][:n*401408], b[5][:n*401408]}
-	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[4][:n*401408], m.scratch)
+	w.layer1_iter_1_5_branches = [2][]float32{b[1][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_1_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	m.layer1_iter_1_6.Forward(n, b[4][:n*401408], b[1][:n*802816], w.scratch)
 
 	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
@@ -6783,26 +6815,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_g_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], w.scratch)
 
 	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
-	m.layer1_iter_2_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
-	m.layer1_iter_2_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_2_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_2_5.Forward(n, m.layer1_iter_2_5_branches[:], b[4][:n*401408], m.scratch)
+	w.layer1_iter_2_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
+	m.layer1_iter_2_5.Forward(n, w.layer1_iter_2_5_branches[:], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_2_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	m.layer1_iter_2_6.Forward(n, b[4][:n*401408], b[1][:n*802816], w.scratch)
 
 	// layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
@@ -6811,26 +6843,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_g_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], w.scratch)
 
 	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
-	m.layer1_iter_3_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
-	m.layer1_iter_3_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_3_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_3_5.Forward(n, m.layer1_iter_3_5_branches[:], b[4][:n*401408], m.scratch)
+	w.layer1_iter_3_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
+	m.layer1_iter_3_5.Forward(n, w.layer1_iter_3_5_branches[:], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_3_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	m.layer1_iter_3_6.Forward(n, b[4][:n*401408], b[1][:n*802816], w.scratch)
 
 	// layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
@@ -6842,26 +6874,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*802816], b[4][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[4][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[4][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn_1.Forward(n, b[2][:n*802816], b[0][:n*802816])
 
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[0][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_d_conv_1.Forward(n, b[0][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*401408], b[0][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*401408], b[0][:n*100352], w.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*100352], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	m.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
-	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[4][:n*100352], m.scratch)
+	w.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
+	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[4][:n*100352], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[4][:n*100352], b[0][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[4][:n*200704], b[5][:n*200704], b[0][:n*200704])
@@ -6870,38 +6902,38 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_bn_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_f.Forward(n, b[5][:n*200704], b[0][:n*401408], m.scratch)
+	m.layer2_conv_f.Forward(n, b[5][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
 	m.layer2_bn_g_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_g_f.Forward(n, b[5][:n*200704], b[4][:n*401408], m.scratch)
+	m.layer2_conv_g_f.Forward(n, b[5][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_g_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	m.layer2_iter_1_2.Forward(n, b[5][:n*401408], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_1_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[2][:n*200704], m.scratch)
+	w.layer2_iter_1_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_1_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	m.layer2_iter_1_6.Forward(n, b[2][:n*200704], b[5][:n*401408], w.scratch)
 
 	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
@@ -6910,26 +6942,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_iter_g_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	m.layer2_iter_2_2.Forward(n, b[5][:n*401408], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_2_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[2][:n*200704], m.scratch)
+	w.layer2_iter_2_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_2_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	m.layer2_iter_2_6.Forward(n, b[2][:n*200704], b[5][:n*401408], w.scratch)
 
 	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
@@ -6938,26 +6970,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_iter_g_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU
-	m.layer2_iter_3_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	m.layer2_iter_3_2.Forward(n, b[5][:n*401408], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_3_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, m.layer2_iter_3_5_branches[:], b[2][:n*200704], m.scratch)
+	w.layer2_iter_3_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
+	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_3_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	m.layer2_iter_3_6.Forward(n, b[2][:n*200704], b[5][:n*401408], w.scratch)
 
 	// layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
@@ -6969,26 +7001,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[4][:n*401408], b[5][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
 	m.layer2_d_bn_1.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[5][:n*401408], b[0][:n*200704], m.scratch)
+	m.layer2_d_conv_1.Forward(n, b[5][:n*401408], b[0][:n*200704], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[5][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[5][:n*50176], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	m.layer2_d_conv_3_branches = [2][]float32{b[5][:n*50176], b[1][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[0][:n*50176], m.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[5][:n*50176], b[1][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[0][:n*50176], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[5][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[5][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
 	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[5][:n*100352])
@@ -6997,38 +7029,38 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_bn_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_f.Forward(n, b[4][:n*100352], b[5][:n*200704], m.scratch)
+	m.layer3_conv_f.Forward(n, b[4][:n*100352], b[5][:n*200704], w.scratch)
 
 	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
 	m.layer3_bn_g_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_g_f.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_f.Forward(n, b[4][:n*100352], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_g_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_1_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_1_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7037,26 +7069,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
-	m.layer3_iter_2_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
-	m.layer3_iter_2_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_2_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_2_5.Forward(n, m.layer3_iter_2_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_2_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_2_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_2_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7065,26 +7097,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU
-	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
-	m.layer3_iter_3_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
-	m.layer3_iter_3_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_3_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_3_5.Forward(n, m.layer3_iter_3_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_3_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_3_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_3_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7093,26 +7125,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU
-	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
-	m.layer3_iter_4_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
-	m.layer3_iter_4_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_4_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_4_5.Forward(n, m.layer3_iter_4_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_4_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_4_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_4_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7121,26 +7153,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_5_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_5.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_5_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU
-	m.layer3_iter_5_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_5_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
-	m.layer3_iter_5_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_5_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU
-	m.layer3_iter_5_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_5_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_5_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_5_5.Forward(n, m.layer3_iter_5_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_5_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_5_5.Forward(n, w.layer3_iter_5_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_5_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_5_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7149,26 +7181,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_6_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_6.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_6_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU
-	m.layer3_iter_6_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_6_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
-	m.layer3_iter_6_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_6_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU
-	m.layer3_iter_6_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_6_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_6_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_6_5.Forward(n, m.layer3_iter_6_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_6_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_6_5.Forward(n, w.layer3_iter_6_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_6_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_6_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7177,26 +7209,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_7_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_7.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_7_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU
-	m.layer3_iter_7_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_7_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
-	m.layer3_iter_7_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_7_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU
-	m.layer3_iter_7_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_7_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_7_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_7_5.Forward(n, m.layer3_iter_7_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_7_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_7_5.Forward(n, w.layer3_iter_7_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_7_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_7_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7205,26 +7237,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_8_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_8.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_8_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU
-	m.layer3_iter_8_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_8_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
-	m.layer3_iter_8_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_8_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU
-	m.layer3_iter_8_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_8_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_8_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_8_5.Forward(n, m.layer3_iter_8_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_8_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_8_5.Forward(n, w.layer3_iter_8_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_8_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_8_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7233,26 +7265,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_9_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_9.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_9_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU
-	m.layer3_iter_9_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_9_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
-	m.layer3_iter_9_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_9_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU
-	m.layer3_iter_9_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_9_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_9_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_9_5.Forward(n, m.layer3_iter_9_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_9_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_9_5.Forward(n, w.layer3_iter_9_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_9_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_9_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7261,26 +7293,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_10_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_10.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_10_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU
-	m.layer3_iter_10_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_10_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
-	m.layer3_iter_10_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_10_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU
-	m.layer3_iter_10_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_10_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_10_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_10_5.Forward(n, m.layer3_iter_10_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_10_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_10_5.Forward(n, w.layer3_iter_10_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_10_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_10_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7289,26 +7321,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_11_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_11.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_11_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU
-	m.layer3_iter_11_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_11_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
-	m.layer3_iter_11_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_11_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU
-	m.layer3_iter_11_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_11_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_11_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_11_5.Forward(n, m.layer3_iter_11_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_11_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_11_5.Forward(n, w.layer3_iter_11_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_11_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_11_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7317,26 +7349,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_12_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_12.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_12_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU
-	m.layer3_iter_12_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_12_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
-	m.layer3_iter_12_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_12_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU
-	m.layer3_iter_12_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_12_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_12_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_12_5.Forward(n, m.layer3_iter_12_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_12_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_12_5.Forward(n, w.layer3_iter_12_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_12_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_12_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7345,26 +7377,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_13_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_13.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_13_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU
-	m.layer3_iter_13_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_13_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
-	m.layer3_iter_13_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_13_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU
-	m.layer3_iter_13_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_13_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_13_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_13_5.Forward(n, m.layer3_iter_13_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_13_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_13_5.Forward(n, w.layer3_iter_13_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_13_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_13_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7373,26 +7405,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_14_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_14.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_14_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU
-	m.layer3_iter_14_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_14_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
-	m.layer3_iter_14_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_14_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU
-	m.layer3_iter_14_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_14_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_14_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_14_5.Forward(n, m.layer3_iter_14_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_14_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_14_5.Forward(n, w.layer3_iter_14_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_14_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_14_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7401,26 +7433,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_15_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_15.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_15_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU
-	m.layer3_iter_15_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_15_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
-	m.layer3_iter_15_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_15_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU
-	m.layer3_iter_15_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_15_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_15_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_15_5.Forward(n, m.layer3_iter_15_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_15_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_15_5.Forward(n, w.layer3_iter_15_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_15_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_15_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7429,26 +7461,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_16_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_16.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_16_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU
-	m.layer3_iter_16_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_16_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
-	m.layer3_iter_16_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_16_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU
-	m.layer3_iter_16_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_16_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_16_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_16_5.Forward(n, m.layer3_iter_16_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_16_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_16_5.Forward(n, w.layer3_iter_16_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_16_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_16_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7457,26 +7489,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_17_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_17.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_17_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU
-	m.layer3_iter_17_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_17_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
-	m.layer3_iter_17_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_17_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU
-	m.layer3_iter_17_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_17_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_17_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_17_5.Forward(n, m.layer3_iter_17_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_17_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_17_5.Forward(n, w.layer3_iter_17_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_17_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_17_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7485,26 +7517,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_18_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_18.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_18_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU
-	m.layer3_iter_18_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_18_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
-	m.layer3_iter_18_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_18_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU
-	m.layer3_iter_18_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_18_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_18_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_18_5.Forward(n, m.layer3_iter_18_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_18_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_18_5.Forward(n, w.layer3_iter_18_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_18_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_18_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7513,26 +7545,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_19_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_19.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_19_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU
-	m.layer3_iter_19_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_19_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
-	m.layer3_iter_19_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_19_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU
-	m.layer3_iter_19_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_19_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_19_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_19_5.Forward(n, m.layer3_iter_19_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_19_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_19_5.Forward(n, w.layer3_iter_19_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_19_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_19_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7541,26 +7573,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_20_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_20.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_20_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU
-	m.layer3_iter_20_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_20_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
-	m.layer3_iter_20_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_20_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU
-	m.layer3_iter_20_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_20_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_20_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_20_5.Forward(n, m.layer3_iter_20_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_20_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_20_5.Forward(n, w.layer3_iter_20_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_20_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_20_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7569,26 +7601,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_21_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_21.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_21_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU
-	m.layer3_iter_21_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_21_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
-	m.layer3_iter_21_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_21_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU
-	m.layer3_iter_21_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_21_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_21_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_21_5.Forward(n, m.layer3_iter_21_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_21_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_21_5.Forward(n, w.layer3_iter_21_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_21_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_21_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7597,26 +7629,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_22_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_22.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_22_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU
-	m.layer3_iter_22_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_22_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
-	m.layer3_iter_22_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_22_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU
-	m.layer3_iter_22_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_22_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_22_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_22_5.Forward(n, m.layer3_iter_22_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_22_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_22_5.Forward(n, w.layer3_iter_22_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_22_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_22_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -7628,26 +7660,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
 	m.layer3_d_bn_1.Forward(n, b[5][:n*200704], b[0][:n*200704])
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[0][:n*200704], b[5][:n*100352], m.scratch)
+	m.layer3_d_conv_1.Forward(n, b[0][:n*200704], b[5][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[0][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	m.layer3_d_conv_3_branches = [2][]float32{b[0][:n*25088], b[1][:n*25088]}
-	m.layer3_d_conv_3.Forward(n, m.layer3_d_conv_3_branches[:], b[5][:n*25088], m.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[0][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*25088], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[0][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
 	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[0][:n*50176])
@@ -7656,38 +7688,38 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_bn_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_f.Forward(n, b[4][:n*50176], b[0][:n*100352], m.scratch)
+	m.layer4_conv_f.Forward(n, b[4][:n*50176], b[0][:n*100352], w.scratch)
 
 	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
 	m.layer4_bn_g_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_g_f.Forward(n, b[4][:n*50176], b[5][:n*100352], m.scratch)
+	m.layer4_conv_g_f.Forward(n, b[4][:n*50176], b[5][:n*100352], w.scratch)
 
 	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_g_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_1_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[2][:n*50176], m.scratch)
+	w.layer4_iter_1_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
+	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_1_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_iter_1_6.Forward(n, b[2][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
@@ -7696,26 +7728,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_g_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
-	m.layer4_iter_2_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
-	m.layer4_iter_2_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_2_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_2_5.Forward(n, m.layer4_iter_2_5_branches[:], b[2][:n*50176], m.scratch)
+	w.layer4_iter_2_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
+	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_2_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_iter_2_6.Forward(n, b[2][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
@@ -7724,26 +7756,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_g_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
-	m.layer4_iter_3_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
-	m.layer4_iter_3_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_3_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_3_5.Forward(n, m.layer4_iter_3_5_branches[:], b[2][:n*50176], m.scratch)
+	w.layer4_iter_3_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
+	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_3_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_iter_3_6.Forward(n, b[2][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])

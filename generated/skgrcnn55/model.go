@@ -689,13 +689,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys []string
 
-// Model is skgrcnn55 with its weights. Use one Model from one goroutine at a time.
+// Model is skgrcnn55 with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [6][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
 	conv1 runtime.Conv2D
@@ -724,8 +724,7 @@ type Model struct {
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	layer1_iter_1_5          runtime.SKAttention
-	layer1_iter_1_5_branches [2][]float32
+	layer1_iter_1_5 runtime.SKAttention
 	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
 	layer1_iter_1_6 runtime.Conv2D
 	// layer1.iter_g_2.0: BatchNorm and ReLU, 256x56x56
@@ -739,8 +738,7 @@ type Model struct {
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
 	layer1_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	layer1_iter_2_5          runtime.SKAttention
-	layer1_iter_2_5_branches [2][]float32
+	layer1_iter_2_5 runtime.SKAttention
 	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
 	layer1_iter_2_6 runtime.Conv2D
 	// layer1.iter_g_3.0: BatchNorm and ReLU, 256x56x56
@@ -754,8 +752,7 @@ type Model struct {
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
 	layer1_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	layer1_iter_3_5          runtime.SKAttention
-	layer1_iter_3_5_branches [2][]float32
+	layer1_iter_3_5 runtime.SKAttention
 	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
 	layer1_iter_3_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
@@ -773,8 +770,7 @@ type Model struct {
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	layer1_d_conv_3          runtime.SKAttention
-	layer1_d_conv_3_branches [2][]float32
+	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.bn_f: BatchNorm and ReLU, 256x28x28
@@ -798,8 +794,7 @@ type Model struct {
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
-	layer2_iter_1_5          runtime.SKAttention
-	layer2_iter_1_5_branches [2][]float32
+	layer2_iter_1_5 runtime.SKAttention
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
 	layer2_iter_1_6 runtime.Conv2D
 	// layer2.iter_g_2.0: BatchNorm and ReLU, 512x28x28
@@ -813,8 +808,7 @@ type Model struct {
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
-	layer2_iter_2_5          runtime.SKAttention
-	layer2_iter_2_5_branches [2][]float32
+	layer2_iter_2_5 runtime.SKAttention
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
 	layer2_iter_2_6 runtime.Conv2D
 	// layer2.iter_g_3.0: BatchNorm and ReLU, 512x28x28
@@ -828,8 +822,7 @@ type Model struct {
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
 	layer2_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
-	layer2_iter_3_5          runtime.SKAttention
-	layer2_iter_3_5_branches [2][]float32
+	layer2_iter_3_5 runtime.SKAttention
 	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
 	layer2_iter_3_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
@@ -847,8 +840,7 @@ type Model struct {
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	layer2_d_conv_3          runtime.SKAttention
-	layer2_d_conv_3_branches [2][]float32
+	layer2_d_conv_3 runtime.SKAttention
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.bn_f: BatchNorm and ReLU, 512x14x14
@@ -872,8 +864,7 @@ type Model struct {
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_1_5          runtime.SKAttention
-	layer3_iter_1_5_branches [2][]float32
+	layer3_iter_1_5 runtime.SKAttention
 	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.iter_g_2.0: BatchNorm and ReLU, 1024x14x14
@@ -887,8 +878,7 @@ type Model struct {
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_2_5          runtime.SKAttention
-	layer3_iter_2_5_branches [2][]float32
+	layer3_iter_2_5 runtime.SKAttention
 	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
 	// layer3.iter_g_3.0: BatchNorm and ReLU, 1024x14x14
@@ -902,8 +892,7 @@ type Model struct {
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_3_5          runtime.SKAttention
-	layer3_iter_3_5_branches [2][]float32
+	layer3_iter_3_5 runtime.SKAttention
 	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
 	// layer3.iter_g_4.0: BatchNorm and ReLU, 1024x14x14
@@ -917,8 +906,7 @@ type Model struct {
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
-	layer3_iter_4_5          runtime.SKAttention
-	layer3_iter_4_5_branches [2][]float32
+	layer3_iter_4_5 runtime.SKAttention
 	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -936,8 +924,7 @@ type Model struct {
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	layer3_d_conv_3          runtime.SKAttention
-	layer3_d_conv_3_branches [2][]float32
+	layer3_d_conv_3 runtime.SKAttention
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.bn_f: BatchNorm and ReLU, 1024x7x7
@@ -961,8 +948,7 @@ type Model struct {
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	layer4_iter_1_5          runtime.SKAttention
-	layer4_iter_1_5_branches [2][]float32
+	layer4_iter_1_5 runtime.SKAttention
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
 	layer4_iter_1_6 runtime.Conv2D
 	// layer4.iter_g_2.0: BatchNorm and ReLU, 2048x7x7
@@ -976,8 +962,7 @@ type Model struct {
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
 	layer4_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
-	layer4_iter_2_5          runtime.SKAttention
-	layer4_iter_2_5_branches [2][]float32
+	layer4_iter_2_5 runtime.SKAttention
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
 	layer4_iter_2_6 runtime.Conv2D
 	// layer4.iter_g_3.0: BatchNorm and ReLU, 2048x7x7
@@ -991,8 +976,7 @@ type Model struct {
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
 	layer4_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
-	layer4_iter_3_5          runtime.SKAttention
-	layer4_iter_3_5_branches [2][]float32
+	layer4_iter_3_5 runtime.SKAttention
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
 	layer4_iter_3_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
@@ -3470,15 +3454,58 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*802816)
-	m.buf[1] = make([]float32, n*802816)
-	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*802816)
-	m.buf[4] = make([]float32, n*401408)
-	m.buf[5] = make([]float32, n*401408)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch                    int          // the batch size buf and scratch were last fitted to
+	buf                      [6][]float32 // activations, reused as planned by grcc
+	scratch                  []float32
+	layer1_iter_1_5_branches [2][]float32
+	layer1_iter_2_5_branches [2][]float32
+	layer1_iter_3_5_branches [2][]float32
+	layer1_d_conv_3_branches [2][]float32
+	layer2_iter_1_5_branches [2][]float32
+	layer2_iter_2_5_branches [2][]float32
+	layer2_iter_3_5_branches [2][]float32
+	layer2_d_conv_3_branches [2][]float32
+	layer3_iter_1_5_branches [2][]float32
+	layer3_iter_2_5_branches [2][]float32
+	layer3_iter_3_5_branches [2][]float32
+	layer3_iter_4_5_branches [2][]float32
+	layer3_d_conv_3_branches [2][]float32
+	layer4_iter_1_5_branches [2][]float32
+	layer4_iter_2_5_branches [2][]float32
+	layer4_iter_3_5_branches [2][]float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*802816 {
+		w.buf[0] = make([]float32, n*802816)
+	}
+	if len(w.buf[1]) < n*802816 {
+		w.buf[1] = make([]float32, n*802816)
+	}
+	if len(w.buf[2]) < n*802816 {
+		w.buf[2] = make([]float32, n*802816)
+	}
+	if len(w.buf[3]) < n*802816 {
+		w.buf[3] = make([]float32, n*802816)
+	}
+	if len(w.buf[4]) < n*401408 {
+		w.buf[4] = make([]float32, n*401408)
+	}
+	if len(w.buf[5]) < n*401408 {
+		w.buf[5] = make([]float32, n*401408)
+	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -3577,11 +3604,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_6.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("skgrcnn55: Forward before the weights are loaded")
@@ -3593,56 +3623,58 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("skgrcnn55: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
-	m.conv1.Forward(n, in, b[0][:n*802816], m.scratch)
+	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
 	// conv2: conv 3x3, 64x56x56 → 64x56x56
-	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.bn_f: BatchNorm and ReLU, 64x56x56
 	m.layer1_bn_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
 
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], m.scratch)
+	m.layer1_conv_f.Forward(n, b[1][:n*200704], b[2][:n*802816], w.scratch)
 
 	// layer1.bn_g_f: BatchNorm and ReLU, 64x56x56
 	m.layer1_bn_g_f.Forward(n, b[0][:n*200704], b[1][:n*200704])
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56
-	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], m.scratch)
+	m.layer1_conv_g_f.Forward(n, b[1][:n*200704], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_g_1.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_g_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], w.scratch)
 
 	// layer1.iter_1.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_1_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[4][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[4][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_1_5_branches = [2][]float32{b[1][:n*401408], b[5][:n*401408]}
-	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[4][:n*401408], m.scratch)
+	w.layer1_iter_1_5_branches = [2][]float32{b[1][:n*401408], b[5][:n*401408]}
+	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_1_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	m.layer1_iter_1_6.Forward(n, b[4][:n*401408], b[1][:n*802816], w.scratch)
 
 	// layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
@@ -3651,26 +3683,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_g_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], w.scratch)
 
 	// layer1.iter_2.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_2_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
-	m.layer1_iter_2_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
-	m.layer1_iter_2_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_2_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_2_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_2_5.Forward(n, m.layer1_iter_2_5_branches[:], b[4][:n*401408], m.scratch)
+	w.layer1_iter_2_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
+	m.layer1_iter_2_5.Forward(n, w.layer1_iter_2_5_branches[:], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_2_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	m.layer1_iter_2_6.Forward(n, b[4][:n*401408], b[1][:n*802816], w.scratch)
 
 	// layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
@@ -3679,26 +3711,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_g_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[3][:n*802816], w.scratch)
 
 	// layer1.iter_3.0: BatchNorm and ReLU, 256x56x56
 	m.layer1_iter_3_0.Forward(n, b[2][:n*802816], b[1][:n*802816])
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
-	m.layer1_iter_3_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_0_0.Forward(n, b[4][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
-	m.layer1_iter_3_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer1_iter_3_5_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	m.layer1_iter_3_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
-	m.layer1_iter_3_5.Forward(n, m.layer1_iter_3_5_branches[:], b[4][:n*401408], m.scratch)
+	w.layer1_iter_3_5_branches = [2][]float32{b[5][:n*401408], b[1][:n*401408]}
+	m.layer1_iter_3_5.Forward(n, w.layer1_iter_3_5_branches[:], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56
-	m.layer1_iter_3_6.Forward(n, b[4][:n*401408], b[1][:n*802816], m.scratch)
+	m.layer1_iter_3_6.Forward(n, b[4][:n*401408], b[1][:n*802816], w.scratch)
 
 	// layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	runtime.GateUpdate(b[2][:n*802816], b[1][:n*802816], b[3][:n*802816], b[0][:n*802816])
@@ -3710,26 +3742,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*802816], b[4][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[4][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[4][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer1.d_bn_1: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn_1.Forward(n, b[2][:n*802816], b[0][:n*802816])
 
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU
-	m.layer1_d_conv_1.Forward(n, b[0][:n*802816], b[4][:n*401408], m.scratch)
+	m.layer1_d_conv_1.Forward(n, b[0][:n*802816], b[4][:n*401408], w.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*401408], b[0][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[4][:n*401408], b[0][:n*100352], w.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*100352], m.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[4][:n*401408], b[1][:n*100352], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	m.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
-	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[4][:n*100352], m.scratch)
+	w.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
+	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[4][:n*100352], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[4][:n*100352], b[0][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[4][:n*200704], b[5][:n*200704], b[0][:n*200704])
@@ -3738,38 +3770,38 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_bn_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_f.Forward(n, b[5][:n*200704], b[0][:n*401408], m.scratch)
+	m.layer2_conv_f.Forward(n, b[5][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.bn_g_f: BatchNorm and ReLU, 256x28x28
 	m.layer2_bn_g_f.Forward(n, b[4][:n*200704], b[5][:n*200704])
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28
-	m.layer2_conv_g_f.Forward(n, b[5][:n*200704], b[4][:n*401408], m.scratch)
+	m.layer2_conv_g_f.Forward(n, b[5][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.iter_g_1.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_g_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer2.iter_1.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_1_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU
-	m.layer2_iter_1_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	m.layer2_iter_1_2.Forward(n, b[5][:n*401408], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_1_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[2][:n*200704], m.scratch)
+	w.layer2_iter_1_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_1_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	m.layer2_iter_1_6.Forward(n, b[2][:n*200704], b[5][:n*401408], w.scratch)
 
 	// layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
@@ -3778,26 +3810,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_iter_g_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer2.iter_2.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_2_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU
-	m.layer2_iter_2_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	m.layer2_iter_2_2.Forward(n, b[5][:n*401408], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_2_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[2][:n*200704], m.scratch)
+	w.layer2_iter_2_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_2_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	m.layer2_iter_2_6.Forward(n, b[2][:n*200704], b[5][:n*401408], w.scratch)
 
 	// layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
@@ -3806,26 +3838,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_iter_g_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28
-	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[5][:n*401408], b[1][:n*401408], w.scratch)
 
 	// layer2.iter_3.0: BatchNorm and ReLU, 512x28x28
 	m.layer2_iter_3_0.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU
-	m.layer2_iter_3_2.Forward(n, b[5][:n*401408], b[2][:n*200704], m.scratch)
+	m.layer2_iter_3_2.Forward(n, b[5][:n*401408], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[2][:n*200704], b[5][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], m.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[2][:n*200704], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
-	m.layer2_iter_3_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, m.layer2_iter_3_5_branches[:], b[2][:n*200704], m.scratch)
+	w.layer2_iter_3_5_branches = [2][]float32{b[5][:n*200704], b[3][:n*200704]}
+	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28
-	m.layer2_iter_3_6.Forward(n, b[2][:n*200704], b[5][:n*401408], m.scratch)
+	m.layer2_iter_3_6.Forward(n, b[2][:n*200704], b[5][:n*401408], w.scratch)
 
 	// layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	runtime.GateUpdate(b[0][:n*401408], b[5][:n*401408], b[1][:n*401408], b[4][:n*401408])
@@ -3837,26 +3869,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[4][:n*401408], b[5][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.d_bn_1: BatchNorm and ReLU, 512x28x28
 	m.layer2_d_bn_1.Forward(n, b[0][:n*401408], b[5][:n*401408])
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU
-	m.layer2_d_conv_1.Forward(n, b[5][:n*401408], b[0][:n*200704], m.scratch)
+	m.layer2_d_conv_1.Forward(n, b[5][:n*401408], b[0][:n*200704], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[5][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[5][:n*50176], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	m.layer2_d_conv_3_branches = [2][]float32{b[5][:n*50176], b[1][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[0][:n*50176], m.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[5][:n*50176], b[1][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[0][:n*50176], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[5][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[5][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
 	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[5][:n*100352])
@@ -3865,38 +3897,38 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_bn_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_f.Forward(n, b[4][:n*100352], b[5][:n*200704], m.scratch)
+	m.layer3_conv_f.Forward(n, b[4][:n*100352], b[5][:n*200704], w.scratch)
 
 	// layer3.bn_g_f: BatchNorm and ReLU, 512x14x14
 	m.layer3_bn_g_f.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14
-	m.layer3_conv_g_f.Forward(n, b[4][:n*100352], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_f.Forward(n, b[4][:n*100352], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_g_1.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_g_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_1.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_1_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU
-	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_1_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_1_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -3905,26 +3937,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_2.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_2_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU
-	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
-	m.layer3_iter_2_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
-	m.layer3_iter_2_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_2_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_2_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_2_5.Forward(n, m.layer3_iter_2_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_2_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_2_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_2_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -3933,26 +3965,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_3.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_3_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU
-	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
-	m.layer3_iter_3_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
-	m.layer3_iter_3_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_3_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_3_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_3_5.Forward(n, m.layer3_iter_3_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_3_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_3_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_3_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -3961,26 +3993,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer3_iter_g_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14
-	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_4.0: BatchNorm and ReLU, 1024x14x14
 	m.layer3_iter_4_0.Forward(n, b[5][:n*200704], b[4][:n*200704])
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU
-	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[2][:n*100352], m.scratch)
+	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
-	m.layer3_iter_4_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_0_0.Forward(n, b[2][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
-	m.layer3_iter_4_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer3_iter_4_5_conv_1_0.Forward(n, b[2][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
-	m.layer3_iter_4_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
-	m.layer3_iter_4_5.Forward(n, m.layer3_iter_4_5_branches[:], b[2][:n*100352], m.scratch)
+	w.layer3_iter_4_5_branches = [2][]float32{b[4][:n*100352], b[3][:n*100352]}
+	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14
-	m.layer3_iter_4_6.Forward(n, b[2][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_iter_4_6.Forward(n, b[2][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	runtime.GateUpdate(b[5][:n*200704], b[4][:n*200704], b[1][:n*200704], b[0][:n*200704])
@@ -3992,26 +4024,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer3.d_bn_1: BatchNorm and ReLU, 1024x14x14
 	m.layer3_d_bn_1.Forward(n, b[5][:n*200704], b[0][:n*200704])
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU
-	m.layer3_d_conv_1.Forward(n, b[0][:n*200704], b[5][:n*100352], m.scratch)
+	m.layer3_d_conv_1.Forward(n, b[0][:n*200704], b[5][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[0][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	m.layer3_d_conv_3_branches = [2][]float32{b[0][:n*25088], b[1][:n*25088]}
-	m.layer3_d_conv_3.Forward(n, m.layer3_d_conv_3_branches[:], b[5][:n*25088], m.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[0][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*25088], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[0][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
 	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[0][:n*50176])
@@ -4020,38 +4052,38 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_bn_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_f.Forward(n, b[4][:n*50176], b[0][:n*100352], m.scratch)
+	m.layer4_conv_f.Forward(n, b[4][:n*50176], b[0][:n*100352], w.scratch)
 
 	// layer4.bn_g_f: BatchNorm and ReLU, 1024x7x7
 	m.layer4_bn_g_f.Forward(n, b[5][:n*50176], b[4][:n*50176])
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7
-	m.layer4_conv_g_f.Forward(n, b[4][:n*50176], b[5][:n*100352], m.scratch)
+	m.layer4_conv_g_f.Forward(n, b[4][:n*50176], b[5][:n*100352], w.scratch)
 
 	// layer4.iter_g_1.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_g_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.iter_1.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_1_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[2][:n*50176], m.scratch)
+	w.layer4_iter_1_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
+	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_1_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_iter_1_6.Forward(n, b[2][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
@@ -4060,26 +4092,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_g_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.iter_2.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_2_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
-	m.layer4_iter_2_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
-	m.layer4_iter_2_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_2_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_2_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_2_5.Forward(n, m.layer4_iter_2_5_branches[:], b[2][:n*50176], m.scratch)
+	w.layer4_iter_2_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
+	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_2_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_iter_2_6.Forward(n, b[2][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
@@ -4088,26 +4120,26 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_g_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.iter_3.0: BatchNorm and ReLU, 2048x7x7
 	m.layer4_iter_3_0.Forward(n, b[0][:n*100352], b[4][:n*100352])
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[2][:n*50176], m.scratch)
+	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
-	m.layer4_iter_3_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_0_0.Forward(n, b[2][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
-	m.layer4_iter_3_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer4_iter_3_5_conv_1_0.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
-	m.layer4_iter_3_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
-	m.layer4_iter_3_5.Forward(n, m.layer4_iter_3_5_branches[:], b[2][:n*50176], m.scratch)
+	w.layer4_iter_3_5_branches = [2][]float32{b[4][:n*50176], b[3][:n*50176]}
+	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7
-	m.layer4_iter_3_6.Forward(n, b[2][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_iter_3_6.Forward(n, b[2][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	runtime.GateUpdate(b[0][:n*100352], b[4][:n*100352], b[1][:n*100352], b[5][:n*100352])
