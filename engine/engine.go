@@ -16,7 +16,9 @@ import (
 	"github.com/grcc/grcc/runtime/checkpoint"
 )
 
-// Model is a program bound to its weights.
+// Model is a program bound to its weights. It is safe for concurrent use:
+// the weights and kernels are read-only after New, and each Forward takes a
+// workspace of its own from a pool bounded by SetMaxWorkspaces.
 type Model struct {
 	prog    *plan.Program
 	params  []checkpoint.Param
@@ -24,11 +26,17 @@ type Model struct {
 	tensors [][]float32
 	kernels []kernel      // one per step
 	users   []scratchUser // kernels that need scratch space
+	derived int           // floats computed from the weights at load: packed weights, folded BatchNorms
 
-	batch   int
+	workspaces runtime.Workspaces[workspace]
+}
+
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch   int // the batch the slices below were resolved for
 	buf     [][]float32
 	scratch []float32
-	args    [][][]float32 // per step, its inputs resolved for the current batch
+	args    [][][]float32 // per step, its inputs resolved for the batch
 	outs    [][]float32   // per step, its output
 }
 
@@ -89,7 +97,9 @@ func (m *Model) t(p *ir.Param) []float32 {
 }
 
 func (m *Model) scaleShift(bn *ir.BatchNorm) (scale, shift []float32) {
-	return runtime.BatchNormScaleShift(m.t(bn.Weight), m.t(bn.Bias), m.t(bn.Mean), m.t(bn.Var), bn.Eps)
+	scale, shift = runtime.BatchNormScaleShift(m.t(bn.Weight), m.t(bn.Bias), m.t(bn.Mean), m.t(bn.Var), bn.Eps)
+	m.derived += len(scale) + len(shift)
+	return scale, shift
 }
 
 // scratchUser is a kernel that needs scratch space; the model sizes it to the largest.
@@ -119,6 +129,7 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		if err := k.Prepare(); err != nil {
 			return nil, err
 		}
+		m.derived += k.PackedLen()
 		m.needScratch(k)
 		return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
 	case plan.ScaleShift, plan.ReLU:
@@ -155,48 +166,95 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 
 func (m *Model) needScratch(k scratchUser) { m.users = append(m.users, k) }
 
+// Name is the model's name in its spec.
+func (m *Model) Name() string { return m.prog.Model.Name }
+
+// InputShape is the shape of one input image: channels, height, width.
+func (m *Model) InputShape() (c, h, w int) {
+	in := m.prog.Model.Input
+	return in.C, in.H, in.W
+}
+
 // InputLen is the number of floats of one input image.
 func (m *Model) InputLen() int { return m.prog.Model.Input.Len() }
 
 // NumClasses is the number of logits per image.
 func (m *Model) NumClasses() int { return m.prog.Model.Classes }
 
-// resize sizes the buffers for n images and resolves every step's operands.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf = make([][]float32, len(m.prog.Buffers))
-	for i, size := range m.prog.Buffers {
-		m.buf[i] = make([]float32, n*size)
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, each
+// sized for the largest batch it has run) that exist at once, and so the
+// Forwards that run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) { m.workspaces.SetLimit(n) }
+
+// fit sizes w's buffers and scratch for n images (they only grow) and
+// resolves every step's operands.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if w.buf == nil {
+		w.buf = make([][]float32, len(m.prog.Buffers))
+		w.args = make([][][]float32, len(m.prog.Steps))
+		w.outs = make([][]float32, len(m.prog.Steps))
+		for i, s := range m.prog.Steps {
+			w.args[i] = make([][]float32, len(s.In))
+		}
 	}
+	for i, size := range m.prog.Buffers {
+		if len(w.buf[i]) < n*size {
+			w.buf[i] = make([]float32, n*size)
+		}
+	}
+	if need := m.scratchLen(n); len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
+	for i, s := range m.prog.Steps {
+		for k, v := range s.In {
+			w.args[i][k] = m.slice(w, v, n, nil, nil)
+		}
+		w.outs[i] = m.slice(w, s.Out, n, nil, nil)
+	}
+}
+
+func (m *Model) scratchLen(n int) int {
 	need := 0
 	for _, u := range m.users {
 		need = max(need, u.ScratchLen(n))
 	}
-	m.scratch = make([]float32, need)
-	m.args = make([][][]float32, len(m.prog.Steps))
-	m.outs = make([][]float32, len(m.prog.Steps))
-	for i, s := range m.prog.Steps {
-		m.args[i] = make([][]float32, len(s.In))
-		for k, v := range s.In {
-			m.args[i][k] = m.slice(v, n, nil, nil)
+	return need
+}
+
+// Memory is the memory of the model in bytes: its weights (the
+// checkpoint's tensors, shared ones once, and what loading derives from
+// them: packed convolution weights, BatchNorms folded into scales and
+// shifts), and the workspace of one Forward of batch images (activations
+// and scratch). A model in use holds the weights once and one workspace per
+// concurrent Forward.
+func (m *Model) Memory(batch int) (weights, workspace int64) {
+	floats := int64(m.derived)
+	for i, p := range m.params {
+		if t := m.tensors[i]; t != nil && p.SharedWith == "" {
+			floats += int64(len(t))
 		}
-		m.outs[i] = m.slice(s.Out, n, nil, nil)
 	}
+	ws := int64(m.scratchLen(batch))
+	for _, size := range m.prog.Buffers {
+		ws += int64(batch * size)
+	}
+	return 4 * floats, 4 * ws
 }
 
 // slice is the memory of value v for n images.
-func (m *Model) slice(v *plan.Value, n int, in, out []float32) []float32 {
+func (m *Model) slice(w *workspace, v *plan.Value, n int, in, out []float32) []float32 {
 	switch v.Buffer {
 	case plan.InputBuffer:
 		return in
 	case plan.OutputBuffer:
 		return out
 	}
-	return m.buf[v.Buffer][:n*v.Shape.Len()]
+	return w.buf[v.Buffer][:n*v.Shape.Len()]
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats
-// (NCHW), out n×NumClasses.
+// (NCHW), out n×NumClasses. Any number of goroutines may call it at once.
 func (m *Model) Forward(in, out []float32) error {
 	il, nc := m.InputLen(), m.NumClasses()
 	if len(in) == 0 || len(in)%il != 0 {
@@ -207,21 +265,23 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*nc {
 		return fmt.Errorf("output has %d floats, want %d×%d", len(out), n, nc)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
 	for i, s := range m.prog.Steps {
-		args := m.args[i]
+		args := w.args[i]
 		for k, v := range s.In {
 			if v.Buffer < 0 {
-				args[k] = m.slice(v, n, in, out)
+				args[k] = m.slice(w, v, n, in, out)
 			}
 		}
-		o := m.outs[i]
+		o := w.outs[i]
 		if s.Out.Buffer < 0 {
-			o = m.slice(s.Out, n, in, out)
+			o = m.slice(w, s.Out, n, in, out)
 		}
-		m.kernels[i](n, args, o, m.scratch)
+		m.kernels[i](n, args, o, w.scratch)
 	}
 	return nil
 }

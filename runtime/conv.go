@@ -614,3 +614,7 @@ func scaleShift(dst, src []float32, s, t float32, relu bool) {
 		}
 	}
 }
+
+// PackedLen is the number of floats of the packed copy of the weights that
+// Prepare made (none for depthwise convolutions), for memory accounting.
+func (c *Conv2D) PackedLen() int { return len(c.wp) }
