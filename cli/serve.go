@@ -85,10 +85,10 @@ the requests in flight and exits 0.`,
 				srv.Close()
 				return err
 			}
+			ctx, stop := serveContext() // before saying so: a signal from then on stops gracefully
+			defer stop()
 			fmt.Fprintf(e.stdout, "serving %s on http://%s (max batch %d, batch delay %v, queue %d, workers %d)\n",
 				m.Name, l.Addr(), *maxBatch, *delay, *queue, *workers)
-			ctx, stop := serveContext()
-			defer stop()
 			if err := srv.Serve(ctx, l, *grace); err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
