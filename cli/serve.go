@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grcc/grcc/engine"
+	"github.com/grcc/grcc/ir"
 	"github.com/grcc/grcc/plan"
 	"github.com/grcc/grcc/serve"
 )
@@ -73,7 +74,7 @@ the requests in flight and exits 0.`,
 			}
 			model.SetMaxWorkspaces(*workers)
 			cfg := serve.Config{MaxBatch: *maxBatch, BatchDelay: *delay, Queue: *queue, Workers: *workers,
-				Timeout: *timeout, MaxBody: *maxBody,
+				Timeout: *timeout, MaxBody: *maxBody, Classifier: classifier(m),
 				Logf: func(format string, a ...any) { fmt.Fprintf(e.stderr, format+"\n", a...) }}
 			if *delay == 0 {
 				cfg.BatchDelay = -1 // take only the requests already waiting
@@ -96,6 +97,14 @@ the requests in flight and exits 0.`,
 			return nil
 		}
 	},
+}
+
+// classifier is the image side of /classify for a spec: its preprocessing
+// (decode, resize, crop, normalise: one image file to C×H×W floats) and its
+// class names. None yet, so /classify answers 501; once specs describe their
+// preprocessing, this is the one place that hands it to the server.
+func classifier(m *ir.Model) *serve.Classifier {
+	return nil
 }
 
 // serveContext is the context grcc serve runs in: it ends on SIGINT or
