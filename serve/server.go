@@ -13,6 +13,8 @@
 //	POST /v2/models/{name}/classify?top=K     an image file in, the top K classes out
 //	GET  /metrics                             Prometheus text format
 //
+// The model paths also answer under /v2/models/{name}/versions/1/.
+//
 // Concurrent infer and classify requests go through a Batcher, which runs
 // them as one Forward. Errors are JSON, {"error": "..."}, as the protocol
 // says, with a message that names what was wrong.
@@ -152,12 +154,29 @@ func New(m Model, cfg Config) *Server {
 	handle("GET /v2/health/live", "live", s.live)
 	handle("GET /v2/health/ready", "ready", s.serverReady)
 	handle("GET /v2", "server_metadata", s.serverMetadata)
-	handle("GET /v2/models/{name}", "model_metadata", s.modelMetadata)
-	handle("GET /v2/models/{name}/ready", "model_ready", s.modelReady)
-	handle("POST /v2/models/{name}/infer", "infer", s.infer)
-	handle("POST /v2/models/{name}/classify", "classify", s.classify)
+	// The protocol's model paths, also under /versions/{version}: the
+	// server has one version, "1".
+	for _, prefix := range []string{"/v2/models/{name}", "/v2/models/{name}/versions/{version}"} {
+		handle("GET "+prefix, "model_metadata", s.modelMetadata)
+		handle("GET "+prefix+"/ready", "model_ready", s.modelReady)
+		handle("POST "+prefix+"/infer", "infer", s.infer)
+		handle("POST "+prefix+"/classify", "classify", s.classify)
+	}
 	mux.Handle("GET /metrics", s.metrics.handler())
 	handle("/", "other", func(w http.ResponseWriter, r *http.Request) {
+		// The catch-all also sees known paths asked with the wrong method.
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			if method == r.Method {
+				continue
+			}
+			other := r.Clone(r.Context())
+			other.Method = method
+			if _, pattern := mux.Handler(other); pattern != "/" {
+				w.Header().Set("Allow", method)
+				writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: method not allowed; use %s", r.Method, r.URL.Path, method))
+				return
+			}
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s; see GET /v2/models/%s", r.Method, r.URL.Path, m.Name()))
 	})
 	s.mux = mux
@@ -249,6 +268,10 @@ type tensorMetadata struct {
 func (s *Server) checkModel(w http.ResponseWriter, r *http.Request) bool {
 	if name := r.PathValue("name"); name != s.model.Name() {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown model %q; this server serves %q", name, s.model.Name()))
+		return false
+	}
+	if v := r.PathValue("version"); v != "" && v != "1" {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q; it has one, \"1\"", s.model.Name(), v))
 		return false
 	}
 	return true

@@ -85,7 +85,12 @@ func TestEndpoints(t *testing.T) {
 		{"POST", "/v2/models/fake/classify?top=2", "IMAGE", 200, `"predictions":[{"class":0,"label":"sum","probability":`},
 		{"POST", "/v2/models/fake/classify", "GIF89a", 400, "undecodable image: not an image"},
 		{"POST", "/v2/models/fake/classify?top=0", "IMAGE", 400, "top=\\\"0\\\""},
-		{"GET", "/v2/models/fake/infer", "", 404, "no endpoint GET"},
+		{"GET", "/v2/models/fake/versions/1", "", 200, `"name":"fake"`},
+		{"GET", "/v2/models/fake/versions/2/ready", "", 404, `no version \"2\"`},
+		{"POST", "/v2/models/fake/versions/1/infer", `{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"FP32","data":[1,2,3,4]}]}`,
+			200, `"data":[10,1,4]`},
+		{"GET", "/v2/models/fake/infer", "", 405, "method not allowed; use POST"},
+		{"POST", "/v2/health/live", "", 405, "use GET"},
 		{"GET", "/nowhere", "", 404, "no endpoint"},
 	} {
 		req, _ := http.NewRequest(c.method, ts.URL+c.path, strings.NewReader(c.body))
@@ -116,7 +121,7 @@ func TestEndpoints(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`grcc_requests_total{code="200",endpoint="infer"} 2`,
+		`grcc_requests_total{code="200",endpoint="infer"} 3`,
 		`grcc_request_errors_total{code="413",endpoint="infer"} 1`,
 		`grcc_batch_size_bucket{le="2"}`,
 		`grcc_request_duration_seconds_bucket{endpoint="infer"`,
