@@ -202,3 +202,56 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Error("a request after shutdown was accepted")
 	}
 }
+
+// TestBusyAndDeadline checks the answers of a full queue (503 with
+// Retry-After) and of a request past its deadline (504).
+func TestBusyAndDeadline(t *testing.T) {
+	s := New(slowModel{d: time.Second}, Config{MaxBatch: 1, Queue: 1, Timeout: 1500 * time.Millisecond, Logf: t.Logf})
+	defer s.Close()
+	slow := httptest.NewServer(s.Handler())
+	defer slow.Close()
+	body := `{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"FP32","data":[1,2,3,4]}]}`
+	type answer struct {
+		code  int
+		retry string
+		body  string
+	}
+	answers := make(chan answer, 6)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			resp, err := http.Post(slow.URL+"/v2/models/fake/infer", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers <- answer{resp.StatusCode, resp.Header.Get("Retry-After"), string(b)}
+		})
+	}
+	wg.Wait()
+	close(answers)
+	counts := map[int]int{}
+	for a := range answers {
+		counts[a.code]++
+		switch a.code {
+		case 200:
+		case 503:
+			if a.retry != "1" || !strings.Contains(a.body, "queue is full") {
+				t.Errorf("503 without Retry-After or reason: %q %s", a.retry, a.body)
+			}
+		case 504:
+			if !strings.Contains(a.body, "deadline") {
+				t.Errorf("504 without reason: %s", a.body)
+			}
+		default:
+			t.Errorf("unexpected answer %d %s", a.code, a.body)
+		}
+	}
+	// One runs (1 s), one waits in the queue (answered at 2 s, past its
+	// 1.5 s deadline), the rest find the queue full.
+	if counts[200] != 1 || counts[504] != 1 || counts[503] != 4 {
+		t.Errorf("answers by status: %v; want one 200, one 504 and four 503", counts)
+	}
+}
