@@ -159,17 +159,32 @@ func (m slowModel) Forward(in, out []float32) error {
 	return m.fakeModel.Forward(in, out)
 }
 
+// gateModel is fakeModel whose Forward waits for gate to close.
+type gateModel struct {
+	fakeModel
+	gate    chan struct{}
+	started chan struct{} // receives once per Forward
+}
+
+func (m gateModel) Forward(in, out []float32) error {
+	m.started <- struct{}{}
+	<-m.gate
+	return m.fakeModel.Forward(in, out)
+}
+
 // TestGracefulShutdown cancels Serve's context while requests are in
-// flight: each gets its answer, readiness turns off, and Serve returns nil.
+// flight (one running, three queued): each gets its answer, readiness
+// turns off, new connections are refused, and Serve returns nil.
 func TestGracefulShutdown(t *testing.T) {
-	s := New(slowModel{d: 50 * time.Millisecond}, Config{MaxBatch: 1, Logf: t.Logf})
+	m := gateModel{gate: make(chan struct{}), started: make(chan struct{}, 8)}
+	s := New(m, Config{MaxBatch: 1, Logf: t.Logf})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, l, 10*time.Second) }()
+	go func() { served <- s.Serve(ctx, l, 30*time.Second) }()
 	url := "http://" + l.Addr().String() + "/v2/models/fake/infer"
 	body := `{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"FP32","data":[1,2,3,4]}]}`
 	var wg sync.WaitGroup
@@ -186,8 +201,11 @@ func TestGracefulShutdown(t *testing.T) {
 			codes <- resp.StatusCode
 		})
 	}
-	time.Sleep(30 * time.Millisecond) // all four are in: one runs, three wait
+	<-m.started
+	waitFor(t, func() bool { return s.batcher.QueueLen() == 3 })
 	cancel()
+	waitFor(t, func() bool { return !s.ready.Load() })
+	close(m.gate)
 	wg.Wait()
 	close(codes)
 	for code := range codes {
