@@ -28,5 +28,9 @@ if command -v nvcc >/dev/null 2>&1; then
 	echo "cuda-tagged grcc and CUDA test binaries build"
 fi
 
+echo "== go test -race (one model shared by many goroutines; the server)"
+go test -count=1 -race -timeout 10m -run 'Concurrent|Workspaces' ./runtime ./engine ./generated
+go test -count=1 -race -timeout 10m ./serve
+
 echo "== go test"
 go test -count=1 -timeout 60m "$@" ./...

@@ -17,26 +17,34 @@ import (
 	"github.com/grcc/grcc/runtime/checkpoint"
 )
 
-// Model is a program bound to its weights.
+// Model is a program bound to its weights. It is safe for concurrent use:
+// the weights and kernels are read-only after New, and each Forward takes a
+// workspace of its own from a pool bounded by SetMaxWorkspaces.
 type Model struct {
 	prog    *plan.Program
 	params  []checkpoint.Param
 	index   map[*ir.Param]int
 	tensors [][]float32
-	kernels []kernel      // one per step
-	users   []scratchUser // kernels that need scratch space
-
-	batch   int
-	buf     [][]float32
-	scratch []float32
+	kernels []kernel        // one per step
+	users   []scratchUser   // kernels that need scratch space
 	reads   [][]*plan.Value // per step, the values it reads (plan.Step.Reads)
-	args    [][][]float32   // per step, its reads resolved for the current batch
-	outs    [][]float32     // per step, its output
+	derived int             // floats computed from the weights at load: packed weights, folded BatchNorms
 
 	// Trace, when set, is called after each step of Forward with the
 	// step's index in Steps and how long it took: grcc bench --layers uses
-	// it to show where the time goes.
+	// it to show where the time goes. Set it only while no Forward runs.
 	Trace func(step int, d time.Duration)
+
+	workspaces runtime.Workspaces[workspace]
+}
+
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch   int // the batch the slices below were resolved for
+	buf     [][]float32
+	scratch []float32
+	args    [][][]float32 // per step, its reads resolved for the batch
+	outs    [][]float32   // per step, its output
 }
 
 // kernel runs one step for n images with the values resolved to slices.
@@ -97,7 +105,9 @@ func (m *Model) t(p *ir.Param) []float32 {
 }
 
 func (m *Model) scaleShift(bn *ir.BatchNorm) (scale, shift []float32) {
-	return runtime.BatchNormScaleShift(m.t(bn.Weight), m.t(bn.Bias), m.t(bn.Mean), m.t(bn.Var), bn.Eps)
+	scale, shift = runtime.BatchNormScaleShift(m.t(bn.Weight), m.t(bn.Bias), m.t(bn.Mean), m.t(bn.Var), bn.Eps)
+	m.derived += len(scale) + len(shift)
+	return scale, shift
 }
 
 // convScaleShift is a convolution step's epilogue: its folded BatchNorm
@@ -138,6 +148,7 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 			if err := k.Prepare(); err != nil {
 				return nil, err
 			}
+			m.derived += k.PackedLen()
 			m.needScratch(k)
 			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
 		}
@@ -149,6 +160,7 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		if err := k.Prepare(); err != nil {
 			return nil, err
 		}
+		m.derived += k.PackedLen()
 		m.needScratch(k)
 		switch {
 		case s.GateOut == nil:
@@ -193,48 +205,95 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 
 func (m *Model) needScratch(k scratchUser) { m.users = append(m.users, k) }
 
+// Name is the model's name in its spec.
+func (m *Model) Name() string { return m.prog.Model.Name }
+
+// InputShape is the shape of one input image: channels, height, width.
+func (m *Model) InputShape() (c, h, w int) {
+	in := m.prog.Model.Input
+	return in.C, in.H, in.W
+}
+
 // InputLen is the number of floats of one input image.
 func (m *Model) InputLen() int { return m.prog.Model.Input.Len() }
 
 // NumClasses is the number of logits per image.
 func (m *Model) NumClasses() int { return m.prog.Model.Classes }
 
-// resize sizes the buffers for n images and resolves every step's operands.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf = make([][]float32, len(m.prog.Buffers))
-	for i, size := range m.prog.Buffers {
-		m.buf[i] = make([]float32, n*size)
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, each
+// sized for the largest batch it has run) that exist at once, and so the
+// Forwards that run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) { m.workspaces.SetLimit(n) }
+
+// fit sizes w's buffers and scratch for n images (they only grow) and
+// resolves every step's operands.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if w.buf == nil {
+		w.buf = make([][]float32, len(m.prog.Buffers))
+		w.args = make([][][]float32, len(m.prog.Steps))
+		w.outs = make([][]float32, len(m.prog.Steps))
+		for i := range m.prog.Steps {
+			w.args[i] = make([][]float32, len(m.reads[i]))
+		}
 	}
+	for i, size := range m.prog.Buffers {
+		if len(w.buf[i]) < n*size {
+			w.buf[i] = make([]float32, n*size)
+		}
+	}
+	if need := m.scratchLen(n); len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
+	for i, s := range m.prog.Steps {
+		for k, v := range m.reads[i] {
+			w.args[i][k] = m.slice(w, v, n, nil, nil)
+		}
+		w.outs[i] = m.slice(w, s.Out, n, nil, nil)
+	}
+}
+
+func (m *Model) scratchLen(n int) int {
 	need := 0
 	for _, u := range m.users {
 		need = max(need, u.ScratchLen(n))
 	}
-	m.scratch = make([]float32, need)
-	m.args = make([][][]float32, len(m.prog.Steps))
-	m.outs = make([][]float32, len(m.prog.Steps))
-	for i, s := range m.prog.Steps {
-		m.args[i] = make([][]float32, len(m.reads[i]))
-		for k, v := range m.reads[i] {
-			m.args[i][k] = m.slice(v, n, nil, nil)
+	return need
+}
+
+// Memory is the memory of the model in bytes: its weights (the
+// checkpoint's tensors, shared ones once, and what loading derives from
+// them: packed convolution weights, BatchNorms folded into scales and
+// shifts), and the workspace of one Forward of batch images (activations
+// and scratch). A model in use holds the weights once and one workspace per
+// concurrent Forward.
+func (m *Model) Memory(batch int) (weights, workspace int64) {
+	floats := int64(m.derived)
+	for i, p := range m.params {
+		if t := m.tensors[i]; t != nil && p.SharedWith == "" {
+			floats += int64(len(t))
 		}
-		m.outs[i] = m.slice(s.Out, n, nil, nil)
 	}
+	ws := int64(m.scratchLen(batch))
+	for _, size := range m.prog.Buffers {
+		ws += int64(batch * size)
+	}
+	return 4 * floats, 4 * ws
 }
 
 // slice is the memory of value v for n images.
-func (m *Model) slice(v *plan.Value, n int, in, out []float32) []float32 {
+func (m *Model) slice(w *workspace, v *plan.Value, n int, in, out []float32) []float32 {
 	switch v.Buffer {
 	case plan.InputBuffer:
 		return in
 	case plan.OutputBuffer:
 		return out
 	}
-	return m.buf[v.Buffer][:n*v.Shape.Len()]
+	return w.buf[v.Buffer][:n*v.Shape.Len()]
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats
-// (NCHW), out n×NumClasses.
+// (NCHW), out n×NumClasses. Any number of goroutines may call it at once.
 func (m *Model) Forward(in, out []float32) error {
 	il, nc := m.InputLen(), m.NumClasses()
 	if len(in) == 0 || len(in)%il != 0 {
@@ -245,26 +304,28 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*nc {
 		return fmt.Errorf("output has %d floats, want %d×%d", len(out), n, nc)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
 	for i, s := range m.prog.Steps {
-		args := m.args[i]
+		args := w.args[i]
 		for k, v := range m.reads[i] {
 			if v.Buffer < 0 {
-				args[k] = m.slice(v, n, in, out)
+				args[k] = m.slice(w, v, n, in, out)
 			}
 		}
-		o := m.outs[i]
+		o := w.outs[i]
 		if s.Out.Buffer < 0 {
-			o = m.slice(s.Out, n, in, out)
+			o = m.slice(w, s.Out, n, in, out)
 		}
 		if m.Trace == nil {
-			m.kernels[i](n, args, o, m.scratch)
+			m.kernels[i](n, args, o, w.scratch)
 			continue
 		}
 		t0 := time.Now()
-		m.kernels[i](n, args, o, m.scratch)
+		m.kernels[i](n, args, o, w.scratch)
 		m.Trace(i, time.Since(t0))
 	}
 	return nil

@@ -21,8 +21,6 @@ type SKAttention struct {
 	FC1            []float32
 	Scale1, Shift1 []float32
 	FC2            []float32
-
-	call *skCall
 }
 
 // skCall holds the arguments of the Forward in progress and which of its
@@ -38,6 +36,8 @@ type skCall struct {
 	fuse     bool      // phase 2: weighted sum into out; else phase 1: channel means
 }
 
+var skCalls calls[skCall]
+
 // ScratchLen is the number of float32s of scratch Forward needs for a batch.
 func (s *SKAttention) ScratchLen(batch int) int {
 	return batch * (s.C + s.D + s.M*s.C)
@@ -47,10 +47,8 @@ func (s *SKAttention) ScratchLen(batch int) int {
 // branches must hold M slices; out must not alias any of them.
 func (s *SKAttention) Forward(batch int, branches [][]float32, out, scratch []float32) {
 	s.check(batch, branches, out, scratch)
-	if s.call == nil {
-		s.call = new(skCall)
-	}
-	cl := s.call
+	cl := skCalls.get()
+	defer skCalls.put(cl)
 	cl.s, cl.branches, cl.out = s, branches, out
 	nc := batch * s.C
 	cl.mean = scratch[:nc]

@@ -41,10 +41,10 @@ type Conv2D struct {
 	// result itself is never stored.
 	Update bool
 
-	plan convPlan
-	call *convCall
-	wp   []float32 // Weight packed by packA, group by group
-	offs []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
+	plan  convPlan
+	ready bool      // Prepare succeeded
+	wp    []float32 // Weight packed by packA, group by group
+	offs  []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
 }
 
 // convPath is the algorithm Prepare chose.
@@ -76,7 +76,8 @@ type convPlan struct {
 }
 
 // convCall holds the arguments of the Forward in progress, so that the
-// parallel loop can reach them without a per-call closure.
+// parallel loop can reach them without a per-call closure. Each Forward
+// takes its own from convCalls, so goroutines may share a Conv2D.
 type convCall struct {
 	loop
 	c                *Conv2D
@@ -89,6 +90,8 @@ type convCall struct {
 	shared           bool // B is packed once, in phasePack, for all blocks of output channels
 }
 
+var convCalls calls[convCall]
+
 // Prepare validates the fields and plans the computation. It must be called
 // once after the weights are loaded and before Forward.
 //
@@ -96,7 +99,7 @@ type convCall struct {
 // Weight must not change afterwards without another Prepare.
 func (c *Conv2D) Prepare() error {
 	if err := c.validate(); err != nil {
-		c.call = nil // Forward refuses to run on a stale plan
+		c.ready = false // Forward refuses to run on a stale plan
 		return fmt.Errorf("runtime: Conv2D: %w", err)
 	}
 	p := convPlan{
@@ -138,9 +141,7 @@ func (c *Conv2D) Prepare() error {
 	p.nt = (p.nt + nr - 1) / nr * nr
 	p.nb = (p.n + p.nt - 1) / p.nt
 	c.plan = p
-	if c.call == nil {
-		c.call = new(convCall)
-	}
+	c.ready = true
 	if p.path != pathDepthwise {
 		if cap(c.wp) < len(c.Weight) {
 			c.wp = make([]float32, len(c.Weight))
@@ -286,14 +287,15 @@ func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
 }
 
 func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
-	if c.call == nil {
+	if !c.ready {
 		panic("runtime: Conv2D.Forward called without a successful Prepare")
 	}
 	if len(in) < batch*c.InC*c.InH*c.InW || len(out) < batch*c.OutC*c.OutH*c.OutW || len(scratch) < c.ScratchLen(batch) {
 		panic(fmt.Sprintf("runtime: Conv2D.Forward: batch %d needs in %d, out %d, scratch %d floats; got %d, %d, %d",
 			batch, batch*c.InC*c.InH*c.InW, batch*c.OutC*c.OutH*c.OutW, c.ScratchLen(batch), len(in), len(out), len(scratch)))
 	}
-	cl := c.call
+	cl := convCalls.get()
+	defer convCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch = c, in, out, scratch // c, too, in case c was copied
 	cl.g, cl.xg = g, xg
 	p := &c.plan
@@ -320,7 +322,7 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.phase = phaseGEMM
 		cl.parallelFor(base*cl.mBlocks, 1, cl)
 	}
-	cl.in, cl.out, cl.scratch, cl.g, cl.xg = nil, nil, nil, nil, nil
+	cl.c, cl.in, cl.out, cl.scratch, cl.g, cl.xg = nil, nil, nil, nil, nil, nil
 }
 
 // split returns how many row panels of the weights a unit of work covers
@@ -702,3 +704,7 @@ func scaleShift(dst, src []float32, s, t float32, relu bool) {
 		}
 	}
 }
+
+// PackedLen is the number of floats of the packed copy of the weights that
+// Prepare made (none for depthwise convolutions), for memory accounting.
+func (c *Conv2D) PackedLen() int { return len(c.wp) }

@@ -8,10 +8,11 @@
 // preallocate its activations and scratch and then run without garbage. Work
 // is spread over a persistent pool of GOMAXPROCS goroutines.
 //
-// An op value is not safe for concurrent use: Forward keeps its per-call
-// arguments in state the op points to, so that starting parallel work
-// allocates nothing, and a copy of an op shares that state. Run separate
-// model instances to serve concurrent requests.
+// Once prepared, an op value is safe for concurrent use, given separate
+// inputs, outputs and scratch: its fields are only read, and each Forward
+// takes its per-call state (its arguments and parallel loop) from a pool, so
+// that starting parallel work allocates nothing. Workspaces bounds the
+// per-call memory of a model that many goroutines share.
 //
 // On amd64 with AVX-512 the matrix multiply, the packing of its right-hand
 // side, the GRCL gate update and the per-channel scale and shift run in

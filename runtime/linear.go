@@ -7,8 +7,6 @@ import "fmt"
 type Linear struct {
 	In, Out      int
 	Weight, Bias []float32
-
-	call *linearCall
 }
 
 // linearCall holds the arguments of the Forward in progress.
@@ -18,6 +16,8 @@ type linearCall struct {
 	batch   int
 	in, out []float32
 }
+
+var linearCalls calls[linearCall]
 
 // Forward computes batch rows of Out outputs from batch rows of In inputs.
 // Inference batches are small, so each output is a dot product of a weight
@@ -30,10 +30,8 @@ func (l *Linear) Forward(batch int, in, out []float32) {
 	if len(in) < batch*l.In || len(out) < batch*l.Out {
 		panic(fmt.Sprintf("runtime: Linear.Forward: batch %d needs in %d, out %d floats; got %d, %d", batch, batch*l.In, batch*l.Out, len(in), len(out)))
 	}
-	if l.call == nil {
-		l.call = new(linearCall)
-	}
-	cl := l.call
+	cl := linearCalls.get()
+	defer linearCalls.put(cl)
 	cl.l, cl.batch, cl.in, cl.out = l, batch, in, out
 	// About 64K multiply-adds per chunk keeps the hand-off cost small.
 	cl.parallelFor(l.Out, max(1, (1<<16)/max(1, l.In*batch)), cl)

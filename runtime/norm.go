@@ -12,8 +12,6 @@ type ScaleShift struct {
 	C, HW        int
 	Scale, Shift []float32
 	Relu         bool
-
-	call *scaleShiftCall
 }
 
 // scaleShiftCall holds the arguments of the Forward in progress.
@@ -23,6 +21,8 @@ type scaleShiftCall struct {
 	in, out []float32
 }
 
+var scaleShiftCalls calls[scaleShiftCall]
+
 // Forward applies s to batch images; in and out may be the same slice.
 // Planes are spread over the workers in chunks of at least spanGrain
 // elements.
@@ -31,10 +31,8 @@ func (s *ScaleShift) Forward(batch int, in, out []float32) {
 	if len(in) < n || len(out) < n {
 		panic(fmt.Sprintf("runtime: ScaleShift.Forward: batch %d needs %d floats; got in %d, out %d", batch, n, len(in), len(out)))
 	}
-	if s.call == nil {
-		s.call = new(scaleShiftCall)
-	}
-	cl := s.call
+	cl := scaleShiftCalls.get()
+	defer scaleShiftCalls.put(cl)
 	cl.s, cl.in, cl.out = s, in, out
 	cl.parallelFor(batch*s.C, max(1, spanGrain/max(1, s.HW)), cl)
 	cl.in, cl.out = nil, nil

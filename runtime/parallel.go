@@ -13,9 +13,12 @@ type body interface {
 	run(lo, hi, w int)
 }
 
-// loop is the shared state of one parallel loop. Ops keep one per op, reused
-// across calls, so that starting a loop allocates nothing: passing a pointer
-// through the pool's channel and converting a pointer to body are both free.
+// loop is the shared state of one parallel loop. Each op's per-call state
+// (see calls) embeds one, reused across calls, so that starting a loop
+// allocates nothing: passing a pointer through the pool's channel and
+// converting a pointer to body are both free. Loops of different calls,
+// from any number of goroutines, share the helpers: each caller works on its
+// own loop and waits only for the helpers it handed that loop to.
 type loop struct {
 	body  body
 	n     int
@@ -148,3 +151,18 @@ func spanOp(op int, a, b, c, d []float32, lo, hi int) {
 		addInto(a[lo:hi], b[lo:hi], c[lo:hi])
 	}
 }
+
+// calls is the supply of one op type's per-call state (its arguments and
+// its parallel loop). Each Forward takes its own for the duration of the
+// call, so any number of goroutines may run the same op at once; the pool
+// keeps a warm Forward allocation-free.
+type calls[T any] struct{ pool sync.Pool }
+
+func (c *calls[T]) get() *T {
+	if v, ok := c.pool.Get().(*T); ok {
+		return v
+	}
+	return new(T)
+}
+
+func (c *calls[T]) put(v *T) { c.pool.Put(v) }

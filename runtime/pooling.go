@@ -12,8 +12,6 @@ type Pool2D struct {
 	C, InH, InW, OutH, OutW int
 	KH, KW, SH, SW, PH, PW  int
 	Max                     bool
-
-	call *poolCall
 }
 
 // poolCall holds the arguments of the Forward in progress.
@@ -22,6 +20,8 @@ type poolCall struct {
 	p       *Pool2D
 	in, out []float32
 }
+
+var poolCalls calls[poolCall]
 
 // Forward pools batch images of C×InH×InW from in into out (C×OutH×OutW
 // each), one plane per unit of parallel work. A window that holds no input
@@ -32,10 +32,8 @@ func (p *Pool2D) Forward(batch int, in, out []float32) {
 	if len(in) < nin || len(out) < nout {
 		panic(fmt.Sprintf("runtime: Pool2D.Forward: batch %d needs in %d, out %d floats; got %d, %d", batch, nin, nout, len(in), len(out)))
 	}
-	if p.call == nil {
-		p.call = new(poolCall)
-	}
-	cl := p.call
+	cl := poolCalls.get()
+	defer poolCalls.put(cl)
 	cl.p, cl.in, cl.out = p, in, out
 	cl.parallelFor(batch*p.C, 1, cl)
 	cl.in, cl.out = nil, nil

@@ -41,7 +41,7 @@ type Winograd struct {
 	hp     int       // rows of the padded input (4·th+2)
 	segs   []winoSeg // the row segments of one image, in order
 	blocks []int     // block i holds segments [blocks[i], blocks[i+1])
-	call   *winoCall
+	ready  bool      // Prepare succeeded
 }
 
 // winoSeg is a run of at most 16 tiles of one tile row: the unit of the
@@ -52,6 +52,8 @@ type winoSeg struct {
 }
 
 // winoCall holds the arguments of the Forward in progress (see convCall).
+// Each Forward takes its own from winoCalls, so goroutines may share a
+// Winograd.
 type winoCall struct {
 	loop
 	c                *Winograd
@@ -59,6 +61,8 @@ type winoCall struct {
 	batch            int
 	pad              bool // phase: pad the input, or compute blocks
 }
+
+var winoCalls calls[winoCall]
 
 // winoPoints is the number of points of a transformed tile, 6×6.
 const winoPoints = 36
@@ -77,7 +81,7 @@ func (c *Winograd) Prepare() error {
 		KH: 3, KW: 3, SH: 1, SW: 1, PH: c.PH, PW: c.PW, DH: 1, DW: 1, Groups: 1,
 		Weight: c.Weight, Scale: c.Scale, Shift: c.Shift, InScale: c.InScale, InShift: c.InShift}
 	if err := conv.validate(); err != nil {
-		c.call = nil
+		c.ready = false
 		return fmt.Errorf("runtime: Winograd: %w", err)
 	}
 	c.th, c.tw = (c.OutH+3)/4, (c.OutW+3)/4
@@ -121,9 +125,7 @@ func (c *Winograd) Prepare() error {
 		}
 	}
 	c.blocks = append(c.blocks, len(c.segs))
-	if c.call == nil {
-		c.call = new(winoCall)
-	}
+	c.ready = true
 	return nil
 }
 
@@ -154,20 +156,21 @@ func (c *Winograd) ScratchLen(batch int) int {
 
 // Forward computes out = epilogue(conv(in)) like Conv2D.Forward.
 func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
-	if c.call == nil {
+	if !c.ready {
 		panic("runtime: Winograd.Forward called without a successful Prepare")
 	}
 	if len(in) < batch*c.InC*c.InH*c.InW || len(out) < batch*c.OutC*c.OutH*c.OutW || len(scratch) < c.ScratchLen(batch) {
 		panic(fmt.Sprintf("runtime: Winograd.Forward: batch %d needs in %d, out %d, scratch %d floats; got %d, %d, %d",
 			batch, batch*c.InC*c.InH*c.InW, batch*c.OutC*c.OutH*c.OutW, c.ScratchLen(batch), len(in), len(out), len(scratch)))
 	}
-	cl := c.call
+	cl := winoCalls.get()
+	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
 	cl.pad = true
 	cl.parallelFor(batch*c.InC, 4, cl)
 	cl.pad = false
 	cl.parallelFor(batch*(len(c.blocks)-1), 1, cl)
-	cl.in, cl.out, cl.scratch = nil, nil, nil
+	cl.c, cl.in, cl.out, cl.scratch = nil, nil, nil, nil
 }
 
 func (cl *winoCall) run(lo, hi, w int) {
@@ -403,3 +406,7 @@ func weightTransform(u *[winoPoints]float32, g []float32) {
 		}
 	}
 }
+
+// PackedLen is the number of floats Prepare derived from the weights: the
+// transformed weights, 36/9 = 4 times the size of Weight.
+func (c *Winograd) PackedLen() int { return len(c.u) }

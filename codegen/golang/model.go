@@ -27,7 +27,7 @@ func (e *emitter) modelFile() *jen.File {
 	e.constructor(f)
 	e.loaders(f)
 	e.bind(f)
-	e.resize(f)
+	e.workspace(f)
 	e.forward(f)
 	e.predict(f)
 	return f
@@ -115,19 +115,16 @@ func (e *emitter) modelType(f *jen.File) {
 	fields := []jen.Code{
 		jen.Id("tensors").Index().Index().Float32().Comment("tensors[i] holds Params[i]; shared entries alias one slice"),
 		jen.Id("loaded").Bool(),
-		jen.Id("batch").Int().Comment("the batch size buf and scratch are sized for"),
-		jen.Id("buf").Index(jen.Lit(len(e.p.Buffers))).Index().Float32().Comment("activations, reused as planned by grcc"),
-		jen.Id("scratch").Index().Float32(),
+		jen.Id("workspaces").Qual(runtimePkg, "Workspaces").Types(jen.Id("workspace")).Comment("one per Forward in progress"),
 		jen.Line(),
 	}
 	for _, s := range e.order {
 		name := e.fields[s]
 		fields = append(fields, jen.Comment(e.describe(s)), jen.Id(name).Add(kernelType(s)))
-		if s.Kind == plan.SKAttention {
-			fields = append(fields, jen.Id(name+"_branches").Index(jen.Lit(len(s.In))).Index().Float32())
-		}
 	}
-	f.Comment(fmt.Sprintf("Model is %s with its weights. Use one Model from one goroutine at a time.", e.m.Name))
+	f.Comment(fmt.Sprintf("Model is %s with its weights. Once loaded it is safe for concurrent use:", e.m.Name))
+	f.Comment("the weights are read-only and each Forward takes a workspace of its own (see")
+	f.Comment("SetMaxWorkspaces). Load the weights before sharing the Model.")
 	f.Type().Id("Model").Struct(fields...)
 }
 
@@ -353,12 +350,38 @@ func (e *emitter) bind(f *jen.File) {
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("bind").Params().Error().Block(body...)
 }
 
-// resize emits resize, which sizes the activation buffers for a batch; it is
-// the only place Forward allocates.
-func (e *emitter) resize(f *jen.File) {
-	body := []jen.Code{jen.Id("m").Dot("batch").Op("=").Id("n")}
+// workspace emits the workspace type, SetMaxWorkspaces and fit, which sizes
+// a workspace for a batch; fit is the only place Forward allocates:
+//
+//	type workspace struct { batch int; buf [5][]float32; scratch []float32 }
+//	func (m *Model) fit(w *workspace, n int) { if len(w.buf[0]) < n*65536 { w.buf[0] = make(...) }; ... }
+func (e *emitter) workspace(f *jen.File) {
+	fields := []jen.Code{
+		jen.Id("batch").Int().Comment("the batch size buf and scratch were last fitted to"),
+		jen.Id("buf").Index(jen.Lit(len(e.p.Buffers))).Index().Float32().Comment("activations, reused as planned by grcc"),
+		jen.Id("scratch").Index().Float32(),
+	}
+	for _, s := range e.order {
+		if s.Kind == plan.SKAttention {
+			fields = append(fields, jen.Id(e.fields[s]+"_branches").Index(jen.Lit(len(s.In))).Index().Float32())
+		}
+	}
+	f.Comment("workspace is the memory of one Forward in progress.")
+	f.Type().Id("workspace").Struct(fields...)
+
+	f.Comment("SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for")
+	f.Comment("the largest batch each has run) that exist at once, and so the Forwards that")
+	f.Comment("run at once: others wait. n <= 0 means GOMAXPROCS, the default.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetMaxWorkspaces").Params(jen.Id("n").Int()).Block(
+		jen.Id("m").Dot("workspaces").Dot("SetLimit").Call(jen.Id("n")))
+
+	grow := func(target jen.Code, size jen.Code) jen.Code {
+		return jen.If(jen.Len(target).Op("<").Add(size)).Block(
+			jen.Add(target).Op("=").Make(jen.Index().Float32(), size))
+	}
+	body := []jen.Code{jen.Id("w").Dot("batch").Op("=").Id("n")}
 	for i, size := range e.p.Buffers {
-		body = append(body, jen.Id("m").Dot("buf").Index(jen.Lit(i)).Op("=").Make(jen.Index().Float32(), jen.Id("n").Op("*").Lit(size)))
+		body = append(body, grow(jen.Id("w").Dot("buf").Index(jen.Lit(i)), jen.Id("n").Op("*").Lit(size)))
 	}
 	body = append(body, jen.Id("need").Op(":=").Lit(0))
 	for _, s := range e.order {
@@ -366,9 +389,10 @@ func (e *emitter) resize(f *jen.File) {
 			body = append(body, jen.Id("need").Op("=").Max(jen.Id("need"), jen.Id("m").Dot(e.fields[s]).Dot("ScratchLen").Call(jen.Id("n"))))
 		}
 	}
-	body = append(body, jen.Id("m").Dot("scratch").Op("=").Make(jen.Index().Float32(), jen.Id("need")))
-	f.Comment("resize sizes the activation buffers and the scratch space for n images.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("resize").Params(jen.Id("n").Int()).Block(body...)
+	body = append(body, grow(jen.Id("w").Dot("scratch"), jen.Id("need")))
+	f.Comment("fit sizes w's activation buffers and scratch space for n images. They only")
+	f.Comment("grow, so a workspace serves smaller batches without allocating.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("fit").Params(jen.Id("w").Op("*").Id("workspace"), jen.Id("n").Int()).Block(body...)
 }
 
 // value is the slice holding v for n images.
@@ -385,7 +409,7 @@ func (e *emitter) value(v *plan.Value) jen.Code {
 // forward emits Forward, the steps unrolled:
 //
 //	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
-//	m.conv1.Forward(n, in, b[0][:n*802816], m.scratch)
+//	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 func (e *emitter) forward(f *jen.File) {
 	pkg := e.pkg
 	body := []jen.Code{
@@ -398,8 +422,10 @@ func (e *emitter) forward(f *jen.File) {
 		jen.If(jen.Len(jen.Id("out")).Op("!=").Id("n").Op("*").Id("NumClasses")).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": output has %d floats, want %d×%d for %d images"),
 				jen.Len(jen.Id("out")), jen.Id("n"), jen.Id("NumClasses"), jen.Id("n")))),
-		jen.If(jen.Id("n").Op("!=").Id("m").Dot("batch")).Block(jen.Id("m").Dot("resize").Call(jen.Id("n"))),
-		jen.Id("b").Op(":=").Op("&").Id("m").Dot("buf"),
+		jen.Id("w").Op(":=").Id("m").Dot("workspaces").Dot("Get").Call(),
+		jen.Defer().Id("m").Dot("workspaces").Dot("Put").Call(jen.Id("w")),
+		jen.If(jen.Id("n").Op("!=").Id("w").Dot("batch")).Block(jen.Id("m").Dot("fit").Call(jen.Id("w"), jen.Id("n"))),
+		jen.Id("b").Op(":=").Op("&").Id("w").Dot("buf"),
 	}
 	for _, s := range e.p.Steps {
 		body = append(body, jen.Line(), jen.Comment(e.describe(s)))
@@ -407,7 +433,8 @@ func (e *emitter) forward(f *jen.File) {
 	}
 	body = append(body, jen.Return(jen.Nil()))
 	f.Comment("Forward computes the logits of n images: in holds n×InputLen floats (NCHW),")
-	f.Comment("out n×NumClasses. After the first call at a batch size it allocates nothing.")
+	f.Comment("out n×NumClasses. Any number of goroutines may call it at once. Once its")
+	f.Comment("workspace has run a batch this large it allocates nothing.")
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Forward").Params(jen.List(jen.Id("in"), jen.Id("out")).Index().Float32()).Error().Block(body...)
 }
 
@@ -424,9 +451,9 @@ func (e *emitter) call(s *plan.Step) []jen.Code {
 			if g.Kind == plan.Gate {
 				gate, xg = e.value(g.In[2]), e.value(g.In[3])
 			}
-			return []jen.Code{field().Dot("ForwardUpdate").Call(n, in(0), e.value(g.In[0]), gate, xg, jen.Id("m").Dot("scratch"))}
+			return []jen.Code{field().Dot("ForwardUpdate").Call(n, in(0), e.value(g.In[0]), gate, xg, jen.Id("w").Dot("scratch"))}
 		}
-		return []jen.Code{field().Dot("Forward").Call(n, in(0), out, jen.Id("m").Dot("scratch"))}
+		return []jen.Code{field().Dot("Forward").Call(n, in(0), out, jen.Id("w").Dot("scratch"))}
 	case plan.ScaleShift, plan.ReLU, plan.MaxPool, plan.AvgPool, plan.Linear:
 		return []jen.Code{field().Dot("Forward").Call(n, in(0), out)}
 	case plan.GlobalAvgPool:
@@ -439,8 +466,8 @@ func (e *emitter) call(s *plan.Step) []jen.Code {
 		}
 		arr := e.fields[s] + "_branches"
 		return []jen.Code{
-			jen.Id("m").Dot(arr).Op("=").Index(jen.Lit(len(s.In))).Index().Float32().Values(branches...),
-			field().Dot("Forward").Call(n, jen.Id("m").Dot(arr).Index(jen.Op(":")), out, jen.Id("m").Dot("scratch")),
+			jen.Id("w").Dot(arr).Op("=").Index(jen.Lit(len(s.In))).Index().Float32().Values(branches...),
+			field().Dot("Forward").Call(n, jen.Id("w").Dot(arr).Index(jen.Op(":")), out, jen.Id("w").Dot("scratch")),
 		}
 	case plan.Gate:
 		return []jen.Code{jen.Qual(runtimePkg, "GateUpdate").Call(in(0), in(1), in(2), in(3))}

@@ -880,13 +880,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys []string
 
-// Model is grcnn109 with its weights. Use one Model from one goroutine at a time.
+// Model is grcnn109 with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [5][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
 	conv1 runtime.Conv2D
@@ -4842,14 +4842,39 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*802816)
-	m.buf[1] = make([]float32, n*802816)
-	m.buf[2] = make([]float32, n*802816)
-	m.buf[3] = make([]float32, n*200704)
-	m.buf[4] = make([]float32, n*200704)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch   int          // the batch size buf and scratch were last fitted to
+	buf     [5][]float32 // activations, reused as planned by grcc
+	scratch []float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*802816 {
+		w.buf[0] = make([]float32, n*802816)
+	}
+	if len(w.buf[1]) < n*802816 {
+		w.buf[1] = make([]float32, n*802816)
+	}
+	if len(w.buf[2]) < n*802816 {
+		w.buf[2] = make([]float32, n*802816)
+	}
+	if len(w.buf[3]) < n*200704 {
+		w.buf[3] = make([]float32, n*200704)
+	}
+	if len(w.buf[4]) < n*200704 {
+		w.buf[4] = make([]float32, n*200704)
+	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -4997,11 +5022,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_8.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("grcnn109: Forward before the weights are loaded")
@@ -5013,61 +5041,63 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("grcnn109: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
-	m.conv1.Forward(n, in, b[0][:n*802816], m.scratch)
+	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
-	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
-	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], m.scratch)
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
-	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], m.scratch)
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer1_iter_1_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
+	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
-	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
+	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
-	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
+	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
-	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
+	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
-	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], m.scratch)
+	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
-	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
+	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
-	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_3_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], m.scratch)
+	m.layer1_iter_3_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
@@ -5076,61 +5106,61 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
-	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], m.scratch)
+	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
-	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], m.scratch)
+	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[0][:n*50176], b[3][:n*200704], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[0][:n*50176], b[3][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
-	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], m.scratch)
+	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
-	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], m.scratch)
+	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], w.scratch)
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
-	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
-	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
+	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
+	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
-	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
+	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
-	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
+	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
-	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
+	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
-	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], m.scratch)
+	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
-	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
+	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
-	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_3_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], m.scratch)
+	m.layer2_iter_3_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	m.layer2_d_bn.Forward(n, b[1][:n*401408], b[0][:n*401408])
@@ -5139,289 +5169,289 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
-	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], m.scratch)
+	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
-	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], m.scratch)
+	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
 	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
-	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], m.scratch)
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
-	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], m.scratch)
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
-	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
-	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
-	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
-	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
-	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
-	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
-	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
-	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
-	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
-	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
-	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
-	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
-	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
-	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU
-	m.layer3_iter_5_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_5_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
-	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
-	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU
-	m.layer3_iter_6_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_6_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
-	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
-	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU
-	m.layer3_iter_7_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_7_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
-	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
-	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU
-	m.layer3_iter_8_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_8_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
-	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
-	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU
-	m.layer3_iter_9_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_9_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
-	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
-	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU
-	m.layer3_iter_10_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_10_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
-	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
-	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU
-	m.layer3_iter_11_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_11_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
-	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
-	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU
-	m.layer3_iter_12_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_12_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
-	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
-	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU
-	m.layer3_iter_13_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_13_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
-	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
-	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU
-	m.layer3_iter_14_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_14_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
-	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
-	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU
-	m.layer3_iter_15_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_15_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
-	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
-	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU
-	m.layer3_iter_16_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_16_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
-	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
-	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU
-	m.layer3_iter_17_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_17_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
-	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
-	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU
-	m.layer3_iter_18_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_18_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
-	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
-	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU
-	m.layer3_iter_19_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_19_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
-	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
-	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU
-	m.layer3_iter_20_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_20_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
-	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
-	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU
-	m.layer3_iter_21_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_21_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
-	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
-	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[1][:n*50176], m.scratch)
+	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU
-	m.layer3_iter_22_5.Forward(n, b[1][:n*50176], b[2][:n*50176], m.scratch)
+	m.layer3_iter_22_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], m.scratch)
+	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
@@ -5430,61 +5460,61 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
-	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], m.scratch)
+	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
 	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %395
-	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], m.scratch)
+	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %395
-	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], m.scratch)
+	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %398
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %398
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
-	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
+	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %398
-	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %398
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
-	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
+	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %398
-	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], m.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %398
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
-	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
+	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], m.scratch)
+	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	m.lastact_0.Forward(n, b[4][:n*100352], b[3][:n*100352])

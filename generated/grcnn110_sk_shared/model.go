@@ -1352,13 +1352,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys []string
 
-// Model is grcnn110_sk_shared with its weights. Use one Model from one goroutine at a time.
+// Model is grcnn110_sk_shared with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [6][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
@@ -1375,8 +1375,7 @@ type Model struct {
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
-	stage_1_iter_1_5          runtime.SKAttention
-	stage_1_iter_1_5_branches [2][]float32
+	stage_1_iter_1_5 runtime.SKAttention
 	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_1_6 runtime.Conv2D
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
@@ -1388,8 +1387,7 @@ type Model struct {
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
-	stage_1_iter_2_5          runtime.SKAttention
-	stage_1_iter_2_5_branches [2][]float32
+	stage_1_iter_2_5 runtime.SKAttention
 	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_2_6 runtime.Conv2D
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
@@ -1401,8 +1399,7 @@ type Model struct {
 	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
 	stage_1_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
-	stage_1_iter_3_5          runtime.SKAttention
-	stage_1_iter_3_5_branches [2][]float32
+	stage_1_iter_3_5 runtime.SKAttention
 	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_3_6 runtime.Conv2D
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
@@ -1414,8 +1411,7 @@ type Model struct {
 	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
 	stage_1_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
-	stage_1_iter_4_5          runtime.SKAttention
-	stage_1_iter_4_5_branches [2][]float32
+	stage_1_iter_4_5 runtime.SKAttention
 	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_4_6 runtime.Conv2D
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
@@ -1427,8 +1423,7 @@ type Model struct {
 	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
 	stage_1_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
-	stage_1_iter_5_5          runtime.SKAttention
-	stage_1_iter_5_5_branches [2][]float32
+	stage_1_iter_5_5 runtime.SKAttention
 	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_5_6 runtime.Conv2D
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
@@ -1440,8 +1435,7 @@ type Model struct {
 	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
 	stage_1_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
-	stage_1_iter_6_5          runtime.SKAttention
-	stage_1_iter_6_5_branches [2][]float32
+	stage_1_iter_6_5 runtime.SKAttention
 	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
 	stage_1_iter_6_6 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 384x32x32
@@ -1457,8 +1451,7 @@ type Model struct {
 	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
 	stage_1_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
-	stage_1_d_conv_3          runtime.SKAttention
-	stage_1_d_conv_3_branches [2][]float32
+	stage_1_d_conv_3 runtime.SKAttention
 	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
 	stage_1_d_conv_1e runtime.Conv2D
 	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %121
@@ -1474,8 +1467,7 @@ type Model struct {
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_1_5          runtime.SKAttention
-	stage_2_iter_1_5_branches [2][]float32
+	stage_2_iter_1_5 runtime.SKAttention
 	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_1_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
@@ -1487,8 +1479,7 @@ type Model struct {
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_2_5          runtime.SKAttention
-	stage_2_iter_2_5_branches [2][]float32
+	stage_2_iter_2_5 runtime.SKAttention
 	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_2_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
@@ -1500,8 +1491,7 @@ type Model struct {
 	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
 	stage_2_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_3_5          runtime.SKAttention
-	stage_2_iter_3_5_branches [2][]float32
+	stage_2_iter_3_5 runtime.SKAttention
 	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_3_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
@@ -1513,8 +1503,7 @@ type Model struct {
 	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
 	stage_2_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_4_5          runtime.SKAttention
-	stage_2_iter_4_5_branches [2][]float32
+	stage_2_iter_4_5 runtime.SKAttention
 	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_4_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
@@ -1526,8 +1515,7 @@ type Model struct {
 	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
 	stage_2_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_5_5          runtime.SKAttention
-	stage_2_iter_5_5_branches [2][]float32
+	stage_2_iter_5_5 runtime.SKAttention
 	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_5_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
@@ -1539,8 +1527,7 @@ type Model struct {
 	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
 	stage_2_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_6_5          runtime.SKAttention
-	stage_2_iter_6_5_branches [2][]float32
+	stage_2_iter_6_5 runtime.SKAttention
 	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_6_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
@@ -1552,8 +1539,7 @@ type Model struct {
 	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
 	stage_2_iter_7_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_7_5          runtime.SKAttention
-	stage_2_iter_7_5_branches [2][]float32
+	stage_2_iter_7_5 runtime.SKAttention
 	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_7_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
@@ -1565,8 +1551,7 @@ type Model struct {
 	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
 	stage_2_iter_8_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_8_5          runtime.SKAttention
-	stage_2_iter_8_5_branches [2][]float32
+	stage_2_iter_8_5 runtime.SKAttention
 	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_8_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
@@ -1578,8 +1563,7 @@ type Model struct {
 	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
 	stage_2_iter_9_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
-	stage_2_iter_9_5          runtime.SKAttention
-	stage_2_iter_9_5_branches [2][]float32
+	stage_2_iter_9_5 runtime.SKAttention
 	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_9_6 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
@@ -1595,8 +1579,7 @@ type Model struct {
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
 	stage_2_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
-	stage_2_d_conv_3          runtime.SKAttention
-	stage_2_d_conv_3_branches [2][]float32
+	stage_2_d_conv_3 runtime.SKAttention
 	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
 	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_f and ReLU of %289
@@ -1612,8 +1595,7 @@ type Model struct {
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_1_5          runtime.SKAttention
-	stage_3_iter_1_5_branches [2][]float32
+	stage_3_iter_1_5 runtime.SKAttention
 	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_1_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
@@ -1625,8 +1607,7 @@ type Model struct {
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_2_5          runtime.SKAttention
-	stage_3_iter_2_5_branches [2][]float32
+	stage_3_iter_2_5 runtime.SKAttention
 	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_2_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
@@ -1638,8 +1619,7 @@ type Model struct {
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
 	stage_3_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_3_5          runtime.SKAttention
-	stage_3_iter_3_5_branches [2][]float32
+	stage_3_iter_3_5 runtime.SKAttention
 	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_3_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
@@ -1651,8 +1631,7 @@ type Model struct {
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
 	stage_3_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_4_5          runtime.SKAttention
-	stage_3_iter_4_5_branches [2][]float32
+	stage_3_iter_4_5 runtime.SKAttention
 	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_4_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
@@ -1664,8 +1643,7 @@ type Model struct {
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
 	stage_3_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_5_5          runtime.SKAttention
-	stage_3_iter_5_5_branches [2][]float32
+	stage_3_iter_5_5 runtime.SKAttention
 	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_5_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
@@ -1677,8 +1655,7 @@ type Model struct {
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
 	stage_3_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_6_5          runtime.SKAttention
-	stage_3_iter_6_5_branches [2][]float32
+	stage_3_iter_6_5 runtime.SKAttention
 	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_6_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
@@ -1690,8 +1667,7 @@ type Model struct {
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
 	stage_3_iter_7_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_7_5          runtime.SKAttention
-	stage_3_iter_7_5_branches [2][]float32
+	stage_3_iter_7_5 runtime.SKAttention
 	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_7_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
@@ -1703,8 +1679,7 @@ type Model struct {
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
 	stage_3_iter_8_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_8_5          runtime.SKAttention
-	stage_3_iter_8_5_branches [2][]float32
+	stage_3_iter_8_5 runtime.SKAttention
 	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_8_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
@@ -1716,8 +1691,7 @@ type Model struct {
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
 	stage_3_iter_9_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_9_5          runtime.SKAttention
-	stage_3_iter_9_5_branches [2][]float32
+	stage_3_iter_9_5 runtime.SKAttention
 	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_9_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
@@ -1729,8 +1703,7 @@ type Model struct {
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
 	stage_3_iter_10_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_10_5          runtime.SKAttention
-	stage_3_iter_10_5_branches [2][]float32
+	stage_3_iter_10_5 runtime.SKAttention
 	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_10_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
@@ -1742,8 +1715,7 @@ type Model struct {
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
 	stage_3_iter_11_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_11_5          runtime.SKAttention
-	stage_3_iter_11_5_branches [2][]float32
+	stage_3_iter_11_5 runtime.SKAttention
 	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_11_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
@@ -1755,8 +1727,7 @@ type Model struct {
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
 	stage_3_iter_12_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_12_5          runtime.SKAttention
-	stage_3_iter_12_5_branches [2][]float32
+	stage_3_iter_12_5 runtime.SKAttention
 	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_12_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
@@ -1768,8 +1739,7 @@ type Model struct {
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
 	stage_3_iter_13_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_13_5          runtime.SKAttention
-	stage_3_iter_13_5_branches [2][]float32
+	stage_3_iter_13_5 runtime.SKAttention
 	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_13_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
@@ -1781,8 +1751,7 @@ type Model struct {
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
 	stage_3_iter_14_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_14_5          runtime.SKAttention
-	stage_3_iter_14_5_branches [2][]float32
+	stage_3_iter_14_5 runtime.SKAttention
 	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_14_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
@@ -1794,8 +1763,7 @@ type Model struct {
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
 	stage_3_iter_15_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_15_5          runtime.SKAttention
-	stage_3_iter_15_5_branches [2][]float32
+	stage_3_iter_15_5 runtime.SKAttention
 	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_15_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
@@ -1807,8 +1775,7 @@ type Model struct {
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
 	stage_3_iter_16_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_16_5          runtime.SKAttention
-	stage_3_iter_16_5_branches [2][]float32
+	stage_3_iter_16_5 runtime.SKAttention
 	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_16_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
@@ -1820,8 +1787,7 @@ type Model struct {
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
 	stage_3_iter_17_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_17_5          runtime.SKAttention
-	stage_3_iter_17_5_branches [2][]float32
+	stage_3_iter_17_5 runtime.SKAttention
 	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_17_6 runtime.Conv2D
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
@@ -1833,8 +1799,7 @@ type Model struct {
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
 	stage_3_iter_18_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
-	stage_3_iter_18_5          runtime.SKAttention
-	stage_3_iter_18_5_branches [2][]float32
+	stage_3_iter_18_5 runtime.SKAttention
 	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
 	stage_3_iter_18_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 896x8x8
@@ -6716,15 +6681,77 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*393216)
-	m.buf[1] = make([]float32, n*393216)
-	m.buf[2] = make([]float32, n*393216)
-	m.buf[3] = make([]float32, n*196608)
-	m.buf[4] = make([]float32, n*196608)
-	m.buf[5] = make([]float32, n*196608)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch                      int          // the batch size buf and scratch were last fitted to
+	buf                        [6][]float32 // activations, reused as planned by grcc
+	scratch                    []float32
+	stage_1_iter_1_5_branches  [2][]float32
+	stage_1_iter_2_5_branches  [2][]float32
+	stage_1_iter_3_5_branches  [2][]float32
+	stage_1_iter_4_5_branches  [2][]float32
+	stage_1_iter_5_5_branches  [2][]float32
+	stage_1_iter_6_5_branches  [2][]float32
+	stage_1_d_conv_3_branches  [2][]float32
+	stage_2_iter_1_5_branches  [2][]float32
+	stage_2_iter_2_5_branches  [2][]float32
+	stage_2_iter_3_5_branches  [2][]float32
+	stage_2_iter_4_5_branches  [2][]float32
+	stage_2_iter_5_5_branches  [2][]float32
+	stage_2_iter_6_5_branches  [2][]float32
+	stage_2_iter_7_5_branches  [2][]float32
+	stage_2_iter_8_5_branches  [2][]float32
+	stage_2_iter_9_5_branches  [2][]float32
+	stage_2_d_conv_3_branches  [2][]float32
+	stage_3_iter_1_5_branches  [2][]float32
+	stage_3_iter_2_5_branches  [2][]float32
+	stage_3_iter_3_5_branches  [2][]float32
+	stage_3_iter_4_5_branches  [2][]float32
+	stage_3_iter_5_5_branches  [2][]float32
+	stage_3_iter_6_5_branches  [2][]float32
+	stage_3_iter_7_5_branches  [2][]float32
+	stage_3_iter_8_5_branches  [2][]float32
+	stage_3_iter_9_5_branches  [2][]float32
+	stage_3_iter_10_5_branches [2][]float32
+	stage_3_iter_11_5_branches [2][]float32
+	stage_3_iter_12_5_branches [2][]float32
+	stage_3_iter_13_5_branches [2][]float32
+	stage_3_iter_14_5_branches [2][]float32
+	stage_3_iter_15_5_branches [2][]float32
+	stage_3_iter_16_5_branches [2][]float32
+	stage_3_iter_17_5_branches [2][]float32
+	stage_3_iter_18_5_branches [2][]float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*393216 {
+		w.buf[0] = make([]float32, n*393216)
+	}
+	if len(w.buf[1]) < n*393216 {
+		w.buf[1] = make([]float32, n*393216)
+	}
+	if len(w.buf[2]) < n*393216 {
+		w.buf[2] = make([]float32, n*393216)
+	}
+	if len(w.buf[3]) < n*196608 {
+		w.buf[3] = make([]float32, n*196608)
+	}
+	if len(w.buf[4]) < n*196608 {
+		w.buf[4] = make([]float32, n*196608)
+	}
+	if len(w.buf[5]) < n*196608 {
+		w.buf[5] = make([]float32, n*196608)
+	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -6943,11 +6970,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_18_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_6.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("grcnn110_sk_shared: Forward before the weights are loaded")
@@ -6959,133 +6989,135 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("grcnn110_sk_shared: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
-	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
+	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_f and ReLU of %1
-	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*393216], m.scratch)
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*393216], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
-	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*393216], m.scratch)
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*393216], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
-	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
-	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_1_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_1_5.Forward(n, m.stage_1_iter_1_5_branches[:], b[3][:n*196608], m.scratch)
+	w.stage_1_iter_1_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_1_5.Forward(n, w.stage_1_iter_1_5_branches[:], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
+	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
-	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
-	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_2_5.Forward(n, m.stage_1_iter_2_5_branches[:], b[3][:n*196608], m.scratch)
+	w.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_2_5.Forward(n, w.stage_1_iter_2_5_branches[:], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
+	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
+	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
 
 	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU
-	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
-	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_3_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_3_5.Forward(n, m.stage_1_iter_3_5_branches[:], b[3][:n*196608], m.scratch)
+	w.stage_1_iter_3_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_3_5.Forward(n, w.stage_1_iter_3_5_branches[:], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_3_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
+	m.stage_1_iter_3_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
-	m.stage_1_conv_g_r_4.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
+	m.stage_1_conv_g_r_4.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
 
 	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
-	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU
-	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
-	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_4_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_4_5.Forward(n, m.stage_1_iter_4_5_branches[:], b[3][:n*196608], m.scratch)
+	w.stage_1_iter_4_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_4_5.Forward(n, w.stage_1_iter_4_5_branches[:], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_4_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
+	m.stage_1_iter_4_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
-	m.stage_1_conv_g_r_5.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
+	m.stage_1_conv_g_r_5.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
 
 	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
-	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU
-	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
-	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_5_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_5_5.Forward(n, m.stage_1_iter_5_5_branches[:], b[3][:n*196608], m.scratch)
+	w.stage_1_iter_5_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_5_5.Forward(n, w.stage_1_iter_5_5_branches[:], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_5_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
+	m.stage_1_iter_5_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
-	m.stage_1_conv_g_r_6.Forward(n, b[1][:n*393216], b[0][:n*393216], m.scratch)
+	m.stage_1_conv_g_r_6.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
 
 	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
-	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU
-	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], m.scratch)
+	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
-	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], m.scratch)
+	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
-	m.stage_1_iter_6_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_6_5.Forward(n, m.stage_1_iter_6_5_branches[:], b[3][:n*196608], m.scratch)
+	w.stage_1_iter_6_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
+	m.stage_1_iter_6_5.Forward(n, w.stage_1_iter_6_5_branches[:], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_6_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], m.scratch)
+	m.stage_1_iter_6_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 384x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*393216], b[0][:n*393216])
@@ -7094,203 +7126,203 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*393216], b[3][:n*98304])
 
 	// stage_1.d_conv: conv 1x1, 384x16x16 → 384x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*98304], b[4][:n*98304], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*98304], b[4][:n*98304], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[3][:n*196608], m.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
-	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*196608], b[5][:n*49152], m.scratch)
+	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*196608], b[5][:n*49152], w.scratch)
 
 	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
-	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*196608], b[0][:n*49152], m.scratch)
+	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*196608], b[0][:n*49152], w.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
-	m.stage_1_d_conv_3_branches = [2][]float32{b[5][:n*49152], b[0][:n*49152]}
-	m.stage_1_d_conv_3.Forward(n, m.stage_1_d_conv_3_branches[:], b[3][:n*49152], m.scratch)
+	w.stage_1_d_conv_3_branches = [2][]float32{b[5][:n*49152], b[0][:n*49152]}
+	m.stage_1_d_conv_3.Forward(n, w.stage_1_d_conv_3_branches[:], b[3][:n*49152], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[3][:n*49152], b[5][:n*98304], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[3][:n*49152], b[5][:n*98304], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 384x16x16
 	runtime.AddInto(b[3][:n*98304], b[4][:n*98304], b[5][:n*98304])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %121
-	m.stage_2_conv_f.Forward(n, b[3][:n*98304], b[4][:n*163840], m.scratch)
+	m.stage_2_conv_f.Forward(n, b[3][:n*98304], b[4][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
-	m.stage_2_conv_g_f.Forward(n, b[3][:n*98304], b[5][:n*163840], m.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*98304], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %124
-	m.stage_2_conv_g_r.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
-	m.stage_2_iter_1_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
-	m.stage_2_conv_g_r_2.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_2.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
-	m.stage_2_iter_2_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
-	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_2_5.Forward(n, m.stage_2_iter_2_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_2_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
-	m.stage_2_conv_g_r_3.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_3.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
-	m.stage_2_iter_3_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU
-	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
-	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_3_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_3_5.Forward(n, m.stage_2_iter_3_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_3_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_3_5.Forward(n, w.stage_2_iter_3_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_3_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_3_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
-	m.stage_2_conv_g_r_4.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_4.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
-	m.stage_2_iter_4_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU
-	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
-	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_4_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_4_5.Forward(n, m.stage_2_iter_4_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_4_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_4_5.Forward(n, w.stage_2_iter_4_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_4_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_4_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
-	m.stage_2_conv_g_r_5.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_5.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
-	m.stage_2_iter_5_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU
-	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
-	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_5_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_5_5.Forward(n, m.stage_2_iter_5_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_5_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_5_5.Forward(n, w.stage_2_iter_5_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_5_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_5_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
-	m.stage_2_conv_g_r_6.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_6.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
-	m.stage_2_iter_6_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_6_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU
-	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
-	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_6_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_6_5.Forward(n, m.stage_2_iter_6_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_6_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_6_5.Forward(n, w.stage_2_iter_6_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_6_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_6_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
-	m.stage_2_conv_g_r_7.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_7.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
-	m.stage_2_iter_7_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_7_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU
-	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
-	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_7_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_7_5.Forward(n, m.stage_2_iter_7_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_7_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_7_5.Forward(n, w.stage_2_iter_7_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_7_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_7_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
-	m.stage_2_conv_g_r_8.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_8.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
-	m.stage_2_iter_8_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_8_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU
-	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
-	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_8_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_8_5.Forward(n, m.stage_2_iter_8_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_8_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_8_5.Forward(n, w.stage_2_iter_8_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_8_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_8_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
-	m.stage_2_conv_g_r_9.Forward(n, b[4][:n*163840], b[3][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_9.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
 
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
-	m.stage_2_iter_9_2.Forward(n, b[4][:n*163840], b[0][:n*81920], m.scratch)
+	m.stage_2_iter_9_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU
-	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], m.scratch)
+	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
-	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], m.scratch)
+	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
-	m.stage_2_iter_9_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_9_5.Forward(n, m.stage_2_iter_9_5_branches[:], b[0][:n*81920], m.scratch)
+	w.stage_2_iter_9_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
+	m.stage_2_iter_9_5.Forward(n, w.stage_2_iter_9_5_branches[:], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_9_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], m.scratch)
+	m.stage_2_iter_9_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	m.stage_2_d_bn.Forward(n, b[4][:n*163840], b[3][:n*163840])
@@ -7299,374 +7331,374 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[3][:n*163840], b[5][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[5][:n*40960], b[3][:n*40960], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[5][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
-	m.stage_2_d_conv_1.Forward(n, b[4][:n*163840], b[5][:n*81920], m.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[4][:n*163840], b[5][:n*81920], w.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*81920], b[4][:n*20480], m.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*81920], b[4][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*81920], b[0][:n*20480], m.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*81920], b[0][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
-	m.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*20480], b[0][:n*20480]}
-	m.stage_2_d_conv_3.Forward(n, m.stage_2_d_conv_3_branches[:], b[5][:n*20480], m.scratch)
+	w.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*20480], b[0][:n*20480]}
+	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[5][:n*20480], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[5][:n*20480], b[4][:n*40960], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[5][:n*20480], b[4][:n*40960], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
 	runtime.AddInto(b[5][:n*40960], b[3][:n*40960], b[4][:n*40960])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_f and ReLU of %289
-	m.stage_3_conv_f.Forward(n, b[5][:n*40960], b[3][:n*57344], m.scratch)
+	m.stage_3_conv_f.Forward(n, b[5][:n*40960], b[3][:n*57344], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
-	m.stage_3_conv_g_f.Forward(n, b[5][:n*40960], b[4][:n*57344], m.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[5][:n*40960], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_1.0 and ReLU of %292
-	m.stage_3_conv_g_r.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_1_5.Forward(n, m.stage_3_iter_1_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
-	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_2_5.Forward(n, m.stage_3_iter_2_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
-	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
-	m.stage_3_iter_3_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_3_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU
-	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
-	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_3_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_3_5.Forward(n, m.stage_3_iter_3_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_3_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_3_5.Forward(n, w.stage_3_iter_3_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_3_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_3_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
-	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
-	m.stage_3_iter_4_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_4_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU
-	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
-	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_4_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_4_5.Forward(n, m.stage_3_iter_4_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_4_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_4_5.Forward(n, w.stage_3_iter_4_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_4_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_4_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
-	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
-	m.stage_3_iter_5_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_5_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU
-	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
-	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_5_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_5_5.Forward(n, m.stage_3_iter_5_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_5_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_5_5.Forward(n, w.stage_3_iter_5_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_5_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_5_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
-	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
-	m.stage_3_iter_6_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_6_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU
-	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
-	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_6_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_6_5.Forward(n, m.stage_3_iter_6_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_6_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_6_5.Forward(n, w.stage_3_iter_6_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_6_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_6_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
-	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
-	m.stage_3_iter_7_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_7_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU
-	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
-	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_7_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_7_5.Forward(n, m.stage_3_iter_7_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_7_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_7_5.Forward(n, w.stage_3_iter_7_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_7_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_7_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
-	m.stage_3_conv_g_r_8.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_8.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
-	m.stage_3_iter_8_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_8_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU
-	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
-	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_8_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_8_5.Forward(n, m.stage_3_iter_8_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_8_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_8_5.Forward(n, w.stage_3_iter_8_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_8_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_8_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
-	m.stage_3_conv_g_r_9.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_9.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
-	m.stage_3_iter_9_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_9_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU
-	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
-	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_9_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_9_5.Forward(n, m.stage_3_iter_9_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_9_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_9_5.Forward(n, w.stage_3_iter_9_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_9_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_9_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
-	m.stage_3_conv_g_r_10.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_10.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
-	m.stage_3_iter_10_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_10_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU
-	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
-	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_10_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_10_5.Forward(n, m.stage_3_iter_10_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_10_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_10_5.Forward(n, w.stage_3_iter_10_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_10_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_10_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
-	m.stage_3_conv_g_r_11.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_11.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
-	m.stage_3_iter_11_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_11_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU
-	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
-	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_11_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_11_5.Forward(n, m.stage_3_iter_11_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_11_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_11_5.Forward(n, w.stage_3_iter_11_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_11_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_11_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
-	m.stage_3_conv_g_r_12.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_12.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
-	m.stage_3_iter_12_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_12_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU
-	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
-	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_12_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_12_5.Forward(n, m.stage_3_iter_12_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_12_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_12_5.Forward(n, w.stage_3_iter_12_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_12_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_12_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
-	m.stage_3_conv_g_r_13.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_13.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
-	m.stage_3_iter_13_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_13_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU
-	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
-	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_13_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_13_5.Forward(n, m.stage_3_iter_13_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_13_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_13_5.Forward(n, w.stage_3_iter_13_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_13_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_13_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
-	m.stage_3_conv_g_r_14.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_14.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
-	m.stage_3_iter_14_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_14_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU
-	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
-	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_14_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_14_5.Forward(n, m.stage_3_iter_14_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_14_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_14_5.Forward(n, w.stage_3_iter_14_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_14_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_14_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
-	m.stage_3_conv_g_r_15.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_15.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
-	m.stage_3_iter_15_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_15_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU
-	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
-	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_15_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_15_5.Forward(n, m.stage_3_iter_15_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_15_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_15_5.Forward(n, w.stage_3_iter_15_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_15_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_15_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
-	m.stage_3_conv_g_r_16.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_16.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
-	m.stage_3_iter_16_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_16_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU
-	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
-	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_16_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_16_5.Forward(n, m.stage_3_iter_16_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_16_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_16_5.Forward(n, w.stage_3_iter_16_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_16_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_16_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
-	m.stage_3_conv_g_r_17.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_17.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
-	m.stage_3_iter_17_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_17_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU
-	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
-	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_17_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_17_5.Forward(n, m.stage_3_iter_17_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_17_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_17_5.Forward(n, w.stage_3_iter_17_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_17_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_17_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
-	m.stage_3_conv_g_r_18.Forward(n, b[3][:n*57344], b[5][:n*57344], m.scratch)
+	m.stage_3_conv_g_r_18.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
 
 	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
-	m.stage_3_iter_18_2.Forward(n, b[3][:n*57344], b[0][:n*28672], m.scratch)
+	m.stage_3_iter_18_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU
-	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], m.scratch)
+	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
-	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], m.scratch)
+	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
-	m.stage_3_iter_18_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_18_5.Forward(n, m.stage_3_iter_18_5_branches[:], b[0][:n*28672], m.scratch)
+	w.stage_3_iter_18_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
+	m.stage_3_iter_18_5.Forward(n, w.stage_3_iter_18_5_branches[:], b[0][:n*28672], w.scratch)
 
 	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_18_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], m.scratch)
+	m.stage_3_iter_18_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 896x8x8
 	m.lastact_0.Forward(n, b[3][:n*57344], b[4][:n*57344])

@@ -483,13 +483,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys = []string{"stage_1.d_bn_1e.weight", "stage_1.d_bn_1e.bias", "stage_1.d_bn_1e.running_mean", "stage_1.d_bn_1e.running_var", "stage_1.d_bn_1e.num_batches_tracked", "stage_2.d_bn_1e.weight", "stage_2.d_bn_1e.bias", "stage_2.d_bn_1e.running_mean", "stage_2.d_bn_1e.running_var", "stage_2.d_bn_1e.num_batches_tracked"}
 
-// Model is grcnn56 with its weights. Use one Model from one goroutine at a time.
+// Model is grcnn56 with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [5][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
@@ -2532,14 +2532,39 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*524288)
-	m.buf[1] = make([]float32, n*524288)
-	m.buf[2] = make([]float32, n*524288)
-	m.buf[3] = make([]float32, n*131072)
-	m.buf[4] = make([]float32, n*131072)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch   int          // the batch size buf and scratch were last fitted to
+	buf     [5][]float32 // activations, reused as planned by grcc
+	scratch []float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*524288 {
+		w.buf[0] = make([]float32, n*524288)
+	}
+	if len(w.buf[1]) < n*524288 {
+		w.buf[1] = make([]float32, n*524288)
+	}
+	if len(w.buf[2]) < n*524288 {
+		w.buf[2] = make([]float32, n*524288)
+	}
+	if len(w.buf[3]) < n*131072 {
+		w.buf[3] = make([]float32, n*131072)
+	}
+	if len(w.buf[4]) < n*131072 {
+		w.buf[4] = make([]float32, n*131072)
+	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -2616,11 +2641,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_8.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("grcnn56: Forward before the weights are loaded")
@@ -2632,55 +2660,57 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("grcnn56: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
-	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
+	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
-	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], m.scratch)
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
-	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], m.scratch)
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
 
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*524288], b[0][:n*524288], m.scratch)
+	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
 
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
 
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
-	m.stage_1_iter_3_5.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
+	m.stage_1_iter_3_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
 
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_3_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], m.scratch)
+	m.stage_1_iter_3_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[0][:n*524288])
@@ -2689,85 +2719,85 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*524288], b[3][:n*131072])
 
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*131072], b[4][:n*131072], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], m.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*32768], b[3][:n*131072], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*32768], b[3][:n*131072], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 512x16x16
 	runtime.AddInto(b[0][:n*131072], b[4][:n*131072], b[3][:n*131072])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %55
-	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], m.scratch)
+	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[2][:n*163840], m.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
-	m.stage_2_conv_g_r.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
+	m.stage_2_conv_g_r.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
-	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
-	m.stage_2_conv_g_r_2.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_2.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
-	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
-	m.stage_2_conv_g_r_3.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_3.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
-	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
-	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_3_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
-	m.stage_2_conv_g_r_4.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_4.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
-	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
-	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_4_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
-	m.stage_2_conv_g_r_5.Forward(n, b[1][:n*163840], b[0][:n*163840], m.scratch)
+	m.stage_2_conv_g_r_5.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
-	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
-	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_5_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], m.scratch)
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	m.stage_2_d_bn.Forward(n, b[1][:n*163840], b[0][:n*163840])
@@ -2776,109 +2806,109 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
-	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], m.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
-	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], m.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*10240], b[3][:n*40960], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[0][:n*10240], b[3][:n*40960], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
 	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %133
-	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], m.scratch)
+	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*49152], m.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
-	m.stage_3_conv_g_r.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
-	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
-	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
-	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
-	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
-	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
-	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
-	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
-	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
-	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
-	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
-	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
-	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
-	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
-	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
-	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
-	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*49152], b[0][:n*49152], m.scratch)
+	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
-	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], m.scratch)
+	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
-	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], m.scratch)
+	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], m.scratch)
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
 	m.lastact_0.Forward(n, b[3][:n*49152], b[4][:n*49152])

@@ -230,13 +230,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys = []string{"stage_1.d_bn_1e.weight", "stage_1.d_bn_1e.bias", "stage_1.d_bn_1e.running_mean", "stage_1.d_bn_1e.running_var", "stage_1.d_bn_1e.num_batches_tracked", "stage_2.d_bn_1e.weight", "stage_2.d_bn_1e.bias", "stage_2.d_bn_1e.running_mean", "stage_2.d_bn_1e.running_var", "stage_2.d_bn_1e.num_batches_tracked"}
 
-// Model is tiny_cifar with its weights. Use one Model from one goroutine at a time.
+// Model is tiny_cifar with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [5][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
@@ -1159,14 +1159,39 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*65536)
-	m.buf[1] = make([]float32, n*65536)
-	m.buf[2] = make([]float32, n*65536)
-	m.buf[3] = make([]float32, n*32768)
-	m.buf[4] = make([]float32, n*32768)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch   int          // the batch size buf and scratch were last fitted to
+	buf     [5][]float32 // activations, reused as planned by grcc
+	scratch []float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*65536 {
+		w.buf[0] = make([]float32, n*65536)
+	}
+	if len(w.buf[1]) < n*65536 {
+		w.buf[1] = make([]float32, n*65536)
+	}
+	if len(w.buf[2]) < n*65536 {
+		w.buf[2] = make([]float32, n*65536)
+	}
+	if len(w.buf[3]) < n*32768 {
+		w.buf[3] = make([]float32, n*32768)
+	}
+	if len(w.buf[4]) < n*32768 {
+		w.buf[4] = make([]float32, n*32768)
+	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -1199,11 +1224,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("tiny_cifar: Forward before the weights are loaded")
@@ -1215,31 +1243,33 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("tiny_cifar: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
-	m.conv_3x3.Forward(n, in, b[0][:n*65536], m.scratch)
+	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
-	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], m.scratch)
+	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
-	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], m.scratch)
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], m.scratch)
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*32768], b[4][:n*32768], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], m.scratch)
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
@@ -1248,49 +1278,49 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*65536], b[3][:n*16384])
 
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[4][:n*16384], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[4][:n*16384], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], m.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[0][:n*8192], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[0][:n*8192], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*8192], b[3][:n*16384], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*8192], b[3][:n*16384], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 64x16x16
 	runtime.AddInto(b[0][:n*16384], b[4][:n*16384], b[3][:n*16384])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_f and ReLU of %31
-	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], m.scratch)
+	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[4][:n*16384], m.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[4][:n*16384], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_1.0 and ReLU of %34
-	m.stage_2_conv_g_r.Forward(n, b[3][:n*16384], b[0][:n*16384], m.scratch)
+	m.stage_2_conv_g_r.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
-	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], m.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], m.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], m.scratch)
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_2.0 and ReLU of %34
-	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*16384], b[0][:n*16384], m.scratch)
+	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
-	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], m.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], m.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], m.scratch)
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
 	m.stage_2_d_bn.Forward(n, b[3][:n*16384], b[4][:n*16384])
@@ -1299,37 +1329,37 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[4][:n*16384], b[0][:n*4096])
 
 	// stage_2.d_conv: conv 1x1, 64x8x8 → 64x8x8
-	m.stage_2_d_conv.Forward(n, b[0][:n*4096], b[4][:n*4096], m.scratch)
+	m.stage_2_d_conv.Forward(n, b[0][:n*4096], b[4][:n*4096], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
-	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[0][:n*8192], m.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[0][:n*8192], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8
-	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], m.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[0][:n*4096], m.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[0][:n*4096], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 64x8x8
 	runtime.AddInto(b[3][:n*4096], b[4][:n*4096], b[0][:n*4096])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %73
-	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[4][:n*8192], m.scratch)
+	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[4][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73
-	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[0][:n*8192], m.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[0][:n*8192], w.scratch)
 
 	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %76
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[3][:n*8192], m.scratch)
+	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[3][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
-	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[1][:n*4096], m.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU
-	m.stage_3_iter_1_5.Forward(n, b[1][:n*4096], b[2][:n*4096], m.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[4][:n*8192], b[3][:n*8192], b[0][:n*8192], m.scratch)
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[4][:n*8192], b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
 	m.lastact_0.Forward(n, b[4][:n*8192], b[3][:n*8192])

@@ -401,13 +401,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys []string
 
-// Model is tiny_imagenet_sk with its weights. Use one Model from one goroutine at a time.
+// Model is tiny_imagenet_sk with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [6][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
 	conv1 runtime.Conv2D
@@ -428,8 +428,7 @@ type Model struct {
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
-	layer1_iter_1_5          runtime.SKAttention
-	layer1_iter_1_5_branches [2][]float32
+	layer1_iter_1_5 runtime.SKAttention
 	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
 	layer1_iter_1_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
@@ -445,8 +444,7 @@ type Model struct {
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 32x28x28
-	layer1_d_conv_3          runtime.SKAttention
-	layer1_d_conv_3_branches [2][]float32
+	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %45
@@ -462,8 +460,7 @@ type Model struct {
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
-	layer2_iter_1_5          runtime.SKAttention
-	layer2_iter_1_5_branches [2][]float32
+	layer2_iter_1_5 runtime.SKAttention
 	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	layer2_iter_1_6 runtime.Conv2D
 	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_2.0 and ReLU of %48
@@ -475,8 +472,7 @@ type Model struct {
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
-	layer2_iter_2_5          runtime.SKAttention
-	layer2_iter_2_5_branches [2][]float32
+	layer2_iter_2_5 runtime.SKAttention
 	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	layer2_iter_2_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
@@ -492,8 +488,7 @@ type Model struct {
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
-	layer2_d_conv_3          runtime.SKAttention
-	layer2_d_conv_3_branches [2][]float32
+	layer2_d_conv_3 runtime.SKAttention
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
@@ -509,8 +504,7 @@ type Model struct {
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
-	layer3_iter_1_5          runtime.SKAttention
-	layer3_iter_1_5_branches [2][]float32
+	layer3_iter_1_5 runtime.SKAttention
 	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
@@ -526,8 +520,7 @@ type Model struct {
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
-	layer3_d_conv_3          runtime.SKAttention
-	layer3_d_conv_3_branches [2][]float32
+	layer3_d_conv_3 runtime.SKAttention
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
@@ -543,8 +536,7 @@ type Model struct {
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
-	layer4_iter_1_5          runtime.SKAttention
-	layer4_iter_1_5_branches [2][]float32
+	layer4_iter_1_5 runtime.SKAttention
 	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	layer4_iter_1_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x7x7
@@ -1993,15 +1985,50 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*802816)
-	m.buf[1] = make([]float32, n*200704)
-	m.buf[2] = make([]float32, n*200704)
-	m.buf[3] = make([]float32, n*100352)
-	m.buf[4] = make([]float32, n*100352)
-	m.buf[5] = make([]float32, n*100352)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch                    int          // the batch size buf and scratch were last fitted to
+	buf                      [6][]float32 // activations, reused as planned by grcc
+	scratch                  []float32
+	layer1_iter_1_5_branches [2][]float32
+	layer1_d_conv_3_branches [2][]float32
+	layer2_iter_1_5_branches [2][]float32
+	layer2_iter_2_5_branches [2][]float32
+	layer2_d_conv_3_branches [2][]float32
+	layer3_iter_1_5_branches [2][]float32
+	layer3_d_conv_3_branches [2][]float32
+	layer4_iter_1_5_branches [2][]float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*802816 {
+		w.buf[0] = make([]float32, n*802816)
+	}
+	if len(w.buf[1]) < n*200704 {
+		w.buf[1] = make([]float32, n*200704)
+	}
+	if len(w.buf[2]) < n*200704 {
+		w.buf[2] = make([]float32, n*200704)
+	}
+	if len(w.buf[3]) < n*100352 {
+		w.buf[3] = make([]float32, n*100352)
+	}
+	if len(w.buf[4]) < n*100352 {
+		w.buf[4] = make([]float32, n*100352)
+	}
+	if len(w.buf[5]) < n*100352 {
+		w.buf[5] = make([]float32, n*100352)
+	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
@@ -2061,11 +2088,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.layer4_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_1_6.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("tiny_imagenet_sk: Forward before the weights are loaded")
@@ -2077,44 +2107,46 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("tiny_imagenet_sk: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
-	m.conv1.Forward(n, in, b[0][:n*802816], m.scratch)
+	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	m.maxpool1.Forward(n, b[0][:n*802816], b[1][:n*200704])
 
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
-	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
-	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], m.scratch)
+	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
-	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], m.scratch)
+	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], m.scratch)
+	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], m.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*100352], m.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[5][:n*100352], m.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
-	m.layer1_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[5][:n*100352]}
-	m.layer1_iter_1_5.Forward(n, m.layer1_iter_1_5_branches[:], b[3][:n*100352], m.scratch)
+	w.layer1_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[5][:n*100352]}
+	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[3][:n*100352], w.scratch)
 
 	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
-	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*100352], b[1][:n*200704], b[0][:n*200704], b[2][:n*200704], m.scratch)
+	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*100352], b[1][:n*200704], b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*200704], b[2][:n*200704])
@@ -2123,70 +2155,70 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[2][:n*200704], b[3][:n*50176])
 
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
-	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
-	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], m.scratch)
+	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[5][:n*25088], m.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[5][:n*25088], w.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], m.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 32x28x28
-	m.layer1_d_conv_3_branches = [2][]float32{b[5][:n*25088], b[1][:n*25088]}
-	m.layer1_d_conv_3.Forward(n, m.layer1_d_conv_3_branches[:], b[3][:n*25088], m.scratch)
+	w.layer1_d_conv_3_branches = [2][]float32{b[5][:n*25088], b[1][:n*25088]}
+	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[3][:n*25088], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*25088], b[5][:n*50176], m.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*25088], b[5][:n*50176], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 64x28x28
 	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[5][:n*50176])
 
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %45
-	m.layer2_conv_f.Forward(n, b[3][:n*50176], b[4][:n*50176], m.scratch)
+	m.layer2_conv_f.Forward(n, b[3][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
-	m.layer2_conv_g_f.Forward(n, b[3][:n*50176], b[5][:n*50176], m.scratch)
+	m.layer2_conv_g_f.Forward(n, b[3][:n*50176], b[5][:n*50176], w.scratch)
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %48
-	m.layer2_conv_g_r.Forward(n, b[4][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer2_conv_g_r.Forward(n, b[4][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
-	m.layer2_iter_1_2.Forward(n, b[4][:n*50176], b[1][:n*25088], m.scratch)
+	m.layer2_iter_1_2.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
-	m.layer2_iter_1_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
-	m.layer2_iter_1_5.Forward(n, m.layer2_iter_1_5_branches[:], b[1][:n*25088], m.scratch)
+	w.layer2_iter_1_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[1][:n*25088], w.scratch)
 
 	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	m.layer2_iter_1_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], m.scratch)
+	m.layer2_iter_1_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], w.scratch)
 
 	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_2.0 and ReLU of %48
-	m.layer2_conv_g_r_2.Forward(n, b[4][:n*50176], b[3][:n*50176], m.scratch)
+	m.layer2_conv_g_r_2.Forward(n, b[4][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
-	m.layer2_iter_2_2.Forward(n, b[4][:n*50176], b[1][:n*25088], m.scratch)
+	m.layer2_iter_2_2.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], m.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], m.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
-	m.layer2_iter_2_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
-	m.layer2_iter_2_5.Forward(n, m.layer2_iter_2_5_branches[:], b[1][:n*25088], m.scratch)
+	w.layer2_iter_2_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[1][:n*25088], w.scratch)
 
 	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	m.layer2_iter_2_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], m.scratch)
+	m.layer2_iter_2_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
 	m.layer2_d_bn.Forward(n, b[4][:n*50176], b[3][:n*50176])
@@ -2195,51 +2227,51 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool2.Forward(n, b[3][:n*50176], b[5][:n*12544])
 
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[3][:n*12544], m.scratch)
+	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[3][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
-	m.layer2_d_conv_1.Forward(n, b[4][:n*50176], b[5][:n*25088], m.scratch)
+	m.layer2_d_conv_1.Forward(n, b[4][:n*50176], b[5][:n*25088], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*25088], b[4][:n*6272], m.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*25088], b[4][:n*6272], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*25088], b[1][:n*6272], m.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*25088], b[1][:n*6272], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
-	m.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[1][:n*6272]}
-	m.layer2_d_conv_3.Forward(n, m.layer2_d_conv_3_branches[:], b[5][:n*6272], m.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[1][:n*6272]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*6272], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[5][:n*6272], b[4][:n*12544], m.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[5][:n*6272], b[4][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
 	runtime.AddInto(b[5][:n*12544], b[3][:n*12544], b[4][:n*12544])
 
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
-	m.layer3_conv_f.Forward(n, b[5][:n*12544], b[3][:n*25088], m.scratch)
+	m.layer3_conv_f.Forward(n, b[5][:n*12544], b[3][:n*25088], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
-	m.layer3_conv_g_f.Forward(n, b[5][:n*12544], b[4][:n*25088], m.scratch)
+	m.layer3_conv_g_f.Forward(n, b[5][:n*12544], b[4][:n*25088], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
-	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], m.scratch)
+	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
-	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], m.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[1][:n*12544], b[2][:n*12544], m.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[1][:n*12544], b[2][:n*12544], w.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[1][:n*12544], b[0][:n*12544], m.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[1][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
-	m.layer3_iter_1_5_branches = [2][]float32{b[2][:n*12544], b[0][:n*12544]}
-	m.layer3_iter_1_5.Forward(n, m.layer3_iter_1_5_branches[:], b[1][:n*12544], m.scratch)
+	w.layer3_iter_1_5_branches = [2][]float32{b[2][:n*12544], b[0][:n*12544]}
+	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[1][:n*12544], w.scratch)
 
 	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], b[5][:n*25088], b[4][:n*25088], m.scratch)
+	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], b[5][:n*25088], b[4][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	m.layer3_d_bn.Forward(n, b[3][:n*25088], b[4][:n*25088])
@@ -2248,51 +2280,51 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool3.Forward(n, b[4][:n*25088], b[5][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
-	m.layer3_d_conv.Forward(n, b[5][:n*6272], b[4][:n*6272], m.scratch)
+	m.layer3_d_conv.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
-	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], m.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*12544], b[3][:n*3136], m.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*12544], b[3][:n*3136], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*12544], b[1][:n*3136], m.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*12544], b[1][:n*3136], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
-	m.layer3_d_conv_3_branches = [2][]float32{b[3][:n*3136], b[1][:n*3136]}
-	m.layer3_d_conv_3.Forward(n, m.layer3_d_conv_3_branches[:], b[5][:n*3136], m.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*3136], b[1][:n*3136]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*3136], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*3136], b[3][:n*6272], m.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[5][:n*3136], b[3][:n*6272], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
 	runtime.AddInto(b[5][:n*6272], b[4][:n*6272], b[3][:n*6272])
 
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
-	m.layer4_conv_f.Forward(n, b[5][:n*6272], b[3][:n*6272], m.scratch)
+	m.layer4_conv_f.Forward(n, b[5][:n*6272], b[3][:n*6272], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
-	m.layer4_conv_g_f.Forward(n, b[5][:n*6272], b[4][:n*6272], m.scratch)
+	m.layer4_conv_g_f.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
-	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[5][:n*6272], m.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[5][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %144
-	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[1][:n*3136], m.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[1][:n*3136], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*3136], b[2][:n*3136], m.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*3136], b[2][:n*3136], w.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*3136], b[0][:n*3136], m.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*3136], b[0][:n*3136], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
-	m.layer4_iter_1_5_branches = [2][]float32{b[2][:n*3136], b[0][:n*3136]}
-	m.layer4_iter_1_5.Forward(n, m.layer4_iter_1_5_branches[:], b[1][:n*3136], m.scratch)
+	w.layer4_iter_1_5_branches = [2][]float32{b[2][:n*3136], b[0][:n*3136]}
+	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[1][:n*3136], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*3136], b[3][:n*6272], b[5][:n*6272], b[4][:n*6272], m.scratch)
+	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*3136], b[3][:n*6272], b[5][:n*6272], b[4][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	m.lastact_0.Forward(n, b[3][:n*6272], b[4][:n*6272])

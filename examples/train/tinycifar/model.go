@@ -213,13 +213,13 @@ var Params = []checkpoint.Param{
 // unusedKeys are entries a checkpoint holds but the forward pass ignores.
 var unusedKeys []string
 
-// Model is tinycifar with its weights. Use one Model from one goroutine at a time.
+// Model is tinycifar with its weights. Once loaded it is safe for concurrent use:
+// the weights are read-only and each Forward takes a workspace of its own (see
+// SetMaxWorkspaces). Load the weights before sharing the Model.
 type Model struct {
-	tensors [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
-	loaded  bool
-	batch   int          // the batch size buf and scratch are sized for
-	buf     [6][]float32 // activations, reused as planned by grcc
-	scratch []float32
+	tensors    [][]float32 // tensors[i] holds Params[i]; shared entries alias one slice
+	loaded     bool
+	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
 	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
@@ -268,8 +268,7 @@ type Model struct {
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
-	stage_2_iter_1_5          runtime.SKAttention
-	stage_2_iter_1_5_branches [2][]float32
+	stage_2_iter_1_5 runtime.SKAttention
 	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
 	stage_2_iter_1_6 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_2.0 and ReLU of %46
@@ -281,8 +280,7 @@ type Model struct {
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
-	stage_2_iter_2_5          runtime.SKAttention
-	stage_2_iter_2_5_branches [2][]float32
+	stage_2_iter_2_5 runtime.SKAttention
 	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
 	stage_2_iter_2_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 32x16x16
@@ -1050,15 +1048,44 @@ func (m *Model) bind() error {
 	return nil
 }
 
-// resize sizes the activation buffers and the scratch space for n images.
-func (m *Model) resize(n int) {
-	m.batch = n
-	m.buf[0] = make([]float32, n*16384)
-	m.buf[1] = make([]float32, n*16384)
-	m.buf[2] = make([]float32, n*16384)
-	m.buf[3] = make([]float32, n*8192)
-	m.buf[4] = make([]float32, n*8192)
-	m.buf[5] = make([]float32, n*4096)
+// workspace is the memory of one Forward in progress.
+type workspace struct {
+	batch                     int          // the batch size buf and scratch were last fitted to
+	buf                       [6][]float32 // activations, reused as planned by grcc
+	scratch                   []float32
+	stage_2_iter_1_5_branches [2][]float32
+	stage_2_iter_2_5_branches [2][]float32
+}
+
+// SetMaxWorkspaces bounds the workspaces (activations and scratch, sized for
+// the largest batch each has run) that exist at once, and so the Forwards that
+// run at once: others wait. n <= 0 means GOMAXPROCS, the default.
+func (m *Model) SetMaxWorkspaces(n int) {
+	m.workspaces.SetLimit(n)
+}
+
+// fit sizes w's activation buffers and scratch space for n images. They only
+// grow, so a workspace serves smaller batches without allocating.
+func (m *Model) fit(w *workspace, n int) {
+	w.batch = n
+	if len(w.buf[0]) < n*16384 {
+		w.buf[0] = make([]float32, n*16384)
+	}
+	if len(w.buf[1]) < n*16384 {
+		w.buf[1] = make([]float32, n*16384)
+	}
+	if len(w.buf[2]) < n*16384 {
+		w.buf[2] = make([]float32, n*16384)
+	}
+	if len(w.buf[3]) < n*8192 {
+		w.buf[3] = make([]float32, n*8192)
+	}
+	if len(w.buf[4]) < n*8192 {
+		w.buf[4] = make([]float32, n*8192)
+	}
+	if len(w.buf[5]) < n*4096 {
+		w.buf[5] = make([]float32, n*4096)
+	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
@@ -1089,11 +1116,14 @@ func (m *Model) resize(n int) {
 	need = max(need, m.stage_2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_6.ScratchLen(n))
-	m.scratch = make([]float32, need)
+	if len(w.scratch) < need {
+		w.scratch = make([]float32, need)
+	}
 }
 
 // Forward computes the logits of n images: in holds n×InputLen floats (NCHW),
-// out n×NumClasses. After the first call at a batch size it allocates nothing.
+// out n×NumClasses. Any number of goroutines may call it at once. Once its
+// workspace has run a batch this large it allocates nothing.
 func (m *Model) Forward(in, out []float32) error {
 	if !m.loaded {
 		return errors.New("tinycifar: Forward before the weights are loaded")
@@ -1105,43 +1135,45 @@ func (m *Model) Forward(in, out []float32) error {
 	if len(out) != n*NumClasses {
 		return fmt.Errorf("tinycifar: output has %d floats, want %d×%d for %d images", len(out), n, NumClasses, n)
 	}
-	if n != m.batch {
-		m.resize(n)
+	w := m.workspaces.Get()
+	defer m.workspaces.Put(w)
+	if n != w.batch {
+		m.fit(w, n)
 	}
-	b := &m.buf
+	b := &w.buf
 
 	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
-	m.conv_3x3.Forward(n, in, b[0][:n*16384], m.scratch)
+	m.conv_3x3.Forward(n, in, b[0][:n*16384], w.scratch)
 
 	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_f and ReLU of %1
-	m.stage_1_conv_f.Forward(n, b[0][:n*16384], b[1][:n*16384], m.scratch)
+	m.stage_1_conv_f.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
-	m.stage_1_conv_g_f.Forward(n, b[0][:n*16384], b[2][:n*16384], m.scratch)
+	m.stage_1_conv_g_f.Forward(n, b[0][:n*16384], b[2][:n*16384], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[0][:n*16384], m.scratch)
+	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[3][:n*8192], m.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*8192], b[4][:n*8192], m.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[3][:n*8192], b[4][:n*8192], w.scratch)
 
 	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], m.scratch)
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], w.scratch)
 
 	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*16384], b[0][:n*16384], m.scratch)
+	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*16384], b[3][:n*8192], m.scratch)
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[3][:n*8192], b[4][:n*8192], m.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[3][:n*8192], b[4][:n*8192], w.scratch)
 
 	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
-	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], m.scratch)
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*16384], b[0][:n*16384])
@@ -1150,63 +1182,63 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*16384], b[3][:n*4096])
 
 	// stage_1.d_conv: conv 1x1, 16x16x16 → 16x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*4096], b[4][:n*4096], m.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*4096], b[4][:n*4096], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*16384], b[3][:n*8192], m.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[0][:n*2048], m.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[0][:n*2048], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*2048], b[3][:n*4096], m.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*2048], b[3][:n*4096], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 16x16x16
 	runtime.AddInto(b[0][:n*4096], b[4][:n*4096], b[3][:n*4096])
 
 	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_f and ReLU of %43
-	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], m.scratch)
+	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[4][:n*8192], m.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[4][:n*8192], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_1.0 and ReLU of %46
-	m.stage_2_conv_g_r.Forward(n, b[3][:n*8192], b[0][:n*8192], m.scratch)
+	m.stage_2_conv_g_r.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
-	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], m.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], m.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[5][:n*4096], m.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[5][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
-	m.stage_2_iter_1_5_branches = [2][]float32{b[2][:n*4096], b[5][:n*4096]}
-	m.stage_2_iter_1_5.Forward(n, m.stage_2_iter_1_5_branches[:], b[1][:n*4096], m.scratch)
+	w.stage_2_iter_1_5_branches = [2][]float32{b[2][:n*4096], b[5][:n*4096]}
+	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[1][:n*4096], w.scratch)
 
 	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], m.scratch)
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], w.scratch)
 
 	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_2.0 and ReLU of %46
-	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*8192], b[0][:n*8192], m.scratch)
+	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
-	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[5][:n*4096], m.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[5][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[1][:n*4096], m.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
-	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[5][:n*4096], b[2][:n*4096], m.scratch)
+	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[5][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
-	m.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
-	m.stage_2_iter_2_5.Forward(n, m.stage_2_iter_2_5_branches[:], b[5][:n*4096], m.scratch)
+	w.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
+	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[5][:n*4096], w.scratch)
 
 	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
-	m.stage_2_iter_2_6.ForwardUpdate(n, b[5][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], m.scratch)
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[5][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 32x16x16
 	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])

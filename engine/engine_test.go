@@ -1,0 +1,118 @@
+package engine_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/grcc/grcc/engine"
+	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/plan"
+	"github.com/grcc/grcc/runtime/checkpoint"
+)
+
+// load builds the engine model of a spec (path from the repository root)
+// with random weights.
+func load(t testing.TB, path string, seed uint64) *engine.Model {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ir.Load(path, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(m, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := engine.New(p, checkpoint.Random(engine.Params(m), seed), "random weights")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return em
+}
+
+// TestConcurrentForward shares one model among goroutines running mixed
+// batch sizes at once and checks every result against the serial Forward
+// of the same input, bit for bit. test.sh runs it under -race. The
+// workspace limit is below the number of goroutines, so some wait for one.
+func TestConcurrentForward(t *testing.T) {
+	for _, spec := range []string{"testdata/reference/tiny_cifar.grc", "testdata/reference/tiny_cifar_sk_shared.grc"} {
+		t.Run(filepath.Base(spec), func(t *testing.T) {
+			m := load(t, spec, 1)
+			m.SetMaxWorkspaces(3)
+			const goroutines, rounds = 6, 3
+			il, nc := m.InputLen(), m.NumClasses()
+			rng := rand.New(rand.NewPCG(5, 6))
+			inputs := make([][]float32, goroutines)
+			want := make([][]float32, goroutines)
+			for g := range inputs {
+				n := []int{1, 3, 2}[g%3]
+				inputs[g] = make([]float32, n*il)
+				for i := range inputs[g] {
+					inputs[g][i] = 2*rng.Float32() - 1
+				}
+				want[g] = make([]float32, n*nc)
+				if err := m.Forward(inputs[g], want[g]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Go(func() {
+					got := make([]float32, len(want[g]))
+					for r := range rounds {
+						clear(got)
+						if err := m.Forward(inputs[g], got); err != nil {
+							t.Error(err)
+							return
+						}
+						if !slices.Equal(got, want[g]) {
+							t.Errorf("goroutine %d round %d: logits differ from the serial Forward", g, r)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// TestMemory prints, for each shipped spec, the weight memory and the
+// workspace memory of a batch-1 Forward (the README's table):
+//
+//	GRCC_MEMORY=1 go test ./engine -run TestMemory -v
+//
+// Without GRCC_MEMORY it checks one small spec's figures for sanity.
+func TestMemory(t *testing.T) {
+	specs := []string{"testdata/reference/tiny_cifar.grc"}
+	if os.Getenv("GRCC_MEMORY") != "" {
+		found, err := filepath.Glob("../spec/*.grc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = specs[:0]
+		for _, f := range found {
+			specs = append(specs, filepath.ToSlash(f[3:]))
+		}
+	}
+	const mib = 1 << 20
+	t.Logf("| model | weights MiB | workspace, batch 1, MiB | per extra image MiB |")
+	for _, spec := range specs {
+		m := load(t, spec, 1)
+		w, ws1 := m.Memory(1)
+		_, ws8 := m.Memory(8)
+		if w <= 0 || ws1 <= 0 || ws8 <= ws1 {
+			t.Errorf("%s: weights %d bytes, workspace %d bytes at batch 1 and %d at batch 8", spec, w, ws1, ws8)
+		}
+		t.Logf("| %s | %s | %s | %s |", m.Name(), fmt.Sprintf("%.1f", float64(w)/mib),
+			fmt.Sprintf("%.1f", float64(ws1)/mib), fmt.Sprintf("%.1f", float64(ws8-ws1)/7/mib))
+	}
+}
