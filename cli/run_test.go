@@ -204,3 +204,44 @@ func TestPlan(t *testing.T) {
 		t.Errorf("unknown pass: exit %d, %q", code, stderr)
 	}
 }
+
+func TestPlanWhy(t *testing.T) {
+	code, stdout, stderr := grcc("plan", refPath("tiny_cifar", ".grc"), "-why")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	_, list, ok := strings.Cut(stdout, "algorithms:\n")
+	if !ok {
+		t.Fatalf("no algorithm list:\n%s", stdout)
+	}
+	// tiny_cifar's 32×32 dense 3×3 convolutions take Winograd, its 8×8 ones
+	// and its 1×1 convolutions the GEMM; every line gives a reason.
+	for _, want := range []string{"stage_1.iter_1.5", "winograd", "gemm", "1×1 stride 1"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("algorithm list lacks %q:\n%s", want, list)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		if len(strings.Fields(line)) < 4 {
+			t.Errorf("line without a reason: %q", line)
+		}
+	}
+}
+
+func TestBenchLayers(t *testing.T) {
+	code, stdout, stderr := grcc("bench", refPath("tiny_cifar", ".grc"), "--rounds", "2", "--time", "0s", "--warmup", "1", "--layers", "3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"time per kind of step", "conv 3x3 winograd", "slowest steps:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("profile lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, slowest, _ := strings.Cut(stdout, "slowest steps:\n"); strings.Count(slowest, "\n") != 3 {
+		t.Errorf("want the 3 slowest steps:\n%s", slowest)
+	}
+	if code, _, _ := grcc("bench", refPath("tiny_cifar", ".grc"), "--layers", "3", "--engine", "cuda"); code != 2 {
+		t.Errorf("--layers with the cuda engine: exit %d, want 2", code)
+	}
+}
