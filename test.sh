@@ -15,6 +15,7 @@ fi
 
 echo "== go vet"
 go vet ./...
+(cd bench/ort && go vet ./...) # the ONNX Runtime harness of bench/compare, a module of its own
 if command -v nvcc >/dev/null 2>&1; then
 	# The CUDA code builds here but needs a GPU to run: vet it, and build the
 	# cuda-tagged grcc and the generated packages' CUDA test binaries.
