@@ -129,7 +129,9 @@ func testImages(t *testing.T, dir string) []string {
 	pngEnc := func(f *os.File, m image.Image) error { return png.Encode(f, m) }
 
 	rgb := image.NewRGBA(image.Rect(0, 0, 97, 61))
-	noise(r, 97, 61, func(x, y int, v [4]uint16) { rgb.Set(x, y, color.RGBA{uint8(v[0] >> 8), uint8(v[1] >> 8), uint8(v[2] >> 8), 255}) })
+	noise(r, 97, 61, func(x, y int, v [4]uint16) {
+		rgb.Set(x, y, color.RGBA{uint8(v[0] >> 8), uint8(v[1] >> 8), uint8(v[2] >> 8), 255})
+	})
 	add("rgb.png", rgb, pngEnc)
 	nrgba := image.NewNRGBA(image.Rect(0, 0, 45, 71))
 	noise(r, 45, 71, func(x, y int, v [4]uint16) {
