@@ -45,7 +45,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		buildCmd, runCmd, benchCmd, checkCmd, infoCmd, keysCmd, planCmd, fmtCmd, convertCmd,
+		buildCmd, runCmd, preprocessCmd, predictCmd, evalCmd, benchCmd, checkCmd, infoCmd, keysCmd, planCmd, fmtCmd, convertCmd,
 		{name: "version", summary: "print grcc's version", nargs: 0,
 			flags: func(*flag.FlagSet) func(*env, []string) error {
 				return func(e *env, _ []string) error {

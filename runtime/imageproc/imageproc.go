@@ -60,7 +60,11 @@ func (c *Config) Len() int { return c.Channels * c.Height * c.Width }
 func DecodeFile(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is added below
+		}
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	defer f.Close()
 	img, err := Decode(f)
