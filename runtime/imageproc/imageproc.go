@@ -18,7 +18,7 @@
 package imageproc
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -77,6 +77,10 @@ func DecodeFile(path string) (image.Image, error) {
 // ErrFormat is returned (wrapped) for files in no format the package reads.
 var ErrFormat = errors.New("not a JPEG, PNG, GIF, BMP, TIFF or WebP image")
 
+// MaxPixels bounds the size an image file may claim, so that a damaged or
+// hostile header cannot make Decode allocate without limit.
+const MaxPixels = 1 << 28
+
 // Decode decodes an image in any of the formats the package reads. The first
 // frame of an animated GIF is taken, as Pillow opens it.
 func Decode(r io.Reader) (img image.Image, err error) {
@@ -87,10 +91,21 @@ func Decode(r io.Reader) (img image.Image, err error) {
 			img, err = nil, fmt.Errorf("corrupt image: %v", p)
 		}
 	}()
-	img, _, err = image.Decode(bufio.NewReader(r))
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 	if errors.Is(err, image.ErrFormat) {
 		return nil, ErrFormat
 	}
+	if err != nil {
+		return nil, fmt.Errorf("corrupt or unsupported image: %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || float64(cfg.Width)*float64(cfg.Height) > MaxPixels {
+		return nil, fmt.Errorf("image claims %dx%d pixels; at most %d are read", cfg.Width, cfg.Height, MaxPixels)
+	}
+	img, _, err = image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("corrupt or unsupported image: %v", err)
 	}

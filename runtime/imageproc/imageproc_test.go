@@ -325,3 +325,35 @@ func meanDiff(a, b []float32) float64 {
 	}
 	return s / float64(len(a))
 }
+
+// TestCorrupt feeds truncated and damaged files of every format to Decode
+// and Preprocess: each must give an image or an error, never a panic.
+func TestCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	files := testImages(t, dir)
+	cfg := &Config{Channels: 3, Resize: 20, CropHeight: 16, CropWidth: 16, Mean: imagenetMean, Std: imagenetStd, Height: 16, Width: 16}
+	dst := make([]float32, cfg.Len())
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range 40 {
+			bad := append([]byte(nil), data[:r.IntN(len(data))]...)
+			if k%2 == 1 {
+				bad = append([]byte(nil), data...)
+				for range 8 {
+					bad[r.IntN(len(bad))] ^= byte(1 + r.IntN(255))
+				}
+			}
+			img, err := Decode(strings.NewReader(string(bad)))
+			if err == nil {
+				cfg.Preprocess(img, dst) // may fail on the size; must not panic
+			}
+		}
+	}
+	if _, err := Decode(strings.NewReader("")); err == nil {
+		t.Error("empty input decoded")
+	}
+}
