@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,6 +56,58 @@ func torchModule(t *testing.T, dir string) string {
 	grcc(t, "build", "--target", "torch", "fashion.grc", "-o", module)
 	return module
 }
+
+// TestEvalMatchesPyTorch writes the test set as PNG files and evaluates the
+// committed weights with grcc eval and with PyTorch (torchvision's
+// ImageFolder, Pillow, ToTensor, Normalize): the per-image predictions must
+// be identical, so the accuracies are too. grcc's logits differ from
+// PyTorch's only by float32 rounding (about 1e-6 relative), far less than the
+// gap between the two best classes of any of these images.
+func TestEvalMatchesPyTorch(t *testing.T) {
+	py := python(t)
+	dir := t.TempDir()
+	images := filepath.Join(dir, "test")
+	run(t, py, "export_png.py", "--data", dataDir, "--out", images)
+	module := torchModule(t, dir)
+
+	grccCSV, torchCSV := filepath.Join(dir, "grcc.csv"), filepath.Join(dir, "pytorch.csv")
+	out := grcc(t, "eval", "fashion.grc", "--weights", "fashion.safetensors", images, "--batch", "100", "--predictions", grccCSV)
+	t.Logf("grcc eval: %s", out)
+	torchOut := run(t, py, "pytorch_eval.py", module, "fashion.safetensors", images, "--predictions", torchCSV)
+	t.Logf("%s", torchOut)
+
+	got, _ := os.ReadFile(grccCSV)
+	want, _ := os.ReadFile(torchCSV)
+	gotRows, wantRows := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	if len(gotRows) != len(wantRows) || len(gotRows) != 10002 {
+		t.Fatalf("grcc wrote %d rows, PyTorch %d; want 10,000 images", len(gotRows)-2, len(wantRows)-2)
+	}
+	diffs := 0
+	for i := range wantRows {
+		if gotRows[i] != wantRows[i] {
+			if diffs < 10 {
+				t.Errorf("row %d: grcc %q, PyTorch %q", i, gotRows[i], wantRows[i])
+			}
+			diffs++
+		}
+	}
+	if diffs > 0 {
+		t.Errorf("%d of 10,000 predictions differ", diffs)
+	}
+	top1 := regexp.MustCompile(`top-1 ([0-9.]+)%`)
+	g, w := top1.FindStringSubmatch(out), top1.FindStringSubmatch(torchOut)
+	if g == nil || w == nil || g[1] != w[1] {
+		t.Errorf("top-1: grcc %v, PyTorch %v", g, w)
+	}
+	// README reports this figure.
+	if g != nil && g[1] != readmeAccuracy {
+		t.Errorf("top-1 %s%%, README says %s%%", g[1], readmeAccuracy)
+	}
+}
+
+// readmeAccuracy is the top-1 accuracy of fashion.safetensors that README
+// reports.
+const readmeAccuracy = "92.01"
 
 // TestTrainSmoke runs train.py for a few steps, alone and under torchrun
 // with two processes (DistributedDataParallel over gloo), and evaluates the
