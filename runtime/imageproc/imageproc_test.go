@@ -184,9 +184,17 @@ func palette256() color.Palette {
 // is 1/255/std ≈ 0.017), and identical pixels give identical float32
 // arithmetic, so any difference at all would be a bug.
 func TestMatchesTorchvision(t *testing.T) {
-	python(t)
+	py := python(t)
 	dir := t.TempDir()
 	files := testImages(t, dir)
+	// And modes only Pillow writes: gray with alpha, bilevel, 16-bit gray
+	// (mode I;16), a palette with alpha.
+	if out, err := exec.Command(py, "testdata/make_images.py", dir).CombinedOutput(); err != nil {
+		t.Fatalf("make_images.py: %v\n%s", err, out)
+	}
+	for _, name := range []string{"la.png", "bilevel.png", "i16.png", "p_rgba.png"} {
+		files = append(files, filepath.Join(dir, name))
+	}
 	type setting struct {
 		channels, resize int
 		crop             []int
