@@ -45,7 +45,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		buildCmd, runCmd, serveCmd, benchCmd, checkCmd, infoCmd, keysCmd, planCmd, graphCmd, fmtCmd, convertCmd,
+		buildCmd, runCmd, preprocessCmd, predictCmd, evalCmd, serveCmd, benchCmd, checkCmd, infoCmd, keysCmd, planCmd, graphCmd, fmtCmd, convertCmd,
 		{name: "version", summary: "print grcc's version", nargs: 0,
 			flags: func(*flag.FlagSet) func(*env, []string) error {
 				return func(e *env, _ []string) error {
@@ -153,8 +153,12 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "grcc compiles GRCNN specs (.grc) into Go, CUDA and PyTorch code.\n\nUsage:\n\n\tgrcc <command> [arguments]\n\nCommands:\n\n")
+	width := 0
 	for _, c := range commands {
-		fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "\t%-*s %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'grcc help <command>' for more about a command.\n")
 }

@@ -71,7 +71,7 @@ func (c *checker) file(f *parser.File) *Model {
 	if !modelNameRE.MatchString(m.Name) {
 		c.errorf(model.Pos, "model name %q is not an identifier (letters, digits, underscores)", m.Name)
 	}
-	modelKeys := []string{"input", "classes", "stem", "stages", "head"}
+	modelKeys := []string{"input", "classes", "preprocess", "stem", "stages", "head"}
 	fields := c.fieldSet("model", entries, modelKeys)
 	errs := len(c.errs)
 	for _, key := range []string{"input", "classes", "stages", "head"} {
@@ -91,6 +91,7 @@ func (c *checker) file(f *parser.File) *Model {
 		// Shapes cannot be inferred without a valid input and class count.
 		return nil
 	}
+	c.preprocess(m, fields["preprocess"])
 	c.names = map[string]parser.Position{}
 	c.prefixes = map[string]string{}
 	shape := m.Input

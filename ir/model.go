@@ -27,6 +27,9 @@ type Model struct {
 	Batch   int    // the default batch size (N of the input)
 	Input   Shape
 	Classes int
+	// Preprocess turns an image into the input; nil when the input has
+	// neither 1 nor 3 channels.
+	Preprocess *Preprocess
 
 	Stem   []Layer
 	Stages []*Stage

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh installs what grcc's tests need beyond Go: Debian's PyTorch
-# (the reference for differential tests and speed comparisons), OpenBLAS so
+# (the reference for differential tests and speed comparisons), torchvision
+# and Pillow (the reference image preprocessing), Fashion-MNIST (the trained
+# example), matplotlib's sample data (a real JPEG photo), OpenBLAS so
 # that PyTorch runs at full speed, the CUDA toolkit (nvcc and cuda.h; the
 # CUDA backend is compiled and checked here, it cannot run without a GPU),
 # g++ (the kernels' arithmetic is checked by compiling them for the host) and
@@ -12,6 +14,9 @@ set -euo pipefail
 
 need=()
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null || need+=(python3-torch python3-numpy)
+/usr/bin/python3 -c 'import torchvision, PIL' 2>/dev/null || need+=(python3-torchvision python3-pil)
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
+dpkg -s python-matplotlib-data >/dev/null 2>&1 || need+=(python-matplotlib-data)
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 command -v nvcc >/dev/null 2>&1 || need+=(nvidia-cuda-toolkit)
 command -v g++ >/dev/null 2>&1 || need+=(g++) # the CUDA kernels are also compiled for the host, to check them

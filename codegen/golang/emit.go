@@ -4,8 +4,9 @@
 // whose fields are the program's kernels (from package runtime) with every
 // size a constant, a Forward method that runs the steps unrolled in order
 // with the checkpoint name of each layer beside it, and loading and
-// prediction helpers; and model_test.go, which checks the package and
-// benchmarks Forward.
+// prediction helpers; model_test.go, which checks the package and
+// benchmarks Forward; and, for models that take images, image.go: the
+// spec's preprocessing, class names and PredictImage.
 package golang
 
 import (
@@ -36,7 +37,15 @@ func Emit(p *plan.Program, pkg string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model_test.go: %w", err)
 	}
-	return map[string][]byte{"model.go": model, "model_test.go": test}, nil
+	files := map[string][]byte{"model.go": model, "model_test.go": test}
+	if e.m.Preprocess != nil {
+		img, err := render(e.imageFile())
+		if err != nil {
+			return nil, fmt.Errorf("image.go: %w", err)
+		}
+		files["image.go"] = img
+	}
+	return files, nil
 }
 
 // render formats a file; on failure the error shows the source with line

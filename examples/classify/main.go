@@ -1,11 +1,8 @@
-// Command classify is the README's example: it loads a GRCNN-55 checkpoint
-// into the package grcc generated for spec/grcnn55.grc and prints the five
-// most probable ImageNet classes of a preprocessed image.
+// Command classify prints the five most probable ImageNet classes of a photo
+// with GRCNN-55: the package grcc generated for spec/grcnn55.grc decodes,
+// resizes, crops and normalises the image as the reference evaluation does.
 //
-//	go run ./examples/classify -weights grcnn55.pth -input image.npy
-//
-// The image is a float32 1×3×224×224 .npy array, resized, cropped and
-// normalised as the README's "Preprocessing" section says.
+//	go run ./examples/classify -weights grcnn55.pth photo.jpg
 package main
 
 import (
@@ -16,33 +13,35 @@ import (
 	"os"
 
 	"github.com/grcc/grcc/generated/grcnn55"
-	"github.com/grcc/grcc/runtime/npy"
+	"github.com/grcc/grcc/runtime/imageproc"
 )
 
 func main() {
 	weights := flag.String("weights", "grcnn55.pth", "PyTorch checkpoint or safetensors file")
-	input := flag.String("input", "image.npy", "preprocessed image, float32 1×3×224×224")
 	flag.Parse()
-	if err := classify(os.Stdout, *weights, *input); err != nil {
+	if flag.NArg() != 1 {
+		log.Fatal("usage: classify [-weights FILE] IMAGE")
+	}
+	if err := classify(os.Stdout, *weights, flag.Arg(0)); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func classify(w io.Writer, weights, input string) error {
+func classify(w io.Writer, weights, path string) error {
 	model := grcnn55.New()
 	if err := model.Load(weights); err != nil {
-		return err
+		return err // names the file and the offending keys
 	}
-	image, _, err := npy.ReadFloat32(input)
+	img, err := imageproc.DecodeFile(path) // JPEG, PNG, GIF, BMP, TIFF or WebP
 	if err != nil {
 		return err
 	}
-	top, err := model.Predict(image, 5)
+	top, err := model.PredictImage(img, 5)
 	if err != nil {
 		return err
 	}
-	for _, p := range top[0] {
-		fmt.Fprintf(w, "class %4d  probability %.4f\n", p.Class, p.Probability)
+	for _, p := range top {
+		fmt.Fprintf(w, "%6.2f%%  %s\n", 100*p.Probability, grcnn55.ClassNames[p.Class])
 	}
 	return nil
 }

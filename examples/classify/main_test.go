@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"image"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +12,6 @@ import (
 
 	"github.com/grcc/grcc/generated/grcnn55"
 	"github.com/grcc/grcc/runtime/checkpoint"
-	"github.com/grcc/grcc/runtime/npy"
 )
 
 // TestClassify runs the example on a random checkpoint written as safetensors.
@@ -27,15 +28,40 @@ func TestClassify(t *testing.T) {
 	}
 	bw.Flush()
 	f.Close()
-	input := filepath.Join(dir, "image.npy")
-	if err := npy.WriteFloat32(input, make([]float32, grcnn55.InputLen), grcnn55.InputShape[:]); err != nil {
+	// A 320×240 JPEG: the package resizes it to 298×256 and crops 224×224.
+	input := filepath.Join(dir, "photo.jpg")
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7 / 3)
+	}
+	jf, err := os.Create(input)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := jpeg.Encode(jf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	jf.Close()
 	var out bytes.Buffer
 	if err := classify(&out, weights, input); err != nil {
 		t.Fatal(err)
 	}
 	if lines := strings.Count(out.String(), "\n"); lines != 5 {
 		t.Errorf("printed %d lines, want 5:\n%s", lines, out.String())
+	}
+}
+
+// TestREADME checks that README shows this program whole.
+func TestREADME(t *testing.T) {
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append(append([]byte("```go\n"), src...), "```\n"...)) {
+		t.Error("README does not show examples/classify/main.go as it is")
 	}
 }
