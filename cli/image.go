@@ -109,9 +109,18 @@ func imageModel(path string) (*ir.Model, *imageproc.Config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg, err := imageConfig(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, cfg, nil
+}
+
+// imageConfig is a checked model's preprocessing, for the image runtime.
+func imageConfig(m *ir.Model) (*imageproc.Config, error) {
 	p := m.Preprocess
 	if p == nil {
-		return nil, nil, fmt.Errorf("%s: the model's input has %d channels; images give 1 (gray) or 3 (RGB)", path, m.Input.C)
+		return nil, fmt.Errorf("the model's input has %d channels; images give 1 (gray) or 3 (RGB)", m.Input.C)
 	}
 	cfg := &imageproc.Config{Channels: p.Channels(), Resize: p.Resize, CropHeight: p.CropH, CropWidth: p.CropW,
 		Height: m.Input.H, Width: m.Input.W}
@@ -119,7 +128,7 @@ func imageModel(path string) (*ir.Model, *imageproc.Config, error) {
 		cfg.Mean = append(cfg.Mean, float32(p.Mean[i]))
 		cfg.Std = append(cfg.Std, float32(p.Std[i]))
 	}
-	return m, cfg, nil
+	return cfg, nil
 }
 
 // preprocessImage decodes and preprocesses one file into dst; errors name it.

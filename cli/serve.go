@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 	"github.com/grcc/grcc/engine"
 	"github.com/grcc/grcc/ir"
 	"github.com/grcc/grcc/plan"
+	"github.com/grcc/grcc/runtime/imageproc"
 	"github.com/grcc/grcc/serve"
 )
 
@@ -100,11 +102,29 @@ the requests in flight and exits 0.`,
 }
 
 // classifier is the image side of /classify for a spec: its preprocessing
-// (decode, resize, crop, normalise: one image file to C×H×W floats) and its
-// class names. None yet, so /classify answers 501; once specs describe their
-// preprocessing, this is the one place that hands it to the server.
+// (decode, convert, resize, crop, normalise: one image file to C×H×W
+// floats, as grcc predict does) and its class names. A model whose input
+// no image gives (neither 1 nor 3 channels) has none, and /classify
+// answers 501.
 func classifier(m *ir.Model) *serve.Classifier {
-	return nil
+	cfg, err := imageConfig(m)
+	if err != nil {
+		return nil
+	}
+	return &serve.Classifier{
+		Preprocess: func(r io.Reader) ([]float32, error) {
+			img, err := imageproc.Decode(r)
+			if err != nil {
+				return nil, err
+			}
+			x := make([]float32, cfg.Len())
+			if err := cfg.Preprocess(img, x); err != nil {
+				return nil, err
+			}
+			return x, nil
+		},
+		Labels: m.Preprocess.ClassNames,
+	}
 }
 
 // serveContext is the context grcc serve runs in: it ends on SIGINT or

@@ -3,8 +3,10 @@
 package cli_test
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -33,15 +35,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestServe starts grcc serve on a free loopback port, asks it something,
-// and stops it with SIGTERM: it must finish and exit 0.
-func TestServe(t *testing.T) {
+// startServe runs grcc serve with args on a free loopback port and
+// returns its address and a function that stops it with SIGTERM, which
+// must make it finish and exit 0.
+func startServe(t *testing.T, args ...string) (addr string, stop func()) {
+	t.Helper()
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run([]string{"serve", "../testdata/reference/tiny_cifar.grc", "--random-weights", "1", "--addr", "127.0.0.1:0"}, &stdout, &stderr)
+		done <- cli.Run(append([]string{"serve"}, append(args, "--addr", "127.0.0.1:0")...), &stdout, &stderr)
 	}()
-	var addr string
 	for deadline := time.Now().Add(30 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
 		if m := regexp.MustCompile(`on http://(\S+)`).FindStringSubmatch(stdout.String()); m != nil {
 			addr = m[1]
@@ -55,6 +58,27 @@ func TestServe(t *testing.T) {
 			t.Fatalf("grcc serve did not start: %s %s", stdout.String(), stderr.String())
 		}
 	}
+	return addr, func() {
+		t.Helper()
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case code := <-done:
+			if code != 0 || !strings.Contains(stdout.String(), "stopped") {
+				t.Errorf("after SIGTERM: status %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("grcc serve did not stop after SIGTERM")
+		}
+	}
+}
+
+// TestServe starts grcc serve, asks it for the model's metadata and stops
+// it.
+func TestServe(t *testing.T) {
+	addr, stop := startServe(t, "../testdata/reference/tiny_cifar.grc", "--random-weights", "1")
+	defer stop()
 	resp, err := http.Get("http://" + addr + "/v2/models/tiny_cifar")
 	if err != nil {
 		t.Fatal(err)
@@ -64,16 +88,35 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"shape":[-1,3,32,32]`) {
 		t.Errorf("metadata: %d %s", resp.StatusCode, body)
 	}
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+}
+
+// TestServeClassify serves the trained Fashion-MNIST example and sends
+// /classify a PNG as the body: the spec's preprocessing and labels answer
+// with the class's name, as grcc predict does for the same file.
+func TestServeClassify(t *testing.T) {
+	addr, stop := startServe(t, "../examples/fashion/fashion.grc", "--weights", "../examples/fashion/fashion.safetensors")
+	defer stop()
+	img, err := os.ReadFile("../examples/fashion/images/ankle_boot.png")
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case code := <-done:
-		if code != 0 || !strings.Contains(stdout.String(), "stopped") {
-			t.Errorf("after SIGTERM: status %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("grcc serve did not stop after SIGTERM")
+	resp, err := http.Post("http://"+addr+"/v2/models/fashion/classify?top=1", "image/png", bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"label":"Ankle boot"`) {
+		t.Errorf("classify: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Post("http://"+addr+"/v2/models/fashion/classify", "image/png", strings.NewReader("not an image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "image") {
+		t.Errorf("classify of a non-image: %d %s", resp.StatusCode, body)
 	}
 }
 
