@@ -300,7 +300,7 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 	cl.g, cl.xg = g, xg
 	p := &c.plan
 	if p.path == pathDepthwise {
-		cl.parallelFor(batch*c.OutC, 1, cl)
+		cl.parallelFor(batch*c.OutC, grainFor(batch*c.OutC, c.OutH*c.OutW*c.KH*c.KW), cl)
 	} else {
 		// Split the output channels too when images, groups and column
 		// blocks alone give fewer than four units per worker, as for late
@@ -310,7 +310,7 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.batch = batch
 		if p.path == pathShift {
 			cl.phase = phasePad
-			cl.parallelFor(batch*c.InC, 4, cl)
+			cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
 		}
 		// When several units multiply the same columns by different
 		// output channels, pack those columns once for all of them.
@@ -320,7 +320,8 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 			cl.parallelFor(base*((p.k+kc-1)/kc), 1, cl)
 		}
 		cl.phase = phaseGEMM
-		cl.parallelFor(base*cl.mBlocks, 1, cl)
+		units := base * cl.mBlocks
+		cl.parallelFor(units, grainFor(units, min(cl.mb*mr, p.m)*p.nt*p.k), cl)
 	}
 	cl.c, cl.in, cl.out, cl.scratch, cl.g, cl.xg = nil, nil, nil, nil, nil, nil
 }

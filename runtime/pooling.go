@@ -35,7 +35,7 @@ func (p *Pool2D) Forward(batch int, in, out []float32) {
 	cl := poolCalls.get()
 	defer poolCalls.put(cl)
 	cl.p, cl.in, cl.out = p, in, out
-	cl.parallelFor(batch*p.C, 1, cl)
+	cl.parallelFor(batch*p.C, grainFor(batch*p.C, p.InH*p.InW), cl)
 	cl.in, cl.out = nil, nil
 }
 

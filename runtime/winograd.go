@@ -167,7 +167,7 @@ func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
 	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
 	cl.pad = true
-	cl.parallelFor(batch*c.InC, 4, cl)
+	cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
 	cl.pad = false
 	cl.parallelFor(batch*(len(c.blocks)-1), 1, cl)
 	cl.c, cl.in, cl.out, cl.scratch = nil, nil, nil, nil
