@@ -52,13 +52,16 @@ close the model gets to what the kernels can do on this machine.`,
 				return usagef("--layers takes a positive count and the go engine")
 			}
 			sd, name, _ := stateDict(m, "", 1)
+			// --layers needs the engine itself, for its trace.
 			var em *engine.Model
-			fwd, err := newForward(*engineName, m, sd, name)
+			var fwd forwardFunc
 			if *layers > 0 {
 				em, err = newEngine(m, sd, name)
 				if em != nil {
 					fwd = em.Forward
 				}
+			} else {
+				fwd, err = newForward(*engineName, m, sd, name)
 			}
 			if err != nil {
 				return err
