@@ -35,9 +35,13 @@ func profileSteps(w io.Writer, em *engine.Model, m *ir.Model, n, rounds, top int
 	}
 	var sum time.Duration
 	byKind := map[string]time.Duration{}
+	macs := map[string]int64{} // per image, convolutions only
 	for i, s := range steps {
 		sum += total[i]
 		byKind[stepClass(s)] += total[i]
+		if s.Kind == plan.Conv {
+			macs[stepClass(s)] += s.Conv.MACs()
+		}
 	}
 	if sum == 0 {
 		return nil
@@ -55,7 +59,11 @@ func profileSteps(w io.Writer, em *engine.Model, m *ir.Model, n, rounds, top int
 		return kinds[i] < kinds[j]
 	})
 	for _, k := range kinds {
-		fmt.Fprintf(w, "  %5.1f%%  %8.2f ms  %s\n", 100*byKind[k].Seconds()/sum.Seconds(), per(byKind[k]), k)
+		rate := "" // direct-convolution GFLOP/s, so that kinds compare by efficiency
+		if macs[k] > 0 && byKind[k] > 0 {
+			rate = fmt.Sprintf("  %6.1f GFLOP/s", 2*float64(macs[k])*float64(n*rounds)/byKind[k].Seconds()/1e9)
+		}
+		fmt.Fprintf(w, "  %5.1f%%  %8.2f ms  %-26s%s\n", 100*byKind[k].Seconds()/sum.Seconds(), per(byKind[k]), k, rate)
 	}
 	order := make([]int, len(steps))
 	for i := range order {
@@ -65,7 +73,11 @@ func profileSteps(w io.Writer, em *engine.Model, m *ir.Model, n, rounds, top int
 	fmt.Fprintf(w, "\nslowest steps:\n")
 	for _, i := range order[:min(top, len(order))] {
 		s := steps[i]
-		fmt.Fprintf(w, "  %5.1f%%  %8.3f ms  %-24s %s %s\n", 100*total[i].Seconds()/sum.Seconds(), per(total[i]), s.Name, stepClass(s), s.Out.Shape)
+		rate := ""
+		if s.Kind == plan.Conv && total[i] > 0 {
+			rate = fmt.Sprintf("  %6.1f GFLOP/s", 2*float64(s.Conv.MACs())*float64(n*rounds)/total[i].Seconds()/1e9)
+		}
+		fmt.Fprintf(w, "  %5.1f%%  %8.3f ms  %-24s %-44s%s\n", 100*total[i].Seconds()/sum.Seconds(), per(total[i]), s.Name, stepClass(s)+" "+s.Out.Shape.String(), rate)
 	}
 	return nil
 }

@@ -8,6 +8,9 @@
 // threads = -threads, inter-op threads 1 and ONNX Runtime's default graph
 // optimisations, and prints one JSON object: median_ms, min_ms,
 // images_per_s, peak_rss_mb (the process's peak resident memory).
+// -profile PREFIX also writes ONNX Runtime's own per-node profile (Chrome
+// trace JSON) to PREFIX_<date>.json, to compare layer by layer with
+// grcc bench --layers.
 //
 // It is a module of its own so that grcc's go.mod never depends on ONNX
 // Runtime.
@@ -50,12 +53,13 @@ func main() {
 	rounds := flag.Int("rounds", 10, "minimum number of timed runs")
 	minTime := flag.Duration("time", 3*time.Second, "minimum total timed duration")
 	warmup := flag.Int("warmup", 2, "untimed runs first")
+	profile := flag.String("profile", "", "write ONNX Runtime's per-node profile to `PREFIX`_<date>.json")
 	flag.Parse()
 	if *lib == "" || *model == "" || *batch < 1 || *threads < 1 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "usage: ort -lib LIB -model FILE.onnx [-batch N] [-threads T] [-rounds R] [-time D]")
 		os.Exit(2)
 	}
-	r, err := run(*lib, *model, *batch, *threads, *rounds, *warmup, *minTime)
+	r, err := run(*lib, *model, *batch, *threads, *rounds, *warmup, *minTime, *profile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ort: %v\n", err)
 		os.Exit(1)
@@ -63,7 +67,7 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(r)
 }
 
-func run(lib, model string, batch, threads, rounds, warmup int, minTime time.Duration) (*result, error) {
+func run(lib, model string, batch, threads, rounds, warmup int, minTime time.Duration, profile string) (*result, error) {
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(); err != nil {
 		return nil, fmt.Errorf("loading %s: %w", lib, err)
@@ -94,6 +98,11 @@ func run(lib, model string, batch, threads, rounds, warmup int, minTime time.Dur
 	}
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, err
+	}
+	if profile != "" {
+		if err := opts.EnableProfiling(profile); err != nil {
+			return nil, err
+		}
 	}
 
 	data := make([]float32, inShape.FlattenedSize())
