@@ -277,8 +277,10 @@ func TestRandomSpecs(t *testing.T) {
 		}
 	}
 	t.Logf("specs using each convolution algorithm: %v", uses)
-	if count >= 20 && uses[plan.AlgoWinograd] == 0 {
-		t.Errorf("no random spec uses Winograd: the generator no longer covers it")
+	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoIm2Row} {
+		if count >= 20 && uses[algo] == 0 {
+			t.Errorf("no random spec uses %s: the generator no longer covers it", algo)
+		}
 	}
 	makeCases(t, cases)
 	for _, c := range cases {

@@ -155,7 +155,8 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		k := &runtime.Conv2D{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
 			KH: c.KH, KW: c.KW, SH: c.StrideH, SW: c.StrideW, PH: c.PadH, PW: c.PadW, DH: c.DilH, DW: c.DilW,
 			Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight),
-			InScale: inScale, InShift: inShift, InRelu: s.Pre != nil, Update: s.GateOut != nil}
+			InScale: inScale, InShift: inShift, InRelu: s.Pre != nil, Update: s.GateOut != nil,
+			Im2Row: s.Algo == plan.AlgoIm2Row}
 		k.Scale, k.Shift = m.convScaleShift(s)
 		if err := k.Prepare(); err != nil {
 			return nil, err

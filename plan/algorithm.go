@@ -15,19 +15,34 @@ const (
 	// AlgoDirect loops over the kernel taps, for convolutions with one
 	// input channel per group, whose GEMM would have a single row.
 	AlgoDirect = "direct"
+	// AlgoIm2Row turns the GEMM around: output pixels as its rows, read
+	// from the input through each kernel tap, output channels as its
+	// vector columns, for dense stride-1 convolutions whose small outputs
+	// fill the 32 columns of a pixel panel badly.
+	AlgoIm2Row = "im2row"
 )
 
 // winogradMinFill is the least share of the 4×4 output tiles that must be
-// real outputs for Winograd to pay. Measured per layer against the GEMM
-// (BenchmarkWinograd in runtime): 56×56, 32×32, 28×28 and 16×16 outputs
-// (every tile full) run 1.3–2.7× faster with Winograd at batch 1 and 8;
-// 14×14 (77% of the tiles' outputs real) and 7×7 (77%) lose at batch 8 or
-// both, 8×8 (4 tiles an image) loses because a block of tiles fills only
-// an eighth of the GEMM's 32 columns.
+// real outputs for Winograd to pay. Measured per layer (BenchmarkWinograd
+// and BenchmarkConv in runtime): 56×56, 32×32 and 28×28 outputs (every tile
+// full) run 1.4–2× faster with Winograd than with im2row at batch 1 and 8;
+// 16×16 (16 tiles) is level with im2row (Winograd 0.85× at batch 1, 1.09×
+// at batch 8); 14×14 (77% of the tiles' outputs real) and 7×7 (77%) lose,
+// 8×8 (4 tiles an image) loses because a block of tiles fills only an
+// eighth of the GEMM's 32 columns.
 const (
 	winogradMinFill  = 0.9
-	winogradMinTiles = 16
+	winogradMinTiles = 32
 )
+
+// im2RowMinWaste is the share of wasted columns from which a 1×1
+// convolution runs faster as im2row: the pixel-column GEMM computes whole
+// panels of 32 outputs, so 7×7 (49 outputs in 64 columns, 31% wasted)
+// measured 1.2–1.3× faster as im2row and 14×14 (14%) level or faster, while
+// outputs that fill their panels (8×8, 16×16, 28×28, 56×56) ran up to 1.3×
+// slower. Larger kernels always go to im2row (1.3–1.9× faster at 7×7 to
+// 32×32), where the other GEMM also computes the padding columns.
+const im2RowMinWaste = 0.1
 
 func chooseAlgorithm(p *Program) error {
 	for _, s := range p.Steps {
@@ -46,20 +61,34 @@ func convAlgorithm(s *Step) (algo, why string) {
 	if in.C == c.Groups {
 		return AlgoDirect, "one input channel per group: a GEMM would have a single row"
 	}
-	if c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && c.PadH == 0 && c.PadW == 0 {
+	// im2row reads each tap's pixels as one run of the input, which needs
+	// stride 1 and an output as wide as the input.
+	rows := c.Groups == 1 && c.StrideH == 1 && c.StrideW == 1 && out.W == in.W
+	if c.Is1x1() {
+		npix := out.H * out.W
+		waste := float64((npix+31)/32*32-npix) / float64(npix)
+		if rows && waste >= im2RowMinWaste {
+			return AlgoIm2Row, fmt.Sprintf("1×1 with %d×%d outputs: as pixel columns %.0f%% of the GEMM's columns would be wasted; as rows, none", out.H, out.W, 100*waste)
+		}
 		return AlgoGEMM, "1×1 stride 1: the input is the GEMM's right-hand matrix as it lies"
 	}
 	dense3 := c.KH == 3 && c.KW == 3 && c.StrideH == 1 && c.StrideW == 1 && c.DilH == 1 && c.DilW == 1 && c.Groups == 1
-	if !dense3 {
-		return AlgoGEMM, "zero-padded stride phases as the GEMM's right-hand matrix; Winograd needs a dense 3×3 stride-1 kernel"
-	}
 	th, tw := (out.H+3)/4, (out.W+3)/4
 	fill := float64(out.H*out.W) / float64(16*th*tw)
-	switch {
-	case th*tw < winogradMinTiles:
-		return AlgoGEMM, fmt.Sprintf("dense 3×3, but %d×%d outputs give only %d Winograd tiles an image, too few to fill its GEMM", out.H, out.W, th*tw)
-	case fill < winogradMinFill:
-		return AlgoGEMM, fmt.Sprintf("dense 3×3, but %d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles", out.H, out.W, 100*fill)
+	if dense3 && th*tw >= winogradMinTiles && fill >= winogradMinFill {
+		return AlgoWinograd, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×4 outputs (%.0f%% filled): 4× fewer multiplies than the GEMM", th, tw, 100*fill)
 	}
-	return AlgoWinograd, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×4 outputs (%.0f%% filled): 4× fewer multiplies than the GEMM", th, tw, 100*fill)
+	var whyNot string
+	switch {
+	case !dense3:
+		whyNot = "Winograd needs a dense 3×3 stride-1 kernel"
+	case th*tw < winogradMinTiles:
+		whyNot = fmt.Sprintf("%d×%d outputs give only %d Winograd tiles an image, too few to fill its GEMM", out.H, out.W, th*tw)
+	default:
+		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles", out.H, out.W, 100*fill)
+	}
+	if rows {
+		return AlgoIm2Row, fmt.Sprintf("dense, stride 1, same size: pixels as rows waste no columns on padding (%s)", whyNot)
+	}
+	return AlgoGEMM, fmt.Sprintf("zero-padded stride phases as the GEMM's right-hand matrix (%s)", whyNot)
 }

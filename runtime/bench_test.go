@@ -13,16 +13,36 @@ func BenchmarkConv(b *testing.B) {
 	for _, bc := range []struct {
 		name                           string
 		inC, outC, size, k, s, p, grps int
+		im2row                         bool
 	}{
-		{"1x1_256to64_56", 256, 64, 56, 1, 1, 0, 1},
-		{"3x3_64to64_56", 64, 64, 56, 3, 1, 1, 1},
-		{"3x3_256to256_g32_56", 256, 256, 56, 3, 1, 1, 32},
-		{"3x3_dw256_56", 256, 256, 56, 3, 1, 1, 256},
-		{"7x7s2_3to64_224", 3, 64, 224, 7, 2, 3, 1},
-		{"1x1_2048to512_7", 2048, 512, 7, 1, 1, 0, 1},
-		{"3x3_512to512_7", 512, 512, 7, 3, 1, 1, 1},
-		{"3x3_256to256_14", 256, 256, 14, 3, 1, 1, 1},
-		{"1x1_256to1024_14", 256, 1024, 14, 1, 1, 0, 1},
+		{"1x1_256to64_56", 256, 64, 56, 1, 1, 0, 1, false},
+		{"3x3_64to64_56", 64, 64, 56, 3, 1, 1, 1, false},
+		{"3x3_256to256_g32_56", 256, 256, 56, 3, 1, 1, 32, false},
+		{"3x3_dw256_56", 256, 256, 56, 3, 1, 1, 256, false},
+		{"7x7s2_3to64_224", 3, 64, 224, 7, 2, 3, 1, false},
+		{"1x1_2048to512_7", 2048, 512, 7, 1, 1, 0, 1, false},
+		{"3x3_512to512_7", 512, 512, 7, 3, 1, 1, 1, false},
+		{"3x3_256to256_14", 256, 256, 14, 3, 1, 1, 1, false},
+		{"1x1_256to1024_14", 256, 1024, 14, 1, 1, 0, 1, false},
+		{"im2row_3x3_512to512_7", 512, 512, 7, 3, 1, 1, 1, true},
+		{"im2row_3x3_256to256_14", 256, 256, 14, 3, 1, 1, 1, true},
+		{"im2row_1x1_256to1024_14", 256, 1024, 14, 1, 1, 0, 1, true},
+		{"im2row_1x1_2048to512_7", 2048, 512, 7, 1, 1, 0, 1, true},
+		{"1x1_512to2048_7", 512, 2048, 7, 1, 1, 0, 1, false},
+		{"im2row_1x1_512to2048_7", 512, 2048, 7, 1, 1, 0, 1, true},
+		{"3x3_128to128_28", 128, 128, 28, 3, 1, 1, 1, false},
+		{"im2row_3x3_128to128_28", 128, 128, 28, 3, 1, 1, 1, true},
+		{"1x1_512to128_28", 512, 128, 28, 1, 1, 0, 1, false},
+		{"im2row_1x1_512to128_28", 512, 128, 28, 1, 1, 0, 1, true},
+		{"3x3s2_64to64_56", 64, 64, 56, 3, 2, 1, 1, false},
+		{"im2row_3x3s2_64to64_56", 64, 64, 56, 3, 2, 1, 1, true},
+		{"3x3s2_256to256_14", 256, 256, 14, 3, 2, 1, 1, false},
+		{"im2row_3x3s2_256to256_14", 256, 256, 14, 3, 2, 1, 1, true},
+		{"im2row_7x7s2_3to64_224", 3, 64, 224, 7, 2, 3, 1, true},
+		{"im2row_1x1_256to64_56", 256, 64, 56, 1, 1, 0, 1, true},
+		{"1x1_64to256_56", 64, 256, 56, 1, 1, 0, 1, false},
+		{"im2row_1x1_64to256_56", 64, 256, 56, 1, 1, 0, 1, true},
+		{"im2row_3x3_64to64_56", 64, 64, 56, 3, 1, 1, 1, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(21, 22))
@@ -30,7 +50,7 @@ func BenchmarkConv(b *testing.B) {
 			c := &runtime.Conv2D{
 				InC: bc.inC, InH: bc.size, InW: bc.size, OutC: bc.outC, OutH: out, OutW: out,
 				KH: bc.k, KW: bc.k, SH: bc.s, SW: bc.s, PH: bc.p, PW: bc.p, DH: 1, DW: 1,
-				Groups: bc.grps, Relu: true,
+				Groups: bc.grps, Relu: true, Im2Row: bc.im2row,
 			}
 			c.Weight = randSlice(rng, c.OutC*c.InC/c.Groups*c.KH*c.KW)
 			c.Scale, c.Shift = randSlice(rng, c.OutC), randSlice(rng, c.OutC)

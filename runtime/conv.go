@@ -41,7 +41,14 @@ type Conv2D struct {
 	// result itself is never stored.
 	Update bool
 
+	// Im2Row computes the convolution with output pixels as the rows of
+	// the GEMM and output channels as its vector columns (see im2row.go):
+	// faster for small outputs such as 7×7 and 14×14. The compiler's cost
+	// model sets it. Groups must be 1.
+	Im2Row bool
+
 	plan  convPlan
+	rows  rowPlan   // pathIm2Row
 	ready bool      // Prepare succeeded
 	wp    []float32 // Weight packed by packA, group by group
 	offs  []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
@@ -54,6 +61,7 @@ const (
 	pathShift     convPath = iota // rows of the zero-padded input's stride phases as B
 	pathPointwise                 // 1×1 stride 1 without padding: input rows as B
 	pathDepthwise                 // one input channel per group: direct loops
+	pathIm2Row                    // pixels as rows, channels as columns (Im2Row)
 )
 
 // Phases of a Forward.
@@ -88,6 +96,7 @@ type convCall struct {
 	batch            int
 	phase            int  // what run does: phasePad, phasePack or phaseGEMM
 	shared           bool // B is packed once, in phasePack, for all blocks of output channels
+	pb, ob           int  // pathIm2Row: pixel and channel panels per unit
 }
 
 var convCalls calls[convCall]
@@ -108,6 +117,8 @@ func (c *Conv2D) Prepare() error {
 		n: c.OutH * c.OutW,
 	}
 	switch {
+	case c.Im2Row:
+		p.path = pathIm2Row
 	case c.InC == c.Groups:
 		p.path = pathDepthwise
 	case c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PH == 0 && c.PW == 0:
@@ -142,7 +153,9 @@ func (c *Conv2D) Prepare() error {
 	p.nb = (p.n + p.nt - 1) / p.nt
 	c.plan = p
 	c.ready = true
-	if p.path != pathDepthwise {
+	if p.path == pathIm2Row {
+		c.prepareIm2Row()
+	} else if p.path != pathDepthwise {
 		if cap(c.wp) < len(c.Weight) {
 			c.wp = make([]float32, len(c.Weight))
 		}
@@ -158,6 +171,11 @@ func (c *Conv2D) Prepare() error {
 			c.offs = append(c.offs, int32(k*p.n))
 		case pathShift:
 			c.offs = append(c.offs, int32(c.tapOffset(k)))
+		case pathIm2Row:
+			if c.rows.contiguous {
+				taps := c.KH * c.KW
+				c.offs = append(c.offs, int32(k/taps*c.InH*c.InW)+c.rows.shift[k%taps])
+			}
 		}
 	}
 	return nil
@@ -209,6 +227,9 @@ func (c *Conv2D) validate() error {
 			return errors.New("a depthwise convolution takes no input prologue")
 		}
 	}
+	if c.Im2Row && c.Groups != 1 {
+		return fmt.Errorf("Im2Row needs Groups = 1, not %d", c.Groups)
+	}
 	if c.Update && !c.pointwise() {
 		return errors.New("only a 1×1 stride-1 convolution without padding can fuse a state update")
 	}
@@ -225,6 +246,10 @@ func (c *Conv2D) pointwise() bool {
 // except for 1×1 stride-1 and depthwise convolutions, the zero-padded input
 // split into stride phases and per worker a tile of output.
 func (c *Conv2D) ScratchLen(batch int) int {
+	if c.plan.path == pathIm2Row {
+		shared, worker := c.rowScratch(batch)
+		return shared + workers()*worker
+	}
 	return c.padLen(batch) + c.sharedLen(batch) + workers()*c.workerScratch()
 }
 
@@ -299,9 +324,21 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 	cl.c, cl.in, cl.out, cl.scratch = c, in, out, scratch // c, too, in case c was copied
 	cl.g, cl.xg = g, xg
 	p := &c.plan
-	if p.path == pathDepthwise {
+	switch p.path {
+	case pathIm2Row:
+		cl.batch = batch
+		cl.pb, cl.ob = c.rowSplit(batch)
+		r := &c.rows
+		units := (batch*r.panels + cl.pb - 1) / cl.pb * ((r.q + cl.ob - 1) / cl.ob)
+		if c.rowShared(batch) {
+			cl.phase = phasePack
+			cl.parallelFor(batch*r.panels, grainFor(batch*r.panels, mr*p.k), cl)
+		}
+		cl.phase = phaseGEMM
+		cl.parallelFor(units, grainFor(units, cl.pb*mr*cl.ob*nr*p.k), cl)
+	case pathDepthwise:
 		cl.parallelFor(batch*c.OutC, grainFor(batch*c.OutC, c.OutH*c.OutW*c.KH*c.KW), cl)
-	} else {
+	default:
 		// Split the output channels too when images, groups and column
 		// blocks alone give fewer than four units per worker, as for late
 		// layers with 7×7 outputs at batch 1.
@@ -356,10 +393,14 @@ func (cl *convCall) run(lo, hi, w int) {
 	for u := lo; u < hi; u++ {
 		if cl.phase == phasePad {
 			c.padPlane(cl.in, cl.scratch, u, cl.batch)
+		} else if cl.phase == phasePack && c.plan.path == pathIm2Row {
+			cl.rowPackUnit(u)
 		} else if cl.phase == phasePack {
 			cl.packUnit(u)
 		} else if c.plan.path == pathDepthwise {
 			c.depthwisePlane(cl.in, cl.out, u)
+		} else if c.plan.path == pathIm2Row {
+			cl.rowUnit(u, w)
 		} else {
 			cl.gemmUnit(u, w)
 		}

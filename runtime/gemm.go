@@ -192,7 +192,7 @@ func goKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32,
 				if flags&kAccumulate != 0 {
 					v += row[j]
 				}
-				v = v*s + t
+				v = float32(v*s) + t // no fused multiply-add: the same bits as the assembly
 				if flags&kRelu != 0 {
 					v = max(v, 0)
 				}

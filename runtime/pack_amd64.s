@@ -122,3 +122,68 @@ act_last:
 act_done:
 	VZEROUPPER
 	RET
+
+// func im2rowPackAVX512(dst, src *float32, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
+//
+// Packs k rows of a pixel panel for the im2row path: row p, of h floats at
+// dst + p·h, is the run of floats at src + offs[p] whose lanes masks[t]
+// selects, t = (t0 + p) mod taps, the others zero. With scale non-nil each
+// row is also multiplied by scale[c] and shifted by shift[c], c counting
+// up as t wraps, and clamped at 0 if relu (multiply, then add, like
+// scaleShift); the padding stays zero. store is the mask of h lanes.
+// Masked-off lanes are never read, so a run may start before src or end
+// past the input.
+TEXT ·im2rowPackAVX512(SB), NOSPLIT, $0-89
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ offs+16(FP), R8
+	MOVQ masks+24(FP), R9
+	MOVQ k+32(FP), CX
+	MOVQ taps+40(FP), R10
+	MOVQ t0+48(FP), R11
+	MOVQ h+56(FP), DX
+	SHLQ $2, DX // bytes between rows
+	MOVWLZX store+64(FP), AX
+	KMOVW AX, K2
+	MOVQ scale+72(FP), R12
+	MOVQ shift+80(FP), R13
+	MOVBLZX relu+88(FP), AX
+	VXORPS Z18, Z18, Z18 // the clamp: 0 with relu, else -Inf
+	TESTQ AX, AX
+	JNE rows_start
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z18
+rows_start:
+	TESTQ CX, CX
+	JEQ rows_done
+rows_row:
+	MOVWLZX (R9)(R11*2), AX
+	KMOVW AX, K1
+	MOVLQSX (R8), AX
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	TESTQ R12, R12
+	JEQ rows_store
+	VBROADCASTSS (R12), Z16
+	VBROADCASTSS (R13), Z17
+	VMULPS Z16, Z0, Z0
+	VADDPS Z17, Z0, Z0
+	VMAXPS Z18, Z0, Z0
+	VMOVAPS.Z Z0, K1, Z0 // the padding stays zero
+rows_store:
+	VMOVUPS Z0, K2, (DI)
+	ADDQ DX, DI
+	ADDQ $4, R8
+	INCQ R11
+	CMPQ R11, R10
+	JNE rows_next
+	XORQ R11, R11
+	TESTQ R12, R12
+	JEQ rows_next
+	ADDQ $4, R12
+	ADDQ $4, R13
+rows_next:
+	DECQ CX
+	JNE rows_row
+rows_done:
+	VZEROUPPER
+	RET

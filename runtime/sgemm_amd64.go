@@ -239,6 +239,32 @@ func packOffsAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32)
 //go:noescape
 func packOffsActAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32, scale, shift *float32, relu bool)
 
+//go:noescape
+func im2rowPackAVX512(dst, src *float32, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
+
+// im2rowPack packs len(offs) rows of a pixel panel for the im2row path:
+// row p of dst, h floats, is src[base+offs[p]+j] for the rows j that
+// masks[t] selects, t = (t0+p) mod len(masks), and zero for the others;
+// with scale non-nil, read through the prologue of channel c, which counts
+// up from 0 each time t wraps. The masks must select only reads inside src.
+func im2rowPack(dst, src []float32, base int, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+	k := len(offs)
+	if !useAVX512 || k == 0 {
+		im2rowPackGo(dst, src, base, offs, masks, t0, h, scale, shift, relu)
+		return
+	}
+	if h < 1 || h > 16 || len(dst) < k*h || t0 >= len(masks) {
+		panic("runtime: im2rowPack: bad panel")
+	}
+	var sp, tp *float32
+	if scale != nil {
+		last := (t0 + k - 1) / len(masks)
+		_, _ = scale[last], shift[last]
+		sp, tp = &scale[0], &shift[0]
+	}
+	im2rowPackAVX512(&dst[0], &src[base], &offs[0], &masks[0], k, len(masks), t0, h, uint16(1)<<h-1, sp, tp, relu)
+}
+
 // packOffsAct is packOffs with a prologue per row: row p becomes
 // src·scale[p] + shift[p], clamped at 0 if relu (as scaleShift computes it).
 func packOffsAct(bp, src []float32, offs []int32, n int, scale, shift []float32, relu bool) {
@@ -283,3 +309,6 @@ func packOffs(bp, src []float32, offs []int32, n int) {
 	mask := uint32(1)<<uint(n-(panels-1)*nr) - 1
 	packOffsAVX512(&bp[0], &src[0], &offs[0], k, panels, mask)
 }
+
+//go:noescape
+func transposeAVX512(src *float32, ldsrc int, dst *float32, lddst int, rows, cols, flags int, scale, shift *float32)

@@ -23,3 +23,13 @@ func packOffs(bp, src []float32, offs []int32, n int) {
 func packOffsAct(bp, src []float32, offs []int32, n int, scale, shift []float32, relu bool) {
 	packOffsActGo(bp, src, offs, n, scale, shift, relu)
 }
+
+// im2rowPack packs rows of a pixel panel for the im2row path; see
+// im2rowPackGo.
+func im2rowPack(dst, src []float32, base int, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+	im2rowPackGo(dst, src, base, offs, masks, t0, h, scale, shift, relu)
+}
+
+func transposeAVX512(src *float32, ldsrc int, dst *float32, lddst int, rows, cols, flags int, scale, shift *float32) {
+	panic("runtime: no AVX-512 in this build")
+}

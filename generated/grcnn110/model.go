@@ -979,72 +979,72 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	stage_2_iter_1_5 runtime.Winograd
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (im2row)
+	stage_2_iter_1_5 runtime.Conv2D
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	stage_2_iter_2_5 runtime.Winograd
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (im2row)
+	stage_2_iter_2_5 runtime.Conv2D
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
 	stage_2_conv_g_r_3 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
-	stage_2_iter_3_5 runtime.Winograd
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (im2row)
+	stage_2_iter_3_5 runtime.Conv2D
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_3_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
 	stage_2_conv_g_r_4 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
-	stage_2_iter_4_5 runtime.Winograd
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (im2row)
+	stage_2_iter_4_5 runtime.Conv2D
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_4_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
 	stage_2_conv_g_r_5 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
-	stage_2_iter_5_5 runtime.Winograd
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (im2row)
+	stage_2_iter_5_5 runtime.Conv2D
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
 	stage_2_conv_g_r_6 runtime.Conv2D
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
 	stage_2_iter_6_2 runtime.Conv2D
-	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd)
-	stage_2_iter_6_5 runtime.Winograd
+	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (im2row)
+	stage_2_iter_6_5 runtime.Conv2D
 	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_6_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
 	stage_2_conv_g_r_7 runtime.Conv2D
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
 	stage_2_iter_7_2 runtime.Conv2D
-	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd)
-	stage_2_iter_7_5 runtime.Winograd
+	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (im2row)
+	stage_2_iter_7_5 runtime.Conv2D
 	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_7_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
 	stage_2_conv_g_r_8 runtime.Conv2D
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
 	stage_2_iter_8_2 runtime.Conv2D
-	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd)
-	stage_2_iter_8_5 runtime.Winograd
+	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (im2row)
+	stage_2_iter_8_5 runtime.Conv2D
 	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_8_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
 	stage_2_conv_g_r_9 runtime.Conv2D
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
 	stage_2_iter_9_2 runtime.Conv2D
-	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd)
-	stage_2_iter_9_5 runtime.Winograd
+	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (im2row)
+	stage_2_iter_9_5 runtime.Conv2D
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_9_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
@@ -1067,7 +1067,7 @@ type Model struct {
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	stage_3_iter_1_5 runtime.Conv2D
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_1_8 runtime.Conv2D
@@ -1075,7 +1075,7 @@ type Model struct {
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	stage_3_iter_2_2 runtime.Conv2D
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	stage_3_iter_2_5 runtime.Conv2D
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_2_8 runtime.Conv2D
@@ -1083,7 +1083,7 @@ type Model struct {
 	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	stage_3_iter_3_2 runtime.Conv2D
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	stage_3_iter_3_5 runtime.Conv2D
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_3_8 runtime.Conv2D
@@ -1091,7 +1091,7 @@ type Model struct {
 	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	stage_3_iter_4_2 runtime.Conv2D
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	stage_3_iter_4_5 runtime.Conv2D
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_4_8 runtime.Conv2D
@@ -1099,7 +1099,7 @@ type Model struct {
 	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	stage_3_iter_5_2 runtime.Conv2D
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	stage_3_iter_5_5 runtime.Conv2D
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_5_8 runtime.Conv2D
@@ -1107,7 +1107,7 @@ type Model struct {
 	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	stage_3_iter_6_2 runtime.Conv2D
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	stage_3_iter_6_5 runtime.Conv2D
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_6_8 runtime.Conv2D
@@ -1115,7 +1115,7 @@ type Model struct {
 	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	stage_3_iter_7_2 runtime.Conv2D
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	stage_3_iter_7_5 runtime.Conv2D
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_7_8 runtime.Conv2D
@@ -1123,7 +1123,7 @@ type Model struct {
 	stage_3_conv_g_r_8 runtime.Conv2D
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	stage_3_iter_8_2 runtime.Conv2D
-	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU
+	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (im2row)
 	stage_3_iter_8_5 runtime.Conv2D
 	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_8_8 runtime.Conv2D
@@ -1131,7 +1131,7 @@ type Model struct {
 	stage_3_conv_g_r_9 runtime.Conv2D
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	stage_3_iter_9_2 runtime.Conv2D
-	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU
+	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (im2row)
 	stage_3_iter_9_5 runtime.Conv2D
 	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_9_8 runtime.Conv2D
@@ -1139,7 +1139,7 @@ type Model struct {
 	stage_3_conv_g_r_10 runtime.Conv2D
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	stage_3_iter_10_2 runtime.Conv2D
-	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU
+	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (im2row)
 	stage_3_iter_10_5 runtime.Conv2D
 	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_10_8 runtime.Conv2D
@@ -1147,7 +1147,7 @@ type Model struct {
 	stage_3_conv_g_r_11 runtime.Conv2D
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	stage_3_iter_11_2 runtime.Conv2D
-	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU
+	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (im2row)
 	stage_3_iter_11_5 runtime.Conv2D
 	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_11_8 runtime.Conv2D
@@ -1155,7 +1155,7 @@ type Model struct {
 	stage_3_conv_g_r_12 runtime.Conv2D
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	stage_3_iter_12_2 runtime.Conv2D
-	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU
+	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (im2row)
 	stage_3_iter_12_5 runtime.Conv2D
 	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_12_8 runtime.Conv2D
@@ -1163,7 +1163,7 @@ type Model struct {
 	stage_3_conv_g_r_13 runtime.Conv2D
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	stage_3_iter_13_2 runtime.Conv2D
-	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU
+	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (im2row)
 	stage_3_iter_13_5 runtime.Conv2D
 	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_13_8 runtime.Conv2D
@@ -1171,7 +1171,7 @@ type Model struct {
 	stage_3_conv_g_r_14 runtime.Conv2D
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	stage_3_iter_14_2 runtime.Conv2D
-	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU
+	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (im2row)
 	stage_3_iter_14_5 runtime.Conv2D
 	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_14_8 runtime.Conv2D
@@ -1179,7 +1179,7 @@ type Model struct {
 	stage_3_conv_g_r_15 runtime.Conv2D
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	stage_3_iter_15_2 runtime.Conv2D
-	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU
+	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (im2row)
 	stage_3_iter_15_5 runtime.Conv2D
 	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_15_8 runtime.Conv2D
@@ -1187,7 +1187,7 @@ type Model struct {
 	stage_3_conv_g_r_16 runtime.Conv2D
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	stage_3_iter_16_2 runtime.Conv2D
-	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU
+	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (im2row)
 	stage_3_iter_16_5 runtime.Conv2D
 	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_16_8 runtime.Conv2D
@@ -1195,7 +1195,7 @@ type Model struct {
 	stage_3_conv_g_r_17 runtime.Conv2D
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	stage_3_iter_17_2 runtime.Conv2D
-	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU
+	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (im2row)
 	stage_3_iter_17_5 runtime.Conv2D
 	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_17_8 runtime.Conv2D
@@ -1203,7 +1203,7 @@ type Model struct {
 	stage_3_conv_g_r_18 runtime.Conv2D
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	stage_3_iter_18_2 runtime.Conv2D
-	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU
+	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (im2row)
 	stage_3_iter_18_5 runtime.Conv2D
 	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_18_8 runtime.Conv2D
@@ -1821,16 +1821,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_1_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1887,16 +1895,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_2_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1953,16 +1969,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_3_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_3_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -2019,16 +2043,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_4_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_4_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -2085,16 +2117,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_5_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_5_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -2151,16 +2191,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_6_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_6_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_6_8 = runtime.Conv2D{
 		DH:     1,
@@ -2217,16 +2265,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_7_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_7_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_7_8 = runtime.Conv2D{
 		DH:     1,
@@ -2283,16 +2339,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_8_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_8_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_8_8 = runtime.Conv2D{
 		DH:     1,
@@ -2349,16 +2413,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_9_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_9_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_9_8 = runtime.Conv2D{
 		DH:     1,
@@ -2543,6 +2615,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2616,6 +2689,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2689,6 +2763,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2762,6 +2837,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2835,6 +2911,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2908,6 +2985,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2981,6 +3059,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3054,6 +3133,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3127,6 +3207,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3200,6 +3281,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3273,6 +3355,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3346,6 +3429,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3419,6 +3503,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3492,6 +3577,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3565,6 +3651,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3638,6 +3725,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3711,6 +3799,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -3784,6 +3873,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -5108,7 +5198,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (im2row)
 	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5120,7 +5210,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
 	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (im2row)
 	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5132,7 +5222,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
 	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (im2row)
 	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5144,7 +5234,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
 	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (im2row)
 	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5156,7 +5246,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
 	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (im2row)
 	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5168,7 +5258,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
 	m.stage_2_iter_6_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd)
+	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (im2row)
 	m.stage_2_iter_6_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5180,7 +5270,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
 	m.stage_2_iter_7_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd)
+	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (im2row)
 	m.stage_2_iter_7_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5192,7 +5282,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
 	m.stage_2_iter_8_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd)
+	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (im2row)
 	m.stage_2_iter_8_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5204,7 +5294,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
 	m.stage_2_iter_9_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd)
+	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (im2row)
 	m.stage_2_iter_9_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -5243,7 +5333,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5255,7 +5345,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5267,7 +5357,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5279,7 +5369,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5291,7 +5381,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5303,7 +5393,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5315,7 +5405,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5327,7 +5417,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	m.stage_3_iter_8_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU
+	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (im2row)
 	m.stage_3_iter_8_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5339,7 +5429,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	m.stage_3_iter_9_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU
+	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (im2row)
 	m.stage_3_iter_9_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5351,7 +5441,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	m.stage_3_iter_10_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU
+	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (im2row)
 	m.stage_3_iter_10_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5363,7 +5453,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	m.stage_3_iter_11_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU
+	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (im2row)
 	m.stage_3_iter_11_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5375,7 +5465,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	m.stage_3_iter_12_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU
+	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (im2row)
 	m.stage_3_iter_12_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5387,7 +5477,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	m.stage_3_iter_13_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU
+	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (im2row)
 	m.stage_3_iter_13_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5399,7 +5489,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	m.stage_3_iter_14_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU
+	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (im2row)
 	m.stage_3_iter_14_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5411,7 +5501,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	m.stage_3_iter_15_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU
+	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (im2row)
 	m.stage_3_iter_15_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5423,7 +5513,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	m.stage_3_iter_16_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU
+	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (im2row)
 	m.stage_3_iter_16_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5435,7 +5525,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	m.stage_3_iter_17_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU
+	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (im2row)
 	m.stage_3_iter_17_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -5447,7 +5537,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	m.stage_3_iter_18_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU
+	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (im2row)
 	m.stage_3_iter_18_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8

@@ -552,13 +552,13 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
@@ -566,47 +566,47 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
 	layer3_iter_3_5 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
 	layer3_iter_4_5 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
 	avgpool3 runtime.Pool2D
-	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
+	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
 	layer3_d_conv_3 runtime.Conv2D
-	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
+	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %179
 	layer4_conv_f runtime.Conv2D
@@ -614,27 +614,27 @@ type Model struct {
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %182
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
 	layer4_iter_1_2 runtime.Conv2D
-	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
+	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (im2row)
 	layer4_iter_1_5 runtime.Conv2D
-	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_8 runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
 	layer4_conv_g_r_2 runtime.Conv2D
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %182
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %182
 	layer4_iter_2_2 runtime.Conv2D
-	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
+	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (im2row)
 	layer4_iter_2_5 runtime.Conv2D
-	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_8 runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
 	layer4_conv_g_r_3 runtime.Conv2D
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %182
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %182
 	layer4_iter_3_2 runtime.Conv2D
-	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
+	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (im2row)
 	layer4_iter_3_5 runtime.Conv2D
-	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	lastact_0 runtime.ScaleShift
@@ -1267,6 +1267,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -1320,6 +1321,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InW:    14,
@@ -1391,6 +1393,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1410,6 +1413,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1428,6 +1432,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1464,6 +1469,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1483,6 +1489,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1501,6 +1508,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1537,6 +1545,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1556,6 +1565,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1574,6 +1584,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1610,6 +1621,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1629,6 +1641,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1647,6 +1660,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1683,6 +1697,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -1700,6 +1715,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1736,6 +1752,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    7,
 		InW:    7,
@@ -1807,6 +1824,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    2048,
 		InH:    7,
 		InRelu: true,
@@ -1826,6 +1844,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -1844,6 +1863,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -1880,6 +1900,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    2048,
 		InH:    7,
 		InRelu: true,
@@ -1899,6 +1920,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -1917,6 +1939,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -1953,6 +1976,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    2048,
 		InH:    7,
 		InRelu: true,
@@ -1972,6 +1996,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -1990,6 +2015,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -2792,7 +2818,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
 	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
@@ -2801,7 +2827,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
 	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
@@ -2816,49 +2842,49 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %116
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %116
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %116
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
 	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %116
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
 	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -2867,16 +2893,16 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
 	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
-	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
+	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
 	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7
+	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
@@ -2891,37 +2917,37 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
 	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
 
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %182
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
 	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
-	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU
+	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (im2row)
 	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
-	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
 	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
 
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %182
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %182
 	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
-	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU
+	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (im2row)
 	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
-	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
 	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
 
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %182
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %182
 	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
-	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU
+	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (im2row)
 	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
-	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7

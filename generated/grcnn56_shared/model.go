@@ -541,40 +541,40 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	stage_2_iter_1_5 runtime.Winograd
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (im2row)
+	stage_2_iter_1_5 runtime.Conv2D
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	stage_2_iter_2_5 runtime.Winograd
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (im2row)
+	stage_2_iter_2_5 runtime.Conv2D
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
 	stage_2_conv_g_r_3 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
-	stage_2_iter_3_5 runtime.Winograd
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (im2row)
+	stage_2_iter_3_5 runtime.Conv2D
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_3_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
 	stage_2_conv_g_r_4 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
-	stage_2_iter_4_5 runtime.Winograd
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (im2row)
+	stage_2_iter_4_5 runtime.Conv2D
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_4_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
 	stage_2_conv_g_r_5 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
-	stage_2_iter_5_5 runtime.Winograd
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (im2row)
+	stage_2_iter_5_5 runtime.Conv2D
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
@@ -597,7 +597,7 @@ type Model struct {
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	stage_3_iter_1_5 runtime.Conv2D
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_1_8 runtime.Conv2D
@@ -605,7 +605,7 @@ type Model struct {
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	stage_3_iter_2_2 runtime.Conv2D
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	stage_3_iter_2_5 runtime.Conv2D
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_2_8 runtime.Conv2D
@@ -613,7 +613,7 @@ type Model struct {
 	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	stage_3_iter_3_2 runtime.Conv2D
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	stage_3_iter_3_5 runtime.Conv2D
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_3_8 runtime.Conv2D
@@ -621,7 +621,7 @@ type Model struct {
 	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	stage_3_iter_4_2 runtime.Conv2D
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	stage_3_iter_4_5 runtime.Conv2D
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_4_8 runtime.Conv2D
@@ -629,7 +629,7 @@ type Model struct {
 	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	stage_3_iter_5_2 runtime.Conv2D
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	stage_3_iter_5_5 runtime.Conv2D
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_5_8 runtime.Conv2D
@@ -637,7 +637,7 @@ type Model struct {
 	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	stage_3_iter_6_2 runtime.Conv2D
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	stage_3_iter_6_5 runtime.Conv2D
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_6_8 runtime.Conv2D
@@ -645,7 +645,7 @@ type Model struct {
 	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	stage_3_iter_7_2 runtime.Conv2D
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	stage_3_iter_7_5 runtime.Conv2D
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
 	stage_3_iter_7_8 runtime.Conv2D
@@ -1065,16 +1065,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_1_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1131,16 +1139,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_2_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1197,16 +1213,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_3_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_3_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1263,16 +1287,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_4_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_4_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -1329,16 +1361,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_5_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_5_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    160,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   160,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -1523,6 +1563,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -1596,6 +1637,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -1669,6 +1711,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -1742,6 +1785,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -1815,6 +1859,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -1888,6 +1933,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -1961,6 +2007,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    192,
 		InH:    8,
 		InW:    8,
@@ -2745,7 +2792,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (im2row)
 	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -2757,7 +2804,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
 	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (im2row)
 	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -2769,7 +2816,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
 	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd)
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (im2row)
 	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -2781,7 +2828,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
 	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd)
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (im2row)
 	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -2793,7 +2840,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
 	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd)
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (im2row)
 	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
@@ -2832,7 +2879,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -2844,7 +2891,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -2856,7 +2903,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -2868,7 +2915,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -2880,7 +2927,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -2892,7 +2939,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
@@ -2904,7 +2951,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8

@@ -1451,7 +1451,7 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
@@ -1461,7 +1461,7 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
 	layer3_conv_f runtime.Conv2D
@@ -1469,7 +1469,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1477,11 +1477,11 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1489,11 +1489,11 @@ type Model struct {
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1501,11 +1501,11 @@ type Model struct {
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
@@ -1513,11 +1513,11 @@ type Model struct {
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
 	layer3_conv_g_r_5 runtime.Conv2D
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
 	layer3_iter_5_5_conv_0_0 runtime.Conv2D
@@ -1525,11 +1525,11 @@ type Model struct {
 	layer3_iter_5_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_5_5 runtime.SKAttention
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_5_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
 	layer3_conv_g_r_6 runtime.Conv2D
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
 	layer3_iter_6_5_conv_0_0 runtime.Conv2D
@@ -1537,11 +1537,11 @@ type Model struct {
 	layer3_iter_6_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_6_5 runtime.SKAttention
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_6_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
 	layer3_conv_g_r_7 runtime.Conv2D
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
 	layer3_iter_7_5_conv_0_0 runtime.Conv2D
@@ -1549,11 +1549,11 @@ type Model struct {
 	layer3_iter_7_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_7_5 runtime.SKAttention
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_7_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
 	layer3_conv_g_r_8 runtime.Conv2D
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
 	layer3_iter_8_5_conv_0_0 runtime.Conv2D
@@ -1561,11 +1561,11 @@ type Model struct {
 	layer3_iter_8_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_8_5 runtime.SKAttention
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_8_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
 	layer3_conv_g_r_9 runtime.Conv2D
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
 	layer3_iter_9_5_conv_0_0 runtime.Conv2D
@@ -1573,11 +1573,11 @@ type Model struct {
 	layer3_iter_9_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_9_5 runtime.SKAttention
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_9_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
 	layer3_conv_g_r_10 runtime.Conv2D
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
 	layer3_iter_10_5_conv_0_0 runtime.Conv2D
@@ -1585,11 +1585,11 @@ type Model struct {
 	layer3_iter_10_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_10_5 runtime.SKAttention
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_10_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
 	layer3_conv_g_r_11 runtime.Conv2D
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
 	layer3_iter_11_5_conv_0_0 runtime.Conv2D
@@ -1597,11 +1597,11 @@ type Model struct {
 	layer3_iter_11_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_11_5 runtime.SKAttention
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_11_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
 	layer3_conv_g_r_12 runtime.Conv2D
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
 	layer3_iter_12_5_conv_0_0 runtime.Conv2D
@@ -1609,11 +1609,11 @@ type Model struct {
 	layer3_iter_12_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_12_5 runtime.SKAttention
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_12_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
 	layer3_conv_g_r_13 runtime.Conv2D
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
 	layer3_iter_13_5_conv_0_0 runtime.Conv2D
@@ -1621,11 +1621,11 @@ type Model struct {
 	layer3_iter_13_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_13_5 runtime.SKAttention
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_13_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
 	layer3_conv_g_r_14 runtime.Conv2D
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
 	layer3_iter_14_5_conv_0_0 runtime.Conv2D
@@ -1633,11 +1633,11 @@ type Model struct {
 	layer3_iter_14_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_14_5 runtime.SKAttention
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_14_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
 	layer3_conv_g_r_15 runtime.Conv2D
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
 	layer3_iter_15_5_conv_0_0 runtime.Conv2D
@@ -1645,11 +1645,11 @@ type Model struct {
 	layer3_iter_15_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_15_5 runtime.SKAttention
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_15_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
 	layer3_conv_g_r_16 runtime.Conv2D
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
 	layer3_iter_16_5_conv_0_0 runtime.Conv2D
@@ -1657,11 +1657,11 @@ type Model struct {
 	layer3_iter_16_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_16_5 runtime.SKAttention
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_16_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
 	layer3_conv_g_r_17 runtime.Conv2D
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
 	layer3_iter_17_5_conv_0_0 runtime.Conv2D
@@ -1669,11 +1669,11 @@ type Model struct {
 	layer3_iter_17_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_17_5 runtime.SKAttention
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_17_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
 	layer3_conv_g_r_18 runtime.Conv2D
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
 	layer3_iter_18_5_conv_0_0 runtime.Conv2D
@@ -1681,11 +1681,11 @@ type Model struct {
 	layer3_iter_18_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_18_5 runtime.SKAttention
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_18_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
 	layer3_conv_g_r_19 runtime.Conv2D
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
 	layer3_iter_19_5_conv_0_0 runtime.Conv2D
@@ -1693,11 +1693,11 @@ type Model struct {
 	layer3_iter_19_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_19_5 runtime.SKAttention
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_19_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
 	layer3_conv_g_r_20 runtime.Conv2D
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
 	layer3_iter_20_5_conv_0_0 runtime.Conv2D
@@ -1705,11 +1705,11 @@ type Model struct {
 	layer3_iter_20_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_20_5 runtime.SKAttention
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_20_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
 	layer3_conv_g_r_21 runtime.Conv2D
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
 	layer3_iter_21_5_conv_0_0 runtime.Conv2D
@@ -1717,11 +1717,11 @@ type Model struct {
 	layer3_iter_21_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_21_5 runtime.SKAttention
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_21_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
 	layer3_conv_g_r_22 runtime.Conv2D
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
 	layer3_iter_22_5_conv_0_0 runtime.Conv2D
@@ -1729,15 +1729,15 @@ type Model struct {
 	layer3_iter_22_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_22_5 runtime.SKAttention
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_22_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
 	avgpool3 runtime.Pool2D
-	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
+	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1745,7 +1745,7 @@ type Model struct {
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
 	layer3_d_conv_3 runtime.SKAttention
-	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
+	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %525
 	layer4_conv_f runtime.Conv2D
@@ -1753,7 +1753,7 @@ type Model struct {
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %528
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %528
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %528
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1761,11 +1761,11 @@ type Model struct {
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_1_5 runtime.SKAttention
-	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_6 runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %528
 	layer4_conv_g_r_2 runtime.Conv2D
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %528
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %528
 	layer4_iter_2_2 runtime.Conv2D
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
 	layer4_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1773,11 +1773,11 @@ type Model struct {
 	layer4_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_2_5 runtime.SKAttention
-	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_6 runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %528
 	layer4_conv_g_r_3 runtime.Conv2D
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %528
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %528
 	layer4_iter_3_2 runtime.Conv2D
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
 	layer4_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1785,7 +1785,7 @@ type Model struct {
 	layer4_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_3_5 runtime.SKAttention
-	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	lastact_0 runtime.ScaleShift
@@ -2629,6 +2629,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2707,6 +2708,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2778,6 +2780,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2839,6 +2842,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2875,6 +2879,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2936,6 +2941,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2972,6 +2978,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3033,6 +3040,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3069,6 +3077,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3130,6 +3139,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3166,6 +3176,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3227,6 +3238,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3263,6 +3275,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3324,6 +3337,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3360,6 +3374,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3421,6 +3436,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3457,6 +3473,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3518,6 +3535,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3554,6 +3572,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3615,6 +3634,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3651,6 +3671,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3712,6 +3733,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3748,6 +3770,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3809,6 +3832,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3845,6 +3869,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3906,6 +3931,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3942,6 +3968,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4003,6 +4030,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4039,6 +4067,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4100,6 +4129,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4136,6 +4166,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4197,6 +4228,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4233,6 +4265,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4294,6 +4327,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4330,6 +4364,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4391,6 +4426,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4427,6 +4463,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4488,6 +4525,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4524,6 +4562,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4585,6 +4624,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4621,6 +4661,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4682,6 +4723,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4718,6 +4760,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4779,6 +4822,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4815,6 +4859,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4876,6 +4921,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4912,6 +4958,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -4929,6 +4976,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4990,6 +5038,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    512,
 		InH:    7,
 		InW:    7,
@@ -5061,6 +5110,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    2048,
 		InH:    7,
 		InRelu: true,
@@ -5122,6 +5172,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5158,6 +5209,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    2048,
 		InH:    7,
 		InRelu: true,
@@ -5219,6 +5271,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5255,6 +5308,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    2048,
 		InH:    7,
 		InRelu: true,
@@ -5316,6 +5370,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -7119,7 +7174,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
 
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
 	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
@@ -7135,7 +7190,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
 	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*50176], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
 	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
@@ -7150,7 +7205,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
@@ -7163,13 +7218,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
 	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
@@ -7182,13 +7237,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
 	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
@@ -7201,13 +7256,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
 	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
@@ -7220,13 +7275,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
 	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
@@ -7239,13 +7294,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_5_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_5_5.Forward(n, w.layer3_iter_5_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_5_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
 	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
@@ -7258,13 +7313,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_6_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_6_5.Forward(n, w.layer3_iter_6_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_6_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
 	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
@@ -7277,13 +7332,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_7_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_7_5.Forward(n, w.layer3_iter_7_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_7_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
 	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
@@ -7296,13 +7351,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_8_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_8_5.Forward(n, w.layer3_iter_8_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_8_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
 	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
@@ -7315,13 +7370,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_9_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_9_5.Forward(n, w.layer3_iter_9_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_9_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
 	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
@@ -7334,13 +7389,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_10_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_10_5.Forward(n, w.layer3_iter_10_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_10_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
 	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
@@ -7353,13 +7408,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_11_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_11_5.Forward(n, w.layer3_iter_11_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_11_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
 	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
@@ -7372,13 +7427,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_12_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_12_5.Forward(n, w.layer3_iter_12_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_12_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
 	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
@@ -7391,13 +7446,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_13_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_13_5.Forward(n, w.layer3_iter_13_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_13_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
 	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
@@ -7410,13 +7465,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_14_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_14_5.Forward(n, w.layer3_iter_14_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_14_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
 	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
@@ -7429,13 +7484,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_15_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_15_5.Forward(n, w.layer3_iter_15_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_15_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
 	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
@@ -7448,13 +7503,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_16_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_16_5.Forward(n, w.layer3_iter_16_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_16_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
 	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
@@ -7467,13 +7522,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_17_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_17_5.Forward(n, w.layer3_iter_17_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_17_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
 	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
@@ -7486,13 +7541,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_18_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_18_5.Forward(n, w.layer3_iter_18_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_18_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
 	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
@@ -7505,13 +7560,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_19_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_19_5.Forward(n, w.layer3_iter_19_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_19_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
 	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
@@ -7524,13 +7579,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_20_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_20_5.Forward(n, w.layer3_iter_20_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_20_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
 	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
@@ -7543,13 +7598,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_21_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_21_5.Forward(n, w.layer3_iter_21_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_21_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
 	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
@@ -7562,7 +7617,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_22_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_22_5.Forward(n, w.layer3_iter_22_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_22_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -7571,10 +7626,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
 	m.avgpool3.Forward(n, b[4][:n*200704], b[5][:n*50176])
 
-	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7
+	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
@@ -7587,7 +7642,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[0][:n*25088]}
 	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*25088], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7
+	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[3][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
@@ -7602,7 +7657,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %528
 	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
 
-	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %528
+	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %528
 	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
@@ -7615,13 +7670,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer4_iter_1_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
 	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[0][:n*50176], w.scratch)
 
-	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	m.layer4_iter_1_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %528
 	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
 
-	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU; its input is layer4.iter_2.0 and ReLU of %528
+	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %528
 	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
@@ -7634,13 +7689,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer4_iter_2_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
 	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[0][:n*50176], w.scratch)
 
-	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	m.layer4_iter_2_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %528
 	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
 
-	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU; its input is layer4.iter_3.0 and ReLU of %528
+	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %528
 	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
@@ -7653,7 +7708,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer4_iter_3_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
 	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[0][:n*50176], w.scratch)
 
-	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7; its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
+	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	m.layer4_iter_3_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7

@@ -272,16 +272,16 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
-	stage_2_iter_1_5 runtime.Winograd
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (im2row)
+	stage_2_iter_1_5 runtime.Conv2D
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_2.0 and ReLU of %34
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
-	stage_2_iter_2_5 runtime.Winograd
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (im2row)
+	stage_2_iter_2_5 runtime.Conv2D
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
@@ -304,7 +304,7 @@ type Model struct {
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU
+	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	stage_3_iter_1_5 runtime.Conv2D
 	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
 	stage_3_iter_1_8 runtime.Conv2D
@@ -592,16 +592,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Winograd{
-		InC:  32,
-		InH:  16,
-		InW:  16,
-		OutC: 32,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_1_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    32,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   32,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -658,16 +666,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Winograd{
-		InC:  32,
-		InH:  16,
-		InW:  16,
-		OutC: 32,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+	m.stage_2_iter_2_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		Im2Row: true,
+		InC:    32,
+		InH:    16,
+		InW:    16,
+		KH:     3,
+		KW:     3,
+		OutC:   32,
+		OutH:   16,
+		OutW:   16,
+		PH:     1,
+		PW:     1,
+		Relu:   true,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -852,6 +868,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    8,
 		InW:    8,
@@ -1304,7 +1321,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd)
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (im2row)
 	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
@@ -1316,7 +1333,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd)
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (im2row)
 	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
@@ -1355,7 +1372,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[1][:n*4096], w.scratch)
 
-	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU
+	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8

@@ -336,13 +336,13 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %65
 	layer3_conv_f runtime.Conv2D
@@ -350,31 +350,31 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %68
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU
+	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_2.0 and ReLU of %68
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
+	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU
+	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
 	avgpool3 runtime.Pool2D
-	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
+	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %68
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7
 	layer3_d_conv_3 runtime.Conv2D
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %107
 	layer4_conv_f runtime.Conv2D
@@ -382,11 +382,11 @@ type Model struct {
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %110
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %110
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
 	layer4_iter_1_2 runtime.Conv2D
-	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU
+	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (im2row)
 	layer4_iter_1_5 runtime.Conv2D
-	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
+	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	layer4_iter_1_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	lastact_0 runtime.ScaleShift
@@ -755,6 +755,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -808,6 +809,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    32,
 		InH:    14,
 		InW:    14,
@@ -879,6 +881,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -898,6 +901,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -916,6 +920,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -952,6 +957,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -971,6 +977,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -989,6 +996,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1025,6 +1033,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    7,
 		InW:    7,
@@ -1042,6 +1051,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -1078,6 +1088,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    7,
 		InW:    7,
@@ -1149,6 +1160,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    7,
 		InRelu: true,
@@ -1168,6 +1180,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    7,
 		InW:    7,
@@ -1186,6 +1199,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    7,
 		InW:    7,
@@ -1716,7 +1730,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	m.avgpool2.Forward(n, b[4][:n*50176], b[1][:n*12544])
 
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
 	m.layer2_d_conv.Forward(n, b[1][:n*12544], b[4][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
@@ -1725,7 +1739,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14
 	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[1][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
@@ -1740,25 +1754,25 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %68
 	m.layer3_conv_g_r.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %68
 	m.layer3_iter_1_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU
+	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	m.layer3_iter_1_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_2.0 and ReLU of %68
 	m.layer3_conv_g_r_2.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
+	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %68
 	m.layer3_iter_2_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU
+	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	m.layer3_iter_2_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
@@ -1767,16 +1781,16 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
 	m.avgpool3.Forward(n, b[3][:n*25088], b[1][:n*6272])
 
-	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
+	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %68
 	m.layer3_d_conv_1.Forward(n, b[4][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7
 	m.layer3_d_conv_3.Forward(n, b[1][:n*12544], b[4][:n*3136], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	m.layer3_d_conv_1e.Forward(n, b[4][:n*3136], b[1][:n*6272], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
@@ -1791,13 +1805,13 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %110
 	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[4][:n*6272], w.scratch)
 
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %110
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
 	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[2][:n*3136], w.scratch)
 
-	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU
+	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (im2row)
 	m.layer4_iter_1_5.Forward(n, b[2][:n*3136], b[0][:n*3136], w.scratch)
 
-	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
+	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	m.layer4_iter_1_8.ForwardUpdate(n, b[0][:n*3136], b[3][:n*6272], b[4][:n*6272], b[1][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7

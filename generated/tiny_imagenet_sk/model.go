@@ -479,7 +479,7 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
 	layer2_d_conv_1 runtime.Conv2D
@@ -489,7 +489,7 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
 	layer3_conv_f runtime.Conv2D
@@ -497,7 +497,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -505,15 +505,15 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
 	avgpool3 runtime.Pool2D
-	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
+	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %104
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -521,7 +521,7 @@ type Model struct {
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
 	layer3_d_conv_3 runtime.SKAttention
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
 	layer4_conv_f runtime.Conv2D
@@ -529,7 +529,7 @@ type Model struct {
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
 	layer4_conv_g_r runtime.Conv2D
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %144
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
 	layer4_iter_1_2 runtime.Conv2D
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
@@ -537,7 +537,7 @@ type Model struct {
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
 	layer4_iter_1_5 runtime.SKAttention
-	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
+	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	layer4_iter_1_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	lastact_0 runtime.ScaleShift
@@ -1090,6 +1090,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1168,6 +1169,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    32,
 		InH:    14,
 		InW:    14,
@@ -1239,6 +1241,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -1300,6 +1303,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1336,6 +1340,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    7,
 		InW:    7,
@@ -1353,6 +1358,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -1414,6 +1420,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    7,
 		InW:    7,
@@ -1485,6 +1492,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    7,
 		InRelu: true,
@@ -1546,6 +1554,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    7,
 		InW:    7,
@@ -2226,7 +2235,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	m.avgpool2.Forward(n, b[3][:n*50176], b[5][:n*12544])
 
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
 	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[3][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
@@ -2242,7 +2251,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[1][:n*6272]}
 	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*6272], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	m.layer2_d_conv_1e.Forward(n, b[5][:n*6272], b[4][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
@@ -2257,7 +2266,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
 	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
 	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
@@ -2270,7 +2279,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[2][:n*12544], b[0][:n*12544]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[1][:n*12544], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], b[5][:n*25088], b[4][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
@@ -2279,10 +2288,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
 	m.avgpool3.Forward(n, b[4][:n*25088], b[5][:n*6272])
 
-	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7
+	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %104
 	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
@@ -2295,7 +2304,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*3136], b[1][:n*3136]}
 	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*3136], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	m.layer3_d_conv_1e.Forward(n, b[5][:n*3136], b[3][:n*6272], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
@@ -2310,7 +2319,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
 	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[5][:n*6272], w.scratch)
 
-	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU; its input is layer4.iter_1.0 and ReLU of %144
+	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
 	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[1][:n*3136], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
@@ -2323,7 +2332,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer4_iter_1_5_branches = [2][]float32{b[2][:n*3136], b[0][:n*3136]}
 	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[1][:n*3136], w.scratch)
 
-	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7; its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
+	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*3136], b[3][:n*6272], b[5][:n*6272], b[4][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7

@@ -1,0 +1,401 @@
+package runtime
+
+// The im2row path (Conv2D.Im2Row) turns the GEMM around: output pixels are
+// its rows, broadcast from packed panels of the input, and output channels
+// its columns, 32 to a pair of vectors of the weights, packed once at
+// Prepare. A layer with a small output, 7×7 or 14×14, fills the
+// micro-kernel's 32 columns badly when they are pixels: 49 outputs take two
+// panels of 32, and the zero-padded stride phases of the other path add two
+// columns to every row. Its output channels, hundreds of them, fill whole
+// panels, and its pixels split evenly into rows (49 as 9, 10, 10, 10, 10).
+//
+// Each unit of work is a block of pixel panels (of any images of the batch)
+// times a block of output-channel panels. For each block of kc columns of the
+// im2row matrix it packs its pixel panels, reading the input through the
+// prologue, and multiplies them by the weights into a tile of pixels ×
+// channels; at the end it writes the tile transposed into the NCHW output,
+// through the epilogue or the fused state update. The sums run over k in
+// the same order and blocks as on the other path, with the same
+// micro-kernel, so both give the same bits.
+
+// rowPlan is what Prepare derives for the im2row path.
+type rowPlan struct {
+	npix   int // pixels of an output image: rows per image
+	panels int // pixel panels per image, rowPanels(npix)
+	q      int // panels of nr output channels
+	// contiguous is set when pixel p of an image reads input offset
+	// p + shift[t] through tap t (stride 1 and an output as wide as the
+	// input), so a panel's rows for one tap are a run of the input with
+	// the padding masked off; masks[i·taps + t] says which rows of pixel
+	// panel i read inside the input through tap t.
+	contiguous bool
+	shift      []int32
+	masks      []uint16
+	// index[t·npix + p] is the input offset pixel p reads through tap t,
+	// or -1 in the padding, when the geometry is not contiguous.
+	index []int32
+}
+
+// Limits of a unit of work on the im2row path: the tile of pixels ×
+// channels it accumulates stays within rowTile floats (128 KiB, in L2 across
+// the blocks of k), with up to rowMaxOB panels of channels.
+const (
+	rowTile  = 32 << 10
+	rowMaxOB = 4
+)
+
+// prepareIm2Row plans the im2row path and packs the weights transposed:
+// for each block of kc rows of the im2row matrix (k0, kl rows), at
+// wp[k0·q·nr:], panel j of nr output channels holds its kl rows of nr
+// weights one after the other, zero past OutC.
+func (c *Conv2D) prepareIm2Row() {
+	k := c.plan.k
+	taps := c.KH * c.KW
+	r := rowPlan{npix: c.OutH * c.OutW, q: (c.OutC + nr - 1) / nr}
+	r.panels = rowPanels(r.npix)
+	r.contiguous = c.SH == 1 && c.SW == 1 && c.OutW == c.InW && r.panels > 0
+	if r.contiguous {
+		r.shift = make([]int32, taps)
+		r.masks = make([]uint16, r.panels*taps)
+		for t := range taps {
+			dy, dx := t/c.KW*c.DH-c.PH, t%c.KW*c.DW-c.PW
+			r.shift[t] = int32(dy*c.InW + dx)
+			for i := range r.panels {
+				for p := panelStart(r.npix, r.panels, i); p < panelStart(r.npix, r.panels, i+1); p++ {
+					oh, ow := p/c.OutW, p%c.OutW
+					if ih, iw := oh+dy, ow+dx; ih >= 0 && ih < c.InH && iw >= 0 && iw < c.InW {
+						r.masks[i*taps+t] |= 1 << (p - panelStart(r.npix, r.panels, i))
+					}
+				}
+			}
+		}
+	} else {
+		r.index = make([]int32, taps*r.npix)
+		for t := range taps {
+			for p := range r.npix {
+				oh, ow := p/c.OutW, p%c.OutW
+				ih := oh*c.SH - c.PH + t/c.KW*c.DH
+				iw := ow*c.SW - c.PW + t%c.KW*c.DW
+				r.index[t*r.npix+p] = -1
+				if ih >= 0 && ih < c.InH && iw >= 0 && iw < c.InW {
+					r.index[t*r.npix+p] = int32(ih*c.InW + iw)
+				}
+			}
+		}
+	}
+	c.rows = r
+
+	size := k * r.q * nr
+	if cap(c.wp) < size {
+		c.wp = make([]float32, size)
+	}
+	c.wp = c.wp[:size]
+	clear(c.wp)
+	for k0 := 0; k0 < k; k0 += kc {
+		kl := min(kc, k-k0)
+		block := c.wp[k0*r.q*nr:]
+		for oc := range c.OutC {
+			j, col := oc/nr, oc%nr
+			w := c.Weight[oc*k+k0 : oc*k+k0+kl]
+			for p, v := range w {
+				block[(j*kl+p)*nr+col] = v
+			}
+		}
+	}
+}
+
+// rowSplit returns the pixel panels (pb) and channel panels (ob) of a unit
+// of work for a batch: whole channel blocks of rowMaxOB panels and as many
+// pixel panels as the tile allows, then smaller blocks of channels, then of
+// pixels, until every worker has four units or more to balance.
+func (c *Conv2D) rowSplit(batch int) (pb, ob int) {
+	r := &c.rows
+	total := batch * r.panels
+	ob = min(r.q, rowMaxOB)
+	pb = min(total, max(1, rowTile/(mr*ob*nr)))
+	units := func() int { return (total + pb - 1) / pb * ((r.q + ob - 1) / ob) }
+	want := 4 * workers()
+	for units() < want && ob > 1 {
+		ob = (ob + 1) / 2
+	}
+	for units() < want && pb > 1 {
+		pb = (pb + 1) / 2
+	}
+	return pb, ob
+}
+
+// rowSharedMax is the most floats of packed pixel panels, for the whole
+// batch, that a Forward packs once for all units (16 MiB). Units that
+// share pixels but not channels would otherwise each pack the same panels
+// again, through the prologue; past it each unit packs its own, block by
+// block of k, to bound the scratch.
+const rowSharedMax = 4 << 20
+
+// rowShared reports whether a batch's pixel panels are packed once, in
+// phasePack, for all units.
+func (c *Conv2D) rowShared(batch int) bool {
+	return batch*c.rows.npix*c.plan.k <= rowSharedMax
+}
+
+// rowScratch is the scratch of the im2row path: the pixel panels packed
+// for all units when they share them, then per worker its own packed
+// panels for a block of k otherwise, its tile of pixels × channels (with
+// 16 rows of slack for transposeOut) and 16 rows of the tile transposed,
+// for the fused update.
+func (c *Conv2D) rowScratch(batch int) (shared, worker int) {
+	pb, ob := c.rowSplit(batch)
+	rows := pb * mr
+	if c.rowShared(batch) {
+		shared = batch * c.rows.npix * c.plan.k
+	} else {
+		worker = rows * min(c.plan.k, kc)
+	}
+	return shared, worker + (rows+16)*ob*nr + 16*rows
+}
+
+// sharedPanel is pixel panel i of image b, rows [k0, k0+kl) of the im2row
+// matrix, in the shared packed panels: per image npix·k floats, per block
+// of kc rows of k npix·kl floats, in which the panel of pixels [p0, p1)
+// holds kl rows of p1-p0 floats from p0·kl on.
+func (cl *convCall) sharedPanel(b, i, k0, kl int) []float32 {
+	r := &cl.c.rows
+	p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+	at := b*r.npix*cl.c.plan.k + k0*r.npix + p0*kl
+	return cl.scratch[at : at+(p1-p0)*kl]
+}
+
+// rowPackUnit packs all of pixel panel u (of batch·panels) in phasePack.
+func (cl *convCall) rowPackUnit(u int) {
+	c, r := cl.c, &cl.c.rows
+	b, i := u/r.panels, u%r.panels
+	p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+	inLen := c.InC * c.InH * c.InW
+	for k0 := 0; k0 < c.plan.k; k0 += kc {
+		kl := min(kc, c.plan.k-k0)
+		c.packRowPanel(cl.sharedPanel(b, i, k0, kl), cl.in[b*inLen:(b+1)*inLen], i, p0, p1-p0, k0, kl, c.KH*c.KW)
+	}
+}
+
+// rowUnit computes unit u of the im2row path as worker w.
+func (cl *convCall) rowUnit(u, w int) {
+	c, r := cl.c, &cl.c.rows
+	k := c.plan.k
+	taps := c.KH * c.KW
+	ocBlocks := (r.q + cl.ob - 1) / cl.ob
+	j0 := u % ocBlocks * cl.ob
+	j1 := min(j0+cl.ob, r.q)
+	g0 := u / ocBlocks * cl.pb
+	g1 := min(g0+cl.pb, cl.batch*r.panels)
+	oc0, oc1 := j0*nr, min(j1*nr, c.OutC)
+	ldc := cl.ob * nr
+
+	shared, ws := c.rowScratch(cl.batch)
+	wsc := cl.scratch[shared+w*ws : shared+(w+1)*ws]
+	rows := cl.pb * mr
+	var aBuf []float32
+	if shared == 0 {
+		aBuf = wsc[:rows*min(k, kc)]
+	}
+	tile := wsc[len(aBuf) : len(aBuf)+(rows+16)*ldc]
+	tmp := wsc[len(aBuf)+len(tile):]
+
+	inLen := c.InC * c.InH * c.InW
+	for k0 := 0; k0 < k; k0 += kc {
+		kl := min(kc, k-k0)
+		if shared == 0 {
+			// Pack the unit's pixel panels for rows [k0, k0+kl) of the
+			// im2row matrix, panel after panel, each kl rows of h pixels.
+			at := 0
+			for gp := g0; gp < g1; gp++ {
+				b, i := gp/r.panels, gp%r.panels
+				p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+				c.packRowPanel(aBuf[at*kl:(at+p1-p0)*kl], cl.in[b*inLen:(b+1)*inLen], i, p0, p1-p0, k0, kl, taps)
+				at += p1 - p0
+			}
+		}
+		flags := 0
+		if k0 > 0 {
+			flags = kAccumulate
+		}
+		wb := c.wp[k0*r.q*nr:]
+		at := 0
+		for gp := g0; gp < g1; gp++ {
+			i := gp % r.panels
+			h := panelStart(r.npix, r.panels, i+1) - panelStart(r.npix, r.panels, i)
+			var a []float32
+			if shared == 0 {
+				a = aBuf[at*kl : (at+h)*kl]
+			} else {
+				a = cl.sharedPanel(gp/r.panels, i, k0, kl)
+			}
+			for j := j0; j < j1; j++ {
+				microKernel(h, kl, &a[0], &wb[j*kl*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, nil, nil, min(nr, c.OutC-j*nr))
+			}
+			at += h
+		}
+	}
+
+	// Write the tile transposed, one run of an image's pixels at a time,
+	// 16 channels at a time.
+	at := 0
+	for gp := g0; gp < g1; {
+		b := gp / r.panels
+		end := min(g1, (b+1)*r.panels) // the unit's panels of image b
+		p0 := panelStart(r.npix, r.panels, gp%r.panels)
+		p1 := panelStart(r.npix, r.panels, (end-1)%r.panels+1)
+		n := p1 - p0
+		for c0 := oc0; c0 < oc1; c0 += 16 {
+			cols := min(16, oc1-c0)
+			ep := gemmEpilogue{relu: c.Relu}
+			if c.Scale != nil {
+				ep.scale = c.Scale[c0 : c0+cols]
+			}
+			if c.Shift != nil {
+				ep.shift = c.Shift[c0 : c0+cols]
+			}
+			src := tile[at*ldc+c0-oc0:]
+			base := (b*c.OutC+c0)*r.npix + p0
+			if !c.Update {
+				transposeOut(cl.out[base:], r.npix, src, ldc, n, cols, ep)
+				continue
+			}
+			// The state update, on each channel's row of r while it is
+			// in cache; in one call when the rows cover whole images, as
+			// the channels of xs, g and xg then follow each other.
+			transposeOut(tmp, n, src, ldc, n, cols, ep)
+			if n == r.npix {
+				xs := cl.out[base : base+cols*n]
+				if cl.g == nil {
+					addInto(xs, xs, tmp[:cols*n])
+				} else {
+					gateUpdate(xs, tmp[:cols*n], cl.g[base:base+cols*n], cl.xg[base:base+cols*n])
+				}
+				continue
+			}
+			for j := range cols {
+				xs := cl.out[base+j*r.npix : base+j*r.npix+n]
+				rr := tmp[j*n : (j+1)*n]
+				if cl.g == nil {
+					addInto(xs, xs, rr)
+				} else {
+					o := base + j*r.npix
+					gateUpdate(xs, rr, cl.g[o:o+n], cl.xg[o:o+n])
+				}
+			}
+		}
+		at += n
+		gp = end
+	}
+}
+
+// transposeOut writes columns [0, cols) of rows [0, n) of a tile (row
+// stride ldc, a multiple of 16, readable for 16 columns and for rows up to
+// the next multiple of 16) as rows of dst (row stride ldd), through the
+// epilogue of at most 16 channels ep.
+func transposeOut(dst []float32, ldd int, tile []float32, ldc, n, cols int, ep gemmEpilogue) {
+	_ = dst[(cols-1)*ldd+n-1]
+	if useAVX512 {
+		_ = tile[((n+15)&^15-1)*ldc+15]
+		flags := 0
+		var sp, tp *float32
+		if ep.scale != nil {
+			flags |= kScale
+			sp = &ep.scale[:cols][0]
+		}
+		if ep.shift != nil {
+			flags |= kShift
+			tp = &ep.shift[:cols][0]
+		}
+		if ep.relu {
+			flags |= kRelu
+		}
+		for r0 := 0; r0 < n; r0 += 16 {
+			transposeAVX512(&tile[r0*ldc], 4*ldc, &dst[r0], 4*ldd, min(16, n-r0), cols, flags, sp, tp)
+		}
+		return
+	}
+	for j := range cols {
+		s, t := float32(1), float32(0)
+		if ep.scale != nil {
+			s = ep.scale[j]
+		}
+		if ep.shift != nil {
+			t = ep.shift[j]
+		}
+		row := dst[j*ldd : j*ldd+n]
+		for p := range row {
+			v := tile[p*ldc+j]
+			v = float32(v*s) + t
+			if ep.relu {
+				v = max(v, 0)
+			}
+			row[p] = v
+		}
+	}
+}
+
+// packRowPanel packs pixel panel i of one image (its h pixels from p0) for
+// rows [k0, k0+kl) of the im2row matrix into dst: row p of the block, input
+// channel (k0+p)/taps through tap (k0+p)%taps, as h consecutive floats,
+// read through the prologue, zero in the padding.
+func (c *Conv2D) packRowPanel(dst, in []float32, i, p0, h, k0, kl, taps int) {
+	r := &c.rows
+	inPlane := c.InH * c.InW
+	ic0, t0 := k0/taps, k0%taps
+	var scale, shift []float32
+	if c.InScale != nil {
+		last := (k0 + kl - 1) / taps
+		scale, shift = c.InScale[ic0:last+1], c.InShift[ic0:last+1]
+	}
+	if r.contiguous {
+		im2rowPack(dst[:kl*h], in, p0, c.offs[k0:k0+kl], r.masks[i*taps:(i+1)*taps], t0, h, scale, shift, c.InRelu)
+		return
+	}
+	for p := range kl {
+		ic, t := (k0+p)/taps, (k0+p)%taps
+		row := dst[p*h : (p+1)*h]
+		idx := r.index[t*r.npix+p0 : t*r.npix+p0+h]
+		plane := in[ic*inPlane : (ic+1)*inPlane]
+		for j, o := range idx {
+			if o < 0 {
+				row[j] = 0
+				continue
+			}
+			v := plane[o]
+			if scale != nil {
+				v = v*scale[ic-ic0] + shift[ic-ic0]
+				if c.InRelu {
+					v = max(v, 0)
+				}
+			}
+			row[j] = v
+		}
+	}
+}
+
+// im2rowPackGo is the portable im2rowPack.
+func im2rowPackGo(dst, src []float32, base int, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+	taps := len(masks)
+	t, ic := t0, 0
+	for p, o := range offs {
+		row := dst[p*h : (p+1)*h]
+		m := masks[t]
+		for j := range row {
+			if m&(1<<j) == 0 {
+				row[j] = 0
+				continue
+			}
+			v := src[base+int(o)+j]
+			if scale != nil {
+				v = v*scale[ic] + shift[ic]
+				if relu {
+					v = max(v, 0)
+				}
+			}
+			row[j] = v
+		}
+		if t++; t == taps {
+			t, ic = 0, ic+1
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package runtime_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/grcc/grcc/runtime"
+)
+
+// TestIm2Row checks the im2row path against the default GEMM path on every
+// dense case of convCases and on late-layer shapes, with and without the
+// input prologue and, for 1×1 convolutions, the fused state update, on
+// every kernel family. The two paths sum the same products in the same
+// order with the same micro-kernel, so they must agree to the bit.
+func TestIm2Row(t *testing.T) {
+	t.Run("default", testIm2Row)
+	for _, name := range []string{"avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if ok {
+			t.Run(name, testIm2Row)
+		}
+		restore()
+	}
+}
+
+func im2RowCases() []convCase {
+	var cases []convCase
+	for _, tc := range convCases() {
+		if tc.groups == 1 {
+			cases = append(cases, tc)
+		}
+	}
+	return append(cases,
+		convCase{inC: 512, outC: 512, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 3},   // GRCNN layer4
+		convCase{inC: 256, outC: 256, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3}, // layer3
+		convCase{inC: 512, outC: 2048, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 3, epilogue: 1},  // channels past one tile
+		convCase{inC: 300, outC: 45, inH: 5, inW: 6, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 5, epilogue: 3},    // units span images
+		convCase{inC: 40, outC: 33, inH: 9, inW: 9, k: 3, s: 1, p: 2, d: 2, groups: 1, batch: 3, epilogue: 2},     // dilated, contiguous
+		convCase{inC: 24, outC: 64, inH: 14, inW: 14, k: 3, s: 2, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3},   // strided: gathered
+	)
+}
+
+func testIm2Row(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	checked := map[string]int{}
+	for i, tc := range im2RowCases() {
+		base := tc.conv(rng)
+		in := randSlice(rng, tc.batch*base.InC*base.InH*base.InW)
+		n := tc.batch * base.OutC * base.OutH * base.OutW
+		plain, rows := *base, *base
+		rows.Im2Row = true
+		if i%2 == 1 {
+			plain.InScale, plain.InShift = randSlice(rng, base.InC), randSlice(rng, base.InC)
+			plain.InRelu = i%4 == 1
+			rows.InScale, rows.InShift, rows.InRelu = plain.InScale, plain.InShift, plain.InRelu
+			checked["prologue"]++
+		}
+		same(t, tc.String()+" im2row", run(t, &rows, tc.batch, in, n), run(t, &plain, tc.batch, in, n))
+		if tc.s == 1 && base.OutW == base.InW {
+			checked["contiguous"]++
+		} else {
+			checked["gathered"]++
+		}
+
+		if tc.k != 1 || tc.s != 1 || tc.p != 0 {
+			continue
+		}
+		xs, g, xg := randSlice(rng, n), randSlice(rng, n), randSlice(rng, n)
+		for _, gated := range []bool{false, true} {
+			gg, gxg := g, xg
+			if !gated {
+				gg, gxg = nil, nil
+			}
+			want := append([]float32(nil), xs...)
+			got := append([]float32(nil), xs...)
+			for _, u := range []struct {
+				c   runtime.Conv2D
+				dst []float32
+			}{{plain, want}, {rows, got}} {
+				u.c.Update = true
+				if err := u.c.Prepare(); err != nil {
+					t.Fatalf("%v: Prepare: %v", tc, err)
+				}
+				u.c.ForwardUpdate(tc.batch, in, u.dst, gg, gxg, make([]float32, u.c.ScratchLen(tc.batch)))
+			}
+			same(t, tc.String()+" im2row update", got, want)
+			checked["update"]++
+		}
+	}
+	t.Logf("cases checked: %v", checked)
+	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 {
+		t.Errorf("too few cases: %v", checked)
+	}
+}
+
+// TestIm2RowRefusesGroups checks that Prepare refuses the im2row path for
+// a grouped convolution.
+func TestIm2RowRefusesGroups(t *testing.T) {
+	c := runtime.Conv2D{InC: 8, InH: 4, InW: 4, OutC: 8, OutH: 4, OutW: 4, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1,
+		Groups: 2, Weight: make([]float32, 32), Im2Row: true}
+	if err := c.Prepare(); err == nil {
+		t.Fatal("Prepare accepted Im2Row with Groups 2")
+	}
+}
