@@ -44,6 +44,23 @@ const (
 // 32×32), where the other GEMM also computes the padding columns.
 const im2RowMinWaste = 0.1
 
+// Grouped 1×1 convolutions, with 8 to 64 channels a group in GRCNN, stay
+// on the other GEMM: as im2row they measured 2–4× slower, their few
+// channels filling only part of the 32 columns and their short k leaving
+// the packing and the transposed stores to dominate. Grouped 3×3 ones
+// with im2RowMinGroupWidth channels a group or more measured 1.2–1.9×
+// faster as im2row (16 and 32 a group, batch 1 and 8; 64 a group at 7×7:
+// 1.3× faster at batch 1, 0.7× at batch 8); with 8 a group (GRCNN-55's
+// first stage, 56×56) 1.2× faster alone but 1.5× slower inside the model,
+// where its packed panels (7 MiB) no longer stay in cache.
+const im2RowMinGroupWidth = 16
+//
+// im2RowMaxGathered is the largest output for which a strided dense
+// convolution gathers its pixels as im2row: 3×3/2 convolutions to 7×7 and
+// 14×14 measured 1.0–1.8× faster, to 28×28 1.07× at batch 1 but 0.74× at
+// batch 8, and the 7×7/2 stem to 112×112 half as fast.
+const im2RowMaxGathered = 14 * 14
+
 func chooseAlgorithm(p *Program) error {
 	for _, s := range p.Steps {
 		if s.Kind != Conv {
@@ -61,13 +78,14 @@ func convAlgorithm(s *Step) (algo, why string) {
 	if in.C == c.Groups {
 		return AlgoDirect, "one input channel per group: a GEMM would have a single row"
 	}
-	// im2row reads each tap's pixels as one run of the input, which needs
-	// stride 1 and an output as wide as the input.
-	rows := c.Groups == 1 && c.StrideH == 1 && c.StrideW == 1 && out.W == in.W
+	// im2row reads each tap's pixels of a panel as one run of the input
+	// when the stride is 1 and the output as wide as the input; otherwise
+	// it gathers them.
+	contiguous := c.StrideH == 1 && c.StrideW == 1 && out.W == in.W
+	npix := out.H * out.W
 	if c.Is1x1() {
-		npix := out.H * out.W
 		waste := float64((npix+31)/32*32-npix) / float64(npix)
-		if rows && waste >= im2RowMinWaste {
+		if c.Groups == 1 && waste >= im2RowMinWaste {
 			return AlgoIm2Row, fmt.Sprintf("1×1 with %d×%d outputs: as pixel columns %.0f%% of the GEMM's columns would be wasted; as rows, none", out.H, out.W, 100*waste)
 		}
 		return AlgoGEMM, "1×1 stride 1: the input is the GEMM's right-hand matrix as it lies"
@@ -87,8 +105,13 @@ func convAlgorithm(s *Step) (algo, why string) {
 	default:
 		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles", out.H, out.W, 100*fill)
 	}
-	if rows {
-		return AlgoIm2Row, fmt.Sprintf("dense, stride 1, same size: pixels as rows waste no columns on padding (%s)", whyNot)
+	switch {
+	case contiguous && c.Groups == 1:
+		return AlgoIm2Row, fmt.Sprintf("stride 1, same size: pixels as rows waste no columns on padding (%s)", whyNot)
+	case contiguous && out.C/c.Groups >= im2RowMinGroupWidth:
+		return AlgoIm2Row, fmt.Sprintf("grouped, stride 1, same size: pixels as rows, each group's %d channels as columns (%s)", out.C/c.Groups, whyNot)
+	case c.Groups == 1 && npix <= im2RowMaxGathered:
+		return AlgoIm2Row, fmt.Sprintf("%d×%d outputs, strided: gathered pixels as rows waste no columns (%s)", out.H, out.W, whyNot)
 	}
 	return AlgoGEMM, fmt.Sprintf("zero-padded stride phases as the GEMM's right-hand matrix (%s)", whyNot)
 }

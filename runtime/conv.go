@@ -44,7 +44,7 @@ type Conv2D struct {
 	// Im2Row computes the convolution with output pixels as the rows of
 	// the GEMM and output channels as its vector columns (see im2row.go):
 	// faster for small outputs such as 7×7 and 14×14. The compiler's cost
-	// model sets it. Groups must be 1.
+	// model sets it. Depthwise convolutions ignore it.
 	Im2Row bool
 
 	plan  convPlan
@@ -117,10 +117,10 @@ func (c *Conv2D) Prepare() error {
 		n: c.OutH * c.OutW,
 	}
 	switch {
-	case c.Im2Row:
-		p.path = pathIm2Row
 	case c.InC == c.Groups:
 		p.path = pathDepthwise
+	case c.Im2Row:
+		p.path = pathIm2Row
 	case c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PH == 0 && c.PW == 0:
 		p.path = pathPointwise
 	default:
@@ -172,10 +172,14 @@ func (c *Conv2D) Prepare() error {
 		case pathShift:
 			c.offs = append(c.offs, int32(c.tapOffset(k)))
 		case pathIm2Row:
+			// Where a channel's tap starts, from the pixels' window
+			// origins; contiguous panels count the origin of pixel 0 in.
+			taps := c.KH * c.KW
+			o := k/taps*c.InH*c.InW + int(c.rows.shift[k%taps])
 			if c.rows.contiguous {
-				taps := c.KH * c.KW
-				c.offs = append(c.offs, int32(k/taps*c.InH*c.InW)+c.rows.shift[k%taps])
+				o -= c.PH*c.InW + c.PW
 			}
+			c.offs = append(c.offs, int32(o))
 		}
 	}
 	return nil
@@ -226,9 +230,6 @@ func (c *Conv2D) validate() error {
 		if c.InC == c.Groups {
 			return errors.New("a depthwise convolution takes no input prologue")
 		}
-	}
-	if c.Im2Row && c.Groups != 1 {
-		return fmt.Errorf("Im2Row needs Groups = 1, not %d", c.Groups)
 	}
 	if c.Update && !c.pointwise() {
 		return errors.New("only a 1×1 stride-1 convolution without padding can fuse a state update")
@@ -329,10 +330,11 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.batch = batch
 		cl.pb, cl.ob = c.rowSplit(batch)
 		r := &c.rows
-		units := (batch*r.panels + cl.pb - 1) / cl.pb * ((r.q + cl.ob - 1) / cl.ob)
+		units := c.Groups * ((batch*r.panels + cl.pb - 1) / cl.pb) * ((r.q + cl.ob - 1) / cl.ob)
 		if c.rowShared(batch) {
+			n := batch * c.Groups * r.panels
 			cl.phase = phasePack
-			cl.parallelFor(batch*r.panels, grainFor(batch*r.panels, mr*p.k), cl)
+			cl.parallelFor(n, grainFor(n, mr*p.k), cl)
 		}
 		cl.phase = phaseGEMM
 		cl.parallelFor(units, grainFor(units, cl.pb*mr*cl.ob*nr*p.k), cl)

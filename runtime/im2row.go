@@ -9,8 +9,10 @@ package runtime
 // columns to every row. Its output channels, hundreds of them, fill whole
 // panels, and its pixels split evenly into rows (49 as 9, 10, 10, 10, 10).
 //
-// Each unit of work is a block of pixel panels (of any images of the batch)
-// times a block of output-channel panels. For each block of kc columns of the
+// A grouped convolution is one such GEMM per group, over the group's input
+// and output channels. Each unit of work is, for one group, a block of pixel
+// panels (of any images of the batch) times a block of output-channel
+// panels. For each block of kc columns of the
 // im2row matrix it packs its pixel panels, reading the input through the
 // prologue, and multiplies them by the weights into a tile of pixels ×
 // channels; at the end it writes the tile transposed into the NCHW output,
@@ -22,18 +24,19 @@ package runtime
 type rowPlan struct {
 	npix   int // pixels of an output image: rows per image
 	panels int // pixel panels per image, rowPanels(npix)
-	q      int // panels of nr output channels
-	// contiguous is set when pixel p of an image reads input offset
-	// p + shift[t] through tap t (stride 1 and an output as wide as the
-	// input), so a panel's rows for one tap are a run of the input with
-	// the padding masked off; masks[i·taps + t] says which rows of pixel
-	// panel i read inside the input through tap t.
+	q      int // panels of nr output channels per group
+	// Row (input channel ic, tap t) of pixel panel i holds, for each of
+	// its pixels j, the input at ic·InH·InW + shift[t] + origin, where
+	// origin is the pixel's window origin (oh·SH-PH)·InW + ow·SW-PW, or 0
+	// where masks[i·taps+t] does not select j (the padding). When
+	// contiguous (stride 1, an output as wide as the input) the origins of
+	// a panel are consecutive, p0-PH·InW-PW+j, and its rows are masked
+	// runs of the input; otherwise origins[16·i+j] holds them and the rows
+	// are gathered.
 	contiguous bool
 	shift      []int32
 	masks      []uint16
-	// index[t·npix + p] is the input offset pixel p reads through tap t,
-	// or -1 in the padding, when the geometry is not contiguous.
-	index []int32
+	origins    []int32
 }
 
 // Limits of a unit of work on the im2row path: the tile of pixels ×
@@ -44,61 +47,57 @@ const (
 	rowMaxOB = 4
 )
 
-// prepareIm2Row plans the im2row path and packs the weights transposed:
-// for each block of kc rows of the im2row matrix (k0, kl rows), at
-// wp[k0·q·nr:], panel j of nr output channels holds its kl rows of nr
-// weights one after the other, zero past OutC.
+// prepareIm2Row plans the im2row path and packs the weights transposed,
+// group after group (k·q·nr floats each): for each block of kc rows of the
+// group's im2row matrix (k0, kl rows), at k0·q·nr, panel j of nr output
+// channels holds its kl rows of nr weights one after the other, zero past
+// the group's channels.
 func (c *Conv2D) prepareIm2Row() {
 	k := c.plan.k
 	taps := c.KH * c.KW
-	r := rowPlan{npix: c.OutH * c.OutW, q: (c.OutC + nr - 1) / nr}
+	m := c.plan.m
+	r := rowPlan{npix: c.OutH * c.OutW, q: (m + nr - 1) / nr}
 	r.panels = rowPanels(r.npix)
-	r.contiguous = c.SH == 1 && c.SW == 1 && c.OutW == c.InW && r.panels > 0
-	if r.contiguous {
-		r.shift = make([]int32, taps)
-		r.masks = make([]uint16, r.panels*taps)
-		for t := range taps {
-			dy, dx := t/c.KW*c.DH-c.PH, t%c.KW*c.DW-c.PW
-			r.shift[t] = int32(dy*c.InW + dx)
-			for i := range r.panels {
-				for p := panelStart(r.npix, r.panels, i); p < panelStart(r.npix, r.panels, i+1); p++ {
-					oh, ow := p/c.OutW, p%c.OutW
-					if ih, iw := oh+dy, ow+dx; ih >= 0 && ih < c.InH && iw >= 0 && iw < c.InW {
-						r.masks[i*taps+t] |= 1 << (p - panelStart(r.npix, r.panels, i))
-					}
+	r.contiguous = c.SH == 1 && c.SW == 1 && c.OutW == c.InW
+	r.shift = make([]int32, taps)
+	r.masks = make([]uint16, r.panels*taps)
+	if !r.contiguous {
+		r.origins = make([]int32, 16*r.panels)
+	}
+	for t := range taps {
+		dy, dx := t/c.KW*c.DH, t%c.KW*c.DW
+		r.shift[t] = int32(dy*c.InW + dx)
+		for i := range r.panels {
+			p0 := panelStart(r.npix, r.panels, i)
+			for p := p0; p < panelStart(r.npix, r.panels, i+1); p++ {
+				y0, x0 := p/c.OutW*c.SH-c.PH, p%c.OutW*c.SW-c.PW
+				if !r.contiguous {
+					r.origins[16*i+p-p0] = int32(y0*c.InW + x0)
 				}
-			}
-		}
-	} else {
-		r.index = make([]int32, taps*r.npix)
-		for t := range taps {
-			for p := range r.npix {
-				oh, ow := p/c.OutW, p%c.OutW
-				ih := oh*c.SH - c.PH + t/c.KW*c.DH
-				iw := ow*c.SW - c.PW + t%c.KW*c.DW
-				r.index[t*r.npix+p] = -1
-				if ih >= 0 && ih < c.InH && iw >= 0 && iw < c.InW {
-					r.index[t*r.npix+p] = int32(ih*c.InW + iw)
+				if ih, iw := y0+dy, x0+dx; ih >= 0 && ih < c.InH && iw >= 0 && iw < c.InW {
+					r.masks[i*taps+t] |= 1 << (p - p0)
 				}
 			}
 		}
 	}
 	c.rows = r
 
-	size := k * r.q * nr
+	size := c.Groups * k * r.q * nr
 	if cap(c.wp) < size {
 		c.wp = make([]float32, size)
 	}
 	c.wp = c.wp[:size]
 	clear(c.wp)
-	for k0 := 0; k0 < k; k0 += kc {
-		kl := min(kc, k-k0)
-		block := c.wp[k0*r.q*nr:]
-		for oc := range c.OutC {
-			j, col := oc/nr, oc%nr
-			w := c.Weight[oc*k+k0 : oc*k+k0+kl]
-			for p, v := range w {
-				block[(j*kl+p)*nr+col] = v
+	for g := range c.Groups {
+		for k0 := 0; k0 < k; k0 += kc {
+			kl := min(kc, k-k0)
+			block := c.wp[(g*k+k0)*r.q*nr:]
+			for oc := range m {
+				j, col := oc/nr, oc%nr
+				w := c.Weight[(g*m+oc)*k+k0 : (g*m+oc)*k+k0+kl]
+				for p, v := range w {
+					block[(j*kl+p)*nr+col] = v
+				}
 			}
 		}
 	}
@@ -113,7 +112,7 @@ func (c *Conv2D) rowSplit(batch int) (pb, ob int) {
 	total := batch * r.panels
 	ob = min(r.q, rowMaxOB)
 	pb = min(total, max(1, rowTile/(mr*ob*nr)))
-	units := func() int { return (total + pb - 1) / pb * ((r.q + ob - 1) / ob) }
+	units := func() int { return c.Groups * ((total + pb - 1) / pb) * ((r.q + ob - 1) / ob) }
 	want := 4 * workers()
 	for units() < want && ob > 1 {
 		ob = (ob + 1) / 2
@@ -134,7 +133,7 @@ const rowSharedMax = 4 << 20
 // rowShared reports whether a batch's pixel panels are packed once, in
 // phasePack, for all units.
 func (c *Conv2D) rowShared(batch int) bool {
-	return batch*c.rows.npix*c.plan.k <= rowSharedMax
+	return batch*c.Groups*c.rows.npix*c.plan.k <= rowSharedMax
 }
 
 // rowScratch is the scratch of the im2row path: the pixel panels packed
@@ -146,33 +145,43 @@ func (c *Conv2D) rowScratch(batch int) (shared, worker int) {
 	pb, ob := c.rowSplit(batch)
 	rows := pb * mr
 	if c.rowShared(batch) {
-		shared = batch * c.rows.npix * c.plan.k
+		shared = batch * c.Groups * c.rows.npix * c.plan.k
 	} else {
 		worker = rows * min(c.plan.k, kc)
 	}
 	return shared, worker + (rows+16)*ob*nr + 16*rows
 }
 
-// sharedPanel is pixel panel i of image b, rows [k0, k0+kl) of the im2row
-// matrix, in the shared packed panels: per image npix·k floats, per block
-// of kc rows of k npix·kl floats, in which the panel of pixels [p0, p1)
-// holds kl rows of p1-p0 floats from p0·kl on.
-func (cl *convCall) sharedPanel(b, i, k0, kl int) []float32 {
-	r := &cl.c.rows
+// sharedPanel is pixel panel i of image b, rows [k0, k0+kl) of group g's
+// im2row matrix, in the shared packed panels: per image and group npix·k
+// floats, per block of kc rows of k npix·kl floats, in which the panel of
+// pixels [p0, p1) holds kl rows of p1-p0 floats from p0·kl on.
+func (cl *convCall) sharedPanel(b, g, i, k0, kl int) []float32 {
+	c, r := cl.c, &cl.c.rows
 	p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
-	at := b*r.npix*cl.c.plan.k + k0*r.npix + p0*kl
+	at := (b*c.Groups+g)*r.npix*c.plan.k + k0*r.npix + p0*kl
 	return cl.scratch[at : at+(p1-p0)*kl]
 }
 
-// rowPackUnit packs all of pixel panel u (of batch·panels) in phasePack.
+// groupInput is the input channels of group g of image b.
+func (cl *convCall) groupInput(b, g int) []float32 {
+	c := cl.c
+	icg := c.InC / c.Groups
+	inPlane := c.InH * c.InW
+	return cl.in[(b*c.InC+g*icg)*inPlane : (b*c.InC+(g+1)*icg)*inPlane]
+}
+
+// rowPackUnit packs all of pixel panel u (of batch·Groups·panels, image
+// by image, group by group) in phasePack.
 func (cl *convCall) rowPackUnit(u int) {
 	c, r := cl.c, &cl.c.rows
-	b, i := u/r.panels, u%r.panels
+	i := u % r.panels
+	u /= r.panels
+	g, b := u%c.Groups, u/c.Groups
 	p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
-	inLen := c.InC * c.InH * c.InW
 	for k0 := 0; k0 < c.plan.k; k0 += kc {
 		kl := min(kc, c.plan.k-k0)
-		c.packRowPanel(cl.sharedPanel(b, i, k0, kl), cl.in[b*inLen:(b+1)*inLen], i, p0, p1-p0, k0, kl, c.KH*c.KW)
+		c.packRowPanel(cl.sharedPanel(b, g, i, k0, kl), cl.groupInput(b, g), g, i, p0, p1-p0, k0, kl, c.KH*c.KW)
 	}
 }
 
@@ -182,11 +191,16 @@ func (cl *convCall) rowUnit(u, w int) {
 	k := c.plan.k
 	taps := c.KH * c.KW
 	ocBlocks := (r.q + cl.ob - 1) / cl.ob
+	pixBlocks := (cl.batch*r.panels + cl.pb - 1) / cl.pb
 	j0 := u % ocBlocks * cl.ob
 	j1 := min(j0+cl.ob, r.q)
-	g0 := u / ocBlocks * cl.pb
+	u /= ocBlocks
+	g0 := u % pixBlocks * cl.pb
 	g1 := min(g0+cl.pb, cl.batch*r.panels)
-	oc0, oc1 := j0*nr, min(j1*nr, c.OutC)
+	grp := u / pixBlocks
+	m := c.plan.m
+	// The unit's output channels, within the group and in the output.
+	oc0, oc1 := j0*nr, min(j1*nr, m)
 	ldc := cl.ob * nr
 
 	shared, ws := c.rowScratch(cl.batch)
@@ -199,7 +213,6 @@ func (cl *convCall) rowUnit(u, w int) {
 	tile := wsc[len(aBuf) : len(aBuf)+(rows+16)*ldc]
 	tmp := wsc[len(aBuf)+len(tile):]
 
-	inLen := c.InC * c.InH * c.InW
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		if shared == 0 {
@@ -209,7 +222,7 @@ func (cl *convCall) rowUnit(u, w int) {
 			for gp := g0; gp < g1; gp++ {
 				b, i := gp/r.panels, gp%r.panels
 				p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
-				c.packRowPanel(aBuf[at*kl:(at+p1-p0)*kl], cl.in[b*inLen:(b+1)*inLen], i, p0, p1-p0, k0, kl, taps)
+				c.packRowPanel(aBuf[at*kl:(at+p1-p0)*kl], cl.groupInput(b, grp), grp, i, p0, p1-p0, k0, kl, taps)
 				at += p1 - p0
 			}
 		}
@@ -217,7 +230,7 @@ func (cl *convCall) rowUnit(u, w int) {
 		if k0 > 0 {
 			flags = kAccumulate
 		}
-		wb := c.wp[k0*r.q*nr:]
+		wb := c.wp[(grp*k+k0)*r.q*nr:]
 		at := 0
 		for gp := g0; gp < g1; gp++ {
 			i := gp % r.panels
@@ -226,10 +239,10 @@ func (cl *convCall) rowUnit(u, w int) {
 			if shared == 0 {
 				a = aBuf[at*kl : (at+h)*kl]
 			} else {
-				a = cl.sharedPanel(gp/r.panels, i, k0, kl)
+				a = cl.sharedPanel(gp/r.panels, grp, i, k0, kl)
 			}
 			for j := j0; j < j1; j++ {
-				microKernel(h, kl, &a[0], &wb[j*kl*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, nil, nil, min(nr, c.OutC-j*nr))
+				microKernel(h, kl, &a[0], &wb[j*kl*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, nil, nil, min(nr, m-j*nr))
 			}
 			at += h
 		}
@@ -246,15 +259,16 @@ func (cl *convCall) rowUnit(u, w int) {
 		n := p1 - p0
 		for c0 := oc0; c0 < oc1; c0 += 16 {
 			cols := min(16, oc1-c0)
+			ch := grp*m + c0 // the first of these channels in the output
 			ep := gemmEpilogue{relu: c.Relu}
 			if c.Scale != nil {
-				ep.scale = c.Scale[c0 : c0+cols]
+				ep.scale = c.Scale[ch : ch+cols]
 			}
 			if c.Shift != nil {
-				ep.shift = c.Shift[c0 : c0+cols]
+				ep.shift = c.Shift[ch : ch+cols]
 			}
 			src := tile[at*ldc+c0-oc0:]
-			base := (b*c.OutC+c0)*r.npix + p0
+			base := (b*c.OutC+ch)*r.npix + p0
 			if !c.Update {
 				transposeOut(cl.out[base:], r.npix, src, ldc, n, cols, ep)
 				continue
@@ -335,46 +349,30 @@ func transposeOut(dst []float32, ldd int, tile []float32, ldc, n, cols int, ep g
 }
 
 // packRowPanel packs pixel panel i of one image (its h pixels from p0) for
-// rows [k0, k0+kl) of the im2row matrix into dst: row p of the block, input
-// channel (k0+p)/taps through tap (k0+p)%taps, as h consecutive floats,
-// read through the prologue, zero in the padding.
-func (c *Conv2D) packRowPanel(dst, in []float32, i, p0, h, k0, kl, taps int) {
+// rows [k0, k0+kl) of group g's im2row matrix into dst: row p of the block,
+// the group's input channel (k0+p)/taps (of in, the group's input) through
+// tap (k0+p)%taps, as h consecutive floats, read through the prologue, zero
+// in the padding.
+func (c *Conv2D) packRowPanel(dst, in []float32, g, i, p0, h, k0, kl, taps int) {
 	r := &c.rows
-	inPlane := c.InH * c.InW
 	ic0, t0 := k0/taps, k0%taps
 	var scale, shift []float32
 	if c.InScale != nil {
-		last := (k0 + kl - 1) / taps
-		scale, shift = c.InScale[ic0:last+1], c.InShift[ic0:last+1]
+		first, last := g*(c.InC/c.Groups)+ic0, g*(c.InC/c.Groups)+(k0+kl-1)/taps
+		scale, shift = c.InScale[first:last+1], c.InShift[first:last+1]
 	}
+	offs, masks := c.offs[k0:k0+kl], r.masks[i*taps:(i+1)*taps]
 	if r.contiguous {
-		im2rowPack(dst[:kl*h], in, p0, c.offs[k0:k0+kl], r.masks[i*taps:(i+1)*taps], t0, h, scale, shift, c.InRelu)
-		return
-	}
-	for p := range kl {
-		ic, t := (k0+p)/taps, (k0+p)%taps
-		row := dst[p*h : (p+1)*h]
-		idx := r.index[t*r.npix+p0 : t*r.npix+p0+h]
-		plane := in[ic*inPlane : (ic+1)*inPlane]
-		for j, o := range idx {
-			if o < 0 {
-				row[j] = 0
-				continue
-			}
-			v := plane[o]
-			if scale != nil {
-				v = v*scale[ic-ic0] + shift[ic-ic0]
-				if c.InRelu {
-					v = max(v, 0)
-				}
-			}
-			row[j] = v
-		}
+		// Pixel p0+j's origin is p0+j-PH·InW-PW: the -PH·InW-PW is in
+		// offs (see Prepare).
+		im2rowPack(dst[:kl*h], in, p0, nil, offs, masks, t0, h, scale, shift, c.InRelu)
+	} else {
+		im2rowPack(dst[:kl*h], in, 0, r.origins[16*i:16*i+16], offs, masks, t0, h, scale, shift, c.InRelu)
 	}
 }
 
 // im2rowPackGo is the portable im2rowPack.
-func im2rowPackGo(dst, src []float32, base int, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+func im2rowPackGo(dst, src []float32, base int, origins, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
 	taps := len(masks)
 	t, ic := t0, 0
 	for p, o := range offs {
@@ -385,7 +383,11 @@ func im2rowPackGo(dst, src []float32, base int, offs []int32, masks []uint16, t0
 				row[j] = 0
 				continue
 			}
-			v := src[base+int(o)+j]
+			at := base + int(o) + j
+			if origins != nil {
+				at = base + int(o) + int(origins[j])
+			}
+			v := src[at]
 			if scale != nil {
 				v = v*scale[ic] + shift[ic]
 				if relu {

@@ -7,8 +7,9 @@ import (
 	"github.com/grcc/grcc/runtime"
 )
 
-// TestIm2Row checks the im2row path against the default GEMM path on every
-// dense case of convCases and on late-layer shapes, with and without the
+// TestIm2Row checks the im2row path against the default GEMM path (or the
+// direct one, for depthwise cases) on every case of convCases and on
+// late-layer and grouped shapes, with and without the
 // input prologue and, for 1×1 convolutions, the fused state update, on
 // every kernel family. The two paths sum the same products in the same
 // order with the same micro-kernel, so they must agree to the bit.
@@ -24,12 +25,7 @@ func TestIm2Row(t *testing.T) {
 }
 
 func im2RowCases() []convCase {
-	var cases []convCase
-	for _, tc := range convCases() {
-		if tc.groups == 1 {
-			cases = append(cases, tc)
-		}
-	}
+	cases := convCases()
 	return append(cases,
 		convCase{inC: 512, outC: 512, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 3},   // GRCNN layer4
 		convCase{inC: 256, outC: 256, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3}, // layer3
@@ -37,6 +33,9 @@ func im2RowCases() []convCase {
 		convCase{inC: 300, outC: 45, inH: 5, inW: 6, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 5, epilogue: 3},    // units span images
 		convCase{inC: 40, outC: 33, inH: 9, inW: 9, k: 3, s: 1, p: 2, d: 2, groups: 1, batch: 3, epilogue: 2},     // dilated, contiguous
 		convCase{inC: 24, outC: 64, inH: 14, inW: 14, k: 3, s: 2, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3},   // strided: gathered
+		convCase{inC: 64, outC: 256, inH: 13, inW: 13, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 2, epilogue: 3},  // GRCNN conv_f: 8 per group
+		convCase{inC: 512, outC: 512, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 16, batch: 3, epilogue: 1},   // 32 per group
+		convCase{inC: 256, outC: 2048, inH: 5, inW: 5, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 1, epilogue: 2},   // 64 per group
 	)
 }
 
@@ -49,20 +48,22 @@ func testIm2Row(t *testing.T) {
 		n := tc.batch * base.OutC * base.OutH * base.OutW
 		plain, rows := *base, *base
 		rows.Im2Row = true
-		if i%2 == 1 {
+		if i%2 == 1 && tc.inC != tc.groups {
 			plain.InScale, plain.InShift = randSlice(rng, base.InC), randSlice(rng, base.InC)
 			plain.InRelu = i%4 == 1
 			rows.InScale, rows.InShift, rows.InRelu = plain.InScale, plain.InShift, plain.InRelu
 			checked["prologue"]++
 		}
 		same(t, tc.String()+" im2row", run(t, &rows, tc.batch, in, n), run(t, &plain, tc.batch, in, n))
-		if tc.s == 1 && base.OutW == base.InW {
+		if tc.inC == tc.groups {
+			checked["depthwise"]++
+		} else if tc.s == 1 && base.OutW == base.InW {
 			checked["contiguous"]++
 		} else {
 			checked["gathered"]++
 		}
 
-		if tc.k != 1 || tc.s != 1 || tc.p != 0 {
+		if tc.k != 1 || tc.s != 1 || tc.p != 0 || tc.inC == tc.groups {
 			continue
 		}
 		xs, g, xg := randSlice(rng, n), randSlice(rng, n), randSlice(rng, n)
@@ -90,15 +91,5 @@ func testIm2Row(t *testing.T) {
 	t.Logf("cases checked: %v", checked)
 	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 {
 		t.Errorf("too few cases: %v", checked)
-	}
-}
-
-// TestIm2RowRefusesGroups checks that Prepare refuses the im2row path for
-// a grouped convolution.
-func TestIm2RowRefusesGroups(t *testing.T) {
-	c := runtime.Conv2D{InC: 8, InH: 4, InW: 4, OutC: 8, OutH: 4, OutW: 4, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1,
-		Groups: 2, Weight: make([]float32, 32), Im2Row: true}
-	if err := c.Prepare(); err == nil {
-		t.Fatal("Prepare accepted Im2Row with Groups 2")
 	}
 }

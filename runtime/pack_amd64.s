@@ -123,36 +123,42 @@ act_done:
 	VZEROUPPER
 	RET
 
-// func im2rowPackAVX512(dst, src *float32, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
+// func im2rowPackAVX512(dst, src *float32, origins, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
 //
 // Packs k rows of a pixel panel for the im2row path: row p, of h floats at
-// dst + p·h, is the run of floats at src + offs[p] whose lanes masks[t]
-// selects, t = (t0 + p) mod taps, the others zero. With scale non-nil each
-// row is also multiplied by scale[c] and shifted by shift[c], c counting
-// up as t wraps, and clamped at 0 if relu (multiply, then add, like
-// scaleShift); the padding stays zero. store is the mask of h lanes.
+// dst + p·h, holds in the lanes that masks[t] selects, t = (t0 + p) mod
+// taps, the floats at src + offs[p] + j (a run), or with origins non-nil at
+// src + offs[p] + origins[j] (gathered), and zero in the others. With scale
+// non-nil each row is also multiplied by scale[c] and shifted by shift[c],
+// c counting up as t wraps, and clamped at 0 if relu (multiply, then add,
+// like scaleShift); the padding stays zero. store is the mask of h lanes.
 // Masked-off lanes are never read, so a run may start before src or end
 // past the input.
-TEXT ·im2rowPackAVX512(SB), NOSPLIT, $0-89
+TEXT ·im2rowPackAVX512(SB), NOSPLIT, $0-97
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
-	MOVQ offs+16(FP), R8
-	MOVQ masks+24(FP), R9
-	MOVQ k+32(FP), CX
-	MOVQ taps+40(FP), R10
-	MOVQ t0+48(FP), R11
-	MOVQ h+56(FP), DX
+	MOVQ origins+16(FP), R14
+	MOVQ offs+24(FP), R8
+	MOVQ masks+32(FP), R9
+	MOVQ k+40(FP), CX
+	MOVQ taps+48(FP), R10
+	MOVQ t0+56(FP), R11
+	MOVQ h+64(FP), DX
 	SHLQ $2, DX // bytes between rows
-	MOVWLZX store+64(FP), AX
+	MOVWLZX store+72(FP), AX
 	KMOVW AX, K2
-	MOVQ scale+72(FP), R12
-	MOVQ shift+80(FP), R13
-	MOVBLZX relu+88(FP), AX
+	MOVQ scale+80(FP), R12
+	MOVQ shift+88(FP), R13
+	MOVBLZX relu+96(FP), AX
 	VXORPS Z18, Z18, Z18 // the clamp: 0 with relu, else -Inf
 	TESTQ AX, AX
-	JNE rows_start
+	JNE rows_origins
 	MOVL $0xff800000, AX
 	VPBROADCASTD AX, Z18
+rows_origins:
+	TESTQ R14, R14
+	JEQ rows_start
+	VMOVDQU32 (R14), Z20
 rows_start:
 	TESTQ CX, CX
 	JEQ rows_done
@@ -160,7 +166,16 @@ rows_row:
 	MOVWLZX (R9)(R11*2), AX
 	KMOVW AX, K1
 	MOVLQSX (R8), AX
-	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	LEAQ (SI)(AX*4), AX
+	TESTQ R14, R14
+	JNE rows_gather
+	VMOVUPS.Z (AX), K1, Z0
+	JMP rows_act
+rows_gather:
+	VXORPS Z0, Z0, Z0
+	KMOVW K1, K3 // the gather clears its mask
+	VGATHERDPS (AX)(Z20*4), K3, Z0
+rows_act:
 	TESTQ R12, R12
 	JEQ rows_store
 	VBROADCASTSS (R12), Z16

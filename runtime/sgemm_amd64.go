@@ -240,20 +240,21 @@ func packOffsAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32)
 func packOffsActAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32, scale, shift *float32, relu bool)
 
 //go:noescape
-func im2rowPackAVX512(dst, src *float32, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
+func im2rowPackAVX512(dst, src *float32, origins, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
 
 // im2rowPack packs len(offs) rows of a pixel panel for the im2row path:
-// row p of dst, h floats, is src[base+offs[p]+j] for the rows j that
-// masks[t] selects, t = (t0+p) mod len(masks), and zero for the others;
-// with scale non-nil, read through the prologue of channel c, which counts
-// up from 0 each time t wraps. The masks must select only reads inside src.
-func im2rowPack(dst, src []float32, base int, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+// row p of dst, h floats, holds for each j < h src[base+offs[p]+j], or with
+// origins src[base+offs[p]+origins[j]], where masks[t] selects j, t =
+// (t0+p) mod len(masks), and zero elsewhere; with scale non-nil, read
+// through the prologue of channel c, which counts up from 0 each time t
+// wraps. The masks must select only reads inside src.
+func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
 	k := len(offs)
 	if !useAVX512 || k == 0 {
-		im2rowPackGo(dst, src, base, offs, masks, t0, h, scale, shift, relu)
+		im2rowPackGo(dst, src, base, origins, offs, masks, t0, h, scale, shift, relu)
 		return
 	}
-	if h < 1 || h > 16 || len(dst) < k*h || t0 >= len(masks) {
+	if h < 1 || h > 16 || len(dst) < k*h || t0 >= len(masks) || origins != nil && len(origins) < 16 {
 		panic("runtime: im2rowPack: bad panel")
 	}
 	var sp, tp *float32
@@ -262,7 +263,11 @@ func im2rowPack(dst, src []float32, base int, offs []int32, masks []uint16, t0, 
 		_, _ = scale[last], shift[last]
 		sp, tp = &scale[0], &shift[0]
 	}
-	im2rowPackAVX512(&dst[0], &src[base], &offs[0], &masks[0], k, len(masks), t0, h, uint16(1)<<h-1, sp, tp, relu)
+	var op *int32
+	if origins != nil {
+		op = &origins[0]
+	}
+	im2rowPackAVX512(&dst[0], &src[base], op, &offs[0], &masks[0], k, len(masks), t0, h, uint16(1)<<h-1, sp, tp, relu)
 }
 
 // packOffsAct is packOffs with a prologue per row: row p becomes

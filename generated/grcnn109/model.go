@@ -934,7 +934,7 @@ type Model struct {
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %59
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
@@ -970,11 +970,11 @@ type Model struct {
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
-	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
+	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
@@ -1162,11 +1162,11 @@ type Model struct {
 	layer3_d_conv runtime.Conv2D
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
-	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
+	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %395
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %395
 	layer4_conv_f runtime.Conv2D
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %395
 	layer4_conv_g_f runtime.Conv2D
@@ -1573,6 +1573,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InRelu: true,
@@ -1862,6 +1863,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    28,
 		InW:    28,
@@ -1897,6 +1899,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InRelu: true,
@@ -3661,6 +3664,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3696,6 +3700,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InRelu: true,
@@ -5200,7 +5205,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %59
 	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
@@ -5254,7 +5259,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
-	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
+	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
@@ -5263,7 +5268,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.downsample: pool path + conv path, 512x14x14
 	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
@@ -5545,7 +5550,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
+	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
@@ -5554,7 +5559,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.downsample: pool path + conv path, 1024x7x7
 	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %395
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %395
 	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %395

@@ -1362,7 +1362,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -1454,7 +1454,7 @@ type Model struct {
 	stage_1_d_conv_3 runtime.SKAttention
 	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %121
+	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %121
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
 	stage_2_conv_g_f runtime.Conv2D
@@ -1462,7 +1462,7 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
+	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
@@ -1474,7 +1474,7 @@ type Model struct {
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
+	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_2_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
@@ -1486,7 +1486,7 @@ type Model struct {
 	stage_2_conv_g_r_3 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU
+	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_3_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
 	stage_2_iter_3_5_conv_1_0 runtime.Conv2D
@@ -1498,7 +1498,7 @@ type Model struct {
 	stage_2_conv_g_r_4 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU
+	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_4_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
 	stage_2_iter_4_5_conv_1_0 runtime.Conv2D
@@ -1510,7 +1510,7 @@ type Model struct {
 	stage_2_conv_g_r_5 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU
+	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_5_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
 	stage_2_iter_5_5_conv_1_0 runtime.Conv2D
@@ -1522,7 +1522,7 @@ type Model struct {
 	stage_2_conv_g_r_6 runtime.Conv2D
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
 	stage_2_iter_6_2 runtime.Conv2D
-	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU
+	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_6_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
 	stage_2_iter_6_5_conv_1_0 runtime.Conv2D
@@ -1534,7 +1534,7 @@ type Model struct {
 	stage_2_conv_g_r_7 runtime.Conv2D
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
 	stage_2_iter_7_2 runtime.Conv2D
-	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU
+	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_7_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
 	stage_2_iter_7_5_conv_1_0 runtime.Conv2D
@@ -1546,7 +1546,7 @@ type Model struct {
 	stage_2_conv_g_r_8 runtime.Conv2D
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
 	stage_2_iter_8_2 runtime.Conv2D
-	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU
+	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_8_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
 	stage_2_iter_8_5_conv_1_0 runtime.Conv2D
@@ -1558,7 +1558,7 @@ type Model struct {
 	stage_2_conv_g_r_9 runtime.Conv2D
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
 	stage_2_iter_9_2 runtime.Conv2D
-	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU
+	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_9_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
 	stage_2_iter_9_5_conv_1_0 runtime.Conv2D
@@ -1582,7 +1582,7 @@ type Model struct {
 	stage_2_d_conv_3 runtime.SKAttention
 	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_f and ReLU of %289
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %289
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
 	stage_3_conv_g_f runtime.Conv2D
@@ -1590,7 +1590,7 @@ type Model struct {
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
+	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
@@ -1602,7 +1602,7 @@ type Model struct {
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
 	stage_3_iter_2_2 runtime.Conv2D
-	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
+	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_2_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
@@ -1614,7 +1614,7 @@ type Model struct {
 	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
 	stage_3_iter_3_2 runtime.Conv2D
-	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU
+	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_3_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
 	stage_3_iter_3_5_conv_1_0 runtime.Conv2D
@@ -1626,7 +1626,7 @@ type Model struct {
 	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
 	stage_3_iter_4_2 runtime.Conv2D
-	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU
+	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_4_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
 	stage_3_iter_4_5_conv_1_0 runtime.Conv2D
@@ -1638,7 +1638,7 @@ type Model struct {
 	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
 	stage_3_iter_5_2 runtime.Conv2D
-	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU
+	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_5_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
 	stage_3_iter_5_5_conv_1_0 runtime.Conv2D
@@ -1650,7 +1650,7 @@ type Model struct {
 	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
 	stage_3_iter_6_2 runtime.Conv2D
-	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU
+	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_6_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
 	stage_3_iter_6_5_conv_1_0 runtime.Conv2D
@@ -1662,7 +1662,7 @@ type Model struct {
 	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
 	stage_3_iter_7_2 runtime.Conv2D
-	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU
+	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_7_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
 	stage_3_iter_7_5_conv_1_0 runtime.Conv2D
@@ -1674,7 +1674,7 @@ type Model struct {
 	stage_3_conv_g_r_8 runtime.Conv2D
 	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
 	stage_3_iter_8_2 runtime.Conv2D
-	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU
+	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_8_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
 	stage_3_iter_8_5_conv_1_0 runtime.Conv2D
@@ -1686,7 +1686,7 @@ type Model struct {
 	stage_3_conv_g_r_9 runtime.Conv2D
 	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
 	stage_3_iter_9_2 runtime.Conv2D
-	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU
+	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_9_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
 	stage_3_iter_9_5_conv_1_0 runtime.Conv2D
@@ -1698,7 +1698,7 @@ type Model struct {
 	stage_3_conv_g_r_10 runtime.Conv2D
 	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
 	stage_3_iter_10_2 runtime.Conv2D
-	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU
+	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_10_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
 	stage_3_iter_10_5_conv_1_0 runtime.Conv2D
@@ -1710,7 +1710,7 @@ type Model struct {
 	stage_3_conv_g_r_11 runtime.Conv2D
 	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
 	stage_3_iter_11_2 runtime.Conv2D
-	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU
+	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_11_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
 	stage_3_iter_11_5_conv_1_0 runtime.Conv2D
@@ -1722,7 +1722,7 @@ type Model struct {
 	stage_3_conv_g_r_12 runtime.Conv2D
 	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
 	stage_3_iter_12_2 runtime.Conv2D
-	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU
+	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_12_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
 	stage_3_iter_12_5_conv_1_0 runtime.Conv2D
@@ -1734,7 +1734,7 @@ type Model struct {
 	stage_3_conv_g_r_13 runtime.Conv2D
 	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
 	stage_3_iter_13_2 runtime.Conv2D
-	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU
+	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_13_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
 	stage_3_iter_13_5_conv_1_0 runtime.Conv2D
@@ -1746,7 +1746,7 @@ type Model struct {
 	stage_3_conv_g_r_14 runtime.Conv2D
 	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
 	stage_3_iter_14_2 runtime.Conv2D
-	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU
+	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_14_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
 	stage_3_iter_14_5_conv_1_0 runtime.Conv2D
@@ -1758,7 +1758,7 @@ type Model struct {
 	stage_3_conv_g_r_15 runtime.Conv2D
 	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
 	stage_3_iter_15_2 runtime.Conv2D
-	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU
+	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_15_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
 	stage_3_iter_15_5_conv_1_0 runtime.Conv2D
@@ -1770,7 +1770,7 @@ type Model struct {
 	stage_3_conv_g_r_16 runtime.Conv2D
 	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
 	stage_3_iter_16_2 runtime.Conv2D
-	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU
+	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_16_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
 	stage_3_iter_16_5_conv_1_0 runtime.Conv2D
@@ -1782,7 +1782,7 @@ type Model struct {
 	stage_3_conv_g_r_17 runtime.Conv2D
 	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
 	stage_3_iter_17_2 runtime.Conv2D
-	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU
+	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_17_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
 	stage_3_iter_17_5_conv_1_0 runtime.Conv2D
@@ -1794,7 +1794,7 @@ type Model struct {
 	stage_3_conv_g_r_18 runtime.Conv2D
 	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
 	stage_3_iter_18_2 runtime.Conv2D
-	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU
+	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_18_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
 	stage_3_iter_18_5_conv_1_0 runtime.Conv2D
@@ -1827,6 +1827,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    64,
 		InH:    32,
 		InRelu: true,
@@ -2558,6 +2559,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    384,
 		InH:    16,
 		InRelu: true,
@@ -2631,6 +2633,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -2728,6 +2731,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -2825,6 +2829,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -2922,6 +2927,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3019,6 +3025,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3116,6 +3123,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3213,6 +3221,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3310,6 +3319,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3407,6 +3417,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3580,6 +3591,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    640,
 		InH:    8,
 		InRelu: true,
@@ -3653,6 +3665,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -3750,6 +3763,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -3847,6 +3861,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -3944,6 +3959,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4041,6 +4057,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4138,6 +4155,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4235,6 +4253,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4332,6 +4351,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4429,6 +4449,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4526,6 +4547,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4623,6 +4645,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4720,6 +4743,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4817,6 +4841,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -4914,6 +4939,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -5011,6 +5037,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -5108,6 +5135,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -5205,6 +5233,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -5302,6 +5331,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    448,
 		InH:    8,
 		InW:    8,
@@ -6999,7 +7029,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*393216], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -7147,7 +7177,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.downsample: pool path + conv path, 384x16x16
 	runtime.AddInto(b[3][:n*98304], b[4][:n*98304], b[5][:n*98304])
 
-	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %121
+	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %121
 	m.stage_2_conv_f.Forward(n, b[3][:n*98304], b[4][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
@@ -7159,7 +7189,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
 	m.stage_2_iter_1_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
+	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
@@ -7178,7 +7208,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
 	m.stage_2_iter_2_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
+	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
@@ -7197,7 +7227,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
 	m.stage_2_iter_3_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU
+	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
@@ -7216,7 +7246,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
 	m.stage_2_iter_4_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU
+	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
@@ -7235,7 +7265,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
 	m.stage_2_iter_5_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU
+	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
@@ -7254,7 +7284,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
 	m.stage_2_iter_6_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU
+	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
@@ -7273,7 +7303,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
 	m.stage_2_iter_7_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU
+	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
@@ -7292,7 +7322,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
 	m.stage_2_iter_8_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU
+	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
@@ -7311,7 +7341,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
 	m.stage_2_iter_9_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU
+	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
@@ -7352,7 +7382,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.downsample: pool path + conv path, 640x8x8
 	runtime.AddInto(b[5][:n*40960], b[3][:n*40960], b[4][:n*40960])
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_f and ReLU of %289
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %289
 	m.stage_3_conv_f.Forward(n, b[5][:n*40960], b[3][:n*57344], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
@@ -7364,7 +7394,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
+	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
@@ -7383,7 +7413,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
+	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
@@ -7402,7 +7432,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU
+	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
@@ -7421,7 +7451,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU
+	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
@@ -7440,7 +7470,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU
+	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
@@ -7459,7 +7489,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU
+	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
@@ -7478,7 +7508,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU
+	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
@@ -7497,7 +7527,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
 	m.stage_3_iter_8_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU
+	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
@@ -7516,7 +7546,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
 	m.stage_3_iter_9_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU
+	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
@@ -7535,7 +7565,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
 	m.stage_3_iter_10_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU
+	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
@@ -7554,7 +7584,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
 	m.stage_3_iter_11_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU
+	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
@@ -7573,7 +7603,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
 	m.stage_3_iter_12_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU
+	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
@@ -7592,7 +7622,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
 	m.stage_3_iter_13_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU
+	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
@@ -7611,7 +7641,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
 	m.stage_3_iter_14_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU
+	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
@@ -7630,7 +7660,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
 	m.stage_3_iter_15_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU
+	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
@@ -7649,7 +7679,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
 	m.stage_3_iter_16_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU
+	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
@@ -7668,7 +7698,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
 	m.stage_3_iter_17_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU
+	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
@@ -7687,7 +7717,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
 	m.stage_3_iter_18_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
 
-	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU
+	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU

@@ -520,7 +520,7 @@ type Model struct {
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %59
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
@@ -556,11 +556,11 @@ type Model struct {
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
-	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
+	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
@@ -604,11 +604,11 @@ type Model struct {
 	layer3_d_conv runtime.Conv2D
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
-	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
+	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %179
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
 	layer4_conv_f runtime.Conv2D
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179
 	layer4_conv_g_f runtime.Conv2D
@@ -1015,6 +1015,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InRelu: true,
@@ -1304,6 +1305,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    28,
 		InW:    28,
@@ -1339,6 +1341,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InRelu: true,
@@ -1735,6 +1738,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1770,6 +1774,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InRelu: true,
@@ -2770,7 +2775,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %59
 	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
@@ -2824,7 +2829,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
-	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14
+	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
@@ -2833,7 +2838,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.downsample: pool path + conv path, 512x14x14
 	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %113
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
@@ -2899,7 +2904,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7
+	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
@@ -2908,7 +2913,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.downsample: pool path + conv path, 1024x7x7
 	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %179
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
 	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179

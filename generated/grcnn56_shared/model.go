@@ -493,7 +493,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -533,7 +533,7 @@ type Model struct {
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %55
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %55
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
 	stage_2_conv_g_f runtime.Conv2D
@@ -585,11 +585,11 @@ type Model struct {
 	stage_2_d_conv runtime.Conv2D
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
 	stage_2_d_conv_1 runtime.Conv2D
-	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
+	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
 	stage_2_d_conv_3 runtime.Conv2D
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %133
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %133
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
 	stage_3_conv_g_f runtime.Conv2D
@@ -674,6 +674,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    64,
 		InH:    32,
 		InRelu: true,
@@ -996,6 +997,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    512,
 		InH:    16,
 		InRelu: true,
@@ -1456,6 +1458,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    160,
 		InH:    16,
 		InW:    16,
@@ -1490,6 +1493,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    640,
 		InH:    8,
 		InRelu: true,
@@ -2717,7 +2721,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -2780,7 +2784,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.downsample: pool path + conv path, 512x16x16
 	runtime.AddInto(b[0][:n*131072], b[4][:n*131072], b[3][:n*131072])
 
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_f and ReLU of %55
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %55
 	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
@@ -2858,7 +2862,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
 	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8
+	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
 	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
@@ -2867,7 +2871,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.downsample: pool path + conv path, 640x8x8
 	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_f and ReLU of %133
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %133
 	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133

@@ -1407,7 +1407,7 @@ type Model struct {
 	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %77
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
@@ -1463,7 +1463,7 @@ type Model struct {
 	layer2_d_conv_3 runtime.SKAttention
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
 	layer3_conv_g_f runtime.Conv2D
@@ -1471,9 +1471,9 @@ type Model struct {
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
@@ -1483,9 +1483,9 @@ type Model struct {
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
+	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
+	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
@@ -1495,9 +1495,9 @@ type Model struct {
 	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
+	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
+	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
@@ -1507,9 +1507,9 @@ type Model struct {
 	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
+	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
+	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
@@ -1519,9 +1519,9 @@ type Model struct {
 	layer3_conv_g_r_5 runtime.Conv2D
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
 	layer3_iter_5_2 runtime.Conv2D
-	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
+	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_5_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU
+	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_5_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_5_5 runtime.SKAttention
@@ -1531,9 +1531,9 @@ type Model struct {
 	layer3_conv_g_r_6 runtime.Conv2D
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
 	layer3_iter_6_2 runtime.Conv2D
-	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
+	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_6_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU
+	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_6_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_6_5 runtime.SKAttention
@@ -1543,9 +1543,9 @@ type Model struct {
 	layer3_conv_g_r_7 runtime.Conv2D
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
 	layer3_iter_7_2 runtime.Conv2D
-	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
+	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_7_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU
+	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_7_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_7_5 runtime.SKAttention
@@ -1555,9 +1555,9 @@ type Model struct {
 	layer3_conv_g_r_8 runtime.Conv2D
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
 	layer3_iter_8_2 runtime.Conv2D
-	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
+	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_8_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU
+	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_8_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_8_5 runtime.SKAttention
@@ -1567,9 +1567,9 @@ type Model struct {
 	layer3_conv_g_r_9 runtime.Conv2D
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
 	layer3_iter_9_2 runtime.Conv2D
-	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
+	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_9_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU
+	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_9_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_9_5 runtime.SKAttention
@@ -1579,9 +1579,9 @@ type Model struct {
 	layer3_conv_g_r_10 runtime.Conv2D
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
 	layer3_iter_10_2 runtime.Conv2D
-	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
+	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_10_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU
+	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_10_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_10_5 runtime.SKAttention
@@ -1591,9 +1591,9 @@ type Model struct {
 	layer3_conv_g_r_11 runtime.Conv2D
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
 	layer3_iter_11_2 runtime.Conv2D
-	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
+	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_11_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU
+	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_11_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_11_5 runtime.SKAttention
@@ -1603,9 +1603,9 @@ type Model struct {
 	layer3_conv_g_r_12 runtime.Conv2D
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
 	layer3_iter_12_2 runtime.Conv2D
-	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
+	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_12_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU
+	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_12_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_12_5 runtime.SKAttention
@@ -1615,9 +1615,9 @@ type Model struct {
 	layer3_conv_g_r_13 runtime.Conv2D
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
 	layer3_iter_13_2 runtime.Conv2D
-	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
+	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_13_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU
+	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_13_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_13_5 runtime.SKAttention
@@ -1627,9 +1627,9 @@ type Model struct {
 	layer3_conv_g_r_14 runtime.Conv2D
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
 	layer3_iter_14_2 runtime.Conv2D
-	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
+	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_14_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU
+	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_14_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_14_5 runtime.SKAttention
@@ -1639,9 +1639,9 @@ type Model struct {
 	layer3_conv_g_r_15 runtime.Conv2D
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
 	layer3_iter_15_2 runtime.Conv2D
-	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
+	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_15_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU
+	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_15_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_15_5 runtime.SKAttention
@@ -1651,9 +1651,9 @@ type Model struct {
 	layer3_conv_g_r_16 runtime.Conv2D
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
 	layer3_iter_16_2 runtime.Conv2D
-	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
+	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_16_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU
+	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_16_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_16_5 runtime.SKAttention
@@ -1663,9 +1663,9 @@ type Model struct {
 	layer3_conv_g_r_17 runtime.Conv2D
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
 	layer3_iter_17_2 runtime.Conv2D
-	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
+	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_17_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU
+	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_17_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_17_5 runtime.SKAttention
@@ -1675,9 +1675,9 @@ type Model struct {
 	layer3_conv_g_r_18 runtime.Conv2D
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
 	layer3_iter_18_2 runtime.Conv2D
-	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
+	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_18_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU
+	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_18_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_18_5 runtime.SKAttention
@@ -1687,9 +1687,9 @@ type Model struct {
 	layer3_conv_g_r_19 runtime.Conv2D
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
 	layer3_iter_19_2 runtime.Conv2D
-	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
+	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_19_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU
+	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_19_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_19_5 runtime.SKAttention
@@ -1699,9 +1699,9 @@ type Model struct {
 	layer3_conv_g_r_20 runtime.Conv2D
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
 	layer3_iter_20_2 runtime.Conv2D
-	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
+	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_20_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU
+	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_20_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_20_5 runtime.SKAttention
@@ -1711,9 +1711,9 @@ type Model struct {
 	layer3_conv_g_r_21 runtime.Conv2D
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
 	layer3_iter_21_2 runtime.Conv2D
-	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
+	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_21_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU
+	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_21_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_21_5 runtime.SKAttention
@@ -1723,9 +1723,9 @@ type Model struct {
 	layer3_conv_g_r_22 runtime.Conv2D
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
 	layer3_iter_22_2 runtime.Conv2D
-	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
+	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_22_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU
+	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (im2row)
 	layer3_iter_22_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_22_5 runtime.SKAttention
@@ -1747,7 +1747,7 @@ type Model struct {
 	layer3_d_conv_3 runtime.SKAttention
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %525
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %525
 	layer4_conv_f runtime.Conv2D
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %525
 	layer4_conv_g_f runtime.Conv2D
@@ -1755,9 +1755,9 @@ type Model struct {
 	layer4_conv_g_r runtime.Conv2D
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %528
 	layer4_iter_1_2 runtime.Conv2D
-	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
+	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (im2row)
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
+	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (im2row)
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_1_5 runtime.SKAttention
@@ -1767,9 +1767,9 @@ type Model struct {
 	layer4_conv_g_r_2 runtime.Conv2D
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %528
 	layer4_iter_2_2 runtime.Conv2D
-	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
+	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU (im2row)
 	layer4_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
+	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU (im2row)
 	layer4_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_2_5 runtime.SKAttention
@@ -1779,9 +1779,9 @@ type Model struct {
 	layer4_conv_g_r_3 runtime.Conv2D
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %528
 	layer4_iter_3_2 runtime.Conv2D
-	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
+	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU (im2row)
 	layer4_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
+	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU (im2row)
 	layer4_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
 	layer4_iter_3_5 runtime.SKAttention
@@ -2284,6 +2284,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InRelu: true,
@@ -2726,6 +2727,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InRelu: true,
@@ -2800,6 +2802,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2818,6 +2821,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2899,6 +2903,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2917,6 +2922,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2998,6 +3004,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3016,6 +3023,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3097,6 +3105,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3115,6 +3124,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3196,6 +3206,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3214,6 +3225,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3295,6 +3307,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3313,6 +3326,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3394,6 +3408,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3412,6 +3427,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3493,6 +3509,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3511,6 +3528,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3592,6 +3610,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3610,6 +3629,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3691,6 +3711,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3709,6 +3730,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3790,6 +3812,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3808,6 +3831,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3889,6 +3913,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3907,6 +3932,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3988,6 +4014,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4006,6 +4033,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4087,6 +4115,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4105,6 +4134,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4186,6 +4216,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4204,6 +4235,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4285,6 +4317,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4303,6 +4336,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4384,6 +4418,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4402,6 +4437,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4483,6 +4519,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4501,6 +4538,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4582,6 +4620,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4600,6 +4639,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4681,6 +4721,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4699,6 +4740,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4780,6 +4822,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4798,6 +4841,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4879,6 +4923,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4897,6 +4942,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -5056,6 +5102,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InRelu: true,
@@ -5130,6 +5177,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5148,6 +5196,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5229,6 +5278,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5247,6 +5297,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5328,6 +5379,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -5346,6 +5398,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    1024,
 		InH:    7,
 		InW:    7,
@@ -7105,7 +7158,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %77
 	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
@@ -7196,7 +7249,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.downsample: pool path + conv path, 512x14x14
 	runtime.AddInto(b[5][:n*100352], b[3][:n*100352], b[4][:n*100352])
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_f and ReLU of %149
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
 	m.layer3_conv_f.Forward(n, b[5][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
@@ -7208,10 +7261,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7227,10 +7280,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU
+	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU
+	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7246,10 +7299,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU
+	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU
+	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7265,10 +7318,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU
+	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU
+	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7284,10 +7337,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU
+	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_5_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU
+	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_5_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7303,10 +7356,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU
+	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_6_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU
+	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_6_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7322,10 +7375,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU
+	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_7_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU
+	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_7_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7341,10 +7394,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU
+	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_8_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU
+	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_8_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7360,10 +7413,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU
+	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_9_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU
+	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_9_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7379,10 +7432,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU
+	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_10_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU
+	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_10_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7398,10 +7451,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU
+	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_11_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU
+	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_11_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7417,10 +7470,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU
+	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_12_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU
+	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_12_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7436,10 +7489,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU
+	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_13_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU
+	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_13_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7455,10 +7508,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU
+	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_14_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU
+	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_14_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7474,10 +7527,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU
+	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_15_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU
+	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_15_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7493,10 +7546,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU
+	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_16_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU
+	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_16_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7512,10 +7565,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU
+	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_17_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU
+	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_17_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7531,10 +7584,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU
+	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_18_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU
+	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_18_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7550,10 +7603,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU
+	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_19_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU
+	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_19_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7569,10 +7622,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU
+	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_20_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU
+	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_20_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7588,10 +7641,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU
+	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_21_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU
+	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_21_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7607,10 +7660,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU
+	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
 	m.layer3_iter_22_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU
+	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (im2row)
 	m.layer3_iter_22_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7648,7 +7701,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.downsample: pool path + conv path, 1024x7x7
 	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_f and ReLU of %525
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %525
 	m.layer4_conv_f.Forward(n, b[5][:n*50176], b[3][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %525
@@ -7660,10 +7713,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %528
 	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
 
-	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
+	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.layer4_iter_1_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
 
-	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
+	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (im2row)
 	m.layer4_iter_1_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
@@ -7679,10 +7732,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %528
 	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
 
-	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU
+	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.layer4_iter_2_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
 
-	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU
+	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU (im2row)
 	m.layer4_iter_2_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
@@ -7698,10 +7751,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %528
 	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
 
-	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU
+	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.layer4_iter_3_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
 
-	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU
+	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU (im2row)
 	m.layer4_iter_3_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7

@@ -292,7 +292,7 @@ type Model struct {
 	stage_2_d_conv runtime.Conv2D
 	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
 	stage_2_d_conv_1 runtime.Conv2D
-	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8
+	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8 (im2row)
 	stage_2_d_conv_3 runtime.Conv2D
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
 	stage_2_d_conv_1e runtime.Conv2D
@@ -761,6 +761,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    32,
 		InH:    16,
 		InW:    16,
@@ -1351,7 +1352,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
 	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[0][:n*8192], w.scratch)
 
-	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8
+	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8 (im2row)
 	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8

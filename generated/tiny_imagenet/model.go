@@ -340,7 +340,7 @@ type Model struct {
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
 	layer2_d_conv_1 runtime.Conv2D
-	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14
+	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
@@ -372,7 +372,7 @@ type Model struct {
 	layer3_d_conv runtime.Conv2D
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %68
 	layer3_d_conv_1 runtime.Conv2D
-	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7
+	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
@@ -792,6 +792,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    32,
 		InH:    28,
 		InW:    28,
@@ -1071,6 +1072,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1736,7 +1738,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
 	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[1][:n*25088], w.scratch)
 
-	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14
+	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
@@ -1787,7 +1789,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %68
 	m.layer3_d_conv_1.Forward(n, b[4][:n*25088], b[1][:n*12544], w.scratch)
 
-	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7
+	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
 	m.layer3_d_conv_3.Forward(n, b[1][:n*12544], b[4][:n*3136], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
