@@ -54,7 +54,7 @@ const im2RowMinWaste = 0.1
 // first stage, 56×56) 1.2× faster alone but 1.5× slower inside the model,
 // where its packed panels (7 MiB) no longer stay in cache.
 const im2RowMinGroupWidth = 16
-//
+
 // im2RowMaxGathered is the largest output for which a strided dense
 // convolution gathers its pixels as im2row: 3×3/2 convolutions to 7×7 and
 // 14×14 measured 1.0–1.8× faster, to 28×28 1.07× at batch 1 but 0.74× at
