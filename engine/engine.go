@@ -156,7 +156,7 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 			KH: c.KH, KW: c.KW, SH: c.StrideH, SW: c.StrideW, PH: c.PadH, PW: c.PadW, DH: c.DilH, DW: c.DilW,
 			Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight),
 			InScale: inScale, InShift: inShift, InRelu: s.Pre != nil, Update: s.GateOut != nil,
-			Im2Row: s.Algo == plan.AlgoIm2Row}
+			Im2Row: s.Algo == plan.AlgoIm2Row, Direct: s.Algo == plan.AlgoDirect}
 		k.Scale, k.Shift = m.convScaleShift(s)
 		if err := k.Prepare(); err != nil {
 			return nil, err

@@ -12,8 +12,11 @@ const (
 	// AlgoWinograd is Winograd's F(4×4, 3×3): 36 multiplies per 16
 	// outputs instead of 144, for dense 3×3 stride-1 convolutions.
 	AlgoWinograd = "winograd"
-	// AlgoDirect loops over the kernel taps, for convolutions with one
-	// input channel per group, whose GEMM would have a single row.
+	// AlgoDirect computes whole output rows from the zero-padded input
+	// read in place, each input channel and kernel tap a run of it, for
+	// grouped convolutions with few channels a group and convolutions with
+	// few input channels; with one input channel a group (depthwise), plain
+	// loops over the kernel taps.
 	AlgoDirect = "direct"
 	// AlgoIm2Row turns the GEMM around: output pixels as its rows, read
 	// from the input through each kernel tap, output channels as its
@@ -44,22 +47,27 @@ const (
 // 32×32), where the other GEMM also computes the padding columns.
 const im2RowMinWaste = 0.1
 
-// Grouped 1×1 convolutions, with 8 to 64 channels a group in GRCNN, stay
-// on the other GEMM: as im2row they measured 2–4× slower, their few
-// channels filling only part of the 32 columns and their short k leaving
-// the packing and the transposed stores to dominate. Grouped 3×3 ones
-// with im2RowMinGroupWidth channels a group or more measured 1.2–1.9×
-// faster as im2row (16 and 32 a group, batch 1 and 8; 64 a group at 7×7:
-// 1.3× faster at batch 1, 0.7× at batch 8); with 8 a group (GRCNN-55's
-// first stage, 56×56) 1.2× faster alone but 1.5× slower inside the model,
-// where its packed panels (7 MiB) no longer stay in cache.
-const im2RowMinGroupWidth = 16
-
-// im2RowMaxGathered is the largest output for which a strided dense
-// convolution gathers its pixels as im2row: 3×3/2 convolutions to 7×7 and
-// 14×14 measured 1.0–1.8× faster, to 28×28 1.07× at batch 1 but 0.74× at
-// batch 8, and the 7×7/2 stem to 112×112 half as fast.
-const im2RowMaxGathered = 14 * 14
+// The measurements behind the rest of the cost model, per layer against
+// the other algorithms at batch 1 and 8 (GFLOP/s counted as direct
+// convolution):
+//
+//   - Grouped 3×3 convolutions with at most directMaxGroupWidth output
+//     channels a group run direct: 4 a group (SK branches, 56×56) 2–4×
+//     faster than either GEMM, 8 a group 2–3×, 16 a group 1.1–1.7×. With
+//     32 or 64 a group im2row wins (1.2–2× at batch 8, level at batch 1).
+//   - Strided grouped 3×3 ones gather their pixels for im2row: 1.5–1.8×
+//     the GEMM on the stride phases.
+//   - Convolutions reading at most directMaxInputs input channels a group,
+//     such as the 7×7/2 stem (3 channels), run direct: the stem 1.45× the
+//     GEMM, 2× im2row, whose gathers would outweigh its short k.
+//   - Dense strided 3×3 ones gather for im2row: 1.2–1.8× the GEMM.
+//   - Grouped 1×1 ones stay on the GEMM: with 8 to 64 channels a group,
+//     as im2row they measured 2–4× slower and direct 3–8× slower, their
+//     short k leaving packing, padding and transposed stores to dominate.
+const (
+	directMaxGroupWidth = 16
+	directMaxInputs     = 4
+)
 
 func chooseAlgorithm(p *Program) error {
 	for _, s := range p.Steps {
@@ -105,13 +113,18 @@ func convAlgorithm(s *Step) (algo, why string) {
 	default:
 		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles", out.H, out.W, 100*fill)
 	}
+	icg, ocg := in.C/c.Groups, out.C/c.Groups
 	switch {
+	case c.Groups > 1 && ocg <= directMaxGroupWidth && c.StrideH == 1 && c.StrideW == 1:
+		return AlgoDirect, fmt.Sprintf("grouped, %d channels a group: whole output rows from the padded input in place, no GEMM tiles to fill (%s)", ocg, whyNot)
+	case icg <= directMaxInputs:
+		return AlgoDirect, fmt.Sprintf("%d input channels a group: whole output rows from the padded input in place (%s)", icg, whyNot)
 	case contiguous && c.Groups == 1:
 		return AlgoIm2Row, fmt.Sprintf("stride 1, same size: pixels as rows waste no columns on padding (%s)", whyNot)
-	case contiguous && out.C/c.Groups >= im2RowMinGroupWidth:
-		return AlgoIm2Row, fmt.Sprintf("grouped, stride 1, same size: pixels as rows, each group's %d channels as columns (%s)", out.C/c.Groups, whyNot)
-	case c.Groups == 1 && npix <= im2RowMaxGathered:
-		return AlgoIm2Row, fmt.Sprintf("%d×%d outputs, strided: gathered pixels as rows waste no columns (%s)", out.H, out.W, whyNot)
+	case contiguous:
+		return AlgoIm2Row, fmt.Sprintf("grouped, stride 1, same size: pixels as rows, each group's %d channels as columns (%s)", ocg, whyNot)
+	case c.StrideH > 1 || c.StrideW > 1:
+		return AlgoIm2Row, fmt.Sprintf("strided: gathered pixels as rows waste no columns (%s)", whyNot)
 	}
 	return AlgoGEMM, fmt.Sprintf("zero-padded stride phases as the GEMM's right-hand matrix (%s)", whyNot)
 }

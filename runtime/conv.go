@@ -47,8 +47,16 @@ type Conv2D struct {
 	// model sets it. Depthwise convolutions ignore it.
 	Im2Row bool
 
-	plan  convPlan
-	rows  rowPlan   // pathIm2Row
+	// Direct computes each output row from the zero-padded input rows
+	// read in place (see direct.go): faster for grouped convolutions with
+	// a few channels a group. The compiler's cost model sets it. It needs
+	// AVX-512 and no fused Update; otherwise the convolution takes the
+	// GEMM path. Depthwise convolutions are always direct.
+	Direct bool
+
+	plan   convPlan
+	rows   rowPlan    // pathIm2Row
+	direct directPlan // pathDirect
 	ready bool      // Prepare succeeded
 	wp    []float32 // Weight packed by packA, group by group
 	offs  []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
@@ -62,6 +70,7 @@ const (
 	pathPointwise                 // 1×1 stride 1 without padding: input rows as B
 	pathDepthwise                 // one input channel per group: direct loops
 	pathIm2Row                    // pixels as rows, channels as columns (Im2Row)
+	pathDirect                    // output rows from padded input rows in place (Direct)
 )
 
 // Phases of a Forward.
@@ -121,6 +130,11 @@ func (c *Conv2D) Prepare() error {
 		p.path = pathDepthwise
 	case c.Im2Row:
 		p.path = pathIm2Row
+	case c.Direct && useAVX512 && !c.Update:
+		p.path = pathDirect
+		p.pw = (c.InW + 2*c.PW + c.SW - 1) / c.SW
+		p.ph = (c.InH + 2*c.PH + c.SH - 1) / c.SH
+		p.n = c.OutH * p.pw
 	case c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PH == 0 && c.PW == 0:
 		p.path = pathPointwise
 	default:
@@ -155,6 +169,8 @@ func (c *Conv2D) Prepare() error {
 	c.ready = true
 	if p.path == pathIm2Row {
 		c.prepareIm2Row()
+	} else if p.path == pathDirect {
+		c.prepareDirect()
 	} else if p.path != pathDepthwise {
 		if cap(c.wp) < len(c.Weight) {
 			c.wp = make([]float32, len(c.Weight))
@@ -169,7 +185,7 @@ func (c *Conv2D) Prepare() error {
 		switch p.path {
 		case pathPointwise:
 			c.offs = append(c.offs, int32(k*p.n))
-		case pathShift:
+		case pathShift, pathDirect:
 			c.offs = append(c.offs, int32(c.tapOffset(k)))
 		case pathIm2Row:
 			// Where a channel's tap starts, from the pixels' window
@@ -247,9 +263,12 @@ func (c *Conv2D) pointwise() bool {
 // except for 1×1 stride-1 and depthwise convolutions, the zero-padded input
 // split into stride phases and per worker a tile of output.
 func (c *Conv2D) ScratchLen(batch int) int {
-	if c.plan.path == pathIm2Row {
+	switch c.plan.path {
+	case pathIm2Row:
 		shared, worker := c.rowScratch(batch)
 		return shared + workers()*worker
+	case pathDirect:
+		return c.padLen(batch)
 	}
 	return c.padLen(batch) + c.sharedLen(batch) + workers()*c.workerScratch()
 }
@@ -257,7 +276,7 @@ func (c *Conv2D) ScratchLen(batch int) int {
 // padLen is the length of the zero-padded input of pathShift: the stride
 // phases of each input channel, then the slack.
 func (c *Conv2D) padLen(batch int) int {
-	if c.plan.path != pathShift {
+	if c.plan.path != pathShift && c.plan.path != pathDirect {
 		return 0
 	}
 	return batch*c.InC*c.chanLen() + c.slack()
@@ -340,6 +359,14 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.parallelFor(units, grainFor(units, cl.pb*mr*cl.ob*nr*p.k), cl)
 	case pathDepthwise:
 		cl.parallelFor(batch*c.OutC, grainFor(batch*c.OutC, c.OutH*c.OutW*c.KH*c.KW), cl)
+	case pathDirect:
+		cl.batch = batch
+		cl.phase = phasePad
+		cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
+		rows := c.directRows(batch)
+		units := batch * c.Groups * ((c.OutH + rows - 1) / rows)
+		cl.phase = phaseGEMM
+		cl.parallelFor(units, grainFor(units, rows*c.OutW*p.m*p.k), cl)
 	default:
 		// Split the output channels too when images, groups and column
 		// blocks alone give fewer than four units per worker, as for late
@@ -403,6 +430,8 @@ func (cl *convCall) run(lo, hi, w int) {
 			c.depthwisePlane(cl.in, cl.out, u)
 		} else if c.plan.path == pathIm2Row {
 			cl.rowUnit(u, w)
+		} else if c.plan.path == pathDirect {
+			cl.directUnit(u)
 		} else {
 			cl.gemmUnit(u, w)
 		}
@@ -501,7 +530,7 @@ func (cl *convCall) gemmUnit(u, w int) {
 func (cl *convCall) bSource(b, g int) []float32 {
 	c := cl.c
 	icg := c.InC / c.Groups
-	if c.plan.path == pathShift {
+	if c.plan.path == pathShift || c.plan.path == pathDirect {
 		return cl.scratch[(b*c.InC+g*icg)*c.chanLen() : c.padLen(cl.batch)]
 	}
 	inPlane := c.InH * c.InW

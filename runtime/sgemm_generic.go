@@ -33,3 +33,6 @@ func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uin
 func transposeAVX512(src *float32, ldsrc int, dst *float32, lddst int, rows, cols, flags int, scale, shift *float32) {
 	panic("runtime: no AVX-512 in this build")
 }
+
+// directKernels are the AVX-512 kernels of the direct path, absent here.
+var directKernels [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)

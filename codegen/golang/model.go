@@ -160,6 +160,8 @@ func (e *emitter) describe(s *plan.Step) string {
 			d += " (Winograd)"
 		case plan.AlgoIm2Row:
 			d += " (im2row)"
+		case plan.AlgoDirect:
+			d += " (direct)"
 		}
 		if s.Pre != nil {
 			d += "; its input is " + s.Pre.Name + " and ReLU of " + s.In[0].String()
@@ -237,7 +239,7 @@ func (e *emitter) kernelValue(s *plan.Step) jen.Code {
 		return lit("Conv2D", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
 			"KH", c.KH, "KW", c.KW, "SH", c.StrideH, "SW", c.StrideW, "PH", c.PadH, "PW", c.PadW,
 			"DH", c.DilH, "DW", c.DilW, "Groups", c.Groups, "Relu", s.Relu, "InRelu", s.Pre != nil, "Update", s.GateOut != nil,
-			"Im2Row", s.Algo == plan.AlgoIm2Row)
+			"Im2Row", s.Algo == plan.AlgoIm2Row, "Direct", s.Algo == plan.AlgoDirect)
 	case plan.ScaleShift, plan.ReLU:
 		return lit("ScaleShift", "C", out.C, "HW", out.H*out.W, "Relu", s.Relu || s.Kind == plan.ReLU)
 	case plan.MaxPool, plan.AvgPool:

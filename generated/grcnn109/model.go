@@ -888,13 +888,13 @@ type Model struct {
 	loaded     bool
 	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
@@ -930,11 +930,11 @@ type Model struct {
 	layer1_d_conv runtime.Conv2D
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
-	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
+	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28 (im2row)
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
@@ -1208,6 +1208,7 @@ func New() *Model {
 	m.conv1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 1,
 		InC:    3,
 		InH:    224,
@@ -1250,6 +1251,7 @@ func New() *Model {
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -1539,6 +1541,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    64,
 		InH:    56,
 		InW:    56,
@@ -1572,8 +1575,8 @@ func New() *Model {
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InRelu: true,
@@ -5133,7 +5136,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &w.buf
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
@@ -5142,7 +5145,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
@@ -5196,7 +5199,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
-	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28
+	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28 (im2row)
 	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
@@ -5205,7 +5208,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
 	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59

@@ -1362,7 +1362,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -1370,7 +1370,7 @@ type Model struct {
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
-	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
+	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
@@ -1382,7 +1382,7 @@ type Model struct {
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
-	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
+	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_2_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
@@ -1394,7 +1394,7 @@ type Model struct {
 	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
-	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU
+	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_3_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
 	stage_1_iter_3_5_conv_1_0 runtime.Conv2D
@@ -1406,7 +1406,7 @@ type Model struct {
 	stage_1_conv_g_r_4 runtime.Conv2D
 	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
 	stage_1_iter_4_2 runtime.Conv2D
-	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU
+	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_4_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
 	stage_1_iter_4_5_conv_1_0 runtime.Conv2D
@@ -1418,7 +1418,7 @@ type Model struct {
 	stage_1_conv_g_r_5 runtime.Conv2D
 	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
 	stage_1_iter_5_2 runtime.Conv2D
-	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU
+	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_5_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
 	stage_1_iter_5_5_conv_1_0 runtime.Conv2D
@@ -1430,7 +1430,7 @@ type Model struct {
 	stage_1_conv_g_r_6 runtime.Conv2D
 	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
 	stage_1_iter_6_2 runtime.Conv2D
-	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU
+	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_6_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
 	stage_1_iter_6_5_conv_1_0 runtime.Conv2D
@@ -1446,9 +1446,9 @@ type Model struct {
 	stage_1_d_conv runtime.Conv2D
 	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
-	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
+	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (im2row)
 	stage_1_d_conv_3_conv_0_0 runtime.Conv2D
-	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
+	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (im2row)
 	stage_1_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
 	stage_1_d_conv_3 runtime.SKAttention
@@ -1574,9 +1574,9 @@ type Model struct {
 	stage_2_d_conv runtime.Conv2D
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
 	stage_2_d_conv_1 runtime.Conv2D
-	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
+	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (im2row)
 	stage_2_d_conv_3_conv_0_0 runtime.Conv2D
-	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
+	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (im2row)
 	stage_2_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
 	stage_2_d_conv_3 runtime.SKAttention
@@ -1826,8 +1826,8 @@ func New() *Model {
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
-		Im2Row: true,
 		InC:    64,
 		InH:    32,
 		InRelu: true,
@@ -1900,6 +1900,7 @@ func New() *Model {
 	m.stage_1_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -1997,6 +1998,7 @@ func New() *Model {
 	m.stage_1_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2094,6 +2096,7 @@ func New() *Model {
 	m.stage_1_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2191,6 +2194,7 @@ func New() *Model {
 	m.stage_1_iter_4_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2288,6 +2292,7 @@ func New() *Model {
 	m.stage_1_iter_5_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2385,6 +2390,7 @@ func New() *Model {
 	m.stage_1_iter_6_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2500,6 +2506,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    192,
 		InH:    32,
 		InW:    32,
@@ -2518,6 +2525,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    192,
 		InH:    32,
 		InW:    32,
@@ -3532,6 +3540,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -3550,6 +3559,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 16,
+		Im2Row: true,
 		InC:    320,
 		InH:    16,
 		InW:    16,
@@ -7029,7 +7039,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*393216], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -7041,7 +7051,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
+	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
@@ -7060,7 +7070,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
+	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
@@ -7079,7 +7089,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU
+	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
@@ -7098,7 +7108,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
 	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU
+	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
@@ -7117,7 +7127,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
 	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU
+	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
@@ -7136,7 +7146,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
 	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU
+	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
@@ -7161,10 +7171,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
 
-	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
+	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (im2row)
 	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*196608], b[5][:n*49152], w.scratch)
 
-	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
+	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (im2row)
 	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*196608], b[0][:n*49152], w.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
@@ -7366,10 +7376,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
 	m.stage_2_d_conv_1.Forward(n, b[4][:n*163840], b[5][:n*81920], w.scratch)
 
-	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
+	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (im2row)
 	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*81920], b[4][:n*20480], w.scratch)
 
-	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
+	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (im2row)
 	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*81920], b[0][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8

@@ -493,7 +493,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -529,7 +529,7 @@ type Model struct {
 	stage_1_d_conv runtime.Conv2D
 	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
-	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
+	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
 	stage_1_d_conv_1e runtime.Conv2D
@@ -673,8 +673,8 @@ func New() *Model {
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
-		Im2Row: true,
 		InC:    64,
 		InH:    32,
 		InRelu: true,
@@ -963,6 +963,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    128,
 		InH:    32,
 		InW:    32,
@@ -2721,7 +2722,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (im2row); its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -2775,7 +2776,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
 
-	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16
+	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16

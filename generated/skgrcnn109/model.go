@@ -1345,13 +1345,13 @@ type Model struct {
 	loaded     bool
 	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
@@ -1359,9 +1359,9 @@ type Model struct {
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
-	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
+	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
 	layer1_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
+	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_1_5 runtime.SKAttention
@@ -1371,9 +1371,9 @@ type Model struct {
 	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
-	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
+	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU (direct)
 	layer1_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
+	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU (direct)
 	layer1_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_2_5 runtime.SKAttention
@@ -1383,9 +1383,9 @@ type Model struct {
 	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
-	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
+	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU (direct)
 	layer1_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
+	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU (direct)
 	layer1_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_3_5 runtime.SKAttention
@@ -1399,15 +1399,15 @@ type Model struct {
 	layer1_d_conv runtime.Conv2D
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
-	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
+	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
 	layer1_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
+	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
 	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
@@ -1415,9 +1415,9 @@ type Model struct {
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
-	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
+	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
 	layer2_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
+	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_1_5 runtime.SKAttention
@@ -1427,9 +1427,9 @@ type Model struct {
 	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
-	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
+	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
 	layer2_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
+	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_2_5 runtime.SKAttention
@@ -1439,9 +1439,9 @@ type Model struct {
 	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
-	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
+	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
 	layer2_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
+	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
 	layer2_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_3_5 runtime.SKAttention
@@ -1455,9 +1455,9 @@ type Model struct {
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
-	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
+	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (im2row)
 	layer2_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
+	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (im2row)
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
@@ -1471,9 +1471,9 @@ type Model struct {
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
@@ -1483,9 +1483,9 @@ type Model struct {
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (direct)
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (direct)
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
@@ -1495,9 +1495,9 @@ type Model struct {
 	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (direct)
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (direct)
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
@@ -1507,9 +1507,9 @@ type Model struct {
 	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (direct)
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (direct)
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
@@ -1519,9 +1519,9 @@ type Model struct {
 	layer3_conv_g_r_5 runtime.Conv2D
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
 	layer3_iter_5_2 runtime.Conv2D
-	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (direct)
 	layer3_iter_5_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (direct)
 	layer3_iter_5_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_5_5 runtime.SKAttention
@@ -1531,9 +1531,9 @@ type Model struct {
 	layer3_conv_g_r_6 runtime.Conv2D
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
 	layer3_iter_6_2 runtime.Conv2D
-	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (direct)
 	layer3_iter_6_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (direct)
 	layer3_iter_6_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_6_5 runtime.SKAttention
@@ -1543,9 +1543,9 @@ type Model struct {
 	layer3_conv_g_r_7 runtime.Conv2D
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
 	layer3_iter_7_2 runtime.Conv2D
-	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (direct)
 	layer3_iter_7_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (direct)
 	layer3_iter_7_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_7_5 runtime.SKAttention
@@ -1555,9 +1555,9 @@ type Model struct {
 	layer3_conv_g_r_8 runtime.Conv2D
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
 	layer3_iter_8_2 runtime.Conv2D
-	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (direct)
 	layer3_iter_8_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (direct)
 	layer3_iter_8_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_8_5 runtime.SKAttention
@@ -1567,9 +1567,9 @@ type Model struct {
 	layer3_conv_g_r_9 runtime.Conv2D
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
 	layer3_iter_9_2 runtime.Conv2D
-	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (direct)
 	layer3_iter_9_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (direct)
 	layer3_iter_9_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_9_5 runtime.SKAttention
@@ -1579,9 +1579,9 @@ type Model struct {
 	layer3_conv_g_r_10 runtime.Conv2D
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
 	layer3_iter_10_2 runtime.Conv2D
-	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (direct)
 	layer3_iter_10_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (direct)
 	layer3_iter_10_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_10_5 runtime.SKAttention
@@ -1591,9 +1591,9 @@ type Model struct {
 	layer3_conv_g_r_11 runtime.Conv2D
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
 	layer3_iter_11_2 runtime.Conv2D
-	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (direct)
 	layer3_iter_11_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (direct)
 	layer3_iter_11_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_11_5 runtime.SKAttention
@@ -1603,9 +1603,9 @@ type Model struct {
 	layer3_conv_g_r_12 runtime.Conv2D
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
 	layer3_iter_12_2 runtime.Conv2D
-	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (direct)
 	layer3_iter_12_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (direct)
 	layer3_iter_12_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_12_5 runtime.SKAttention
@@ -1615,9 +1615,9 @@ type Model struct {
 	layer3_conv_g_r_13 runtime.Conv2D
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
 	layer3_iter_13_2 runtime.Conv2D
-	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (direct)
 	layer3_iter_13_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (direct)
 	layer3_iter_13_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_13_5 runtime.SKAttention
@@ -1627,9 +1627,9 @@ type Model struct {
 	layer3_conv_g_r_14 runtime.Conv2D
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
 	layer3_iter_14_2 runtime.Conv2D
-	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (direct)
 	layer3_iter_14_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (direct)
 	layer3_iter_14_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_14_5 runtime.SKAttention
@@ -1639,9 +1639,9 @@ type Model struct {
 	layer3_conv_g_r_15 runtime.Conv2D
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
 	layer3_iter_15_2 runtime.Conv2D
-	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (direct)
 	layer3_iter_15_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (direct)
 	layer3_iter_15_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_15_5 runtime.SKAttention
@@ -1651,9 +1651,9 @@ type Model struct {
 	layer3_conv_g_r_16 runtime.Conv2D
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
 	layer3_iter_16_2 runtime.Conv2D
-	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (direct)
 	layer3_iter_16_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (direct)
 	layer3_iter_16_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_16_5 runtime.SKAttention
@@ -1663,9 +1663,9 @@ type Model struct {
 	layer3_conv_g_r_17 runtime.Conv2D
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
 	layer3_iter_17_2 runtime.Conv2D
-	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (direct)
 	layer3_iter_17_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (direct)
 	layer3_iter_17_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_17_5 runtime.SKAttention
@@ -1675,9 +1675,9 @@ type Model struct {
 	layer3_conv_g_r_18 runtime.Conv2D
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
 	layer3_iter_18_2 runtime.Conv2D
-	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (direct)
 	layer3_iter_18_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (direct)
 	layer3_iter_18_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_18_5 runtime.SKAttention
@@ -1687,9 +1687,9 @@ type Model struct {
 	layer3_conv_g_r_19 runtime.Conv2D
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
 	layer3_iter_19_2 runtime.Conv2D
-	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (direct)
 	layer3_iter_19_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (direct)
 	layer3_iter_19_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_19_5 runtime.SKAttention
@@ -1699,9 +1699,9 @@ type Model struct {
 	layer3_conv_g_r_20 runtime.Conv2D
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
 	layer3_iter_20_2 runtime.Conv2D
-	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (direct)
 	layer3_iter_20_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (direct)
 	layer3_iter_20_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_20_5 runtime.SKAttention
@@ -1711,9 +1711,9 @@ type Model struct {
 	layer3_conv_g_r_21 runtime.Conv2D
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
 	layer3_iter_21_2 runtime.Conv2D
-	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (direct)
 	layer3_iter_21_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (direct)
 	layer3_iter_21_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_21_5 runtime.SKAttention
@@ -1723,9 +1723,9 @@ type Model struct {
 	layer3_conv_g_r_22 runtime.Conv2D
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
 	layer3_iter_22_2 runtime.Conv2D
-	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (direct)
 	layer3_iter_22_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (direct)
 	layer3_iter_22_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_22_5 runtime.SKAttention
@@ -1739,9 +1739,9 @@ type Model struct {
 	layer3_d_conv runtime.Conv2D
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
-	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
+	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
+	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (im2row)
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
 	layer3_d_conv_3 runtime.SKAttention
@@ -1801,6 +1801,7 @@ func New() *Model {
 	m.conv1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 1,
 		InC:    3,
 		InH:    224,
@@ -1843,6 +1844,7 @@ func New() *Model {
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -1916,6 +1918,7 @@ func New() *Model {
 	m.layer1_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1934,6 +1937,7 @@ func New() *Model {
 	m.layer1_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2013,6 +2017,7 @@ func New() *Model {
 	m.layer1_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2031,6 +2036,7 @@ func New() *Model {
 	m.layer1_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2110,6 +2116,7 @@ func New() *Model {
 	m.layer1_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2128,6 +2135,7 @@ func New() *Model {
 	m.layer1_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2224,6 +2232,7 @@ func New() *Model {
 	m.layer1_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2242,6 +2251,7 @@ func New() *Model {
 	m.layer1_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -2283,8 +2293,8 @@ func New() *Model {
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InRelu: true,
@@ -2357,6 +2367,7 @@ func New() *Model {
 	m.layer2_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -2375,6 +2386,7 @@ func New() *Model {
 	m.layer2_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -2454,6 +2466,7 @@ func New() *Model {
 	m.layer2_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -2472,6 +2485,7 @@ func New() *Model {
 	m.layer2_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -2551,6 +2565,7 @@ func New() *Model {
 	m.layer2_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -2569,6 +2584,7 @@ func New() *Model {
 	m.layer2_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -2667,6 +2683,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InW:    28,
@@ -2685,6 +2702,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InW:    28,
@@ -2801,8 +2819,8 @@ func New() *Model {
 	m.layer3_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2820,8 +2838,8 @@ func New() *Model {
 	m.layer3_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2902,8 +2920,8 @@ func New() *Model {
 	m.layer3_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2921,8 +2939,8 @@ func New() *Model {
 	m.layer3_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3003,8 +3021,8 @@ func New() *Model {
 	m.layer3_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3022,8 +3040,8 @@ func New() *Model {
 	m.layer3_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3104,8 +3122,8 @@ func New() *Model {
 	m.layer3_iter_4_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3123,8 +3141,8 @@ func New() *Model {
 	m.layer3_iter_4_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3205,8 +3223,8 @@ func New() *Model {
 	m.layer3_iter_5_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3224,8 +3242,8 @@ func New() *Model {
 	m.layer3_iter_5_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3306,8 +3324,8 @@ func New() *Model {
 	m.layer3_iter_6_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3325,8 +3343,8 @@ func New() *Model {
 	m.layer3_iter_6_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3407,8 +3425,8 @@ func New() *Model {
 	m.layer3_iter_7_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3426,8 +3444,8 @@ func New() *Model {
 	m.layer3_iter_7_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3508,8 +3526,8 @@ func New() *Model {
 	m.layer3_iter_8_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3527,8 +3545,8 @@ func New() *Model {
 	m.layer3_iter_8_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3609,8 +3627,8 @@ func New() *Model {
 	m.layer3_iter_9_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3628,8 +3646,8 @@ func New() *Model {
 	m.layer3_iter_9_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3710,8 +3728,8 @@ func New() *Model {
 	m.layer3_iter_10_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3729,8 +3747,8 @@ func New() *Model {
 	m.layer3_iter_10_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3811,8 +3829,8 @@ func New() *Model {
 	m.layer3_iter_11_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3830,8 +3848,8 @@ func New() *Model {
 	m.layer3_iter_11_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3912,8 +3930,8 @@ func New() *Model {
 	m.layer3_iter_12_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3931,8 +3949,8 @@ func New() *Model {
 	m.layer3_iter_12_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4013,8 +4031,8 @@ func New() *Model {
 	m.layer3_iter_13_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4032,8 +4050,8 @@ func New() *Model {
 	m.layer3_iter_13_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4114,8 +4132,8 @@ func New() *Model {
 	m.layer3_iter_14_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4133,8 +4151,8 @@ func New() *Model {
 	m.layer3_iter_14_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4215,8 +4233,8 @@ func New() *Model {
 	m.layer3_iter_15_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4234,8 +4252,8 @@ func New() *Model {
 	m.layer3_iter_15_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4316,8 +4334,8 @@ func New() *Model {
 	m.layer3_iter_16_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4335,8 +4353,8 @@ func New() *Model {
 	m.layer3_iter_16_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4417,8 +4435,8 @@ func New() *Model {
 	m.layer3_iter_17_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4436,8 +4454,8 @@ func New() *Model {
 	m.layer3_iter_17_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4518,8 +4536,8 @@ func New() *Model {
 	m.layer3_iter_18_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4537,8 +4555,8 @@ func New() *Model {
 	m.layer3_iter_18_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4619,8 +4637,8 @@ func New() *Model {
 	m.layer3_iter_19_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4638,8 +4656,8 @@ func New() *Model {
 	m.layer3_iter_19_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4720,8 +4738,8 @@ func New() *Model {
 	m.layer3_iter_20_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4739,8 +4757,8 @@ func New() *Model {
 	m.layer3_iter_20_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4821,8 +4839,8 @@ func New() *Model {
 	m.layer3_iter_21_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4840,8 +4858,8 @@ func New() *Model {
 	m.layer3_iter_21_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4922,8 +4940,8 @@ func New() *Model {
 	m.layer3_iter_22_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4941,8 +4959,8 @@ func New() *Model {
 	m.layer3_iter_22_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -5042,6 +5060,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -5060,6 +5079,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -7058,7 +7078,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &w.buf
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
@@ -7067,7 +7087,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
@@ -7079,10 +7099,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
+	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
-	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
+	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
@@ -7098,10 +7118,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
+	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_2_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
-	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
+	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
@@ -7117,10 +7137,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
+	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_3_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
-	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
+	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
@@ -7142,10 +7162,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
+	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
 	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[5][:n*100352], w.scratch)
 
-	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
+	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
 	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*100352], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
@@ -7158,7 +7178,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
@@ -7170,10 +7190,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
-	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
+	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_1_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
+	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_1_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
@@ -7189,10 +7209,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
-	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
+	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_2_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
+	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_2_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
@@ -7208,10 +7228,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
-	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
+	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_3_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
+	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_3_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
@@ -7233,10 +7253,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[5][:n*200704], w.scratch)
 
-	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
+	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (im2row)
 	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*200704], b[4][:n*50176], w.scratch)
 
-	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
+	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (im2row)
 	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
@@ -7261,10 +7281,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7280,10 +7300,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7299,10 +7319,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7318,10 +7338,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7337,10 +7357,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_5_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_5_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7356,10 +7376,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_6_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_6_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7375,10 +7395,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_7_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_7_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7394,10 +7414,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_8_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_8_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7413,10 +7433,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_9_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_9_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7432,10 +7452,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_10_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_10_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7451,10 +7471,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_11_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_11_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7470,10 +7490,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_12_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_12_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7489,10 +7509,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_13_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_13_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7508,10 +7528,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_14_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_14_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7527,10 +7547,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_15_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_15_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7546,10 +7566,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_16_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_16_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7565,10 +7585,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_17_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_17_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7584,10 +7604,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_18_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_18_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7603,10 +7623,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_19_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_19_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7622,10 +7642,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_20_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_20_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7641,10 +7661,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_21_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_21_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7660,10 +7680,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_22_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_22_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
@@ -7685,10 +7705,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
 
-	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
+	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
 	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[3][:n*25088], w.scratch)
 
-	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
+	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (im2row)
 	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7

@@ -697,13 +697,13 @@ type Model struct {
 	loaded     bool
 	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
@@ -711,9 +711,9 @@ type Model struct {
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
-	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
+	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
 	layer1_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
+	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_1_5 runtime.SKAttention
@@ -723,9 +723,9 @@ type Model struct {
 	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
-	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
+	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU (direct)
 	layer1_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
+	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU (direct)
 	layer1_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_2_5 runtime.SKAttention
@@ -735,9 +735,9 @@ type Model struct {
 	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
-	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
+	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU (direct)
 	layer1_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
+	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU (direct)
 	layer1_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_3_5 runtime.SKAttention
@@ -751,15 +751,15 @@ type Model struct {
 	layer1_d_conv runtime.Conv2D
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
-	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
+	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
 	layer1_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
+	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
 	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
@@ -767,9 +767,9 @@ type Model struct {
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
-	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
+	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
 	layer2_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
+	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_1_5 runtime.SKAttention
@@ -779,9 +779,9 @@ type Model struct {
 	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
-	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
+	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
 	layer2_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
+	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_2_5 runtime.SKAttention
@@ -791,9 +791,9 @@ type Model struct {
 	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
-	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
+	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
 	layer2_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
+	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
 	layer2_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_3_5 runtime.SKAttention
@@ -807,9 +807,9 @@ type Model struct {
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
-	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
+	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (im2row)
 	layer2_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
+	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (im2row)
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
@@ -823,9 +823,9 @@ type Model struct {
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
@@ -835,9 +835,9 @@ type Model struct {
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (direct)
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (direct)
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
@@ -847,9 +847,9 @@ type Model struct {
 	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (direct)
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (direct)
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
@@ -859,9 +859,9 @@ type Model struct {
 	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (direct)
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (direct)
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
@@ -875,9 +875,9 @@ type Model struct {
 	layer3_d_conv runtime.Conv2D
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
-	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
+	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
+	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (im2row)
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
 	layer3_d_conv_3 runtime.SKAttention
@@ -937,6 +937,7 @@ func New() *Model {
 	m.conv1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 1,
 		InC:    3,
 		InH:    224,
@@ -979,6 +980,7 @@ func New() *Model {
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -1052,6 +1054,7 @@ func New() *Model {
 	m.layer1_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1070,6 +1073,7 @@ func New() *Model {
 	m.layer1_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1149,6 +1153,7 @@ func New() *Model {
 	m.layer1_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1167,6 +1172,7 @@ func New() *Model {
 	m.layer1_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1246,6 +1252,7 @@ func New() *Model {
 	m.layer1_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1264,6 +1271,7 @@ func New() *Model {
 	m.layer1_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1360,6 +1368,7 @@ func New() *Model {
 	m.layer1_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1378,6 +1387,7 @@ func New() *Model {
 	m.layer1_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    56,
@@ -1419,8 +1429,8 @@ func New() *Model {
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InRelu: true,
@@ -1493,6 +1503,7 @@ func New() *Model {
 	m.layer2_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1511,6 +1522,7 @@ func New() *Model {
 	m.layer2_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1590,6 +1602,7 @@ func New() *Model {
 	m.layer2_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1608,6 +1621,7 @@ func New() *Model {
 	m.layer2_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1687,6 +1701,7 @@ func New() *Model {
 	m.layer2_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1705,6 +1720,7 @@ func New() *Model {
 	m.layer2_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1803,6 +1819,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InW:    28,
@@ -1821,6 +1838,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    256,
 		InH:    28,
 		InW:    28,
@@ -1937,8 +1955,8 @@ func New() *Model {
 	m.layer3_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -1956,8 +1974,8 @@ func New() *Model {
 	m.layer3_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2038,8 +2056,8 @@ func New() *Model {
 	m.layer3_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2057,8 +2075,8 @@ func New() *Model {
 	m.layer3_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2139,8 +2157,8 @@ func New() *Model {
 	m.layer3_iter_3_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2158,8 +2176,8 @@ func New() *Model {
 	m.layer3_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2240,8 +2258,8 @@ func New() *Model {
 	m.layer3_iter_4_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2259,8 +2277,8 @@ func New() *Model {
 	m.layer3_iter_4_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2360,6 +2378,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2378,6 +2397,7 @@ func New() *Model {
 		DH:     2,
 		DW:     2,
 		Groups: 32,
+		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3638,7 +3658,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &w.buf
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
@@ -3647,7 +3667,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
@@ -3659,10 +3679,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
+	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
-	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
+	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
@@ -3678,10 +3698,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU
+	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_2_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
-	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU
+	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
@@ -3697,10 +3717,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU
+	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_3_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
-	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU
+	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
@@ -3722,10 +3742,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 128x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
-	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
+	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
 	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[5][:n*100352], w.scratch)
 
-	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
+	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
 	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*100352], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
@@ -3738,7 +3758,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 256x28x28
 	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (im2row); its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
@@ -3750,10 +3770,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
-	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
+	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_1_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
+	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_1_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
@@ -3769,10 +3789,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
-	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
+	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_2_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
+	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_2_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
@@ -3788,10 +3808,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
-	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU
+	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_3_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU
+	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_3_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
@@ -3813,10 +3833,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[5][:n*200704], w.scratch)
 
-	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
+	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (im2row)
 	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*200704], b[4][:n*50176], w.scratch)
 
-	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
+	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (im2row)
 	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
@@ -3841,10 +3861,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
@@ -3860,10 +3880,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
@@ -3879,10 +3899,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
@@ -3898,10 +3918,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (im2row)
+	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
@@ -3923,10 +3943,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
 
-	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
+	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
 	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[3][:n*25088], w.scratch)
 
-	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
+	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (im2row)
 	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[0][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7

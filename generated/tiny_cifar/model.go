@@ -240,7 +240,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -260,11 +260,11 @@ type Model struct {
 	stage_1_d_conv runtime.Conv2D
 	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
-	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16
+	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_f and ReLU of %31
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
 	stage_2_conv_g_f runtime.Conv2D
@@ -296,7 +296,7 @@ type Model struct {
 	stage_2_d_conv_3 runtime.Conv2D
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %73
+	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73
 	stage_3_conv_g_f runtime.Conv2D
@@ -332,6 +332,7 @@ func New() *Model {
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -489,6 +490,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    32,
 		InH:    32,
 		InW:    32,
@@ -522,6 +524,7 @@ func New() *Model {
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -795,6 +798,7 @@ func New() *Model {
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
@@ -1271,7 +1275,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -1301,7 +1305,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
-	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16
+	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[0][:n*8192], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
@@ -1310,7 +1314,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.downsample: pool path + conv path, 64x16x16
 	runtime.AddInto(b[0][:n*16384], b[4][:n*16384], b[3][:n*16384])
 
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_f and ReLU of %31
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
 	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
@@ -1361,7 +1365,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.downsample: pool path + conv path, 64x8x8
 	runtime.AddInto(b[3][:n*4096], b[4][:n*4096], b[0][:n*4096])
 
-	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %73
+	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
 	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[4][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73

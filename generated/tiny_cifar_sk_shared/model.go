@@ -354,7 +354,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -362,7 +362,7 @@ type Model struct {
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
-	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
+	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
@@ -374,7 +374,7 @@ type Model struct {
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
-	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
+	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_2_5_conv_0_0 runtime.Conv2D
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
@@ -390,15 +390,15 @@ type Model struct {
 	stage_1_d_conv runtime.Conv2D
 	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
-	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
+	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (direct)
 	stage_1_d_conv_3_conv_0_0 runtime.Conv2D
-	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
+	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (direct)
 	stage_1_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 32x16x16
 	stage_1_d_conv_3 runtime.SKAttention
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_f and ReLU of %57
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_g_f and ReLU of %57
 	stage_2_conv_g_f runtime.Conv2D
@@ -406,7 +406,7 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
+	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
@@ -422,15 +422,15 @@ type Model struct {
 	stage_2_d_conv runtime.Conv2D
 	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
 	stage_2_d_conv_1 runtime.Conv2D
-	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
+	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (direct)
 	stage_2_d_conv_3_conv_0_0 runtime.Conv2D
-	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
+	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (direct)
 	stage_2_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
 	stage_2_d_conv_3 runtime.SKAttention
 	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %97
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %97
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %97
 	stage_3_conv_g_f runtime.Conv2D
@@ -438,7 +438,7 @@ type Model struct {
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
+	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_3_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
@@ -450,7 +450,7 @@ type Model struct {
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
 	stage_3_iter_2_2 runtime.Conv2D
-	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
+	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_3_iter_2_5_conv_0_0 runtime.Conv2D
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
@@ -482,6 +482,7 @@ func New() *Model {
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -555,6 +556,7 @@ func New() *Model {
 	m.stage_1_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    32,
 		InH:    32,
@@ -652,6 +654,7 @@ func New() *Model {
 	m.stage_1_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    32,
 		InH:    32,
@@ -766,6 +769,7 @@ func New() *Model {
 	m.stage_1_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    32,
 		InH:    32,
@@ -784,6 +788,7 @@ func New() *Model {
 	m.stage_1_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    32,
 		InH:    32,
@@ -825,6 +830,7 @@ func New() *Model {
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -898,6 +904,7 @@ func New() *Model {
 	m.stage_2_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -1012,6 +1019,7 @@ func New() *Model {
 	m.stage_2_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -1030,6 +1038,7 @@ func New() *Model {
 	m.stage_2_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -1071,6 +1080,7 @@ func New() *Model {
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
@@ -1144,6 +1154,7 @@ func New() *Model {
 	m.stage_3_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
@@ -1241,6 +1252,7 @@ func New() *Model {
 	m.stage_3_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
@@ -1791,7 +1803,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 64x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*65536], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -1803,7 +1815,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
-	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU
+	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
@@ -1822,7 +1834,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
-	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU
+	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
@@ -1847,10 +1859,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
-	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU
+	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (direct)
 	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*32768], b[5][:n*8192], w.scratch)
 
-	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU
+	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (direct)
 	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*32768], b[0][:n*8192], w.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 32x16x16
@@ -1863,7 +1875,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.downsample: pool path + conv path, 64x16x16
 	runtime.AddInto(b[3][:n*16384], b[4][:n*16384], b[5][:n*16384])
 
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_f and ReLU of %57
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
 	m.stage_2_conv_f.Forward(n, b[3][:n*16384], b[4][:n*32768], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_g_f and ReLU of %57
@@ -1875,7 +1887,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
 	m.stage_2_iter_1_2.Forward(n, b[4][:n*32768], b[0][:n*16384], w.scratch)
 
-	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
+	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
@@ -1900,10 +1912,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
 	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[5][:n*16384], w.scratch)
 
-	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU
+	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (direct)
 	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*16384], b[4][:n*4096], w.scratch)
 
-	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU
+	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (direct)
 	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*16384], b[0][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
@@ -1916,7 +1928,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.downsample: pool path + conv path, 128x8x8
 	runtime.AddInto(b[5][:n*8192], b[3][:n*8192], b[4][:n*8192])
 
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_f and ReLU of %97
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %97
 	m.stage_3_conv_f.Forward(n, b[5][:n*8192], b[3][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %97
@@ -1928,7 +1940,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
 
-	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU
+	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
@@ -1947,7 +1959,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
 
-	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU
+	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU

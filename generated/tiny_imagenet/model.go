@@ -290,13 +290,13 @@ type Model struct {
 	loaded     bool
 	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
@@ -316,11 +316,11 @@ type Model struct {
 	layer1_d_conv runtime.Conv2D
 	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
-	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28
+	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28 (im2row)
 	layer1_d_conv_3 runtime.Conv2D
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %35
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %35
 	layer2_conv_g_f runtime.Conv2D
@@ -344,7 +344,7 @@ type Model struct {
 	layer2_d_conv_3 runtime.Conv2D
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %65
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %65
 	layer3_conv_g_f runtime.Conv2D
@@ -376,7 +376,7 @@ type Model struct {
 	layer3_d_conv_3 runtime.Conv2D
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %107
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
 	layer4_conv_f runtime.Conv2D
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %107
 	layer4_conv_g_f runtime.Conv2D
@@ -402,6 +402,7 @@ func New() *Model {
 	m.conv1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 1,
 		InC:    3,
 		InH:    224,
@@ -444,6 +445,7 @@ func New() *Model {
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -601,6 +603,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    32,
 		InH:    56,
 		InW:    56,
@@ -634,6 +637,7 @@ func New() *Model {
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -827,6 +831,7 @@ func New() *Model {
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1107,6 +1112,7 @@ func New() *Model {
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
@@ -1660,7 +1666,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &w.buf
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
@@ -1669,7 +1675,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
@@ -1699,7 +1705,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
 
-	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28
+	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28 (im2row)
 	m.layer1_d_conv_3.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
@@ -1708,7 +1714,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 64x28x28
 	runtime.AddInto(b[1][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %35
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
 	m.layer2_conv_f.Forward(n, b[1][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %35
@@ -1747,7 +1753,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.downsample: pool path + conv path, 64x14x14
 	runtime.AddInto(b[3][:n*12544], b[4][:n*12544], b[1][:n*12544])
 
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %65
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
 	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[4][:n*25088], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %65
@@ -1798,7 +1804,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.downsample: pool path + conv path, 128x7x7
 	runtime.AddInto(b[4][:n*6272], b[3][:n*6272], b[1][:n*6272])
 
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %107
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
 	m.layer4_conv_f.Forward(n, b[4][:n*6272], b[3][:n*6272], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %107

@@ -409,13 +409,13 @@ type Model struct {
 	loaded     bool
 	workspaces runtime.Workspaces[workspace] // one per Forward in progress
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	conv1 runtime.Conv2D
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
 	maxpool1 runtime.Pool2D
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	conv2 runtime.Winograd
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
@@ -423,9 +423,9 @@ type Model struct {
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
-	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
+	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
 	layer1_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
+	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
 	layer1_iter_1_5 runtime.SKAttention
@@ -439,15 +439,15 @@ type Model struct {
 	layer1_d_conv runtime.Conv2D
 	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	layer1_d_conv_1 runtime.Conv2D
-	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
+	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
 	layer1_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
+	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 32x28x28
 	layer1_d_conv_3 runtime.SKAttention
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %45
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %45
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
 	layer2_conv_g_f runtime.Conv2D
@@ -455,9 +455,9 @@ type Model struct {
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
 	layer2_iter_1_2 runtime.Conv2D
-	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
+	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
 	layer2_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
+	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
 	layer2_iter_1_5 runtime.SKAttention
@@ -467,9 +467,9 @@ type Model struct {
 	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
 	layer2_iter_2_2 runtime.Conv2D
-	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
+	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
 	layer2_iter_2_5_conv_0_0 runtime.Conv2D
-	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
+	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
 	layer2_iter_2_5 runtime.SKAttention
@@ -483,15 +483,15 @@ type Model struct {
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
 	layer2_d_conv_1 runtime.Conv2D
-	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
+	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (direct)
 	layer2_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
+	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (direct)
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
 	layer2_d_conv_3 runtime.SKAttention
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %101
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
 	layer3_conv_g_f runtime.Conv2D
@@ -499,9 +499,9 @@ type Model struct {
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
 	layer3_iter_1_5 runtime.SKAttention
@@ -515,15 +515,15 @@ type Model struct {
 	layer3_d_conv runtime.Conv2D
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %104
 	layer3_d_conv_1 runtime.Conv2D
-	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
+	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
-	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
+	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (direct)
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
 	layer3_d_conv_3 runtime.SKAttention
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
 	layer4_conv_f runtime.Conv2D
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
 	layer4_conv_g_f runtime.Conv2D
@@ -531,9 +531,9 @@ type Model struct {
 	layer4_conv_g_r runtime.Conv2D
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
 	layer4_iter_1_2 runtime.Conv2D
-	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
+	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (direct)
 	layer4_iter_1_5_conv_0_0 runtime.Conv2D
-	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
+	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (direct)
 	layer4_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
 	layer4_iter_1_5 runtime.SKAttention
@@ -553,6 +553,7 @@ func New() *Model {
 	m.conv1 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 1,
 		InC:    3,
 		InH:    224,
@@ -595,6 +596,7 @@ func New() *Model {
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -668,6 +670,7 @@ func New() *Model {
 	m.layer1_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    56,
@@ -686,6 +689,7 @@ func New() *Model {
 	m.layer1_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    56,
@@ -782,6 +786,7 @@ func New() *Model {
 	m.layer1_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    56,
@@ -800,6 +805,7 @@ func New() *Model {
 	m.layer1_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    56,
@@ -841,6 +847,7 @@ func New() *Model {
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -914,6 +921,7 @@ func New() *Model {
 	m.layer2_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    28,
@@ -932,6 +940,7 @@ func New() *Model {
 	m.layer2_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    28,
@@ -1011,6 +1020,7 @@ func New() *Model {
 	m.layer2_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    28,
@@ -1029,6 +1039,7 @@ func New() *Model {
 	m.layer2_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    28,
@@ -1126,6 +1137,7 @@ func New() *Model {
 	m.layer2_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    28,
@@ -1144,6 +1156,7 @@ func New() *Model {
 	m.layer2_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    32,
 		InH:    28,
@@ -1186,6 +1199,7 @@ func New() *Model {
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1260,6 +1274,7 @@ func New() *Model {
 	m.layer3_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1278,6 +1293,7 @@ func New() *Model {
 	m.layer3_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1377,6 +1393,7 @@ func New() *Model {
 	m.layer3_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1395,6 +1412,7 @@ func New() *Model {
 	m.layer3_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1437,6 +1455,7 @@ func New() *Model {
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
@@ -1511,6 +1530,7 @@ func New() *Model {
 	m.layer4_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    7,
@@ -1529,6 +1549,7 @@ func New() *Model {
 	m.layer4_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     2,
 		DW:     2,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    7,
@@ -2123,7 +2144,7 @@ func (m *Model) Forward(in, out []float32) error {
 	}
 	b := &w.buf
 
-	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU
+	// conv1: conv 7x7/2, 3x224x224 → 64x112x112, then bn1, then ReLU (direct)
 	m.conv1.Forward(n, in, b[0][:n*802816], w.scratch)
 
 	// maxpool 3x3/2, 64x112x112 → 64x56x56
@@ -2132,7 +2153,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv2: conv 3x3, 64x56x56 → 64x56x56 (Winograd)
 	m.conv2.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_f and ReLU of %5
+	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
@@ -2144,10 +2165,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
 
-	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU
+	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
-	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU
+	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
@@ -2169,10 +2190,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
 
-	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU
+	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
 	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[5][:n*25088], w.scratch)
 
-	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU
+	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
 	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 32x28x28
@@ -2185,7 +2206,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.downsample: pool path + conv path, 64x28x28
 	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[5][:n*50176])
 
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_f and ReLU of %45
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %45
 	m.layer2_conv_f.Forward(n, b[3][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
@@ -2197,10 +2218,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
 	m.layer2_iter_1_2.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
 
-	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU
+	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_1_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
-	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU
+	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_1_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
@@ -2216,10 +2237,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
 	m.layer2_iter_2_2.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
 
-	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU
+	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
 	m.layer2_iter_2_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
 
-	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU
+	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
 	m.layer2_iter_2_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
@@ -2241,10 +2262,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
 	m.layer2_d_conv_1.Forward(n, b[4][:n*50176], b[5][:n*25088], w.scratch)
 
-	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU
+	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (direct)
 	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*25088], b[4][:n*6272], w.scratch)
 
-	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU
+	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (direct)
 	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*25088], b[1][:n*6272], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
@@ -2257,7 +2278,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.downsample: pool path + conv path, 64x14x14
 	runtime.AddInto(b[5][:n*12544], b[3][:n*12544], b[4][:n*12544])
 
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_f and ReLU of %101
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %101
 	m.layer3_conv_f.Forward(n, b[5][:n*12544], b[3][:n*25088], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
@@ -2269,10 +2290,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
 	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
 
-	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU
+	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer3_iter_1_5_conv_0_0.Forward(n, b[1][:n*12544], b[2][:n*12544], w.scratch)
 
-	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU
+	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer3_iter_1_5_conv_1_0.Forward(n, b[1][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
@@ -2294,10 +2315,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %104
 	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], w.scratch)
 
-	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU
+	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
 	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*12544], b[3][:n*3136], w.scratch)
 
-	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU
+	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (direct)
 	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*12544], b[1][:n*3136], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
@@ -2310,7 +2331,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.downsample: pool path + conv path, 128x7x7
 	runtime.AddInto(b[5][:n*6272], b[4][:n*6272], b[3][:n*6272])
 
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_f and ReLU of %141
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
 	m.layer4_conv_f.Forward(n, b[5][:n*6272], b[3][:n*6272], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
@@ -2322,10 +2343,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
 	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[1][:n*3136], w.scratch)
 
-	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU
+	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*3136], b[2][:n*3136], w.scratch)
 
-	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU
+	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (direct)
 	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*3136], b[0][:n*3136], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7

@@ -223,7 +223,7 @@ type Model struct {
 
 	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
 	conv_3x3 runtime.Winograd
-	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
@@ -251,11 +251,11 @@ type Model struct {
 	stage_1_d_conv runtime.Conv2D
 	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
-	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16
+	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
 	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_f and ReLU of %43
+	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
 	stage_2_conv_g_f runtime.Conv2D
@@ -263,7 +263,7 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
+	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
@@ -275,7 +275,7 @@ type Model struct {
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
+	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_2_iter_2_5_conv_0_0 runtime.Conv2D
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
@@ -307,6 +307,7 @@ func New() *Model {
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    32,
@@ -530,6 +531,7 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
+		Im2Row: true,
 		InC:    8,
 		InH:    32,
 		InW:    32,
@@ -563,6 +565,7 @@ func New() *Model {
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
@@ -636,6 +639,7 @@ func New() *Model {
 	m.stage_2_iter_1_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
@@ -733,6 +737,7 @@ func New() *Model {
 	m.stage_2_iter_2_5_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
@@ -1145,7 +1150,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// conv_3x3: conv 3x3, 3x32x32 → 16x32x32 (Winograd)
 	m.conv_3x3.Forward(n, in, b[0][:n*16384], w.scratch)
 
-	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_f and ReLU of %1
+	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
 
 	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
@@ -1187,7 +1192,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
 
-	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16
+	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[0][:n*2048], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
@@ -1196,7 +1201,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.downsample: pool path + conv path, 16x16x16
 	runtime.AddInto(b[0][:n*4096], b[4][:n*4096], b[3][:n*4096])
 
-	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_f and ReLU of %43
+	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
 	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
@@ -1208,7 +1213,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], w.scratch)
 
-	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU
+	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
@@ -1227,7 +1232,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
 	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[5][:n*4096], w.scratch)
 
-	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU
+	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU

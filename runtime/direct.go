@@ -1,0 +1,147 @@
+package runtime
+
+import "unsafe"
+
+// The direct path (Conv2D.Direct) computes each output row of a group's
+// channels straight from the zero-padded input, split into stride phases as
+// for the GEMM path: the input rows a row of output reads, one per input
+// channel and kernel tap, are runs of the padded input at fixed offsets, so
+// the kernel reads them in place, with no packing and no copy of the
+// output, and stores whole output rows. A grouped convolution with a few
+// channels a group (4 to 16 in GRCNN's selective-kernel branches and first
+// stages) makes GEMMs too small for the packed path's fixed costs: its
+// units would multiply 12×32 tiles with k = 18 to 144.
+
+// directPlan is what Prepare derives for the direct path.
+type directPlan struct {
+	rmax   int // the most output channels of a kernel call
+	panels int // panels of output channels per group (at most rmax each)
+}
+
+// directMaxVectors is the widest kernel: 4 vectors, 64 pixels of a row.
+const directMaxVectors = 4
+
+// directMaxRows is the most channels a kernel of v vectors computes (see
+// gen_direct.go).
+func directMaxRows(v int) int { return min(12, 24/v) }
+
+// prepareDirect plans the direct path and packs the weights: group after
+// group (m·k floats each), panel after panel of output channels, panel i
+// of rows [r0, r1) from r0·k on, as k columns of r1-r0 floats.
+func (c *Conv2D) prepareDirect() {
+	p := &c.plan
+	v := min(directMaxVectors, (c.OutW+15)/16)
+	d := directPlan{rmax: directMaxRows(v)}
+	d.panels = (p.m + d.rmax - 1) / d.rmax
+	c.direct = d
+	if cap(c.wp) < len(c.Weight) {
+		c.wp = make([]float32, len(c.Weight))
+	}
+	c.wp = c.wp[:len(c.Weight)]
+	for g := range c.Groups {
+		for i := range d.panels {
+			r0, r1 := panelStart(p.m, d.panels, i), panelStart(p.m, d.panels, i+1)
+			h := r1 - r0
+			pan := c.wp[(g*p.m+r0)*p.k : (g*p.m+r1)*p.k]
+			for r := range h {
+				w := c.Weight[(g*p.m+r0+r)*p.k : (g*p.m+r0+r+1)*p.k]
+				for k, x := range w {
+					pan[k*h+r] = x
+				}
+			}
+		}
+	}
+}
+
+// directRows is how many output rows a unit of work of the direct path
+// covers: all of them, unless images and groups give fewer than four units
+// per worker.
+func (c *Conv2D) directRows(batch int) int {
+	base := batch * c.Groups
+	blocks := min(c.OutH, (4*workers()+base-1)/base)
+	return (c.OutH + blocks - 1) / blocks
+}
+
+// directUnit computes unit u of the direct path: a block of output rows of
+// one group of one image, all of the group's channels.
+func (cl *convCall) directUnit(u int) {
+	c, p, d := cl.c, &cl.c.plan, &cl.c.direct
+	rows := c.directRows(cl.batch)
+	blocks := (c.OutH + rows - 1) / rows
+	oh0 := u % blocks * rows
+	u /= blocks
+	g, b := u%c.Groups, u/c.Groups
+	src := cl.bSource(b, g) // the group's padded input
+	outPlane := c.OutH * c.OutW
+	flags := 0
+	if c.Scale != nil {
+		flags |= kScale
+	}
+	if c.Shift != nil {
+		flags |= kShift
+	}
+	if c.Relu {
+		flags |= kRelu
+	}
+	for i := range d.panels {
+		r0, r1 := panelStart(p.m, d.panels, i), panelStart(p.m, d.panels, i+1)
+		h := r1 - r0
+		ch := g*p.m + r0 // the panel's first channel
+		a := c.wp[ch*p.k : (ch+h)*p.k]
+		var scale, shift *float32
+		if c.Scale != nil {
+			scale = &c.Scale[ch]
+		}
+		if c.Shift != nil {
+			shift = &c.Shift[ch]
+		}
+		for oh := oh0; oh < min(oh0+rows, c.OutH); oh++ {
+			for j0 := 0; j0 < c.OutW; j0 += 16 * directMaxVectors {
+				width := min(16*directMaxVectors, c.OutW-j0)
+				dst := cl.out[(b*c.OutC+ch)*outPlane+oh*c.OutW+j0:]
+				if !useAVX512 {
+					directGo(h, a, src[oh*p.pw+j0:], c.offs, dst, outPlane, width, flags, c.Scale, c.Shift, ch)
+					continue
+				}
+				v := (width + 15) / 16
+				mask := uint16(1)<<(width-16*(v-1)) - 1 // 1<<16 wraps to 0: all 16
+				_ = dst[(h-1)*outPlane+width-1]
+				directKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&src[oh*p.pw+j0])), &c.offs[0],
+					&dst[0], outPlane, flags, scale, shift, mask)
+			}
+		}
+	}
+}
+
+// directGo is the portable direct kernel: h channels of one output row,
+// width pixels, from the weights a (k columns of h floats) and the input
+// rows src[offs[p]:], through the epilogue of channels ch, ch+1, ...
+func directGo(h int, a, src []float32, offs []int32, dst []float32, ldc, width, flags int, scale, shift []float32, ch int) {
+	var acc [16 * directMaxVectors]float32
+	for r := range h {
+		row := acc[:width]
+		clear(row)
+		for p, o := range offs {
+			w := a[p*h+r]
+			x := src[o : int(o)+width]
+			for j := range row {
+				row[j] += w * x[j]
+			}
+		}
+		s, t := float32(1), float32(0)
+		if flags&kScale != 0 {
+			s = scale[ch+r]
+		}
+		if flags&kShift != 0 {
+			t = shift[ch+r]
+		}
+		out := dst[r*ldc : r*ldc+width]
+		for j, v := range row {
+			v = float32(v*s) + t
+			if flags&kRelu != 0 {
+				v = max(v, 0)
+			}
+			out[j] = v
+		}
+	}
+}
