@@ -57,9 +57,9 @@ type Conv2D struct {
 	plan   convPlan
 	rows   rowPlan    // pathIm2Row
 	direct directPlan // pathDirect
-	ready bool      // Prepare succeeded
-	wp    []float32 // Weight packed by packA, group by group
-	offs  []int32   // pathPointwise, pathShift: where row k of B starts in a group's input
+	ready  bool       // Prepare succeeded
+	wp     []float32  // Weight packed by packA, group by group
+	offs   []int32    // pathPointwise, pathShift: where row k of B starts in a group's input
 }
 
 // convPath is the algorithm Prepare chose.
