@@ -11,3 +11,25 @@ func gateUpdateAVX512(xs, r, gate, xg *float32, n int)
 //
 //go:noescape
 func scaleShiftAVX512(dst, src *float32, n int, s, t float32, relu bool)
+
+// dotAVX512 is dot over n ≥ 1 elements.
+//
+//go:noescape
+func dotAVX512(a, b *float32, n int) float32
+
+// maxIntoAVX512 sets dst[i] = max(dst[i], src[i]) over n elements.
+//
+//go:noescape
+func maxIntoAVX512(dst, src *float32, n int)
+
+// maxPool3s2AVX512 sets dst[j] = max(src[2j], src[2j+1], src[2j+2]) for
+// blocks·16 outputs, reading src[:32·blocks+2].
+//
+//go:noescape
+func maxPool3s2AVX512(dst, src *float32, blocks int)
+
+// avgPool2s2AVX512 sets dst[j] to the average of r0[2j], r0[2j+1], r1[2j]
+// and r1[2j+1] (summed in that order, times inv) for blocks·16 outputs.
+//
+//go:noescape
+func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)

@@ -140,3 +140,211 @@ scheck:
 done:
 	VZEROUPPER
 	RET
+
+// func dotAVX512(a, b *float32, n int) float32
+//
+// Σ a[i]·b[i] over n ≥ 1 elements, in 64 partial sums (four vectors of
+// 16), the last vector masked.
+TEXT ·dotAVX512(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), BX
+	MOVQ n+16(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	CMPQ CX, $64
+	JLT dot_16
+dot_64:
+	VMOVUPS (AX), Z4
+	VMOVUPS 64(AX), Z5
+	VMOVUPS 128(AX), Z6
+	VMOVUPS 192(AX), Z7
+	VFMADD231PS (BX), Z4, Z0
+	VFMADD231PS 64(BX), Z5, Z1
+	VFMADD231PS 128(BX), Z6, Z2
+	VFMADD231PS 192(BX), Z7, Z3
+	ADDQ $256, AX
+	ADDQ $256, BX
+	SUBQ $64, CX
+	CMPQ CX, $64
+	JGE dot_64
+dot_16:
+	CMPQ CX, $16
+	JLT dot_tail
+	VMOVUPS (AX), Z4
+	VFMADD231PS (BX), Z4, Z0
+	ADDQ $64, AX
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP dot_16
+dot_tail:
+	TESTQ CX, CX
+	JEQ dot_sum
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	VMOVUPS.Z (AX), K1, Z4
+	VMOVUPS.Z (BX), K1, Z5
+	VFMADD231PS Z5, Z4, Z1
+dot_sum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF32X8 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X1, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxIntoAVX512(dst, src *float32, n int)
+//
+// dst[i] = max(dst[i], src[i]) over n ≥ 0 elements, as Go's max computes
+// it: a NaN in either gives NaN, and +0 is larger than -0. VMAXPS returns
+// its second operand for NaNs and for two zeros, so the kernel takes it
+// both ways round and ANDs them (equal unless both are zeros: then +0
+// wins), and adds the two where either is a NaN.
+TEXT ·maxIntoAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), BX
+	MOVQ n+16(FP), CX
+	MOVQ $0xffff, DX
+max_loop:
+	TESTQ CX, CX
+	JEQ max_done
+	CMPQ CX, $16
+	JGE max_load
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	MOVQ $16, CX
+max_load:
+	KMOVW DX, K2
+	VMOVUPS.Z (AX), K2, Z0
+	VMOVUPS.Z (BX), K2, Z1
+	VMAXPS Z1, Z0, Z2
+	VMAXPS Z0, Z1, Z3
+	VANDPS Z3, Z2, Z2
+	VCMPPS $3, Z1, Z0, K1 // unordered: a NaN in either
+	VADDPS Z1, Z0, K1, Z2
+	VMOVUPS Z2, K2, (AX)
+	ADDQ $64, AX
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP max_loop
+max_done:
+	VZEROUPPER
+	RET
+
+// Lane indexes of the even and the odd floats of a pair of vectors.
+DATA evenLanes<>+0(SB)/8, $0x0000000200000000
+DATA evenLanes<>+8(SB)/8, $0x0000000600000004
+DATA evenLanes<>+16(SB)/8, $0x0000000a00000008
+DATA evenLanes<>+24(SB)/8, $0x0000000e0000000c
+DATA evenLanes<>+32(SB)/8, $0x0000001200000010
+DATA evenLanes<>+40(SB)/8, $0x0000001600000014
+DATA evenLanes<>+48(SB)/8, $0x0000001a00000018
+DATA evenLanes<>+56(SB)/8, $0x0000001e0000001c
+GLOBL evenLanes<>(SB), RODATA, $64
+DATA oddLanes<>+0(SB)/8, $0x0000000300000001
+DATA oddLanes<>+8(SB)/8, $0x0000000700000005
+DATA oddLanes<>+16(SB)/8, $0x0000000b00000009
+DATA oddLanes<>+24(SB)/8, $0x0000000f0000000d
+DATA oddLanes<>+32(SB)/8, $0x0000001300000011
+DATA oddLanes<>+40(SB)/8, $0x0000001700000015
+DATA oddLanes<>+48(SB)/8, $0x0000001b00000019
+DATA oddLanes<>+56(SB)/8, $0x0000001f0000001d
+GLOBL oddLanes<>(SB), RODATA, $64
+
+// MAX2 sets d = max(a, b) as Go's max does (see maxIntoAVX512), with t a
+// temporary.
+#define MAX2(a, b, d, t) \
+	VMAXPS b, a, t \
+	VMAXPS a, b, d \
+	VANDPS t, d, d \
+	VCMPPS $3, b, a, K1 \
+	VADDPS b, a, K1, d
+
+// func maxPool3s2AVX512(dst, src *float32, blocks int)
+//
+// For blocks·16 outputs, dst[j] = max(src[2j], src[2j+1], src[2j+2]): the
+// stride-2 windows of three along a row that the vertical maximum already
+// reduced. It reads src[0 : 32·blocks+2].
+TEXT ·maxPool3s2AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), BX
+	MOVQ blocks+16(FP), CX
+	VMOVDQU32 evenLanes<>(SB), Z30
+	VMOVDQU32 oddLanes<>(SB), Z31
+	TESTQ CX, CX
+	JEQ pool_done
+pool_block:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VMOVUPS 8(BX), Z2
+	VMOVUPS 72(BX), Z3
+	VMOVAPS Z30, Z4
+	VPERMI2PS Z1, Z0, Z4 // src[2j]
+	VMOVAPS Z31, Z5
+	VPERMI2PS Z1, Z0, Z5 // src[2j+1]
+	VMOVAPS Z30, Z6
+	VPERMI2PS Z3, Z2, Z6 // src[2j+2]
+	MAX2(Z4, Z5, Z7, Z8)
+	MAX2(Z7, Z6, Z9, Z8)
+	VMOVUPS Z9, (AX)
+	ADDQ $64, AX
+	ADDQ $128, BX
+	DECQ CX
+	JNE pool_block
+pool_done:
+	VZEROUPPER
+	RET
+
+// func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
+//
+// For blocks·16 outputs, dst[j] = (((r0[2j] + r0[2j+1]) + r1[2j]) +
+// r1[2j+1]) · inv: the 2×2 average at stride 2, summed in the order of the
+// portable loop. It reads r0 and r1 [0 : 32·blocks].
+TEXT ·avgPool2s2AVX512(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), AX
+	MOVQ r0+8(FP), BX
+	MOVQ r1+16(FP), SI
+	MOVQ blocks+24(FP), CX
+	VBROADCASTSS inv+32(FP), Z29
+	VMOVDQU32 evenLanes<>(SB), Z30
+	VMOVDQU32 oddLanes<>(SB), Z31
+	TESTQ CX, CX
+	JEQ avg_done
+avg_block:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VMOVUPS (SI), Z2
+	VMOVUPS 64(SI), Z3
+	VMOVAPS Z30, Z4
+	VPERMI2PS Z1, Z0, Z4
+	VMOVAPS Z31, Z5
+	VPERMI2PS Z1, Z0, Z5
+	VMOVAPS Z30, Z6
+	VPERMI2PS Z3, Z2, Z6
+	VMOVAPS Z31, Z7
+	VPERMI2PS Z3, Z2, Z7
+	VADDPS Z5, Z4, Z4
+	VADDPS Z6, Z4, Z4
+	VADDPS Z7, Z4, Z4
+	VMULPS Z29, Z4, Z4
+	VMOVUPS Z4, (AX)
+	ADDQ $64, AX
+	ADDQ $128, BX
+	ADDQ $128, SI
+	DECQ CX
+	JNE avg_block
+avg_done:
+	VZEROUPPER
+	RET

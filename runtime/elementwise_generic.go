@@ -17,3 +17,19 @@ func winoInputAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *
 func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32) {
 	panic("runtime: no assembly kernels")
 }
+
+func dotAVX512(a, b *float32, n int) float32 {
+	panic("runtime: no assembly kernels")
+}
+
+func maxIntoAVX512(dst, src *float32, n int) {
+	panic("runtime: no assembly kernels")
+}
+
+func maxPool3s2AVX512(dst, src *float32, blocks int) {
+	panic("runtime: no assembly kernels")
+}
+
+func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32) {
+	panic("runtime: no assembly kernels")
+}

@@ -203,9 +203,12 @@ func goKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32,
 }
 
 // dot returns Σ a[i]·b[i] over len(a) elements, with four partial sums to
-// hide the latency of the floating-point adds.
+// hide the latency of the floating-point adds (64 with AVX-512).
 func dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	if useAVX512 && len(a) >= 16 {
+		return dotAVX512(&a[0], &b[0], len(a))
+	}
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {

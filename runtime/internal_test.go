@@ -194,3 +194,100 @@ func TestPackOffs(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxInto checks maxInto against Go's max on every kernel family, with
+// NaNs, infinities and zeros of both signs among the values.
+func TestMaxInto(t *testing.T) {
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1, -1}
+	rng := rand.New(rand.NewPCG(41, 42))
+	for _, avx := range []bool{false, true} {
+		if avx && !useAVX512 {
+			continue
+		}
+		restore := saveKernel()
+		useAVX512 = avx
+		for n := range 40 {
+			dst, src := make([]float32, n), make([]float32, n)
+			for i := range n {
+				dst[i], src[i] = special[rng.IntN(len(special))], special[rng.IntN(len(special))]
+				if rng.IntN(3) == 0 {
+					dst[i] = float32(rng.NormFloat64())
+				}
+			}
+			want := make([]float32, n)
+			for i := range n {
+				want[i] = max(dst[i], src[i])
+			}
+			maxInto(dst, src)
+			for i := range n {
+				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) && !(dst[i] != dst[i] && want[i] != want[i]) {
+					t.Fatalf("avx512 %v n %d: max[%d] = %v (%#x), want %v (%#x)", avx, n, i, dst[i], math.Float32bits(dst[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		}
+		restore()
+	}
+}
+
+// TestMaxPool3s2 checks the stem's 3×3/2 max pooling with the AVX-512
+// kernels against the portable loops on rows of many widths, NaNs, zeros
+// of both signs and infinities among the values: the results must be the
+// same to the bit.
+func TestMaxPool3s2(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512")
+	}
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}
+	rng := rand.New(rand.NewPCG(43, 44))
+	for w := 3; w <= 200; w += 1 + w/16 {
+		for _, h := range []int{3, 8, 9} {
+			p := &Pool2D{C: 1, InH: h, InW: w, OutH: (h-1)/2 + 1, OutW: (w-1)/2 + 1, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, Max: true}
+			in := make([]float32, h*w)
+			for i := range in {
+				in[i] = float32(rng.NormFloat64())
+				if rng.IntN(20) == 0 {
+					in[i] = special[rng.IntN(len(special))]
+				}
+			}
+			got := make([]float32, p.OutH*p.OutW)
+			want := make([]float32, len(got))
+			p.maxPlane(got, in)
+			restore := saveKernel()
+			useAVX512 = false
+			p.maxPlane(want, in)
+			restore()
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("%d×%d: out[%d] = %v, want %v", h, w, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestAvgPool2s2 checks the 2×2/2 average pooling with the AVX-512 kernel
+// against the portable loop, to the bit, on rows of many widths.
+func TestAvgPool2s2(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(45, 46))
+	for w := 2; w <= 150; w += 1 + w/10 {
+		p := &Pool2D{C: 1, InH: 6, InW: w, OutH: 3, OutW: w / 2, KH: 2, KW: 2, SH: 2, SW: 2}
+		in := make([]float32, 6*w)
+		for i := range in {
+			in[i] = float32(rng.NormFloat64())
+		}
+		got, want := make([]float32, 3*(w/2)), make([]float32, 3*(w/2))
+		p.avgPlane(got, in)
+		restore := saveKernel()
+		useAVX512 = false
+		p.avgPlane(want, in)
+		restore()
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("width %d: out[%d] = %v, want %v", w, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -87,13 +87,21 @@ func (p *Pool2D) maxPlane3s2(dst, src []float32) {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		copy(col, src[h0*p.InW:(h0+1)*p.InW])
 		for ih := h0 + 1; ih < h1; ih++ {
-			row := src[ih*p.InW : (ih+1)*p.InW]
-			for i, v := range row {
-				col[i] = max(col[i], v) // propagates a NaN, as PyTorch does
-			}
+			maxInto(col, src[ih*p.InW:(ih+1)*p.InW])
 		}
 		d := dst[oh*p.OutW : (oh+1)*p.OutW]
-		for ow := range d {
+		ow := 0
+		if useAVX512 && len(d) > 1 {
+			// Outputs 1, 2, … take columns 2·ow-1 .. 2·ow+1: 16 at a time
+			// from col[1:], as long as the blocks' reads stay in col.
+			blocks := min(len(d)-1, (len(col)-3)/2) / 16
+			if blocks > 0 {
+				maxPool3s2AVX512(&d[1], &col[1], blocks)
+			}
+			d[0] = max(col[0], col[1])
+			ow = 1 + 16*blocks
+		}
+		for ; ow < len(d); ow++ {
 			// Window columns 2·ow-1 .. 2·ow+1, within the input.
 			c := 2 * ow
 			m := col[c]
@@ -108,6 +116,19 @@ func (p *Pool2D) maxPlane3s2(dst, src []float32) {
 	}
 }
 
+// maxInto sets dst[i] = max(dst[i], src[i]); a NaN in either gives NaN, as
+// PyTorch's max pooling propagates it.
+func maxInto(dst, src []float32) {
+	src = src[:len(dst)]
+	if useAVX512 && len(dst) > 0 {
+		maxIntoAVX512(&dst[0], &src[0], len(dst))
+		return
+	}
+	for i, v := range src {
+		dst[i] = max(dst[i], v)
+	}
+}
+
 func (p *Pool2D) avgPlane(dst, src []float32) {
 	// Padding counts, so every window divides by the full kernel area: in
 	// floor mode no window reaches past the padded input.
@@ -119,7 +140,13 @@ func (p *Pool2D) avgPlane(dst, src []float32) {
 			r1 := src[(2*oh+1)*p.InW : (2*oh+2)*p.InW]
 			d := dst[oh*p.OutW : (oh+1)*p.OutW]
 			r0, r1 = r0[:2*len(d)], r1[:2*len(d)]
-			for ow := range d {
+			ow := 0
+			if useAVX512 && len(d) >= 16 {
+				blocks := len(d) / 16
+				avgPool2s2AVX512(&d[0], &r0[0], &r1[0], blocks, inv)
+				ow = 16 * blocks
+			}
+			for ; ow < len(d); ow++ {
 				d[ow] = (r0[2*ow] + r0[2*ow+1] + r1[2*ow] + r1[2*ow+1]) * inv
 			}
 		}
