@@ -185,7 +185,13 @@ func (c *Conv2D) Prepare() error {
 		switch p.path {
 		case pathPointwise:
 			c.offs = append(c.offs, int32(k*p.n))
-		case pathShift, pathDirect:
+		case pathDirect:
+			if c.direct.inPlace {
+				c.offs = append(c.offs, int32(k*c.InH*c.InW))
+			} else {
+				c.offs = append(c.offs, int32(c.tapOffset(k)))
+			}
+		case pathShift:
 			c.offs = append(c.offs, int32(c.tapOffset(k)))
 		case pathIm2Row:
 			// Where a channel's tap starts, from the pixels' window
@@ -276,7 +282,7 @@ func (c *Conv2D) ScratchLen(batch int) int {
 // padLen is the length of the zero-padded input of pathShift: the stride
 // phases of each input channel, then the slack.
 func (c *Conv2D) padLen(batch int) int {
-	if c.plan.path != pathShift && c.plan.path != pathDirect {
+	if c.plan.path != pathShift && (c.plan.path != pathDirect || c.direct.inPlace) {
 		return 0
 	}
 	return batch*c.InC*c.chanLen() + c.slack()
@@ -361,12 +367,14 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.parallelFor(batch*c.OutC, grainFor(batch*c.OutC, c.OutH*c.OutW*c.KH*c.KW), cl)
 	case pathDirect:
 		cl.batch = batch
-		cl.phase = phasePad
-		cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
+		if !c.direct.inPlace {
+			cl.phase = phasePad
+			cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
+		}
 		rows := c.directRows(batch)
-		units := batch * c.Groups * ((c.OutH + rows - 1) / rows)
+		units := batch * c.Groups * ((c.directRowCount() + rows - 1) / rows)
 		cl.phase = phaseGEMM
-		cl.parallelFor(units, grainFor(units, rows*c.OutW*p.m*p.k), cl)
+		cl.parallelFor(units, grainFor(units, rows*c.directRowLen()*p.m*p.k), cl)
 	default:
 		// Split the output channels too when images, groups and column
 		// blocks alone give fewer than four units per worker, as for late
@@ -530,7 +538,7 @@ func (cl *convCall) gemmUnit(u, w int) {
 func (cl *convCall) bSource(b, g int) []float32 {
 	c := cl.c
 	icg := c.InC / c.Groups
-	if c.plan.path == pathShift || c.plan.path == pathDirect {
+	if c.plan.path == pathShift || c.plan.path == pathDirect && !c.direct.inPlace {
 		return cl.scratch[(b*c.InC+g*icg)*c.chanLen() : c.padLen(cl.batch)]
 	}
 	inPlane := c.InH * c.InW

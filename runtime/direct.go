@@ -14,8 +14,30 @@ import "unsafe"
 
 // directPlan is what Prepare derives for the direct path.
 type directPlan struct {
+	v      int // vectors of 16 outputs a kernel call computes, at most
 	rmax   int // the most output channels of a kernel call
 	panels int // panels of output channels per group (at most rmax each)
+	// inPlace is set for 1×1 stride-1 convolutions without padding: they
+	// read their input as it lies, each output plane one long row, and
+	// apply the input prologue as they load it.
+	inPlace bool
+}
+
+// directRowLen is how many outputs a row of the direct path has, and
+// directRowCount how many rows an output plane: a 1×1 convolution's plane
+// is one row.
+func (c *Conv2D) directRowLen() int {
+	if c.direct.inPlace {
+		return c.OutH * c.OutW
+	}
+	return c.OutW
+}
+
+func (c *Conv2D) directRowCount() int {
+	if c.direct.inPlace {
+		return 1
+	}
+	return c.OutH
 }
 
 // directMaxVectors is the widest kernel: 4 vectors, 64 pixels of a row.
@@ -30,8 +52,16 @@ func directMaxRows(v int) int { return min(12, 24/v) }
 // of rows [r0, r1) from r0·k on, as k columns of r1-r0 floats.
 func (c *Conv2D) prepareDirect() {
 	p := &c.plan
-	v := min(directMaxVectors, (c.OutW+15)/16)
-	d := directPlan{rmax: directMaxRows(v)}
+	d := directPlan{inPlace: c.pointwise()}
+	c.direct = d
+	d.v = min(directMaxVectors, (c.directRowLen()+15)/16)
+	if d.inPlace {
+		// Two vectors leave room for 12 channels a call, so that the
+		// prologue's three operations on each vector loaded are shared
+		// by more multiply-adds.
+		d.v = min(d.v, 2)
+	}
+	d.rmax = directMaxRows(d.v)
 	d.panels = (p.m + d.rmax - 1) / d.rmax
 	c.direct = d
 	if cap(c.wp) < len(c.Weight) {
@@ -58,8 +88,9 @@ func (c *Conv2D) prepareDirect() {
 // per worker.
 func (c *Conv2D) directRows(batch int) int {
 	base := batch * c.Groups
-	blocks := min(c.OutH, (4*workers()+base-1)/base)
-	return (c.OutH + blocks - 1) / blocks
+	n := c.directRowCount()
+	blocks := min(n, (4*workers()+base-1)/base)
+	return (n + blocks - 1) / blocks
 }
 
 // directUnit computes unit u of the direct path: a block of output rows of
@@ -67,12 +98,20 @@ func (c *Conv2D) directRows(batch int) int {
 func (cl *convCall) directUnit(u int) {
 	c, p, d := cl.c, &cl.c.plan, &cl.c.direct
 	rows := c.directRows(cl.batch)
-	blocks := (c.OutH + rows - 1) / rows
+	nrows, rowLen := c.directRowCount(), c.directRowLen()
+	blocks := (nrows + rows - 1) / rows
 	oh0 := u % blocks * rows
 	u /= blocks
 	g, b := u%c.Groups, u/c.Groups
-	src := cl.bSource(b, g) // the group's padded input
+	src := cl.bSource(b, g) // the group's padded input, or its input
 	outPlane := c.OutH * c.OutW
+	// Where row oh starts in src: rows of the padded input are pw apart.
+	rowStride := p.pw
+	var ascale, ashift []float32 // the prologue, applied here in place
+	if d.inPlace && c.InScale != nil {
+		icg := c.InC / c.Groups
+		ascale, ashift = c.InScale[g*icg:(g+1)*icg], c.InShift[g*icg:(g+1)*icg]
+	}
 	flags := 0
 	if c.Scale != nil {
 		flags |= kScale
@@ -95,18 +134,24 @@ func (cl *convCall) directUnit(u int) {
 		if c.Shift != nil {
 			shift = &c.Shift[ch]
 		}
-		for oh := oh0; oh < min(oh0+rows, c.OutH); oh++ {
-			for j0 := 0; j0 < c.OutW; j0 += 16 * directMaxVectors {
-				width := min(16*directMaxVectors, c.OutW-j0)
-				dst := cl.out[(b*c.OutC+ch)*outPlane+oh*c.OutW+j0:]
+		for oh := oh0; oh < min(oh0+rows, nrows); oh++ {
+			for j0 := 0; j0 < rowLen; j0 += 16 * d.v {
+				width := min(16*d.v, rowLen-j0)
+				dst := cl.out[(b*c.OutC+ch)*outPlane+oh*rowLen+j0:]
+				in := src[oh*rowStride+j0:]
 				if !useAVX512 {
-					directGo(h, a, src[oh*p.pw+j0:], c.offs, dst, outPlane, width, flags, c.Scale, c.Shift, ch)
+					directGo(h, a, in, c.offs, dst, outPlane, width, flags, c.Scale, c.Shift, ch, ascale, ashift, c.InRelu)
 					continue
 				}
 				v := (width + 15) / 16
 				mask := uint16(1)<<(width-16*(v-1)) - 1 // 1<<16 wraps to 0: all 16
 				_ = dst[(h-1)*outPlane+width-1]
-				directKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&src[oh*p.pw+j0])), &c.offs[0],
+				if ascale != nil {
+					directActKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
+						&dst[0], outPlane, flags, scale, shift, mask, &ascale[0], &ashift[0], c.InRelu)
+					continue
+				}
+				directKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
 					&dst[0], outPlane, flags, scale, shift, mask)
 			}
 		}
@@ -115,15 +160,20 @@ func (cl *convCall) directUnit(u int) {
 
 // directGo is the portable direct kernel: h channels of one output row,
 // width pixels, from the weights a (k columns of h floats) and the input
-// rows src[offs[p]:], through the epilogue of channels ch, ch+1, ...
-func directGo(h int, a, src []float32, offs []int32, dst []float32, ldc, width, flags int, scale, shift []float32, ch int) {
-	var acc [16 * directMaxVectors]float32
+// rows src[offs[p]:] (read through the prologue ascale, ashift, arelu when
+// ascale is not nil), through the epilogue of channels ch, ch+1, ...
+func directGo(h int, a, src []float32, offs []int32, dst []float32, ldc, width, flags int, scale, shift []float32, ch int, ascale, ashift []float32, arelu bool) {
+	var acc, xs [16 * directMaxVectors]float32
 	for r := range h {
 		row := acc[:width]
 		clear(row)
 		for p, o := range offs {
 			w := a[p*h+r]
 			x := src[o : int(o)+width]
+			if ascale != nil {
+				x = xs[:width]
+				scaleShift(x, src[o:int(o)+width], ascale[p], ashift[p], arelu)
+			}
 			for j := range row {
 				row[j] += w * x[j]
 			}

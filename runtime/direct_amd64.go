@@ -12,116 +12,238 @@ var directKernels = [4][]func(k int, a, src *float32, offs *int32, c *float32, l
 	{directAVX512r1v4, directAVX512r2v4, directAVX512r3v4, directAVX512r4v4, directAVX512r5v4, directAVX512r6v4},
 }
 
+// directActKernels[v-1][r-1] is directActAVX512r<r>v<v>.
+var directActKernels = [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool){
+	{directActAVX512r1v1, directActAVX512r2v1, directActAVX512r3v1, directActAVX512r4v1, directActAVX512r5v1, directActAVX512r6v1, directActAVX512r7v1, directActAVX512r8v1, directActAVX512r9v1, directActAVX512r10v1, directActAVX512r11v1, directActAVX512r12v1},
+	{directActAVX512r1v2, directActAVX512r2v2, directActAVX512r3v2, directActAVX512r4v2, directActAVX512r5v2, directActAVX512r6v2, directActAVX512r7v2, directActAVX512r8v2, directActAVX512r9v2, directActAVX512r10v2, directActAVX512r11v2, directActAVX512r12v2},
+	{directActAVX512r1v3, directActAVX512r2v3, directActAVX512r3v3, directActAVX512r4v3, directActAVX512r5v3, directActAVX512r6v3, directActAVX512r7v3, directActAVX512r8v3},
+	{directActAVX512r1v4, directActAVX512r2v4, directActAVX512r3v4, directActAVX512r4v4, directActAVX512r5v4, directActAVX512r6v4},
+}
+
 //go:noescape
 func directAVX512r1v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r1v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r2v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r2v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r3v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r3v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r4v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r4v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r5v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r5v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r6v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r6v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r7v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r7v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r8v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r8v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r9v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r9v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r10v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r10v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r11v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r11v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r12v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r12v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r1v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r1v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r2v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r2v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r3v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r3v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r4v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r4v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r5v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r5v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r6v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r6v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r7v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r7v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r8v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r8v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r9v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r9v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r10v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r10v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r11v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r11v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r12v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r12v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r1v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r1v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r2v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r2v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r3v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r3v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r4v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r4v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r5v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r5v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r6v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r6v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r7v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r7v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r8v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r8v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r1v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r1v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r2v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r2v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r3v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r3v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
 
 //go:noescape
 func directAVX512r4v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r4v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r5v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
 //go:noescape
+func directActAVX512r5v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+//go:noescape
 func directAVX512r6v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
+
+//go:noescape
+func directActAVX512r6v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)

@@ -14,6 +14,14 @@
 // k loop it multiplies channel r by scale[r], adds shift[r] and clamps at 0
 // as flags say (multiply, then add, as the GEMM's epilogue), and stores
 // each channel's row ldc floats after the previous one.
+//
+// directActAVX512r<R>v<V> also applies the input prologue to each input
+// row as it loads it: times ascale[p], plus ashift[p], clamped at 0 if
+// arelu (multiply, then add, as scaleShift). The direct path uses it for
+// 1×1 convolutions, which read their input in place, unpadded; with
+// padding the prologue is applied when the input is padded, so that the
+// padding stays zero. It keeps the clamp in Z28 and broadcasts the weights
+// into Z29 only, the prologue's scale and shift in Z30, Z31.
 package main
 
 import (
@@ -47,11 +55,26 @@ func main() {
 		}
 		fmt.Fprintf(&g, "},\n")
 	}
+	fmt.Fprintf(&g, "}\n\n")
+	fmt.Fprintf(&g, "// directActKernels[v-1][r-1] is directActAVX512r<r>v<v>.\n")
+	fmt.Fprintf(&g, "var directActKernels = [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool){\n")
+	for v := 1; v <= 4; v++ {
+		fmt.Fprintf(&g, "\t{")
+		for r := 1; r <= maxRows(v); r++ {
+			if r > 1 {
+				fmt.Fprintf(&g, ", ")
+			}
+			fmt.Fprintf(&g, "directActAVX512r%dv%d", r, v)
+		}
+		fmt.Fprintf(&g, "},\n")
+	}
 	fmt.Fprintf(&g, "}\n")
 	for v := 1; v <= 4; v++ {
 		for r := 1; r <= maxRows(v); r++ {
-			kernel(p, r, v)
+			kernel(p, r, v, false)
 			fmt.Fprintf(&g, "\n//go:noescape\nfunc directAVX512r%dv%d(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)\n", r, v)
+			kernel(p, r, v, true)
+			fmt.Fprintf(&g, "\n//go:noescape\nfunc directActAVX512r%dv%d(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)\n", r, v)
 		}
 	}
 	if err := os.WriteFile("direct_amd64.s", s.Bytes(), 0o644); err != nil {
@@ -62,19 +85,37 @@ func main() {
 	}
 }
 
-func kernel(p func(string, ...any), r, v int) {
+func kernel(p func(string, ...any), r, v int, act bool) {
 	name := fmt.Sprintf("directAVX512r%dv%d", r, v)
-	label := func(l string) string { return fmt.Sprintf("%s_%d_%d", l, r, v) }
+	sig := "(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)"
+	frame := 74
+	if act {
+		name = fmt.Sprintf("directActAVX512r%dv%d", r, v)
+		sig = "(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)"
+		frame = 97
+	}
+	label := func(l string) string { return fmt.Sprintf("%s_%d_%d_%v", l, r, v, act) }
 	acc := func(i, j int) int { return i*v + j }
 	p("")
-	p("// func %s(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-74", name)
+	p("// func %s%s", name, sig)
+	p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, frame)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), BX")
 	p("\tMOVQ src+16(FP), SI")
 	p("\tMOVQ offs+24(FP), R8")
 	p("\tMOVWLZX mask+72(FP), AX")
 	p("\tKMOVW AX, K1")
+	if act {
+		p("\tMOVQ ascale+80(FP), R11")
+		p("\tMOVQ ashift+88(FP), R12")
+		p("\tVPXORD Z28, Z28, Z28") // the clamp: 0 with arelu, else -Inf
+		p("\tMOVBLZX arelu+96(FP), AX")
+		p("\tTESTQ AX, AX")
+		p("\tJNE %s", label("clamp"))
+		p("\tMOVL $0xff800000, AX")
+		p("\tVPBROADCASTD AX, Z28")
+		p("%s:", label("clamp"))
+	}
 	for i := range r * v {
 		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
@@ -87,8 +128,22 @@ func kernel(p func(string, ...any), r, v int) {
 		p("\tVMOVUPS %d(AX), Z%d", 64*j, 24+j)
 	}
 	p("\tVMOVUPS.Z %d(AX), K1, Z%d", 64*(v-1), 24+v-1)
+	if act {
+		p("\tVBROADCASTSS (R11), Z30")
+		p("\tVBROADCASTSS (R12), Z31")
+		for j := range v {
+			p("\tVMULPS Z30, Z%d, Z%d", 24+j, 24+j)
+			p("\tVADDPS Z31, Z%d, Z%d", 24+j, 24+j)
+			p("\tVMAXPS Z28, Z%d, Z%d", 24+j, 24+j)
+		}
+		p("\tADDQ $4, R11")
+		p("\tADDQ $4, R12")
+	}
 	for i := range r {
 		z := 28 + i%2
+		if act {
+			z = 29
+		}
 		p("\tVBROADCASTSS %d(BX), Z%d", 4*i, z)
 		for j := range v {
 			p("\tVFMADD231PS Z%d, Z%d, Z%d", 24+j, z, acc(i, j))

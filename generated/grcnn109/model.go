@@ -896,9 +896,9 @@ type Model struct {
 	conv2 runtime.Winograd
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
@@ -906,7 +906,7 @@ type Model struct {
 	layer1_iter_1_5 runtime.Winograd
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_1_8 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
 	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
@@ -914,7 +914,7 @@ type Model struct {
 	layer1_iter_2_5 runtime.Winograd
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_2_8 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
 	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
@@ -936,9 +936,9 @@ type Model struct {
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
 	layer2_iter_1_2 runtime.Conv2D
@@ -946,7 +946,7 @@ type Model struct {
 	layer2_iter_1_5 runtime.Winograd
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_1_8 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
 	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
 	layer2_iter_2_2 runtime.Conv2D
@@ -954,7 +954,7 @@ type Model struct {
 	layer2_iter_2_5 runtime.Winograd
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_2_8 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
 	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
 	layer2_iter_3_2 runtime.Conv2D
@@ -1270,6 +1270,7 @@ func New() *Model {
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -1288,6 +1289,7 @@ func New() *Model {
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    56,
@@ -1354,6 +1356,7 @@ func New() *Model {
 	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    56,
@@ -1420,6 +1423,7 @@ func New() *Model {
 	m.layer1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    56,
@@ -1594,6 +1598,7 @@ func New() *Model {
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1612,6 +1617,7 @@ func New() *Model {
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    28,
@@ -1678,6 +1684,7 @@ func New() *Model {
 	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    28,
@@ -1744,6 +1751,7 @@ func New() *Model {
 	m.layer2_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    28,
@@ -5148,10 +5156,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], w.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
@@ -5163,7 +5171,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
 	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
@@ -5175,7 +5183,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
 	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
@@ -5211,10 +5219,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
 	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %59
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
 	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %62
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
 	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
@@ -5226,7 +5234,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %62
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
 	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
@@ -5238,7 +5246,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %62
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
 	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62

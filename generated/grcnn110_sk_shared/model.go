@@ -1372,7 +1372,7 @@ type Model struct {
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
+	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_1_5 runtime.SKAttention
@@ -1384,7 +1384,7 @@ type Model struct {
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_2_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
+	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_2_5 runtime.SKAttention
@@ -1396,7 +1396,7 @@ type Model struct {
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_3_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
+	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_3_5 runtime.SKAttention
@@ -1408,7 +1408,7 @@ type Model struct {
 	stage_1_iter_4_2 runtime.Conv2D
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_4_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
+	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_4_5 runtime.SKAttention
@@ -1420,7 +1420,7 @@ type Model struct {
 	stage_1_iter_5_2 runtime.Conv2D
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_5_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
+	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_5_5 runtime.SKAttention
@@ -1432,7 +1432,7 @@ type Model struct {
 	stage_1_iter_6_2 runtime.Conv2D
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_6_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
+	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_6_5 runtime.SKAttention
@@ -1919,6 +1919,7 @@ func New() *Model {
 	m.stage_1_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2017,6 +2018,7 @@ func New() *Model {
 	m.stage_1_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2115,6 +2117,7 @@ func New() *Model {
 	m.stage_1_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2213,6 +2216,7 @@ func New() *Model {
 	m.stage_1_iter_4_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2311,6 +2315,7 @@ func New() *Model {
 	m.stage_1_iter_5_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -2409,6 +2414,7 @@ func New() *Model {
 	m.stage_1_iter_6_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    192,
 		InH:    32,
@@ -7054,7 +7060,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
-	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
+	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
@@ -7073,7 +7079,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
-	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
+	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
@@ -7092,7 +7098,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
-	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU
+	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
@@ -7111,7 +7117,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
-	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU
+	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
@@ -7130,7 +7136,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
-	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU
+	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
@@ -7149,7 +7155,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
 
-	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU
+	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32

@@ -705,9 +705,9 @@ type Model struct {
 	conv2 runtime.Winograd
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
@@ -719,7 +719,7 @@ type Model struct {
 	layer1_iter_1_5 runtime.SKAttention
 	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_1_6 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
 	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
@@ -731,7 +731,7 @@ type Model struct {
 	layer1_iter_2_5 runtime.SKAttention
 	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	layer1_iter_2_6 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
 	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
@@ -761,9 +761,9 @@ type Model struct {
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %80
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
@@ -775,7 +775,7 @@ type Model struct {
 	layer2_iter_1_5 runtime.SKAttention
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %80
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
 	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
@@ -787,7 +787,7 @@ type Model struct {
 	layer2_iter_2_5 runtime.SKAttention
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	layer2_iter_2_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %80
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
 	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
@@ -999,6 +999,7 @@ func New() *Model {
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -1017,6 +1018,7 @@ func New() *Model {
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    56,
@@ -1116,6 +1118,7 @@ func New() *Model {
 	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    56,
@@ -1215,6 +1218,7 @@ func New() *Model {
 	m.layer1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    56,
@@ -1448,6 +1452,7 @@ func New() *Model {
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    256,
 		InH:    28,
@@ -1466,6 +1471,7 @@ func New() *Model {
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    28,
@@ -1565,6 +1571,7 @@ func New() *Model {
 	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    28,
@@ -1664,6 +1671,7 @@ func New() *Model {
 	m.layer2_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    28,
@@ -3670,10 +3678,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*802816], w.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
@@ -3692,7 +3700,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_2.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
 	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
@@ -3711,7 +3719,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
 	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56; its input is layer1.iter_g_3.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
 	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
@@ -3761,10 +3769,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28; its input is layer2.bn_g_f and ReLU of %77
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
 	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[5][:n*401408], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_1.0 and ReLU of %80
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
 	m.layer2_conv_g_r.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
@@ -3783,7 +3791,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	m.layer2_iter_1_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_2.0 and ReLU of %80
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
 	m.layer2_conv_g_r_2.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
@@ -3802,7 +3810,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
 	m.layer2_iter_2_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28; its input is layer2.iter_g_3.0 and ReLU of %80
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
 	m.layer2_conv_g_r_3.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80

@@ -242,9 +242,9 @@ type Model struct {
 	conv_3x3 runtime.Winograd
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
@@ -266,9 +266,9 @@ type Model struct {
 	stage_1_d_conv_1e runtime.Conv2D
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %31
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_1.0 and ReLU of %34
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %34
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
@@ -276,7 +276,7 @@ type Model struct {
 	stage_2_iter_1_5 runtime.Conv2D
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_2.0 and ReLU of %34
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	stage_2_iter_2_2 runtime.Conv2D
@@ -298,9 +298,9 @@ type Model struct {
 	stage_2_d_conv_1e runtime.Conv2D
 	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73
+	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %73
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %76
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %76
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	stage_3_iter_1_2 runtime.Conv2D
@@ -351,6 +351,7 @@ func New() *Model {
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -369,6 +370,7 @@ func New() *Model {
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -543,6 +545,7 @@ func New() *Model {
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -561,6 +564,7 @@ func New() *Model {
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -635,6 +639,7 @@ func New() *Model {
 	m.stage_2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -817,6 +822,7 @@ func New() *Model {
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
@@ -835,6 +841,7 @@ func New() *Model {
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
@@ -1278,10 +1285,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], w.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
@@ -1317,10 +1324,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
 	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], w.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.bn_g_f and ReLU of %31
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %31
 	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[4][:n*16384], w.scratch)
 
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_1.0 and ReLU of %34
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %34
 	m.stage_2_conv_g_r.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
@@ -1332,7 +1339,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], w.scratch)
 
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16; its input is stage_2.iter_g_2.0 and ReLU of %34
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
 	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
@@ -1368,10 +1375,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
 	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[4][:n*8192], w.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %73
+	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %73
 	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[0][:n*8192], w.scratch)
 
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %76
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %76
 	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[3][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76

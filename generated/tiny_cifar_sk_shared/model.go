@@ -356,27 +356,27 @@ type Model struct {
 	conv_3x3 runtime.Winograd
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
+	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 32x32x32
 	stage_1_iter_1_5 runtime.SKAttention
 	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
 	stage_1_iter_1_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_1_iter_2_5_conv_0_0 runtime.Conv2D
-	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
+	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU (direct)
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 32x32x32
 	stage_1_iter_2_5 runtime.SKAttention
@@ -400,15 +400,15 @@ type Model struct {
 	stage_1_d_conv_1e runtime.Conv2D
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_g_f and ReLU of %57
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %57
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16; its input is stage_2.iter_g_1.0 and ReLU of %60
+	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %60
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
+	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
 	stage_2_iter_1_5 runtime.SKAttention
@@ -432,27 +432,27 @@ type Model struct {
 	stage_2_d_conv_1e runtime.Conv2D
 	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %97
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %97
+	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %100
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %100
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_3_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
+	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
 	stage_3_iter_1_5 runtime.SKAttention
 	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
 	stage_3_iter_1_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_2.0 and ReLU of %100
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_2.0 and ReLU of %100
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_3_iter_2_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
+	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8
 	stage_3_iter_2_5 runtime.SKAttention
@@ -501,6 +501,7 @@ func New() *Model {
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -519,6 +520,7 @@ func New() *Model {
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -575,6 +577,7 @@ func New() *Model {
 	m.stage_1_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    32,
 		InH:    32,
@@ -617,6 +620,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -673,6 +677,7 @@ func New() *Model {
 	m.stage_1_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    32,
 		InH:    32,
@@ -849,6 +854,7 @@ func New() *Model {
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -867,6 +873,7 @@ func New() *Model {
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    128,
 		InH:    16,
@@ -923,6 +930,7 @@ func New() *Model {
 	m.stage_2_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    16,
@@ -1099,6 +1107,7 @@ func New() *Model {
 	m.stage_3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
@@ -1117,6 +1126,7 @@ func New() *Model {
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
@@ -1173,6 +1183,7 @@ func New() *Model {
 	m.stage_3_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
@@ -1215,6 +1226,7 @@ func New() *Model {
 	m.stage_3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    128,
 		InH:    8,
@@ -1271,6 +1283,7 @@ func New() *Model {
 	m.stage_3_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    8,
@@ -1806,10 +1819,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*65536], w.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
@@ -1818,7 +1831,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
 
-	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU
+	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*32768], b[5][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 32x32x32
@@ -1828,7 +1841,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
 	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
@@ -1837,7 +1850,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
 
-	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU
+	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*32768], b[5][:n*32768], w.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 32x32x32
@@ -1878,10 +1891,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
 	m.stage_2_conv_f.Forward(n, b[3][:n*16384], b[4][:n*32768], w.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16; its input is stage_2.bn_g_f and ReLU of %57
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %57
 	m.stage_2_conv_g_f.Forward(n, b[3][:n*16384], b[5][:n*32768], w.scratch)
 
-	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16; its input is stage_2.iter_g_1.0 and ReLU of %60
+	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %60
 	m.stage_2_conv_g_r.Forward(n, b[4][:n*32768], b[3][:n*32768], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
@@ -1890,7 +1903,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
 
-	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
+	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*16384], b[2][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
@@ -1931,10 +1944,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %97
 	m.stage_3_conv_f.Forward(n, b[5][:n*8192], b[3][:n*8192], w.scratch)
 
-	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.bn_g_f and ReLU of %97
+	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
 	m.stage_3_conv_g_f.Forward(n, b[5][:n*8192], b[4][:n*8192], w.scratch)
 
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_1.0 and ReLU of %100
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %100
 	m.stage_3_conv_g_r.Forward(n, b[3][:n*8192], b[5][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
@@ -1943,7 +1956,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
-	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
+	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
@@ -1953,7 +1966,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
 	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], b[5][:n*8192], b[4][:n*8192], w.scratch)
 
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8; its input is stage_3.iter_g_2.0 and ReLU of %100
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_2.0 and ReLU of %100
 	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*8192], b[5][:n*8192], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
@@ -1962,7 +1975,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
-	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
+	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8

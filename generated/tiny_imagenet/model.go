@@ -298,9 +298,9 @@ type Model struct {
 	conv2 runtime.Winograd
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
@@ -322,9 +322,9 @@ type Model struct {
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %35
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %35
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %38
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %38
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
 	layer2_iter_1_2 runtime.Conv2D
@@ -346,9 +346,9 @@ type Model struct {
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %65
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %65
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %68
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
@@ -356,7 +356,7 @@ type Model struct {
 	layer3_iter_1_5 runtime.Conv2D
 	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_2.0 and ReLU of %68
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
@@ -378,9 +378,9 @@ type Model struct {
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
 	layer4_conv_f runtime.Conv2D
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %107
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %107
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %110
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %110
 	layer4_conv_g_r runtime.Conv2D
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
 	layer4_iter_1_2 runtime.Conv2D
@@ -464,6 +464,7 @@ func New() *Model {
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -482,6 +483,7 @@ func New() *Model {
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -656,6 +658,7 @@ func New() *Model {
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -674,6 +677,7 @@ func New() *Model {
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -850,6 +854,7 @@ func New() *Model {
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -868,6 +873,7 @@ func New() *Model {
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    14,
@@ -944,6 +950,7 @@ func New() *Model {
 	m.layer3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    14,
@@ -1131,6 +1138,7 @@ func New() *Model {
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
@@ -1149,6 +1157,7 @@ func New() *Model {
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
@@ -1678,10 +1687,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
@@ -1717,10 +1726,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
 	m.layer2_conv_f.Forward(n, b[1][:n*50176], b[3][:n*50176], w.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %35
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %35
 	m.layer2_conv_g_f.Forward(n, b[1][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %38
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %38
 	m.layer2_conv_g_r.Forward(n, b[3][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
@@ -1756,10 +1765,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
 	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[4][:n*25088], w.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %65
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %65
 	m.layer3_conv_g_f.Forward(n, b[3][:n*12544], b[1][:n*25088], w.scratch)
 
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %68
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
 	m.layer3_conv_g_r.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %68
@@ -1771,7 +1780,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
 
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_2.0 and ReLU of %68
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
 	m.layer3_conv_g_r_2.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %68
@@ -1807,10 +1816,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
 	m.layer4_conv_f.Forward(n, b[4][:n*6272], b[3][:n*6272], w.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %107
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %107
 	m.layer4_conv_g_f.Forward(n, b[4][:n*6272], b[1][:n*6272], w.scratch)
 
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %110
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %110
 	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[4][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110

@@ -417,9 +417,9 @@ type Model struct {
 	conv2 runtime.Winograd
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	layer1_conv_f runtime.Conv2D
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
@@ -449,9 +449,9 @@ type Model struct {
 	layer1_d_conv_1e runtime.Conv2D
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %45
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %45
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %48
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %48
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
 	layer2_iter_1_2 runtime.Conv2D
@@ -463,7 +463,7 @@ type Model struct {
 	layer2_iter_1_5 runtime.SKAttention
 	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_2.0 and ReLU of %48
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %48
 	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
 	layer2_iter_2_2 runtime.Conv2D
@@ -493,9 +493,9 @@ type Model struct {
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %101
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %101
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
 	layer3_iter_1_2 runtime.Conv2D
@@ -525,9 +525,9 @@ type Model struct {
 	layer3_d_conv_1e runtime.Conv2D
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
 	layer4_conv_f runtime.Conv2D
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %141
 	layer4_conv_g_f runtime.Conv2D
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %144
 	layer4_conv_g_r runtime.Conv2D
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
 	layer4_iter_1_2 runtime.Conv2D
@@ -615,6 +615,7 @@ func New() *Model {
 	m.layer1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -633,6 +634,7 @@ func New() *Model {
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    56,
@@ -866,6 +868,7 @@ func New() *Model {
 	m.layer2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -884,6 +887,7 @@ func New() *Model {
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -983,6 +987,7 @@ func New() *Model {
 	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    28,
@@ -1218,6 +1223,7 @@ func New() *Model {
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    64,
 		InH:    14,
@@ -1236,6 +1242,7 @@ func New() *Model {
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    14,
@@ -1474,6 +1481,7 @@ func New() *Model {
 	m.layer4_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
@@ -1492,6 +1500,7 @@ func New() *Model {
 	m.layer4_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    128,
 		InH:    7,
@@ -2156,10 +2165,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_f: conv 3x3 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_f and ReLU of %5
 	m.layer1_conv_f.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.bn_g_f and ReLU of %5
+	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56; its input is layer1.iter_g_1.0 and ReLU of %8
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
 	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
@@ -2209,10 +2218,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %45
 	m.layer2_conv_f.Forward(n, b[3][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.bn_g_f and ReLU of %45
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %45
 	m.layer2_conv_g_f.Forward(n, b[3][:n*50176], b[5][:n*50176], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_1.0 and ReLU of %48
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %48
 	m.layer2_conv_g_r.Forward(n, b[4][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
@@ -2231,7 +2240,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
 	m.layer2_iter_1_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], w.scratch)
 
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28; its input is layer2.iter_g_2.0 and ReLU of %48
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %48
 	m.layer2_conv_g_r_2.Forward(n, b[4][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
@@ -2281,10 +2290,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %101
 	m.layer3_conv_f.Forward(n, b[5][:n*12544], b[3][:n*25088], w.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14; its input is layer3.bn_g_f and ReLU of %101
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %101
 	m.layer3_conv_g_f.Forward(n, b[5][:n*12544], b[4][:n*25088], w.scratch)
 
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14; its input is layer3.iter_g_1.0 and ReLU of %104
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
 	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
@@ -2334,10 +2343,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
 	m.layer4_conv_f.Forward(n, b[5][:n*6272], b[3][:n*6272], w.scratch)
 
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.bn_g_f and ReLU of %141
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %141
 	m.layer4_conv_g_f.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
 
-	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7; its input is layer4.iter_g_1.0 and ReLU of %144
+	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %144
 	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[5][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144

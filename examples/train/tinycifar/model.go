@@ -225,9 +225,9 @@ type Model struct {
 	conv_3x3 runtime.Winograd
 	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
@@ -235,7 +235,7 @@ type Model struct {
 	stage_1_iter_1_5 runtime.Winograd
 	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
@@ -257,27 +257,27 @@ type Model struct {
 	stage_1_d_conv_1e runtime.Conv2D
 	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
+	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_1.0 and ReLU of %46
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %46
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
+	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
 	stage_2_iter_1_5 runtime.SKAttention
 	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
 	stage_2_iter_1_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_2.0 and ReLU of %46
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %46
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
 	stage_2_iter_2_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
+	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
 	stage_2_iter_2_5 runtime.SKAttention
@@ -326,6 +326,7 @@ func New() *Model {
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    32,
@@ -344,6 +345,7 @@ func New() *Model {
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    32,
@@ -410,6 +412,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    32,
@@ -584,6 +587,7 @@ func New() *Model {
 	m.stage_2_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
@@ -602,6 +606,7 @@ func New() *Model {
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    32,
 		InH:    16,
@@ -658,6 +663,7 @@ func New() *Model {
 	m.stage_2_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
@@ -700,6 +706,7 @@ func New() *Model {
 	m.stage_2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    32,
 		InH:    16,
@@ -756,6 +763,7 @@ func New() *Model {
 	m.stage_2_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 4,
 		InC:    16,
 		InH:    16,
@@ -1153,10 +1161,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_f: conv 3x3 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*16384], b[2][:n*16384], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
@@ -1168,7 +1176,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
 	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
@@ -1204,10 +1212,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
 	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], w.scratch)
 
-	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16; its input is stage_2.bn_g_f and ReLU of %43
+	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
 	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[4][:n*8192], w.scratch)
 
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_1.0 and ReLU of %46
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %46
 	m.stage_2_conv_g_r.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
@@ -1216,7 +1224,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
-	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
+	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[5][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
@@ -1226,7 +1234,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
 	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], w.scratch)
 
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16; its input is stage_2.iter_g_2.0 and ReLU of %46
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %46
 	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
@@ -1235,7 +1243,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
 	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[1][:n*4096], w.scratch)
 
-	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
+	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[5][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
