@@ -48,10 +48,11 @@ const (
 )
 
 // prepareIm2Row plans the im2row path and packs the weights transposed,
-// group after group (k·q·nr floats each): for each block of kc rows of the
-// group's im2row matrix (k0, kl rows), at k0·q·nr, panel j of nr output
-// channels holds its kl rows of nr weights one after the other, zero past
-// the group's channels.
+// group after group (k·q·nr floats each), panel after panel of nr output
+// channels (k·nr floats each): row p of the group's im2row matrix holds its
+// nr weights at (j·k + p)·nr in panel j, zero past the group's channels.
+// A panel's blocks of kc rows follow each other, so a unit of work streams
+// its panels' weights in a few long sequential runs.
 func (c *Conv2D) prepareIm2Row() {
 	k := c.plan.k
 	taps := c.KH * c.KW
@@ -89,15 +90,11 @@ func (c *Conv2D) prepareIm2Row() {
 	c.wp = c.wp[:size]
 	clear(c.wp)
 	for g := range c.Groups {
-		for k0 := 0; k0 < k; k0 += kc {
-			kl := min(kc, k-k0)
-			block := c.wp[(g*k+k0)*r.q*nr:]
-			for oc := range m {
-				j, col := oc/nr, oc%nr
-				w := c.Weight[(g*m+oc)*k+k0 : (g*m+oc)*k+k0+kl]
-				for p, v := range w {
-					block[(j*kl+p)*nr+col] = v
-				}
+		group := c.wp[g*k*r.q*nr:]
+		for oc := range m {
+			j, col := oc/nr, oc%nr
+			for p, v := range c.Weight[(g*m+oc)*k : (g*m+oc+1)*k] {
+				group[(j*k+p)*nr+col] = v
 			}
 		}
 	}
@@ -230,7 +227,7 @@ func (cl *convCall) rowUnit(u, w int) {
 		if k0 > 0 {
 			flags = kAccumulate
 		}
-		wb := c.wp[(grp*k+k0)*r.q*nr:]
+		wg := c.wp[grp*k*r.q*nr:] // the group's weights
 		at := 0
 		for gp := g0; gp < g1; gp++ {
 			i := gp % r.panels
@@ -242,7 +239,7 @@ func (cl *convCall) rowUnit(u, w int) {
 				a = cl.sharedPanel(gp/r.panels, grp, i, k0, kl)
 			}
 			for j := j0; j < j1; j++ {
-				microKernel(h, kl, &a[0], &wb[j*kl*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, nil, nil, min(nr, m-j*nr))
+				microKernel(h, kl, &a[0], &wg[(j*k+k0)*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, nil, nil, min(nr, m-j*nr))
 			}
 			at += h
 		}
