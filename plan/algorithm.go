@@ -52,9 +52,12 @@ const im2RowMinWaste = 0.1
 // convolution):
 //
 //   - Grouped 3×3 convolutions with at most directMaxGroupWidth output
-//     channels a group run direct: 4 a group (SK branches, 56×56) 2–4×
-//     faster than either GEMM, 8 a group 2–3×, 16 a group 1.1–1.7×. With
-//     32 or 64 a group im2row wins (1.2–2× at batch 8, level at batch 1).
+//     channels a group and rows of at least directMinWidth outputs run
+//     direct: 4 a group (SK branches, 56×56) 2.5–3.5× faster than im2row,
+//     8 a group 1.0–2.9×, 16 a group at 28×28 1.5×. At 14×14 (16 a group,
+//     SK's third stage) im2row wins, 1.4–1.8×: a row fills one vector of
+//     16 lanes only partly. With 32 or 64 a group im2row wins too (each
+//     unit then packs its own pixel panels, see runtime's rowShared).
 //   - Strided grouped 3×3 ones gather their pixels for im2row: 1.5–1.8×
 //     the GEMM on the stride phases.
 //   - Convolutions reading at most directMaxInputs input channels a group,
@@ -69,6 +72,7 @@ const im2RowMinWaste = 0.1
 //     GEMM, so they stay on the GEMM.
 const (
 	directMaxGroupWidth = 16
+	directMinWidth      = 28
 	directMaxInputs     = 4
 )
 
@@ -121,7 +125,7 @@ func convAlgorithm(s *Step) (algo, why string) {
 	}
 	icg, ocg := in.C/c.Groups, out.C/c.Groups
 	switch {
-	case c.Groups > 1 && ocg <= directMaxGroupWidth && c.StrideH == 1 && c.StrideW == 1:
+	case c.Groups > 1 && ocg <= directMaxGroupWidth && c.StrideH == 1 && c.StrideW == 1 && out.W >= directMinWidth:
 		return AlgoDirect, fmt.Sprintf("grouped, %d channels a group: whole output rows from the padded input in place, no GEMM tiles to fill (%s)", ocg, whyNot)
 	case icg <= directMaxInputs:
 		return AlgoDirect, fmt.Sprintf("%d input channels a group: whole output rows from the padded input in place (%s)", icg, whyNot)

@@ -430,7 +430,7 @@ type Model struct {
 	stage_2_d_conv_3 runtime.SKAttention
 	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %97
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %97
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
 	stage_3_conv_g_f runtime.Conv2D
@@ -1088,8 +1088,8 @@ func New() *Model {
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
-		Direct: true,
 		Groups: 16,
+		Im2Row: true,
 		InC:    128,
 		InH:    8,
 		InRelu: true,
@@ -1941,7 +1941,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.downsample: pool path + conv path, 128x8x8
 	runtime.AddInto(b[5][:n*8192], b[3][:n*8192], b[4][:n*8192])
 
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %97
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %97
 	m.stage_3_conv_f.Forward(n, b[5][:n*8192], b[3][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
