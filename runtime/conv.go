@@ -58,8 +58,8 @@ type Conv2D struct {
 	rows   rowPlan    // pathIm2Row
 	direct directPlan // pathDirect
 	ready  bool       // Prepare succeeded
-	wp     []float32  // Weight packed by packA, group by group
-	offs   []int32    // pathPointwise, pathShift: where row k of B starts in a group's input
+	wp     []float32  // Weight packed for the path: by packA, transposed (im2row) or in direct panels
+	offs   []int32    // where row k of B (im2row: the input of row k of a panel) starts in a group's input
 }
 
 // convPath is the algorithm Prepare chose.
@@ -76,8 +76,8 @@ const (
 // Phases of a Forward.
 const (
 	phaseGEMM = iota // multiply, with the epilogue
-	phasePad         // pathShift: copy the input into its zero-padded stride phases
-	phasePack        // pack B for all units when blocks of output channels share it
+	phasePad         // pathShift, pathDirect: copy the input into its zero-padded stride phases
+	phasePack        // pack B (im2row: the pixel panels) once for all units that share it
 )
 
 // convPlan is what Prepare derives from the public fields.
