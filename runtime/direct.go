@@ -112,16 +112,7 @@ func (cl *convCall) directUnit(u int) {
 		icg := c.InC / c.Groups
 		ascale, ashift = c.InScale[g*icg:(g+1)*icg], c.InShift[g*icg:(g+1)*icg]
 	}
-	flags := 0
-	if c.Scale != nil {
-		flags |= kScale
-	}
-	if c.Shift != nil {
-		flags |= kShift
-	}
-	if c.Relu {
-		flags |= kRelu
-	}
+	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
 	for i := range d.panels {
 		r0, r1 := panelStart(p.m, d.panels, i), panelStart(p.m, d.panels, i+1)
 		h := r1 - r0

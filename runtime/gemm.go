@@ -92,6 +92,22 @@ type gemmEpilogue struct {
 	relu         bool
 }
 
+// flags are the micro-kernel flags of the epilogue (kScale, kShift,
+// kRelu), which every assembly kernel with an epilogue takes.
+func (ep gemmEpilogue) flags() int {
+	f := 0
+	if ep.scale != nil {
+		f |= kScale
+	}
+	if ep.shift != nil {
+		f |= kShift
+	}
+	if ep.relu {
+		f |= kRelu
+	}
+	return f
+}
+
 // Flags of a micro-kernel call.
 const (
 	kAccumulate = 1 << iota // C += A·B instead of C = A·B
@@ -118,21 +134,16 @@ func sgemmPacked(m, p0, p1, n, k int, ap, bp, c []float32, ldc int, accumulate b
 		_ = bp[packedLen(k, n)-1]
 	}
 	_ = c[(r1-r0-1)*ldc+n-1]
-	flags := 0
+	flags := ep.flags()
 	if accumulate {
 		flags |= kAccumulate
 	}
 	var scale, shift []float32
 	if ep.scale != nil {
 		scale = ep.scale[:r1]
-		flags |= kScale
 	}
 	if ep.shift != nil {
 		shift = ep.shift[:r1]
-		flags |= kShift
-	}
-	if ep.relu {
-		flags |= kRelu
 	}
 	panels := (n + nr - 1) / nr
 	for i := p0; i < p1; i++ {

@@ -39,6 +39,11 @@ type rowPlan struct {
 	origins    []int32
 }
 
+// panel returns the pixels [p0, p1) of an image that pixel panel i holds.
+func (r *rowPlan) panel(i int) (p0, p1 int) {
+	return panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+}
+
 // Limits of a unit of work on the im2row path: the tile of pixels ×
 // channels it accumulates stays within rowTile floats (128 KiB, in L2 across
 // the blocks of k), with up to rowMaxOB panels of channels.
@@ -69,8 +74,8 @@ func (c *Conv2D) prepareIm2Row() {
 		dy, dx := t/c.KW*c.DH, t%c.KW*c.DW
 		r.shift[t] = int32(dy*c.InW + dx)
 		for i := range r.panels {
-			p0 := panelStart(r.npix, r.panels, i)
-			for p := p0; p < panelStart(r.npix, r.panels, i+1); p++ {
+			p0, p1 := r.panel(i)
+			for p := p0; p < p1; p++ {
 				y0, x0 := p/c.OutW*c.SH-c.PH, p%c.OutW*c.SW-c.PW
 				if !r.contiguous {
 					r.origins[16*i+p-p0] = int32(y0*c.InW + x0)
@@ -160,7 +165,7 @@ func (c *Conv2D) rowScratch(batch int) (shared, worker int) {
 // pixels [p0, p1) holds kl rows of p1-p0 floats from p0·kl on.
 func (cl *convCall) sharedPanel(b, g, i, k0, kl int) []float32 {
 	c, r := cl.c, &cl.c.rows
-	p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+	p0, p1 := r.panel(i)
 	at := (b*c.Groups+g)*r.npix*c.plan.k + k0*r.npix + p0*kl
 	return cl.scratch[at : at+(p1-p0)*kl]
 }
@@ -180,7 +185,7 @@ func (cl *convCall) rowPackUnit(u int) {
 	i := u % r.panels
 	u /= r.panels
 	g, b := u%c.Groups, u/c.Groups
-	p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+	p0, p1 := r.panel(i)
 	for k0 := 0; k0 < c.plan.k; k0 += kc {
 		kl := min(kc, c.plan.k-k0)
 		c.packRowPanel(cl.sharedPanel(b, g, i, k0, kl), cl.groupInput(b, g), g, i, p0, p1-p0, k0, kl, c.KH*c.KW)
@@ -223,7 +228,7 @@ func (cl *convCall) rowUnit(u, w int) {
 			at := 0
 			for gp := g0; gp < g1; gp++ {
 				b, i := gp/r.panels, gp%r.panels
-				p0, p1 := panelStart(r.npix, r.panels, i), panelStart(r.npix, r.panels, i+1)
+				p0, p1 := r.panel(i)
 				c.packRowPanel(aBuf[at*kl:(at+p1-p0)*kl], cl.groupInput(b, grp), grp, i, p0, p1-p0, k0, kl, taps)
 				at += p1 - p0
 			}
@@ -236,7 +241,8 @@ func (cl *convCall) rowUnit(u, w int) {
 		at := 0
 		for gp := g0; gp < g1; gp++ {
 			i := gp % r.panels
-			h := panelStart(r.npix, r.panels, i+1) - panelStart(r.npix, r.panels, i)
+			p0, p1 := r.panel(i)
+			h := p1 - p0
 			var a []float32
 			if shared == 0 {
 				a = aBuf[at*kl : (at+h)*kl]
@@ -312,19 +318,14 @@ func transposeOut(dst []float32, ldd int, tile []float32, ldc, n, cols int, ep g
 	_ = dst[(cols-1)*ldd+n-1]
 	if useAVX512 {
 		_ = tile[((n+15)&^15-1)*ldc+15]
-		flags := 0
 		var sp, tp *float32
 		if ep.scale != nil {
-			flags |= kScale
 			sp = &ep.scale[:cols][0]
 		}
 		if ep.shift != nil {
-			flags |= kShift
 			tp = &ep.shift[:cols][0]
 		}
-		if ep.relu {
-			flags |= kRelu
-		}
+		flags := ep.flags()
 		for r0 := 0; r0 < n; r0 += 16 {
 			transposeAVX512(&tile[r0*ldc], 4*ldc, &dst[r0], 4*ldd, min(16, n-r0), cols, flags, sp, tp)
 		}

@@ -284,18 +284,13 @@ func (c *Winograd) inputTransform(v, src []float32, n int) {
 // rows and cols columns of the 4×4n outputs are stored.
 func (c *Winograd) outputTransform(dst, prod []float32, n, rows, cols int) {
 	outPlane := c.OutH * c.OutW
-	flags := 0
+	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
 	var scale, shift *float32
 	if c.Scale != nil {
-		flags |= kScale
 		scale = &c.Scale[0]
 	}
 	if c.Shift != nil {
-		flags |= kShift
 		shift = &c.Shift[0]
-	}
-	if c.Relu {
-		flags |= kRelu
 	}
 	if useAVX512 {
 		_ = prod[(winoPoints-1)*c.prodStride()+(c.OutC-1)*nr+n-1]
