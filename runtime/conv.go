@@ -77,7 +77,7 @@ const (
 const (
 	phaseGEMM = iota // multiply, with the epilogue
 	phasePad         // pathShift, pathDirect: copy the input into its zero-padded stride phases
-	phasePack        // pack B (im2row: the pixel panels) once for all units that share it
+	phasePack        // pack B once for all units that share it
 )
 
 // convPlan is what Prepare derives from the public fields.
@@ -103,9 +103,10 @@ type convCall struct {
 	mb               int       // row panels of the weights per unit of work
 	mBlocks          int       // blocks of mb row panels per group
 	batch            int
-	phase            int  // what run does: phasePad, phasePack or phaseGEMM
-	shared           bool // B is packed once, in phasePack, for all blocks of output channels
-	pb, ob           int  // pathIm2Row: pixel and channel panels per unit
+	phase            int    // what run does: phasePad, phasePack or phaseGEMM
+	shared           bool   // B is packed once, in phasePack, for all blocks of output channels
+	pb, ob           int    // pathIm2Row: pixel and channel panels per unit
+	packed           []bool // pathIm2Row with rowCopies: per worker, whether its copy is packed
 }
 
 var convCalls calls[convCall]
@@ -271,8 +272,8 @@ func (c *Conv2D) pointwise() bool {
 func (c *Conv2D) ScratchLen(batch int) int {
 	switch c.plan.path {
 	case pathIm2Row:
-		shared, worker := c.rowScratch(batch)
-		return shared + workers()*worker
+		copies, worker := c.rowScratch(batch)
+		return copies + workers()*worker
 	case pathDirect:
 		return c.padLen(batch)
 	}
@@ -356,11 +357,10 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.pb, cl.ob = c.rowSplit(batch)
 		r := &c.rows
 		units := c.Groups * ((batch*r.panels + cl.pb - 1) / cl.pb) * ((r.q + cl.ob - 1) / cl.ob)
-		if c.rowShared(batch) {
-			n := batch * c.Groups * r.panels
-			cl.phase = phasePack
-			cl.parallelFor(n, grainFor(n, mr*p.k), cl)
+		if len(cl.packed) < workers() {
+			cl.packed = make([]bool, workers())
 		}
+		clear(cl.packed) // each worker packs its copy in its first unit
 		cl.phase = phaseGEMM
 		cl.parallelFor(units, grainFor(units, cl.pb*mr*cl.ob*nr*p.k), cl)
 	case pathDepthwise:
@@ -430,8 +430,6 @@ func (cl *convCall) run(lo, hi, w int) {
 	for u := lo; u < hi; u++ {
 		if cl.phase == phasePad {
 			c.padPlane(cl.in, cl.scratch, u, cl.batch)
-		} else if cl.phase == phasePack && c.plan.path == pathIm2Row {
-			cl.rowPackUnit(u)
 		} else if cl.phase == phasePack {
 			cl.packUnit(u)
 		} else if c.plan.path == pathDepthwise {

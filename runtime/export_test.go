@@ -20,3 +20,20 @@ func saveKernel() (restore func()) {
 	s512, s2 := useAVX512, useAVX2
 	return func() { useAVX512, useAVX2 = s512, s2 }
 }
+
+// Im2RowSplit names how a prepared im2row convolution splits a batch's
+// work: "wide" (units of all channels, each packing its own pixel panels),
+// "copies" (each worker packs all pixel panels into its own copy) or
+// "unit" (each unit packs its panels block by block).
+func Im2RowSplit(c *Conv2D, batch int) string {
+	if c.plan.path != pathIm2Row {
+		return "not im2row"
+	}
+	switch _, ob := c.rowSplit(batch); {
+	case c.rowCopies(batch):
+		return "copies"
+	case ob == c.rows.q && c.rows.q > 1:
+		return "wide"
+	}
+	return "unit"
+}

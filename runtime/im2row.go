@@ -106,16 +106,32 @@ func (c *Conv2D) prepareIm2Row() {
 }
 
 // rowSplit returns the pixel panels (pb) and channel panels (ob) of a unit
-// of work for a batch: whole channel blocks of rowMaxOB panels and as many
-// pixel panels as the tile allows, then smaller blocks of channels, then of
-// pixels, until every worker has four units or more to balance.
+// of work for a batch. When the pixel panels alone make four units or more
+// per worker with at least rowWideMin panels each, as at batch 8, a unit
+// takes all of a group's channels: it packs its own pixel panels, which no
+// other unit reads, and multiplies them by every panel of weights, which
+// stream from the shared cache (3×3 256→256 at 14×14, batch 8: 351
+// GFLOP/s, against 281 with the pixel panels packed once and read by both
+// cores). Otherwise, as at batch 1, units take whole channel blocks of
+// rowMaxOB panels and as many pixel panels as the tile allows, then
+// smaller blocks of channels, then of pixels, until every worker has four
+// units or more to balance.
 func (c *Conv2D) rowSplit(batch int) (pb, ob int) {
 	r := &c.rows
 	total := batch * r.panels
+	want := 4 * workers()
+	units := func() int { return c.Groups * ((total + pb - 1) / pb) * ((r.q + ob - 1) / ob) }
+	ob = r.q
+	if pb = min(total, rowTile/(mr*ob*nr)); pb >= rowWideMin {
+		for units() < want && pb > rowWideMin {
+			pb--
+		}
+		if units() >= want {
+			return pb, ob
+		}
+	}
 	ob = min(r.q, rowMaxOB)
 	pb = min(total, max(1, rowTile/(mr*ob*nr)))
-	units := func() int { return c.Groups * ((total + pb - 1) / pb) * ((r.q + ob - 1) / ob) }
-	want := 4 * workers()
 	for units() < want && ob > 1 {
 		ob = (ob + 1) / 2
 	}
@@ -125,48 +141,57 @@ func (c *Conv2D) rowSplit(batch int) (pb, ob int) {
 	return pb, ob
 }
 
-// rowSharedMax is the most floats of packed pixel panels, for the whole
-// batch, that a Forward packs once for all units (16 MiB). Units that
-// share pixels but not channels would otherwise each pack the same panels
-// again, through the prologue; past it each unit packs its own, block by
-// block of k, to bound the scratch.
-const rowSharedMax = 4 << 20
+// rowWideMin is the fewest pixel panels (60 pixels) of a unit that takes
+// all channels: each weight it streams serves that many pixels.
+const rowWideMin = 5
 
-// rowShared reports whether a batch's pixel panels are packed once, in
-// phasePack, for all units: when several units multiply the same panels by
-// different blocks of channels and the panels are not too large. When a
-// group's channels make one block, each unit packs its own panels while
-// they stay in cache (grouped layers: 2.5× faster than packing them all
-// first, for GRCNN-55's layer3 conv_f).
-func (c *Conv2D) rowShared(batch int) bool {
+// rowCopyMax is the most floats of packed pixel panels, for the whole
+// batch, that each worker packs into a copy of its own (16 MiB).
+const rowCopyMax = 4 << 20
+
+// rowCopies reports whether each worker packs all of a batch's pixel
+// panels once per Forward, into its own copy, the first time it needs them:
+// when several units multiply the same panels by different blocks of
+// channels and the panels are not too large. Packing them once for all
+// workers instead makes each core read the panels the other packed, which
+// costs more here than packing twice: lines written by one core come to
+// the other 2–4× slower than from its own cache (3×3 256→256 at 14×14,
+// batch 1: 263 → 342 GFLOP/s; 512→512 at 7×7: 252 → 342). Otherwise each
+// unit packs its own panels, block by block of k, while they stay in cache.
+func (c *Conv2D) rowCopies(batch int) bool {
 	_, ob := c.rowSplit(batch)
-	return c.rows.q > ob && batch*c.Groups*c.rows.npix*c.plan.k <= rowSharedMax
+	return c.rows.q > ob && batch*c.Groups*c.rows.npix*c.plan.k <= rowCopyMax
 }
 
-// rowScratch is the scratch of the im2row path: the pixel panels packed
-// for all units when they share them, then per worker its own packed
-// panels for a block of k otherwise, its tile of pixels × channels (with
-// 16 rows of slack for transposeOut) and 16 rows of the tile transposed,
-// for the fused update.
-func (c *Conv2D) rowScratch(batch int) (shared, worker int) {
+// rowScratch is the scratch of the im2row path: with rowCopies, per
+// worker its copy of the pixel panels, else per worker its own packed panels
+// for a block of k; then per worker its tile of pixels × channels (with 16
+// rows of slack for transposeOut) and 16 rows of the tile transposed, for
+// the fused update.
+func (c *Conv2D) rowScratch(batch int) (copies, worker int) {
 	pb, ob := c.rowSplit(batch)
 	rows := pb * mr
-	if c.rowShared(batch) {
-		shared = batch * c.Groups * c.rows.npix * c.plan.k
+	if c.rowCopies(batch) {
+		copies = workers() * c.rowCopyLen(batch)
 	} else {
 		worker = rows * min(c.plan.k, kc)
 	}
-	return shared, worker + (rows+16)*ob*nr + 16*rows
+	return copies, worker + (rows+16)*ob*nr + 16*rows
 }
 
-// sharedPanel is pixel panel i of image b, rows [k0, k0+kl) of group g's
-// im2row matrix, in the shared packed panels: per image and group npix·k
-// floats, per block of kc rows of k npix·kl floats, in which the panel of
-// pixels [p0, p1) holds kl rows of p1-p0 floats from p0·kl on.
-func (cl *convCall) sharedPanel(b, g, i, k0, kl int) []float32 {
+// rowCopyLen is the length of one worker's copy of the pixel panels.
+func (c *Conv2D) rowCopyLen(batch int) int {
+	return batch * c.Groups * c.rows.npix * c.plan.k
+}
+
+// copyPanel is pixel panel i of image b, rows [k0, k0+kl) of group g's
+// im2row matrix, in worker w's copy of the packed panels: per image and
+// group npix·k floats, per block of kc rows of k npix·kl floats, in which
+// the panel of pixels [p0, p1) holds kl rows of p1-p0 floats from p0·kl on.
+func (cl *convCall) copyPanel(w, b, g, i, k0, kl int) []float32 {
 	c, r := cl.c, &cl.c.rows
 	p0, p1 := r.panel(i)
-	at := (b*c.Groups+g)*r.npix*c.plan.k + k0*r.npix + p0*kl
+	at := w*c.rowCopyLen(cl.batch) + (b*c.Groups+g)*r.npix*c.plan.k + k0*r.npix + p0*kl
 	return cl.scratch[at : at+(p1-p0)*kl]
 }
 
@@ -178,17 +203,19 @@ func (cl *convCall) groupInput(b, g int) []float32 {
 	return cl.in[(b*c.InC+g*icg)*inPlane : (b*c.InC+(g+1)*icg)*inPlane]
 }
 
-// rowPackUnit packs all of pixel panel u (of batch·Groups·panels, image
-// by image, group by group) in phasePack.
-func (cl *convCall) rowPackUnit(u int) {
+// packCopy packs all pixel panels of the batch into worker w's copy.
+func (cl *convCall) packCopy(w int) {
 	c, r := cl.c, &cl.c.rows
-	i := u % r.panels
-	u /= r.panels
-	g, b := u%c.Groups, u/c.Groups
-	p0, p1 := r.panel(i)
-	for k0 := 0; k0 < c.plan.k; k0 += kc {
-		kl := min(kc, c.plan.k-k0)
-		c.packRowPanel(cl.sharedPanel(b, g, i, k0, kl), cl.groupInput(b, g), g, i, p0, p1-p0, k0, kl, c.KH*c.KW)
+	for b := range cl.batch {
+		for g := range c.Groups {
+			for i := range r.panels {
+				p0, p1 := r.panel(i)
+				for k0 := 0; k0 < c.plan.k; k0 += kc {
+					kl := min(kc, c.plan.k-k0)
+					c.packRowPanel(cl.copyPanel(w, b, g, i, k0, kl), cl.groupInput(b, g), g, i, p0, p1-p0, k0, kl, c.KH*c.KW)
+				}
+			}
+		}
 	}
 }
 
@@ -210,19 +237,22 @@ func (cl *convCall) rowUnit(u, w int) {
 	oc0, oc1 := j0*nr, min(j1*nr, m)
 	ldc := cl.ob * nr
 
-	shared, ws := c.rowScratch(cl.batch)
-	wsc := cl.scratch[shared+w*ws : shared+(w+1)*ws]
+	copies, ws := c.rowScratch(cl.batch)
+	wsc := cl.scratch[copies+w*ws : copies+(w+1)*ws]
 	rows := cl.pb * mr
 	var aBuf []float32
-	if shared == 0 {
+	if copies == 0 {
 		aBuf = wsc[:rows*min(k, kc)]
+	} else if !cl.packed[w] {
+		cl.packCopy(w)
+		cl.packed[w] = true
 	}
 	tile := wsc[len(aBuf) : len(aBuf)+(rows+16)*ldc]
 	tmp := wsc[len(aBuf)+len(tile):]
 
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
-		if shared == 0 {
+		if copies == 0 {
 			// Pack the unit's pixel panels for rows [k0, k0+kl) of the
 			// im2row matrix, panel after panel, each kl rows of h pixels.
 			at := 0
@@ -244,10 +274,10 @@ func (cl *convCall) rowUnit(u, w int) {
 			p0, p1 := r.panel(i)
 			h := p1 - p0
 			var a []float32
-			if shared == 0 {
+			if copies == 0 {
 				a = aBuf[at*kl : (at+h)*kl]
 			} else {
-				a = cl.sharedPanel(gp/r.panels, grp, i, k0, kl)
+				a = cl.copyPanel(w, gp/r.panels, grp, i, k0, kl)
 			}
 			for j := j0; j < j1; j++ {
 				microKernel(h, kl, &a[0], &wg[(j*k+k0)*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, nil, nil, min(nr, m-j*nr))

@@ -11,7 +11,8 @@ import (
 // direct one, for depthwise cases) on every case of convCases and on
 // late-layer and grouped shapes, with and without the
 // input prologue and, for 1×1 convolutions, the fused state update, on
-// every kernel family. The two paths sum the same products in the same
+// every kernel family, and with each way of splitting the work (see
+// rowSplit and rowCopies). The two paths sum the same products in the same
 // order with the same micro-kernel, so they must agree to the bit.
 func TestIm2Row(t *testing.T) {
 	t.Run("default", testIm2Row)
@@ -36,6 +37,8 @@ func im2RowCases() []convCase {
 		convCase{inC: 64, outC: 256, inH: 13, inW: 13, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 2, epilogue: 3}, // GRCNN conv_f: 8 per group
 		convCase{inC: 512, outC: 512, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 16, batch: 3, epilogue: 1},  // 32 per group
 		convCase{inC: 256, outC: 2048, inH: 5, inW: 5, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 1, epilogue: 2}, // 64 per group
+		convCase{inC: 64, outC: 96, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 4, epilogue: 3},   // units of all channels
+		convCase{inC: 48, outC: 80, inH: 11, inW: 12, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 6, epilogue: 1},   // the same, 1×1
 	)
 }
 
@@ -55,6 +58,7 @@ func testIm2Row(t *testing.T) {
 			checked["prologue"]++
 		}
 		same(t, tc.String()+" im2row", run(t, &rows, tc.batch, in, n), run(t, &plain, tc.batch, in, n))
+		checked[runtime.Im2RowSplit(&rows, tc.batch)]++
 		if tc.inC == tc.groups {
 			checked["depthwise"]++
 		} else if tc.s == 1 && base.OutW == base.InW {
@@ -89,7 +93,8 @@ func testIm2Row(t *testing.T) {
 		}
 	}
 	t.Logf("cases checked: %v", checked)
-	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 {
+	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 ||
+		checked["wide"] < 2 || checked["copies"] < 10 || checked["unit"] < 2 {
 		t.Errorf("too few cases: %v", checked)
 	}
 }
