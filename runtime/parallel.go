@@ -23,9 +23,17 @@ type loop struct {
 	body    body
 	n       int
 	grain   int
-	next    atomic.Int64
+	parts   []part
 	pending atomic.Int32 // helpers handed the loop that have not finished it
 	done    sync.WaitGroup
+}
+
+// part is one worker's share of a loop's units, [next, end), claimed
+// from the front by its worker and, once theirs are done, by the others.
+type part struct {
+	next atomic.Int64
+	end  int64
+	_    [48]byte // a cache line each: the owners claim without contention
 }
 
 // spinRounds is how long an idle helper polls for the next loop, and a
@@ -86,20 +94,31 @@ func nextLoop() *loop {
 	return <-pool.queue
 }
 
-// work claims chunks of the loop until none are left.
+// work claims chunks of the loop until none are left: first from its own
+// part, then from the others'.
 func (l *loop) work(w int) {
-	for {
-		lo := int(l.next.Add(int64(l.grain))) - l.grain
-		if lo >= l.n {
-			return
+	np := len(l.parts)
+	for i := range np {
+		p := &l.parts[(w+i)%np]
+		for {
+			lo := p.next.Add(int64(l.grain)) - int64(l.grain)
+			if lo >= p.end {
+				break
+			}
+			l.body.run(int(lo), int(min(lo+int64(l.grain), p.end)), w)
 		}
-		l.body.run(lo, min(lo+l.grain, l.n), w)
 	}
 }
 
 // parallelFor runs b over units [0, n), grain units at a time, on the calling
 // goroutine and the pool's helpers, and returns when every unit is done.
-// Chunks are claimed dynamically, so uneven units balance themselves.
+// Each worker claims chunks from its own share of the units first, the
+// caller the first share, helper w the w-th, then from the others' shares,
+// so uneven units still balance themselves. The fixed shares keep data on
+// one core from one loop to the next: a 1×1 convolution's worker computes
+// the pixels its previous one wrote, and lines that the other core wrote
+// come 2–4× slower than its own (GRCNN-55 at batch 1: 5–8% faster than
+// claiming from one shared counter).
 //
 // A loop must not be started again before the previous call has returned,
 // and b must not start parallel loops itself: helpers do not nest.
@@ -115,7 +134,17 @@ func (l *loop) parallelFor(n, grain int, b body) {
 		return
 	}
 	l.body, l.n, l.grain = b, n, grain
-	l.next.Store(0)
+	// Worker w starts on the w-th share of the chunks, so that loops over
+	// the same data, one after the other, give each worker the same part.
+	np := helpers + 1
+	if cap(l.parts) < np {
+		l.parts = make([]part, np)
+	}
+	l.parts = l.parts[:np]
+	for i := range l.parts {
+		l.parts[i].next.Store(int64(chunks * i / np * grain))
+		l.parts[i].end = int64(min(n, chunks*(i+1)/np*grain))
+	}
 	l.pending.Store(int32(helpers))
 	l.done.Add(helpers)
 	for range helpers {
