@@ -133,41 +133,12 @@ func benchmark(m *ir.Model, fwd forwardFunc, n, warmup, rounds int, minTime time
 		ImagesPerS: float64(n) / median.Seconds(),
 	}
 	r.GFLOPS = 2 * float64(m.Stats().MACs) * float64(n) / median.Seconds() / 1e9
-	r.PeakGFLOPS = kernelPeak()
+	r.PeakGFLOPS = kernels.KernelPeak()
 	if r.PeakGFLOPS > 0 {
 		r.PercentOfPeak = 100 * r.GFLOPS / r.PeakGFLOPS
 	}
 	r.PeakRSSMB = peakRSSMB()
 	return r, nil
-}
-
-// kernelPeak measures the GFLOP/s of the convolution kernel on a 1×1
-// convolution whose operands fit in cache: the best the kernels do here.
-func kernelPeak() float64 {
-	const c, hw = 128, 16 * 16
-	conv := &kernels.Conv2D{InC: c, InH: 16, InW: 16, OutC: c, OutH: 16, OutW: 16,
-		KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1, Weight: make([]float32, c*c)}
-	for i := range conv.Weight {
-		conv.Weight[i] = float32(i%7) * 0.01
-	}
-	if conv.Prepare() != nil {
-		return 0
-	}
-	batch := 4 * runtime.GOMAXPROCS(0)
-	in := make([]float32, batch*c*hw)
-	out := make([]float32, batch*c*hw)
-	scratch := make([]float32, conv.ScratchLen(batch))
-	best := 0.0
-	for range 5 {
-		t0 := time.Now()
-		const reps = 20
-		for range reps {
-			conv.Forward(batch, in, out, scratch)
-		}
-		flops := 2 * float64(c*c*hw*batch*reps)
-		best = max(best, flops/time.Since(t0).Seconds()/1e9)
-	}
-	return best
 }
 
 // peakRSSMB reads the process's peak resident set size (VmHWM) on Linux; 0 elsewhere.
