@@ -62,8 +62,18 @@ func main() {
 		p("\tCMPQ CX, $2")
 		p("\tJLT %s", label("tail"))
 		p("%s:", label("loop"))
+		// Prefetch the B panel 32 KiB ahead, one row per step of k: the
+		// next block of kc rows of the same panel of weights on the
+		// im2row path, which otherwise comes from memory only when the
+		// next block starts (3×3 512→512 at 7×7 with its weights out of
+		// cache: 216 → 262 GFLOP/s). Elsewhere it touches the next panel
+		// of B, already in cache. A prefetch never faults.
 		fma(0)
+		p("\tPREFETCHT0 %d(BX)", 32<<10)
+		p("\tPREFETCHT0 %d(BX)", 32<<10+64)
 		fma(1)
+		p("\tPREFETCHT0 %d(BX)", 32<<10+128)
+		p("\tPREFETCHT0 %d(BX)", 32<<10+192)
 		p("\tADDQ $%d, AX", 8*mr)
 		p("\tADDQ $256, BX")
 		p("\tSUBQ $2, CX")
