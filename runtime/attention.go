@@ -114,6 +114,12 @@ func (cl *skCall) run(lo, hi, _ int) {
 			continue
 		}
 		attn := cl.attn[b*s.M*s.C:]
+		if s.M == 2 {
+			// One pass over both branches, as the selective-kernel
+			// convolutions have them.
+			mix2(dst, cl.branches[0][p*s.HW:(p+1)*s.HW], cl.branches[1][p*s.HW:(p+1)*s.HW], attn[c], attn[s.C+c])
+			continue
+		}
 		for m, u := range cl.branches {
 			scaleInto(dst, u[p*s.HW:(p+1)*s.HW], attn[m*s.C+c], m > 0)
 		}
@@ -129,6 +135,20 @@ func scaleInto(dst, src []float32, a float32, add bool) {
 	src = src[:len(dst)]
 	for i, v := range src {
 		dst[i] = a * v
+	}
+}
+
+// mix2 sets dst = a0·u0 + a1·u1, each product rounded before the sum (the
+// bits scaleInto gives for the two branches one after the other).
+func mix2(dst, u0, u1 []float32, a0, a1 float32) {
+	u0, u1 = u0[:len(dst)], u1[:len(dst)]
+	i := 0
+	if useAVX512 && len(dst) >= 16 {
+		i = len(dst) &^ 15
+		mix2AVX512(&dst[0], &u0[0], &u1[0], i, a0, a1)
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = float32(a0*u0[i]) + float32(a1*u1[i])
 	}
 }
 

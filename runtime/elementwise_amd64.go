@@ -33,3 +33,14 @@ func maxPool3s2AVX512(dst, src *float32, blocks int)
 //
 //go:noescape
 func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
+
+// sumAVX512 is Σ x[i] in float64 over n elements, n a multiple of 8.
+//
+//go:noescape
+func sumAVX512(x *float32, n int) float64
+
+// mix2AVX512 sets dst[i] = a0·u0[i] + a1·u1[i] over n elements, n a
+// multiple of 16 (see mix2).
+//
+//go:noescape
+func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32)

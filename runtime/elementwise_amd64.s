@@ -348,3 +348,79 @@ avg_block:
 avg_done:
 	VZEROUPPER
 	RET
+
+// func sumAVX512(x *float32, n int) float64
+//
+// Σ x[i] over n elements, n a multiple of 8, each converted to float64 and
+// added into 32 partial sums (four vectors of 8).
+TEXT ·sumAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), AX
+	MOVQ n+8(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	VXORPD Z2, Z2, Z2
+	VXORPD Z3, Z3, Z3
+	CMPQ CX, $32
+	JLT sum_8
+sum_32:
+	VCVTPS2PD (AX), Z4
+	VCVTPS2PD 32(AX), Z5
+	VCVTPS2PD 64(AX), Z6
+	VCVTPS2PD 96(AX), Z7
+	VADDPD Z4, Z0, Z0
+	VADDPD Z5, Z1, Z1
+	VADDPD Z6, Z2, Z2
+	VADDPD Z7, Z3, Z3
+	ADDQ $128, AX
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE sum_32
+sum_8:
+	CMPQ CX, $8
+	JLT sum_done
+	VCVTPS2PD (AX), Z4
+	VADDPD Z4, Z0, Z0
+	ADDQ $32, AX
+	SUBQ $8, CX
+	JMP sum_8
+sum_done:
+	VADDPD Z1, Z0, Z0
+	VADDPD Z3, Z2, Z2
+	VADDPD Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	MOVSD X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32)
+//
+// dst[i] = a0·u0[i] + a1·u1[i] over n elements, n a multiple of 16: both
+// products rounded, then added (no fused multiply-add), as Go computes
+// float32(a0*u0[i]) + float32(a1*u1[i]).
+TEXT ·mix2AVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ u0+8(FP), SI
+	MOVQ u1+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS a0+32(FP), Z0
+	VBROADCASTSS a1+36(FP), Z1
+	SHRQ $4, CX
+	JEQ mix_done
+mix_loop:
+	VMULPS (SI), Z0, Z2
+	VMULPS (DX), Z1, Z3
+	VADDPS Z3, Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNE mix_loop
+mix_done:
+	VZEROUPPER
+	RET

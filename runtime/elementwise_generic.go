@@ -33,3 +33,11 @@ func maxPool3s2AVX512(dst, src *float32, blocks int) {
 func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32) {
 	panic("runtime: no assembly kernels")
 }
+
+func sumAVX512(x *float32, n int) float64 {
+	panic("runtime: no assembly kernels")
+}
+
+func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32) {
+	panic("runtime: no assembly kernels")
+}

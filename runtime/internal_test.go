@@ -291,3 +291,42 @@ func TestAvgPool2s2(t *testing.T) {
 		}
 	}
 }
+
+// TestMix2 checks the selective-kernel fusion of two branches against the
+// scalar formula, to the bit, for lengths with and without a tail.
+func TestMix2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	kernels(t, func(t *testing.T) {
+		for _, n := range []int{1, 15, 16, 17, 49, 196, 3136} {
+			u0, u1 := randVec(rng, n), randVec(rng, n)
+			a0, a1 := rng.Float32(), rng.Float32()
+			got := make([]float32, n)
+			mix2(got, u0, u1, a0, a1)
+			for i := range got {
+				if want := float32(a0*u0[i]) + float32(a1*u1[i]); math.Float32bits(got[i]) != math.Float32bits(want) {
+					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, got[i], want)
+				}
+			}
+		}
+	})
+}
+
+// TestMean checks the plane average against an exact float64 sum: the
+// float64 partial sums must round to the same float32 or its neighbour.
+func TestMean(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	kernels(t, func(t *testing.T) {
+		for _, n := range []int{1, 7, 8, 31, 32, 33, 49, 196, 1000, 3136, 50176} {
+			x := randVec(rng, n)
+			var s float64
+			for _, v := range x {
+				s += float64(v)
+			}
+			want := float32(s / float64(n))
+			got := mean(x)
+			if d := math.Abs(float64(got - want)); d > math.Abs(float64(math.Nextafter32(want, 2*want+1)-want)) {
+				t.Errorf("n=%d: mean = %v, want %v", n, got, want)
+			}
+		}
+	})
+}
