@@ -37,10 +37,44 @@ func main() {
 	p("//go:build !purego")
 	p("")
 	p("#include \"textflag.h\"")
-	for mr := 1; mr <= maxMR; mr++ {
+	for _, half := range []bool{false, true} {
+		for mr := 1; mr <= maxMR; mr++ {
+			genAVX512(p, mr, half)
+		}
+	}
+	for h := 1; h <= maxAVX2H; h++ {
+		for _, masked := range []bool{false, true} {
+			genAVX2(p, h, masked)
+		}
+	}
+	if err := os.WriteFile("sgemm_amd64.s", b.Bytes(), 0o644); err != nil {
+		panic(err)
+	}
+}
+
+// genAVX512 writes sgemmAVX512x<mr>, or with half sgemmAVX512x<mr>h, which
+// computes only the first 16 columns of the tile (the caller's mask selects
+// no more): one vector of B a step and one fused multiply-add per row, with
+// A broadcast from memory, half the work when a group has at most 16
+// output channels. It keeps the full kernel's registers (row i in Z(2i))
+// and epilogue, whose operations on the unused Z(2i+1) store nothing.
+func genAVX512(p func(string, ...any), mr int, half bool) {
+	{
 		name := fmt.Sprintf("sgemmAVX512x%d", mr)
-		label := func(l string) string { return fmt.Sprintf("%s%d", l, mr) }
+		suffix := ""
+		if half {
+			name += "h"
+			suffix = "h"
+		}
+		label := func(l string) string { return fmt.Sprintf("%s%d%s", l, mr, suffix) }
 		fma := func(off int) { // one step of k: B row at BX+off·128, A at AX+off·4·mr
+			if half {
+				p("\tVMOVUPS %d(BX), Z30", 128*off)
+				for i := 0; i < mr; i++ {
+					p("\tVFMADD231PS.BCST %d(AX), Z30, Z%d", 4*(off*mr+i), 2*i)
+				}
+				return
+			}
 			p("\tVMOVUPS %d(BX), Z30", 128*off)
 			p("\tVMOVUPS %d(BX), Z31", 128*off+64)
 			for i := 0; i < mr; i++ {
@@ -115,14 +149,6 @@ func main() {
 		}
 		p("\tVZEROUPPER")
 		p("\tRET")
-	}
-	for h := 1; h <= maxAVX2H; h++ {
-		for _, masked := range []bool{false, true} {
-			genAVX2(p, h, masked)
-		}
-	}
-	if err := os.WriteFile("sgemm_amd64.s", b.Bytes(), 0o644); err != nil {
-		panic(err)
 	}
 }
 

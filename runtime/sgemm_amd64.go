@@ -131,6 +131,10 @@ func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float
 		return
 	}
 	mask := uint32(1)<<uint(cols) - 1
+	if cols <= 16 {
+		halfKernel(h, k, a, b, c, ldc, flags, scale, shift, mask)
+		return
+	}
 	switch h {
 	case 1:
 		sgemmAVX512x1(k, a, b, c, ldc, flags, scale, shift, mask)
@@ -160,6 +164,76 @@ func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float
 		panic("runtime: micro-kernel height out of range")
 	}
 }
+
+// halfKernel is the AVX-512 micro-kernel for a tile of at most 16 columns,
+// as in a group of at most 16 output channels on the im2row path: the same
+// products, for the first vector of B only.
+func halfKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float32, mask uint32) {
+	switch h {
+	case 1:
+		sgemmAVX512x1h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 2:
+		sgemmAVX512x2h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 3:
+		sgemmAVX512x3h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 4:
+		sgemmAVX512x4h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 5:
+		sgemmAVX512x5h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 6:
+		sgemmAVX512x6h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 7:
+		sgemmAVX512x7h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 8:
+		sgemmAVX512x8h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 9:
+		sgemmAVX512x9h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 10:
+		sgemmAVX512x10h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 11:
+		sgemmAVX512x11h(k, a, b, c, ldc, flags, scale, shift, mask)
+	case 12:
+		sgemmAVX512x12h(k, a, b, c, ldc, flags, scale, shift, mask)
+	default:
+		panic("runtime: micro-kernel height out of range")
+	}
+}
+
+//go:noescape
+func sgemmAVX512x1h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x2h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x3h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x4h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x5h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x6h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x7h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x8h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x9h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x10h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x11h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
+
+//go:noescape
+func sgemmAVX512x12h(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
 
 //go:noescape
 func sgemmAVX512x1(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)
