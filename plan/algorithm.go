@@ -57,7 +57,7 @@ const im2RowMinWaste = 0.1
 //     8 a group 1.0–2.9×, 16 a group at 28×28 1.5×. At 14×14 (16 a group,
 //     SK's third stage) im2row wins, 1.4–1.8×: a row fills one vector of
 //     16 lanes only partly. With 32 or 64 a group im2row wins too (each
-//     unit then packs its own pixel panels, see runtime's rowShared).
+//     unit then packs its own pixel panels, see runtime's rowSplit).
 //   - Strided grouped 3×3 ones gather their pixels for im2row: 1.5–1.8×
 //     the GEMM on the stride phases.
 //   - Convolutions reading at most directMaxInputs input channels a group,

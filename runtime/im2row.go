@@ -12,9 +12,9 @@ package runtime
 // A grouped convolution is one such GEMM per group, over the group's input
 // and output channels. Each unit of work is, for one group, a block of pixel
 // panels (of any images of the batch) times a block of output-channel
-// panels. For each block of kc columns of the
-// im2row matrix it packs its pixel panels, reading the input through the
-// prologue, and multiplies them by the weights into a tile of pixels ×
+// panels (see rowSplit). For each block of kc columns of the im2row matrix
+// it packs its pixel panels, or finds them in its worker's copy (see
+// rowCopies), reading the input through the prologue, and multiplies them by the weights into a tile of pixels ×
 // channels; at the end it writes the tile transposed into the NCHW output,
 // through the epilogue or the fused state update. The sums run over k in
 // the same order and blocks as on the other path, with the same
