@@ -966,13 +966,13 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
@@ -980,179 +980,179 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
 	layer3_iter_3_5 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
 	layer3_iter_4_5 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
 	layer3_conv_g_r_5 runtime.Conv2D
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %116
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (im2row)
 	layer3_iter_5_5 runtime.Conv2D
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_5_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
 	layer3_conv_g_r_6 runtime.Conv2D
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %116
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (im2row)
 	layer3_iter_6_5 runtime.Conv2D
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_6_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
 	layer3_conv_g_r_7 runtime.Conv2D
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %116
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (im2row)
 	layer3_iter_7_5 runtime.Conv2D
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_7_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
 	layer3_conv_g_r_8 runtime.Conv2D
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %116
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (im2row)
 	layer3_iter_8_5 runtime.Conv2D
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_8_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
 	layer3_conv_g_r_9 runtime.Conv2D
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %116
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (im2row)
 	layer3_iter_9_5 runtime.Conv2D
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_9_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
 	layer3_conv_g_r_10 runtime.Conv2D
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %116
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (im2row)
 	layer3_iter_10_5 runtime.Conv2D
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_10_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
 	layer3_conv_g_r_11 runtime.Conv2D
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %116
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (im2row)
 	layer3_iter_11_5 runtime.Conv2D
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_11_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
 	layer3_conv_g_r_12 runtime.Conv2D
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %116
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (im2row)
 	layer3_iter_12_5 runtime.Conv2D
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_12_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
 	layer3_conv_g_r_13 runtime.Conv2D
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %116
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (im2row)
 	layer3_iter_13_5 runtime.Conv2D
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_13_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
 	layer3_conv_g_r_14 runtime.Conv2D
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %116
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (im2row)
 	layer3_iter_14_5 runtime.Conv2D
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_14_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
 	layer3_conv_g_r_15 runtime.Conv2D
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %116
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (im2row)
 	layer3_iter_15_5 runtime.Conv2D
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_15_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
 	layer3_conv_g_r_16 runtime.Conv2D
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %116
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (im2row)
 	layer3_iter_16_5 runtime.Conv2D
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_16_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
 	layer3_conv_g_r_17 runtime.Conv2D
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %116
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (im2row)
 	layer3_iter_17_5 runtime.Conv2D
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_17_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
 	layer3_conv_g_r_18 runtime.Conv2D
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %116
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (im2row)
 	layer3_iter_18_5 runtime.Conv2D
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_18_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
 	layer3_conv_g_r_19 runtime.Conv2D
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %116
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (im2row)
 	layer3_iter_19_5 runtime.Conv2D
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_19_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
 	layer3_conv_g_r_20 runtime.Conv2D
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %116
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (im2row)
 	layer3_iter_20_5 runtime.Conv2D
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_20_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
 	layer3_conv_g_r_21 runtime.Conv2D
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %116
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (im2row)
 	layer3_iter_21_5 runtime.Conv2D
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_21_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
 	layer3_conv_g_r_22 runtime.Conv2D
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %116
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (im2row)
 	layer3_iter_22_5 runtime.Conv2D
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_22_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1160,7 +1160,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
@@ -1837,7 +1837,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -1892,7 +1891,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InW:    14,
@@ -1965,7 +1963,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2004,7 +2001,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2041,7 +2037,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2080,7 +2075,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2117,7 +2111,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2156,7 +2149,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2193,7 +2185,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2232,7 +2223,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2269,7 +2259,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2308,7 +2297,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2345,7 +2333,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2384,7 +2371,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2421,7 +2407,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2460,7 +2445,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2497,7 +2481,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2536,7 +2519,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2573,7 +2555,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2612,7 +2593,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2649,7 +2629,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2688,7 +2667,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2725,7 +2703,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2764,7 +2741,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2801,7 +2777,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2840,7 +2815,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2877,7 +2851,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2916,7 +2889,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2953,7 +2925,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2992,7 +2963,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3029,7 +2999,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3068,7 +3037,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3105,7 +3073,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3144,7 +3111,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3181,7 +3147,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3220,7 +3185,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3257,7 +3221,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3296,7 +3259,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3333,7 +3295,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3372,7 +3333,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3409,7 +3369,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3448,7 +3407,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3485,7 +3443,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3524,7 +3481,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3561,7 +3517,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3600,7 +3555,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -3655,7 +3609,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -5264,7 +5217,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
@@ -5273,7 +5226,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
 	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
@@ -5288,265 +5241,265 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
 	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
 	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
 	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %116
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (im2row)
 	m.layer3_iter_5_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
 	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %116
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (im2row)
 	m.layer3_iter_6_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
 	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %116
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (im2row)
 	m.layer3_iter_7_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
 	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %116
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (im2row)
 	m.layer3_iter_8_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
 	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %116
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (im2row)
 	m.layer3_iter_9_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
 	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %116
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (im2row)
 	m.layer3_iter_10_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
 	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %116
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (im2row)
 	m.layer3_iter_11_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
 	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %116
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (im2row)
 	m.layer3_iter_12_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
 	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %116
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (im2row)
 	m.layer3_iter_13_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
 	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %116
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (im2row)
 	m.layer3_iter_14_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
 	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %116
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (im2row)
 	m.layer3_iter_15_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
 	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %116
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (im2row)
 	m.layer3_iter_16_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
 	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %116
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (im2row)
 	m.layer3_iter_17_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
 	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %116
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (im2row)
 	m.layer3_iter_18_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
 	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %116
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (im2row)
 	m.layer3_iter_19_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
 	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %116
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (im2row)
 	m.layer3_iter_20_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
 	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %116
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (im2row)
 	m.layer3_iter_21_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
 	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %116
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (im2row)
 	m.layer3_iter_22_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -5558,7 +5511,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)

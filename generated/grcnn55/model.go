@@ -552,13 +552,13 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
@@ -566,35 +566,35 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
 	layer3_iter_3_5 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
 	layer3_iter_4_5 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -602,7 +602,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
@@ -1279,7 +1279,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -1334,7 +1333,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InW:    14,
@@ -1407,7 +1405,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1446,7 +1443,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1483,7 +1479,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1522,7 +1517,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1559,7 +1553,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1598,7 +1591,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1635,7 +1627,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -1674,7 +1665,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1729,7 +1719,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2834,7 +2823,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
@@ -2843,7 +2832,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
 	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
@@ -2858,49 +2847,49 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
 	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
 	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
 	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -2912,7 +2901,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %116
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)

@@ -1451,7 +1451,7 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
@@ -1461,7 +1461,7 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
 	layer3_conv_f runtime.Conv2D
@@ -1469,7 +1469,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -1477,11 +1477,11 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -1489,11 +1489,11 @@ type Model struct {
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
@@ -1501,11 +1501,11 @@ type Model struct {
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
@@ -1513,11 +1513,11 @@ type Model struct {
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
 	layer3_conv_g_r_5 runtime.Conv2D
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_5_5_conv_0_0 runtime.Conv2D
@@ -1525,11 +1525,11 @@ type Model struct {
 	layer3_iter_5_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_5_5 runtime.SKAttention
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_5_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
 	layer3_conv_g_r_6 runtime.Conv2D
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_6_5_conv_0_0 runtime.Conv2D
@@ -1537,11 +1537,11 @@ type Model struct {
 	layer3_iter_6_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_6_5 runtime.SKAttention
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_6_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
 	layer3_conv_g_r_7 runtime.Conv2D
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_7_5_conv_0_0 runtime.Conv2D
@@ -1549,11 +1549,11 @@ type Model struct {
 	layer3_iter_7_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_7_5 runtime.SKAttention
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_7_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
 	layer3_conv_g_r_8 runtime.Conv2D
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_8_5_conv_0_0 runtime.Conv2D
@@ -1561,11 +1561,11 @@ type Model struct {
 	layer3_iter_8_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_8_5 runtime.SKAttention
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_8_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
 	layer3_conv_g_r_9 runtime.Conv2D
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_9_5_conv_0_0 runtime.Conv2D
@@ -1573,11 +1573,11 @@ type Model struct {
 	layer3_iter_9_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_9_5 runtime.SKAttention
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_9_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
 	layer3_conv_g_r_10 runtime.Conv2D
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_10_5_conv_0_0 runtime.Conv2D
@@ -1585,11 +1585,11 @@ type Model struct {
 	layer3_iter_10_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_10_5 runtime.SKAttention
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_10_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
 	layer3_conv_g_r_11 runtime.Conv2D
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_11_5_conv_0_0 runtime.Conv2D
@@ -1597,11 +1597,11 @@ type Model struct {
 	layer3_iter_11_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_11_5 runtime.SKAttention
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_11_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
 	layer3_conv_g_r_12 runtime.Conv2D
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_12_5_conv_0_0 runtime.Conv2D
@@ -1609,11 +1609,11 @@ type Model struct {
 	layer3_iter_12_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_12_5 runtime.SKAttention
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_12_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
 	layer3_conv_g_r_13 runtime.Conv2D
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_13_5_conv_0_0 runtime.Conv2D
@@ -1621,11 +1621,11 @@ type Model struct {
 	layer3_iter_13_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_13_5 runtime.SKAttention
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_13_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
 	layer3_conv_g_r_14 runtime.Conv2D
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_14_5_conv_0_0 runtime.Conv2D
@@ -1633,11 +1633,11 @@ type Model struct {
 	layer3_iter_14_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_14_5 runtime.SKAttention
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_14_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
 	layer3_conv_g_r_15 runtime.Conv2D
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_15_5_conv_0_0 runtime.Conv2D
@@ -1645,11 +1645,11 @@ type Model struct {
 	layer3_iter_15_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_15_5 runtime.SKAttention
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_15_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
 	layer3_conv_g_r_16 runtime.Conv2D
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_16_5_conv_0_0 runtime.Conv2D
@@ -1657,11 +1657,11 @@ type Model struct {
 	layer3_iter_16_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_16_5 runtime.SKAttention
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_16_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
 	layer3_conv_g_r_17 runtime.Conv2D
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_17_5_conv_0_0 runtime.Conv2D
@@ -1669,11 +1669,11 @@ type Model struct {
 	layer3_iter_17_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_17_5 runtime.SKAttention
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_17_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
 	layer3_conv_g_r_18 runtime.Conv2D
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_18_5_conv_0_0 runtime.Conv2D
@@ -1681,11 +1681,11 @@ type Model struct {
 	layer3_iter_18_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_18_5 runtime.SKAttention
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_18_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
 	layer3_conv_g_r_19 runtime.Conv2D
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_19_5_conv_0_0 runtime.Conv2D
@@ -1693,11 +1693,11 @@ type Model struct {
 	layer3_iter_19_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_19_5 runtime.SKAttention
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_19_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
 	layer3_conv_g_r_20 runtime.Conv2D
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_20_5_conv_0_0 runtime.Conv2D
@@ -1705,11 +1705,11 @@ type Model struct {
 	layer3_iter_20_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_20_5 runtime.SKAttention
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_20_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
 	layer3_conv_g_r_21 runtime.Conv2D
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_21_5_conv_0_0 runtime.Conv2D
@@ -1717,11 +1717,11 @@ type Model struct {
 	layer3_iter_21_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_21_5 runtime.SKAttention
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_21_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
 	layer3_conv_g_r_22 runtime.Conv2D
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_22_5_conv_0_0 runtime.Conv2D
@@ -1729,7 +1729,7 @@ type Model struct {
 	layer3_iter_22_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_22_5 runtime.SKAttention
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_22_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1737,7 +1737,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -2654,7 +2654,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2735,7 +2734,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -2808,7 +2806,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2872,7 +2869,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2909,7 +2905,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2973,7 +2968,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3010,7 +3004,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3074,7 +3067,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3111,7 +3103,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3175,7 +3166,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3212,7 +3202,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3276,7 +3265,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3313,7 +3301,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3377,7 +3364,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3414,7 +3400,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3478,7 +3463,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3515,7 +3499,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3579,7 +3562,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3616,7 +3598,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3680,7 +3661,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3717,7 +3697,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3781,7 +3760,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3818,7 +3796,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3882,7 +3859,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -3919,7 +3895,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3983,7 +3958,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4020,7 +3994,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4084,7 +4057,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4121,7 +4093,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4185,7 +4156,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4222,7 +4192,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4286,7 +4255,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4323,7 +4291,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4387,7 +4354,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4424,7 +4390,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4488,7 +4453,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4525,7 +4489,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4589,7 +4552,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4626,7 +4588,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4690,7 +4651,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4727,7 +4687,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4791,7 +4750,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4828,7 +4786,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4892,7 +4849,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -4929,7 +4885,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -4993,7 +4948,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -5048,7 +5002,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -7255,7 +7208,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
 
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
@@ -7271,7 +7224,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
 	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*50176], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
@@ -7286,7 +7239,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
@@ -7299,13 +7252,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
 	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
@@ -7318,13 +7271,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
 	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
@@ -7337,13 +7290,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
 	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
@@ -7356,13 +7309,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
 	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU (im2row); its input is layer3.iter_5.0 and ReLU of %152
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
@@ -7375,13 +7328,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_5_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_5_5.Forward(n, w.layer3_iter_5_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_5_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
 	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU (im2row); its input is layer3.iter_6.0 and ReLU of %152
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
@@ -7394,13 +7347,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_6_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_6_5.Forward(n, w.layer3_iter_6_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_6_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
 	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU (im2row); its input is layer3.iter_7.0 and ReLU of %152
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
@@ -7413,13 +7366,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_7_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_7_5.Forward(n, w.layer3_iter_7_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_7_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
 	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU (im2row); its input is layer3.iter_8.0 and ReLU of %152
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
@@ -7432,13 +7385,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_8_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_8_5.Forward(n, w.layer3_iter_8_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_8_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
 	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU (im2row); its input is layer3.iter_9.0 and ReLU of %152
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
@@ -7451,13 +7404,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_9_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_9_5.Forward(n, w.layer3_iter_9_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_9_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
 	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU (im2row); its input is layer3.iter_10.0 and ReLU of %152
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
@@ -7470,13 +7423,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_10_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_10_5.Forward(n, w.layer3_iter_10_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_10_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
 	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU (im2row); its input is layer3.iter_11.0 and ReLU of %152
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
@@ -7489,13 +7442,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_11_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_11_5.Forward(n, w.layer3_iter_11_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_11_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
 	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU (im2row); its input is layer3.iter_12.0 and ReLU of %152
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
@@ -7508,13 +7461,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_12_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_12_5.Forward(n, w.layer3_iter_12_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_12_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
 	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU (im2row); its input is layer3.iter_13.0 and ReLU of %152
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
@@ -7527,13 +7480,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_13_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_13_5.Forward(n, w.layer3_iter_13_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_13_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
 	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU (im2row); its input is layer3.iter_14.0 and ReLU of %152
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
@@ -7546,13 +7499,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_14_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_14_5.Forward(n, w.layer3_iter_14_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_14_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
 	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU (im2row); its input is layer3.iter_15.0 and ReLU of %152
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
@@ -7565,13 +7518,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_15_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_15_5.Forward(n, w.layer3_iter_15_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_15_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
 	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU (im2row); its input is layer3.iter_16.0 and ReLU of %152
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
@@ -7584,13 +7537,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_16_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_16_5.Forward(n, w.layer3_iter_16_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_16_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
 	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU (im2row); its input is layer3.iter_17.0 and ReLU of %152
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
@@ -7603,13 +7556,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_17_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_17_5.Forward(n, w.layer3_iter_17_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_17_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
 	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU (im2row); its input is layer3.iter_18.0 and ReLU of %152
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
@@ -7622,13 +7575,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_18_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_18_5.Forward(n, w.layer3_iter_18_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_18_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
 	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU (im2row); its input is layer3.iter_19.0 and ReLU of %152
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
@@ -7641,13 +7594,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_19_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_19_5.Forward(n, w.layer3_iter_19_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_19_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
 	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU (im2row); its input is layer3.iter_20.0 and ReLU of %152
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
@@ -7660,13 +7613,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_20_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_20_5.Forward(n, w.layer3_iter_20_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_20_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
 	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU (im2row); its input is layer3.iter_21.0 and ReLU of %152
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
@@ -7679,13 +7632,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_21_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_21_5.Forward(n, w.layer3_iter_21_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_21_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
 	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU (im2row); its input is layer3.iter_22.0 and ReLU of %152
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
@@ -7698,7 +7651,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_22_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_22_5.Forward(n, w.layer3_iter_22_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_22_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -7710,7 +7663,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)

@@ -803,7 +803,7 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
 	layer2_d_conv_1 runtime.Conv2D
@@ -813,7 +813,7 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
 	layer3_conv_f runtime.Conv2D
@@ -821,7 +821,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -829,11 +829,11 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_2_5_conv_0_0 runtime.Conv2D
@@ -841,11 +841,11 @@ type Model struct {
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_3_5_conv_0_0 runtime.Conv2D
@@ -853,11 +853,11 @@ type Model struct {
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_6 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
 	layer3_iter_4_5_conv_0_0 runtime.Conv2D
@@ -865,7 +865,7 @@ type Model struct {
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -873,7 +873,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1790,7 +1790,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -1871,7 +1870,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    256,
 		InH:    14,
 		InW:    14,
@@ -1944,7 +1942,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2008,7 +2005,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2045,7 +2041,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2109,7 +2104,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2146,7 +2140,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2210,7 +2203,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2247,7 +2239,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -2311,7 +2302,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    512,
 		InH:    14,
 		InW:    14,
@@ -2366,7 +2356,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    1024,
 		InH:    14,
 		InRelu: true,
@@ -3835,7 +3824,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
 	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
 
-	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
@@ -3851,7 +3840,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
 	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*50176], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
 	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
@@ -3866,7 +3855,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
 	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %152
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
@@ -3879,13 +3868,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
 	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %152
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
@@ -3898,13 +3887,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
 	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU (im2row); its input is layer3.iter_3.0 and ReLU of %152
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
@@ -3917,13 +3906,13 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
 	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU (im2row); its input is layer3.iter_4.0 and ReLU of %152
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
@@ -3936,7 +3925,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14 (im2row); its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -3948,7 +3937,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %152
+	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
 	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)

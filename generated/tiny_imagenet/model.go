@@ -336,13 +336,13 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
 	layer3_conv_f runtime.Conv2D
@@ -350,19 +350,19 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %68
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	layer3_iter_1_5 runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %68
+	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	layer3_iter_2_5 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -370,7 +370,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %68
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
@@ -763,7 +763,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -818,7 +817,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    32,
 		InH:    14,
 		InW:    14,
@@ -893,7 +891,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -932,7 +929,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -970,7 +966,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -1009,7 +1004,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1064,7 +1058,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -1747,7 +1740,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	m.avgpool2.Forward(n, b[4][:n*50176], b[1][:n*12544])
 
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	m.layer2_d_conv.Forward(n, b[1][:n*12544], b[4][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
@@ -1756,7 +1749,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[1][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
@@ -1771,25 +1764,25 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
 	m.layer3_conv_g_r.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %68
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	m.layer3_iter_1_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (im2row)
 	m.layer3_iter_1_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
 
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
 	m.layer3_conv_g_r_2.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU (im2row); its input is layer3.iter_2.0 and ReLU of %68
+	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	m.layer3_iter_2_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (im2row)
 	m.layer3_iter_2_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
@@ -1801,7 +1794,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %68
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
 	m.layer3_d_conv_1.Forward(n, b[4][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)

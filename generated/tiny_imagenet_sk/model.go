@@ -479,7 +479,7 @@ type Model struct {
 	layer2_d_bn runtime.ScaleShift
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	avgpool2 runtime.Pool2D
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	layer2_d_conv runtime.Conv2D
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
 	layer2_d_conv_1 runtime.Conv2D
@@ -489,7 +489,7 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %101
 	layer3_conv_f runtime.Conv2D
@@ -497,7 +497,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
 	layer3_iter_1_5_conv_0_0 runtime.Conv2D
@@ -505,7 +505,7 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -513,7 +513,7 @@ type Model struct {
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %104
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
 	layer3_d_conv_3_conv_0_0 runtime.Conv2D
@@ -1106,7 +1106,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1187,7 +1186,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    32,
 		InH:    14,
 		InW:    14,
@@ -1262,7 +1260,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -1326,7 +1323,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    64,
 		InH:    14,
 		InW:    14,
@@ -1381,7 +1377,6 @@ func New() *Model {
 		DH:     1,
 		DW:     1,
 		Groups: 1,
-		Im2Row: true,
 		InC:    128,
 		InH:    14,
 		InRelu: true,
@@ -2265,7 +2260,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
 	m.avgpool2.Forward(n, b[3][:n*50176], b[5][:n*12544])
 
-	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[3][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
@@ -2281,7 +2276,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[1][:n*6272]}
 	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*6272], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14 (im2row)
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
 	m.layer2_d_conv_1e.Forward(n, b[5][:n*6272], b[4][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
@@ -2296,7 +2291,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
 	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU (im2row); its input is layer3.iter_1.0 and ReLU of %104
+	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
 	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
@@ -2309,7 +2304,7 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[2][:n*12544], b[0][:n*12544]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[1][:n*12544], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14 (im2row); its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], b[5][:n*25088], b[4][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
@@ -2321,7 +2316,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	m.layer3_d_conv.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
 
-	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU (im2row); its input is layer3.d_bn_1 and ReLU of %104
+	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
 	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
