@@ -169,6 +169,13 @@ rows_row:
 	LEAQ (SI)(AX*4), AX
 	TESTQ R14, R14
 	JNE rows_gather
+	// Prefetch the run 32 rows ahead (a few input channels on): the
+	// input often comes from the other core, whose lines arrive slowly.
+	CMPQ CX, $33
+	JLT rows_nopf
+	MOVLQSX 128(R8), BX
+	PREFETCHT0 (SI)(BX*4)
+rows_nopf:
 	VMOVUPS.Z (AX), K1, Z0
 	JMP rows_act
 rows_gather:
