@@ -10,7 +10,8 @@
 // Z28, Z29. The k loop is unrolled twice. After it, according to flags,
 // the kernel adds C, multiplies row i by scale[i], adds shift[i] and clamps
 // at 0, then stores the columns that mask selects (K1 the first 16, K2 the
-// last 16).
+// last 16). Kernel sgemmAVX512x<mr>h computes only the first 16 columns,
+// for tiles of at most 16 (see genAVX512).
 //
 // For machines with AVX2 and FMA but not AVX-512, kernel sgemmAVX2x<h>
 // (h ≤ 6) computes an h×16 tile: rows 0..h-1 of an A panel whose columns
@@ -59,97 +60,94 @@ func main() {
 // output channels. It keeps the full kernel's registers (row i in Z(2i))
 // and epilogue, whose operations on the unused Z(2i+1) store nothing.
 func genAVX512(p func(string, ...any), mr int, half bool) {
-	{
-		name := fmt.Sprintf("sgemmAVX512x%d", mr)
-		suffix := ""
-		if half {
-			name += "h"
-			suffix = "h"
-		}
-		label := func(l string) string { return fmt.Sprintf("%s%d%s", l, mr, suffix) }
-		fma := func(off int) { // one step of k: B row at BX+off·128, A at AX+off·4·mr
-			if half {
-				p("\tVMOVUPS %d(BX), Z30", 128*off)
-				for i := 0; i < mr; i++ {
-					p("\tVFMADD231PS.BCST %d(AX), Z30, Z%d", 4*(off*mr+i), 2*i)
-				}
-				return
-			}
-			p("\tVMOVUPS %d(BX), Z30", 128*off)
-			p("\tVMOVUPS %d(BX), Z31", 128*off+64)
-			for i := 0; i < mr; i++ {
-				z := 28 + i%2
-				p("\tVBROADCASTSS %d(AX), Z%d", 4*(off*mr+i), z)
-				p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
-				p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
-			}
-		}
-		p("")
-		p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)", name)
-		p("TEXT ·%s(SB), NOSPLIT, $0-68", name)
-		p("\tMOVQ k+0(FP), CX")
-		p("\tMOVQ a+8(FP), AX")
-		p("\tMOVQ b+16(FP), BX")
-		for i := 0; i < 2*mr; i++ {
-			p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
-		}
-		p("\tCMPQ CX, $2")
-		p("\tJLT %s", label("tail"))
-		p("%s:", label("loop"))
-		// Prefetch the B panel 32 KiB ahead, one row per step of k: the
-		// next block of kc rows of the same panel of weights on the
-		// im2row path, which otherwise comes from memory only when the
-		// next block starts (3×3 512→512 at 7×7 with its weights out of
-		// cache: 216 → 262 GFLOP/s). Elsewhere it touches the next panel
-		// of B, already in cache. A prefetch never faults.
-		fma(0)
-		p("\tPREFETCHT0 %d(BX)", 32<<10)
-		p("\tPREFETCHT0 %d(BX)", 32<<10+64)
-		fma(1)
-		p("\tPREFETCHT0 %d(BX)", 32<<10+128)
-		p("\tPREFETCHT0 %d(BX)", 32<<10+192)
-		p("\tADDQ $%d, AX", 8*mr)
-		p("\tADDQ $256, BX")
-		p("\tSUBQ $2, CX")
-		p("\tCMPQ CX, $2")
-		p("\tJGE %s", label("loop"))
-		p("%s:", label("tail"))
-		p("\tTESTQ CX, CX")
-		p("\tJEQ %s", label("store"))
-		fma(0)
-		p("%s:", label("store"))
-		p("\tMOVQ c+24(FP), DI")
-		p("\tMOVQ ldc+32(FP), DX")
-		p("\tSHLQ $2, DX")
-		p("\tMOVQ flags+40(FP), R8")
-		p("\tMOVL mask+64(FP), R9")
-		p("\tKMOVW R9, K1")
-		p("\tSHRL $16, R9")
-		p("\tKMOVW R9, K2")
-		// flags&1: accumulate into C. Masked adds leave the other lanes
-		// alone and do not read C there.
-		p("\tTESTQ $1, R8")
-		p("\tJEQ %s", label("noacc"))
-		p("\tMOVQ DI, R10")
-		for i := 0; i < mr; i++ {
-			p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
-			p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
-			if i < mr-1 {
-				p("\tADDQ DX, R10")
-			}
-		}
-		p("%s:", label("noacc"))
-		scaleShiftReLU(p, label, "Z", mr, 24, 25, "VPXORD Z27, Z27, Z27", 27)
-		for i := 0; i < mr; i++ {
-			p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
-			p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
-			if i < mr-1 {
-				p("\tADDQ DX, DI")
-			}
-		}
-		p("\tVZEROUPPER")
-		p("\tRET")
+	suffix := ""
+	if half {
+		suffix = "h"
 	}
+	name := fmt.Sprintf("sgemmAVX512x%d%s", mr, suffix)
+	label := func(l string) string { return fmt.Sprintf("%s%d%s", l, mr, suffix) }
+	fma := func(off int) { // one step of k: B row at BX+off·128, A at AX+off·4·mr
+		if half {
+			p("\tVMOVUPS %d(BX), Z30", 128*off)
+			for i := 0; i < mr; i++ {
+				p("\tVFMADD231PS.BCST %d(AX), Z30, Z%d", 4*(off*mr+i), 2*i)
+			}
+			return
+		}
+		p("\tVMOVUPS %d(BX), Z30", 128*off)
+		p("\tVMOVUPS %d(BX), Z31", 128*off+64)
+		for i := 0; i < mr; i++ {
+			z := 28 + i%2
+			p("\tVBROADCASTSS %d(AX), Z%d", 4*(off*mr+i), z)
+			p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
+			p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
+		}
+	}
+	p("")
+	p("// func %s(k int, a, b, c *float32, ldc int, flags int, scale, shift *float32, mask uint32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-68", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ b+16(FP), BX")
+	for i := 0; i < 2*mr; i++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("\tCMPQ CX, $2")
+	p("\tJLT %s", label("tail"))
+	p("%s:", label("loop"))
+	// Prefetch the B panel 32 KiB ahead, one row per step of k: the
+	// next block of kc rows of the same panel of weights on the
+	// im2row path, which otherwise comes from memory only when the
+	// next block starts (3×3 512→512 at 7×7 with its weights out of
+	// cache: 216 → 262 GFLOP/s). Elsewhere it touches the next panel
+	// of B, already in cache. A prefetch never faults.
+	fma(0)
+	p("\tPREFETCHT0 %d(BX)", 32<<10)
+	p("\tPREFETCHT0 %d(BX)", 32<<10+64)
+	fma(1)
+	p("\tPREFETCHT0 %d(BX)", 32<<10+128)
+	p("\tPREFETCHT0 %d(BX)", 32<<10+192)
+	p("\tADDQ $%d, AX", 8*mr)
+	p("\tADDQ $256, BX")
+	p("\tSUBQ $2, CX")
+	p("\tCMPQ CX, $2")
+	p("\tJGE %s", label("loop"))
+	p("%s:", label("tail"))
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s", label("store"))
+	fma(0)
+	p("%s:", label("store"))
+	p("\tMOVQ c+24(FP), DI")
+	p("\tMOVQ ldc+32(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ flags+40(FP), R8")
+	p("\tMOVL mask+64(FP), R9")
+	p("\tKMOVW R9, K1")
+	p("\tSHRL $16, R9")
+	p("\tKMOVW R9, K2")
+	// flags&1: accumulate into C. Masked adds leave the other lanes
+	// alone and do not read C there.
+	p("\tTESTQ $1, R8")
+	p("\tJEQ %s", label("noacc"))
+	p("\tMOVQ DI, R10")
+	for i := 0; i < mr; i++ {
+		p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
+		p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
+		if i < mr-1 {
+			p("\tADDQ DX, R10")
+		}
+	}
+	p("%s:", label("noacc"))
+	scaleShiftReLU(p, label, "Z", mr, 24, 25, "VPXORD Z27, Z27, Z27", 27)
+	for i := 0; i < mr; i++ {
+		p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
+		p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
+		if i < mr-1 {
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 }
 
 const maxAVX2H = 6
