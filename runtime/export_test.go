@@ -23,13 +23,16 @@ func saveKernel() (restore func()) {
 
 // Im2RowSplit names how a prepared im2row convolution splits a batch's
 // work: "wide" (units of all channels, each packing its own pixel panels),
-// "copies" (each worker packs all pixel panels into its own copy) or
-// "unit" (each unit packs its panels block by block).
+// "copies" (each worker packs all pixel panels into its own copy),
+// "planes" (each worker writes the input's shifted planes, read in place)
+// or "unit" (each unit packs its panels block by block).
 func Im2RowSplit(c *Conv2D, batch int) string {
 	if c.plan.path != pathIm2Row {
 		return "not im2row"
 	}
 	switch _, ob := c.rowSplit(batch); {
+	case c.rowPlanes(batch):
+		return "planes"
 	case c.rowCopies(batch):
 		return "copies"
 	case ob == c.rows.q && c.rows.q > 1:

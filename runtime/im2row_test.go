@@ -12,7 +12,7 @@ import (
 // late-layer and grouped shapes, with and without the
 // input prologue and, for 1×1 convolutions, the fused state update, on
 // every kernel family, and with each way of splitting the work (see
-// rowSplit and rowCopies). The two paths sum the same products in the same
+// rowSplit, rowCopies and rowPlanes). The two paths sum the same products in the same
 // order with the same micro-kernel, so they must agree to the bit.
 func TestIm2Row(t *testing.T) {
 	t.Run("default", testIm2Row)
@@ -39,6 +39,10 @@ func im2RowCases() []convCase {
 		convCase{inC: 256, outC: 2048, inH: 5, inW: 5, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 1, epilogue: 2}, // 64 per group
 		convCase{inC: 64, outC: 96, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 4, epilogue: 3},   // units of all channels
 		convCase{inC: 48, outC: 80, inH: 11, inW: 12, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 6, epilogue: 1},   // the same, 1×1
+		convCase{inC: 96, outC: 200, inH: 7, inW: 9, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 3},    // shifted planes
+		convCase{inC: 64, outC: 160, inH: 10, inW: 10, k: 3, s: 1, p: 2, d: 2, groups: 1, batch: 1, epilogue: 2},  // planes, dilated
+		convCase{inC: 32, outC: 192, inH: 8, inW: 8, k: 5, s: 1, p: 2, d: 1, groups: 1, batch: 2, epilogue: 3},    // planes, 5×5
+		convCase{inC: 64, outC: 512, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 2, batch: 1, epilogue: 1},    // planes, grouped
 	)
 }
 
@@ -94,7 +98,7 @@ func testIm2Row(t *testing.T) {
 	}
 	t.Logf("cases checked: %v", checked)
 	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 ||
-		checked["wide"] < 2 || checked["copies"] < 10 || checked["unit"] < 2 {
+		checked["wide"] < 2 || checked["copies"] < 5 || checked["planes"] < 9 || checked["unit"] < 2 {
 		t.Errorf("too few cases: %v", checked)
 	}
 }

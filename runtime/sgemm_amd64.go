@@ -165,6 +165,16 @@ func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float
 	}
 }
 
+// offsKernel is microKernel for AVX-512 with A read in place: step p of
+// k reads the h floats of A from a + offs[p] floats on (see genAVX512).
+func offsKernel(h, k int, a *float32, offs *int32, b, c *float32, ldc, flags, cols int) {
+	half := 0
+	if cols <= 16 {
+		half = 1
+	}
+	offsKernels[half][h-1](k, a, b, c, ldc, flags, nil, nil, uint32(1)<<uint(cols)-1, offs)
+}
+
 // halfKernel is the AVX-512 micro-kernel for a tile of at most 16 columns,
 // as in a group of at most 16 output channels on the im2row path: the same
 // products, for the first vector of B only.

@@ -13,6 +13,10 @@ func microKernel(h, k int, a, b, c *float32, ldc, flags int, scale, shift *float
 	goKernel(h, k, a, b, c, ldc, flags, scale, shift, cols)
 }
 
+func offsKernel(h, k int, a *float32, offs *int32, b, c *float32, ldc, flags, cols int) {
+	panic("runtime: no AVX-512 in this build")
+}
+
 // packOffs packs B for sgemmPacked from rows at offsets: row p of B is
 // src[offs[p] : offs[p]+n].
 func packOffs(bp, src []float32, offs []int32, n int) {
