@@ -280,16 +280,22 @@ func (cl *convCall) packPlanes(w int) {
 					continue
 				}
 				// d[q] is the input at q+dx where that stays in q's row.
+				// The columns to zero are few (one for a 3×3 kernel):
+				// plain stores, not a call per row.
 				if dx >= 0 {
 					c.prologue(d[:data-dx], src[dx:], ic)
 					clear(d[data-dx:])
 					for row := width; row <= data; row += width {
-						clear(d[row-dx : row])
+						for x := row - dx; x < row; x++ {
+							d[x] = 0
+						}
 					}
 				} else {
 					c.prologue(d[-dx:], src[:data+dx], ic)
 					for row := 0; row < data; row += width {
-						clear(d[row : row-dx])
+						for x := row; x < row-dx; x++ {
+							d[x] = 0
+						}
 					}
 				}
 			}
