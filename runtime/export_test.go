@@ -22,21 +22,24 @@ func saveKernel() (restore func()) {
 }
 
 // Im2RowSplit names how a prepared im2row convolution splits a batch's
-// work: "wide" (units of all channels, each packing its own pixel panels),
-// "copies" (each worker packs all pixel panels into its own copy),
-// "planes" (each worker writes the input's shifted planes, read in place)
-// or "unit" (each unit packs its panels block by block).
+// work: "wide" (units of all channels, each over its own pixels), "copies"
+// (each worker prepares its input for all units once) or "unit" (units of
+// some channels and some pixels, each preparing its own input).
 func Im2RowSplit(c *Conv2D, batch int) string {
 	if c.plan.path != pathIm2Row {
 		return "not im2row"
 	}
 	switch _, ob := c.rowSplit(batch); {
-	case c.rowPlanes(batch):
-		return "planes"
 	case c.rowCopies(batch):
 		return "copies"
 	case ob == c.rows.q && c.rows.q > 1:
 		return "wide"
 	}
 	return "unit"
+}
+
+// Im2RowPlanes reports whether a prepared im2row convolution reads a
+// batch's input from shifted planes rather than packed pixel panels.
+func Im2RowPlanes(c *Conv2D, batch int) bool {
+	return c.plan.path == pathIm2Row && (c.rowPlanes(batch) || c.rowUnitPlanes(batch))
 }

@@ -47,6 +47,12 @@ type rowPlan struct {
 	prows int
 	poffs []int32
 	pmax  int // the largest of poffs
+	// With rowUnitPlanes, a unit's planes hold only its group's icg
+	// channels: gplane floats an image, row p at goffs[p] =
+	// ((kx·icg + ic)·prows + ky·DH)·InW.
+	gplane int
+	goffs  []int32
+	gmax   int
 }
 
 // panel returns the pixels [p0, p1) of an image that pixel panel i holds.
@@ -104,6 +110,14 @@ func (c *Conv2D) prepareIm2Row() {
 			r.poffs[p] = int32(((t%c.KW*c.InC+ic)*r.prows + t/c.KW*c.DH) * c.InW)
 		}
 		r.pmax = int(slices.Max(r.poffs))
+		icg := c.InC / c.Groups
+		r.gplane = c.KW * icg * r.prows * c.InW
+		r.goffs = make([]int32, k)
+		for p := range r.goffs {
+			ic, t := p/taps, p%taps
+			r.goffs[p] = int32(((t%c.KW*icg+ic)*r.prows + t/c.KW*c.DH) * c.InW)
+		}
+		r.gmax = int(slices.Max(r.goffs))
 	}
 	c.rows = r
 
@@ -191,9 +205,35 @@ func (c *Conv2D) rowPlanes(batch int) bool {
 	return c.rows.poffs != nil && c.rowCopies(batch)
 }
 
+// rowUnitPlanes reports whether, without rowCopies, each unit writes the
+// shifted planes of its group's channels, for the rows its pixels read,
+// into a small buffer of its worker's, instead of packing pixel panels per
+// block of k: when units split channels (not all of a group's in one
+// unit), as for groups of a few channels: SK's 3×3 branches at 14×14,
+// 8 channels a group, 7.5–7.9 → 6.7–6.8 ms a forward of SK-GRCNN-109 at
+// batch 1 (the model 1.8% faster, GRCNN-55 3%). Units of all channels (wide, at batch 8) pack panels: there the kernels
+// read them faster (3×3 256→256 at 14×14: 290–308 against 268–270 GFLOP/s
+// from planes).
+func (c *Conv2D) rowUnitPlanes(batch int) bool {
+	if c.rows.poffs == nil || c.rowCopies(batch) || c.unitImages(batch)*c.rows.gplane > unitPlanesMax {
+		return false
+	}
+	_, ob := c.rowSplit(batch)
+	return ob < c.rows.q || c.rows.q == 1
+}
+
+// unitPlanesMax is the most floats of a unit's planes (1 MiB, within L2).
+const unitPlanesMax = 256 << 10
+
+// unitImages is the most images the pixel panels of one unit span.
+func (c *Conv2D) unitImages(batch int) int {
+	pb, _ := c.rowSplit(batch)
+	return min(batch, (pb+c.rows.panels-1)/c.rows.panels+1)
+}
+
 // rowScratch is the scratch of the im2row path: with rowCopies, per
-// worker its copy of the pixel panels, else per worker its own packed panels
-// for a block of k; then per worker its tile of pixels × channels (with 16
+// worker its copy of the pixel panels (or planes), else per worker its own
+// packed panels for a block of k (or a unit's planes); then per worker its tile of pixels × channels (with 16
 // rows of slack for transposeOut) and 16 rows of the tile transposed, for
 // the fused update.
 func (c *Conv2D) rowScratch(batch int) (copies, worker int) {
@@ -207,6 +247,10 @@ func (c *Conv2D) rowScratch(batch int) (copies, worker int) {
 		worker = mr * min(c.plan.k, kc)
 	case c.rowCopies(batch):
 		copies = workers() * c.rowCopyLen(batch)
+	case c.rowUnitPlanes(batch):
+		// A unit's planes, and a panel gathered from them for the
+		// kernels without AVX-512.
+		worker = c.unitImages(batch)*c.rows.gplane + mr*min(c.plan.k, kc)
 	default:
 		worker = rows * min(c.plan.k, kc)
 	}
@@ -250,56 +294,76 @@ func (cl *convCall) planeImage(w, b int) []float32 {
 	return cl.scratch[at : at+n]
 }
 
-// packPlanes writes worker w's copy of the shifted planes of the batch's
-// input: for each input channel and column tap kx, the channel read
-// through the prologue with its rows padded to prows (PH zero rows above)
-// and shifted by dx = kx·DW-PW columns, zero where a column leaves the
-// row. Pixel p's input under tap (ky, kx) is then the plane's float
-// p + ky·DH·InW, so that consecutive pixels, across rows too, read
-// consecutive floats: an im2row matrix read in place, a third of the size
-// of the pixel panels of a 3×3 convolution, and written in long runs
-// instead of panel rows of 12 floats (GRCNN-109's 3×3 layers at 14×14,
-// batch 1: 21.3 → 20.0 ms a forward).
-func (cl *convCall) packPlanes(w int) {
+// packPlanes writes into img rows [r0, r1) of the shifted planes of input
+// channels [c0, c1) of image b: for each input channel
+// and column tap kx, the channel read through the prologue with its rows
+// padded to prows (PH zero rows above) and shifted by dx = kx·DW-PW
+// columns, zero where a column leaves the row. Pixel p's input under tap
+// (ky, kx) is then the plane's float p + ky·DH·InW, so that consecutive
+// pixels, across rows too, read consecutive floats: an im2row matrix read
+// in place, a third of the size of the pixel panels of a 3×3 convolution,
+// and written in long runs instead of panel rows of 12 floats
+// (GRCNN-109's 3×3 layers at 14×14, batch 1: 21.3 → 20.0 ms a forward).
+func (cl *convCall) packPlanes(img []float32, b, r0, r1, c0, c1 int) {
 	c := cl.c
 	width, plane := c.InW, c.rows.prows*c.InW
-	top := c.PH * width
-	data := min(c.InH*width, plane-top) // floats of input rows in a plane
-	for b := range cl.batch {
-		img := cl.planeImage(w, b)
-		for ic := range c.InC {
-			src := cl.in[(b*c.InC+ic)*c.InH*width:][:data]
-			for kx := range c.KW {
-				dst := img[(kx*c.InC+ic)*plane:][:plane]
-				clear(dst[:top])
-				clear(dst[top+data:])
-				d := dst[top : top+data]
-				dx := kx*c.DW - c.PW
-				if dx >= width || -dx >= width {
-					clear(d)
-					continue
-				}
-				// d[q] is the input at q+dx where that stays in q's row.
-				// The columns to zero are few (one for a 3×3 kernel):
-				// plain stores, not a call per row.
-				if dx >= 0 {
-					c.prologue(d[:data-dx], src[dx:], ic)
-					clear(d[data-dx:])
-					for row := width; row <= data; row += width {
-						for x := row - dx; x < row; x++ {
-							d[x] = 0
-						}
+	d0, d1 := max(r0, c.PH), min(r1, c.PH+c.InH) // the rows that hold input rows
+	for ic := c0; ic < c1; ic++ {
+		for kx := range c.KW {
+			dst := img[(kx*(c1-c0)+ic-c0)*plane:][:plane]
+			if d0 >= d1 {
+				clear(dst[r0*width : r1*width])
+				continue
+			}
+			clear(dst[r0*width : d0*width])
+			clear(dst[d1*width : r1*width])
+			d := dst[d0*width : d1*width]
+			data := len(d)
+			src := cl.in[(b*c.InC+ic)*c.InH*width+(d0-c.PH)*width:][:data]
+			dx := kx*c.DW - c.PW
+			if dx >= width || -dx >= width {
+				clear(d)
+				continue
+			}
+			// d[q] is the input at q+dx where that stays in q's row.
+			// The columns to zero are few (one for a 3×3 kernel):
+			// plain stores, not a call per row.
+			if dx >= 0 {
+				c.prologue(d[:data-dx], src[dx:], ic)
+				clear(d[data-dx:])
+				for row := width; row <= data; row += width {
+					for x := row - dx; x < row; x++ {
+						d[x] = 0
 					}
-				} else {
-					c.prologue(d[-dx:], src[:data+dx], ic)
-					for row := 0; row < data; row += width {
-						for x := row; x < row-dx; x++ {
-							d[x] = 0
-						}
+				}
+			} else {
+				c.prologue(d[-dx:], src[:data+dx], ic)
+				for row := 0; row < data; row += width {
+					for x := row; x < row-dx; x++ {
+						d[x] = 0
 					}
 				}
 			}
 		}
+	}
+}
+
+// packUnitPlanes writes into buf the rows of group grp's planes that the
+// pixel panels [g0, g1) of the batch read, gplane floats for each image
+// they span.
+func (cl *convCall) packUnitPlanes(buf []float32, g0, g1, grp int) {
+	c, r := cl.c, &cl.c.rows
+	icg := c.InC / c.Groups
+	for gp := g0; gp < g1; {
+		b := gp / r.panels
+		end := min(g1, (b+1)*r.panels)
+		p0 := panelStart(r.npix, r.panels, gp%r.panels)
+		p1 := panelStart(r.npix, r.panels, (end-1)%r.panels+1)
+		// Output rows [y0, y1] read plane rows [y0, y1+(KH-1)·DH].
+		y0, y1 := p0/c.OutW, (p1-1)/c.OutW
+		img := buf[(b-g0/r.panels)*r.gplane:][:r.gplane]
+		cl.packPlanes(img, b, y0, y1+(c.KH-1)*c.DH+1, grp*icg, (grp+1)*icg)
+		gp = end
 	}
 }
 
@@ -351,13 +415,16 @@ func (cl *convCall) rowUnit(u, w int) {
 	wsc := cl.scratch[copies+w*ws : copies+(w+1)*ws]
 	rows := cl.pb * mr
 	planes := c.rowPlanes(cl.batch)
-	var aBuf []float32
+	unitPlanes := c.rowUnitPlanes(cl.batch)
+	var aBuf, ubuf []float32
 	if copies == 0 || planes {
 		aBuf = wsc[:ws-(rows+16)*ldc-16*rows]
 	}
 	if copies > 0 && !cl.packed[w] {
 		if planes {
-			cl.packPlanes(w)
+			for b := range cl.batch {
+				cl.packPlanes(cl.planeImage(w, b), b, 0, r.prows, 0, c.InC)
+			}
 		} else {
 			cl.packCopy(w)
 		}
@@ -365,10 +432,17 @@ func (cl *convCall) rowUnit(u, w int) {
 	}
 	tile := wsc[len(aBuf) : len(aBuf)+(rows+16)*ldc]
 	tmp := wsc[len(aBuf)+len(tile):]
+	if unitPlanes {
+		// The unit's planes, then the panel the kernels without
+		// AVX-512 gather.
+		n := c.unitImages(cl.batch) * r.gplane
+		ubuf, aBuf = aBuf[:n], aBuf[n:]
+		cl.packUnitPlanes(ubuf, g0, g1, grp)
+	}
 
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
-		if copies == 0 {
+		if copies == 0 && !unitPlanes {
 			// Pack the unit's pixel panels for rows [k0, k0+kl) of the
 			// im2row matrix, panel after panel, each kl rows of h pixels.
 			at := 0
@@ -391,14 +465,21 @@ func (cl *convCall) rowUnit(u, w int) {
 			h := p1 - p0
 			var a []float32
 			switch {
-			case planes:
+			case planes || unitPlanes:
 				// Pixels [p0, p1) of the group's planes, read in
 				// place at the offsets of rows [k0, k0+kl).
-				img := cl.planeImage(w, gp/r.panels)
-				base := img[grp*(c.InC/c.Groups)*r.prows*c.InW+p0:]
-				offs := r.poffs[k0 : k0+kl]
+				var base []float32
+				var offs []int32
+				var most int
+				if planes {
+					img := cl.planeImage(w, gp/r.panels)
+					base, offs, most = img[grp*(c.InC/c.Groups)*r.prows*c.InW+p0:], r.poffs[k0:k0+kl], r.pmax
+				} else {
+					img := ubuf[(gp/r.panels-g0/r.panels)*r.gplane:]
+					base, offs, most = img[p0:], r.goffs[k0:k0+kl], r.gmax
+				}
 				if useAVX512 {
-					_ = base[r.pmax+h-1]
+					_ = base[most+h-1]
 					for j := j0; j < j1; j++ {
 						offsKernel(h, kl, &base[0], &offs[0], &wg[(j*k+k0)*nr], &tile[at*ldc+(j-j0)*nr], ldc, flags, min(nr, m-j*nr))
 					}

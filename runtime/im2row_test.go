@@ -62,7 +62,12 @@ func testIm2Row(t *testing.T) {
 			checked["prologue"]++
 		}
 		same(t, tc.String()+" im2row", run(t, &rows, tc.batch, in, n), run(t, &plain, tc.batch, in, n))
-		checked[runtime.Im2RowSplit(&rows, tc.batch)]++
+		split := runtime.Im2RowSplit(&rows, tc.batch)
+		checked[split]++
+		if runtime.Im2RowPlanes(&rows, tc.batch) {
+			checked["planes"]++
+			checked["planes, "+split]++
+		}
 		if tc.inC == tc.groups {
 			checked["depthwise"]++
 		} else if tc.s == 1 && base.OutW == base.InW {
@@ -98,7 +103,8 @@ func testIm2Row(t *testing.T) {
 	}
 	t.Logf("cases checked: %v", checked)
 	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 ||
-		checked["wide"] < 2 || checked["copies"] < 5 || checked["planes"] < 9 || checked["unit"] < 2 {
+		checked["wide"] < 2 || checked["copies"] < 5 || checked["planes"] < 9 ||
+		checked["planes, copies"] < 5 || checked["planes, unit"] < 2 || checked["unit"] < 2 {
 		t.Errorf("too few cases: %v", checked)
 	}
 }
