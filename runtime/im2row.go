@@ -16,8 +16,10 @@ import "slices"
 // panels (of any images of the batch) times a block of output-channel
 // panels (see rowSplit). For each block of kc columns of the im2row matrix
 // it packs its pixel panels, or finds them in its worker's copy (see
-// rowCopies), reading the input through the prologue, and multiplies them by the weights into a tile of pixels ×
-// channels; at the end it writes the tile transposed into the NCHW output,
+// rowCopies), or reads them in place from shifted planes of the input (see
+// packPlanes), the input read through the prologue, and multiplies them by
+// the weights into a tile of pixels × channels; at the end it writes the
+// tile transposed into the NCHW output,
 // through the epilogue or the fused state update. The sums run over k in
 // the same order and blocks as on the other path, with the same
 // micro-kernel, so both give the same bits.
@@ -39,11 +41,12 @@ type rowPlan struct {
 	shift      []int32
 	masks      []uint16
 	origins    []int32
-	// With contiguous and more than one tap, the copies of rowCopies are the input's shifted
-	// planes (see packPlanes), prows rows of InW floats each, and row p of
-	// a group's im2row matrix, input channel ic through tap (ky, kx), is
-	// read in place at poffs[p] = ((kx·InC + ic)·prows + ky·DH)·InW
-	// floats from the group's first plane, plus the pixel.
+	// With contiguous and more than one tap, the copies of rowCopies are
+	// the input's shifted planes (see packPlanes), prows rows of InW
+	// floats each, and row p of a group's im2row matrix, input channel ic
+	// through tap (ky, kx), is read in place at poffs[p] =
+	// ((kx·InC + ic)·prows + ky·DH)·InW floats from the group's first
+	// plane, plus the pixel.
 	prows int
 	poffs []int32
 	pmax  int // the largest of poffs
