@@ -107,6 +107,8 @@ type convCall struct {
 	shared           bool   // B is packed once, in phasePack, for all blocks of output channels
 	pb, ob           int    // pathIm2Row: pixel and channel panels per unit
 	packed           []bool // pathIm2Row with rowCopies: per worker, whether its copy is packed
+	planes           bool   // pathIm2Row: rowPlanes for this batch
+	unitPlanes       bool   // pathIm2Row: rowUnitPlanes for this batch
 }
 
 var convCalls calls[convCall]
@@ -355,6 +357,7 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 	case pathIm2Row:
 		cl.batch = batch
 		cl.pb, cl.ob = c.rowSplit(batch)
+		cl.planes, cl.unitPlanes = c.rowPlanes(batch), c.rowUnitPlanes(batch)
 		r := &c.rows
 		units := c.Groups * ((batch*r.panels + cl.pb - 1) / cl.pb) * ((r.q + cl.ob - 1) / cl.ob)
 		if len(cl.packed) < workers() {

@@ -417,8 +417,7 @@ func (cl *convCall) rowUnit(u, w int) {
 	copies, ws := c.rowScratch(cl.batch)
 	wsc := cl.scratch[copies+w*ws : copies+(w+1)*ws]
 	rows := cl.pb * mr
-	planes := c.rowPlanes(cl.batch)
-	unitPlanes := c.rowUnitPlanes(cl.batch)
+	planes, unitPlanes := cl.planes, cl.unitPlanes
 	var aBuf, ubuf []float32
 	if copies == 0 || planes {
 		aBuf = wsc[:ws-(rows+16)*ldc-16*rows]
