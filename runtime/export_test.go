@@ -25,13 +25,17 @@ func saveKernel() (restore func()) {
 // work: "wide" (units of all channels, each over its own pixels), "copies"
 // (each worker prepares its input for all units once) or "unit" (units of
 // some channels and some pixels, each preparing its own input).
+func Workers() int { return workers() }
+
 func Im2RowSplit(c *Conv2D, batch int) string {
 	if c.plan.path != pathIm2Row {
 		return "not im2row"
 	}
-	switch _, ob := c.rowSplit(batch); {
+	switch pb, ob := c.rowSplit(batch); {
 	case c.rowCopies(batch):
 		return "copies"
+	case ob == c.rows.q && c.rows.q > 1 && (batch*c.rows.panels+pb-1)/pb*c.Groups < 4*workers():
+		return "even"
 	case ob == c.rows.q && c.rows.q > 1:
 		return "wide"
 	}

@@ -148,22 +148,30 @@ func (c *Conv2D) prepareIm2Row() {
 // other unit reads, and multiplies them by every panel of weights, which
 // stream from the shared cache (3×3 256→256 at 14×14, batch 8: 351
 // GFLOP/s, against 281 with the pixel panels packed once and read by both
-// cores). Otherwise, as at batch 1, units take whole channel blocks of
-// rowMaxOB panels and as many pixel panels as the tile allows, then
-// smaller blocks of channels, then of pixels, until every worker has four
-// units or more to balance.
+// cores). When they make at least rowWideMin panels per worker but not four
+// units each, and the weights are small (rowEvenMax), as for 3×3 160→160
+// at 16×16 at batch 1, each worker takes one such unit, an even share of
+// the panels (see rowEvenMax). Otherwise, as at 7×7, units take whole
+// channel blocks of rowMaxOB panels and as many pixel panels as the tile
+// allows, then smaller blocks of channels, then of pixels, until every
+// worker has four units or more to balance.
 func (c *Conv2D) rowSplit(batch int) (pb, ob int) {
 	r := &c.rows
 	total := batch * r.panels
 	want := 4 * workers()
 	units := func() int { return c.Groups * ((total + pb - 1) / pb) * ((r.q + ob - 1) / ob) }
 	ob = r.q
-	if pb = min(total, rowTile/(mr*ob*nr)); pb >= rowWideMin {
-		for units() < want && pb > rowWideMin {
-			pb--
+	if most := min(total, rowTile/(mr*ob*nr)); most >= rowWideMin {
+		for pb = most; pb > rowWideMin && units() < want; pb-- {
 		}
 		if units() >= want {
 			return pb, ob
+		}
+		w := workers()
+		if c.Groups < w && total >= w*rowWideMin && len(c.wp) <= rowEvenMax {
+			// Whole units per worker, each at most most panels.
+			n := w * ((total + w*most - 1) / (w * most))
+			return (total + n - 1) / n, ob
 		}
 	}
 	ob = min(r.q, rowMaxOB)
@@ -176,6 +184,17 @@ func (c *Conv2D) rowSplit(batch int) (pb, ob int) {
 	}
 	return pb, ob
 }
+
+// rowEvenMax is the most floats of weights (1 MiB) for which rowSplit
+// gives each worker an even share of the pixel panels with all channels
+// rather than a share of the channels: every worker then streams all the
+// weights, but packs only its own pixels, as one core alone does, where
+// splitting the channels makes every worker pack the whole input and read
+// it at offsets that no prefetcher follows (3×3 160→160 at 16×16: GRCNN-110
+// at batch 1 3.6% faster). With larger weights, which come from memory in
+// a model, reading them twice costs that again: 3×3 256→256 at 14×14 880 →
+// 700 µs alone, level in GRCNN-109.
+const rowEvenMax = 256 << 10
 
 // rowWideMin is the fewest pixel panels (60 pixels) of a unit that takes
 // all channels: each weight it streams serves that many pixels.

@@ -12,7 +12,7 @@ import (
 // late-layer and grouped shapes, with and without the
 // input prologue and, for 1×1 convolutions, the fused state update, on
 // every kernel family, and with each way of splitting the work (see
-// rowSplit, rowCopies and rowPlanes). The two paths sum the same products in the same
+// rowSplit, rowCopies and rowPlanes; even shares need two workers or more). The two paths sum the same products in the same
 // order with the same micro-kernel, so they must agree to the bit.
 func TestIm2Row(t *testing.T) {
 	t.Run("default", testIm2Row)
@@ -43,6 +43,8 @@ func im2RowCases() []convCase {
 		convCase{inC: 64, outC: 160, inH: 10, inW: 10, k: 3, s: 1, p: 2, d: 2, groups: 1, batch: 1, epilogue: 2},  // planes, dilated
 		convCase{inC: 32, outC: 192, inH: 8, inW: 8, k: 5, s: 1, p: 2, d: 1, groups: 1, batch: 2, epilogue: 3},    // planes, 5×5
 		convCase{inC: 64, outC: 512, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 2, batch: 1, epilogue: 1},    // planes, grouped
+		convCase{inC: 160, outC: 160, inH: 16, inW: 16, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 3}, // GRCNN-110 stage_2: even shares
+		convCase{inC: 96, outC: 120, inH: 12, inW: 12, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1},  // the same, 1×1
 	)
 }
 
@@ -102,6 +104,9 @@ func testIm2Row(t *testing.T) {
 		}
 	}
 	t.Logf("cases checked: %v", checked)
+	if runtime.Workers() > 1 && checked["even"] < 2 {
+		t.Errorf("too few cases with even shares of pixels: %v", checked)
+	}
 	if checked["contiguous"] < 10 || checked["gathered"] < 10 || checked["update"] < 6 || checked["prologue"] < 10 ||
 		checked["wide"] < 2 || checked["copies"] < 5 || checked["planes"] < 9 ||
 		checked["planes, copies"] < 5 || checked["planes, unit"] < 2 || checked["unit"] < 2 {
