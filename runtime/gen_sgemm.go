@@ -32,6 +32,10 @@ import (
 
 const maxMR = 12
 
+// offsAhead is how many steps of k ahead the kernels that read A at
+// offsets prefetch it; im2row.go pads the offsets to match.
+const offsAhead = 16
+
 func main() {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -90,7 +94,13 @@ func genAVX512(p func(string, ...any), mr int, half, offs bool) {
 	}
 	fma := func(off int) { // one step of k: B row at BX+off·128, A at aAt(off, i)
 		if offs {
+			// Prefetch the A floats of offsAhead steps later: the
+			// offsets jump between planes, which the hardware's
+			// prefetchers do not follow.
 			p("\tMOVLQSX %d(SI), R%d", 4*off, 12+off)
+			p("\tMOVLQSX %d(SI), R11", 4*(off+offsAhead))
+			p("\tPREFETCHT0 (AX)(R11*4)")
+			p("\tPREFETCHT0 %d(AX)(R11*4)", 4*(mr-1))
 		}
 		if half {
 			p("\tVMOVUPS %d(BX), Z30", 128*off)

@@ -67,8 +67,9 @@ func (r *rowPlan) panel(i int) (p0, p1 int) {
 // channels it accumulates stays within rowTile floats (128 KiB, in L2 across
 // the blocks of k), with up to rowMaxOB panels of channels.
 const (
-	rowTile  = 32 << 10
-	rowMaxOB = 4
+	offsAhead = 16 // steps the kernels prefetch A ahead (see gen_sgemm.go)
+	rowTile   = 32 << 10
+	rowMaxOB  = 4
 )
 
 // prepareIm2Row plans the im2row path and packs the weights transposed,
@@ -107,7 +108,7 @@ func (c *Conv2D) prepareIm2Row() {
 	}
 	if r.contiguous && taps > 1 {
 		r.prows = c.OutH + (c.KH-1)*c.DH
-		r.poffs = make([]int32, k)
+		r.poffs = make([]int32, k, k+offsAhead)
 		for p := range r.poffs {
 			ic, t := p/taps, p%taps
 			r.poffs[p] = int32(((t%c.KW*c.InC+ic)*r.prows + t/c.KW*c.DH) * c.InW)
@@ -115,7 +116,7 @@ func (c *Conv2D) prepareIm2Row() {
 		r.pmax = int(slices.Max(r.poffs))
 		icg := c.InC / c.Groups
 		r.gplane = c.KW * icg * r.prows * c.InW
-		r.goffs = make([]int32, k)
+		r.goffs = make([]int32, k, k+offsAhead)
 		for p := range r.goffs {
 			ic, t := p/taps, p%taps
 			r.goffs[p] = int32(((t%c.KW*icg+ic)*r.prows + t/c.KW*c.DH) * c.InW)
