@@ -277,6 +277,9 @@ func (c *Conv2D) ScratchLen(batch int) int {
 		copies, worker := c.rowScratch(batch)
 		return copies + workers()*worker
 	case pathDirect:
+		if c.unitPad(batch) {
+			return workers() * c.unitPadLen()
+		}
 		return c.padLen(batch)
 	}
 	return c.padLen(batch) + c.sharedLen(batch) + workers()*c.workerScratch()
@@ -370,7 +373,7 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.parallelFor(batch*c.OutC, grainFor(batch*c.OutC, c.OutH*c.OutW*c.KH*c.KW), cl)
 	case pathDirect:
 		cl.batch = batch
-		if !c.direct.inPlace {
+		if !c.direct.inPlace && !c.unitPad(batch) {
 			cl.phase = phasePad
 			cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
 		}
@@ -440,7 +443,7 @@ func (cl *convCall) run(lo, hi, w int) {
 		} else if c.plan.path == pathIm2Row {
 			cl.rowUnit(u, w)
 		} else if c.plan.path == pathDirect {
-			cl.directUnit(u)
+			cl.directUnit(u, w)
 		} else {
 			cl.gemmUnit(u, w)
 		}
@@ -600,33 +603,54 @@ func (c *Conv2D) tapOffset(k int) int {
 // padPlane writes the stride phases of input channel u (of batch·InC) of
 // the zero-padded input at its place at the start of scratch.
 func (c *Conv2D) padPlane(in, scratch []float32, u, batch int) {
-	p := &c.plan
 	cl := c.chanLen()
-	dst := scratch[u*cl : (u+1)*cl]
-	src := in[u*c.InH*c.InW : (u+1)*c.InH*c.InW]
-	for a := range c.SH {
-		for b := range c.SW {
-			for i := range p.ph {
-				row := dst[:p.pw]
-				dst = dst[p.pw:]
-				ih := i*c.SH + a - c.PH
-				if ih < 0 || ih >= c.InH {
-					clear(row)
-					continue
-				}
-				gatherRow(row, src[ih*c.InW:(ih+1)*c.InW], b-c.PW, c.SW)
-				if c.InScale != nil {
-					ic := u % c.InC
-					lo, hi := inside(len(row), b-c.PW, c.SW, c.InW)
-					scaleShift(row[lo:hi], row[lo:hi], c.InScale[ic], c.InShift[ic], c.InRelu)
-				}
-			}
-		}
-	}
+	c.padChannel(scratch[u*cl:(u+1)*cl], in[u*c.InH*c.InW:(u+1)*c.InH*c.InW], u%c.InC)
 	if u == batch*c.InC-1 {
 		clear(scratch[(u+1)*cl : (u+1)*cl+c.slack()])
 	}
 }
+
+// padChannel writes into dst (chanLen floats) the stride phases of input
+// channel ic, src, zero-padded and read through the prologue. Each input
+// row goes through the prologue once, whole, before its columns are spread
+// over the phases: called on each row of a phase, 16 or 29 floats long, the
+// prologue cost SK-GRCNN-109's strided selective-kernel branches at 56×56
+// more than their convolution (with the gather at stride 2 in AVX-512,
+// 0.71 → 0.48 ms a branch alone).
+func (c *Conv2D) padChannel(dst, src []float32, ic int) {
+	p := &c.plan
+	phase := p.ph * p.pw
+	var buf [padRowMax]float32
+	whole := c.InScale != nil && c.InW <= padRowMax
+	for a := range c.SH {
+		for i := range p.ph {
+			ih := i*c.SH + a - c.PH
+			if ih < 0 || ih >= c.InH {
+				for b := range c.SW {
+					clear(dst[(a*c.SW+b)*phase+i*p.pw:][:p.pw])
+				}
+				continue
+			}
+			row := src[ih*c.InW : (ih+1)*c.InW]
+			if whole {
+				scaleShift(buf[:c.InW], row, c.InScale[ic], c.InShift[ic], c.InRelu)
+				row = buf[:c.InW]
+			}
+			for b := range c.SW {
+				d := dst[(a*c.SW+b)*phase+i*p.pw:][:p.pw]
+				gatherRow(d, row, b-c.PW, c.SW)
+				if c.InScale != nil && !whole {
+					lo, hi := inside(len(d), b-c.PW, c.SW, c.InW)
+					scaleShift(d[lo:hi], d[lo:hi], c.InScale[ic], c.InShift[ic], c.InRelu)
+				}
+			}
+		}
+	}
+}
+
+// padRowMax is the widest input row that padPlane passes through the
+// prologue whole, in a buffer on the stack.
+const padRowMax = 512
 
 // gatherRow sets dst[t] = src[x0+t*stride], or 0 where that index is outside
 // src (the zero padding).
@@ -640,6 +664,14 @@ func gatherRow(dst, src []float32, x0, stride int) {
 	if stride == 1 {
 		copy(dst[lo:hi], src[x0+lo:])
 		return
+	}
+	if stride == 2 && useAVX512 {
+		// Blocks of 16 that read no further than the last element
+		// gathered.
+		if blocks := (hi - lo - 1) / 16; blocks > 0 {
+			gatherEvenAVX512(&dst[lo], &src[x0+2*lo], blocks)
+			lo += 16 * blocks
+		}
 	}
 	for t := lo; t < hi; t++ {
 		dst[t] = src[x0+t*stride]

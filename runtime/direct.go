@@ -93,9 +93,28 @@ func (c *Conv2D) directRows(batch int) int {
 	return (n + blocks - 1) / blocks
 }
 
-// directUnit computes unit u of the direct path: a block of output rows of
-// one group of one image, all of the group's channels.
-func (cl *convCall) directUnit(u int) {
+// unitPad reports whether each unit of the direct path pads its group's
+// input channels itself, into a buffer of its worker's, rather than all
+// units reading the padded input written for them all before: when the
+// input has to be padded and each unit covers a group's whole output
+// planes, so that no two units pad the same channels. The buffer stays in
+// cache, where the padded input of the whole layer, as large as the input,
+// went out to memory and came back: SK-GRCNN-55's grouped direct layers at
+// batch 1 2.42 → 1.88 ms a forward, its strided ones 0.88 → 0.45 ms (the
+// model 6% faster in six alternating pairs, SK-GRCNN-109 2%, GRCNN-55 4%).
+func (c *Conv2D) unitPad(batch int) bool {
+	return !c.direct.inPlace && c.plan.path == pathDirect && c.directRows(batch) >= c.directRowCount()
+}
+
+// unitPadLen is the length of a worker's padded group with unitPad: the
+// stride phases of its input channels, then the slack.
+func (c *Conv2D) unitPadLen() int {
+	return c.InC/c.Groups*c.chanLen() + c.slack()
+}
+
+// directUnit computes unit u of the direct path as worker w: a block of
+// output rows of one group of one image, all of the group's channels.
+func (cl *convCall) directUnit(u, w int) {
 	c, p, d := cl.c, &cl.c.plan, &cl.c.direct
 	rows := c.directRows(cl.batch)
 	nrows, rowLen := c.directRowCount(), c.directRowLen()
@@ -103,7 +122,20 @@ func (cl *convCall) directUnit(u int) {
 	oh0 := u % blocks * rows
 	u /= blocks
 	g, b := u%c.Groups, u/c.Groups
-	src := cl.bSource(b, g) // the group's padded input, or its input
+	var src []float32 // the group's padded input, or its input
+	if !c.unitPad(cl.batch) {
+		src = cl.bSource(b, g)
+	} else {
+		n, cl1 := c.unitPadLen(), c.chanLen()
+		src = cl.scratch[w*n : (w+1)*n]
+		icg := c.InC / c.Groups
+		inPlane := c.InH * c.InW
+		for j := range icg {
+			ic := g*icg + j
+			c.padChannel(src[j*cl1:(j+1)*cl1], cl.in[(b*c.InC+ic)*inPlane:(b*c.InC+ic+1)*inPlane], ic)
+		}
+		clear(src[icg*cl1:])
+	}
 	outPlane := c.OutH * c.OutW
 	// Where row oh starts in src: rows of the padded input are pw apart.
 	rowStride := p.pw

@@ -11,7 +11,8 @@ import (
 // grouped shapes of GRCNN's selective-kernel branches, with and without
 // the input prologue, against the float64 reference and, where k fits one
 // block of the GEMM (whose sums then run in the same order with the same
-// fused multiply-adds), against the GEMM path to the bit. Without AVX-512
+// fused multiply-adds), against the GEMM path to the bit, with the input
+// padded once for all units or by each unit for its group (see unitPad). Without AVX-512
 // Prepare falls back to the GEMM path, which the portable run checks; the
 // forced run switches kernels after Prepare to run the portable direct
 // kernel.
@@ -46,6 +47,7 @@ func directCases() []convCase {
 func testDirect(t *testing.T, after string) {
 	rng := rand.New(rand.NewPCG(27, 28))
 	exact := 0
+	padding := map[string]int{}
 	for i, tc := range directCases() {
 		base := tc.conv(rng)
 		in := randSlice(rng, tc.batch*base.InC*base.InH*base.InW)
@@ -68,6 +70,7 @@ func testDirect(t *testing.T, after string) {
 			direct.Forward(tc.batch, in, got, make([]float32, direct.ScratchLen(tc.batch)))
 		} else {
 			got = run(t, &direct, tc.batch, in, n)
+			padding[runtime.DirectPadding(&direct, tc.batch)]++
 		}
 		// The reference convolves the activated input when there is a
 		// prologue.
@@ -85,4 +88,10 @@ func testDirect(t *testing.T, after string) {
 	if after == "" && exact < 100 {
 		t.Errorf("only %d cases compared to the bit", exact)
 	}
+	// Without AVX-512 every case falls back to the GEMM path.
+	onDirect := padding["unit"] + padding["shared"] + padding["none"]
+	if onDirect > 0 && (padding["unit"] < 10 || padding["shared"] < 10 || padding["none"] < 5) {
+		t.Errorf("too few cases of each way of padding: %v", padding)
+	}
+	t.Logf("padding: %v", padding)
 }

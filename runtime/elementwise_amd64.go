@@ -28,6 +28,12 @@ func maxIntoAVX512(dst, src *float32, n int)
 //go:noescape
 func maxPool3s2AVX512(dst, src *float32, blocks int)
 
+// gatherEvenAVX512 sets dst[j] = src[2j] for blocks·16 outputs, reading
+// src[:32·blocks].
+//
+//go:noescape
+func gatherEvenAVX512(dst, src *float32, blocks int)
+
 // avgPool2s2AVX512 sets dst[j] to the average of r0[2j], r0[2j+1], r1[2j]
 // and r1[2j+1] (summed in that order, times inv) for blocks·16 outputs.
 //

@@ -307,6 +307,31 @@ pool_done:
 	VZEROUPPER
 	RET
 
+// func gatherEvenAVX512(dst, src *float32, blocks int)
+//
+// For blocks·16 outputs, dst[j] = src[2j]: a row's columns at stride 2,
+// as padPlane spreads them over the stride phases. It reads src[:32·blocks].
+TEXT ·gatherEvenAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), BX
+	MOVQ blocks+16(FP), CX
+	VMOVDQU32 evenLanes<>(SB), Z30
+	TESTQ CX, CX
+	JEQ gather_done
+gather_block:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VMOVAPS Z30, Z2
+	VPERMI2PS Z1, Z0, Z2
+	VMOVUPS Z2, (AX)
+	ADDQ $64, AX
+	ADDQ $128, BX
+	DECQ CX
+	JNE gather_block
+gather_done:
+	VZEROUPPER
+	RET
+
 // func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
 //
 // For blocks·16 outputs, dst[j] = (((r0[2j] + r0[2j+1]) + r1[2j]) +

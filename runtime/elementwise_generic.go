@@ -30,6 +30,10 @@ func maxPool3s2AVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }
 
+func gatherEvenAVX512(dst, src *float32, blocks int) {
+	panic("runtime: no assembly kernels")
+}
+
 func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32) {
 	panic("runtime: no assembly kernels")
 }

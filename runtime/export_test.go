@@ -47,3 +47,18 @@ func Im2RowSplit(c *Conv2D, batch int) string {
 func Im2RowPlanes(c *Conv2D, batch int) bool {
 	return c.plan.path == pathIm2Row && (c.rowPlanes(batch) || c.rowUnitPlanes(batch))
 }
+
+// DirectPadding reports how a prepared convolution on the direct path pads
+// a batch's input: "unit" (each unit its group's channels), "shared" (all
+// of it before the units), "none" (read in place) or "" off the direct path.
+func DirectPadding(c *Conv2D, batch int) string {
+	switch {
+	case c.plan.path != pathDirect:
+		return ""
+	case c.direct.inPlace:
+		return "none"
+	case c.unitPad(batch):
+		return "unit"
+	}
+	return "shared"
+}
