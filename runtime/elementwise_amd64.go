@@ -34,6 +34,12 @@ func maxPool3s2AVX512(dst, src *float32, blocks int)
 //go:noescape
 func gatherEvenAVX512(dst, src *float32, blocks int)
 
+// deinterleave4AVX512 sets dst[p·stride + t] = src[4t + p] for p < 4 and
+// t < n, reading src[:64·⌈n/16⌉].
+//
+//go:noescape
+func deinterleave4AVX512(dst *float32, stride int, src *float32, n int)
+
 // avgPool2s2AVX512 sets dst[j] to the average of r0[2j], r0[2j+1], r1[2j]
 // and r1[2j+1] (summed in that order, times inv) for blocks·16 outputs.
 //

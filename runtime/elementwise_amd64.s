@@ -332,6 +332,71 @@ gather_done:
 	VZEROUPPER
 	RET
 
+// func deinterleave4AVX512(dst *float32, stride int, src *float32, n int)
+//
+// For t < n, phase p of dst (stride floats apart) gets dst[p·stride + t] =
+// src[4t + p]: a padded row split into the four column phases of
+// Winograd's input. Blocks of 16 outputs from 64 inputs, even and odd
+// lanes twice; the last block stores only its first n%16 lanes, and reads
+// src[:64·⌈n/16⌉].
+TEXT ·deinterleave4AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ stride+8(FP), DX
+	SHLQ $2, DX
+	MOVQ src+16(FP), BX
+	MOVQ n+24(FP), CX
+	VMOVDQU32 evenLanes<>(SB), Z30
+	VMOVDQU32 oddLanes<>(SB), Z31
+	LEAQ (AX)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0xffff, R11
+	KMOVW R11, K1
+deint_loop:
+	CMPQ CX, $0
+	JLE deint_done
+	CMPQ CX, $16
+	JGE deint_block
+	MOVL $1, R11
+	SHLL CX, R11
+	SUBL $1, R11
+	KMOVW R11, K1
+deint_block:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VMOVUPS 128(BX), Z2
+	VMOVUPS 192(BX), Z3
+	VMOVAPS Z30, Z4
+	VPERMI2PS Z1, Z0, Z4 // src[2j] of the first 32
+	VMOVAPS Z31, Z5
+	VPERMI2PS Z1, Z0, Z5 // src[2j+1]
+	VMOVAPS Z30, Z6
+	VPERMI2PS Z3, Z2, Z6 // src[32+2j]
+	VMOVAPS Z31, Z7
+	VPERMI2PS Z3, Z2, Z7 // src[32+2j+1]
+	VMOVAPS Z30, Z8
+	VPERMI2PS Z6, Z4, Z8 // src[4j]
+	VMOVAPS Z31, Z9
+	VPERMI2PS Z6, Z4, Z9 // src[4j+2]
+	VMOVAPS Z30, Z10
+	VPERMI2PS Z7, Z5, Z10 // src[4j+1]
+	VMOVAPS Z31, Z11
+	VPERMI2PS Z7, Z5, Z11 // src[4j+3]
+	VMOVUPS Z8, K1, (AX)
+	VMOVUPS Z10, K1, (R8)
+	VMOVUPS Z9, K1, (R9)
+	VMOVUPS Z11, K1, (R10)
+	ADDQ $64, AX
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $256, BX
+	SUBQ $16, CX
+	JMP deint_loop
+deint_done:
+	VZEROUPPER
+	RET
+
 // func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
 //
 // For blocks·16 outputs, dst[j] = (((r0[2j] + r0[2j+1]) + r1[2j]) +

@@ -30,6 +30,10 @@ func maxPool3s2AVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }
 
+func deinterleave4AVX512(dst *float32, stride int, src *float32, n int) {
+	panic("runtime: no assembly kernels")
+}
+
 func gatherEvenAVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }
