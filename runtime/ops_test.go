@@ -52,8 +52,13 @@ func TestPool2D(t *testing.T) {
 		{3, 2, 1, true}, {3, 2, 0, true}, {2, 2, 0, true}, {3, 1, 1, true}, {5, 3, 2, true},
 		{3, 2, 1, false}, {3, 1, 1, false}, {2, 2, 0, false}, {7, 1, 0, false}, {3, 3, 1, false},
 	} {
-		for batch := 1; batch <= 3; batch++ {
-			inH, inW := 11, 8+batch%2 // odd and even widths
+		for run := 1; run <= 4; run++ {
+			batch, inH, inW := run, 11, 8+run%2 // odd and even widths
+			if run == 4 {
+				// Planes of over 1024 outputs, which Forward splits into
+				// bands of rows.
+				batch, inH, inW = 2, 70, 66
+			}
 			p := &runtime.Pool2D{
 				C: 5, InH: inH, InW: inW,
 				OutH: (inH+2*tc.p-tc.k)/tc.s + 1, OutW: (inW+2*tc.p-tc.k)/tc.s + 1,

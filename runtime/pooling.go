@@ -19,6 +19,7 @@ type poolCall struct {
 	loop
 	p       *Pool2D
 	in, out []float32
+	bands   int // blocks of output rows a plane is split into
 }
 
 var poolCalls calls[poolCall]
@@ -35,30 +36,49 @@ func (p *Pool2D) Forward(batch int, in, out []float32) {
 	cl := poolCalls.get()
 	defer poolCalls.put(cl)
 	cl.p, cl.in, cl.out = p, in, out
-	cl.parallelFor(batch*p.C, grainFor(batch*p.C, p.InH*p.InW), cl)
+	// Large planes are split into bands of output rows, image by image:
+	// each worker then pools the rows the convolution before it wrote on
+	// its own core, as that splits an image's rows too, rather than whole
+	// planes, half of whose rows the other core wrote.
+	cl.bands = 1
+	if p.OutH*p.OutW >= poolBandMin {
+		cl.bands = min(workers(), p.OutH)
+	}
+	units := batch * cl.bands * p.C
+	cl.parallelFor(units, grainFor(units, p.InH*p.InW/cl.bands), cl)
 	cl.in, cl.out = nil, nil
 }
 
+// poolBandMin is the fewest outputs of a plane that Forward splits into
+// bands (the stem's 56×56 max pooling; not the 7×7 ones).
+const poolBandMin = 1024
+
+// run pools units [lo, hi): unit u is band u/C%bands of plane u%C of image
+// u/(C·bands).
 func (cl *poolCall) run(lo, hi, _ int) {
 	p := cl.p
 	inPlane, outPlane := p.InH*p.InW, p.OutH*p.OutW
 	for u := lo; u < hi; u++ {
-		src := cl.in[u*inPlane : (u+1)*inPlane]
-		dst := cl.out[u*outPlane : (u+1)*outPlane]
+		b, band, ch := u/(p.C*cl.bands), u/p.C%cl.bands, u%p.C
+		plane := b*p.C + ch
+		src := cl.in[plane*inPlane : (plane+1)*inPlane]
+		dst := cl.out[plane*outPlane : (plane+1)*outPlane]
+		oh0, oh1 := band*p.OutH/cl.bands, (band+1)*p.OutH/cl.bands
 		if p.Max {
-			p.maxPlane(dst, src)
+			p.maxPlane(dst, src, oh0, oh1)
 		} else {
-			p.avgPlane(dst, src)
+			p.avgPlane(dst, src, oh0, oh1)
 		}
 	}
 }
 
-func (p *Pool2D) maxPlane(dst, src []float32) {
+// maxPlane writes output rows [oh0, oh1) of a plane.
+func (p *Pool2D) maxPlane(dst, src []float32, oh0, oh1 int) {
 	if p.KH == 3 && p.KW == 3 && p.SH == 2 && p.SW == 2 && p.PH == 1 && p.PW == 1 && p.InW <= maxPoolRow {
-		p.maxPlane3s2(dst, src)
+		p.maxPlane3s2(dst, src, oh0, oh1)
 		return
 	}
-	for oh := range p.OutH {
+	for oh := oh0; oh < oh1; oh++ {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		for ow := range p.OutW {
 			w0, w1 := poolWindow(ow, p.SW, p.PW, p.KW, p.InW)
@@ -80,10 +100,10 @@ const maxPoolRow = 512
 // padding 1: per output row, the maximum over the (up to) three input rows,
 // then over three columns at stride 2, without the window bookkeeping of
 // each output.
-func (p *Pool2D) maxPlane3s2(dst, src []float32) {
+func (p *Pool2D) maxPlane3s2(dst, src []float32, oh0, oh1 int) {
 	var buf [maxPoolRow]float32
 	col := buf[:p.InW]
-	for oh := range p.OutH {
+	for oh := oh0; oh < oh1; oh++ {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		copy(col, src[h0*p.InW:(h0+1)*p.InW])
 		for ih := h0 + 1; ih < h1; ih++ {
@@ -129,13 +149,14 @@ func maxInto(dst, src []float32) {
 	}
 }
 
-func (p *Pool2D) avgPlane(dst, src []float32) {
+// avgPlane writes output rows [oh0, oh1) of a plane.
+func (p *Pool2D) avgPlane(dst, src []float32, oh0, oh1 int) {
 	// Padding counts, so every window divides by the full kernel area: in
 	// floor mode no window reaches past the padded input.
 	inv := 1 / float32(p.KH*p.KW)
 	if p.KH == 2 && p.KW == 2 && p.SH == 2 && p.SW == 2 && p.PH == 0 && p.PW == 0 {
 		// The downsampling 2×2 average, without the window bookkeeping.
-		for oh := range p.OutH {
+		for oh := oh0; oh < oh1; oh++ {
 			r0 := src[2*oh*p.InW : (2*oh+1)*p.InW]
 			r1 := src[(2*oh+1)*p.InW : (2*oh+2)*p.InW]
 			d := dst[oh*p.OutW : (oh+1)*p.OutW]
@@ -152,7 +173,7 @@ func (p *Pool2D) avgPlane(dst, src []float32) {
 		}
 		return
 	}
-	for oh := range p.OutH {
+	for oh := oh0; oh < oh1; oh++ {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		for ow := range p.OutW {
 			w0, w1 := poolWindow(ow, p.SW, p.PW, p.KW, p.InW)
