@@ -657,8 +657,8 @@ func (c *Conv2D) padChannel(dst, src []float32, ic int) {
 	}
 }
 
-// padRowMax is the widest input row that padPlane passes through the
-// prologue whole, in a buffer on the stack.
+// padRowMax is the widest input row that padChannel (and Winograd's
+// padRows) passes through the prologue whole, in a buffer on the stack.
 const padRowMax = 512
 
 // gatherRow sets dst[t] = src[x0+t*stride], or 0 where that index is outside
