@@ -12,6 +12,10 @@ const (
 	// AlgoWinograd is Winograd's F(4×4, 3×3): 36 multiplies per 16
 	// outputs instead of 144, for dense 3×3 stride-1 convolutions.
 	AlgoWinograd = "winograd"
+	// AlgoWinograd2x2 is Winograd's F(2×2, 3×3): 16 multiplies per 4
+	// outputs instead of 36, for dense 3×3 stride-1 convolutions whose
+	// outputs are too small for F(4×4)'s tiles.
+	AlgoWinograd2x2 = "winograd2x2"
 	// AlgoDirect computes whole output rows from the zero-padded input
 	// read in place, each input channel and kernel tap a run of it, for
 	// grouped convolutions with few channels a group and convolutions with
@@ -25,18 +29,34 @@ const (
 	AlgoIm2Row = "im2row"
 )
 
-// winogradMinFill is the least share of the 4×4 output tiles that must be
-// real outputs for Winograd to pay. Measured per layer (BenchmarkWinograd
-// and BenchmarkConv in runtime): 56×56, 32×32 and 28×28 outputs (every tile
-// full) run 1.4–2× faster with Winograd than with im2row at batch 1 and 8;
-// 16×16 (16 tiles) is level with im2row (Winograd 0.85× at batch 1, 1.09×
-// at batch 8); 14×14 (77% of the tiles' outputs real) and 7×7 (77%) lose,
-// 8×8 (4 tiles an image) loses because a block of tiles fills only an
-// eighth of the GEMM's 32 columns.
+// winogradMinFill is the least share of the output tiles that must be
+// real outputs for Winograd to pay, and winogradMinTiles the fewest tiles
+// an image: a unit of work is a block of at most 32 tiles of one image, so
+// fewer than 32 leave a core idle at batch 1. Measured per layer
+// (BenchmarkWinograd in runtime, against im2row): with F(4×4, 3×3), 56×56,
+// 32×32 and 28×28 outputs (every tile full) run 1.4–2.5× faster at batch 1
+// and 8; 16×16 (16 tiles) and 14×14 (16 tiles, 77% real) are level at
+// batch 1, where one core computes them; 7×7 and 8×8 lose. Those that
+// F(4×4) does not take go to F(2×2, 3×3) when they make enough tiles of
+// 2×2: 14×14 (49 tiles, 256 channels) 1.6× im2row at batch 1 and 1.5× at
+// batch 8, 16×16 (64 tiles, 160 channels) 1.8× and 1.7×; 8×8 (16 tiles)
+// loses at batch 1 (0.9×), and 7×7 makes too few tiles too.
 const (
 	winogradMinFill  = 0.9
 	winogradMinTiles = 32
 )
+
+// WinogradTile is the side of the output tiles of a Winograd algorithm,
+// 4 or 2, and 0 for the other algorithms.
+func WinogradTile(algo string) int {
+	switch algo {
+	case AlgoWinograd:
+		return 4
+	case AlgoWinograd2x2:
+		return 2
+	}
+	return 0
+}
 
 // im2RowMinWaste is the share of wasted columns from which a 1×1
 // convolution runs faster as im2row: the pixel-column GEMM computes whole
@@ -113,19 +133,26 @@ func convAlgorithm(s *Step) (algo, why string) {
 		return AlgoGEMM, "1×1 stride 1: the input is the GEMM's right-hand matrix as it lies"
 	}
 	dense3 := c.KH == 3 && c.KW == 3 && c.StrideH == 1 && c.StrideW == 1 && c.DilH == 1 && c.DilW == 1 && c.Groups == 1
-	th, tw := (out.H+3)/4, (out.W+3)/4
-	fill := float64(out.H*out.W) / float64(16*th*tw)
+	tiles := func(m int) (th, tw int, fill float64) {
+		th, tw = (out.H+m-1)/m, (out.W+m-1)/m
+		return th, tw, float64(out.H*out.W) / float64(m*m*th*tw)
+	}
+	th, tw, fill := tiles(4)
 	if dense3 && th*tw >= winogradMinTiles && fill >= winogradMinFill {
 		return AlgoWinograd, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×4 outputs (%.0f%% filled): 4× fewer multiplies than the GEMM", th, tw, 100*fill)
+	}
+	th2, tw2, fill2 := tiles(2)
+	if dense3 && th2*tw2 >= winogradMinTiles && fill2 >= winogradMinFill {
+		return AlgoWinograd2x2, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 2×2 outputs (%.0f%% filled; %d tiles of 4×4, %.0f%% filled, too few): 2.25× fewer multiplies than the GEMM", th2, tw2, 100*fill2, th*tw, 100*fill)
 	}
 	var whyNot string
 	switch {
 	case !dense3:
 		whyNot = "Winograd needs a dense 3×3 stride-1 kernel"
-	case th*tw < winogradMinTiles:
-		whyNot = fmt.Sprintf("%d×%d outputs give only %d Winograd tiles an image, too few to fill its GEMM", out.H, out.W, th*tw)
+	case th2*tw2 < winogradMinTiles:
+		whyNot = fmt.Sprintf("%d×%d outputs give only %d Winograd tiles of 2×2 an image, too few to fill its GEMM", out.H, out.W, th2*tw2)
 	default:
-		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles", out.H, out.W, 100*fill)
+		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles and %.0f%% of its 2×2 tiles", out.H, out.W, 100*fill, 100*fill2)
 	}
 	icg, ocg := in.C/c.Groups, out.C/c.Groups
 	switch {

@@ -40,6 +40,12 @@ func gatherEvenAVX512(dst, src *float32, blocks int)
 //go:noescape
 func deinterleave4AVX512(dst *float32, stride int, src *float32, n int)
 
+// deinterleave2AVX512 sets dst[p·stride + t] = src[2t + p] for p < 2 and
+// t < n, reading src[:32·⌈n/16⌉].
+//
+//go:noescape
+func deinterleave2AVX512(dst *float32, stride int, src *float32, n int)
+
 // avgPool2s2AVX512 sets dst[j] to the average of r0[2j], r0[2j+1], r1[2j]
 // and r1[2j+1] (summed in that order, times inv) for blocks·16 outputs.
 //

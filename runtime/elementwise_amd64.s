@@ -397,6 +397,50 @@ deint_done:
 	VZEROUPPER
 	RET
 
+// func deinterleave2AVX512(dst *float32, stride int, src *float32, n int)
+//
+// For t < n, phase p of dst (stride floats apart) gets dst[p·stride + t] =
+// src[2t + p]: a padded row split into the two column phases of Winograd
+// F(2×2, 3×3)'s input. Blocks of 16 outputs from 32 inputs; the last block
+// stores only its first n%16 lanes, and reads src[:32·⌈n/16⌉].
+TEXT ·deinterleave2AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ stride+8(FP), DX
+	SHLQ $2, DX
+	MOVQ src+16(FP), BX
+	MOVQ n+24(FP), CX
+	VMOVDQU32 evenLanes<>(SB), Z30
+	VMOVDQU32 oddLanes<>(SB), Z31
+	LEAQ (AX)(DX*1), R8
+	MOVL $0xffff, R11
+	KMOVW R11, K1
+deint2_loop:
+	CMPQ CX, $0
+	JLE deint2_done
+	CMPQ CX, $16
+	JGE deint2_block
+	MOVL $1, R11
+	SHLL CX, R11
+	SUBL $1, R11
+	KMOVW R11, K1
+deint2_block:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	VMOVAPS Z30, Z4
+	VPERMI2PS Z1, Z0, Z4 // src[2j]
+	VMOVAPS Z31, Z5
+	VPERMI2PS Z1, Z0, Z5 // src[2j+1]
+	VMOVUPS Z4, K1, (AX)
+	VMOVUPS Z5, K1, (R8)
+	ADDQ $64, AX
+	ADDQ $64, R8
+	ADDQ $128, BX
+	SUBQ $16, CX
+	JMP deint2_loop
+deint2_done:
+	VZEROUPPER
+	RET
+
 // func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
 //
 // For blocks·16 outputs, dst[j] = (((r0[2j] + r0[2j+1]) + r1[2j]) +

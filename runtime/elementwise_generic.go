@@ -18,6 +18,14 @@ func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanS
 	panic("runtime: no assembly kernels")
 }
 
+func winoInput2AVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32) {
+	panic("runtime: no assembly kernels")
+}
+
+func winoOutput2AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32) {
+	panic("runtime: no assembly kernels")
+}
+
 func dotAVX512(a, b *float32, n int) float32 {
 	panic("runtime: no assembly kernels")
 }
@@ -31,6 +39,10 @@ func maxPool3s2AVX512(dst, src *float32, blocks int) {
 }
 
 func deinterleave4AVX512(dst *float32, stride int, src *float32, n int) {
+	panic("runtime: no assembly kernels")
+}
+
+func deinterleave2AVX512(dst *float32, stride int, src *float32, n int) {
 	panic("runtime: no assembly kernels")
 }
 

@@ -1,7 +1,7 @@
 //go:build ignore
 
 // gen_winograd writes winograd_amd64.s, the AVX-512 transforms of the
-// Winograd F(4×4, 3×3) convolution (see winograd.go).
+// Winograd F(4×4, 3×3) and F(2×2, 3×3) convolutions (see winograd.go).
 //
 //	go run gen_winograd.go
 //
@@ -22,6 +22,10 @@
 // interleaves each output row's four columns of 16 tiles into 64
 // consecutive outputs (a 4×4 transpose of 128-bit lanes after unpacking)
 // for four masked stores.
+//
+// winoInput2AVX512 and winoOutput2AVX512 do the same for F(2×2, 3×3): 4×4
+// input tiles read from two column phases, 2×2 output tiles, each output
+// row's two columns of 16 tiles interleaved into 32 consecutive outputs.
 package main
 
 import (
@@ -40,6 +44,8 @@ func main() {
 	p("#include \"textflag.h\"")
 	input(p)
 	output(p)
+	input2(p)
+	output2(p)
 	if err := os.WriteFile("winograd_amd64.s", b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -287,6 +293,179 @@ func output(p func(string, ...any)) {
 	p("\tDECQ CX")
 	p("\tJNZ out_chan")
 	p("out_done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// inputRows2 emits F(2×2)'s Bᵀ applied to d[0..3] into o[0..3], mirroring
+// the Go function inputRows2.
+func inputRows2(p func(string, ...any), d, o [4]int) {
+	p("\tVSUBPS Z%d, Z%d, Z%d", d[2], d[0], o[0]) // d0 - d2
+	p("\tVADDPS Z%d, Z%d, Z%d", d[2], d[1], o[1]) // d1 + d2
+	p("\tVSUBPS Z%d, Z%d, Z%d", d[1], d[2], o[2]) // d2 - d1
+	p("\tVSUBPS Z%d, Z%d, Z%d", d[3], d[1], o[3]) // d1 - d3
+}
+
+func input2(p func(string, ...any)) {
+	p("")
+	p("// func winoInput2AVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)")
+	p("TEXT ·winoInput2AVX512(SB), NOSPLIT, $0-60")
+	p("\tMOVQ src+0(FP), SI")
+	p("\tMOVQ chanStride+8(FP), DX")
+	p("\tMOVQ rowStride+16(FP), R8")
+	p("\tMOVQ phaseStride+24(FP), R9")
+	p("\tMOVQ dst+32(FP), DI")
+	p("\tMOVQ xiStride+40(FP), BX")
+	p("\tMOVQ channels+48(FP), CX")
+	p("\tMOVL mask+56(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tLEAQ (BX*4), R13") // 4·xiStride: from one row of a column to the next
+	p("\tTESTQ CX, CX")
+	p("\tJEQ in2_done")
+	p("in2_chan:")
+	// Rows: load the four columns, Bᵀ along the row, store at ξ = 4r+k.
+	p("\tMOVQ SI, R10")
+	p("\tMOVQ DI, AX")
+	for r := 0; r < 4; r++ {
+		p("\tVMOVUPS.Z (R10), K1, Z0")
+		p("\tVMOVUPS.Z (R10)(R9*1), K1, Z1")
+		p("\tVMOVUPS.Z 4(R10), K1, Z2")
+		p("\tVMOVUPS.Z 4(R10)(R9*1), K1, Z3")
+		inputRows2(p, [4]int{0, 1, 2, 3}, [4]int{4, 5, 6, 7})
+		for k := 0; k < 4; k++ {
+			p("\tVMOVUPS Z%d, K1, (AX)", 4+k)
+			p("\tADDQ BX, AX")
+		}
+		if r < 3 {
+			p("\tADDQ R8, R10")
+		}
+	}
+	// Columns: load rows r = 0..3 of column k, Bᵀ down it, store back.
+	p("\tMOVQ DI, AX")
+	for k := 0; k < 4; k++ {
+		p("\tMOVQ AX, R10")
+		for r := 0; r < 4; r++ {
+			p("\tVMOVUPS.Z (R10), K1, Z%d", r)
+			if r < 3 {
+				p("\tADDQ R13, R10")
+			}
+		}
+		inputRows2(p, [4]int{0, 1, 2, 3}, [4]int{4, 5, 6, 7})
+		p("\tMOVQ AX, R10")
+		for i := 0; i < 4; i++ {
+			p("\tVMOVUPS Z%d, K1, (R10)", 4+i)
+			if i < 3 {
+				p("\tADDQ R13, R10")
+			}
+		}
+		if k < 3 {
+			p("\tADDQ BX, AX")
+		}
+	}
+	p("\tADDQ DX, SI")
+	p("\tADDQ $128, DI") // the next channel's row of nr floats
+	p("\tDECQ CX")
+	p("\tJNZ in2_chan")
+	p("in2_done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// outputRows2 emits F(2×2)'s Aᵀ applied to m[0..3] into y[0..1], mirroring
+// the Go function outputRows2. y[0] may be m[0] and y[1] m[1]: Z24 holds
+// m1 - m2 until y[1] is written.
+func outputRows2(p func(string, ...any), m [4]int, y [2]int) {
+	p("\tVSUBPS Z%d, Z%d, Z24", m[2], m[1])       // m1 - m2
+	p("\tVADDPS Z%d, Z%d, Z%d", m[1], m[0], y[0]) // m0 + m1
+	p("\tVADDPS Z%d, Z%d, Z%d", m[2], y[0], y[0]) // + m2
+	p("\tVSUBPS Z%d, Z24, Z%d", m[3], y[1])       // (m1 - m2) - m3
+}
+
+func output2(p func(string, ...any)) {
+	p("")
+	p("// func winoOutput2AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)")
+	p("TEXT ·winoOutput2AVX512(SB), NOSPLIT, $0-88")
+	p("\tMOVQ prod+0(FP), SI")
+	p("\tMOVQ xiStride+8(FP), BX")
+	p("\tMOVQ channels+16(FP), CX")
+	p("\tMOVQ dst+24(FP), DI")
+	p("\tMOVQ chanStride+32(FP), DX")
+	p("\tMOVQ rowStride+40(FP), R8")
+	p("\tMOVQ rows+48(FP), R9")
+	p("\tMOVQ colMask+56(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tSHRQ $16, AX")
+	p("\tKMOVW AX, K2")
+	p("\tMOVQ flags+64(FP), R10")
+	p("\tMOVQ scale+72(FP), R11")
+	p("\tMOVQ shift+80(FP), R12")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ out2_done")
+	p("out2_chan:")
+	// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
+	p("\tMOVQ SI, AX")
+	for r := 0; r < 4; r++ {
+		m := [4]int{8, 9, 10, 11}
+		for k := 0; k < 4; k++ {
+			p("\tVMOVUPS (AX), Z%d", m[k])
+			p("\tADDQ BX, AX")
+		}
+		outputRows2(p, m, [2]int{2 * r, 2*r + 1})
+	}
+	// Columns: Aᵀ down column c into Z(16+c) (output row 0) and Z(18+c)
+	// (output row 1).
+	for c := 0; c < 2; c++ {
+		outputRows2(p, [4]int{c, 2 + c, 4 + c, 6 + c}, [2]int{16 + c, 18 + c})
+	}
+	// Epilogue.
+	p("\tTESTQ $%d, R10", 2) // kScale
+	p("\tJEQ out2_noscale")
+	p("\tVBROADCASTSS (R11), Z24")
+	for z := 16; z < 20; z++ {
+		p("\tVMULPS Z24, Z%d, Z%d", z, z)
+	}
+	p("out2_noscale:")
+	p("\tTESTQ $%d, R10", 4) // kShift
+	p("\tJEQ out2_noshift")
+	p("\tVBROADCASTSS (R12), Z24")
+	for z := 16; z < 20; z++ {
+		p("\tVADDPS Z24, Z%d, Z%d", z, z)
+	}
+	p("out2_noshift:")
+	p("\tTESTQ $%d, R10", 8) // kRelu
+	p("\tJEQ out2_norelu")
+	p("\tVPXORD Z24, Z24, Z24")
+	for z := 16; z < 20; z++ {
+		p("\tVMAXPS Z24, Z%d, Z%d", z, z)
+	}
+	p("out2_norelu:")
+	// Interleave and store each output row: tile t's two columns at 2t,
+	// 2t+1.
+	p("\tMOVQ DI, AX")
+	for i := 0; i < 2; i++ {
+		a, b := 16+2*i, 16+2*i+1
+		p("\tVUNPCKLPS Z%d, Z%d, Z25", b, a)   // tiles 0,1 | 4,5 | 8,9 | 12,13
+		p("\tVUNPCKHPS Z%d, Z%d, Z26", b, a)   // tiles 2,3 | 6,7 | 10,11 | 14,15
+		p("\tVSHUFF32X4 $0x44, Z26, Z25, Z27") // tiles 0,1 | 4,5 | 2,3 | 6,7
+		p("\tVSHUFF32X4 $0xd8, Z27, Z27, Z27") // tiles 0..7
+		p("\tVSHUFF32X4 $0xee, Z26, Z25, Z28") // tiles 8,9 | 12,13 | 10,11 | 14,15
+		p("\tVSHUFF32X4 $0xd8, Z28, Z28, Z28") // tiles 8..15
+		p("\tVMOVUPS Z27, K1, (AX)")
+		p("\tVMOVUPS Z28, K2, 64(AX)")
+		if i < 1 {
+			p("\tCMPQ R9, $2")
+			p("\tJLT out2_next")
+			p("\tADDQ R8, AX")
+		}
+	}
+	p("out2_next:")
+	p("\tADDQ $128, SI") // the next channel's row of nr products
+	p("\tADDQ DX, DI")
+	p("\tADDQ $4, R11")
+	p("\tADDQ $4, R12")
+	p("\tDECQ CX")
+	p("\tJNZ out2_chan")
+	p("out2_done:")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -6,16 +6,26 @@ import (
 
 // Winograd is a dense 3×3 convolution with stride 1 and dilation 1
 // (groups 1, any zero padding) computed with Winograd's minimal filtering
-// F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-// Networks", 2016), with the same fused epilogue as Conv2D.
+// F(4×4, 3×3) or F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2016), with the same fused epilogue as
+// Conv2D.
 //
-// Each 4×4 tile of output comes from a 6×6 tile of input. In the transformed
-// domain the convolution is 36 independent matrix multiplies, one per
-// point ξ of the 6×6 tile: U[ξ] (OutC×InC, the transformed weights) times
-// V[ξ] (InC×tiles, the transformed input). That is 36 multiplies per 16
-// outputs instead of 144, 4× fewer; the transforms are additions, vectorised
-// across 16 tiles. Rounding grows by about an order of magnitude over the
-// direct convolution and stays far below 1e-5 relative in float32.
+// With F(4×4, 3×3) each 4×4 tile of output comes from a 6×6 tile of input.
+// In the transformed domain the convolution is 36 independent matrix
+// multiplies, one per point ξ of the 6×6 tile: U[ξ] (OutC×InC, the
+// transformed weights) times V[ξ] (InC×tiles, the transformed input). That
+// is 36 multiplies per 16 outputs instead of 144, 4× fewer; the transforms
+// are additions, vectorised across 16 tiles. Rounding grows by about an
+// order of magnitude over the direct convolution and stays far below 1e-5
+// relative in float32.
+//
+// F(2×2, 3×3) takes 2×2 tiles of output from 4×4 tiles of input: 16
+// multiplies per 4 outputs instead of 36, 2.25× fewer, with transformed
+// weights 16/9 the size of the kernel's instead of 4×. Small outputs such
+// as 14×14 make 49 full tiles an image where F(4×4) would make 16 tiles
+// with a quarter of their outputs padding, too few for two cores, and at
+// batch 1, where each weight serves one image's tiles, the smaller U comes
+// from memory faster.
 //
 // The work is split into blocks of at most nr (32) tiles, the width of one
 // packed B panel: a block's transformed input is packed B as it is written,
@@ -25,6 +35,9 @@ type Winograd struct {
 	OutC, OutH, OutW int
 	PH, PW           int       // zero padding
 	Weight           []float32 // OutC × InC × 3 × 3, PyTorch layout
+	// Tile is the side of the output tiles: 4 for F(4×4, 3×3) (also when
+	// 0) or 2 for F(2×2, 3×3).
+	Tile int
 
 	// The epilogue, as in Conv2D: y = acc*Scale[c] + Shift[c], then ReLU.
 	Scale, Shift []float32
@@ -36,6 +49,9 @@ type Winograd struct {
 	InRelu           bool
 
 	u      []float32 // per ξ, the transformed weights packed by packA
+	m      int       // the output tile's side, 4 or 2
+	a      int       // the input tile's side, m+2
+	points int       // the points ξ of a transformed tile, a·a
 	th, tw int       // tiles per column and per row of an image
 	pw     int       // length of one phase of a padded row (tw+1)
 	segs   []winoSeg // the row segments of one image, in order
@@ -59,11 +75,12 @@ type winoCall struct {
 	c                *Winograd
 	in, out, scratch []float32
 	batch            int
+	parts            int // output channel parts (see ocParts)
 }
 
 var winoCalls calls[winoCall]
 
-// winoPoints is the number of points of a transformed tile, 6×6.
+// winoPoints is the most points of a transformed tile, 6×6.
 const winoPoints = 36
 
 // WinogradApplies reports whether a convolution can use Winograd: 3×3,
@@ -83,18 +100,33 @@ func (c *Winograd) Prepare() error {
 		c.ready = false
 		return fmt.Errorf("runtime: Winograd: %w", err)
 	}
-	c.th, c.tw = (c.OutH+3)/4, (c.OutW+3)/4
+	switch c.Tile {
+	case 0, 4:
+		c.m = 4
+	case 2:
+		c.m = 2
+	default:
+		c.ready = false
+		return fmt.Errorf("runtime: Winograd: Tile %d, want 2 or 4", c.Tile)
+	}
+	c.a = c.m + 2
+	c.points = c.a * c.a
+	c.th, c.tw = (c.OutH+c.m-1)/c.m, (c.OutW+c.m-1)/c.m
 	c.pw = c.tw + 1
 
 	// Transform the weights: U = G g Gᵀ for every (oc, ic), then pack each
 	// point's OutC×InC matrix for the micro-kernel.
 	k := c.InC
-	ut := make([]float32, winoPoints*c.OutC*k)
+	ut := make([]float32, c.points*c.OutC*k)
 	for oc := range c.OutC {
 		for ic := range k {
 			var u [winoPoints]float32
-			weightTransform(&u, c.Weight[(oc*k+ic)*9:])
-			for xi, v := range u {
+			if c.m == 2 {
+				weightTransform2(&u, c.Weight[(oc*k+ic)*9:])
+			} else {
+				weightTransform(&u, c.Weight[(oc*k+ic)*9:])
+			}
+			for xi, v := range u[:c.points] {
 				ut[(xi*c.OutC+oc)*k+ic] = v
 			}
 		}
@@ -103,7 +135,7 @@ func (c *Winograd) Prepare() error {
 		c.u = make([]float32, len(ut))
 	}
 	c.u = c.u[:len(ut)]
-	for xi := range winoPoints {
+	for xi := range c.points {
 		m := c.OutC * k
 		packA(c.u[xi*m:(xi+1)*m], ut[xi*m:], c.OutC, k, k)
 	}
@@ -127,7 +159,7 @@ func (c *Winograd) Prepare() error {
 	c.rows = 0
 	for i := range len(c.blocks) - 1 {
 		first, last := c.segs[c.blocks[i]], c.segs[c.blocks[i+1]-1]
-		c.rows = max(c.rows, 4*(last.ty-first.ty)+6)
+		c.rows = max(c.rows, c.m*(last.ty-first.ty)+c.a)
 	}
 	c.ready = true
 	return nil
@@ -135,21 +167,21 @@ func (c *Winograd) Prepare() error {
 
 // chanLen is the length of one input channel's padded rows that a block
 // reads, split into phases: each of the rows padded rows holds its columns
-// 4i+p at [p·pw + i], for the four phases p, so that column j of the tiles
-// of a row is a contiguous run: phase j%4 from tile j/4 on.
-func (c *Winograd) chanLen() int { return c.rows * 4 * c.pw }
+// m·i+p at [p·pw + i], for the m phases p, so that column j of the tiles
+// of a row is a contiguous run: phase j%m from tile j/m on.
+func (c *Winograd) chanLen() int { return c.rows * c.m * c.pw }
 
 // workerScratch is one worker's part of the scratch: its block's padded
 // input rows (chanLen floats a channel, and 16 floats that the transform's
 // vectors may read past them), the block's transformed input (packed B for
-// each ξ) and its 36 products.
+// each ξ) and its products, one matrix per ξ.
 func (c *Winograd) workerScratch() int {
-	return c.InC*c.chanLen() + 16 + winoPoints*c.vStride() + winoPoints*c.prodStride()
+	return c.InC*c.chanLen() + 16 + c.points*c.vStride() + c.points*c.prodStride()
 }
 
 // vStride and prodStride are the distances between the matrices of two
 // points ξ in a block's transformed input and products. The 16 floats past
-// the matrix keep the 36 rows that a transform reads or writes at once
+// the matrix keep the 16 or 36 rows that a transform reads or writes at once
 // from falling into the same cache set, as they would at a power-of-two
 // distance.
 func (c *Winograd) vStride() int    { return c.InC*nr + 16 }
@@ -172,7 +204,8 @@ func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
 	cl := winoCalls.get()
 	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
-	cl.parallelFor(batch*(len(c.blocks)-1), 1, cl)
+	cl.parts = c.ocParts(batch)
+	cl.parallelFor(cl.parts*batch*(len(c.blocks)-1), 1, cl)
 	cl.c, cl.in, cl.out, cl.scratch = nil, nil, nil, nil
 }
 
@@ -185,13 +218,13 @@ func (cl *winoCall) run(lo, hi, w int) {
 // padRows writes padded rows [r0, r0+n) of input channel ic of image b,
 // src, zero-padded, through the prologue and split into phases (see
 // chanLen), to dst. With AVX-512 each row is padded whole in a buffer,
-// then split into its four phases 16 columns at a time: a gather and a
+// then split into its m phases 16 columns at a time: a gather and a
 // prologue call for each phase of each row, 15 floats at 56×56, took a
 // third of the layer's time (64→64 at 56×56, batch 1: 546 → 470–490 µs).
 func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
-	rowLen := 4 * c.pw
+	rowLen := c.m * c.pw
 	var buf [padRowMax + 64]float32
-	whole := useAVX512 && 64*((c.pw+15)/16) <= len(buf)
+	whole := useAVX512 && 16*c.m*((c.pw+15)/16) <= len(buf)
 	for r := r0; r < r0+n; r++ {
 		row := dst[(r-r0)*rowLen : (r-r0+1)*rowLen]
 		ih := r - c.PH
@@ -202,7 +235,7 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 		in := src[ih*c.InW : (ih+1)*c.InW]
 		if whole {
 			// The padded row: PW zeros, the input, zeros.
-			t := buf[:64*((c.pw+15)/16)]
+			t := buf[:16*c.m*((c.pw+15)/16)]
 			m := min(c.InW, len(t)-c.PW)
 			clear(t[:c.PW])
 			if c.InScale != nil {
@@ -211,21 +244,42 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 				copy(t[c.PW:c.PW+m], in)
 			}
 			clear(t[c.PW+m:])
-			deinterleave4AVX512(&row[0], c.pw, &t[0], c.pw)
+			if c.m == 2 {
+				deinterleave2AVX512(&row[0], c.pw, &t[0], c.pw)
+			} else {
+				deinterleave4AVX512(&row[0], c.pw, &t[0], c.pw)
+			}
 			continue
 		}
-		for p := range 4 {
+		for p := range c.m {
 			ph := row[p*c.pw : (p+1)*c.pw]
-			gatherRow(ph, in, p-c.PW, 4)
+			gatherRow(ph, in, p-c.PW, c.m)
 			if c.InScale != nil {
-				lo, hi := inside(len(ph), p-c.PW, 4, c.InW)
+				lo, hi := inside(len(ph), p-c.PW, c.m, c.InW)
 				scaleShift(ph[lo:hi], ph[lo:hi], c.InScale[ic], c.InShift[ic], c.InRelu)
 			}
 		}
 	}
 }
 
-// block computes unit u as worker w: block u%blocks of image u/blocks.
+// ocParts is the number of parts into which the units of a batch split
+// the output channels: one per worker when the batch has fewer blocks of
+// tiles than workers (a 14×14 image has one block of 4×4 tiles), so that
+// no core waits, at the cost of transforming the input once per part;
+// otherwise none, as every part would transform the same input again
+// (F(2×2) at 14×14, batch 1, weights out of cache: 551 µs with the two
+// blocks on the two cores, 564 µs with all channels split in two parts).
+func (c *Winograd) ocParts(batch int) int {
+	w := workers()
+	if batch*(len(c.blocks)-1) >= w {
+		return 1
+	}
+	return min(w, rowPanels(c.OutC))
+}
+
+// block computes unit u as worker w: for part u/(batch·blocks) of the
+// output channels, block u%blocks of image u/blocks%batch. A worker's units
+// are those of one part, one block after the other.
 // It pads the input rows its tiles read itself, into its worker's scratch,
 // where they stay in cache; padding the whole input first for all blocks
 // wrote it out to memory and read it back, half of it from the other
@@ -235,7 +289,15 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 func (cl *winoCall) block(u, w int) {
 	c := cl.c
 	nb := len(c.blocks) - 1
+	part, u := u/(cl.batch*nb), u%(cl.batch*nb)
 	b, bi := u/nb, u%nb
+	m, k := c.OutC, c.InC
+	np := rowPanels(m)
+	p0, p1 := np*part/cl.parts, np*(part+1)/cl.parts
+	if p0 == p1 {
+		return // more parts than panels of output channels
+	}
+	oc0, oc1 := panelStart(m, np, p0), panelStart(m, np, p1)
 	segs := c.segs[c.blocks[bi]:c.blocks[bi+1]]
 	last := segs[len(segs)-1]
 	tiles := last.lane + last.n
@@ -243,11 +305,11 @@ func (cl *winoCall) block(u, w int) {
 	ws := cl.scratch[w*c.workerScratch() : (w+1)*c.workerScratch()]
 	planes := ws[:c.InC*c.chanLen()+16] // the padded rows of each channel
 	ws = ws[len(planes):]
-	v := ws[:winoPoints*c.vStride()]    // per ξ, InC rows of nr tiles: packed B
-	prod := ws[winoPoints*c.vStride():] // per ξ, OutC rows of nr tiles
+	v := ws[:c.points*c.vStride()]    // per ξ, InC rows of nr tiles: packed B
+	prod := ws[c.points*c.vStride():] // per ξ, OutC rows of nr tiles
 
-	r0 := 4 * segs[0].ty // the first padded row the tiles read
-	rows := 4*(last.ty-segs[0].ty) + 6
+	r0 := c.m * segs[0].ty // the first padded row the tiles read
+	rows := c.m*(last.ty-segs[0].ty) + c.a
 	inPlane := c.InH * c.InW
 	for ic := range c.InC {
 		src := cl.in[(b*c.InC+ic)*inPlane : (b*c.InC+ic+1)*inPlane]
@@ -256,28 +318,26 @@ func (cl *winoCall) block(u, w int) {
 	clear(planes[c.InC*c.chanLen():])
 
 	for _, s := range segs {
-		src := planes[(4*(s.ty-segs[0].ty))*4*c.pw+s.tx:]
+		src := planes[(c.m*(s.ty-segs[0].ty))*c.m*c.pw+s.tx:]
 		c.inputTransform(v[s.lane:], src, s.n)
 	}
 
-	m, k := c.OutC, c.InC
-	np := rowPanels(m)
-	for xi := range winoPoints {
+	for xi := range c.points {
 		uxi := c.u[xi*m*k : (xi+1)*m*k]
 		vxi := v[xi*c.vStride() : xi*c.vStride()+k*nr]
-		pxi := prod[xi*c.prodStride() : xi*c.prodStride()+m*nr]
+		pxi := prod[xi*c.prodStride()+oc0*nr : xi*c.prodStride()+m*nr]
 		for k0 := 0; k0 < k; k0 += kc {
 			kl := min(kc, k-k0)
-			sgemmPacked(m, 0, np, tiles, kl, uxi[k0*m:(k0+kl)*m], vxi[k0*nr:(k0+kl)*nr], pxi, nr, k0 > 0, gemmEpilogue{})
+			sgemmPacked(m, p0, p1, tiles, kl, uxi[k0*m:(k0+kl)*m], vxi[k0*nr:(k0+kl)*nr], pxi, nr, k0 > 0, gemmEpilogue{})
 		}
 	}
 
 	outPlane := c.OutH * c.OutW
 	for _, s := range segs {
-		rows := min(4, c.OutH-4*s.ty)
-		cols := min(4*s.n, c.OutW-4*s.tx)
-		dst := cl.out[b*c.OutC*outPlane+4*s.ty*c.OutW+4*s.tx:]
-		c.outputTransform(dst, prod[s.lane:], s.n, rows, cols)
+		rows := min(c.m, c.OutH-c.m*s.ty)
+		cols := min(c.m*s.n, c.OutW-c.m*s.tx)
+		dst := cl.out[(b*c.OutC+oc0)*outPlane+c.m*s.ty*c.OutW+c.m*s.tx:]
+		c.outputTransform(dst, prod[oc0*nr+s.lane:], oc0, oc1, s.n, rows, cols)
 	}
 }
 
@@ -285,25 +345,33 @@ func (cl *winoCall) block(u, w int) {
 // channel: src is the channel-0 phases at the tiles' top padded row and
 // first tile; v[ξ·vStride + ic·nr + t] receives point ξ of tile t.
 func (c *Winograd) inputTransform(v, src []float32, n int) {
+	rowLen := c.m * c.pw
 	if useAVX512 {
-		_ = src[(c.InC-1)*c.chanLen()+5*4*c.pw+3*c.pw+n-1]
-		_ = v[(winoPoints-1)*c.vStride()+(c.InC-1)*nr+n-1]
-		winoInputAVX512(&src[0], c.chanLen()*4, 4*c.pw*4, c.pw*4, &v[0], c.vStride()*4, c.InC, uint32(1)<<uint(n)-1)
+		_ = src[(c.InC-1)*c.chanLen()+(c.a-1)*rowLen+(c.m-1)*c.pw+n-1]
+		_ = v[(c.points-1)*c.vStride()+(c.InC-1)*nr+n-1]
+		input := winoInputAVX512
+		if c.m == 2 {
+			input = winoInput2AVX512
+		}
+		input(&src[0], c.chanLen()*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC, uint32(1)<<uint(n)-1)
 		return
 	}
-	rowLen := 4 * c.pw
 	for ic := range c.InC {
 		ch := src[ic*c.chanLen():]
 		for t := range n {
 			var d [winoPoints]float32
-			for r := range 6 {
+			for r := range c.a {
 				row := ch[r*rowLen:]
-				for j := range 6 {
-					d[r*6+j] = row[j%4*c.pw+t+j/4]
+				for j := range c.a {
+					d[r*c.a+j] = row[j%c.m*c.pw+t+j/c.m]
 				}
 			}
-			inputTile(&d)
-			for xi, x := range d {
+			if c.m == 2 {
+				inputTile2(&d)
+			} else {
+				inputTile(&d)
+			}
+			for xi, x := range d[:c.points] {
 				v[xi*c.vStride()+ic*nr+t] = x
 			}
 		}
@@ -311,51 +379,61 @@ func (c *Winograd) inputTransform(v, src []float32, n int) {
 }
 
 // outputTransform writes Y = Aᵀ M A, with the epilogue, of n tiles of
-// every output channel: prod[ξ·prodStride + oc·nr + t] is point ξ of tile t,
-// and dst is output channel 0 at the tiles' top-left; only the first rows
-// rows and cols columns of the 4×4n outputs are stored.
-func (c *Winograd) outputTransform(dst, prod []float32, n, rows, cols int) {
+// output channels [oc0, oc1): prod[ξ·prodStride + (oc-oc0)·nr + t] is point
+// ξ of tile t of channel oc, and dst is output channel oc0 at the tiles'
+// top-left; only the first rows rows and cols columns of the m×m·n outputs
+// are stored.
+func (c *Winograd) outputTransform(dst, prod []float32, oc0, oc1, n, rows, cols int) {
 	outPlane := c.OutH * c.OutW
 	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
 	var scale, shift *float32
 	if c.Scale != nil {
-		scale = &c.Scale[0]
+		scale = &c.Scale[oc0]
 	}
 	if c.Shift != nil {
-		shift = &c.Shift[0]
+		shift = &c.Shift[oc0]
 	}
+	channels := oc1 - oc0
 	if useAVX512 {
-		_ = prod[(winoPoints-1)*c.prodStride()+(c.OutC-1)*nr+n-1]
-		_ = dst[(c.OutC-1)*outPlane+(rows-1)*c.OutW+cols-1]
+		_ = prod[(c.points-1)*c.prodStride()+(channels-1)*nr+n-1]
+		_ = dst[(channels-1)*outPlane+(rows-1)*c.OutW+cols-1]
 		colMask := uint64(1)<<uint(cols) - 1
 		if cols == 64 {
 			colMask = ^uint64(0)
 		}
-		winoOutputAVX512(&prod[0], c.prodStride()*4, c.OutC, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags, scale, shift)
+		output := winoOutputAVX512
+		if c.m == 2 {
+			output = winoOutput2AVX512
+		}
+		output(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags, scale, shift)
 		return
 	}
-	for oc := range c.OutC {
+	for oc := range channels {
 		s, t := float32(1), float32(0)
 		if c.Scale != nil {
-			s = c.Scale[oc]
+			s = c.Scale[oc0+oc]
 		}
 		if c.Shift != nil {
-			t = c.Shift[oc]
+			t = c.Shift[oc0+oc]
 		}
 		for ti := range n {
 			var m [winoPoints]float32
-			for xi := range m {
+			for xi := range c.points {
 				m[xi] = prod[xi*c.prodStride()+oc*nr+ti]
 			}
 			var y [16]float32
-			outputTile(&y, &m)
+			if c.m == 2 {
+				outputTile2(&y, &m)
+			} else {
+				outputTile(&y, &m)
+			}
 			for i := range rows {
-				for j := range 4 {
-					col := 4*ti + j
+				for j := range c.m {
+					col := c.m*ti + j
 					if col >= cols {
 						break
 					}
-					v := y[i*4+j]*s + t
+					v := y[i*c.m+j]*s + t
 					if c.Relu {
 						v = max(v, 0)
 					}
@@ -434,6 +512,70 @@ func weightTransform(u *[winoPoints]float32, g []float32) {
 	}
 }
 
+// F(2×2, 3×3)'s transforms, as above for 4×4 input tiles and 2×2 output
+// tiles:
+//
+//	Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//	G  = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]
+//	Aᵀ = [1 1 1 0; 0 1 -1 -1]
+
+// inputRows2 applies F(2×2)'s Bᵀ to x[0], x[s], x[2s], x[3s] in place.
+func inputRows2(x []float32, s int) {
+	d0, d1, d2, d3 := x[0], x[s], x[2*s], x[3*s]
+	x[0] = d0 - d2
+	x[s] = d1 + d2
+	x[2*s] = d2 - d1
+	x[3*s] = d1 - d3
+}
+
+// inputTile2 computes Bᵀ d B of a 4×4 tile (d[:16]) in place.
+func inputTile2(d *[winoPoints]float32) {
+	for j := range 4 {
+		inputRows2(d[j:], 4)
+	}
+	for i := range 4 {
+		inputRows2(d[4*i:], 1)
+	}
+}
+
+// outputRows2 applies F(2×2)'s Aᵀ to m[0], m[s], m[2s], m[3s] and writes
+// the two results to y[0], y[t].
+func outputRows2(y []float32, t int, m []float32, s int) {
+	d := m[s] - m[2*s]
+	y[0] = (m[0] + m[s]) + m[2*s]
+	y[t] = d - m[3*s]
+}
+
+// outputTile2 computes the 2×2 tile Aᵀ m A (y[:4]) of a 4×4 tile of
+// products (m[:16]).
+func outputTile2(y *[16]float32, m *[winoPoints]float32) {
+	var tmp [8]float32 // 2×4: Aᵀ applied along the rows
+	for i := range 4 {
+		outputRows2(tmp[i:], 4, m[4*i:], 1)
+	}
+	for j := range 2 {
+		outputRows2(y[j:], 2, tmp[4*j:], 1)
+	}
+}
+
+// weightTransform2 writes U = G g Gᵀ (u[:16]) of the 3×3 kernel g.
+func weightTransform2(u *[winoPoints]float32, g []float32) {
+	apply := func(g0, g1, g2 float64) [4]float64 {
+		return [4]float64{g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2}
+	}
+	var cols [3][4]float64 // G applied down each column of g
+	for j := range 3 {
+		cols[j] = apply(float64(g[j]), float64(g[3+j]), float64(g[6+j]))
+	}
+	for i := range 4 {
+		row := apply(cols[0][i], cols[1][i], cols[2][i])
+		for j, x := range row {
+			u[i*4+j] = float32(x)
+		}
+	}
+}
+
 // PackedLen is the number of floats Prepare derived from the weights: the
-// transformed weights, 36/9 = 4 times the size of Weight.
+// transformed weights, 36/9 = 4 times the size of Weight with 4×4 tiles,
+// 16/9 with 2×2.
 func (c *Winograd) PackedLen() int { return len(c.u) }

@@ -14,3 +14,16 @@ func winoInputAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *
 //
 //go:noescape
 func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)
+
+// winoInput2AVX512 is winoInputAVX512 for F(2×2, 3×3): 4×4 input tiles
+// from two column phases.
+//
+//go:noescape
+func winoInput2AVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)
+
+// winoOutput2AVX512 is winoOutputAVX512 for F(2×2, 3×3): rows output rows
+// (1 or 2) and the output columns that colMask selects of each (at most
+// 32).
+//
+//go:noescape
+func winoOutput2AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)

@@ -54,12 +54,18 @@ func TestWinograd(t *testing.T) {
 }
 
 func testWinograd(t *testing.T) {
+	for _, tile := range []int{4, 2} {
+		t.Run(fmt.Sprintf("F%dx%d", tile, tile), func(t *testing.T) { testWinogradTile(t, tile) })
+	}
+}
+
+func testWinogradTile(t *testing.T, tile int) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	worst := 0.0
 	for _, tc := range winogradCases() {
 		ref := tc.conv(rng)
 		c := &runtime.Winograd{InC: ref.InC, InH: ref.InH, InW: ref.InW, OutC: ref.OutC, OutH: ref.OutH, OutW: ref.OutW,
-			PH: ref.PH, PW: ref.PW, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: ref.Relu}
+			PH: ref.PH, PW: ref.PW, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: ref.Relu, Tile: tile}
 		if err := c.Prepare(); err != nil {
 			t.Fatalf("%v: Prepare: %v", tc, err)
 		}
@@ -116,15 +122,20 @@ func TestWinogradPrepareErrors(t *testing.T) {
 		t.Error("Prepare accepted a wrong output size")
 	}
 	c.OutH = 8
+	c.Tile = 3
+	if err := c.Prepare(); err == nil {
+		t.Error("Prepare accepted a tile of 3")
+	}
+	c.Tile = 2
 	c.Weight = c.Weight[1:]
 	if err := c.Prepare(); err == nil {
 		t.Error("Prepare accepted a wrong weight length")
 	}
 }
 
-// BenchmarkWinograd times the dense 3×3 layers of the GRCNNs with Winograd
-// and with the GEMM convolution, at batch 1 and 8, and reports the direct
-// convolution's flops per second for both, so that the two compare.
+// BenchmarkWinograd times the dense 3×3 layers of the GRCNNs with both
+// Winograd tilings and with im2row, at batch 1 and 8, and reports the
+// direct convolution's flops per second for all, so that they compare.
 func BenchmarkWinograd(b *testing.B) {
 	for _, bc := range []struct {
 		c, size int
@@ -137,10 +148,16 @@ func BenchmarkWinograd(b *testing.B) {
 			ref.Scale, ref.Shift = randSlice(rng, bc.c), randSlice(rng, bc.c)
 			w := &runtime.Winograd{InC: bc.c, InH: bc.size, InW: bc.size, OutC: bc.c, OutH: bc.size, OutW: bc.size,
 				PH: 1, PW: 1, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: true}
+			w2 := *w
+			w2.Tile = 2
+			ref.Im2Row = true
 			if err := ref.Prepare(); err != nil {
 				b.Fatal(err)
 			}
 			if err := w.Prepare(); err != nil {
+				b.Fatal(err)
+			}
+			if err := w2.Prepare(); err != nil {
 				b.Fatal(err)
 			}
 			in := randSlice(rng, batch*bc.c*bc.size*bc.size)
@@ -151,8 +168,9 @@ func BenchmarkWinograd(b *testing.B) {
 				fwd  func([]float32)
 				len  int
 			}{
-				{"gemm", func(s []float32) { ref.Forward(batch, in, y, s) }, ref.ScratchLen(batch)},
+				{"im2row", func(s []float32) { ref.Forward(batch, in, y, s) }, ref.ScratchLen(batch)},
 				{"winograd", func(s []float32) { w.Forward(batch, in, y, s) }, w.ScratchLen(batch)},
+				{"winograd2", func(s []float32) { w2.Forward(batch, in, y, s) }, w2.ScratchLen(batch)},
 			} {
 				b.Run(fmt.Sprintf("%dx%d_c%d_b%d_%s", bc.size, bc.size, bc.c, batch, alg.name), func(b *testing.B) {
 					scratch := make([]float32, alg.len)
@@ -162,6 +180,59 @@ func BenchmarkWinograd(b *testing.B) {
 					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkWinogradCold times 3×3 256→256 at 14×14 as in GRCNN-109's
+// third stage, where each of 22 layers has weights of its own, too many
+// for the cache: it cycles through 24 layers with both Winograd tilings
+// and with im2row.
+func BenchmarkWinogradCold(b *testing.B) {
+	const layers = 24
+	for _, algo := range []string{"winograd", "winograd2", "im2row"} {
+		for _, batch := range []int{1, 8} {
+			rng := rand.New(rand.NewPCG(21, 22))
+			var fwd []func(in, out, scratch []float32)
+			most := 0
+			for range layers {
+				w := randSlice(rng, 256*256*9)
+				scale, shift := randSlice(rng, 256), randSlice(rng, 256)
+				switch algo {
+				case "im2row":
+					c := &runtime.Conv2D{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14,
+						KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 1, Relu: true, Im2Row: true,
+						Weight: w, Scale: scale, Shift: shift}
+					if err := c.Prepare(); err != nil {
+						b.Fatal(err)
+					}
+					most = max(most, c.ScratchLen(batch))
+					fwd = append(fwd, func(in, out, s []float32) { c.Forward(batch, in, out, s) })
+				default:
+					c := &runtime.Winograd{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14,
+						PH: 1, PW: 1, Weight: w, Scale: scale, Shift: shift, Relu: true}
+					if algo == "winograd2" {
+						c.Tile = 2
+					}
+					if err := c.Prepare(); err != nil {
+						b.Fatal(err)
+					}
+					most = max(most, c.ScratchLen(batch))
+					fwd = append(fwd, func(in, out, s []float32) { c.Forward(batch, in, out, s) })
+				}
+			}
+			in := randSlice(rng, batch*256*196)
+			out := make([]float32, batch*256*196)
+			scratch := make([]float32, most)
+			flops := 2 * float64(batch*256*196) * float64(256*9)
+			b.Run(fmt.Sprintf("14x14_c256_b%d_%s", batch, algo), func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					fwd[i%layers](in, out, scratch)
+					i++
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

@@ -94,7 +94,7 @@ func (e *emitter) paramTable(f *jen.File) {
 func kernelType(s *plan.Step) jen.Code {
 	switch s.Kind {
 	case plan.Conv:
-		if s.Algo == plan.AlgoWinograd {
+		if plan.WinogradTile(s.Algo) != 0 {
 			return jen.Qual(runtimePkg, "Winograd")
 		}
 		return jen.Qual(runtimePkg, "Conv2D")
@@ -158,6 +158,8 @@ func (e *emitter) describe(s *plan.Step) string {
 		switch s.Algo {
 		case plan.AlgoWinograd:
 			d += " (Winograd)"
+		case plan.AlgoWinograd2x2:
+			d += " (Winograd, 2×2 tiles)"
 		case plan.AlgoIm2Row:
 			d += " (im2row)"
 		case plan.AlgoDirect:
@@ -232,9 +234,13 @@ func (e *emitter) kernelValue(s *plan.Step) jen.Code {
 	switch s.Kind {
 	case plan.Conv:
 		c := s.Conv
-		if s.Algo == plan.AlgoWinograd {
+		switch s.Algo {
+		case plan.AlgoWinograd:
 			return lit("Winograd", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
 				"PH", c.PadH, "PW", c.PadW, "Relu", s.Relu, "InRelu", s.Pre != nil)
+		case plan.AlgoWinograd2x2:
+			return lit("Winograd", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
+				"PH", c.PadH, "PW", c.PadW, "Tile", 2, "Relu", s.Relu, "InRelu", s.Pre != nil)
 		}
 		return lit("Conv2D", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
 			"KH", c.KH, "KW", c.KW, "SH", c.StrideH, "SW", c.StrideW, "PH", c.PadH, "PW", c.PadW,

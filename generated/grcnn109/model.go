@@ -982,176 +982,176 @@ type Model struct {
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
-	layer3_iter_1_5 runtime.Conv2D
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_1_5 runtime.Winograd
 	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
-	layer3_iter_2_5 runtime.Conv2D
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_2_5 runtime.Winograd
 	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
-	layer3_iter_3_5 runtime.Conv2D
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_3_5 runtime.Winograd
 	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_3_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
-	layer3_iter_4_5 runtime.Conv2D
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_4_5 runtime.Winograd
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
 	layer3_conv_g_r_5 runtime.Conv2D
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	layer3_iter_5_2 runtime.Conv2D
-	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (im2row)
-	layer3_iter_5_5 runtime.Conv2D
+	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_5_5 runtime.Winograd
 	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_5_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
 	layer3_conv_g_r_6 runtime.Conv2D
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	layer3_iter_6_2 runtime.Conv2D
-	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (im2row)
-	layer3_iter_6_5 runtime.Conv2D
+	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_6_5 runtime.Winograd
 	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_6_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
 	layer3_conv_g_r_7 runtime.Conv2D
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	layer3_iter_7_2 runtime.Conv2D
-	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (im2row)
-	layer3_iter_7_5 runtime.Conv2D
+	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_7_5 runtime.Winograd
 	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_7_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
 	layer3_conv_g_r_8 runtime.Conv2D
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	layer3_iter_8_2 runtime.Conv2D
-	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (im2row)
-	layer3_iter_8_5 runtime.Conv2D
+	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_8_5 runtime.Winograd
 	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_8_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
 	layer3_conv_g_r_9 runtime.Conv2D
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	layer3_iter_9_2 runtime.Conv2D
-	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (im2row)
-	layer3_iter_9_5 runtime.Conv2D
+	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_9_5 runtime.Winograd
 	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_9_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
 	layer3_conv_g_r_10 runtime.Conv2D
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	layer3_iter_10_2 runtime.Conv2D
-	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (im2row)
-	layer3_iter_10_5 runtime.Conv2D
+	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_10_5 runtime.Winograd
 	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_10_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
 	layer3_conv_g_r_11 runtime.Conv2D
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	layer3_iter_11_2 runtime.Conv2D
-	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (im2row)
-	layer3_iter_11_5 runtime.Conv2D
+	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_11_5 runtime.Winograd
 	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_11_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
 	layer3_conv_g_r_12 runtime.Conv2D
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	layer3_iter_12_2 runtime.Conv2D
-	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (im2row)
-	layer3_iter_12_5 runtime.Conv2D
+	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_12_5 runtime.Winograd
 	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_12_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
 	layer3_conv_g_r_13 runtime.Conv2D
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	layer3_iter_13_2 runtime.Conv2D
-	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (im2row)
-	layer3_iter_13_5 runtime.Conv2D
+	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_13_5 runtime.Winograd
 	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_13_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
 	layer3_conv_g_r_14 runtime.Conv2D
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	layer3_iter_14_2 runtime.Conv2D
-	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (im2row)
-	layer3_iter_14_5 runtime.Conv2D
+	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_14_5 runtime.Winograd
 	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_14_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
 	layer3_conv_g_r_15 runtime.Conv2D
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	layer3_iter_15_2 runtime.Conv2D
-	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (im2row)
-	layer3_iter_15_5 runtime.Conv2D
+	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_15_5 runtime.Winograd
 	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_15_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
 	layer3_conv_g_r_16 runtime.Conv2D
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	layer3_iter_16_2 runtime.Conv2D
-	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (im2row)
-	layer3_iter_16_5 runtime.Conv2D
+	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_16_5 runtime.Winograd
 	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_16_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
 	layer3_conv_g_r_17 runtime.Conv2D
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	layer3_iter_17_2 runtime.Conv2D
-	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (im2row)
-	layer3_iter_17_5 runtime.Conv2D
+	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_17_5 runtime.Winograd
 	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_17_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
 	layer3_conv_g_r_18 runtime.Conv2D
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	layer3_iter_18_2 runtime.Conv2D
-	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (im2row)
-	layer3_iter_18_5 runtime.Conv2D
+	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_18_5 runtime.Winograd
 	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_18_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
 	layer3_conv_g_r_19 runtime.Conv2D
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	layer3_iter_19_2 runtime.Conv2D
-	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (im2row)
-	layer3_iter_19_5 runtime.Conv2D
+	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_19_5 runtime.Winograd
 	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_19_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
 	layer3_conv_g_r_20 runtime.Conv2D
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	layer3_iter_20_2 runtime.Conv2D
-	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (im2row)
-	layer3_iter_20_5 runtime.Conv2D
+	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_20_5 runtime.Winograd
 	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_20_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
 	layer3_conv_g_r_21 runtime.Conv2D
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	layer3_iter_21_2 runtime.Conv2D
-	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (im2row)
-	layer3_iter_21_5 runtime.Conv2D
+	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_21_5 runtime.Winograd
 	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_21_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
 	layer3_conv_g_r_22 runtime.Conv2D
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	layer3_iter_22_2 runtime.Conv2D
-	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (im2row)
-	layer3_iter_22_5 runtime.Conv2D
+	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_22_5 runtime.Winograd
 	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
 	layer3_iter_22_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
@@ -1978,24 +1978,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_1_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -2052,24 +2045,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_2_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -2126,24 +2112,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_3_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -2200,24 +2179,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_4_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_4_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -2274,24 +2246,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_5_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_5_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -2348,24 +2313,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_6_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_6_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_6_8 = runtime.Conv2D{
 		DH:     1,
@@ -2422,24 +2380,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_7_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_7_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_7_8 = runtime.Conv2D{
 		DH:     1,
@@ -2496,24 +2447,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_8_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_8_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_8_8 = runtime.Conv2D{
 		DH:     1,
@@ -2570,24 +2514,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_9_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_9_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_9_8 = runtime.Conv2D{
 		DH:     1,
@@ -2644,24 +2581,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_10_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_10_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_10_8 = runtime.Conv2D{
 		DH:     1,
@@ -2718,24 +2648,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_11_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_11_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_11_8 = runtime.Conv2D{
 		DH:     1,
@@ -2792,24 +2715,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_12_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_12_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_12_8 = runtime.Conv2D{
 		DH:     1,
@@ -2866,24 +2782,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_13_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_13_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_13_8 = runtime.Conv2D{
 		DH:     1,
@@ -2940,24 +2849,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_14_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_14_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_14_8 = runtime.Conv2D{
 		DH:     1,
@@ -3014,24 +2916,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_15_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_15_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_15_8 = runtime.Conv2D{
 		DH:     1,
@@ -3088,24 +2983,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_16_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_16_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_16_8 = runtime.Conv2D{
 		DH:     1,
@@ -3162,24 +3050,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_17_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_17_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_17_8 = runtime.Conv2D{
 		DH:     1,
@@ -3236,24 +3117,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_18_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_18_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_18_8 = runtime.Conv2D{
 		DH:     1,
@@ -3310,24 +3184,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_19_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_19_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_19_8 = runtime.Conv2D{
 		DH:     1,
@@ -3384,24 +3251,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_20_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_20_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_20_8 = runtime.Conv2D{
 		DH:     1,
@@ -3458,24 +3318,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_21_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_21_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_21_8 = runtime.Conv2D{
 		DH:     1,
@@ -3532,24 +3385,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_22_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    256,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   256,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_22_5 = runtime.Winograd{
+		InC:  256,
+		InH:  14,
+		InW:  14,
+		OutC: 256,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_22_8 = runtime.Conv2D{
 		DH:     1,
@@ -5244,7 +5090,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (im2row)
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5256,7 +5102,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (im2row)
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5268,7 +5114,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (im2row)
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5280,7 +5126,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (im2row)
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5292,7 +5138,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (im2row)
+	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_5_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5304,7 +5150,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (im2row)
+	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_6_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5316,7 +5162,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (im2row)
+	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_7_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5328,7 +5174,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (im2row)
+	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_8_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5340,7 +5186,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (im2row)
+	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_9_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5352,7 +5198,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (im2row)
+	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_10_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5364,7 +5210,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (im2row)
+	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_11_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5376,7 +5222,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (im2row)
+	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_12_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5388,7 +5234,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (im2row)
+	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_13_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5400,7 +5246,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (im2row)
+	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_14_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5412,7 +5258,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (im2row)
+	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_15_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5424,7 +5270,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (im2row)
+	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_16_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5436,7 +5282,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (im2row)
+	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_17_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5448,7 +5294,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (im2row)
+	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_18_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5460,7 +5306,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (im2row)
+	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_19_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5472,7 +5318,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (im2row)
+	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_20_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5484,7 +5330,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (im2row)
+	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_21_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
@@ -5496,7 +5342,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (im2row)
+	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_22_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14

@@ -272,16 +272,16 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (im2row)
-	stage_2_iter_1_5 runtime.Conv2D
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (im2row)
-	stage_2_iter_2_5 runtime.Conv2D
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
@@ -599,24 +599,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    32,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_1_5 = runtime.Winograd{
+		InC:  32,
+		InH:  16,
+		InW:  16,
+		OutC: 32,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -674,24 +667,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    32,
-		InH:    16,
-		InW:    16,
-		KH:     3,
-		KW:     3,
-		OutC:   32,
-		OutH:   16,
-		OutW:   16,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_2_iter_2_5 = runtime.Winograd{
+		InC:  32,
+		InH:  16,
+		InW:  16,
+		OutC: 32,
+		OutH: 16,
+		OutW: 16,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1333,7 +1319,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (im2row)
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
@@ -1345,7 +1331,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (im2row)
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16

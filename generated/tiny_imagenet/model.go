@@ -352,16 +352,16 @@ type Model struct {
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (im2row)
-	layer3_iter_1_5 runtime.Conv2D
+	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_1_5 runtime.Winograd
 	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (im2row)
-	layer3_iter_2_5 runtime.Conv2D
+	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	layer3_iter_2_5 runtime.Winograd
 	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
@@ -906,24 +906,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    64,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_1_5 = runtime.Winograd{
+		InC:  64,
+		InH:  14,
+		InW:  14,
+		OutC: 64,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -981,24 +974,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    64,
-		InH:    14,
-		InW:    14,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   14,
-		OutW:   14,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer3_iter_2_5 = runtime.Winograd{
+		InC:  64,
+		InH:  14,
+		InW:  14,
+		OutC: 64,
+		OutH: 14,
+		OutW: 14,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1767,7 +1753,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	m.layer3_iter_1_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (im2row)
+	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_1_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
@@ -1779,7 +1765,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	m.layer3_iter_2_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (im2row)
+	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer3_iter_2_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
