@@ -1,5 +1,7 @@
 package runtime
 
+import "math"
+
 // PortableKernels makes the package use its pure-Go kernels until the
 // returned function restores the previous choice.
 func PortableKernels() (restore func()) {
@@ -61,4 +63,14 @@ func DirectPadding(c *Conv2D, batch int) string {
 		return "unit"
 	}
 	return "shared"
+}
+
+// PoisonWinogradScratch fills the workers' own Winograd scratch with NaN,
+// so that a test sees any read of scratch that the call did not write.
+func PoisonWinogradScratch() {
+	for _, b := range winoScratch.bufs {
+		for i := range b {
+			b[i] = float32(math.NaN())
+		}
+	}
 }

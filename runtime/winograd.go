@@ -75,8 +75,13 @@ type winoCall struct {
 	c                *Winograd
 	in, out, scratch []float32
 	batch            int
-	parts            int // output channel parts (see ocParts)
+	parts            int         // output channel parts (see ocParts)
+	private          [][]float32 // per worker, its scratch, when winoScratch was free
 }
+
+// winoScratch holds the workers' scratch of Winograd calls, which stays in
+// each core's cache from one call to the next (see privateScratch).
+var winoScratch privateScratch
 
 var winoCalls calls[winoCall]
 
@@ -205,8 +210,12 @@ func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
 	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
 	cl.parts = c.ocParts(batch)
+	cl.private = winoScratch.acquire(c.workerScratch())
 	cl.parallelFor(cl.parts*batch*(len(c.blocks)-1), 1, cl)
-	cl.c, cl.in, cl.out, cl.scratch = nil, nil, nil, nil
+	if cl.private != nil {
+		winoScratch.release()
+	}
+	cl.c, cl.in, cl.out, cl.scratch, cl.private = nil, nil, nil, nil, nil
 }
 
 func (cl *winoCall) run(lo, hi, w int) {
@@ -303,6 +312,9 @@ func (cl *winoCall) block(u, w int) {
 	tiles := last.lane + last.n
 
 	ws := cl.scratch[w*c.workerScratch() : (w+1)*c.workerScratch()]
+	if cl.private != nil {
+		ws = cl.private[w][:c.workerScratch()]
+	}
 	planes := ws[:c.InC*c.chanLen()+16] // the padded rows of each channel
 	ws = ws[len(planes):]
 	v := ws[:c.points*c.vStride()]    // per ξ, InC rows of nr tiles: packed B

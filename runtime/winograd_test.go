@@ -79,6 +79,7 @@ func testWinogradTile(t *testing.T, tile int) {
 		for i := range scratch {
 			scratch[i] = float32(math.NaN()) // nothing may read scratch it did not write
 		}
+		runtime.PoisonWinogradScratch()
 		c.Forward(tc.batch, in, out, scratch)
 		want, mag := refConv(ref, tc.batch, in)
 		k := c.InC * 9
