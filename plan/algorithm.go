@@ -31,16 +31,19 @@ const (
 
 // winogradMinFill is the least share of the output tiles that must be
 // real outputs for Winograd to pay, and winogradMinTiles the fewest tiles
-// an image: a unit of work is a block of at most 32 tiles of one image, so
-// fewer than 32 leave a core idle at batch 1. Measured per layer
-// (BenchmarkWinograd in runtime, against im2row): with F(4×4, 3×3), 56×56,
-// 32×32 and 28×28 outputs (every tile full) run 1.4–2.5× faster at batch 1
-// and 8; 16×16 (16 tiles) and 14×14 (16 tiles, 77% real) are level at
-// batch 1, where one core computes them; 7×7 and 8×8 lose. Those that
-// F(4×4) does not take go to F(2×2, 3×3) when they make enough tiles of
-// 2×2: 14×14 (49 tiles, 256 channels) 1.6× im2row at batch 1 and 1.5× at
-// batch 8, 16×16 (64 tiles, 160 channels) 1.8× and 1.7×; 8×8 (16 tiles)
-// loses at batch 1 (0.9×), and 7×7 makes too few tiles too.
+// an image: a unit of work is a block of at most 32 tiles of one image, and
+// an image of fewer makes one block, which the cores can only share by
+// splitting its output channels and transforming its input twice.
+// Measured per layer (BenchmarkWinograd and BenchmarkWinogradCold in
+// runtime, against im2row): with F(4×4, 3×3), 56×56, 32×32 and 28×28
+// outputs (every tile full) run 1.4–2.5× faster at batch 1 and 8; 16×16
+// (16 tiles) is level at batch 1, 14×14 (16 tiles, 77% real) 1.1× with its
+// 4× weights out of cache; 7×7 and 8×8 lose. Those that F(4×4) does not
+// take go to F(2×2, 3×3) when they make enough tiles of 2×2: 14×14 (49
+// tiles, 256 channels, weights out of cache) 1.5× im2row at batch 1 and 8
+// (and 1.35× F(4×4) at batch 1), 16×16 (64 tiles, 160 channels) 1.8× and
+// 1.7×; 8×8 (16 tiles) is level at batch 1, and 7×7 makes too few tiles
+// too.
 const (
 	winogradMinFill  = 0.9
 	winogradMinTiles = 32
