@@ -192,6 +192,31 @@ func outputRows(p func(string, ...any), m [6]int, y [4]int) {
 	p("\tVADDPS Z%d, Z%d, Z%d", m[5], y[3], y[3])
 }
 
+// epilogue emits the output transforms' epilogue on Z(from)..Z(to-1): with
+// the flags in R10, times the channel's scale at (R11), plus its shift at
+// (R12), then ReLU; Z24 is its temporary and label the prefix of its
+// labels.
+func epilogue(p func(string, ...any), label string, from, to int) {
+	steps := []struct {
+		flag      int
+		skip, op  string
+		broadcast string
+	}{
+		{2, "noscale", "VMULPS", "\tVBROADCASTSS (R11), Z24"}, // kScale
+		{4, "noshift", "VADDPS", "\tVBROADCASTSS (R12), Z24"}, // kShift
+		{8, "norelu", "VMAXPS", "\tVPXORD Z24, Z24, Z24"},     // kRelu
+	}
+	for _, s := range steps {
+		p("\tTESTQ $%d, R10", s.flag)
+		p("\tJEQ %s_%s", label, s.skip)
+		p(s.broadcast)
+		for z := from; z < to; z++ {
+			p("\t%s Z24, Z%d, Z%d", s.op, z, z)
+		}
+		p("%s_%s:", label, s.skip)
+	}
+}
+
 func output(p func(string, ...any)) {
 	p("")
 	p("// func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)")
@@ -233,28 +258,7 @@ func output(p func(string, ...any)) {
 	for c := 0; c < 4; c++ {
 		outputRows(p, [6]int{c, 4 + c, 8 + c, 12 + c, 16 + c, 20 + c}, [4]int{c, 4 + c, 8 + c, 12 + c})
 	}
-	// Epilogue.
-	p("\tTESTQ $%d, R10", 2) // kScale
-	p("\tJEQ out_noscale")
-	p("\tVBROADCASTSS (R11), Z24")
-	for z := 0; z < 16; z++ {
-		p("\tVMULPS Z24, Z%d, Z%d", z, z)
-	}
-	p("out_noscale:")
-	p("\tTESTQ $%d, R10", 4) // kShift
-	p("\tJEQ out_noshift")
-	p("\tVBROADCASTSS (R12), Z24")
-	for z := 0; z < 16; z++ {
-		p("\tVADDPS Z24, Z%d, Z%d", z, z)
-	}
-	p("out_noshift:")
-	p("\tTESTQ $%d, R10", 8) // kRelu
-	p("\tJEQ out_norelu")
-	p("\tVPXORD Z24, Z24, Z24")
-	for z := 0; z < 16; z++ {
-		p("\tVMAXPS Z24, Z%d, Z%d", z, z)
-	}
-	p("out_norelu:")
+	epilogue(p, "out", 0, 16)
 	// Interleave and store each output row.
 	p("\tMOVQ DI, AX")
 	for i := 0; i < 4; i++ {
@@ -417,28 +421,7 @@ func output2(p func(string, ...any)) {
 	for c := 0; c < 2; c++ {
 		outputRows2(p, [4]int{c, 2 + c, 4 + c, 6 + c}, [2]int{16 + c, 18 + c})
 	}
-	// Epilogue.
-	p("\tTESTQ $%d, R10", 2) // kScale
-	p("\tJEQ out2_noscale")
-	p("\tVBROADCASTSS (R11), Z24")
-	for z := 16; z < 20; z++ {
-		p("\tVMULPS Z24, Z%d, Z%d", z, z)
-	}
-	p("out2_noscale:")
-	p("\tTESTQ $%d, R10", 4) // kShift
-	p("\tJEQ out2_noshift")
-	p("\tVBROADCASTSS (R12), Z24")
-	for z := 16; z < 20; z++ {
-		p("\tVADDPS Z24, Z%d, Z%d", z, z)
-	}
-	p("out2_noshift:")
-	p("\tTESTQ $%d, R10", 8) // kRelu
-	p("\tJEQ out2_norelu")
-	p("\tVPXORD Z24, Z24, Z24")
-	for z := 16; z < 20; z++ {
-		p("\tVMAXPS Z24, Z%d, Z%d", z, z)
-	}
-	p("out2_norelu:")
+	epilogue(p, "out2", 16, 20)
 	// Interleave and store each output row: tile t's two columns at 2t,
 	// 2t+1.
 	p("\tMOVQ DI, AX")
