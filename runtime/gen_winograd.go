@@ -42,9 +42,9 @@ func main() {
 	p("//go:build !purego")
 	p("")
 	p("#include \"textflag.h\"")
-	input(p)
+	input(p, inputTiles[0])
 	output(p)
-	input2(p)
+	input(p, inputTiles[1])
 	output2(p)
 	if err := os.WriteFile("winograd_amd64.s", b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,7 +55,7 @@ func main() {
 // inputRows emits Bᵀ applied to d[0..5] (registers) into o[0..5], with
 // temporaries Z12..Z15 and the constants 4, 5, 2 in Z16, Z17, Z18. It
 // mirrors the Go function inputRows.
-func inputRows(p func(string, ...any), d, o [6]int) {
+func inputRows(p func(string, ...any), d, o []int) {
 	// o0 = 4*d0 - 5*d2 + d4
 	p("\tVMULPS Z%d, Z16, Z12", d[0])
 	p("\tVMULPS Z%d, Z17, Z13", d[2])
@@ -87,15 +87,54 @@ func inputRows(p func(string, ...any), d, o [6]int) {
 	p("\tVADDPS Z%d, Z%d, Z%d", d[5], o[5], o[5])
 }
 
-func broadcast(p func(string, ...any), bits uint32, z int) {
-	p("\tMOVL $0x%08x, AX", bits)
-	p("\tVPBROADCASTD AX, Z%d", z)
+// inputTile describes the input transform of one tiling for input: the
+// function's name and label prefix, the input tile's side a and output
+// tile's side m (the column phases), the registers that hold phase p's
+// byte offset (none for phase 0), the setup after the arguments (R13 =
+// a·xiStride, from one row of a column of V to the next, and constants)
+// and Bᵀ along a row or column.
+type inputTile struct {
+	name, label string
+	a, m        int
+	phases      []string
+	setup       []string
+	rows        func(p func(string, ...any), d, o []int)
 }
 
-func input(p func(string, ...any)) {
+var inputTiles = []inputTile{
+	{name: "winoInputAVX512", label: "in", a: 6, m: 4, phases: []string{"", "R9", "R11", "R12"},
+		setup: []string{
+			"\tLEAQ (R9)(R9*1), R11",
+			"\tLEAQ (R11)(R9*1), R12",
+			"\tLEAQ (BX)(BX*2), AX",
+			"\tSHLQ $1, AX",
+			"\tMOVQ AX, R13",
+			"\tMOVL $0x40800000, AX", // 4
+			"\tVPBROADCASTD AX, Z16",
+			"\tMOVL $0x40a00000, AX", // 5
+			"\tVPBROADCASTD AX, Z17",
+			"\tMOVL $0x40000000, AX", // 2
+			"\tVPBROADCASTD AX, Z18",
+		},
+		rows: inputRows},
+	{name: "winoInput2AVX512", label: "in2", a: 4, m: 2, phases: []string{"", "R9"},
+		setup: []string{"\tLEAQ (BX*4), R13"},
+		rows:  inputRows2},
+}
+
+// input emits the input transform of tiling t: for each channel, the a
+// columns of each of the a rows of the tiles' input, column j from phase
+// j%m at tile j/m on, Bᵀ along the row stored at ξ = a·r+k of V, then Bᵀ
+// down each column of V, stored over it.
+func input(p func(string, ...any), t inputTile) {
+	a := t.a
+	in, out := make([]int, a), make([]int, a)
+	for i := range a {
+		in[i], out[i] = i, a+i
+	}
 	p("")
-	p("// func winoInputAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)")
-	p("TEXT ·winoInputAVX512(SB), NOSPLIT, $0-60")
+	p("// func %s(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)", t.name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-60", t.name)
 	p("\tMOVQ src+0(FP), SI")
 	p("\tMOVQ chanStride+8(FP), DX")
 	p("\tMOVQ rowStride+16(FP), R8")
@@ -105,63 +144,62 @@ func input(p func(string, ...any)) {
 	p("\tMOVQ channels+48(FP), CX")
 	p("\tMOVL mask+56(FP), AX")
 	p("\tKMOVW AX, K1")
-	p("\tLEAQ (R9)(R9*1), R11")
-	p("\tLEAQ (R11)(R9*1), R12")
-	p("\tLEAQ (BX)(BX*2), AX")
-	p("\tSHLQ $1, AX") // 6·xiStride: from one row of a column to the next
-	p("\tMOVQ AX, R13")
-	broadcast(p, 0x40800000, 16) // 4
-	broadcast(p, 0x40a00000, 17) // 5
-	broadcast(p, 0x40000000, 18) // 2
+	for _, line := range t.setup {
+		p("%s", line)
+	}
 	p("\tTESTQ CX, CX")
-	p("\tJEQ in_done")
-	p("in_chan:")
-	// Rows: load the six columns, Bᵀ along the row, store at ξ = 6r+k.
+	p("\tJEQ %s_done", t.label)
+	p("%s_chan:", t.label)
+	// Rows: load the a columns, Bᵀ along the row, store at ξ = a·r+k.
 	p("\tMOVQ SI, R10")
 	p("\tMOVQ DI, AX")
-	for r := 0; r < 6; r++ {
-		p("\tVMOVUPS.Z (R10), K1, Z0")
-		p("\tVMOVUPS.Z (R10)(R9*1), K1, Z1")
-		p("\tVMOVUPS.Z (R10)(R11*1), K1, Z2")
-		p("\tVMOVUPS.Z (R10)(R12*1), K1, Z3")
-		p("\tVMOVUPS.Z 4(R10), K1, Z4")
-		p("\tVMOVUPS.Z 4(R10)(R9*1), K1, Z5")
-		inputRows(p, [6]int{0, 1, 2, 3, 4, 5}, [6]int{6, 7, 8, 9, 10, 11})
-		for k := 0; k < 6; k++ {
-			p("\tVMOVUPS Z%d, K1, (AX)", 6+k)
+	for r := range a {
+		for j := range a {
+			at := "(R10)"
+			if off := 4 * (j / t.m); off > 0 {
+				at = fmt.Sprintf("%d(R10)", off)
+			}
+			if ph := t.phases[j%t.m]; ph != "" {
+				at += fmt.Sprintf("(%s*1)", ph)
+			}
+			p("\tVMOVUPS.Z %s, K1, Z%d", at, j)
+		}
+		t.rows(p, in, out)
+		for k := range a {
+			p("\tVMOVUPS Z%d, K1, (AX)", a+k)
 			p("\tADDQ BX, AX")
 		}
-		if r < 5 {
+		if r < a-1 {
 			p("\tADDQ R8, R10")
 		}
 	}
-	// Columns: load rows r = 0..5 of column k, Bᵀ down it, store back.
+	// Columns: load rows r = 0..a-1 of column k, Bᵀ down it, store back.
 	p("\tMOVQ DI, AX")
-	for k := 0; k < 6; k++ {
+	for k := range a {
 		p("\tMOVQ AX, R10")
-		for r := 0; r < 6; r++ {
+		for r := range a {
 			p("\tVMOVUPS.Z (R10), K1, Z%d", r)
-			if r < 5 {
+			if r < a-1 {
 				p("\tADDQ R13, R10")
 			}
 		}
-		inputRows(p, [6]int{0, 1, 2, 3, 4, 5}, [6]int{6, 7, 8, 9, 10, 11})
+		t.rows(p, in, out)
 		p("\tMOVQ AX, R10")
-		for i := 0; i < 6; i++ {
-			p("\tVMOVUPS Z%d, K1, (R10)", 6+i)
-			if i < 5 {
+		for i := range a {
+			p("\tVMOVUPS Z%d, K1, (R10)", a+i)
+			if i < a-1 {
 				p("\tADDQ R13, R10")
 			}
 		}
-		if k < 5 {
+		if k < a-1 {
 			p("\tADDQ BX, AX")
 		}
 	}
 	p("\tADDQ DX, SI")
 	p("\tADDQ $128, DI") // the next channel's row of nr floats
 	p("\tDECQ CX")
-	p("\tJNZ in_chan")
-	p("in_done:")
+	p("\tJNZ %s_chan", t.label)
+	p("%s_done:", t.label)
 	p("\tVZEROUPPER")
 	p("\tRET")
 }
@@ -303,76 +341,11 @@ func output(p func(string, ...any)) {
 
 // inputRows2 emits F(2×2)'s Bᵀ applied to d[0..3] into o[0..3], mirroring
 // the Go function inputRows2.
-func inputRows2(p func(string, ...any), d, o [4]int) {
+func inputRows2(p func(string, ...any), d, o []int) {
 	p("\tVSUBPS Z%d, Z%d, Z%d", d[2], d[0], o[0]) // d0 - d2
 	p("\tVADDPS Z%d, Z%d, Z%d", d[2], d[1], o[1]) // d1 + d2
 	p("\tVSUBPS Z%d, Z%d, Z%d", d[1], d[2], o[2]) // d2 - d1
 	p("\tVSUBPS Z%d, Z%d, Z%d", d[3], d[1], o[3]) // d1 - d3
-}
-
-func input2(p func(string, ...any)) {
-	p("")
-	p("// func winoInput2AVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)")
-	p("TEXT ·winoInput2AVX512(SB), NOSPLIT, $0-60")
-	p("\tMOVQ src+0(FP), SI")
-	p("\tMOVQ chanStride+8(FP), DX")
-	p("\tMOVQ rowStride+16(FP), R8")
-	p("\tMOVQ phaseStride+24(FP), R9")
-	p("\tMOVQ dst+32(FP), DI")
-	p("\tMOVQ xiStride+40(FP), BX")
-	p("\tMOVQ channels+48(FP), CX")
-	p("\tMOVL mask+56(FP), AX")
-	p("\tKMOVW AX, K1")
-	p("\tLEAQ (BX*4), R13") // 4·xiStride: from one row of a column to the next
-	p("\tTESTQ CX, CX")
-	p("\tJEQ in2_done")
-	p("in2_chan:")
-	// Rows: load the four columns, Bᵀ along the row, store at ξ = 4r+k.
-	p("\tMOVQ SI, R10")
-	p("\tMOVQ DI, AX")
-	for r := 0; r < 4; r++ {
-		p("\tVMOVUPS.Z (R10), K1, Z0")
-		p("\tVMOVUPS.Z (R10)(R9*1), K1, Z1")
-		p("\tVMOVUPS.Z 4(R10), K1, Z2")
-		p("\tVMOVUPS.Z 4(R10)(R9*1), K1, Z3")
-		inputRows2(p, [4]int{0, 1, 2, 3}, [4]int{4, 5, 6, 7})
-		for k := 0; k < 4; k++ {
-			p("\tVMOVUPS Z%d, K1, (AX)", 4+k)
-			p("\tADDQ BX, AX")
-		}
-		if r < 3 {
-			p("\tADDQ R8, R10")
-		}
-	}
-	// Columns: load rows r = 0..3 of column k, Bᵀ down it, store back.
-	p("\tMOVQ DI, AX")
-	for k := 0; k < 4; k++ {
-		p("\tMOVQ AX, R10")
-		for r := 0; r < 4; r++ {
-			p("\tVMOVUPS.Z (R10), K1, Z%d", r)
-			if r < 3 {
-				p("\tADDQ R13, R10")
-			}
-		}
-		inputRows2(p, [4]int{0, 1, 2, 3}, [4]int{4, 5, 6, 7})
-		p("\tMOVQ AX, R10")
-		for i := 0; i < 4; i++ {
-			p("\tVMOVUPS Z%d, K1, (R10)", 4+i)
-			if i < 3 {
-				p("\tADDQ R13, R10")
-			}
-		}
-		if k < 3 {
-			p("\tADDQ BX, AX")
-		}
-	}
-	p("\tADDQ DX, SI")
-	p("\tADDQ $128, DI") // the next channel's row of nr floats
-	p("\tDECQ CX")
-	p("\tJNZ in2_chan")
-	p("in2_done:")
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
 
 // outputRows2 emits F(2×2)'s Aᵀ applied to m[0..3] into y[0..1], mirroring
