@@ -92,6 +92,55 @@ func testSgemmPacked(t *testing.T) {
 	}
 }
 
+// TestSgemmTail checks that the tail kernel, which computes a last panel of
+// B of up to maxTailCols columns with rows as vector lanes, gives every
+// element of C the same bits as the half and full kernels, with and without
+// accumulation and epilogue, over all row panels and a part of them.
+func TestSgemmTail(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512")
+	}
+	defer func(v bool) { useTail = v }(useTail)
+	rng := rand.New(rand.NewPCG(21, 22))
+	tested := 0
+	for _, m := range []int{1, 11, 12, 13, 25, 64} {
+		for _, n := range []int{1, 5, 12, 13, 2*nr + 4, 6*nr + 4, 3*nr + 12} {
+			for _, k := range []int{tailMinK, kc} {
+				for variant := range 4 {
+					np := rowPanels(m)
+					p0, p1 := 0, np
+					if variant == 3 && np > 2 {
+						p0, p1 = 1, np-1
+					}
+					var ep gemmEpilogue
+					if variant&2 != 0 {
+						ep = gemmEpilogue{scale: randVec(rng, m), shift: randVec(rng, m), relu: true}
+					}
+					ap, bp, c0 := randVec(rng, m*k), randVec(rng, packedLen(k, n)), randVec(rng, m*n)
+					r0 := panelStart(m, np, p0)
+					var got [2][]float32
+					for i, on := range []bool{false, true} {
+						useTail = on
+						got[i] = append([]float32(nil), c0...)
+						sgemmPacked(m, p0, p1, n, k, ap, bp, got[i][r0*n:], n, variant&1 != 0, ep)
+					}
+					for i := range got[0] {
+						if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+							t.Fatalf("m%d n%d k%d variant %d: C[%d] = %v with the tail kernel, %v without", m, n, k, variant, i, got[1][i], got[0][i])
+						}
+					}
+					if n%nr != 0 && n%nr <= maxTailCols {
+						tested++
+					}
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Error("no case reached the tail kernel")
+	}
+}
+
 func randVec(rng *rand.Rand, n int) []float32 {
 	x := make([]float32, n)
 	for i := range x {

@@ -104,3 +104,29 @@ func BenchmarkSgemmKernels(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSgemmTail times products whose last panel of B has 4 of 32
+// columns (196 outputs, a 14×14 image) with the tail kernel and without it
+// (the half kernel), for blocks of 256 steps of k as the 1×1 layers of a
+// 14×14 stage make them.
+func BenchmarkSgemmTail(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range [][3]int{{256, 1024, 196}, {1024, 256, 196}, {32, 32, 196}} {
+		m, k, n := sh[0], sh[1], sh[2]
+		ap := randVec(rng, m*k)
+		bp := randVec(rng, packedLen(min(k, kc), n))
+		c := make([]float32, m*n)
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("m%d_k%d_n%d_tail=%v", m, k, n, on), func(b *testing.B) {
+				defer func(v bool) { useTail = v }(useTail)
+				useTail = on
+				cpuRun(b, 2*float64(m*n*k), func() {
+					for k0 := 0; k0 < k; k0 += kc {
+						kl := min(kc, k-k0)
+						sgemmPacked(m, 0, rowPanels(m), n, kl, ap[k0*m:(k0+kl)*m], bp[:packedLen(kl, n)], c, n, k0 > 0, gemmEpilogue{})
+					}
+				})
+			})
+		}
+	}
+}

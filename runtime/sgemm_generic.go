@@ -44,3 +44,10 @@ var directKernels [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc
 // directActKernels are the AVX-512 kernels of the direct path with the
 // input prologue, absent here.
 var directActKernels [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
+
+// maxTailCols is 0: there is no tail kernel here.
+const maxTailCols = 0
+
+func tailKernel(cols, k int, a0, a1, b, c *float32, ldc, flags int, scale, shift *float32, h0, h1 int, idx *int32) {
+	panic("runtime: no assembly kernels")
+}
