@@ -274,10 +274,14 @@ func TestRandomSpecs(t *testing.T) {
 				seen[s.Algo] = true
 				uses[s.Algo]++
 			}
+			if s.GateConv != nil && !seen["gate-conv"] {
+				seen["gate-conv"] = true
+				uses["gate-conv"]++ // the gate convolution runs inside the update
+			}
 		}
 	}
 	t.Logf("specs using each convolution algorithm: %v", uses)
-	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoIm2Row} {
+	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoIm2Row, "gate-conv"} {
 		if count >= 20 && uses[algo] == 0 {
 			t.Errorf("no random spec uses %s: the generator no longer covers it", algo)
 		}

@@ -123,6 +123,28 @@ func (m *Model) convScaleShift(s *plan.Step) (scale, shift []float32) {
 	return nil, m.t(s.Conv.Bias)
 }
 
+// conv2D builds and prepares the Conv2D of a convolution step (not a
+// Winograd one), with gate as its Gate.
+func (m *Model) conv2D(s *plan.Step, gate *runtime.Conv2D) (*runtime.Conv2D, error) {
+	in, out, c := s.In[0].Shape, s.Out.Shape, s.Conv
+	var inScale, inShift []float32
+	if s.Pre != nil {
+		inScale, inShift = m.scaleShift(s.Pre)
+	}
+	k := &runtime.Conv2D{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
+		KH: c.KH, KW: c.KW, SH: c.StrideH, SW: c.StrideW, PH: c.PadH, PW: c.PadW, DH: c.DilH, DW: c.DilW,
+		Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight),
+		InScale: inScale, InShift: inShift, InRelu: s.Pre != nil, Update: s.GateOut != nil, Gate: gate,
+		Im2Row: s.Algo == plan.AlgoIm2Row, Direct: s.Algo == plan.AlgoDirect}
+	k.Scale, k.Shift = m.convScaleShift(s)
+	if err := k.Prepare(); err != nil {
+		return nil, err
+	}
+	m.derived += k.PackedLen()
+	m.needScratch(k)
+	return k, nil
+}
+
 // scratchUser is a kernel that needs scratch space; the model sizes it to the largest.
 type scratchUser interface{ ScratchLen(batch int) int }
 
@@ -152,20 +174,23 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 			m.needScratch(k)
 			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
 		}
-		k := &runtime.Conv2D{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
-			KH: c.KH, KW: c.KW, SH: c.StrideH, SW: c.StrideW, PH: c.PadH, PW: c.PadW, DH: c.DilH, DW: c.DilW,
-			Groups: c.Groups, Relu: s.Relu, Weight: m.t(c.Weight),
-			InScale: inScale, InShift: inShift, InRelu: s.Pre != nil, Update: s.GateOut != nil,
-			Im2Row: s.Algo == plan.AlgoIm2Row, Direct: s.Algo == plan.AlgoDirect}
-		k.Scale, k.Shift = m.convScaleShift(s)
-		if err := k.Prepare(); err != nil {
+		var gate *runtime.Conv2D
+		if s.GateConv != nil {
+			var err error
+			if gate, err = m.conv2D(s.GateConv, nil); err != nil {
+				return nil, err
+			}
+		}
+		k, err := m.conv2D(s, gate)
+		if err != nil {
 			return nil, err
 		}
-		m.derived += k.PackedLen()
-		m.needScratch(k)
 		switch {
 		case s.GateOut == nil:
 			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
+		case gate != nil:
+			// a holds the step's reads: the input, then x_s and x_g.
+			return func(n int, a [][]float32, _, scratch []float32) { k.ForwardUpdate(n, a[0], a[1], nil, a[2], scratch) }, nil
 		case s.GateOut.Kind == plan.Gate:
 			// a holds the step's reads: the input, then x_s, g and x_g.
 			return func(n int, a [][]float32, _, scratch []float32) { k.ForwardUpdate(n, a[0], a[1], a[2], a[3], scratch) }, nil

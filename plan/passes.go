@@ -22,6 +22,7 @@ var Passes = []Pass{
 	{Name: "fuse-input-activation", Why: "the pre-activation BatchNorm+ReLU of a convolution's input can be applied while loading it (CPU: not for depthwise convolutions)", Run: fuseInputActivation},
 	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r (CPU: of a 1×1 convolution)", Run: fuseGate},
 	{Name: "choose-algorithm", Why: "every convolution's shape is known, so the compiler picks the CPU kernel family that suits it (cost model in algorithm.go)", Run: chooseAlgorithm},
+	{Name: "fuse-gate-conv", Why: "the gate's recurrent convolution g = conv(x_s) can run inside the update that reads g, from the state's pixels while they are in cache (CPU: 1×1 GEMM convolutions with a GEMM or direct gate)", Run: fuseGateConv},
 	{Name: "plan-buffers", Why: "values whose lifetimes do not overlap share a buffer", Run: planBuffers},
 }
 
@@ -31,6 +32,10 @@ type Options struct {
 	// CUDA target's kernels allow; without it they fuse only where the
 	// CPU kernels can (see fuseInputActivation and fuseGate).
 	Fusions bool
+	// NoGateConv keeps gate convolutions as steps of their own (no
+	// fuse-gate-conv), for lowering a program without Fusions to the CUDA
+	// kernels, which do not run them inside the update.
+	NoGateConv bool
 	// StopAfter ends the pipeline after the named pass ("" runs all).
 	StopAfter string
 	// Verify checks the program after every pass.
@@ -42,7 +47,7 @@ func Build(m *ir.Model, opt Options) (*Program, error) {
 	if opt.StopAfter != "" && PassByName(opt.StopAfter) == nil {
 		return nil, fmt.Errorf("no pass %q", opt.StopAfter)
 	}
-	p := &Program{Model: m, FuseAll: opt.Fusions}
+	p := &Program{Model: m, FuseAll: opt.Fusions, noGateConv: opt.NoGateConv}
 	for _, pass := range Passes {
 		if err := pass.Run(p); err != nil {
 			return nil, fmt.Errorf("pass %s: %w", pass.Name, err)
@@ -189,4 +194,52 @@ func fuseGate(p *Program) error {
 func pointwise(s *Step) bool {
 	c := s.Conv
 	return c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && c.PadH == 0 && c.PadW == 0 && s.In[0].Shape.C != c.Groups
+}
+
+// fuseGateConv moves the convolution producing a fused Gate's g into the
+// convolution that updates x_s, when g = conv(x_s) is read by that update
+// alone and x_s does not change in between (CPU only: the CUDA kernels fuse
+// differently).
+func fuseGateConv(p *Program) error {
+	if p.FuseAll || p.noGateConv {
+		return nil
+	}
+	uses := p.uses()
+	prod := p.producers()
+	at := map[*Step]int{}
+	for i, s := range p.Steps {
+		at[s] = i
+	}
+	drop := map[*Step]bool{}
+	for i, s := range p.Steps {
+		u := s.GateOut
+		if s.Kind != Conv || u == nil || u.Kind != Gate || s.Algo != AlgoGEMM || u.In[2] == nil {
+			continue
+		}
+		xs, g := u.In[0], u.In[2]
+		gc := prod[g]
+		if gc == nil || gc.Kind != Conv || gc.GateOut != nil || gc.In[0] != xs || uses[g] != 1 || !pointwise(gc) ||
+			(gc.Algo != AlgoGEMM && gc.Algo != AlgoDirect) || gc.Out.Shape.String() != xs.Shape.String() {
+			continue
+		}
+		if p.writesBetween(xs, at[gc], i) {
+			continue
+		}
+		s.GateConv = gc
+		u.In[2] = nil
+		drop[gc] = true
+	}
+	p.removeSteps(drop)
+	return nil
+}
+
+// writesBetween reports whether a step after step i and before step j
+// writes v (in place).
+func (p *Program) writesBetween(v *Value, i, j int) bool {
+	for _, s := range p.Steps[i+1 : j] {
+		if s.Out == v || s.GateOut != nil && s.GateOut.In[0] == v {
+			return true
+		}
+	}
+	return false
 }

@@ -76,6 +76,12 @@ type Step struct {
 	// epilogue: the convolution's result is r, and it updates GateOut.In[0]
 	// in place. Set only by the fuse-gate pass.
 	GateOut *Step
+	// GateConv is the convolution that computes the g of a fused Gate from
+	// x_s (GRCL's recurrent gate convolution), which the CPU kernel then
+	// runs itself, per tile of the update where it can, so that g is never
+	// stored; GateOut.In[2] is then nil. Set only by the fuse-gate-conv
+	// pass.
+	GateConv *Step
 }
 
 // Reads lists the values the step reads: its inputs and, when a gate update
@@ -108,6 +114,8 @@ type Program struct {
 	// FuseAll is set when the program was built for a target that fuses
 	// into every convolution (plan.Options.Fusions).
 	FuseAll bool
+
+	noGateConv bool // Options.NoGateConv
 }
 
 func (p *Program) newValue(s ir.Shape) *Value {
@@ -161,6 +169,9 @@ func (s *Step) String() string {
 	}
 	if s.Algo != "" {
 		attrs = append(attrs, s.Algo)
+	}
+	if s.GateConv != nil {
+		attrs = append(attrs, "g="+s.GateConv.Name+"(x_s)")
 	}
 	if s.GateOut != nil {
 		attrs = append(attrs, fmt.Sprintf("%s→%s", s.GateOut.Kind, s.GateOut.Out))

@@ -90,6 +90,42 @@ func TestFusions(t *testing.T) {
 	}
 }
 
+// TestFuseGateConv checks which gate convolutions of GRCNN-55 move into
+// the update that reads them: those of the three stages whose 1×1 layers
+// take the GEMM path (4 + 3 + 3 + 4 iterations less the 7×7 stage's 3 on
+// im2row), on the CPU only.
+func TestFuseGateConv(t *testing.T) {
+	m := loadSpecs(t)["grcnn55"]
+	fusedGates := func(opt plan.Options) (n int) {
+		opt.Verify = true
+		p, err := plan.Build(m, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Steps {
+			if s.GateConv != nil {
+				n++
+				if s.GateOut.In[2] != nil || s.Algo != plan.AlgoGEMM || s.GateConv.Conv.Groups == 1 {
+					t.Errorf("%s: gate %s fused with g %v, algorithm %s", s.Name, s.GateConv.Name, s.GateOut.In[2], s.Algo)
+				}
+			}
+			if strings.Contains(s.Name, "conv_g_r") && s.Kind == plan.Conv && s.Conv.Out.H > 7 && !opt.NoGateConv && !opt.Fusions {
+				t.Errorf("gate convolution %s (%dx%d) left as a step", s.Name, s.Conv.Out.H, s.Conv.Out.W)
+			}
+		}
+		return n
+	}
+	if n := fusedGates(plan.Options{}); n != 10 {
+		t.Errorf("%d gate convolutions fused, want 10", n)
+	}
+	if n := fusedGates(plan.Options{NoGateConv: true}); n != 0 {
+		t.Errorf("NoGateConv: %d gate convolutions fused", n)
+	}
+	if n := fusedGates(plan.Options{Fusions: true}); n != 0 {
+		t.Errorf("Fusions (CUDA): %d gate convolutions fused", n)
+	}
+}
+
 func TestStopAfter(t *testing.T) {
 	m := loadSpecs(t)["grcnn56"]
 	p, err := plan.Build(m, plan.Options{StopAfter: "lower", Verify: true})

@@ -41,6 +41,19 @@ type Conv2D struct {
 	// result itself is never stored.
 	Update bool
 
+	// Gate, with Update, is the recurrent convolution of the GRCL gate,
+	// g = Gate(xs): 1×1, stride 1, OutC channels in and out (grouped, with
+	// its own prologue and epilogue), of the state before the update. It
+	// must be prepared before this convolution is. ForwardUpdate then
+	// computes g itself instead of taking it: where each unit of work
+	// covers all output channels of its pixels (at batch 8 the 1×1 layers
+	// of 14×14 and larger, at batch 1 of 56×56), per tile of the update, from
+	// the state's pixels while they are in cache, so that g never goes out
+	// to memory and back and the state is read once instead of twice;
+	// elsewhere into scratch, before the update, as a separate Forward
+	// would.
+	Gate *Conv2D
+
 	// Im2Row computes the convolution with output pixels as the rows of
 	// the GEMM and output channels as its vector columns (see im2row.go):
 	// faster for small outputs such as 7×7 and 14×14. The compiler's cost
@@ -105,6 +118,7 @@ type convCall struct {
 	batch            int
 	phase            int    // what run does: phasePad, phasePack or phaseGEMM
 	shared           bool   // B is packed once, in phasePack, for all blocks of output channels
+	fusedGate        bool   // ForwardUpdate computes g = Gate(xs) per tile (see fusedGate)
 	pb, ob           int    // pathIm2Row: pixel and channel panels per unit
 	packed           []bool // pathIm2Row with rowCopies: per worker, whether its copy is packed
 	planes           bool   // pathIm2Row: rowPlanes for this batch
@@ -259,6 +273,19 @@ func (c *Conv2D) validate() error {
 	if c.Update && !c.pointwise() {
 		return errors.New("only a 1×1 stride-1 convolution without padding can fuse a state update")
 	}
+	if g := c.Gate; g != nil {
+		switch {
+		case !c.Update:
+			return errors.New("a gate convolution needs Update")
+		case !g.ready:
+			return errors.New("the gate convolution is not prepared")
+		case !g.pointwise() || g.Update || g.Gate != nil:
+			return errors.New("the gate convolution must be 1×1, stride 1, without padding or an update of its own")
+		case g.InC != c.OutC || g.OutC != c.OutC || g.InH != c.OutH || g.InW != c.OutW:
+			return fmt.Errorf("the gate convolution maps %d×%d×%d to %d channels, want %d×%d×%d to %d",
+				g.InC, g.InH, g.InW, g.OutC, c.OutC, c.OutH, c.OutW, c.OutC)
+		}
+	}
 	return nil
 }
 
@@ -271,7 +298,39 @@ func (c *Conv2D) pointwise() bool {
 // ScratchLen is the number of float32s of scratch Forward needs for a batch:
 // except for 1×1 stride-1 and depthwise convolutions, the zero-padded input
 // split into stride phases and per worker a tile of output.
+//
+// A Gate that is not fused for this batch (see fusedGate) adds the gate's
+// output and its own scratch.
 func (c *Conv2D) ScratchLen(batch int) int {
+	own := c.ownScratchLen(batch)
+	if c.Gate == nil || c.fusedGate(batch) {
+		return own
+	}
+	return c.gateLen(batch) + max(own, c.Gate.ScratchLen(batch))
+}
+
+// gateLen is the length of g for a batch: the shape of the output.
+func (c *Conv2D) gateLen(batch int) int {
+	return batch * c.OutC * c.OutH * c.OutW
+}
+
+// fusedGate reports whether ForwardUpdate computes the Gate's output per
+// tile of the update: on the 1×1 GEMM path when each unit of work covers
+// all output channels of its pixels, which then no other unit reads or
+// updates, and with a gate on the GEMM or direct path.
+func (c *Conv2D) fusedGate(batch int) bool {
+	if c.Gate == nil || c.plan.path != pathPointwise || c.Groups != 1 {
+		return false
+	}
+	if _, mBlocks := c.split(batch); mBlocks != 1 {
+		return false
+	}
+	g := c.Gate
+	return g.plan.path == pathPointwise || g.plan.path == pathDirect && g.direct.inPlace
+}
+
+// ownScratchLen is ScratchLen without an unfused Gate's part.
+func (c *Conv2D) ownScratchLen(batch int) int {
 	switch c.plan.path {
 	case pathIm2Row:
 		copies, worker := c.rowScratch(batch)
@@ -311,6 +370,11 @@ func (c *Conv2D) workerScratch() int {
 	case pathShift:
 		return packedLen(min(c.plan.k, kc), c.plan.nt) + c.plan.m*c.plan.nt // packed B, a tile of output
 	case pathPointwise:
+		if c.Gate != nil {
+			// packed B, a tile of the result, g for a group of the gate
+			// and the gate's packed B
+			return packedLen(min(c.plan.k, kc), c.plan.nt) + (c.plan.m+c.Gate.plan.m)*c.plan.nt + packedLen(min(c.Gate.plan.k, kc), c.plan.nt)
+		}
 		if c.Update {
 			return packedLen(min(c.plan.k, kc), c.plan.nt) + c.plan.m*c.plan.nt // packed B, a tile of the result
 		}
@@ -329,15 +393,27 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 }
 
 // ForwardUpdate computes r = epilogue(conv(in)) and, instead of storing it,
-// the GRCL state update xs += r·sigmoid(g + xg), or xs += r when g is nil
-// (an ungated cell). xs, g and xg have the shape of the output. Update must
-// be set.
+// the GRCL state update xs += r·sigmoid(g + xg), or xs += r when g and xg
+// are nil (an ungated cell). xs, g and xg have the shape of the output.
+// Update must be set. With a Gate, g must be nil: the update computes it,
+// g = Gate(xs).
 func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
 	if !c.Update {
 		panic("runtime: Conv2D.ForwardUpdate called without Update")
 	}
-	n := batch * c.OutC * c.OutH * c.OutW
-	if g != nil && (len(g) < n || len(xg) < n) {
+	n := c.gateLen(batch)
+	if c.Gate != nil {
+		if g != nil || len(xg) < n {
+			panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d with a Gate needs g nil and x_g of %d floats; got %d, %d", batch, n, len(g), len(xg)))
+		}
+		if len(scratch) < c.ScratchLen(batch) {
+			panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d needs scratch %d floats; got %d", batch, c.ScratchLen(batch), len(scratch)))
+		}
+		if !c.fusedGate(batch) {
+			g, scratch = scratch[:n], scratch[n:]
+			c.Gate.Forward(batch, xs[:n], g, scratch)
+		}
+	} else if g != nil && (len(g) < n || len(xg) < n) {
 		panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d needs gate operands of %d floats; got %d, %d", batch, n, len(g), len(xg)))
 	}
 	c.forward(batch, in, xs, g, xg, scratch)
@@ -347,14 +423,15 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 	if !c.ready {
 		panic("runtime: Conv2D.Forward called without a successful Prepare")
 	}
-	if len(in) < batch*c.InC*c.InH*c.InW || len(out) < batch*c.OutC*c.OutH*c.OutW || len(scratch) < c.ScratchLen(batch) {
+	if len(in) < batch*c.InC*c.InH*c.InW || len(out) < batch*c.OutC*c.OutH*c.OutW || len(scratch) < c.ownScratchLen(batch) {
 		panic(fmt.Sprintf("runtime: Conv2D.Forward: batch %d needs in %d, out %d, scratch %d floats; got %d, %d, %d",
-			batch, batch*c.InC*c.InH*c.InW, batch*c.OutC*c.OutH*c.OutW, c.ScratchLen(batch), len(in), len(out), len(scratch)))
+			batch, batch*c.InC*c.InH*c.InW, batch*c.OutC*c.OutH*c.OutW, c.ownScratchLen(batch), len(in), len(out), len(scratch)))
 	}
 	cl := convCalls.get()
 	defer convCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch = c, in, out, scratch // c, too, in case c was copied
 	cl.g, cl.xg = g, xg
+	cl.fusedGate = c.Gate != nil && g == nil
 	p := &c.plan
 	switch p.path {
 	case pathIm2Row:
@@ -404,6 +481,49 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32) {
 		cl.parallelFor(units, grainFor(units, min(cl.mb*mr, p.m)*p.nt*p.k), cl)
 	}
 	cl.c, cl.in, cl.out, cl.scratch, cl.g, cl.xg = nil, nil, nil, nil, nil, nil
+}
+
+// columns computes output columns (pixels) [j0, j0+nt) of group g of
+// image b of this 1×1 convolution on the GEMM or direct path from in, the
+// whole batch's input, into dst, the group's channels in rows of nt floats,
+// on the calling goroutine; pack holds the GEMM path's packed input. Each
+// output gets the same bits as from Forward: the same kernels sum in the
+// same order.
+func (c *Conv2D) columns(in []float32, b, j0, nt, g int, dst, pack []float32) {
+	p := &c.plan
+	plane := c.InH * c.InW
+	icg := c.InC / c.Groups
+	src := in[(b*c.InC+g*icg)*plane+j0 : (b*c.InC+(g+1)*icg)*plane]
+	out := dst[:p.m*nt]
+	if p.path == pathDirect {
+		c.directColumns(src, g, nt, out)
+		return
+	}
+	{
+		ep := gemmEpilogue{relu: c.Relu}
+		if c.Scale != nil {
+			ep.scale = c.Scale[g*p.m : (g+1)*p.m]
+		}
+		if c.Shift != nil {
+			ep.shift = c.Shift[g*p.m : (g+1)*p.m]
+		}
+		wp := c.wp[g*p.m*p.k : (g+1)*p.m*p.k]
+		for k0 := 0; k0 < p.k; k0 += kc {
+			kl := min(kc, p.k-k0)
+			e := gemmEpilogue{}
+			if k0+kl == p.k {
+				e = ep
+			}
+			tile := pack[:packedLen(kl, nt)]
+			if c.InScale == nil {
+				packOffs(tile, src, c.offs[k0:k0+kl], nt)
+			} else {
+				ch := g*icg + k0
+				packOffsAct(tile, src, c.offs[k0:k0+kl], nt, c.InScale[ch:ch+kl], c.InShift[ch:ch+kl], c.InRelu)
+			}
+			sgemmPacked(p.m, 0, rowPanels(p.m), nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, out, nt, k0 > 0, e)
+		}
+	}
 }
 
 // split returns the most row panels of the weights a unit of work covers
@@ -517,15 +637,34 @@ func (cl *convCall) gemmUnit(u, w int) {
 		sgemmPacked(p.m, p0, p1, nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, cOut, ldc, k0 > 0, e)
 	}
 	if c.Update {
-		// The state update, on the tile of r while it is in cache.
-		for r := r0; r < panelStart(p.m, np, p1); r++ {
-			xs := y[r*p.n+j0 : r*p.n+j0+nt]
-			rt := rowBuf[(r-r0)*nt : (r-r0+1)*nt]
-			at := (b*c.OutC+g*p.m+r)*p.n + j0
-			if cl.g == nil {
-				addInto(xs, xs, rt)
-			} else {
-				gateUpdate(xs, rt, cl.g[at:at+nt], cl.xg[at:at+nt])
+		// The state update, on the tile of r while it is in cache. With
+		// the gate fused, the unit covers all channels of its pixels
+		// (r0 = 0): it computes g for them group by group of the gate,
+		// from the state's rows it is about to update, which then come
+		// from cache.
+		r1 := panelStart(p.m, np, p1)
+		step := r1 - r0
+		var gt []float32
+		if cl.fusedGate {
+			step = c.OutC / c.Gate.Groups
+			gt = rowBuf[p.m*nt : p.m*nt+step*nt]
+		}
+		for s0 := r0; s0 < r1; s0 += step {
+			if gt != nil {
+				c.Gate.columns(cl.out, b, j0, nt, s0/step, gt, rowBuf[p.m*nt+step*nt:])
+			}
+			for r := s0; r < s0+step; r++ {
+				xs := y[r*p.n+j0 : r*p.n+j0+nt]
+				rt := rowBuf[(r-r0)*nt : (r-r0+1)*nt]
+				at := (b*c.OutC+g*p.m+r)*p.n + j0
+				switch {
+				case gt != nil:
+					gateUpdate(xs, rt, gt[(r-s0)*nt:(r-s0+1)*nt], cl.xg[at:at+nt])
+				case cl.g == nil:
+					addInto(xs, xs, rt)
+				default:
+					gateUpdate(xs, rt, cl.g[at:at+nt], cl.xg[at:at+nt])
+				}
 			}
 		}
 	}

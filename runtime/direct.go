@@ -144,39 +144,63 @@ func (cl *convCall) directUnit(u, w int) {
 		icg := c.InC / c.Groups
 		ascale, ashift = c.InScale[g*icg:(g+1)*icg], c.InShift[g*icg:(g+1)*icg]
 	}
-	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
 	for i := range d.panels {
 		r0, r1 := panelStart(p.m, d.panels, i), panelStart(p.m, d.panels, i+1)
-		h := r1 - r0
 		ch := g*p.m + r0 // the panel's first channel
-		a := c.wp[ch*p.k : (ch+h)*p.k]
-		var scale, shift *float32
-		if c.Scale != nil {
-			scale = &c.Scale[ch]
-		}
-		if c.Shift != nil {
-			shift = &c.Shift[ch]
-		}
 		for oh := oh0; oh < min(oh0+rows, nrows); oh++ {
 			for j0 := 0; j0 < rowLen; j0 += 16 * d.v {
 				width := min(16*d.v, rowLen-j0)
-				dst := cl.out[(b*c.OutC+ch)*outPlane+oh*rowLen+j0:]
-				in := src[oh*rowStride+j0:]
-				if !useAVX512 {
-					directGo(h, a, in, c.offs, dst, outPlane, width, flags, c.Scale, c.Shift, ch, ascale, ashift, c.InRelu)
-					continue
-				}
-				v := (width + 15) / 16
-				mask := uint16(1)<<(width-16*(v-1)) - 1 // 1<<16 wraps to 0: all 16
-				_ = dst[(h-1)*outPlane+width-1]
-				if ascale != nil {
-					directActKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
-						&dst[0], outPlane, flags, scale, shift, mask, &ascale[0], &ashift[0], c.InRelu)
-					continue
-				}
-				directKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
-					&dst[0], outPlane, flags, scale, shift, mask)
+				c.directCall(r1-r0, ch, src[oh*rowStride+j0:], cl.out[(b*c.OutC+ch)*outPlane+oh*rowLen+j0:], outPlane, width, ascale, ashift)
 			}
+		}
+	}
+}
+
+// directCall computes width ≤ 16·v pixels of output channels [ch, ch+h)
+// (of one panel) into dst, row stride ldc, from the input rows at the
+// offsets from in, through the prologue ascale, ashift (nil: none).
+func (c *Conv2D) directCall(h, ch int, in, dst []float32, ldc, width int, ascale, ashift []float32) {
+	p := &c.plan
+	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
+	a := c.wp[ch*p.k : (ch+h)*p.k]
+	if !useAVX512 {
+		directGo(h, a, in, c.offs, dst, ldc, width, flags, c.Scale, c.Shift, ch, ascale, ashift, c.InRelu)
+		return
+	}
+	var scale, shift *float32
+	if c.Scale != nil {
+		scale = &c.Scale[ch]
+	}
+	if c.Shift != nil {
+		shift = &c.Shift[ch]
+	}
+	v := (width + 15) / 16
+	mask := uint16(1)<<(width-16*(v-1)) - 1 // 1<<16 wraps to 0: all 16
+	_ = dst[(h-1)*ldc+width-1]
+	if ascale != nil {
+		directActKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
+			&dst[0], ldc, flags, scale, shift, mask, &ascale[0], &ashift[0], c.InRelu)
+		return
+	}
+	directKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
+		&dst[0], ldc, flags, scale, shift, mask)
+}
+
+// directColumns computes columns [0, nt) of group g's output on the direct
+// path of a 1×1 convolution (inPlace) from src, the group's input from the
+// first of those columns on, into dst, the group's channels in rows of nt
+// floats.
+func (c *Conv2D) directColumns(src []float32, g, nt int, dst []float32) {
+	p, d := &c.plan, &c.direct
+	var ascale, ashift []float32
+	if c.InScale != nil {
+		icg := c.InC / c.Groups
+		ascale, ashift = c.InScale[g*icg:(g+1)*icg], c.InShift[g*icg:(g+1)*icg]
+	}
+	for i := range d.panels {
+		r0, r1 := panelStart(p.m, d.panels, i), panelStart(p.m, d.panels, i+1)
+		for j0 := 0; j0 < nt; j0 += 16 * d.v {
+			c.directCall(r1-r0, g*p.m+r0, src[j0:], dst[r0*nt+j0:], nt, min(16*d.v, nt-j0), ascale, ashift)
 		}
 	}
 }

@@ -74,3 +74,7 @@ func PoisonWinogradScratch() {
 		}
 	}
 }
+
+// FusedGate reports whether ForwardUpdate computes c's Gate per tile of the
+// update for a batch, rather than into scratch before it.
+func FusedGate(c *Conv2D, batch int) bool { return c.fusedGate(batch) }

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -182,4 +183,77 @@ func BenchmarkFused(b *testing.B) {
 			fusedStart.Forward(1, xs, out64, scratch)
 		}
 	})
+}
+
+// TestConvGate checks ForwardUpdate with a Gate, which computes g = Gate(xs)
+// itself, against the Gate's own Forward followed by ForwardUpdate with
+// that g, on every kernel family: per tile of the update where each unit
+// covers all channels of its pixels, otherwise into scratch first, with the
+// gate on the GEMM and direct paths, with and without prologues. Both run
+// the same kernels in the same order, so the results must be identical.
+func TestConvGate(t *testing.T) {
+	t.Run("default", testConvGate)
+	for _, name := range []string{"avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if ok {
+			t.Run(name, testConvGate)
+		}
+		restore()
+	}
+}
+
+func testConvGate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	type gateCase struct {
+		mid, c, groups, hw, batch int
+		direct, pre               bool
+	}
+	var cases []gateCase
+	for _, hw := range []int{7, 14, 30, 56} {
+		for _, batch := range []int{1, 3} {
+			cases = append(cases,
+				gateCase{16, 64, 8, hw, batch, true, true},   // 8 channels a group, direct
+				gateCase{24, 64, 2, hw, batch, false, false}, // 32 a group, GEMM
+				gateCase{8, 48, 6, hw, batch, false, true})
+		}
+	}
+	fused := 0
+	for _, tc := range cases {
+		n := tc.batch * tc.c * tc.hw * tc.hw
+		gate := &runtime.Conv2D{InC: tc.c, InH: tc.hw, InW: tc.hw, OutC: tc.c, OutH: tc.hw, OutW: tc.hw,
+			KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: tc.groups, Direct: tc.direct,
+			Weight: randSlice(rng, tc.c*tc.c/tc.groups), Scale: randSlice(rng, tc.c), Shift: randSlice(rng, tc.c)}
+		if tc.pre {
+			gate.InScale, gate.InShift, gate.InRelu = randSlice(rng, tc.c), randSlice(rng, tc.c), true
+		}
+		expand := runtime.Conv2D{InC: tc.mid, InH: tc.hw, InW: tc.hw, OutC: tc.c, OutH: tc.hw, OutW: tc.hw,
+			KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1, Update: true,
+			Weight: randSlice(rng, tc.c*tc.mid), Scale: randSlice(rng, tc.c), Shift: randSlice(rng, tc.c)}
+		if err := gate.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		if err := expand.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		in, xs, xg := randSlice(rng, tc.batch*tc.mid*tc.hw*tc.hw), randSlice(rng, n), randSlice(rng, n)
+
+		g := run(t, gate, tc.batch, xs, n)
+		want := append([]float32(nil), xs...)
+		expand.ForwardUpdate(tc.batch, in, want, g, xg, make([]float32, expand.ScratchLen(tc.batch)))
+
+		withGate := expand
+		withGate.Gate = gate
+		if err := withGate.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		got := append([]float32(nil), xs...)
+		withGate.ForwardUpdate(tc.batch, in, got, nil, xg, make([]float32, withGate.ScratchLen(tc.batch)))
+		same(t, fmt.Sprintf("%+v", tc), got, want)
+		if runtime.FusedGate(&withGate, tc.batch) {
+			fused++
+		}
+	}
+	if fused == 0 || fused == len(cases) {
+		t.Errorf("%d of %d cases fused the gate; want some of both kinds", fused, len(cases))
+	}
 }

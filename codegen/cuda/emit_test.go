@@ -134,7 +134,7 @@ func TestFusions(t *testing.T) {
 	if want := 4 + 13 + 2; pairs != want {
 		t.Errorf("%d paired launches, want %d", pairs, want)
 	}
-	unfused, err := plan.Build(p.Model, plan.Options{})
+	unfused, err := plan.Build(p.Model, plan.Options{NoGateConv: true})
 	if err != nil {
 		t.Fatal(err)
 	}

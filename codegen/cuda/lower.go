@@ -126,6 +126,9 @@ func lower(p *plan.Program) (*lowering, error) {
 		o := &op{steps: []*plan.Step{s}, in: append([]*plan.Value(nil), s.In...), out: s.Out, name: s.Name}
 		switch s.Kind {
 		case plan.Conv:
+			if s.GateConv != nil {
+				return nil, fmt.Errorf("step %s runs its gate convolution %s in its update, which the CUDA kernels do not; build the program with Fusions or NoGateConv", s.Name, s.GateConv.Name)
+			}
 			o.kind, o.conv, o.bn, o.relu = opConv, s.Conv, s.BN, s.Relu
 			if s.Pre != nil {
 				o.pre, o.preRelu = s.Pre, true

@@ -60,7 +60,7 @@ func TestKernelsOnCPU(t *testing.T) {
 			if _, err := os.Stat(spec); err != nil {
 				t.Skipf("skipping: %v", err)
 			}
-			opt := plan.Options{Fusions: !unfused, Verify: true}
+			opt := plan.Options{Fusions: !unfused, NoGateConv: true, Verify: true}
 			p := loadProgramOpts(t, spec, opt)
 			files, err := HostSources(p)
 			if err != nil {

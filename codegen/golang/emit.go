@@ -89,7 +89,16 @@ func newEmitter(p *plan.Program, pkg string) *emitter {
 		e.index[prm] = i
 	}
 	taken := map[string]*plan.Step{}
+	// A fused gate convolution keeps its field, before the step that runs
+	// it, which Prepare needs it ready for.
+	var steps []*plan.Step
 	for _, s := range p.Steps {
+		if s.GateConv != nil {
+			steps = append(steps, s.GateConv)
+		}
+		steps = append(steps, s)
+	}
+	for _, s := range steps {
 		if !hasField(s) {
 			continue
 		}

@@ -171,6 +171,9 @@ func (e *emitter) describe(s *plan.Step) string {
 		if s.GateOut != nil {
 			d += "; its result r updates x_s: " + e.describe(s.GateOut)
 		}
+		if s.GateConv != nil {
+			d += ", with g = " + s.GateConv.Name + "(x_s) computed in the update"
+		}
 		return d
 	case plan.ScaleShift:
 		if s.Relu {
@@ -208,6 +211,11 @@ func (e *emitter) constructor(f *jen.File) {
 	}
 	for _, s := range e.order {
 		body = append(body, jen.Id("m").Dot(e.fields[s]).Op("=").Add(e.kernelValue(s)))
+	}
+	for _, s := range e.order {
+		if s.GateConv != nil {
+			body = append(body, jen.Id("m").Dot(e.fields[s]).Dot("Gate").Op("=").Op("&").Id("m").Dot(e.fields[s.GateConv]))
+		}
 	}
 	body = append(body, jen.Return(jen.Id("m")))
 	f.Comment("New returns a model without weights; call Load or LoadStateDict before Forward.")
@@ -461,7 +469,10 @@ func (e *emitter) call(s *plan.Step) []jen.Code {
 		if g := s.GateOut; g != nil {
 			var gate, xg jen.Code = jen.Nil(), jen.Nil()
 			if g.Kind == plan.Gate {
-				gate, xg = e.value(g.In[2]), e.value(g.In[3])
+				xg = e.value(g.In[3])
+				if s.GateConv == nil {
+					gate = e.value(g.In[2])
+				}
 			}
 			return []jen.Code{field().Dot("ForwardUpdate").Call(n, in(0), e.value(g.In[0]), gate, xg, jen.Id("w").Dot("scratch"))}
 		}

@@ -898,29 +898,29 @@ type Model struct {
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	layer1_iter_1_5 runtime.Winograd
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
+	layer1_conv_g_r runtime.Conv2D
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_8 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
 	layer1_iter_2_5 runtime.Winograd
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_2_8 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
 	layer1_iter_3_5 runtime.Winograd
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_3_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -938,29 +938,29 @@ type Model struct {
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
-	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	layer2_iter_1_5 runtime.Winograd
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
+	layer2_conv_g_r runtime.Conv2D
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_8 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
-	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
 	layer2_iter_2_5 runtime.Winograd
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_2_8 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
-	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
 	layer2_iter_3_5 runtime.Winograd
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_3_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -978,181 +978,181 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
-	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
+	layer3_conv_g_r runtime.Conv2D
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
-	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
-	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_3_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
-	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_4_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
-	layer3_conv_g_r_5 runtime.Conv2D
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_5_5 runtime.Winograd
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
+	layer3_conv_g_r_5 runtime.Conv2D
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_5_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
-	layer3_conv_g_r_6 runtime.Conv2D
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_6_5 runtime.Winograd
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
+	layer3_conv_g_r_6 runtime.Conv2D
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_6_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
-	layer3_conv_g_r_7 runtime.Conv2D
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_7_5 runtime.Winograd
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
+	layer3_conv_g_r_7 runtime.Conv2D
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_7_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
-	layer3_conv_g_r_8 runtime.Conv2D
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_8_5 runtime.Winograd
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
+	layer3_conv_g_r_8 runtime.Conv2D
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_8_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
-	layer3_conv_g_r_9 runtime.Conv2D
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_9_5 runtime.Winograd
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
+	layer3_conv_g_r_9 runtime.Conv2D
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_9_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
-	layer3_conv_g_r_10 runtime.Conv2D
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_10_5 runtime.Winograd
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
+	layer3_conv_g_r_10 runtime.Conv2D
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_10_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
-	layer3_conv_g_r_11 runtime.Conv2D
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_11_5 runtime.Winograd
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
+	layer3_conv_g_r_11 runtime.Conv2D
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_11_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
-	layer3_conv_g_r_12 runtime.Conv2D
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_12_5 runtime.Winograd
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
+	layer3_conv_g_r_12 runtime.Conv2D
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_12_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
-	layer3_conv_g_r_13 runtime.Conv2D
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_13_5 runtime.Winograd
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
+	layer3_conv_g_r_13 runtime.Conv2D
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_13_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
-	layer3_conv_g_r_14 runtime.Conv2D
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_14_5 runtime.Winograd
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
+	layer3_conv_g_r_14 runtime.Conv2D
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_14_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
-	layer3_conv_g_r_15 runtime.Conv2D
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_15_5 runtime.Winograd
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
+	layer3_conv_g_r_15 runtime.Conv2D
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_15_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
-	layer3_conv_g_r_16 runtime.Conv2D
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_16_5 runtime.Winograd
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
+	layer3_conv_g_r_16 runtime.Conv2D
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_16_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
-	layer3_conv_g_r_17 runtime.Conv2D
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_17_5 runtime.Winograd
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
+	layer3_conv_g_r_17 runtime.Conv2D
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_17_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
-	layer3_conv_g_r_18 runtime.Conv2D
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_18_5 runtime.Winograd
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
+	layer3_conv_g_r_18 runtime.Conv2D
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_18_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
-	layer3_conv_g_r_19 runtime.Conv2D
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_19_5 runtime.Winograd
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
+	layer3_conv_g_r_19 runtime.Conv2D
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_19_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
-	layer3_conv_g_r_20 runtime.Conv2D
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_20_5 runtime.Winograd
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
+	layer3_conv_g_r_20 runtime.Conv2D
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_20_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
-	layer3_conv_g_r_21 runtime.Conv2D
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_21_5 runtime.Winograd
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
+	layer3_conv_g_r_21 runtime.Conv2D
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_21_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
-	layer3_conv_g_r_22 runtime.Conv2D
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_22_5 runtime.Winograd
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
+	layer3_conv_g_r_22 runtime.Conv2D
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_22_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1286,25 +1286,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    256,
-		InH:    56,
-		InRelu: true,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1335,25 +1316,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer1_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_2 = runtime.Conv2D{
+	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1371,6 +1334,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    64,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1402,25 +1383,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer1_iter_2_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_3 = runtime.Conv2D{
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1438,6 +1401,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_2_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    64,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1468,6 +1449,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1614,25 +1614,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    512,
-		InH:    28,
-		InRelu: true,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1663,25 +1644,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer2_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_2 = runtime.Conv2D{
+	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1699,6 +1662,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1730,25 +1711,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer2_iter_2_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_3 = runtime.Conv2D{
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1766,6 +1729,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_2_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1796,6 +1777,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1941,24 +1941,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1990,6 +1972,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2007,24 +2007,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2057,6 +2039,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2074,24 +2074,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2124,6 +2106,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2141,24 +2141,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2191,6 +2173,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_4_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2208,24 +2208,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2258,6 +2240,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_5_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2275,24 +2275,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2325,6 +2307,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_6_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2342,24 +2342,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -2392,6 +2374,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_7_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2409,24 +2409,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -2459,6 +2441,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_8_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2476,24 +2476,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_9 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -2526,6 +2508,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_9_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2543,24 +2543,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_10 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -2593,6 +2575,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_10_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2610,24 +2610,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_11 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -2660,6 +2642,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_11_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2677,24 +2677,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_12 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -2727,6 +2709,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_12_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2744,24 +2744,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_13 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -2794,6 +2776,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_13_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2811,24 +2811,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_14 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -2861,6 +2843,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_14_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2878,24 +2878,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_15 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -2928,6 +2910,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_15_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2945,24 +2945,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_16 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -2995,6 +2977,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_16_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3012,24 +3012,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_17 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -3062,6 +3044,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_17_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3079,24 +3079,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_18 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -3129,6 +3111,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_18_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3146,24 +3146,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_19 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_19_2 = runtime.Conv2D{
 		DH:     1,
@@ -3196,6 +3178,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_19 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_19_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3213,24 +3213,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_20 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_20_2 = runtime.Conv2D{
 		DH:     1,
@@ -3263,6 +3245,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_20 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_20_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3280,24 +3280,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_21 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_21_2 = runtime.Conv2D{
 		DH:     1,
@@ -3330,6 +3312,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_21 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_21_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3347,24 +3347,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_22 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_22_2 = runtime.Conv2D{
 		DH:     1,
@@ -3396,6 +3378,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 		Tile: 2,
+	}
+	m.layer3_conv_g_r_22 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_22_8 = runtime.Conv2D{
 		DH:     1,
@@ -3793,6 +3793,34 @@ func New() *Model {
 		In:  2048,
 		Out: 1000,
 	}
+	m.layer1_iter_1_8.Gate = &m.layer1_conv_g_r
+	m.layer1_iter_2_8.Gate = &m.layer1_conv_g_r_2
+	m.layer1_iter_3_8.Gate = &m.layer1_conv_g_r_3
+	m.layer2_iter_1_8.Gate = &m.layer2_conv_g_r
+	m.layer2_iter_2_8.Gate = &m.layer2_conv_g_r_2
+	m.layer2_iter_3_8.Gate = &m.layer2_conv_g_r_3
+	m.layer3_iter_1_8.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_2_8.Gate = &m.layer3_conv_g_r_2
+	m.layer3_iter_3_8.Gate = &m.layer3_conv_g_r_3
+	m.layer3_iter_4_8.Gate = &m.layer3_conv_g_r_4
+	m.layer3_iter_5_8.Gate = &m.layer3_conv_g_r_5
+	m.layer3_iter_6_8.Gate = &m.layer3_conv_g_r_6
+	m.layer3_iter_7_8.Gate = &m.layer3_conv_g_r_7
+	m.layer3_iter_8_8.Gate = &m.layer3_conv_g_r_8
+	m.layer3_iter_9_8.Gate = &m.layer3_conv_g_r_9
+	m.layer3_iter_10_8.Gate = &m.layer3_conv_g_r_10
+	m.layer3_iter_11_8.Gate = &m.layer3_conv_g_r_11
+	m.layer3_iter_12_8.Gate = &m.layer3_conv_g_r_12
+	m.layer3_iter_13_8.Gate = &m.layer3_conv_g_r_13
+	m.layer3_iter_14_8.Gate = &m.layer3_conv_g_r_14
+	m.layer3_iter_15_8.Gate = &m.layer3_conv_g_r_15
+	m.layer3_iter_16_8.Gate = &m.layer3_conv_g_r_16
+	m.layer3_iter_17_8.Gate = &m.layer3_conv_g_r_17
+	m.layer3_iter_18_8.Gate = &m.layer3_conv_g_r_18
+	m.layer3_iter_19_8.Gate = &m.layer3_conv_g_r_19
+	m.layer3_iter_20_8.Gate = &m.layer3_conv_g_r_20
+	m.layer3_iter_21_8.Gate = &m.layer3_conv_g_r_21
+	m.layer3_iter_22_8.Gate = &m.layer3_conv_g_r_22
 	return m
 }
 
@@ -3875,12 +3903,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_conv_g_r.Weight = t[20]
-	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
-	if err := m.layer1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
-	}
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -3894,15 +3916,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.5: %w", err)
 	}
 
+	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
+	if err := m.layer1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_1_8.Weight = t[38]
 	if err := m.layer1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
-	}
-
-	m.layer1_conv_g_r_2.Weight = t[20]
-	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
-	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_2_2.Weight = t[49]
@@ -3918,15 +3940,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_2.5: %w", err)
 	}
 
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_2_8.Weight = t[61]
 	if err := m.layer1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.8: %w", err)
-	}
-
-	m.layer1_conv_g_r_3.Weight = t[20]
-	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
-	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_3_2.Weight = t[72]
@@ -3940,6 +3962,12 @@ func (m *Model) bind() error {
 	m.layer1_iter_3_5.Scale, m.layer1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
 	if err := m.layer1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5: %w", err)
+	}
+
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_3_8.Weight = t[84]
@@ -3984,12 +4012,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_conv_g_r.Weight = t[122]
-	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
-	if err := m.layer2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
-	}
-
 	m.layer2_iter_1_2.Weight = t[128]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
 	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
@@ -4003,15 +4025,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.5: %w", err)
 	}
 
+	m.layer2_conv_g_r.Weight = t[122]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
+	if err := m.layer2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_1_8.Weight = t[140]
 	if err := m.layer2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
-	}
-
-	m.layer2_conv_g_r_2.Weight = t[122]
-	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
-	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_2_2.Weight = t[151]
@@ -4027,15 +4049,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_2.5: %w", err)
 	}
 
+	m.layer2_conv_g_r_2.Weight = t[122]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_2_8.Weight = t[163]
 	if err := m.layer2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.8: %w", err)
-	}
-
-	m.layer2_conv_g_r_3.Weight = t[122]
-	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
-	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_3_2.Weight = t[174]
@@ -4049,6 +4071,12 @@ func (m *Model) bind() error {
 	m.layer2_iter_3_5.Scale, m.layer2_iter_3_5.Shift = runtime.BatchNormScaleShift(t[181], t[182], t[183], t[184], 1e-05)
 	if err := m.layer2_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5: %w", err)
+	}
+
+	m.layer2_conv_g_r_3.Weight = t[122]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_3_8.Weight = t[186]
@@ -4093,12 +4121,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_conv_g_r.Weight = t[224]
-	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
-	if err := m.layer3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
-	}
-
 	m.layer3_iter_1_2.Weight = t[230]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
 	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
@@ -4112,15 +4134,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.5: %w", err)
 	}
 
+	m.layer3_conv_g_r.Weight = t[224]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
+	if err := m.layer3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_1_8.Weight = t[242]
 	if err := m.layer3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_2.Weight = t[224]
-	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
-	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_2_2.Weight = t[253]
@@ -4136,15 +4158,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_2.Weight = t[224]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_2_8.Weight = t[265]
 	if err := m.layer3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_3.Weight = t[224]
-	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
-	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_3_2.Weight = t[276]
@@ -4160,15 +4182,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_3.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_3.Weight = t[224]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_3_8.Weight = t[288]
 	if err := m.layer3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_4.Weight = t[224]
-	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
-	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_4_2.Weight = t[299]
@@ -4184,15 +4206,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_4.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_4.Weight = t[224]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_4_8.Weight = t[311]
 	if err := m.layer3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_5.Weight = t[224]
-	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
-	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_5_2.Weight = t[322]
@@ -4208,15 +4230,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_5.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_5.Weight = t[224]
+	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
+	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_5_8.Weight = t[334]
 	if err := m.layer3_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_6.Weight = t[224]
-	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
-	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_6_2.Weight = t[345]
@@ -4232,15 +4254,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_6.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_6.Weight = t[224]
+	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
+	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_6_8.Weight = t[357]
 	if err := m.layer3_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_7.Weight = t[224]
-	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
-	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_7_2.Weight = t[368]
@@ -4256,15 +4278,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_7.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_7.Weight = t[224]
+	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
+	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_7_8.Weight = t[380]
 	if err := m.layer3_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_8.Weight = t[224]
-	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
-	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_8_2.Weight = t[391]
@@ -4280,15 +4302,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_8.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_8.Weight = t[224]
+	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
+	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_8_8.Weight = t[403]
 	if err := m.layer3_iter_8_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_9.Weight = t[224]
-	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[427], t[428], t[429], t[430], 1e-05)
-	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_9_2.Weight = t[414]
@@ -4304,15 +4326,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_9.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_9.Weight = t[224]
+	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[427], t[428], t[429], t[430], 1e-05)
+	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_9_8.Weight = t[426]
 	if err := m.layer3_iter_9_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_10.Weight = t[224]
-	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
-	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_10_2.Weight = t[437]
@@ -4328,15 +4350,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_10.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_10.Weight = t[224]
+	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
+	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_10_8.Weight = t[449]
 	if err := m.layer3_iter_10_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_11.Weight = t[224]
-	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[473], t[474], t[475], t[476], 1e-05)
-	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_11_2.Weight = t[460]
@@ -4352,15 +4374,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_11.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_11.Weight = t[224]
+	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[473], t[474], t[475], t[476], 1e-05)
+	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_11_8.Weight = t[472]
 	if err := m.layer3_iter_11_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_12.Weight = t[224]
-	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[496], t[497], t[498], t[499], 1e-05)
-	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_12_2.Weight = t[483]
@@ -4376,15 +4398,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_12.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_12.Weight = t[224]
+	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[496], t[497], t[498], t[499], 1e-05)
+	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_12_8.Weight = t[495]
 	if err := m.layer3_iter_12_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_13.Weight = t[224]
-	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
-	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_13_2.Weight = t[506]
@@ -4400,15 +4422,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_13.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_13.Weight = t[224]
+	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
+	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_13_8.Weight = t[518]
 	if err := m.layer3_iter_13_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_14.Weight = t[224]
-	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[542], t[543], t[544], t[545], 1e-05)
-	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_14_2.Weight = t[529]
@@ -4424,15 +4446,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_14.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_14.Weight = t[224]
+	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[542], t[543], t[544], t[545], 1e-05)
+	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_14_8.Weight = t[541]
 	if err := m.layer3_iter_14_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_15.Weight = t[224]
-	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
-	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_15_2.Weight = t[552]
@@ -4448,15 +4470,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_15.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_15.Weight = t[224]
+	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
+	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_15_8.Weight = t[564]
 	if err := m.layer3_iter_15_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_16.Weight = t[224]
-	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
-	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_16_2.Weight = t[575]
@@ -4472,15 +4494,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_16.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_16.Weight = t[224]
+	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
+	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_16_8.Weight = t[587]
 	if err := m.layer3_iter_16_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_17.Weight = t[224]
-	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[611], t[612], t[613], t[614], 1e-05)
-	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_17_2.Weight = t[598]
@@ -4496,15 +4518,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_17.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_17.Weight = t[224]
+	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[611], t[612], t[613], t[614], 1e-05)
+	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_17_8.Weight = t[610]
 	if err := m.layer3_iter_17_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_18.Weight = t[224]
-	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[634], t[635], t[636], t[637], 1e-05)
-	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_18_2.Weight = t[621]
@@ -4520,15 +4542,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_18.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_18.Weight = t[224]
+	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[634], t[635], t[636], t[637], 1e-05)
+	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_18_8.Weight = t[633]
 	if err := m.layer3_iter_18_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_19.Weight = t[224]
-	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
-	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_19_2.Weight = t[644]
@@ -4544,15 +4566,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_19.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_19.Weight = t[224]
+	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
+	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_19_8.Weight = t[656]
 	if err := m.layer3_iter_19_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_20.Weight = t[224]
-	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[680], t[681], t[682], t[683], 1e-05)
-	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_20_2.Weight = t[667]
@@ -4568,15 +4590,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_20.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_20.Weight = t[224]
+	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[680], t[681], t[682], t[683], 1e-05)
+	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_20_8.Weight = t[679]
 	if err := m.layer3_iter_20_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_21.Weight = t[224]
-	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[703], t[704], t[705], t[706], 1e-05)
-	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_21_2.Weight = t[690]
@@ -4592,15 +4614,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_21.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_21.Weight = t[224]
+	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[703], t[704], t[705], t[706], 1e-05)
+	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_21_8.Weight = t[702]
 	if err := m.layer3_iter_21_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_22.Weight = t[224]
-	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[726], t[727], t[728], t[729], 1e-05)
-	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_22_2.Weight = t[713]
@@ -4614,6 +4636,12 @@ func (m *Model) bind() error {
 	m.layer3_iter_22_5.Scale, m.layer3_iter_22_5.Shift = runtime.BatchNormScaleShift(t[720], t[721], t[722], t[723], 1e-05)
 	if err := m.layer3_iter_22_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.5: %w", err)
+	}
+
+	m.layer3_conv_g_r_22.Weight = t[224]
+	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[726], t[727], t[728], t[729], 1e-05)
+	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_22_8.Weight = t[725]
@@ -4767,25 +4795,25 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*200704 {
 		w.buf[3] = make([]float32, n*200704)
 	}
-	if len(w.buf[4]) < n*200704 {
-		w.buf[4] = make([]float32, n*200704)
+	if len(w.buf[4]) < n*25088 {
+		w.buf[4] = make([]float32, n*25088)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
 	need = max(need, m.layer1_conv_f.ScratchLen(n))
 	need = max(need, m.layer1_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_8.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_8.ScratchLen(n))
 	need = max(need, m.layer1_d_conv.ScratchLen(n))
 	need = max(need, m.layer1_d_conv_1.ScratchLen(n))
@@ -4793,17 +4821,17 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer2_conv_f.ScratchLen(n))
 	need = max(need, m.layer2_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_8.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_8.ScratchLen(n))
 	need = max(need, m.layer2_d_conv.ScratchLen(n))
 	need = max(need, m.layer2_d_conv_1.ScratchLen(n))
@@ -4811,93 +4839,93 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer3_conv_f.ScratchLen(n))
 	need = max(need, m.layer3_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_19.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_19.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_20.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_20.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_21.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_21.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_22.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_22.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_8.ScratchLen(n))
 	need = max(need, m.layer3_d_conv.ScratchLen(n))
 	need = max(need, m.layer3_d_conv_1.ScratchLen(n))
@@ -4958,41 +4986,32 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
-
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[0][:n*200704], w.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_iter_1_5.Forward(n, b[0][:n*200704], b[3][:n*200704], w.scratch)
 
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_1_8.ForwardUpdate(n, b[3][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
-	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_2_8.ForwardUpdate(n, b[0][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
-	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_3_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_3_8.ForwardUpdate(n, b[0][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
@@ -5001,73 +5020,64 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28 (im2row)
-	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[0][:n*50176], b[3][:n*200704], w.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[1][:n*50176], b[3][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
+	runtime.AddInto(b[1][:n*200704], b[0][:n*200704], b[3][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
-	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
+	m.layer2_conv_f.Forward(n, b[1][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
-	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
-	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
+	m.layer2_conv_g_f.Forward(n, b[1][:n*200704], b[2][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
-	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
-	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_1_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
-	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
-	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
-	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_2_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
-	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
-	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_3_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_3_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[1][:n*401408], b[0][:n*401408])
+	m.layer2_d_bn.Forward(n, b[0][:n*401408], b[1][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
+	m.avgpool2.Forward(n, b[1][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
-	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
@@ -5076,343 +5086,277 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
+	runtime.AddInto(b[0][:n*100352], b[1][:n*100352], b[3][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
-	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
-	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
-	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
-	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
-	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_2_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
-	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
-	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_3_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
-	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
-	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_4_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
-	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
-	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_5_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_5_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
-	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
-	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_6_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_6_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
-	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
-	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_7_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_7_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
-	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
-	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_8_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_8_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
-	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
-	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_9_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_9_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
-	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
-	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_10_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_10_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
-	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
-	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_11_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_11_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
-	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
-	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_12_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_12_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
-	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
-	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_13_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_13_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
-	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
-	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_14_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_14_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
-	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
-	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_15_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_15_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
-	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
-	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_16_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_16_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
-	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
-	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_17_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_17_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
-	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
-	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_18_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_18_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
-	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
-	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_19_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_19_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
-	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
-	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_20_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_20_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
-	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
-	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_21_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_21_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
-	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
-	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_22_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_22_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
+	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[0][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
+	m.avgpool3.Forward(n, b[0][:n*200704], b[1][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[1][:n*50176], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[1][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[1][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[1][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %395
-	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
+	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %395
-	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
+	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %398
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %398
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (im2row)
-	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer4_iter_1_5.Forward(n, b[2][:n*25088], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %398
-	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %398
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer4_iter_2_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (im2row)
-	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer4_iter_2_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %398
-	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %398
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer4_iter_3_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (im2row)
-	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer4_iter_3_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[4][:n*100352], b[3][:n*100352])
+	m.lastact_0.Forward(n, b[0][:n*100352], b[3][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
 	m.avgpool4.Forward(n, b[3][:n*100352], b[4][:n*2048])

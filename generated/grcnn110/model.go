@@ -911,53 +911,53 @@ type Model struct {
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	stage_1_conv_g_r runtime.Conv2D
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	stage_1_iter_3_5 runtime.Winograd
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	stage_1_conv_g_r_3 runtime.Conv2D
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_3_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
-	stage_1_conv_g_r_4 runtime.Conv2D
 	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
 	stage_1_iter_4_2 runtime.Conv2D
 	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
 	stage_1_iter_4_5 runtime.Winograd
-	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	stage_1_conv_g_r_4 runtime.Conv2D
+	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_4_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
-	stage_1_conv_g_r_5 runtime.Conv2D
 	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
 	stage_1_iter_5_2 runtime.Conv2D
 	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
 	stage_1_iter_5_5 runtime.Winograd
-	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	stage_1_conv_g_r_5 runtime.Conv2D
+	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_5_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
-	stage_1_conv_g_r_6 runtime.Conv2D
 	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
 	stage_1_iter_6_2 runtime.Conv2D
 	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
 	stage_1_iter_6_5 runtime.Winograd
-	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	stage_1_conv_g_r_6 runtime.Conv2D
+	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_6_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -975,77 +975,77 @@ type Model struct {
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %91
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %94
-	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_1_5 runtime.Winograd
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %94
+	stage_2_conv_g_r runtime.Conv2D
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
-	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_2_5 runtime.Winograd
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_2_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
-	stage_2_conv_g_r_3 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_3_5 runtime.Winograd
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
+	stage_2_conv_g_r_3 runtime.Conv2D
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_3_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
-	stage_2_conv_g_r_4 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_4_5 runtime.Winograd
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
+	stage_2_conv_g_r_4 runtime.Conv2D
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_4_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
-	stage_2_conv_g_r_5 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_5_5 runtime.Winograd
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
+	stage_2_conv_g_r_5 runtime.Conv2D
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_5_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
-	stage_2_conv_g_r_6 runtime.Conv2D
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
 	stage_2_iter_6_2 runtime.Conv2D
 	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_6_5 runtime.Winograd
-	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
+	stage_2_conv_g_r_6 runtime.Conv2D
+	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_6_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
-	stage_2_conv_g_r_7 runtime.Conv2D
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
 	stage_2_iter_7_2 runtime.Conv2D
 	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_7_5 runtime.Winograd
-	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
+	stage_2_conv_g_r_7 runtime.Conv2D
+	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_7_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
-	stage_2_conv_g_r_8 runtime.Conv2D
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
 	stage_2_iter_8_2 runtime.Conv2D
 	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_8_5 runtime.Winograd
-	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
+	stage_2_conv_g_r_8 runtime.Conv2D
+	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_8_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
-	stage_2_conv_g_r_9 runtime.Conv2D
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
 	stage_2_iter_9_2 runtime.Conv2D
 	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_9_5 runtime.Winograd
-	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
+	stage_2_conv_g_r_9 runtime.Conv2D
+	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_9_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -1063,149 +1063,149 @@ type Model struct {
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %217
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %220
-	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	stage_3_iter_1_5 runtime.Conv2D
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %220
+	stage_3_conv_g_r runtime.Conv2D
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %220
-	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	stage_3_iter_2_5 runtime.Conv2D
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %220
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_2_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %220
-	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	stage_3_iter_3_5 runtime.Conv2D
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %220
+	stage_3_conv_g_r_3 runtime.Conv2D
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_3_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %220
-	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	stage_3_iter_4_5 runtime.Conv2D
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %220
+	stage_3_conv_g_r_4 runtime.Conv2D
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_4_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %220
-	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	stage_3_iter_5_5 runtime.Conv2D
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %220
+	stage_3_conv_g_r_5 runtime.Conv2D
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_5_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %220
-	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	stage_3_iter_6_5 runtime.Conv2D
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %220
+	stage_3_conv_g_r_6 runtime.Conv2D
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_6_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %220
-	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	stage_3_iter_7_5 runtime.Conv2D
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %220
+	stage_3_conv_g_r_7 runtime.Conv2D
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_7_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_8.0 and ReLU of %220
-	stage_3_conv_g_r_8 runtime.Conv2D
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	stage_3_iter_8_2 runtime.Conv2D
 	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (im2row)
 	stage_3_iter_8_5 runtime.Conv2D
-	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_8.0 and ReLU of %220
+	stage_3_conv_g_r_8 runtime.Conv2D
+	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_8_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_9.0 and ReLU of %220
-	stage_3_conv_g_r_9 runtime.Conv2D
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	stage_3_iter_9_2 runtime.Conv2D
 	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (im2row)
 	stage_3_iter_9_5 runtime.Conv2D
-	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_9.0 and ReLU of %220
+	stage_3_conv_g_r_9 runtime.Conv2D
+	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_9_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_10.0 and ReLU of %220
-	stage_3_conv_g_r_10 runtime.Conv2D
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	stage_3_iter_10_2 runtime.Conv2D
 	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (im2row)
 	stage_3_iter_10_5 runtime.Conv2D
-	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_10.0 and ReLU of %220
+	stage_3_conv_g_r_10 runtime.Conv2D
+	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_10_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_11.0 and ReLU of %220
-	stage_3_conv_g_r_11 runtime.Conv2D
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	stage_3_iter_11_2 runtime.Conv2D
 	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (im2row)
 	stage_3_iter_11_5 runtime.Conv2D
-	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_11.0 and ReLU of %220
+	stage_3_conv_g_r_11 runtime.Conv2D
+	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_11_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_12.0 and ReLU of %220
-	stage_3_conv_g_r_12 runtime.Conv2D
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	stage_3_iter_12_2 runtime.Conv2D
 	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (im2row)
 	stage_3_iter_12_5 runtime.Conv2D
-	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_12.0 and ReLU of %220
+	stage_3_conv_g_r_12 runtime.Conv2D
+	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_12_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_13.0 and ReLU of %220
-	stage_3_conv_g_r_13 runtime.Conv2D
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	stage_3_iter_13_2 runtime.Conv2D
 	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (im2row)
 	stage_3_iter_13_5 runtime.Conv2D
-	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_13.0 and ReLU of %220
+	stage_3_conv_g_r_13 runtime.Conv2D
+	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_13_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_14.0 and ReLU of %220
-	stage_3_conv_g_r_14 runtime.Conv2D
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	stage_3_iter_14_2 runtime.Conv2D
 	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (im2row)
 	stage_3_iter_14_5 runtime.Conv2D
-	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_14.0 and ReLU of %220
+	stage_3_conv_g_r_14 runtime.Conv2D
+	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_14_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_15.0 and ReLU of %220
-	stage_3_conv_g_r_15 runtime.Conv2D
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	stage_3_iter_15_2 runtime.Conv2D
 	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (im2row)
 	stage_3_iter_15_5 runtime.Conv2D
-	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_15.0 and ReLU of %220
+	stage_3_conv_g_r_15 runtime.Conv2D
+	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_15_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_16.0 and ReLU of %220
-	stage_3_conv_g_r_16 runtime.Conv2D
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	stage_3_iter_16_2 runtime.Conv2D
 	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (im2row)
 	stage_3_iter_16_5 runtime.Conv2D
-	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_16.0 and ReLU of %220
+	stage_3_conv_g_r_16 runtime.Conv2D
+	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_16_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_17.0 and ReLU of %220
-	stage_3_conv_g_r_17 runtime.Conv2D
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	stage_3_iter_17_2 runtime.Conv2D
 	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (im2row)
 	stage_3_iter_17_5 runtime.Conv2D
-	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_17.0 and ReLU of %220
+	stage_3_conv_g_r_17 runtime.Conv2D
+	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_17_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_18.0 and ReLU of %220
-	stage_3_conv_g_r_18 runtime.Conv2D
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	stage_3_iter_18_2 runtime.Conv2D
 	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (im2row)
 	stage_3_iter_18_5 runtime.Conv2D
-	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_18.0 and ReLU of %220
+	stage_3_conv_g_r_18 runtime.Conv2D
+	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_18_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 768x8x8
 	lastact_0 runtime.ScaleShift
@@ -1265,24 +1265,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1313,6 +1295,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1330,24 +1330,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1379,6 +1361,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1396,24 +1396,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1445,6 +1427,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1462,24 +1462,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1511,6 +1493,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_4_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1528,24 +1528,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -1577,6 +1559,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_5_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1594,24 +1594,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -1642,6 +1624,24 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.stage_1_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_6_8 = runtime.Conv2D{
 		DH:     1,
@@ -1787,24 +1787,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1836,6 +1818,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1853,24 +1853,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1903,6 +1885,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1920,24 +1920,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1970,6 +1952,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1987,24 +1987,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2037,6 +2019,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_4_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2054,24 +2054,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2104,6 +2086,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_5_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2121,24 +2121,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2171,6 +2153,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_6_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2188,24 +2188,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -2238,6 +2220,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_7_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2255,24 +2255,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -2305,6 +2287,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_8_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2322,24 +2322,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_9 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -2371,6 +2353,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 		Tile: 2,
+	}
+	m.stage_2_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_9_8 = runtime.Conv2D{
 		DH:     1,
@@ -2516,24 +2516,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2572,6 +2554,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2589,24 +2589,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2646,6 +2628,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2663,24 +2663,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2720,6 +2702,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2737,24 +2737,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2794,6 +2776,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_4_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2811,24 +2811,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2868,6 +2850,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_5_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2885,24 +2885,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2942,6 +2924,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_6_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2959,24 +2959,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -3016,6 +2998,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_7_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3033,24 +3033,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -3090,6 +3072,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_8_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3107,24 +3107,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_9 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -3164,6 +3146,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_9_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3181,24 +3181,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_10 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -3238,6 +3220,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_10_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3255,24 +3255,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_11 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -3312,6 +3294,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_11_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3329,24 +3329,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_12 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -3386,6 +3368,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_12_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3403,24 +3403,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_13 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -3460,6 +3442,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_13_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3477,24 +3477,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_14 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -3534,6 +3516,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_14_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3551,24 +3551,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_15 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -3608,6 +3590,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_15_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3625,24 +3625,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_16 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -3682,6 +3664,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_16_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3699,24 +3699,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_17 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -3756,6 +3738,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_17_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3773,24 +3773,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_18 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -3827,6 +3809,24 @@ func New() *Model {
 		PH:     1,
 		PW:     1,
 		Relu:   true,
+		SH:     1,
+		SW:     1,
+	}
+	m.stage_3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
 		SH:     1,
 		SW:     1,
 	}
@@ -3870,6 +3870,39 @@ func New() *Model {
 		In:  768,
 		Out: 10,
 	}
+	m.stage_1_iter_1_8.Gate = &m.stage_1_conv_g_r
+	m.stage_1_iter_2_8.Gate = &m.stage_1_conv_g_r_2
+	m.stage_1_iter_3_8.Gate = &m.stage_1_conv_g_r_3
+	m.stage_1_iter_4_8.Gate = &m.stage_1_conv_g_r_4
+	m.stage_1_iter_5_8.Gate = &m.stage_1_conv_g_r_5
+	m.stage_1_iter_6_8.Gate = &m.stage_1_conv_g_r_6
+	m.stage_2_iter_1_8.Gate = &m.stage_2_conv_g_r
+	m.stage_2_iter_2_8.Gate = &m.stage_2_conv_g_r_2
+	m.stage_2_iter_3_8.Gate = &m.stage_2_conv_g_r_3
+	m.stage_2_iter_4_8.Gate = &m.stage_2_conv_g_r_4
+	m.stage_2_iter_5_8.Gate = &m.stage_2_conv_g_r_5
+	m.stage_2_iter_6_8.Gate = &m.stage_2_conv_g_r_6
+	m.stage_2_iter_7_8.Gate = &m.stage_2_conv_g_r_7
+	m.stage_2_iter_8_8.Gate = &m.stage_2_conv_g_r_8
+	m.stage_2_iter_9_8.Gate = &m.stage_2_conv_g_r_9
+	m.stage_3_iter_1_8.Gate = &m.stage_3_conv_g_r
+	m.stage_3_iter_2_8.Gate = &m.stage_3_conv_g_r_2
+	m.stage_3_iter_3_8.Gate = &m.stage_3_conv_g_r_3
+	m.stage_3_iter_4_8.Gate = &m.stage_3_conv_g_r_4
+	m.stage_3_iter_5_8.Gate = &m.stage_3_conv_g_r_5
+	m.stage_3_iter_6_8.Gate = &m.stage_3_conv_g_r_6
+	m.stage_3_iter_7_8.Gate = &m.stage_3_conv_g_r_7
+	m.stage_3_iter_8_8.Gate = &m.stage_3_conv_g_r_8
+	m.stage_3_iter_9_8.Gate = &m.stage_3_conv_g_r_9
+	m.stage_3_iter_10_8.Gate = &m.stage_3_conv_g_r_10
+	m.stage_3_iter_11_8.Gate = &m.stage_3_conv_g_r_11
+	m.stage_3_iter_12_8.Gate = &m.stage_3_conv_g_r_12
+	m.stage_3_iter_13_8.Gate = &m.stage_3_conv_g_r_13
+	m.stage_3_iter_14_8.Gate = &m.stage_3_conv_g_r_14
+	m.stage_3_iter_15_8.Gate = &m.stage_3_conv_g_r_15
+	m.stage_3_iter_16_8.Gate = &m.stage_3_conv_g_r_16
+	m.stage_3_iter_17_8.Gate = &m.stage_3_conv_g_r_17
+	m.stage_3_iter_18_8.Gate = &m.stage_3_conv_g_r_18
 	return m
 }
 
@@ -3946,12 +3979,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_conv_g_r.Weight = t[14]
-	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
-	}
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
@@ -3965,15 +3992,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
+	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_2.Weight = t[14]
-	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
-	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_2_2.Weight = t[43]
@@ -3989,15 +4016,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_2_8.Weight = t[55]
 	if err := m.stage_1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_3.Weight = t[14]
-	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
-	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_3_2.Weight = t[66]
@@ -4013,15 +4040,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_3.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r_3.Weight = t[14]
+	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
+	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_3_8.Weight = t[78]
 	if err := m.stage_1_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_4.Weight = t[14]
-	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
-	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_4_2.Weight = t[89]
@@ -4037,15 +4064,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_4.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r_4.Weight = t[14]
+	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
+	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_4_8.Weight = t[101]
 	if err := m.stage_1_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_5.Weight = t[14]
-	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
-	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_5_2.Weight = t[112]
@@ -4061,15 +4088,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_5.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r_5.Weight = t[14]
+	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
+	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_5_8.Weight = t[124]
 	if err := m.stage_1_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_6.Weight = t[14]
-	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[148], t[149], t[150], t[151], 1e-05)
-	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_6_2.Weight = t[135]
@@ -4083,6 +4110,12 @@ func (m *Model) bind() error {
 	m.stage_1_iter_6_5.Scale, m.stage_1_iter_6_5.Shift = runtime.BatchNormScaleShift(t[142], t[143], t[144], t[145], 1e-05)
 	if err := m.stage_1_iter_6_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.5: %w", err)
+	}
+
+	m.stage_1_conv_g_r_6.Weight = t[14]
+	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[148], t[149], t[150], t[151], 1e-05)
+	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_6_8.Weight = t[147]
@@ -4127,12 +4160,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_conv_g_r.Weight = t[190]
-	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
-	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
-	}
-
 	m.stage_2_iter_1_2.Weight = t[196]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[197], t[198], t[199], t[200], 1e-05)
 	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
@@ -4146,15 +4173,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r.Weight = t[190]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
+	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_1_8.Weight = t[208]
 	if err := m.stage_2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_2.Weight = t[190]
-	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
-	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_2_2.Weight = t[219]
@@ -4170,15 +4197,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_2.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_2.Weight = t[190]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_2_8.Weight = t[231]
 	if err := m.stage_2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_3.Weight = t[190]
-	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
-	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_3_2.Weight = t[242]
@@ -4194,15 +4221,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_3.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_3.Weight = t[190]
+	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
+	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_3_8.Weight = t[254]
 	if err := m.stage_2_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_4.Weight = t[190]
-	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[278], t[279], t[280], t[281], 1e-05)
-	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_4_2.Weight = t[265]
@@ -4218,15 +4245,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_4.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_4.Weight = t[190]
+	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[278], t[279], t[280], t[281], 1e-05)
+	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_4_8.Weight = t[277]
 	if err := m.stage_2_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_5.Weight = t[190]
-	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[301], t[302], t[303], t[304], 1e-05)
-	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_5_2.Weight = t[288]
@@ -4242,15 +4269,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_5.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_5.Weight = t[190]
+	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[301], t[302], t[303], t[304], 1e-05)
+	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_5_8.Weight = t[300]
 	if err := m.stage_2_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_6.Weight = t[190]
-	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
-	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_6_2.Weight = t[311]
@@ -4266,15 +4293,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_6.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_6.Weight = t[190]
+	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
+	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_6_8.Weight = t[323]
 	if err := m.stage_2_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_7.Weight = t[190]
-	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[347], t[348], t[349], t[350], 1e-05)
-	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_7_2.Weight = t[334]
@@ -4290,15 +4317,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_7.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_7.Weight = t[190]
+	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[347], t[348], t[349], t[350], 1e-05)
+	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_7_8.Weight = t[346]
 	if err := m.stage_2_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_8.Weight = t[190]
-	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
-	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_8_2.Weight = t[357]
@@ -4314,15 +4341,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_8.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_8.Weight = t[190]
+	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
+	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_8_8.Weight = t[369]
 	if err := m.stage_2_iter_8_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_9.Weight = t[190]
-	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
-	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_9_2.Weight = t[380]
@@ -4336,6 +4363,12 @@ func (m *Model) bind() error {
 	m.stage_2_iter_9_5.Scale, m.stage_2_iter_9_5.Shift = runtime.BatchNormScaleShift(t[387], t[388], t[389], t[390], 1e-05)
 	if err := m.stage_2_iter_9_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.5: %w", err)
+	}
+
+	m.stage_2_conv_g_r_9.Weight = t[190]
+	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
+	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_9_8.Weight = t[392]
@@ -4380,12 +4413,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_conv_g_r.Weight = t[435]
-	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[454], t[455], t[456], t[457], 1e-05)
-	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
-	}
-
 	m.stage_3_iter_1_2.Weight = t[441]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
 	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[436], t[437], t[438], t[439], 1e-05)
@@ -4399,15 +4426,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_1.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r.Weight = t[435]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[454], t[455], t[456], t[457], 1e-05)
+	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_1_8.Weight = t[453]
 	if err := m.stage_3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_2.Weight = t[435]
-	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[477], t[478], t[479], t[480], 1e-05)
-	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_2_2.Weight = t[464]
@@ -4423,15 +4450,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_2.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_2.Weight = t[435]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[477], t[478], t[479], t[480], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_2_8.Weight = t[476]
 	if err := m.stage_3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_3.Weight = t[435]
-	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[500], t[501], t[502], t[503], 1e-05)
-	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_3_2.Weight = t[487]
@@ -4447,15 +4474,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_3.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_3.Weight = t[435]
+	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[500], t[501], t[502], t[503], 1e-05)
+	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_3_8.Weight = t[499]
 	if err := m.stage_3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_4.Weight = t[435]
-	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[523], t[524], t[525], t[526], 1e-05)
-	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_4_2.Weight = t[510]
@@ -4471,15 +4498,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_4.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_4.Weight = t[435]
+	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[523], t[524], t[525], t[526], 1e-05)
+	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_4_8.Weight = t[522]
 	if err := m.stage_3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_5.Weight = t[435]
-	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
-	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_5_2.Weight = t[533]
@@ -4495,15 +4522,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_5.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_5.Weight = t[435]
+	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
+	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_5_8.Weight = t[545]
 	if err := m.stage_3_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_6.Weight = t[435]
-	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[569], t[570], t[571], t[572], 1e-05)
-	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_6_2.Weight = t[556]
@@ -4519,15 +4546,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_6.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_6.Weight = t[435]
+	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[569], t[570], t[571], t[572], 1e-05)
+	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_6_8.Weight = t[568]
 	if err := m.stage_3_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_7.Weight = t[435]
-	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[592], t[593], t[594], t[595], 1e-05)
-	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_7_2.Weight = t[579]
@@ -4543,15 +4570,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_7.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_7.Weight = t[435]
+	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[592], t[593], t[594], t[595], 1e-05)
+	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_7_8.Weight = t[591]
 	if err := m.stage_3_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_8.Weight = t[435]
-	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
-	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_8_2.Weight = t[602]
@@ -4567,15 +4594,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_8.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_8.Weight = t[435]
+	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
+	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_8_8.Weight = t[614]
 	if err := m.stage_3_iter_8_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_9.Weight = t[435]
-	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[638], t[639], t[640], t[641], 1e-05)
-	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_9_2.Weight = t[625]
@@ -4591,15 +4618,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_9.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_9.Weight = t[435]
+	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[638], t[639], t[640], t[641], 1e-05)
+	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_9_8.Weight = t[637]
 	if err := m.stage_3_iter_9_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_10.Weight = t[435]
-	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[661], t[662], t[663], t[664], 1e-05)
-	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_10_2.Weight = t[648]
@@ -4615,15 +4642,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_10.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_10.Weight = t[435]
+	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[661], t[662], t[663], t[664], 1e-05)
+	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_10_8.Weight = t[660]
 	if err := m.stage_3_iter_10_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_11.Weight = t[435]
-	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[684], t[685], t[686], t[687], 1e-05)
-	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_11_2.Weight = t[671]
@@ -4639,15 +4666,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_11.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_11.Weight = t[435]
+	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[684], t[685], t[686], t[687], 1e-05)
+	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_11_8.Weight = t[683]
 	if err := m.stage_3_iter_11_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_12.Weight = t[435]
-	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[707], t[708], t[709], t[710], 1e-05)
-	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_12_2.Weight = t[694]
@@ -4663,15 +4690,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_12.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_12.Weight = t[435]
+	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[707], t[708], t[709], t[710], 1e-05)
+	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_12_8.Weight = t[706]
 	if err := m.stage_3_iter_12_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_13.Weight = t[435]
-	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
-	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_13_2.Weight = t[717]
@@ -4687,15 +4714,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_13.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_13.Weight = t[435]
+	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
+	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_13_8.Weight = t[729]
 	if err := m.stage_3_iter_13_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_14.Weight = t[435]
-	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
-	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_14_2.Weight = t[740]
@@ -4711,15 +4738,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_14.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_14.Weight = t[435]
+	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
+	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_14_8.Weight = t[752]
 	if err := m.stage_3_iter_14_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_15.Weight = t[435]
-	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[776], t[777], t[778], t[779], 1e-05)
-	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_15_2.Weight = t[763]
@@ -4735,15 +4762,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_15.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_15.Weight = t[435]
+	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[776], t[777], t[778], t[779], 1e-05)
+	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_15_8.Weight = t[775]
 	if err := m.stage_3_iter_15_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_16.Weight = t[435]
-	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[799], t[800], t[801], t[802], 1e-05)
-	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_16_2.Weight = t[786]
@@ -4759,15 +4786,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_16.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_16.Weight = t[435]
+	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[799], t[800], t[801], t[802], 1e-05)
+	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_16_8.Weight = t[798]
 	if err := m.stage_3_iter_16_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_17.Weight = t[435]
-	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[822], t[823], t[824], t[825], 1e-05)
-	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_17_2.Weight = t[809]
@@ -4783,15 +4810,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_17.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_17.Weight = t[435]
+	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[822], t[823], t[824], t[825], 1e-05)
+	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_17_8.Weight = t[821]
 	if err := m.stage_3_iter_17_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_18.Weight = t[435]
-	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[845], t[846], t[847], t[848], 1e-05)
-	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_18_2.Weight = t[832]
@@ -4805,6 +4832,12 @@ func (m *Model) bind() error {
 	m.stage_3_iter_18_5.Scale, m.stage_3_iter_18_5.Shift = runtime.BatchNormScaleShift(t[839], t[840], t[841], t[842], 1e-05)
 	if err := m.stage_3_iter_18_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.5: %w", err)
+	}
+
+	m.stage_3_conv_g_r_18.Weight = t[435]
+	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[845], t[846], t[847], t[848], 1e-05)
+	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_18_8.Weight = t[844]
@@ -4822,7 +4855,7 @@ func (m *Model) bind() error {
 // workspace is the memory of one Forward in progress.
 type workspace struct {
 	batch   int          // the batch size buf and scratch were last fitted to
-	buf     [5][]float32 // activations, reused as planned by grcc
+	buf     [4][]float32 // activations, reused as planned by grcc
 	scratch []float32
 }
 
@@ -4837,8 +4870,8 @@ func (m *Model) SetMaxWorkspaces(n int) {
 // grow, so a workspace serves smaller batches without allocating.
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
-	if len(w.buf[0]) < n*524288 {
-		w.buf[0] = make([]float32, n*524288)
+	if len(w.buf[0]) < n*163840 {
+		w.buf[0] = make([]float32, n*163840)
 	}
 	if len(w.buf[1]) < n*524288 {
 		w.buf[1] = make([]float32, n*524288)
@@ -4849,36 +4882,33 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*131072 {
 		w.buf[3] = make([]float32, n*131072)
 	}
-	if len(w.buf[4]) < n*131072 {
-		w.buf[4] = make([]float32, n*131072)
-	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
 	need = max(need, m.stage_1_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_8.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv_1.ScratchLen(n))
@@ -4886,41 +4916,41 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_2_conv_f.ScratchLen(n))
 	need = max(need, m.stage_2_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_8.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv_1.ScratchLen(n))
@@ -4928,77 +4958,77 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_3_conv_f.ScratchLen(n))
 	need = max(need, m.stage_3_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_8.ScratchLen(n))
 	if len(w.scratch) < need {
 		w.scratch = make([]float32, need)
@@ -5035,242 +5065,194 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
-
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
-	m.stage_1_iter_3_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_3_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_3_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
-	m.stage_1_conv_g_r_4.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_3_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_4.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
-	m.stage_1_iter_4_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_4_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
-	m.stage_1_iter_4_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_4_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_4_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
-	m.stage_1_conv_g_r_5.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_4_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_5.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
-	m.stage_1_iter_5_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_5_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
-	m.stage_1_iter_5_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_5_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_5_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
-	m.stage_1_conv_g_r_6.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_5_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_6.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
-	m.stage_1_iter_6_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_6_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
-	m.stage_1_iter_6_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_6_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_6_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
+	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_6_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[0][:n*524288])
+	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[2][:n*524288])
 
 	// avgpool 2x2/2, 512x32x32 → 512x16x16
-	m.avgpool1.Forward(n, b[0][:n*524288], b[3][:n*131072])
+	m.avgpool1.Forward(n, b[2][:n*524288], b[0][:n*131072])
 
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_d_conv.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], w.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[0][:n*131072], b[1][:n*32768], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*32768], b[3][:n*131072], w.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[1][:n*32768], b[0][:n*131072], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 512x16x16
-	runtime.AddInto(b[0][:n*131072], b[4][:n*131072], b[3][:n*131072])
+	runtime.AddInto(b[1][:n*131072], b[3][:n*131072], b[0][:n*131072])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %91
-	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], w.scratch)
+	m.stage_2_conv_f.Forward(n, b[1][:n*131072], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %91
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %94
-	m.stage_2_conv_g_r.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[1][:n*131072], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
-	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
-	m.stage_2_conv_g_r_2.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
-	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
-	m.stage_2_conv_g_r_3.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
-	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_3_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
-	m.stage_2_conv_g_r_4.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
-	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_4_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
-	m.stage_2_conv_g_r_5.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
-	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_5_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
-	m.stage_2_conv_g_r_6.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
-	m.stage_2_iter_6_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_6_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_6_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_6_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_6_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
-	m.stage_2_conv_g_r_7.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_6_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
-	m.stage_2_iter_7_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_7_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_7_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_7_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_7_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
-	m.stage_2_conv_g_r_8.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_7_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
-	m.stage_2_iter_8_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_8_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_8_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_8_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_8_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
-	m.stage_2_conv_g_r_9.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_8_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
-	m.stage_2_iter_9_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_9_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_9_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_9_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_9_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
+	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_9_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[1][:n*163840], b[0][:n*163840])
+	m.stage_2_d_bn.Forward(n, b[2][:n*163840], b[0][:n*163840])
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8
 	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[0][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %94
-	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
-	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[1][:n*10240], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*10240], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[1][:n*10240], b[3][:n*40960], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
+	runtime.AddInto(b[1][:n*40960], b[0][:n*40960], b[3][:n*40960])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %217
-	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], w.scratch)
+	m.stage_3_conv_f.Forward(n, b[1][:n*40960], b[3][:n*49152], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %217
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %220
-	m.stage_3_conv_g_r.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[1][:n*40960], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5278,11 +5260,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %220
-	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5290,11 +5269,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %220
-	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5302,11 +5278,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %220
-	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5314,11 +5287,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %220
-	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5326,11 +5296,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %220
-	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5338,11 +5305,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %220
-	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5350,11 +5314,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_8.0 and ReLU of %220
-	m.stage_3_conv_g_r_8.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	m.stage_3_iter_8_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5362,11 +5323,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (im2row)
 	m.stage_3_iter_8_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_8_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_9.0 and ReLU of %220
-	m.stage_3_conv_g_r_9.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_8_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	m.stage_3_iter_9_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5374,11 +5332,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (im2row)
 	m.stage_3_iter_9_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_9_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_10.0 and ReLU of %220
-	m.stage_3_conv_g_r_10.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_9_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	m.stage_3_iter_10_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5386,11 +5341,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (im2row)
 	m.stage_3_iter_10_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_10_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_11.0 and ReLU of %220
-	m.stage_3_conv_g_r_11.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_10_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	m.stage_3_iter_11_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5398,11 +5350,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (im2row)
 	m.stage_3_iter_11_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_11_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_12.0 and ReLU of %220
-	m.stage_3_conv_g_r_12.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_11_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	m.stage_3_iter_12_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5410,11 +5359,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (im2row)
 	m.stage_3_iter_12_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_12_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_13.0 and ReLU of %220
-	m.stage_3_conv_g_r_13.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_12_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	m.stage_3_iter_13_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5422,11 +5368,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (im2row)
 	m.stage_3_iter_13_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_13_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_14.0 and ReLU of %220
-	m.stage_3_conv_g_r_14.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_13_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	m.stage_3_iter_14_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5434,11 +5377,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (im2row)
 	m.stage_3_iter_14_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_14_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_15.0 and ReLU of %220
-	m.stage_3_conv_g_r_15.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_14_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	m.stage_3_iter_15_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5446,11 +5386,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (im2row)
 	m.stage_3_iter_15_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_15_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_16.0 and ReLU of %220
-	m.stage_3_conv_g_r_16.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_15_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	m.stage_3_iter_16_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5458,11 +5395,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (im2row)
 	m.stage_3_iter_16_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_16_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_17.0 and ReLU of %220
-	m.stage_3_conv_g_r_17.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_16_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	m.stage_3_iter_17_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5470,11 +5404,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (im2row)
 	m.stage_3_iter_17_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_17_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_18.0 and ReLU of %220
-	m.stage_3_conv_g_r_18.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_17_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	m.stage_3_iter_18_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -5482,14 +5413,14 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (im2row)
 	m.stage_3_iter_18_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_18_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
+	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_18_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
-	m.lastact_0.Forward(n, b[3][:n*49152], b[4][:n*49152])
+	m.lastact_0.Forward(n, b[3][:n*49152], b[0][:n*49152])
 
 	// avgpool 8x8/8, 768x8x8 → 768x1x1
-	m.avgpool3.Forward(n, b[4][:n*49152], b[3][:n*768])
+	m.avgpool3.Forward(n, b[0][:n*49152], b[3][:n*768])
 
 	// classifier: linear 768 → 10
 	m.classifier.Forward(n, b[3][:n*768], out)

@@ -1366,8 +1366,6 @@ type Model struct {
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
@@ -1376,10 +1374,10 @@ type Model struct {
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_1_5 runtime.SKAttention
-	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	stage_1_conv_g_r runtime.Conv2D
+	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
@@ -1388,10 +1386,10 @@ type Model struct {
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_2_5 runtime.SKAttention
-	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU (direct)
@@ -1400,10 +1398,10 @@ type Model struct {
 	stage_1_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_3_5 runtime.SKAttention
-	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	stage_1_conv_g_r_3 runtime.Conv2D
+	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_3_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
-	stage_1_conv_g_r_4 runtime.Conv2D
 	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
 	stage_1_iter_4_2 runtime.Conv2D
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU (direct)
@@ -1412,10 +1410,10 @@ type Model struct {
 	stage_1_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_4_5 runtime.SKAttention
-	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	stage_1_conv_g_r_4 runtime.Conv2D
+	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_4_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
-	stage_1_conv_g_r_5 runtime.Conv2D
 	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
 	stage_1_iter_5_2 runtime.Conv2D
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU (direct)
@@ -1424,10 +1422,10 @@ type Model struct {
 	stage_1_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_5_5 runtime.SKAttention
-	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	stage_1_conv_g_r_5 runtime.Conv2D
+	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_5_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
-	stage_1_conv_g_r_6 runtime.Conv2D
 	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
 	stage_1_iter_6_2 runtime.Conv2D
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU (direct)
@@ -1436,7 +1434,9 @@ type Model struct {
 	stage_1_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_6_5 runtime.SKAttention
-	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	stage_1_conv_g_r_6 runtime.Conv2D
+	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_6_6 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 384x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -1458,8 +1458,6 @@ type Model struct {
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %124
-	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
@@ -1468,10 +1466,10 @@ type Model struct {
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_1_5 runtime.SKAttention
-	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %124
+	stage_2_conv_g_r runtime.Conv2D
+	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
-	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
@@ -1480,10 +1478,10 @@ type Model struct {
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_2_5 runtime.SKAttention
-	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_2_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
-	stage_2_conv_g_r_3 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
@@ -1492,10 +1490,10 @@ type Model struct {
 	stage_2_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_3_5 runtime.SKAttention
-	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
+	stage_2_conv_g_r_3 runtime.Conv2D
+	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_3_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
-	stage_2_conv_g_r_4 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
@@ -1504,10 +1502,10 @@ type Model struct {
 	stage_2_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_4_5 runtime.SKAttention
-	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
+	stage_2_conv_g_r_4 runtime.Conv2D
+	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_4_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
-	stage_2_conv_g_r_5 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
@@ -1516,10 +1514,10 @@ type Model struct {
 	stage_2_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_5_5 runtime.SKAttention
-	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
+	stage_2_conv_g_r_5 runtime.Conv2D
+	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_5_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
-	stage_2_conv_g_r_6 runtime.Conv2D
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
 	stage_2_iter_6_2 runtime.Conv2D
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
@@ -1528,10 +1526,10 @@ type Model struct {
 	stage_2_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_6_5 runtime.SKAttention
-	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
+	stage_2_conv_g_r_6 runtime.Conv2D
+	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_6_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
-	stage_2_conv_g_r_7 runtime.Conv2D
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
 	stage_2_iter_7_2 runtime.Conv2D
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
@@ -1540,10 +1538,10 @@ type Model struct {
 	stage_2_iter_7_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_7_5 runtime.SKAttention
-	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
+	stage_2_conv_g_r_7 runtime.Conv2D
+	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_7_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
-	stage_2_conv_g_r_8 runtime.Conv2D
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
 	stage_2_iter_8_2 runtime.Conv2D
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
@@ -1552,10 +1550,10 @@ type Model struct {
 	stage_2_iter_8_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_8_5 runtime.SKAttention
-	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
+	stage_2_conv_g_r_8 runtime.Conv2D
+	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_8_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
-	stage_2_conv_g_r_9 runtime.Conv2D
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
 	stage_2_iter_9_2 runtime.Conv2D
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
@@ -1564,7 +1562,9 @@ type Model struct {
 	stage_2_iter_9_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_9_5 runtime.SKAttention
-	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
+	stage_2_conv_g_r_9 runtime.Conv2D
+	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_9_6 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -1586,8 +1586,6 @@ type Model struct {
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_1.0 and ReLU of %292
-	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
@@ -1596,10 +1594,10 @@ type Model struct {
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_1_5 runtime.SKAttention
-	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_1.0 and ReLU of %292
+	stage_3_conv_g_r runtime.Conv2D
+	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
-	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
@@ -1608,10 +1606,10 @@ type Model struct {
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_2_5 runtime.SKAttention
-	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_2_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
-	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
@@ -1620,10 +1618,10 @@ type Model struct {
 	stage_3_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_3_5 runtime.SKAttention
-	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
+	stage_3_conv_g_r_3 runtime.Conv2D
+	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_3_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
-	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
@@ -1632,10 +1630,10 @@ type Model struct {
 	stage_3_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_4_5 runtime.SKAttention
-	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
+	stage_3_conv_g_r_4 runtime.Conv2D
+	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_4_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
-	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
@@ -1644,10 +1642,10 @@ type Model struct {
 	stage_3_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_5_5 runtime.SKAttention
-	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
+	stage_3_conv_g_r_5 runtime.Conv2D
+	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_5_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
-	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
@@ -1656,10 +1654,10 @@ type Model struct {
 	stage_3_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_6_5 runtime.SKAttention
-	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
+	stage_3_conv_g_r_6 runtime.Conv2D
+	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_6_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
-	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
@@ -1668,10 +1666,10 @@ type Model struct {
 	stage_3_iter_7_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_7_5 runtime.SKAttention
-	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
+	stage_3_conv_g_r_7 runtime.Conv2D
+	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_7_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
-	stage_3_conv_g_r_8 runtime.Conv2D
 	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
 	stage_3_iter_8_2 runtime.Conv2D
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
@@ -1680,10 +1678,10 @@ type Model struct {
 	stage_3_iter_8_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_8_5 runtime.SKAttention
-	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
+	stage_3_conv_g_r_8 runtime.Conv2D
+	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_8_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
-	stage_3_conv_g_r_9 runtime.Conv2D
 	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
 	stage_3_iter_9_2 runtime.Conv2D
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
@@ -1692,10 +1690,10 @@ type Model struct {
 	stage_3_iter_9_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_9_5 runtime.SKAttention
-	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
+	stage_3_conv_g_r_9 runtime.Conv2D
+	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_9_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
-	stage_3_conv_g_r_10 runtime.Conv2D
 	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
 	stage_3_iter_10_2 runtime.Conv2D
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
@@ -1704,10 +1702,10 @@ type Model struct {
 	stage_3_iter_10_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_10_5 runtime.SKAttention
-	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
+	stage_3_conv_g_r_10 runtime.Conv2D
+	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_10_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
-	stage_3_conv_g_r_11 runtime.Conv2D
 	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
 	stage_3_iter_11_2 runtime.Conv2D
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
@@ -1716,10 +1714,10 @@ type Model struct {
 	stage_3_iter_11_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_11_5 runtime.SKAttention
-	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
+	stage_3_conv_g_r_11 runtime.Conv2D
+	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_11_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
-	stage_3_conv_g_r_12 runtime.Conv2D
 	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
 	stage_3_iter_12_2 runtime.Conv2D
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
@@ -1728,10 +1726,10 @@ type Model struct {
 	stage_3_iter_12_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_12_5 runtime.SKAttention
-	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
+	stage_3_conv_g_r_12 runtime.Conv2D
+	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_12_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
-	stage_3_conv_g_r_13 runtime.Conv2D
 	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
 	stage_3_iter_13_2 runtime.Conv2D
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
@@ -1740,10 +1738,10 @@ type Model struct {
 	stage_3_iter_13_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_13_5 runtime.SKAttention
-	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
+	stage_3_conv_g_r_13 runtime.Conv2D
+	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_13_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
-	stage_3_conv_g_r_14 runtime.Conv2D
 	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
 	stage_3_iter_14_2 runtime.Conv2D
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
@@ -1752,10 +1750,10 @@ type Model struct {
 	stage_3_iter_14_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_14_5 runtime.SKAttention
-	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
+	stage_3_conv_g_r_14 runtime.Conv2D
+	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_14_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
-	stage_3_conv_g_r_15 runtime.Conv2D
 	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
 	stage_3_iter_15_2 runtime.Conv2D
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
@@ -1764,10 +1762,10 @@ type Model struct {
 	stage_3_iter_15_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_15_5 runtime.SKAttention
-	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
+	stage_3_conv_g_r_15 runtime.Conv2D
+	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_15_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
-	stage_3_conv_g_r_16 runtime.Conv2D
 	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
 	stage_3_iter_16_2 runtime.Conv2D
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
@@ -1776,10 +1774,10 @@ type Model struct {
 	stage_3_iter_16_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_16_5 runtime.SKAttention
-	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
+	stage_3_conv_g_r_16 runtime.Conv2D
+	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_16_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
-	stage_3_conv_g_r_17 runtime.Conv2D
 	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
 	stage_3_iter_17_2 runtime.Conv2D
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
@@ -1788,10 +1786,10 @@ type Model struct {
 	stage_3_iter_17_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_17_5 runtime.SKAttention
-	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
+	stage_3_conv_g_r_17 runtime.Conv2D
+	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_17_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
-	stage_3_conv_g_r_18 runtime.Conv2D
 	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
 	stage_3_iter_18_2 runtime.Conv2D
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
@@ -1800,7 +1798,9 @@ type Model struct {
 	stage_3_iter_18_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_18_5 runtime.SKAttention
-	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
+	stage_3_conv_g_r_18 runtime.Conv2D
+	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_18_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 896x8x8
 	lastact_0 runtime.ScaleShift
@@ -1847,24 +1847,6 @@ func New() *Model {
 		DW:     1,
 		Groups: 16,
 		InC:    64,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   384,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
-	m.stage_1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    384,
 		InH:    32,
 		InRelu: true,
 		InW:    32,
@@ -1941,6 +1923,24 @@ func New() *Model {
 		HW: 1024,
 		M:  2,
 	}
+	m.stage_1_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_1_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1958,24 +1958,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    384,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   384,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2040,6 +2022,24 @@ func New() *Model {
 		HW: 1024,
 		M:  2,
 	}
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2057,24 +2057,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    384,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   384,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2139,6 +2121,24 @@ func New() *Model {
 		HW: 1024,
 		M:  2,
 	}
+	m.stage_1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_3_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2156,24 +2156,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    384,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   384,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2238,6 +2220,24 @@ func New() *Model {
 		HW: 1024,
 		M:  2,
 	}
+	m.stage_1_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_4_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2255,24 +2255,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    384,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   384,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -2337,6 +2319,24 @@ func New() *Model {
 		HW: 1024,
 		M:  2,
 	}
+	m.stage_1_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_5_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2354,24 +2354,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    384,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   384,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -2435,6 +2417,24 @@ func New() *Model {
 		D:  32,
 		HW: 1024,
 		M:  2,
+	}
+	m.stage_1_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    384,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   384,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_6_6 = runtime.Conv2D{
 		DH:     1,
@@ -2606,24 +2606,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2686,6 +2668,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_1_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2703,24 +2703,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2784,6 +2766,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2801,24 +2801,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2882,6 +2864,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_3_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2899,24 +2899,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2980,6 +2962,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_4_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2997,24 +2997,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -3078,6 +3060,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_5_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3095,24 +3095,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -3176,6 +3158,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_6_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3193,24 +3193,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -3274,6 +3256,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_7_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3291,24 +3291,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -3372,6 +3354,24 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_8_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3389,24 +3389,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_9 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -3469,6 +3451,24 @@ func New() *Model {
 		D:  32,
 		HW: 256,
 		M:  2,
+	}
+	m.stage_2_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_9_6 = runtime.Conv2D{
 		DH:     1,
@@ -3640,24 +3640,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3720,6 +3702,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_1_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3737,24 +3737,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -3818,6 +3800,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3835,24 +3835,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -3916,6 +3898,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_3_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3933,24 +3933,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -4014,6 +3996,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_4_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4031,24 +4031,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -4112,6 +4094,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_5_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4129,24 +4129,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -4210,6 +4192,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_6_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4227,24 +4227,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -4308,6 +4290,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_7_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4325,24 +4325,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -4406,6 +4388,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_8_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4423,24 +4423,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_9 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -4504,6 +4486,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_9_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4521,24 +4521,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_10 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -4602,6 +4584,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_10_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4619,24 +4619,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_11 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -4700,6 +4682,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_11_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4717,24 +4717,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_12 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -4798,6 +4780,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_12_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4815,24 +4815,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_13 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -4896,6 +4878,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_13_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4913,24 +4913,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_14 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -4994,6 +4976,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_14_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -5011,24 +5011,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_15 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -5092,6 +5074,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_15_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -5109,24 +5109,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_16 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -5190,6 +5172,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_16_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -5207,24 +5207,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_17 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -5288,6 +5270,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_17_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -5305,24 +5305,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_18 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    896,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   896,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -5386,6 +5368,24 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    896,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   896,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_18_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -5426,6 +5426,39 @@ func New() *Model {
 		In:  896,
 		Out: 10,
 	}
+	m.stage_1_iter_1_6.Gate = &m.stage_1_conv_g_r
+	m.stage_1_iter_2_6.Gate = &m.stage_1_conv_g_r_2
+	m.stage_1_iter_3_6.Gate = &m.stage_1_conv_g_r_3
+	m.stage_1_iter_4_6.Gate = &m.stage_1_conv_g_r_4
+	m.stage_1_iter_5_6.Gate = &m.stage_1_conv_g_r_5
+	m.stage_1_iter_6_6.Gate = &m.stage_1_conv_g_r_6
+	m.stage_2_iter_1_6.Gate = &m.stage_2_conv_g_r
+	m.stage_2_iter_2_6.Gate = &m.stage_2_conv_g_r_2
+	m.stage_2_iter_3_6.Gate = &m.stage_2_conv_g_r_3
+	m.stage_2_iter_4_6.Gate = &m.stage_2_conv_g_r_4
+	m.stage_2_iter_5_6.Gate = &m.stage_2_conv_g_r_5
+	m.stage_2_iter_6_6.Gate = &m.stage_2_conv_g_r_6
+	m.stage_2_iter_7_6.Gate = &m.stage_2_conv_g_r_7
+	m.stage_2_iter_8_6.Gate = &m.stage_2_conv_g_r_8
+	m.stage_2_iter_9_6.Gate = &m.stage_2_conv_g_r_9
+	m.stage_3_iter_1_6.Gate = &m.stage_3_conv_g_r
+	m.stage_3_iter_2_6.Gate = &m.stage_3_conv_g_r_2
+	m.stage_3_iter_3_6.Gate = &m.stage_3_conv_g_r_3
+	m.stage_3_iter_4_6.Gate = &m.stage_3_conv_g_r_4
+	m.stage_3_iter_5_6.Gate = &m.stage_3_conv_g_r_5
+	m.stage_3_iter_6_6.Gate = &m.stage_3_conv_g_r_6
+	m.stage_3_iter_7_6.Gate = &m.stage_3_conv_g_r_7
+	m.stage_3_iter_8_6.Gate = &m.stage_3_conv_g_r_8
+	m.stage_3_iter_9_6.Gate = &m.stage_3_conv_g_r_9
+	m.stage_3_iter_10_6.Gate = &m.stage_3_conv_g_r_10
+	m.stage_3_iter_11_6.Gate = &m.stage_3_conv_g_r_11
+	m.stage_3_iter_12_6.Gate = &m.stage_3_conv_g_r_12
+	m.stage_3_iter_13_6.Gate = &m.stage_3_conv_g_r_13
+	m.stage_3_iter_14_6.Gate = &m.stage_3_conv_g_r_14
+	m.stage_3_iter_15_6.Gate = &m.stage_3_conv_g_r_15
+	m.stage_3_iter_16_6.Gate = &m.stage_3_conv_g_r_16
+	m.stage_3_iter_17_6.Gate = &m.stage_3_conv_g_r_17
+	m.stage_3_iter_18_6.Gate = &m.stage_3_conv_g_r_18
 	return m
 }
 
@@ -5502,12 +5535,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_conv_g_r.Weight = t[14]
-	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
-	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
-	}
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
@@ -5531,15 +5558,15 @@ func (m *Model) bind() error {
 	m.stage_1_iter_1_5.Scale1, m.stage_1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	m.stage_1_iter_1_5.FC2 = t[44]
 
+	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
+	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_1_6.Weight = t[45]
 	if err := m.stage_1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.6: %w", err)
-	}
-
-	m.stage_1_conv_g_r_2.Weight = t[14]
-	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
-	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_2_2.Weight = t[56]
@@ -5565,15 +5592,15 @@ func (m *Model) bind() error {
 	m.stage_1_iter_2_5.Scale1, m.stage_1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
 	m.stage_1_iter_2_5.FC2 = t[80]
 
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_2_6.Weight = t[81]
 	if err := m.stage_1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.6: %w", err)
-	}
-
-	m.stage_1_conv_g_r_3.Weight = t[14]
-	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[118], t[119], t[120], t[121], 1e-05)
-	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_3_2.Weight = t[92]
@@ -5599,15 +5626,15 @@ func (m *Model) bind() error {
 	m.stage_1_iter_3_5.Scale1, m.stage_1_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
 	m.stage_1_iter_3_5.FC2 = t[116]
 
+	m.stage_1_conv_g_r_3.Weight = t[14]
+	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[118], t[119], t[120], t[121], 1e-05)
+	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_3_6.Weight = t[117]
 	if err := m.stage_1_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.6: %w", err)
-	}
-
-	m.stage_1_conv_g_r_4.Weight = t[14]
-	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[154], t[155], t[156], t[157], 1e-05)
-	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_4_2.Weight = t[128]
@@ -5633,15 +5660,15 @@ func (m *Model) bind() error {
 	m.stage_1_iter_4_5.Scale1, m.stage_1_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[147], t[148], t[149], t[150], 1e-05)
 	m.stage_1_iter_4_5.FC2 = t[152]
 
+	m.stage_1_conv_g_r_4.Weight = t[14]
+	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[154], t[155], t[156], t[157], 1e-05)
+	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_4_6.Weight = t[153]
 	if err := m.stage_1_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.6: %w", err)
-	}
-
-	m.stage_1_conv_g_r_5.Weight = t[14]
-	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[190], t[191], t[192], t[193], 1e-05)
-	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_5_2.Weight = t[164]
@@ -5667,15 +5694,15 @@ func (m *Model) bind() error {
 	m.stage_1_iter_5_5.Scale1, m.stage_1_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[183], t[184], t[185], t[186], 1e-05)
 	m.stage_1_iter_5_5.FC2 = t[188]
 
+	m.stage_1_conv_g_r_5.Weight = t[14]
+	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[190], t[191], t[192], t[193], 1e-05)
+	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_5_6.Weight = t[189]
 	if err := m.stage_1_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.6: %w", err)
-	}
-
-	m.stage_1_conv_g_r_6.Weight = t[14]
-	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
-	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_6_2.Weight = t[200]
@@ -5700,6 +5727,12 @@ func (m *Model) bind() error {
 	m.stage_1_iter_6_5.FC1 = t[218]
 	m.stage_1_iter_6_5.Scale1, m.stage_1_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[219], t[220], t[221], t[222], 1e-05)
 	m.stage_1_iter_6_5.FC2 = t[224]
+
+	m.stage_1_conv_g_r_6.Weight = t[14]
+	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
+	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_6_6.Weight = t[225]
 	if err := m.stage_1_iter_6_6.Prepare(); err != nil {
@@ -5754,12 +5787,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_conv_g_r.Weight = t[281]
-	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[313], t[314], t[315], t[316], 1e-05)
-	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
-	}
-
 	m.stage_2_iter_1_2.Weight = t[287]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[288], t[289], t[290], t[291], 1e-05)
 	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[282], t[283], t[284], t[285], 1e-05)
@@ -5783,15 +5810,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_1_5.Scale1, m.stage_2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	m.stage_2_iter_1_5.FC2 = t[311]
 
+	m.stage_2_conv_g_r.Weight = t[281]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[313], t[314], t[315], t[316], 1e-05)
+	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_1_6.Weight = t[312]
 	if err := m.stage_2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_2.Weight = t[281]
-	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
-	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_2_2.Weight = t[323]
@@ -5817,15 +5844,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_2_5.Scale1, m.stage_2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[342], t[343], t[344], t[345], 1e-05)
 	m.stage_2_iter_2_5.FC2 = t[347]
 
+	m.stage_2_conv_g_r_2.Weight = t[281]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_2_6.Weight = t[348]
 	if err := m.stage_2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_3.Weight = t[281]
-	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
-	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_3_2.Weight = t[359]
@@ -5851,15 +5878,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_3_5.Scale1, m.stage_2_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[378], t[379], t[380], t[381], 1e-05)
 	m.stage_2_iter_3_5.FC2 = t[383]
 
+	m.stage_2_conv_g_r_3.Weight = t[281]
+	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
+	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_3_6.Weight = t[384]
 	if err := m.stage_2_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_4.Weight = t[281]
-	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[421], t[422], t[423], t[424], 1e-05)
-	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_4_2.Weight = t[395]
@@ -5885,15 +5912,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_4_5.Scale1, m.stage_2_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[414], t[415], t[416], t[417], 1e-05)
 	m.stage_2_iter_4_5.FC2 = t[419]
 
+	m.stage_2_conv_g_r_4.Weight = t[281]
+	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[421], t[422], t[423], t[424], 1e-05)
+	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_4_6.Weight = t[420]
 	if err := m.stage_2_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_5.Weight = t[281]
-	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[457], t[458], t[459], t[460], 1e-05)
-	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_5_2.Weight = t[431]
@@ -5919,15 +5946,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_5_5.Scale1, m.stage_2_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
 	m.stage_2_iter_5_5.FC2 = t[455]
 
+	m.stage_2_conv_g_r_5.Weight = t[281]
+	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[457], t[458], t[459], t[460], 1e-05)
+	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_5_6.Weight = t[456]
 	if err := m.stage_2_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_6.Weight = t[281]
-	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[493], t[494], t[495], t[496], 1e-05)
-	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_6_2.Weight = t[467]
@@ -5953,15 +5980,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_6_5.Scale1, m.stage_2_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[486], t[487], t[488], t[489], 1e-05)
 	m.stage_2_iter_6_5.FC2 = t[491]
 
+	m.stage_2_conv_g_r_6.Weight = t[281]
+	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[493], t[494], t[495], t[496], 1e-05)
+	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_6_6.Weight = t[492]
 	if err := m.stage_2_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_7.Weight = t[281]
-	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[529], t[530], t[531], t[532], 1e-05)
-	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_7_2.Weight = t[503]
@@ -5987,15 +6014,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_7_5.Scale1, m.stage_2_iter_7_5.Shift1 = runtime.BatchNormScaleShift(t[522], t[523], t[524], t[525], 1e-05)
 	m.stage_2_iter_7_5.FC2 = t[527]
 
+	m.stage_2_conv_g_r_7.Weight = t[281]
+	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[529], t[530], t[531], t[532], 1e-05)
+	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_7_6.Weight = t[528]
 	if err := m.stage_2_iter_7_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_8.Weight = t[281]
-	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
-	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_8_2.Weight = t[539]
@@ -6021,15 +6048,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_8_5.Scale1, m.stage_2_iter_8_5.Shift1 = runtime.BatchNormScaleShift(t[558], t[559], t[560], t[561], 1e-05)
 	m.stage_2_iter_8_5.FC2 = t[563]
 
+	m.stage_2_conv_g_r_8.Weight = t[281]
+	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
+	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_8_6.Weight = t[564]
 	if err := m.stage_2_iter_8_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_9.Weight = t[281]
-	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
-	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_9_2.Weight = t[575]
@@ -6054,6 +6081,12 @@ func (m *Model) bind() error {
 	m.stage_2_iter_9_5.FC1 = t[593]
 	m.stage_2_iter_9_5.Scale1, m.stage_2_iter_9_5.Shift1 = runtime.BatchNormScaleShift(t[594], t[595], t[596], t[597], 1e-05)
 	m.stage_2_iter_9_5.FC2 = t[599]
+
+	m.stage_2_conv_g_r_9.Weight = t[281]
+	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
+	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_9_6.Weight = t[600]
 	if err := m.stage_2_iter_9_6.Prepare(); err != nil {
@@ -6108,12 +6141,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_conv_g_r.Weight = t[656]
-	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[688], t[689], t[690], t[691], 1e-05)
-	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
-	}
-
 	m.stage_3_iter_1_2.Weight = t[662]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[663], t[664], t[665], t[666], 1e-05)
 	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
@@ -6137,15 +6164,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_1_5.Scale1, m.stage_3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[681], t[682], t[683], t[684], 1e-05)
 	m.stage_3_iter_1_5.FC2 = t[686]
 
+	m.stage_3_conv_g_r.Weight = t[656]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[688], t[689], t[690], t[691], 1e-05)
+	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_1_6.Weight = t[687]
 	if err := m.stage_3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_2.Weight = t[656]
-	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[724], t[725], t[726], t[727], 1e-05)
-	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_2_2.Weight = t[698]
@@ -6171,15 +6198,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_2_5.Scale1, m.stage_3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[717], t[718], t[719], t[720], 1e-05)
 	m.stage_3_iter_2_5.FC2 = t[722]
 
+	m.stage_3_conv_g_r_2.Weight = t[656]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[724], t[725], t[726], t[727], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_2_6.Weight = t[723]
 	if err := m.stage_3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_3.Weight = t[656]
-	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[760], t[761], t[762], t[763], 1e-05)
-	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_3_2.Weight = t[734]
@@ -6205,15 +6232,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_3_5.Scale1, m.stage_3_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
 	m.stage_3_iter_3_5.FC2 = t[758]
 
+	m.stage_3_conv_g_r_3.Weight = t[656]
+	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[760], t[761], t[762], t[763], 1e-05)
+	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_3_6.Weight = t[759]
 	if err := m.stage_3_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_4.Weight = t[656]
-	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[796], t[797], t[798], t[799], 1e-05)
-	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_4_2.Weight = t[770]
@@ -6239,15 +6266,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_4_5.Scale1, m.stage_3_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[789], t[790], t[791], t[792], 1e-05)
 	m.stage_3_iter_4_5.FC2 = t[794]
 
+	m.stage_3_conv_g_r_4.Weight = t[656]
+	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[796], t[797], t[798], t[799], 1e-05)
+	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_4_6.Weight = t[795]
 	if err := m.stage_3_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_5.Weight = t[656]
-	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[832], t[833], t[834], t[835], 1e-05)
-	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_5_2.Weight = t[806]
@@ -6273,15 +6300,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_5_5.Scale1, m.stage_3_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[825], t[826], t[827], t[828], 1e-05)
 	m.stage_3_iter_5_5.FC2 = t[830]
 
+	m.stage_3_conv_g_r_5.Weight = t[656]
+	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[832], t[833], t[834], t[835], 1e-05)
+	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_5_6.Weight = t[831]
 	if err := m.stage_3_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_6.Weight = t[656]
-	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[868], t[869], t[870], t[871], 1e-05)
-	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_6_2.Weight = t[842]
@@ -6307,15 +6334,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_6_5.Scale1, m.stage_3_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[861], t[862], t[863], t[864], 1e-05)
 	m.stage_3_iter_6_5.FC2 = t[866]
 
+	m.stage_3_conv_g_r_6.Weight = t[656]
+	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[868], t[869], t[870], t[871], 1e-05)
+	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_6_6.Weight = t[867]
 	if err := m.stage_3_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_7.Weight = t[656]
-	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[904], t[905], t[906], t[907], 1e-05)
-	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_7_2.Weight = t[878]
@@ -6341,15 +6368,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_7_5.Scale1, m.stage_3_iter_7_5.Shift1 = runtime.BatchNormScaleShift(t[897], t[898], t[899], t[900], 1e-05)
 	m.stage_3_iter_7_5.FC2 = t[902]
 
+	m.stage_3_conv_g_r_7.Weight = t[656]
+	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[904], t[905], t[906], t[907], 1e-05)
+	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_7_6.Weight = t[903]
 	if err := m.stage_3_iter_7_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_8.Weight = t[656]
-	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[940], t[941], t[942], t[943], 1e-05)
-	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_8_2.Weight = t[914]
@@ -6375,15 +6402,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_8_5.Scale1, m.stage_3_iter_8_5.Shift1 = runtime.BatchNormScaleShift(t[933], t[934], t[935], t[936], 1e-05)
 	m.stage_3_iter_8_5.FC2 = t[938]
 
+	m.stage_3_conv_g_r_8.Weight = t[656]
+	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[940], t[941], t[942], t[943], 1e-05)
+	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_8_6.Weight = t[939]
 	if err := m.stage_3_iter_8_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_9.Weight = t[656]
-	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[976], t[977], t[978], t[979], 1e-05)
-	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_9_2.Weight = t[950]
@@ -6409,15 +6436,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_9_5.Scale1, m.stage_3_iter_9_5.Shift1 = runtime.BatchNormScaleShift(t[969], t[970], t[971], t[972], 1e-05)
 	m.stage_3_iter_9_5.FC2 = t[974]
 
+	m.stage_3_conv_g_r_9.Weight = t[656]
+	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[976], t[977], t[978], t[979], 1e-05)
+	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_9_6.Weight = t[975]
 	if err := m.stage_3_iter_9_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_10.Weight = t[656]
-	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[1012], t[1013], t[1014], t[1015], 1e-05)
-	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_10_2.Weight = t[986]
@@ -6443,15 +6470,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_10_5.Scale1, m.stage_3_iter_10_5.Shift1 = runtime.BatchNormScaleShift(t[1005], t[1006], t[1007], t[1008], 1e-05)
 	m.stage_3_iter_10_5.FC2 = t[1010]
 
+	m.stage_3_conv_g_r_10.Weight = t[656]
+	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[1012], t[1013], t[1014], t[1015], 1e-05)
+	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_10_6.Weight = t[1011]
 	if err := m.stage_3_iter_10_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_11.Weight = t[656]
-	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[1048], t[1049], t[1050], t[1051], 1e-05)
-	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_11_2.Weight = t[1022]
@@ -6477,15 +6504,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_11_5.Scale1, m.stage_3_iter_11_5.Shift1 = runtime.BatchNormScaleShift(t[1041], t[1042], t[1043], t[1044], 1e-05)
 	m.stage_3_iter_11_5.FC2 = t[1046]
 
+	m.stage_3_conv_g_r_11.Weight = t[656]
+	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[1048], t[1049], t[1050], t[1051], 1e-05)
+	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_11_6.Weight = t[1047]
 	if err := m.stage_3_iter_11_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_12.Weight = t[656]
-	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[1084], t[1085], t[1086], t[1087], 1e-05)
-	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_12_2.Weight = t[1058]
@@ -6511,15 +6538,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_12_5.Scale1, m.stage_3_iter_12_5.Shift1 = runtime.BatchNormScaleShift(t[1077], t[1078], t[1079], t[1080], 1e-05)
 	m.stage_3_iter_12_5.FC2 = t[1082]
 
+	m.stage_3_conv_g_r_12.Weight = t[656]
+	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[1084], t[1085], t[1086], t[1087], 1e-05)
+	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_12_6.Weight = t[1083]
 	if err := m.stage_3_iter_12_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_13.Weight = t[656]
-	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[1120], t[1121], t[1122], t[1123], 1e-05)
-	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_13_2.Weight = t[1094]
@@ -6545,15 +6572,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_13_5.Scale1, m.stage_3_iter_13_5.Shift1 = runtime.BatchNormScaleShift(t[1113], t[1114], t[1115], t[1116], 1e-05)
 	m.stage_3_iter_13_5.FC2 = t[1118]
 
+	m.stage_3_conv_g_r_13.Weight = t[656]
+	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[1120], t[1121], t[1122], t[1123], 1e-05)
+	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_13_6.Weight = t[1119]
 	if err := m.stage_3_iter_13_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_14.Weight = t[656]
-	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[1156], t[1157], t[1158], t[1159], 1e-05)
-	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_14_2.Weight = t[1130]
@@ -6579,15 +6606,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_14_5.Scale1, m.stage_3_iter_14_5.Shift1 = runtime.BatchNormScaleShift(t[1149], t[1150], t[1151], t[1152], 1e-05)
 	m.stage_3_iter_14_5.FC2 = t[1154]
 
+	m.stage_3_conv_g_r_14.Weight = t[656]
+	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[1156], t[1157], t[1158], t[1159], 1e-05)
+	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_14_6.Weight = t[1155]
 	if err := m.stage_3_iter_14_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_15.Weight = t[656]
-	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[1192], t[1193], t[1194], t[1195], 1e-05)
-	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_15_2.Weight = t[1166]
@@ -6613,15 +6640,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_15_5.Scale1, m.stage_3_iter_15_5.Shift1 = runtime.BatchNormScaleShift(t[1185], t[1186], t[1187], t[1188], 1e-05)
 	m.stage_3_iter_15_5.FC2 = t[1190]
 
+	m.stage_3_conv_g_r_15.Weight = t[656]
+	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[1192], t[1193], t[1194], t[1195], 1e-05)
+	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_15_6.Weight = t[1191]
 	if err := m.stage_3_iter_15_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_16.Weight = t[656]
-	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[1228], t[1229], t[1230], t[1231], 1e-05)
-	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_16_2.Weight = t[1202]
@@ -6647,15 +6674,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_16_5.Scale1, m.stage_3_iter_16_5.Shift1 = runtime.BatchNormScaleShift(t[1221], t[1222], t[1223], t[1224], 1e-05)
 	m.stage_3_iter_16_5.FC2 = t[1226]
 
+	m.stage_3_conv_g_r_16.Weight = t[656]
+	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[1228], t[1229], t[1230], t[1231], 1e-05)
+	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_16_6.Weight = t[1227]
 	if err := m.stage_3_iter_16_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_17.Weight = t[656]
-	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[1264], t[1265], t[1266], t[1267], 1e-05)
-	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_17_2.Weight = t[1238]
@@ -6681,15 +6708,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_17_5.Scale1, m.stage_3_iter_17_5.Shift1 = runtime.BatchNormScaleShift(t[1257], t[1258], t[1259], t[1260], 1e-05)
 	m.stage_3_iter_17_5.FC2 = t[1262]
 
+	m.stage_3_conv_g_r_17.Weight = t[656]
+	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[1264], t[1265], t[1266], t[1267], 1e-05)
+	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_17_6.Weight = t[1263]
 	if err := m.stage_3_iter_17_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_18.Weight = t[656]
-	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[1300], t[1301], t[1302], t[1303], 1e-05)
-	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_18_2.Weight = t[1274]
@@ -6715,6 +6742,12 @@ func (m *Model) bind() error {
 	m.stage_3_iter_18_5.Scale1, m.stage_3_iter_18_5.Shift1 = runtime.BatchNormScaleShift(t[1293], t[1294], t[1295], t[1296], 1e-05)
 	m.stage_3_iter_18_5.FC2 = t[1298]
 
+	m.stage_3_conv_g_r_18.Weight = t[656]
+	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[1300], t[1301], t[1302], t[1303], 1e-05)
+	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_18_6.Weight = t[1299]
 	if err := m.stage_3_iter_18_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.6: %w", err)
@@ -6730,7 +6763,7 @@ func (m *Model) bind() error {
 // workspace is the memory of one Forward in progress.
 type workspace struct {
 	batch                      int          // the batch size buf and scratch were last fitted to
-	buf                        [6][]float32 // activations, reused as planned by grcc
+	buf                        [5][]float32 // activations, reused as planned by grcc
 	scratch                    []float32
 	stage_1_iter_1_5_branches  [2][]float32
 	stage_1_iter_2_5_branches  [2][]float32
@@ -6780,8 +6813,8 @@ func (m *Model) SetMaxWorkspaces(n int) {
 // grow, so a workspace serves smaller batches without allocating.
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
-	if len(w.buf[0]) < n*393216 {
-		w.buf[0] = make([]float32, n*393216)
+	if len(w.buf[0]) < n*196608 {
+		w.buf[0] = make([]float32, n*196608)
 	}
 	if len(w.buf[1]) < n*393216 {
 		w.buf[1] = make([]float32, n*393216)
@@ -6795,48 +6828,45 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[4]) < n*196608 {
 		w.buf[4] = make([]float32, n*196608)
 	}
-	if len(w.buf[5]) < n*196608 {
-		w.buf[5] = make([]float32, n*196608)
-	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
 	need = max(need, m.stage_1_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_6.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_6.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_6.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_1_iter_4_6.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_1_iter_5_6.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_1_iter_6_6.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv_1.ScratchLen(n))
@@ -6846,59 +6876,59 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_2_conv_f.ScratchLen(n))
 	need = max(need, m.stage_2_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_2_iter_6_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_2_iter_7_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_2_iter_8_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_2_iter_9_6.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv_1.ScratchLen(n))
@@ -6908,113 +6938,113 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_3_conv_f.ScratchLen(n))
 	need = max(need, m.stage_3_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.stage_3_iter_8_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.stage_3_iter_9_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.stage_3_iter_10_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.stage_3_iter_11_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.stage_3_iter_12_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.stage_3_iter_13_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.stage_3_iter_14_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.stage_3_iter_15_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.stage_3_iter_16_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.stage_3_iter_17_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_6.ScratchLen(n))
 	if len(w.scratch) < need {
 		w.scratch = make([]float32, need)
@@ -7051,159 +7081,138 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*393216], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
-
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
+	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[0][:n*196608], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
+	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[0][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
-	w.stage_1_iter_1_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_1_5.Forward(n, w.stage_1_iter_1_5_branches[:], b[3][:n*196608], w.scratch)
+	w.stage_1_iter_1_5_branches = [2][]float32{b[3][:n*196608], b[4][:n*196608]}
+	m.stage_1_iter_1_5.Forward(n, w.stage_1_iter_1_5_branches[:], b[0][:n*196608], w.scratch)
 
-	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
+	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_1_6.ForwardUpdate(n, b[0][:n*196608], b[1][:n*393216], nil, b[2][:n*393216], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
+	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[0][:n*196608], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
+	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[0][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
-	w.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_2_5.Forward(n, w.stage_1_iter_2_5_branches[:], b[3][:n*196608], w.scratch)
+	w.stage_1_iter_2_5_branches = [2][]float32{b[3][:n*196608], b[4][:n*196608]}
+	m.stage_1_iter_2_5.Forward(n, w.stage_1_iter_2_5_branches[:], b[0][:n*196608], w.scratch)
 
-	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
+	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_2_6.ForwardUpdate(n, b[0][:n*196608], b[1][:n*393216], nil, b[2][:n*393216], w.scratch)
 
 	// stage_1.iter_3.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
+	m.stage_1_iter_3_5_conv_0_0.Forward(n, b[0][:n*196608], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_3.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
+	m.stage_1_iter_3_5_conv_1_0.Forward(n, b[0][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
-	w.stage_1_iter_3_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_3_5.Forward(n, w.stage_1_iter_3_5_branches[:], b[3][:n*196608], w.scratch)
+	w.stage_1_iter_3_5_branches = [2][]float32{b[3][:n*196608], b[4][:n*196608]}
+	m.stage_1_iter_3_5.Forward(n, w.stage_1_iter_3_5_branches[:], b[0][:n*196608], w.scratch)
 
-	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_3_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
-	m.stage_1_conv_g_r_4.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
+	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_3_6.ForwardUpdate(n, b[0][:n*196608], b[1][:n*393216], nil, b[2][:n*393216], w.scratch)
 
 	// stage_1.iter_4.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_4.3, then ReLU; its input is stage_1.iter_4.0 and ReLU of %4
-	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_iter_4_2.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
+	m.stage_1_iter_4_5_conv_0_0.Forward(n, b[0][:n*196608], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_4.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
+	m.stage_1_iter_4_5_conv_1_0.Forward(n, b[0][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
-	w.stage_1_iter_4_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_4_5.Forward(n, w.stage_1_iter_4_5_branches[:], b[3][:n*196608], w.scratch)
+	w.stage_1_iter_4_5_branches = [2][]float32{b[3][:n*196608], b[4][:n*196608]}
+	m.stage_1_iter_4_5.Forward(n, w.stage_1_iter_4_5_branches[:], b[0][:n*196608], w.scratch)
 
-	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_4_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
-	m.stage_1_conv_g_r_5.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
+	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_4_6.ForwardUpdate(n, b[0][:n*196608], b[1][:n*393216], nil, b[2][:n*393216], w.scratch)
 
 	// stage_1.iter_5.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_5.3, then ReLU; its input is stage_1.iter_5.0 and ReLU of %4
-	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_iter_5_2.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
+	m.stage_1_iter_5_5_conv_0_0.Forward(n, b[0][:n*196608], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_5.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
+	m.stage_1_iter_5_5_conv_1_0.Forward(n, b[0][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
-	w.stage_1_iter_5_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_5_5.Forward(n, w.stage_1_iter_5_5_branches[:], b[3][:n*196608], w.scratch)
+	w.stage_1_iter_5_5_branches = [2][]float32{b[3][:n*196608], b[4][:n*196608]}
+	m.stage_1_iter_5_5.Forward(n, w.stage_1_iter_5_5_branches[:], b[0][:n*196608], w.scratch)
 
-	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_5_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
-	m.stage_1_conv_g_r_6.Forward(n, b[1][:n*393216], b[0][:n*393216], w.scratch)
+	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_5_6.ForwardUpdate(n, b[0][:n*196608], b[1][:n*393216], nil, b[2][:n*393216], w.scratch)
 
 	// stage_1.iter_6.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_6.3, then ReLU; its input is stage_1.iter_6.0 and ReLU of %4
-	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_iter_6_2.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5.conv.0.0: conv 3x3 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[3][:n*196608], b[4][:n*196608], w.scratch)
+	m.stage_1_iter_6_5_conv_0_0.Forward(n, b[0][:n*196608], b[3][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5.conv.1.0: conv 1x1 groups 16, 192x32x32 → 192x32x32, then stage_1.iter_6.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[3][:n*196608], b[5][:n*196608], w.scratch)
+	m.stage_1_iter_6_5_conv_1_0.Forward(n, b[0][:n*196608], b[4][:n*196608], w.scratch)
 
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
-	w.stage_1_iter_6_5_branches = [2][]float32{b[4][:n*196608], b[5][:n*196608]}
-	m.stage_1_iter_6_5.Forward(n, w.stage_1_iter_6_5_branches[:], b[3][:n*196608], w.scratch)
+	w.stage_1_iter_6_5_branches = [2][]float32{b[3][:n*196608], b[4][:n*196608]}
+	m.stage_1_iter_6_5.Forward(n, w.stage_1_iter_6_5_branches[:], b[0][:n*196608], w.scratch)
 
-	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32
-	m.stage_1_iter_6_6.ForwardUpdate(n, b[3][:n*196608], b[1][:n*393216], b[0][:n*393216], b[2][:n*393216], w.scratch)
+	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_6_6.ForwardUpdate(n, b[0][:n*196608], b[1][:n*393216], nil, b[2][:n*393216], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 384x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*393216], b[0][:n*393216])
+	m.stage_1_d_bn.Forward(n, b[1][:n*393216], b[2][:n*393216])
 
 	// avgpool 2x2/2, 384x32x32 → 384x16x16
-	m.avgpool1.Forward(n, b[0][:n*393216], b[3][:n*98304])
+	m.avgpool1.Forward(n, b[2][:n*393216], b[0][:n*98304])
 
 	// stage_1.d_conv: conv 1x1, 384x16x16 → 384x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*98304], b[4][:n*98304], w.scratch)
+	m.stage_1_d_conv.Forward(n, b[0][:n*98304], b[3][:n*98304], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[3][:n*196608], w.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*196608], b[5][:n*49152], w.scratch)
+	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[0][:n*196608], b[4][:n*49152], w.scratch)
 
 	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*196608], b[0][:n*49152], w.scratch)
+	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[0][:n*196608], b[1][:n*49152], w.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
-	w.stage_1_d_conv_3_branches = [2][]float32{b[5][:n*49152], b[0][:n*49152]}
-	m.stage_1_d_conv_3.Forward(n, w.stage_1_d_conv_3_branches[:], b[3][:n*49152], w.scratch)
+	w.stage_1_d_conv_3_branches = [2][]float32{b[4][:n*49152], b[1][:n*49152]}
+	m.stage_1_d_conv_3.Forward(n, w.stage_1_d_conv_3_branches[:], b[0][:n*49152], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[3][:n*49152], b[5][:n*98304], w.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[0][:n*49152], b[4][:n*98304], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 384x16x16
-	runtime.AddInto(b[3][:n*98304], b[4][:n*98304], b[5][:n*98304])
+	runtime.AddInto(b[0][:n*98304], b[3][:n*98304], b[4][:n*98304])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %121
-	m.stage_2_conv_f.Forward(n, b[3][:n*98304], b[4][:n*163840], w.scratch)
+	m.stage_2_conv_f.Forward(n, b[0][:n*98304], b[3][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
-	m.stage_2_conv_g_f.Forward(n, b[3][:n*98304], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %124
-	m.stage_2_conv_g_r.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*98304], b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
-	m.stage_2_iter_1_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7215,14 +7224,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %124
-	m.stage_2_conv_g_r_2.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
-	m.stage_2_iter_2_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7234,14 +7240,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_2_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %124
-	m.stage_2_conv_g_r_3.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
-	m.stage_2_iter_3_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7253,14 +7256,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_3_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_3_5.Forward(n, w.stage_2_iter_3_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_3_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %124
-	m.stage_2_conv_g_r_4.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_3_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
-	m.stage_2_iter_4_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7272,14 +7272,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_4_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_4_5.Forward(n, w.stage_2_iter_4_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_4_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %124
-	m.stage_2_conv_g_r_5.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_4_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
-	m.stage_2_iter_5_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7291,14 +7288,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_5_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_5_5.Forward(n, w.stage_2_iter_5_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_5_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %124
-	m.stage_2_conv_g_r_6.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_5_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
-	m.stage_2_iter_6_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_6_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7310,14 +7304,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_6_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_6_5.Forward(n, w.stage_2_iter_6_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_6_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %124
-	m.stage_2_conv_g_r_7.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_6_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
-	m.stage_2_iter_7_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_7_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7329,14 +7320,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_7_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_7_5.Forward(n, w.stage_2_iter_7_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_7_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %124
-	m.stage_2_conv_g_r_8.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_7_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
-	m.stage_2_iter_8_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_8_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7348,14 +7336,11 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_8_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_8_5.Forward(n, w.stage_2_iter_8_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_8_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %124
-	m.stage_2_conv_g_r_9.Forward(n, b[4][:n*163840], b[3][:n*163840], w.scratch)
+	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_8_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
-	m.stage_2_iter_9_2.Forward(n, b[4][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_9_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
@@ -7367,393 +7352,339 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_2_iter_9_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
 	m.stage_2_iter_9_5.Forward(n, w.stage_2_iter_9_5_branches[:], b[0][:n*81920], w.scratch)
 
-	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_9_6.ForwardUpdate(n, b[0][:n*81920], b[4][:n*163840], b[3][:n*163840], b[5][:n*163840], w.scratch)
+	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_9_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[4][:n*163840], b[3][:n*163840])
+	m.stage_2_d_bn.Forward(n, b[3][:n*163840], b[0][:n*163840])
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8
-	m.avgpool2.Forward(n, b[3][:n*163840], b[5][:n*40960])
+	m.avgpool2.Forward(n, b[0][:n*163840], b[4][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[5][:n*40960], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[4][:n*40960], b[0][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
-	m.stage_2_d_conv_1.Forward(n, b[4][:n*163840], b[5][:n*81920], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[3][:n*163840], b[4][:n*81920], w.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*81920], b[4][:n*20480], w.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[4][:n*81920], b[3][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*81920], b[0][:n*20480], w.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[4][:n*81920], b[1][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
-	w.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*20480], b[0][:n*20480]}
-	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[5][:n*20480], w.scratch)
+	w.stage_2_d_conv_3_branches = [2][]float32{b[3][:n*20480], b[1][:n*20480]}
+	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[4][:n*20480], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[5][:n*20480], b[4][:n*40960], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[4][:n*20480], b[3][:n*40960], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[5][:n*40960], b[3][:n*40960], b[4][:n*40960])
+	runtime.AddInto(b[4][:n*40960], b[0][:n*40960], b[3][:n*40960])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %289
-	m.stage_3_conv_f.Forward(n, b[5][:n*40960], b[3][:n*57344], w.scratch)
+	m.stage_3_conv_f.Forward(n, b[4][:n*40960], b[0][:n*57344], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
-	m.stage_3_conv_g_f.Forward(n, b[5][:n*40960], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_1.0 and ReLU of %292
-	m.stage_3_conv_g_r.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[4][:n*40960], b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_2.0 and ReLU of %292
-	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_3.0 and ReLU of %292
-	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
-	m.stage_3_iter_3_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_3_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
-	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_3_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_3_5.Forward(n, w.stage_3_iter_3_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_3_5.Forward(n, w.stage_3_iter_3_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_3_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_4.0 and ReLU of %292
-	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_3_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
-	m.stage_3_iter_4_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_4_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
-	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_4_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_4_5.Forward(n, w.stage_3_iter_4_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_4_5.Forward(n, w.stage_3_iter_4_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_4_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_5.0 and ReLU of %292
-	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_4_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
-	m.stage_3_iter_5_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_5_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
-	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_5_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_5_5.Forward(n, w.stage_3_iter_5_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_5_5.Forward(n, w.stage_3_iter_5_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_5_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_6.0 and ReLU of %292
-	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_5_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
-	m.stage_3_iter_6_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_6_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
-	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_6_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_6_5.Forward(n, w.stage_3_iter_6_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_6_5.Forward(n, w.stage_3_iter_6_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_6_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_7.0 and ReLU of %292
-	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_6_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
-	m.stage_3_iter_7_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_7_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
-	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_7_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_7_5.Forward(n, w.stage_3_iter_7_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_7_5.Forward(n, w.stage_3_iter_7_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_7_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_8.0 and ReLU of %292
-	m.stage_3_conv_g_r_8.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_7_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
-	m.stage_3_iter_8_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_8_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
-	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_8_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_8_5.Forward(n, w.stage_3_iter_8_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_8_5.Forward(n, w.stage_3_iter_8_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_8_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_9.0 and ReLU of %292
-	m.stage_3_conv_g_r_9.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_8_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
-	m.stage_3_iter_9_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_9_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
-	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_9_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_9_5.Forward(n, w.stage_3_iter_9_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_9_5.Forward(n, w.stage_3_iter_9_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_9_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_10.0 and ReLU of %292
-	m.stage_3_conv_g_r_10.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_9_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
-	m.stage_3_iter_10_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_10_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
-	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_10_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_10_5.Forward(n, w.stage_3_iter_10_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_10_5.Forward(n, w.stage_3_iter_10_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_10_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_11.0 and ReLU of %292
-	m.stage_3_conv_g_r_11.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_10_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
-	m.stage_3_iter_11_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_11_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
-	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_11_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_11_5.Forward(n, w.stage_3_iter_11_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_11_5.Forward(n, w.stage_3_iter_11_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_11_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_12.0 and ReLU of %292
-	m.stage_3_conv_g_r_12.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_11_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
-	m.stage_3_iter_12_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_12_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
-	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_12_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_12_5.Forward(n, w.stage_3_iter_12_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_12_5.Forward(n, w.stage_3_iter_12_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_12_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_13.0 and ReLU of %292
-	m.stage_3_conv_g_r_13.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_12_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
-	m.stage_3_iter_13_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_13_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
-	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_13_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_13_5.Forward(n, w.stage_3_iter_13_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_13_5.Forward(n, w.stage_3_iter_13_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_13_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_14.0 and ReLU of %292
-	m.stage_3_conv_g_r_14.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_13_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
-	m.stage_3_iter_14_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_14_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
-	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_14_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_14_5.Forward(n, w.stage_3_iter_14_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_14_5.Forward(n, w.stage_3_iter_14_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_14_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_15.0 and ReLU of %292
-	m.stage_3_conv_g_r_15.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_14_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
-	m.stage_3_iter_15_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_15_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
-	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_15_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_15_5.Forward(n, w.stage_3_iter_15_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_15_5.Forward(n, w.stage_3_iter_15_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_15_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_16.0 and ReLU of %292
-	m.stage_3_conv_g_r_16.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_15_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
-	m.stage_3_iter_16_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_16_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
-	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_16_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_16_5.Forward(n, w.stage_3_iter_16_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_16_5.Forward(n, w.stage_3_iter_16_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_16_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_17.0 and ReLU of %292
-	m.stage_3_conv_g_r_17.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_16_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
-	m.stage_3_iter_17_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_17_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
-	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_17_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_17_5.Forward(n, w.stage_3_iter_17_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_17_5.Forward(n, w.stage_3_iter_17_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_17_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 896x8x8 → 896x8x8; its input is stage_3.iter_g_18.0 and ReLU of %292
-	m.stage_3_conv_g_r_18.Forward(n, b[3][:n*57344], b[5][:n*57344], w.scratch)
+	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_17_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
-	m.stage_3_iter_18_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_18_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
-	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_18_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_18_5.Forward(n, w.stage_3_iter_18_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_18_5.Forward(n, w.stage_3_iter_18_5_branches[:], b[4][:n*28672], w.scratch)
 
-	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8
-	m.stage_3_iter_18_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], b[5][:n*57344], b[4][:n*57344], w.scratch)
+	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_18_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 896x8x8
-	m.lastact_0.Forward(n, b[3][:n*57344], b[4][:n*57344])
+	m.lastact_0.Forward(n, b[0][:n*57344], b[3][:n*57344])
 
 	// avgpool 8x8/8, 896x8x8 → 896x1x1
-	m.avgpool3.Forward(n, b[4][:n*57344], b[3][:n*896])
+	m.avgpool3.Forward(n, b[3][:n*57344], b[0][:n*896])
 
 	// classifier: linear 896 → 10
-	m.classifier.Forward(n, b[3][:n*896], out)
+	m.classifier.Forward(n, b[0][:n*896], out)
 	return nil
 }
 

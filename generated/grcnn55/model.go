@@ -484,29 +484,29 @@ type Model struct {
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	layer1_iter_1_5 runtime.Winograd
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
+	layer1_conv_g_r runtime.Conv2D
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_8 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
 	layer1_iter_2_5 runtime.Winograd
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_2_8 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
 	layer1_iter_3_5 runtime.Winograd
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_3_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -524,29 +524,29 @@ type Model struct {
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
-	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	layer2_iter_1_5 runtime.Winograd
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
+	layer2_conv_g_r runtime.Conv2D
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_8 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
-	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
 	layer2_iter_2_5 runtime.Winograd
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_2_8 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
-	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
 	layer2_iter_3_5 runtime.Winograd
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_3_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -564,37 +564,37 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
-	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
+	layer3_conv_g_r runtime.Conv2D
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
-	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
-	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_3_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
-	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -728,25 +728,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    256,
-		InH:    56,
-		InRelu: true,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -777,25 +758,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer1_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_2 = runtime.Conv2D{
+	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -813,6 +776,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    64,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -844,25 +825,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer1_iter_2_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_3 = runtime.Conv2D{
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -880,6 +843,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_2_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    64,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -910,6 +891,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1056,25 +1056,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    512,
-		InH:    28,
-		InRelu: true,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1105,25 +1086,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer2_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_2 = runtime.Conv2D{
+	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1141,6 +1104,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1172,25 +1153,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.layer2_iter_2_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_3 = runtime.Conv2D{
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1208,6 +1171,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_2_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1238,6 +1219,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1383,24 +1383,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1432,6 +1414,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1449,24 +1449,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1499,6 +1481,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1516,24 +1516,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1566,6 +1548,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1583,24 +1583,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1632,6 +1614,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 		Tile: 2,
+	}
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_4_8 = runtime.Conv2D{
 		DH:     1,
@@ -2029,6 +2029,16 @@ func New() *Model {
 		In:  2048,
 		Out: 1000,
 	}
+	m.layer1_iter_1_8.Gate = &m.layer1_conv_g_r
+	m.layer1_iter_2_8.Gate = &m.layer1_conv_g_r_2
+	m.layer1_iter_3_8.Gate = &m.layer1_conv_g_r_3
+	m.layer2_iter_1_8.Gate = &m.layer2_conv_g_r
+	m.layer2_iter_2_8.Gate = &m.layer2_conv_g_r_2
+	m.layer2_iter_3_8.Gate = &m.layer2_conv_g_r_3
+	m.layer3_iter_1_8.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_2_8.Gate = &m.layer3_conv_g_r_2
+	m.layer3_iter_3_8.Gate = &m.layer3_conv_g_r_3
+	m.layer3_iter_4_8.Gate = &m.layer3_conv_g_r_4
 	return m
 }
 
@@ -2111,12 +2121,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_conv_g_r.Weight = t[20]
-	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
-	if err := m.layer1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
-	}
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -2130,15 +2134,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.5: %w", err)
 	}
 
+	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
+	if err := m.layer1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_1_8.Weight = t[38]
 	if err := m.layer1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
-	}
-
-	m.layer1_conv_g_r_2.Weight = t[20]
-	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
-	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_2_2.Weight = t[49]
@@ -2154,15 +2158,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_2.5: %w", err)
 	}
 
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_2_8.Weight = t[61]
 	if err := m.layer1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.8: %w", err)
-	}
-
-	m.layer1_conv_g_r_3.Weight = t[20]
-	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
-	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_3_2.Weight = t[72]
@@ -2176,6 +2180,12 @@ func (m *Model) bind() error {
 	m.layer1_iter_3_5.Scale, m.layer1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
 	if err := m.layer1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5: %w", err)
+	}
+
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_3_8.Weight = t[84]
@@ -2220,12 +2230,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_conv_g_r.Weight = t[122]
-	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
-	if err := m.layer2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
-	}
-
 	m.layer2_iter_1_2.Weight = t[128]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
 	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[123], t[124], t[125], t[126], 1e-05)
@@ -2239,15 +2243,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.5: %w", err)
 	}
 
+	m.layer2_conv_g_r.Weight = t[122]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
+	if err := m.layer2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_1_8.Weight = t[140]
 	if err := m.layer2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
-	}
-
-	m.layer2_conv_g_r_2.Weight = t[122]
-	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
-	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_2_2.Weight = t[151]
@@ -2263,15 +2267,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_2.5: %w", err)
 	}
 
+	m.layer2_conv_g_r_2.Weight = t[122]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_2_8.Weight = t[163]
 	if err := m.layer2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.8: %w", err)
-	}
-
-	m.layer2_conv_g_r_3.Weight = t[122]
-	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
-	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_3_2.Weight = t[174]
@@ -2285,6 +2289,12 @@ func (m *Model) bind() error {
 	m.layer2_iter_3_5.Scale, m.layer2_iter_3_5.Shift = runtime.BatchNormScaleShift(t[181], t[182], t[183], t[184], 1e-05)
 	if err := m.layer2_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5: %w", err)
+	}
+
+	m.layer2_conv_g_r_3.Weight = t[122]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_3_8.Weight = t[186]
@@ -2329,12 +2339,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_conv_g_r.Weight = t[224]
-	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
-	if err := m.layer3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
-	}
-
 	m.layer3_iter_1_2.Weight = t[230]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
 	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
@@ -2348,15 +2352,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.5: %w", err)
 	}
 
+	m.layer3_conv_g_r.Weight = t[224]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
+	if err := m.layer3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_1_8.Weight = t[242]
 	if err := m.layer3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_2.Weight = t[224]
-	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
-	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_2_2.Weight = t[253]
@@ -2372,15 +2376,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_2.Weight = t[224]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_2_8.Weight = t[265]
 	if err := m.layer3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_3.Weight = t[224]
-	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
-	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_3_2.Weight = t[276]
@@ -2396,15 +2400,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_3.5: %w", err)
 	}
 
+	m.layer3_conv_g_r_3.Weight = t[224]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_3_8.Weight = t[288]
 	if err := m.layer3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_4.Weight = t[224]
-	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
-	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_4_2.Weight = t[299]
@@ -2418,6 +2422,12 @@ func (m *Model) bind() error {
 	m.layer3_iter_4_5.Scale, m.layer3_iter_4_5.Shift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	if err := m.layer3_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5: %w", err)
+	}
+
+	m.layer3_conv_g_r_4.Weight = t[224]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_4_8.Weight = t[311]
@@ -2571,25 +2581,25 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*200704 {
 		w.buf[3] = make([]float32, n*200704)
 	}
-	if len(w.buf[4]) < n*200704 {
-		w.buf[4] = make([]float32, n*200704)
+	if len(w.buf[4]) < n*25088 {
+		w.buf[4] = make([]float32, n*25088)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
 	need = max(need, m.layer1_conv_f.ScratchLen(n))
 	need = max(need, m.layer1_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_8.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_8.ScratchLen(n))
 	need = max(need, m.layer1_d_conv.ScratchLen(n))
 	need = max(need, m.layer1_d_conv_1.ScratchLen(n))
@@ -2597,17 +2607,17 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer2_conv_f.ScratchLen(n))
 	need = max(need, m.layer2_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_8.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_8.ScratchLen(n))
 	need = max(need, m.layer2_d_conv.ScratchLen(n))
 	need = max(need, m.layer2_d_conv_1.ScratchLen(n))
@@ -2615,21 +2625,21 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer3_conv_f.ScratchLen(n))
 	need = max(need, m.layer3_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_8.ScratchLen(n))
 	need = max(need, m.layer3_d_conv.ScratchLen(n))
 	need = max(need, m.layer3_d_conv_1.ScratchLen(n))
@@ -2690,41 +2700,32 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
-
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[0][:n*200704], w.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_iter_1_5.Forward(n, b[0][:n*200704], b[3][:n*200704], w.scratch)
 
-	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_1.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_1_8.ForwardUpdate(n, b[3][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_2.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_2.6, then ReLU (Winograd)
-	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_iter_2_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_2_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_2.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_2_8.ForwardUpdate(n, b[0][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 64x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.iter_3.5: conv 3x3, 64x56x56 → 64x56x56, then layer1.iter_3.6, then ReLU (Winograd)
-	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_iter_3_5.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
-	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_3_8.ForwardUpdate(n, b[4][:n*200704], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
+	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_3_8.ForwardUpdate(n, b[0][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
@@ -2733,73 +2734,64 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
-	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[4][:n*200704], w.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
 
 	// layer1.d_conv_1: conv 1x1, 256x56x56 → 64x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*200704], w.scratch)
 
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28 (im2row)
-	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[0][:n*50176], b[3][:n*200704], w.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[1][:n*50176], b[3][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[0][:n*200704], b[4][:n*200704], b[3][:n*200704])
+	runtime.AddInto(b[1][:n*200704], b[0][:n*200704], b[3][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
-	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
+	m.layer2_conv_f.Forward(n, b[1][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
-	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %62
-	m.layer2_conv_g_r.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
+	m.layer2_conv_g_f.Forward(n, b[1][:n*200704], b[2][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
-	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %62
-	m.layer2_conv_g_r_2.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
+	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_1_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
-	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
-	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_2_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %62
-	m.layer2_conv_g_r_3.Forward(n, b[1][:n*401408], b[0][:n*401408], w.scratch)
+	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_2_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
-	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
-	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
-	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_3_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*401408], b[0][:n*401408], b[2][:n*401408], w.scratch)
+	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_3_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[1][:n*401408], b[0][:n*401408])
+	m.layer2_d_bn.Forward(n, b[0][:n*401408], b[1][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
+	m.avgpool2.Forward(n, b[1][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
-	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
@@ -2808,127 +2800,115 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[0][:n*100352], b[4][:n*100352], b[3][:n*100352])
+	runtime.AddInto(b[0][:n*100352], b[1][:n*100352], b[3][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
-	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
-	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
-	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_1_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
-	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
-	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_2_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_2_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
-	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
-	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_3_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_3_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
-	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
-	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_4_5.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_4_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[4][:n*200704], w.scratch)
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
+	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[0][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
+	m.avgpool3.Forward(n, b[0][:n*200704], b[1][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[1][:n*50176], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[1][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[1][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[0][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[1][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
-	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
+	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179
-	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
+	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (im2row)
-	m.layer4_iter_1_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer4_iter_1_5.Forward(n, b[2][:n*25088], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
-	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %182
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer4_iter_2_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (im2row)
-	m.layer4_iter_2_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer4_iter_2_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
-	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %182
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer4_iter_3_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (im2row)
-	m.layer4_iter_3_5.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer4_iter_3_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[4][:n*100352], b[3][:n*100352])
+	m.lastact_0.Forward(n, b[0][:n*100352], b[3][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
 	m.avgpool4.Forward(n, b[3][:n*100352], b[4][:n*2048])

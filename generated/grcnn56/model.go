@@ -497,29 +497,29 @@ type Model struct {
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	stage_1_conv_g_r runtime.Conv2D
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	stage_1_iter_3_5 runtime.Winograd
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	stage_1_conv_g_r_3 runtime.Conv2D
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_3_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -537,45 +537,45 @@ type Model struct {
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
-	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_1_5 runtime.Winograd
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
+	stage_2_conv_g_r runtime.Conv2D
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
-	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_2_5 runtime.Winograd
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_2_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
-	stage_2_conv_g_r_3 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_3_5 runtime.Winograd
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
+	stage_2_conv_g_r_3 runtime.Conv2D
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_3_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
-	stage_2_conv_g_r_4 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_4_5 runtime.Winograd
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
+	stage_2_conv_g_r_4 runtime.Conv2D
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_4_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
-	stage_2_conv_g_r_5 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_5_5 runtime.Winograd
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
+	stage_2_conv_g_r_5 runtime.Conv2D
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -593,61 +593,61 @@ type Model struct {
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
-	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	stage_3_iter_1_5 runtime.Conv2D
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
+	stage_3_conv_g_r runtime.Conv2D
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
-	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	stage_3_iter_2_5 runtime.Conv2D
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_2_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
-	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	stage_3_iter_3_5 runtime.Conv2D
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
+	stage_3_conv_g_r_3 runtime.Conv2D
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_3_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
-	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	stage_3_iter_4_5 runtime.Conv2D
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
+	stage_3_conv_g_r_4 runtime.Conv2D
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_4_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
-	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	stage_3_iter_5_5 runtime.Conv2D
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
+	stage_3_conv_g_r_5 runtime.Conv2D
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_5_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
-	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	stage_3_iter_6_5 runtime.Conv2D
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
+	stage_3_conv_g_r_6 runtime.Conv2D
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_6_8 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
-	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	stage_3_iter_7_5 runtime.Conv2D
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
+	stage_3_conv_g_r_7 runtime.Conv2D
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_7_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 768x8x8
 	lastact_0 runtime.ScaleShift
@@ -707,24 +707,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -755,6 +737,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -772,24 +772,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -821,6 +803,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -838,24 +838,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_1_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    512,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -886,6 +868,24 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.stage_1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -1031,24 +1031,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1080,6 +1062,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1097,24 +1097,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1147,6 +1129,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1164,24 +1164,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1214,6 +1196,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1231,24 +1231,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1281,6 +1263,24 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
+	m.stage_2_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_4_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1298,24 +1298,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_2_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    640,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   640,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_2_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -1347,6 +1329,24 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 		Tile: 2,
+	}
+	m.stage_2_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   640,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_5_8 = runtime.Conv2D{
 		DH:     1,
@@ -1492,24 +1492,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1548,6 +1530,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_1_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1565,24 +1565,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1622,6 +1604,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1639,24 +1639,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1696,6 +1678,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_3_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1713,24 +1713,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -1770,6 +1752,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_4_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1787,24 +1787,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -1844,6 +1826,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_5_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1861,24 +1861,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -1918,6 +1900,24 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
+	m.stage_3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_6_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1935,24 +1935,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.stage_3_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 16,
-		InC:    768,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   768,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.stage_3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -1989,6 +1971,24 @@ func New() *Model {
 		PH:     1,
 		PW:     1,
 		Relu:   true,
+		SH:     1,
+		SW:     1,
+	}
+	m.stage_3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 16,
+		InC:    768,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   768,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
 		SH:     1,
 		SW:     1,
 	}
@@ -2032,6 +2032,21 @@ func New() *Model {
 		In:  768,
 		Out: 10,
 	}
+	m.stage_1_iter_1_8.Gate = &m.stage_1_conv_g_r
+	m.stage_1_iter_2_8.Gate = &m.stage_1_conv_g_r_2
+	m.stage_1_iter_3_8.Gate = &m.stage_1_conv_g_r_3
+	m.stage_2_iter_1_8.Gate = &m.stage_2_conv_g_r
+	m.stage_2_iter_2_8.Gate = &m.stage_2_conv_g_r_2
+	m.stage_2_iter_3_8.Gate = &m.stage_2_conv_g_r_3
+	m.stage_2_iter_4_8.Gate = &m.stage_2_conv_g_r_4
+	m.stage_2_iter_5_8.Gate = &m.stage_2_conv_g_r_5
+	m.stage_3_iter_1_8.Gate = &m.stage_3_conv_g_r
+	m.stage_3_iter_2_8.Gate = &m.stage_3_conv_g_r_2
+	m.stage_3_iter_3_8.Gate = &m.stage_3_conv_g_r_3
+	m.stage_3_iter_4_8.Gate = &m.stage_3_conv_g_r_4
+	m.stage_3_iter_5_8.Gate = &m.stage_3_conv_g_r_5
+	m.stage_3_iter_6_8.Gate = &m.stage_3_conv_g_r_6
+	m.stage_3_iter_7_8.Gate = &m.stage_3_conv_g_r_7
 	return m
 }
 
@@ -2108,12 +2123,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_conv_g_r.Weight = t[14]
-	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
-	}
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
@@ -2127,15 +2136,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
+	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_2.Weight = t[14]
-	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
-	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_2_2.Weight = t[43]
@@ -2151,15 +2160,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_2_8.Weight = t[55]
 	if err := m.stage_1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_3.Weight = t[14]
-	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
-	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_3_2.Weight = t[66]
@@ -2173,6 +2182,12 @@ func (m *Model) bind() error {
 	m.stage_1_iter_3_5.Scale, m.stage_1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
 	if err := m.stage_1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.5: %w", err)
+	}
+
+	m.stage_1_conv_g_r_3.Weight = t[14]
+	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
+	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_3_8.Weight = t[78]
@@ -2217,12 +2232,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_conv_g_r.Weight = t[121]
-	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[140], t[141], t[142], t[143], 1e-05)
-	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
-	}
-
 	m.stage_2_iter_1_2.Weight = t[127]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[128], t[129], t[130], t[131], 1e-05)
 	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[122], t[123], t[124], t[125], 1e-05)
@@ -2236,15 +2245,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r.Weight = t[121]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[140], t[141], t[142], t[143], 1e-05)
+	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_1_8.Weight = t[139]
 	if err := m.stage_2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_2.Weight = t[121]
-	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[163], t[164], t[165], t[166], 1e-05)
-	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_2_2.Weight = t[150]
@@ -2260,15 +2269,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_2.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_2.Weight = t[121]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[163], t[164], t[165], t[166], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_2_8.Weight = t[162]
 	if err := m.stage_2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_3.Weight = t[121]
-	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
-	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_3_2.Weight = t[173]
@@ -2284,15 +2293,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_3.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_3.Weight = t[121]
+	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
+	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_3_8.Weight = t[185]
 	if err := m.stage_2_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_4.Weight = t[121]
-	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
-	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_4_2.Weight = t[196]
@@ -2308,15 +2317,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_4.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r_4.Weight = t[121]
+	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
+	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_4_8.Weight = t[208]
 	if err := m.stage_2_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_5.Weight = t[121]
-	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
-	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_5_2.Weight = t[219]
@@ -2330,6 +2339,12 @@ func (m *Model) bind() error {
 	m.stage_2_iter_5_5.Scale, m.stage_2_iter_5_5.Shift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
 	if err := m.stage_2_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.5: %w", err)
+	}
+
+	m.stage_2_conv_g_r_5.Weight = t[121]
+	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
+	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_5_8.Weight = t[231]
@@ -2374,12 +2389,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_conv_g_r.Weight = t[274]
-	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[293], t[294], t[295], t[296], 1e-05)
-	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
-	}
-
 	m.stage_3_iter_1_2.Weight = t[280]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[281], t[282], t[283], t[284], 1e-05)
 	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[275], t[276], t[277], t[278], 1e-05)
@@ -2393,15 +2402,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_1.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r.Weight = t[274]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[293], t[294], t[295], t[296], 1e-05)
+	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_1_8.Weight = t[292]
 	if err := m.stage_3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_2.Weight = t[274]
-	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[316], t[317], t[318], t[319], 1e-05)
-	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_2_2.Weight = t[303]
@@ -2417,15 +2426,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_2.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_2.Weight = t[274]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[316], t[317], t[318], t[319], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_2_8.Weight = t[315]
 	if err := m.stage_3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_3.Weight = t[274]
-	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
-	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_3_2.Weight = t[326]
@@ -2441,15 +2450,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_3.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_3.Weight = t[274]
+	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
+	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_3_8.Weight = t[338]
 	if err := m.stage_3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_4.Weight = t[274]
-	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[362], t[363], t[364], t[365], 1e-05)
-	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_4_2.Weight = t[349]
@@ -2465,15 +2474,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_4.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_4.Weight = t[274]
+	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[362], t[363], t[364], t[365], 1e-05)
+	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_4_8.Weight = t[361]
 	if err := m.stage_3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_5.Weight = t[274]
-	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
-	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_5_2.Weight = t[372]
@@ -2489,15 +2498,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_5.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_5.Weight = t[274]
+	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
+	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_5_8.Weight = t[384]
 	if err := m.stage_3_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_6.Weight = t[274]
-	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
-	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_6_2.Weight = t[395]
@@ -2513,15 +2522,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.iter_6.5: %w", err)
 	}
 
+	m.stage_3_conv_g_r_6.Weight = t[274]
+	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
+	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_6_8.Weight = t[407]
 	if err := m.stage_3_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.8: %w", err)
-	}
-
-	m.stage_3_conv_g_r_7.Weight = t[274]
-	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[431], t[432], t[433], t[434], 1e-05)
-	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_7_2.Weight = t[418]
@@ -2535,6 +2544,12 @@ func (m *Model) bind() error {
 	m.stage_3_iter_7_5.Scale, m.stage_3_iter_7_5.Shift = runtime.BatchNormScaleShift(t[425], t[426], t[427], t[428], 1e-05)
 	if err := m.stage_3_iter_7_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.5: %w", err)
+	}
+
+	m.stage_3_conv_g_r_7.Weight = t[274]
+	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[431], t[432], t[433], t[434], 1e-05)
+	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_7_8.Weight = t[430]
@@ -2552,7 +2567,7 @@ func (m *Model) bind() error {
 // workspace is the memory of one Forward in progress.
 type workspace struct {
 	batch   int          // the batch size buf and scratch were last fitted to
-	buf     [5][]float32 // activations, reused as planned by grcc
+	buf     [4][]float32 // activations, reused as planned by grcc
 	scratch []float32
 }
 
@@ -2567,8 +2582,8 @@ func (m *Model) SetMaxWorkspaces(n int) {
 // grow, so a workspace serves smaller batches without allocating.
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
-	if len(w.buf[0]) < n*524288 {
-		w.buf[0] = make([]float32, n*524288)
+	if len(w.buf[0]) < n*163840 {
+		w.buf[0] = make([]float32, n*163840)
 	}
 	if len(w.buf[1]) < n*524288 {
 		w.buf[1] = make([]float32, n*524288)
@@ -2579,24 +2594,21 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*131072 {
 		w.buf[3] = make([]float32, n*131072)
 	}
-	if len(w.buf[4]) < n*131072 {
-		w.buf[4] = make([]float32, n*131072)
-	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
 	need = max(need, m.stage_1_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_1_iter_3_8.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv_1.ScratchLen(n))
@@ -2604,25 +2616,25 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_2_conv_f.ScratchLen(n))
 	need = max(need, m.stage_2_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_2_iter_3_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_2_iter_4_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_2_iter_5_8.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv_1.ScratchLen(n))
@@ -2630,33 +2642,33 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_3_conv_f.ScratchLen(n))
 	need = max(need, m.stage_3_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.stage_3_iter_3_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.stage_3_iter_4_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.stage_3_iter_5_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.stage_3_iter_6_8.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_8.ScratchLen(n))
 	if len(w.scratch) < need {
 		w.scratch = make([]float32, need)
@@ -2693,158 +2705,131 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
-
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
-	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_2_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
-	m.stage_1_conv_g_r_3.Forward(n, b[1][:n*524288], b[0][:n*524288], w.scratch)
+	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_3.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_3.3, then ReLU; its input is stage_1.iter_3.0 and ReLU of %4
-	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_iter_3_2.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
-	m.stage_1_iter_3_5.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_iter_3_5.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
-	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32
-	m.stage_1_iter_3_8.ForwardUpdate(n, b[4][:n*131072], b[1][:n*524288], b[0][:n*524288], b[2][:n*524288], w.scratch)
+	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_3_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[0][:n*524288])
+	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[2][:n*524288])
 
 	// avgpool 2x2/2, 512x32x32 → 512x16x16
-	m.avgpool1.Forward(n, b[0][:n*524288], b[3][:n*131072])
+	m.avgpool1.Forward(n, b[2][:n*524288], b[0][:n*131072])
 
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*131072], b[4][:n*131072], w.scratch)
+	m.stage_1_d_conv.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 512x32x32 → 128x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
-	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[3][:n*131072], w.scratch)
+	m.stage_1_d_conv_1.Forward(n, b[1][:n*524288], b[0][:n*131072], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*131072], b[0][:n*32768], w.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[0][:n*131072], b[1][:n*32768], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*32768], b[3][:n*131072], w.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[1][:n*32768], b[0][:n*131072], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 512x16x16
-	runtime.AddInto(b[0][:n*131072], b[4][:n*131072], b[3][:n*131072])
+	runtime.AddInto(b[1][:n*131072], b[3][:n*131072], b[0][:n*131072])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %55
-	m.stage_2_conv_f.Forward(n, b[0][:n*131072], b[1][:n*163840], w.scratch)
+	m.stage_2_conv_f.Forward(n, b[1][:n*131072], b[2][:n*163840], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*131072], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
-	m.stage_2_conv_g_r.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[1][:n*131072], b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
-	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
-	m.stage_2_conv_g_r_2.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
-	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
-	m.stage_2_conv_g_r_3.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
-	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_3_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
-	m.stage_2_conv_g_r_4.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
-	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_4_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
-	m.stage_2_conv_g_r_5.Forward(n, b[1][:n*163840], b[0][:n*163840], w.scratch)
+	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
-	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
-	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16
-	m.stage_2_iter_5_8.ForwardUpdate(n, b[4][:n*40960], b[1][:n*163840], b[0][:n*163840], b[2][:n*163840], w.scratch)
+	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[1][:n*163840], b[0][:n*163840])
+	m.stage_2_d_bn.Forward(n, b[2][:n*163840], b[0][:n*163840])
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8
 	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[0][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
-	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
-	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[0][:n*10240], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[1][:n*10240], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*10240], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[1][:n*10240], b[3][:n*40960], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
+	runtime.AddInto(b[1][:n*40960], b[0][:n*40960], b[3][:n*40960])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %133
-	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*49152], w.scratch)
+	m.stage_3_conv_f.Forward(n, b[1][:n*40960], b[3][:n*49152], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
-	m.stage_3_conv_g_r.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[1][:n*40960], b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2852,11 +2837,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
-	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2864,11 +2846,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
 	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
-	m.stage_3_conv_g_r_3.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2876,11 +2855,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
 	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
-	m.stage_3_conv_g_r_4.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2888,11 +2864,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
 	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
-	m.stage_3_conv_g_r_5.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2900,11 +2873,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
 	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
-	m.stage_3_conv_g_r_6.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2912,11 +2882,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
 	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
-	m.stage_3_conv_g_r_7.Forward(n, b[3][:n*49152], b[0][:n*49152], w.scratch)
+	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
@@ -2924,14 +2891,14 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
 	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
-	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8
-	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], b[0][:n*49152], b[4][:n*49152], w.scratch)
+	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
-	m.lastact_0.Forward(n, b[3][:n*49152], b[4][:n*49152])
+	m.lastact_0.Forward(n, b[3][:n*49152], b[0][:n*49152])
 
 	// avgpool 8x8/8, 768x8x8 → 768x1x1
-	m.avgpool3.Forward(n, b[4][:n*49152], b[3][:n*768])
+	m.avgpool3.Forward(n, b[0][:n*49152], b[3][:n*768])
 
 	// classifier: linear 768 → 10
 	m.classifier.Forward(n, b[3][:n*768], out)

@@ -1355,8 +1355,6 @@ type Model struct {
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
@@ -1365,10 +1363,10 @@ type Model struct {
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_1_5 runtime.SKAttention
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
+	layer1_conv_g_r runtime.Conv2D
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_6 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU (direct)
@@ -1377,10 +1375,10 @@ type Model struct {
 	layer1_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_2_5 runtime.SKAttention
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_2_6 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU (direct)
@@ -1389,7 +1387,9 @@ type Model struct {
 	layer1_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_3_5 runtime.SKAttention
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_3_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -1411,8 +1411,6 @@ type Model struct {
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
-	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
@@ -1421,10 +1419,10 @@ type Model struct {
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_1_5 runtime.SKAttention
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
+	layer2_conv_g_r runtime.Conv2D
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
-	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
@@ -1433,10 +1431,10 @@ type Model struct {
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_2_5 runtime.SKAttention
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_2_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
-	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
@@ -1445,7 +1443,9 @@ type Model struct {
 	layer2_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_3_5 runtime.SKAttention
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_3_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -1467,8 +1467,6 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
-	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
@@ -1477,10 +1475,10 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
+	layer3_conv_g_r runtime.Conv2D
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
-	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
@@ -1489,10 +1487,10 @@ type Model struct {
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
-	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
@@ -1501,10 +1499,10 @@ type Model struct {
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_3_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
-	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
@@ -1513,10 +1511,10 @@ type Model struct {
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_4_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
-	layer3_conv_g_r_5 runtime.Conv2D
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (im2row)
@@ -1525,10 +1523,10 @@ type Model struct {
 	layer3_iter_5_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_5_5 runtime.SKAttention
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
+	layer3_conv_g_r_5 runtime.Conv2D
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_5_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
-	layer3_conv_g_r_6 runtime.Conv2D
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (im2row)
@@ -1537,10 +1535,10 @@ type Model struct {
 	layer3_iter_6_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_6_5 runtime.SKAttention
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
+	layer3_conv_g_r_6 runtime.Conv2D
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_6_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
-	layer3_conv_g_r_7 runtime.Conv2D
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (im2row)
@@ -1549,10 +1547,10 @@ type Model struct {
 	layer3_iter_7_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_7_5 runtime.SKAttention
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
+	layer3_conv_g_r_7 runtime.Conv2D
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_7_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
-	layer3_conv_g_r_8 runtime.Conv2D
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (im2row)
@@ -1561,10 +1559,10 @@ type Model struct {
 	layer3_iter_8_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_8_5 runtime.SKAttention
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
+	layer3_conv_g_r_8 runtime.Conv2D
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_8_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
-	layer3_conv_g_r_9 runtime.Conv2D
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (im2row)
@@ -1573,10 +1571,10 @@ type Model struct {
 	layer3_iter_9_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_9_5 runtime.SKAttention
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
+	layer3_conv_g_r_9 runtime.Conv2D
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_9_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
-	layer3_conv_g_r_10 runtime.Conv2D
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (im2row)
@@ -1585,10 +1583,10 @@ type Model struct {
 	layer3_iter_10_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_10_5 runtime.SKAttention
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
+	layer3_conv_g_r_10 runtime.Conv2D
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_10_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
-	layer3_conv_g_r_11 runtime.Conv2D
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (im2row)
@@ -1597,10 +1595,10 @@ type Model struct {
 	layer3_iter_11_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_11_5 runtime.SKAttention
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
+	layer3_conv_g_r_11 runtime.Conv2D
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_11_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
-	layer3_conv_g_r_12 runtime.Conv2D
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (im2row)
@@ -1609,10 +1607,10 @@ type Model struct {
 	layer3_iter_12_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_12_5 runtime.SKAttention
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
+	layer3_conv_g_r_12 runtime.Conv2D
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_12_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
-	layer3_conv_g_r_13 runtime.Conv2D
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (im2row)
@@ -1621,10 +1619,10 @@ type Model struct {
 	layer3_iter_13_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_13_5 runtime.SKAttention
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
+	layer3_conv_g_r_13 runtime.Conv2D
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_13_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
-	layer3_conv_g_r_14 runtime.Conv2D
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (im2row)
@@ -1633,10 +1631,10 @@ type Model struct {
 	layer3_iter_14_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_14_5 runtime.SKAttention
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
+	layer3_conv_g_r_14 runtime.Conv2D
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_14_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
-	layer3_conv_g_r_15 runtime.Conv2D
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (im2row)
@@ -1645,10 +1643,10 @@ type Model struct {
 	layer3_iter_15_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_15_5 runtime.SKAttention
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
+	layer3_conv_g_r_15 runtime.Conv2D
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_15_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
-	layer3_conv_g_r_16 runtime.Conv2D
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (im2row)
@@ -1657,10 +1655,10 @@ type Model struct {
 	layer3_iter_16_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_16_5 runtime.SKAttention
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
+	layer3_conv_g_r_16 runtime.Conv2D
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_16_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
-	layer3_conv_g_r_17 runtime.Conv2D
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (im2row)
@@ -1669,10 +1667,10 @@ type Model struct {
 	layer3_iter_17_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_17_5 runtime.SKAttention
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
+	layer3_conv_g_r_17 runtime.Conv2D
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_17_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
-	layer3_conv_g_r_18 runtime.Conv2D
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (im2row)
@@ -1681,10 +1679,10 @@ type Model struct {
 	layer3_iter_18_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_18_5 runtime.SKAttention
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
+	layer3_conv_g_r_18 runtime.Conv2D
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_18_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
-	layer3_conv_g_r_19 runtime.Conv2D
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (im2row)
@@ -1693,10 +1691,10 @@ type Model struct {
 	layer3_iter_19_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_19_5 runtime.SKAttention
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
+	layer3_conv_g_r_19 runtime.Conv2D
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_19_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
-	layer3_conv_g_r_20 runtime.Conv2D
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (im2row)
@@ -1705,10 +1703,10 @@ type Model struct {
 	layer3_iter_20_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_20_5 runtime.SKAttention
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
+	layer3_conv_g_r_20 runtime.Conv2D
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_20_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
-	layer3_conv_g_r_21 runtime.Conv2D
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (im2row)
@@ -1717,10 +1715,10 @@ type Model struct {
 	layer3_iter_21_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_21_5 runtime.SKAttention
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
+	layer3_conv_g_r_21 runtime.Conv2D
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_21_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
-	layer3_conv_g_r_22 runtime.Conv2D
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (im2row)
@@ -1729,7 +1727,9 @@ type Model struct {
 	layer3_iter_22_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_22_5 runtime.SKAttention
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
+	layer3_conv_g_r_22 runtime.Conv2D
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_22_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1879,25 +1879,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    256,
-		InH:    56,
-		InRelu: true,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1961,25 +1942,7 @@ func New() *Model {
 		HW: 3136,
 		M:  2,
 	}
-	m.layer1_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_2 = runtime.Conv2D{
+	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1997,6 +1960,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2061,25 +2042,7 @@ func New() *Model {
 		HW: 3136,
 		M:  2,
 	}
-	m.layer1_iter_2_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_3 = runtime.Conv2D{
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -2097,6 +2060,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_2_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2160,6 +2141,25 @@ func New() *Model {
 		D:  32,
 		HW: 3136,
 		M:  2,
+	}
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_6 = runtime.Conv2D{
 		DH:     1,
@@ -2332,25 +2332,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    512,
-		InH:    28,
-		InRelu: true,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2414,25 +2395,7 @@ func New() *Model {
 		HW: 784,
 		M:  2,
 	}
-	m.layer2_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    256,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_2 = runtime.Conv2D{
+	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -2450,6 +2413,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    256,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2514,25 +2495,7 @@ func New() *Model {
 		HW: 784,
 		M:  2,
 	}
-	m.layer2_iter_2_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    256,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_3 = runtime.Conv2D{
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -2550,6 +2513,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_2_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    256,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2613,6 +2594,25 @@ func New() *Model {
 		D:  32,
 		HW: 784,
 		M:  2,
+	}
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_6 = runtime.Conv2D{
 		DH:     1,
@@ -2784,24 +2784,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2865,6 +2847,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_1_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2882,24 +2882,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2964,6 +2946,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2981,24 +2981,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -3063,6 +3045,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_3_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3080,24 +3080,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -3162,6 +3144,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_4_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3179,24 +3179,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_5_2 = runtime.Conv2D{
 		DH:     1,
@@ -3261,6 +3243,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_5 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_5_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3278,24 +3278,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_6_2 = runtime.Conv2D{
 		DH:     1,
@@ -3360,6 +3342,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_6_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3377,24 +3377,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_7 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_7_2 = runtime.Conv2D{
 		DH:     1,
@@ -3459,6 +3441,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_7 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_7_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3476,24 +3476,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_8_2 = runtime.Conv2D{
 		DH:     1,
@@ -3558,6 +3540,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_8_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3575,24 +3575,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_9 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_9_2 = runtime.Conv2D{
 		DH:     1,
@@ -3657,6 +3639,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_9 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_9_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3674,24 +3674,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_10 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_10_2 = runtime.Conv2D{
 		DH:     1,
@@ -3756,6 +3738,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_10 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_10_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3773,24 +3773,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_11 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_11_2 = runtime.Conv2D{
 		DH:     1,
@@ -3855,6 +3837,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_11 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_11_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3872,24 +3872,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_12 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_12_2 = runtime.Conv2D{
 		DH:     1,
@@ -3954,6 +3936,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_12 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_12_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -3971,24 +3971,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_13 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_13_2 = runtime.Conv2D{
 		DH:     1,
@@ -4053,6 +4035,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_13 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_13_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4070,24 +4070,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_14 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_14_2 = runtime.Conv2D{
 		DH:     1,
@@ -4152,6 +4134,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_14 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_14_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4169,24 +4169,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_15 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_15_2 = runtime.Conv2D{
 		DH:     1,
@@ -4251,6 +4233,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_15 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_15_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4268,24 +4268,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_16 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_16_2 = runtime.Conv2D{
 		DH:     1,
@@ -4350,6 +4332,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_16 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_16_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4367,24 +4367,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_17 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_17_2 = runtime.Conv2D{
 		DH:     1,
@@ -4449,6 +4431,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_17 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_17_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4466,24 +4466,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_18 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_18_2 = runtime.Conv2D{
 		DH:     1,
@@ -4548,6 +4530,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_18 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_18_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4565,24 +4565,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_19 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_19_2 = runtime.Conv2D{
 		DH:     1,
@@ -4647,6 +4629,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_19 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_19_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4664,24 +4664,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_20 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_20_2 = runtime.Conv2D{
 		DH:     1,
@@ -4746,6 +4728,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_20 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_20_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4763,24 +4763,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_21 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_21_2 = runtime.Conv2D{
 		DH:     1,
@@ -4845,6 +4827,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_21 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_21_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -4862,24 +4862,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_22 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_22_2 = runtime.Conv2D{
 		DH:     1,
@@ -4943,6 +4925,24 @@ func New() *Model {
 		D:  32,
 		HW: 196,
 		M:  2,
+	}
+	m.layer3_conv_g_r_22 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_22_6 = runtime.Conv2D{
 		DH:     1,
@@ -5441,6 +5441,34 @@ func New() *Model {
 		In:  2048,
 		Out: 1000,
 	}
+	m.layer1_iter_1_6.Gate = &m.layer1_conv_g_r
+	m.layer1_iter_2_6.Gate = &m.layer1_conv_g_r_2
+	m.layer1_iter_3_6.Gate = &m.layer1_conv_g_r_3
+	m.layer2_iter_1_6.Gate = &m.layer2_conv_g_r
+	m.layer2_iter_2_6.Gate = &m.layer2_conv_g_r_2
+	m.layer2_iter_3_6.Gate = &m.layer2_conv_g_r_3
+	m.layer3_iter_1_6.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_2_6.Gate = &m.layer3_conv_g_r_2
+	m.layer3_iter_3_6.Gate = &m.layer3_conv_g_r_3
+	m.layer3_iter_4_6.Gate = &m.layer3_conv_g_r_4
+	m.layer3_iter_5_6.Gate = &m.layer3_conv_g_r_5
+	m.layer3_iter_6_6.Gate = &m.layer3_conv_g_r_6
+	m.layer3_iter_7_6.Gate = &m.layer3_conv_g_r_7
+	m.layer3_iter_8_6.Gate = &m.layer3_conv_g_r_8
+	m.layer3_iter_9_6.Gate = &m.layer3_conv_g_r_9
+	m.layer3_iter_10_6.Gate = &m.layer3_conv_g_r_10
+	m.layer3_iter_11_6.Gate = &m.layer3_conv_g_r_11
+	m.layer3_iter_12_6.Gate = &m.layer3_conv_g_r_12
+	m.layer3_iter_13_6.Gate = &m.layer3_conv_g_r_13
+	m.layer3_iter_14_6.Gate = &m.layer3_conv_g_r_14
+	m.layer3_iter_15_6.Gate = &m.layer3_conv_g_r_15
+	m.layer3_iter_16_6.Gate = &m.layer3_conv_g_r_16
+	m.layer3_iter_17_6.Gate = &m.layer3_conv_g_r_17
+	m.layer3_iter_18_6.Gate = &m.layer3_conv_g_r_18
+	m.layer3_iter_19_6.Gate = &m.layer3_conv_g_r_19
+	m.layer3_iter_20_6.Gate = &m.layer3_conv_g_r_20
+	m.layer3_iter_21_6.Gate = &m.layer3_conv_g_r_21
+	m.layer3_iter_22_6.Gate = &m.layer3_conv_g_r_22
 	return m
 }
 
@@ -5523,12 +5551,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_conv_g_r.Weight = t[20]
-	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
-	if err := m.layer1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
-	}
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -5552,15 +5574,15 @@ func (m *Model) bind() error {
 	m.layer1_iter_1_5.Scale1, m.layer1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[45], t[46], t[47], t[48], 1e-05)
 	m.layer1_iter_1_5.FC2 = t[50]
 
+	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
+	if err := m.layer1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_1_6.Weight = t[51]
 	if err := m.layer1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
-	}
-
-	m.layer1_conv_g_r_2.Weight = t[20]
-	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
-	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_2_2.Weight = t[62]
@@ -5586,15 +5608,15 @@ func (m *Model) bind() error {
 	m.layer1_iter_2_5.Scale1, m.layer1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[81], t[82], t[83], t[84], 1e-05)
 	m.layer1_iter_2_5.FC2 = t[86]
 
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_2_6.Weight = t[87]
 	if err := m.layer1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.6: %w", err)
-	}
-
-	m.layer1_conv_g_r_3.Weight = t[20]
-	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
-	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_3_2.Weight = t[98]
@@ -5619,6 +5641,12 @@ func (m *Model) bind() error {
 	m.layer1_iter_3_5.FC1 = t[116]
 	m.layer1_iter_3_5.Scale1, m.layer1_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
 	m.layer1_iter_3_5.FC2 = t[122]
+
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_3_6.Weight = t[123]
 	if err := m.layer1_iter_3_6.Prepare(); err != nil {
@@ -5673,12 +5701,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_conv_g_r.Weight = t[179]
-	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-	if err := m.layer2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
-	}
-
 	m.layer2_iter_1_2.Weight = t[185]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
 	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
@@ -5702,15 +5724,15 @@ func (m *Model) bind() error {
 	m.layer2_iter_1_5.Scale1, m.layer2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
 	m.layer2_iter_1_5.FC2 = t[209]
 
+	m.layer2_conv_g_r.Weight = t[179]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
+	if err := m.layer2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_1_6.Weight = t[210]
 	if err := m.layer2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
-	}
-
-	m.layer2_conv_g_r_2.Weight = t[179]
-	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
-	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_2_2.Weight = t[221]
@@ -5736,15 +5758,15 @@ func (m *Model) bind() error {
 	m.layer2_iter_2_5.Scale1, m.layer2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[240], t[241], t[242], t[243], 1e-05)
 	m.layer2_iter_2_5.FC2 = t[245]
 
+	m.layer2_conv_g_r_2.Weight = t[179]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_2_6.Weight = t[246]
 	if err := m.layer2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
-	}
-
-	m.layer2_conv_g_r_3.Weight = t[179]
-	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
-	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_3_2.Weight = t[257]
@@ -5769,6 +5791,12 @@ func (m *Model) bind() error {
 	m.layer2_iter_3_5.FC1 = t[275]
 	m.layer2_iter_3_5.Scale1, m.layer2_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[276], t[277], t[278], t[279], 1e-05)
 	m.layer2_iter_3_5.FC2 = t[281]
+
+	m.layer2_conv_g_r_3.Weight = t[179]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_3_6.Weight = t[282]
 	if err := m.layer2_iter_3_6.Prepare(); err != nil {
@@ -5823,12 +5851,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_conv_g_r.Weight = t[338]
-	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
-	if err := m.layer3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
-	}
-
 	m.layer3_iter_1_2.Weight = t[344]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[345], t[346], t[347], t[348], 1e-05)
 	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
@@ -5852,15 +5874,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_1_5.Scale1, m.layer3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[363], t[364], t[365], t[366], 1e-05)
 	m.layer3_iter_1_5.FC2 = t[368]
 
+	m.layer3_conv_g_r.Weight = t[338]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
+	if err := m.layer3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_1_6.Weight = t[369]
 	if err := m.layer3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_2.Weight = t[338]
-	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
-	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_2_2.Weight = t[380]
@@ -5886,15 +5908,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_2_5.Scale1, m.layer3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[399], t[400], t[401], t[402], 1e-05)
 	m.layer3_iter_2_5.FC2 = t[404]
 
+	m.layer3_conv_g_r_2.Weight = t[338]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_2_6.Weight = t[405]
 	if err := m.layer3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_3.Weight = t[338]
-	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
-	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_3_2.Weight = t[416]
@@ -5920,15 +5942,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_3_5.Scale1, m.layer3_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[435], t[436], t[437], t[438], 1e-05)
 	m.layer3_iter_3_5.FC2 = t[440]
 
+	m.layer3_conv_g_r_3.Weight = t[338]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_3_6.Weight = t[441]
 	if err := m.layer3_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_4.Weight = t[338]
-	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
-	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_4_2.Weight = t[452]
@@ -5954,15 +5976,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_4_5.Scale1, m.layer3_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[471], t[472], t[473], t[474], 1e-05)
 	m.layer3_iter_4_5.FC2 = t[476]
 
+	m.layer3_conv_g_r_4.Weight = t[338]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_4_6.Weight = t[477]
 	if err := m.layer3_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_5.Weight = t[338]
-	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[514], t[515], t[516], t[517], 1e-05)
-	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_5_2.Weight = t[488]
@@ -5988,15 +6010,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_5_5.Scale1, m.layer3_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[507], t[508], t[509], t[510], 1e-05)
 	m.layer3_iter_5_5.FC2 = t[512]
 
+	m.layer3_conv_g_r_5.Weight = t[338]
+	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[514], t[515], t[516], t[517], 1e-05)
+	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_5_6.Weight = t[513]
 	if err := m.layer3_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_6.Weight = t[338]
-	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[550], t[551], t[552], t[553], 1e-05)
-	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_6_2.Weight = t[524]
@@ -6022,15 +6044,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_6_5.Scale1, m.layer3_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[543], t[544], t[545], t[546], 1e-05)
 	m.layer3_iter_6_5.FC2 = t[548]
 
+	m.layer3_conv_g_r_6.Weight = t[338]
+	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[550], t[551], t[552], t[553], 1e-05)
+	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_6_6.Weight = t[549]
 	if err := m.layer3_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_7.Weight = t[338]
-	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[586], t[587], t[588], t[589], 1e-05)
-	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_7_2.Weight = t[560]
@@ -6056,15 +6078,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_7_5.Scale1, m.layer3_iter_7_5.Shift1 = runtime.BatchNormScaleShift(t[579], t[580], t[581], t[582], 1e-05)
 	m.layer3_iter_7_5.FC2 = t[584]
 
+	m.layer3_conv_g_r_7.Weight = t[338]
+	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[586], t[587], t[588], t[589], 1e-05)
+	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_7_6.Weight = t[585]
 	if err := m.layer3_iter_7_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_8.Weight = t[338]
-	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[622], t[623], t[624], t[625], 1e-05)
-	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_8_2.Weight = t[596]
@@ -6090,15 +6112,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_8_5.Scale1, m.layer3_iter_8_5.Shift1 = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
 	m.layer3_iter_8_5.FC2 = t[620]
 
+	m.layer3_conv_g_r_8.Weight = t[338]
+	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[622], t[623], t[624], t[625], 1e-05)
+	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_8_6.Weight = t[621]
 	if err := m.layer3_iter_8_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_9.Weight = t[338]
-	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[658], t[659], t[660], t[661], 1e-05)
-	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_9_2.Weight = t[632]
@@ -6124,15 +6146,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_9_5.Scale1, m.layer3_iter_9_5.Shift1 = runtime.BatchNormScaleShift(t[651], t[652], t[653], t[654], 1e-05)
 	m.layer3_iter_9_5.FC2 = t[656]
 
+	m.layer3_conv_g_r_9.Weight = t[338]
+	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[658], t[659], t[660], t[661], 1e-05)
+	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_9_6.Weight = t[657]
 	if err := m.layer3_iter_9_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_10.Weight = t[338]
-	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[694], t[695], t[696], t[697], 1e-05)
-	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_10_2.Weight = t[668]
@@ -6158,15 +6180,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_10_5.Scale1, m.layer3_iter_10_5.Shift1 = runtime.BatchNormScaleShift(t[687], t[688], t[689], t[690], 1e-05)
 	m.layer3_iter_10_5.FC2 = t[692]
 
+	m.layer3_conv_g_r_10.Weight = t[338]
+	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[694], t[695], t[696], t[697], 1e-05)
+	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_10_6.Weight = t[693]
 	if err := m.layer3_iter_10_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_11.Weight = t[338]
-	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
-	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_11_2.Weight = t[704]
@@ -6192,15 +6214,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_11_5.Scale1, m.layer3_iter_11_5.Shift1 = runtime.BatchNormScaleShift(t[723], t[724], t[725], t[726], 1e-05)
 	m.layer3_iter_11_5.FC2 = t[728]
 
+	m.layer3_conv_g_r_11.Weight = t[338]
+	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
+	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_11_6.Weight = t[729]
 	if err := m.layer3_iter_11_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_12.Weight = t[338]
-	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[766], t[767], t[768], t[769], 1e-05)
-	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_12_2.Weight = t[740]
@@ -6226,15 +6248,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_12_5.Scale1, m.layer3_iter_12_5.Shift1 = runtime.BatchNormScaleShift(t[759], t[760], t[761], t[762], 1e-05)
 	m.layer3_iter_12_5.FC2 = t[764]
 
+	m.layer3_conv_g_r_12.Weight = t[338]
+	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[766], t[767], t[768], t[769], 1e-05)
+	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_12_6.Weight = t[765]
 	if err := m.layer3_iter_12_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_13.Weight = t[338]
-	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[802], t[803], t[804], t[805], 1e-05)
-	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_13_2.Weight = t[776]
@@ -6260,15 +6282,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_13_5.Scale1, m.layer3_iter_13_5.Shift1 = runtime.BatchNormScaleShift(t[795], t[796], t[797], t[798], 1e-05)
 	m.layer3_iter_13_5.FC2 = t[800]
 
+	m.layer3_conv_g_r_13.Weight = t[338]
+	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[802], t[803], t[804], t[805], 1e-05)
+	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_13_6.Weight = t[801]
 	if err := m.layer3_iter_13_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_14.Weight = t[338]
-	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[838], t[839], t[840], t[841], 1e-05)
-	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_14_2.Weight = t[812]
@@ -6294,15 +6316,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_14_5.Scale1, m.layer3_iter_14_5.Shift1 = runtime.BatchNormScaleShift(t[831], t[832], t[833], t[834], 1e-05)
 	m.layer3_iter_14_5.FC2 = t[836]
 
+	m.layer3_conv_g_r_14.Weight = t[338]
+	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[838], t[839], t[840], t[841], 1e-05)
+	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_14_6.Weight = t[837]
 	if err := m.layer3_iter_14_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_15.Weight = t[338]
-	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[874], t[875], t[876], t[877], 1e-05)
-	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_15_2.Weight = t[848]
@@ -6328,15 +6350,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_15_5.Scale1, m.layer3_iter_15_5.Shift1 = runtime.BatchNormScaleShift(t[867], t[868], t[869], t[870], 1e-05)
 	m.layer3_iter_15_5.FC2 = t[872]
 
+	m.layer3_conv_g_r_15.Weight = t[338]
+	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[874], t[875], t[876], t[877], 1e-05)
+	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_15_6.Weight = t[873]
 	if err := m.layer3_iter_15_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_16.Weight = t[338]
-	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[910], t[911], t[912], t[913], 1e-05)
-	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_16_2.Weight = t[884]
@@ -6362,15 +6384,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_16_5.Scale1, m.layer3_iter_16_5.Shift1 = runtime.BatchNormScaleShift(t[903], t[904], t[905], t[906], 1e-05)
 	m.layer3_iter_16_5.FC2 = t[908]
 
+	m.layer3_conv_g_r_16.Weight = t[338]
+	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[910], t[911], t[912], t[913], 1e-05)
+	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_16_6.Weight = t[909]
 	if err := m.layer3_iter_16_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_17.Weight = t[338]
-	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[946], t[947], t[948], t[949], 1e-05)
-	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_17_2.Weight = t[920]
@@ -6396,15 +6418,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_17_5.Scale1, m.layer3_iter_17_5.Shift1 = runtime.BatchNormScaleShift(t[939], t[940], t[941], t[942], 1e-05)
 	m.layer3_iter_17_5.FC2 = t[944]
 
+	m.layer3_conv_g_r_17.Weight = t[338]
+	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[946], t[947], t[948], t[949], 1e-05)
+	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_17_6.Weight = t[945]
 	if err := m.layer3_iter_17_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_18.Weight = t[338]
-	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[982], t[983], t[984], t[985], 1e-05)
-	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_18_2.Weight = t[956]
@@ -6430,15 +6452,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_18_5.Scale1, m.layer3_iter_18_5.Shift1 = runtime.BatchNormScaleShift(t[975], t[976], t[977], t[978], 1e-05)
 	m.layer3_iter_18_5.FC2 = t[980]
 
+	m.layer3_conv_g_r_18.Weight = t[338]
+	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[982], t[983], t[984], t[985], 1e-05)
+	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_18_6.Weight = t[981]
 	if err := m.layer3_iter_18_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_19.Weight = t[338]
-	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[1018], t[1019], t[1020], t[1021], 1e-05)
-	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_19_2.Weight = t[992]
@@ -6464,15 +6486,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_19_5.Scale1, m.layer3_iter_19_5.Shift1 = runtime.BatchNormScaleShift(t[1011], t[1012], t[1013], t[1014], 1e-05)
 	m.layer3_iter_19_5.FC2 = t[1016]
 
+	m.layer3_conv_g_r_19.Weight = t[338]
+	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[1018], t[1019], t[1020], t[1021], 1e-05)
+	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_19_6.Weight = t[1017]
 	if err := m.layer3_iter_19_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_20.Weight = t[338]
-	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[1054], t[1055], t[1056], t[1057], 1e-05)
-	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_20_2.Weight = t[1028]
@@ -6498,15 +6520,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_20_5.Scale1, m.layer3_iter_20_5.Shift1 = runtime.BatchNormScaleShift(t[1047], t[1048], t[1049], t[1050], 1e-05)
 	m.layer3_iter_20_5.FC2 = t[1052]
 
+	m.layer3_conv_g_r_20.Weight = t[338]
+	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[1054], t[1055], t[1056], t[1057], 1e-05)
+	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_20_6.Weight = t[1053]
 	if err := m.layer3_iter_20_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_21.Weight = t[338]
-	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[1090], t[1091], t[1092], t[1093], 1e-05)
-	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_21_2.Weight = t[1064]
@@ -6532,15 +6554,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_21_5.Scale1, m.layer3_iter_21_5.Shift1 = runtime.BatchNormScaleShift(t[1083], t[1084], t[1085], t[1086], 1e-05)
 	m.layer3_iter_21_5.FC2 = t[1088]
 
+	m.layer3_conv_g_r_21.Weight = t[338]
+	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[1090], t[1091], t[1092], t[1093], 1e-05)
+	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_21_6.Weight = t[1089]
 	if err := m.layer3_iter_21_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_22.Weight = t[338]
-	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[1126], t[1127], t[1128], t[1129], 1e-05)
-	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_22_2.Weight = t[1100]
@@ -6565,6 +6587,12 @@ func (m *Model) bind() error {
 	m.layer3_iter_22_5.FC1 = t[1118]
 	m.layer3_iter_22_5.Scale1, m.layer3_iter_22_5.Shift1 = runtime.BatchNormScaleShift(t[1119], t[1120], t[1121], t[1122], 1e-05)
 	m.layer3_iter_22_5.FC2 = t[1124]
+
+	m.layer3_conv_g_r_22.Weight = t[338]
+	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[1126], t[1127], t[1128], t[1129], 1e-05)
+	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_22_6.Weight = t[1125]
 	if err := m.layer3_iter_22_6.Prepare(); err != nil {
@@ -6795,31 +6823,31 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[4]) < n*401408 {
 		w.buf[4] = make([]float32, n*401408)
 	}
-	if len(w.buf[5]) < n*401408 {
-		w.buf[5] = make([]float32, n*401408)
+	if len(w.buf[5]) < n*50176 {
+		w.buf[5] = make([]float32, n*50176)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
 	need = max(need, m.layer1_conv_f.ScratchLen(n))
 	need = max(need, m.layer1_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_6.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_6.ScratchLen(n))
 	need = max(need, m.layer1_d_conv.ScratchLen(n))
 	need = max(need, m.layer1_d_conv_1.ScratchLen(n))
@@ -6829,23 +6857,23 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer2_conv_f.ScratchLen(n))
 	need = max(need, m.layer2_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_6.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_6.ScratchLen(n))
 	need = max(need, m.layer2_d_conv.ScratchLen(n))
 	need = max(need, m.layer2_d_conv_1.ScratchLen(n))
@@ -6855,137 +6883,137 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer3_conv_f.ScratchLen(n))
 	need = max(need, m.layer3_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_5.ScratchLen(n))
 	need = max(need, m.layer3_iter_5_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_6.ScratchLen(n))
 	need = max(need, m.layer3_iter_6_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.layer3_iter_7_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_8.ScratchLen(n))
 	need = max(need, m.layer3_iter_8_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_9.ScratchLen(n))
 	need = max(need, m.layer3_iter_9_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_10.ScratchLen(n))
 	need = max(need, m.layer3_iter_10_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_11.ScratchLen(n))
 	need = max(need, m.layer3_iter_11_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_12.ScratchLen(n))
 	need = max(need, m.layer3_iter_12_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_13.ScratchLen(n))
 	need = max(need, m.layer3_iter_13_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_14.ScratchLen(n))
 	need = max(need, m.layer3_iter_14_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_15.ScratchLen(n))
 	need = max(need, m.layer3_iter_15_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_16.ScratchLen(n))
 	need = max(need, m.layer3_iter_16_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_17.ScratchLen(n))
 	need = max(need, m.layer3_iter_17_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.layer3_iter_18_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_19.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_19.ScratchLen(n))
 	need = max(need, m.layer3_iter_19_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_20.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_20.ScratchLen(n))
 	need = max(need, m.layer3_iter_20_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_21.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_21.ScratchLen(n))
 	need = max(need, m.layer3_iter_21_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_22.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_22.ScratchLen(n))
 	need = max(need, m.layer3_iter_22_6.ScratchLen(n))
 	need = max(need, m.layer3_d_conv.ScratchLen(n))
 	need = max(need, m.layer3_d_conv_1.ScratchLen(n))
@@ -7054,27 +7082,21 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
-
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[0][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[0][:n*401408], b[3][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[0][:n*401408], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	w.layer1_iter_1_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
-	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[3][:n*401408], w.scratch)
+	w.layer1_iter_1_5_branches = [2][]float32{b[3][:n*401408], b[4][:n*401408]}
+	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[0][:n*401408], w.scratch)
 
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_1_6.ForwardUpdate(n, b[0][:n*401408], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
@@ -7083,17 +7105,14 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_2_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
+	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	w.layer1_iter_2_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	w.layer1_iter_2_5_branches = [2][]float32{b[4][:n*401408], b[0][:n*401408]}
 	m.layer1_iter_2_5.Forward(n, w.layer1_iter_2_5_branches[:], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
@@ -7102,14 +7121,14 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_3_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
+	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	w.layer1_iter_3_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	w.layer1_iter_3_5_branches = [2][]float32{b[4][:n*401408], b[0][:n*401408]}
 	m.layer1_iter_3_5.Forward(n, w.layer1_iter_3_5_branches[:], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_3_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_3_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
@@ -7124,120 +7143,108 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[5][:n*100352], w.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[0][:n*100352], w.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*100352], w.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[1][:n*100352], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	w.layer1_d_conv_3_branches = [2][]float32{b[5][:n*100352], b[0][:n*100352]}
+	w.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
 	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[3][:n*100352], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[5][:n*200704], w.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[0][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
+	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[0][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
-	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[5][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
-	m.layer2_conv_g_r.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
+	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
-	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_1_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[0][:n*200704], w.scratch)
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[3][:n*200704], w.scratch)
 
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_1_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
-	m.layer2_conv_g_r_2.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_1_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
-	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_2_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[0][:n*200704], w.scratch)
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[3][:n*200704], w.scratch)
 
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_2_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
-	m.layer2_conv_g_r_3.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_2_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
-	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_3_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[0][:n*200704], w.scratch)
+	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[3][:n*200704], w.scratch)
 
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_3_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_3_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	m.layer2_d_bn.Forward(n, b[4][:n*401408], b[3][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
+	m.avgpool2.Forward(n, b[3][:n*401408], b[0][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
-	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[5][:n*200704], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*200704], b[4][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[4][:n*50176], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*50176], w.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[1][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[0][:n*50176], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[5][:n*100352], b[3][:n*100352], b[4][:n*100352])
+	runtime.AddInto(b[0][:n*100352], b[3][:n*100352], b[4][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
-	m.layer3_conv_f.Forward(n, b[5][:n*100352], b[3][:n*200704], w.scratch)
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
-	m.layer3_conv_g_f.Forward(n, b[5][:n*100352], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
-	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7252,11 +7259,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
-	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7271,11 +7275,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
-	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7290,11 +7291,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
-	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7309,11 +7307,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %152
-	m.layer3_conv_g_r_5.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7328,11 +7323,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_5_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_5_5.Forward(n, w.layer3_iter_5_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_5_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %152
-	m.layer3_conv_g_r_6.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_5_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7347,11 +7339,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_6_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_6_5.Forward(n, w.layer3_iter_6_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_6_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %152
-	m.layer3_conv_g_r_7.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_6_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7366,11 +7355,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_7_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_7_5.Forward(n, w.layer3_iter_7_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_7_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %152
-	m.layer3_conv_g_r_8.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_7_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7385,11 +7371,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_8_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_8_5.Forward(n, w.layer3_iter_8_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_8_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %152
-	m.layer3_conv_g_r_9.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_8_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7404,11 +7387,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_9_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_9_5.Forward(n, w.layer3_iter_9_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_9_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %152
-	m.layer3_conv_g_r_10.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_9_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7423,11 +7403,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_10_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_10_5.Forward(n, w.layer3_iter_10_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_10_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %152
-	m.layer3_conv_g_r_11.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_10_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7442,11 +7419,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_11_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_11_5.Forward(n, w.layer3_iter_11_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_11_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %152
-	m.layer3_conv_g_r_12.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_11_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7461,11 +7435,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_12_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_12_5.Forward(n, w.layer3_iter_12_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_12_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %152
-	m.layer3_conv_g_r_13.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_12_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7480,11 +7451,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_13_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_13_5.Forward(n, w.layer3_iter_13_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_13_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %152
-	m.layer3_conv_g_r_14.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_13_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7499,11 +7467,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_14_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_14_5.Forward(n, w.layer3_iter_14_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_14_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %152
-	m.layer3_conv_g_r_15.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_14_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7518,11 +7483,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_15_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_15_5.Forward(n, w.layer3_iter_15_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_15_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %152
-	m.layer3_conv_g_r_16.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_15_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7537,11 +7499,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_16_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_16_5.Forward(n, w.layer3_iter_16_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_16_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %152
-	m.layer3_conv_g_r_17.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_16_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7556,11 +7515,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_17_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_17_5.Forward(n, w.layer3_iter_17_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_17_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %152
-	m.layer3_conv_g_r_18.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_17_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7575,11 +7531,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_18_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_18_5.Forward(n, w.layer3_iter_18_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_18_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %152
-	m.layer3_conv_g_r_19.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_18_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7594,11 +7547,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_19_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_19_5.Forward(n, w.layer3_iter_19_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_19_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %152
-	m.layer3_conv_g_r_20.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_19_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7613,11 +7563,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_20_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_20_5.Forward(n, w.layer3_iter_20_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_20_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %152
-	m.layer3_conv_g_r_21.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_20_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7632,11 +7579,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_21_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_21_5.Forward(n, w.layer3_iter_21_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_21_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %152
-	m.layer3_conv_g_r_22.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_21_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -7651,108 +7595,108 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_22_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_22_5.Forward(n, w.layer3_iter_22_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_22_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
+	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_22_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[4][:n*200704], b[5][:n*50176])
+	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[3][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[0][:n*100352], b[3][:n*25088], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[0][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[0][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[0][:n*25088]}
-	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*25088], w.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[0][:n*25088], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[3][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[3][:n*50176])
+	runtime.AddInto(b[0][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %525
-	m.layer4_conv_f.Forward(n, b[5][:n*50176], b[3][:n*100352], w.scratch)
+	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[3][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %525
-	m.layer4_conv_g_f.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
+	m.layer4_conv_g_f.Forward(n, b[0][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %528
-	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %528
-	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (im2row)
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (im2row)
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*50176], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	w.layer4_iter_1_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
-	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[0][:n*50176], w.scratch)
+	w.layer4_iter_1_5_branches = [2][]float32{b[2][:n*50176], b[5][:n*50176]}
+	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %528
-	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %528
-	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
+	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU (im2row)
-	m.layer4_iter_2_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer4_iter_2_5_conv_0_0.Forward(n, b[5][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU (im2row)
-	m.layer4_iter_2_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer4_iter_2_5_conv_1_0.Forward(n, b[5][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
 	w.layer4_iter_2_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
-	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[0][:n*50176], w.scratch)
+	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer4_iter_2_6.ForwardUpdate(n, b[5][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %528
-	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %528
-	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
+	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU (im2row)
-	m.layer4_iter_3_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer4_iter_3_5_conv_0_0.Forward(n, b[5][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU (im2row)
-	m.layer4_iter_3_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer4_iter_3_5_conv_1_0.Forward(n, b[5][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
 	w.layer4_iter_3_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
-	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[0][:n*50176], w.scratch)
+	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer4_iter_3_6.ForwardUpdate(n, b[5][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	m.lastact_0.Forward(n, b[3][:n*100352], b[4][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[4][:n*100352], b[3][:n*2048])
+	m.avgpool4.Forward(n, b[4][:n*100352], b[5][:n*2048])
 
 	// classifier: linear 2048 → 1000
-	m.classifier.Forward(n, b[3][:n*2048], out)
+	m.classifier.Forward(n, b[5][:n*2048], out)
 	return nil
 }
 

@@ -707,8 +707,6 @@ type Model struct {
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
@@ -717,10 +715,10 @@ type Model struct {
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_1_5 runtime.SKAttention
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
+	layer1_conv_g_r runtime.Conv2D
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_6 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	layer1_conv_g_r_2 runtime.Conv2D
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	layer1_iter_2_2 runtime.Conv2D
 	// layer1.iter_2.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.0.1, then ReLU (direct)
@@ -729,10 +727,10 @@ type Model struct {
 	layer1_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_2_5 runtime.SKAttention
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
+	layer1_conv_g_r_2 runtime.Conv2D
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_2_6 runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	layer1_iter_3_2 runtime.Conv2D
 	// layer1.iter_3.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.0.1, then ReLU (direct)
@@ -741,7 +739,9 @@ type Model struct {
 	layer1_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
 	layer1_iter_3_5 runtime.SKAttention
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
+	layer1_conv_g_r_3 runtime.Conv2D
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_3_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -763,8 +763,6 @@ type Model struct {
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
-	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
@@ -773,10 +771,10 @@ type Model struct {
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_1_5 runtime.SKAttention
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
+	layer2_conv_g_r runtime.Conv2D
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
-	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
@@ -785,10 +783,10 @@ type Model struct {
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_2_5 runtime.SKAttention
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_2_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
-	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
 	layer2_iter_3_2 runtime.Conv2D
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
@@ -797,7 +795,9 @@ type Model struct {
 	layer2_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	layer2_iter_3_5 runtime.SKAttention
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
+	layer2_conv_g_r_3 runtime.Conv2D
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_3_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -819,8 +819,6 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
-	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (im2row)
@@ -829,10 +827,10 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
+	layer3_conv_g_r runtime.Conv2D
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
-	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (im2row)
@@ -841,10 +839,10 @@ type Model struct {
 	layer3_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_2_5 runtime.SKAttention
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
-	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (im2row)
@@ -853,10 +851,10 @@ type Model struct {
 	layer3_iter_3_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_3_5 runtime.SKAttention
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
+	layer3_conv_g_r_3 runtime.Conv2D
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_3_6 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
-	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (im2row)
@@ -865,7 +863,9 @@ type Model struct {
 	layer3_iter_4_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	layer3_iter_4_5 runtime.SKAttention
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
+	layer3_conv_g_r_4 runtime.Conv2D
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_4_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -1015,25 +1015,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    256,
-		InH:    56,
-		InRelu: true,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1097,25 +1078,7 @@ func New() *Model {
 		HW: 3136,
 		M:  2,
 	}
-	m.layer1_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_2 = runtime.Conv2D{
+	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1133,6 +1096,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1197,25 +1178,7 @@ func New() *Model {
 		HW: 3136,
 		M:  2,
 	}
-	m.layer1_iter_2_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    128,
-		InH:    56,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   256,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer1_conv_g_r_3 = runtime.Conv2D{
+	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1233,6 +1196,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer1_iter_2_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    128,
+		InH:    56,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer1_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1296,6 +1277,25 @@ func New() *Model {
 		D:  32,
 		HW: 3136,
 		M:  2,
+	}
+	m.layer1_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   256,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_3_6 = runtime.Conv2D{
 		DH:     1,
@@ -1468,25 +1468,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    512,
-		InH:    28,
-		InRelu: true,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1550,25 +1531,7 @@ func New() *Model {
 		HW: 784,
 		M:  2,
 	}
-	m.layer2_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    256,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_2 = runtime.Conv2D{
+	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1586,6 +1549,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    256,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1650,25 +1631,7 @@ func New() *Model {
 		HW: 784,
 		M:  2,
 	}
-	m.layer2_iter_2_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    256,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   512,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_3 = runtime.Conv2D{
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1686,6 +1649,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_2_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    256,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -1749,6 +1730,25 @@ func New() *Model {
 		D:  32,
 		HW: 784,
 		M:  2,
+	}
+	m.layer2_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   512,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_3_6 = runtime.Conv2D{
 		DH:     1,
@@ -1920,24 +1920,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2001,6 +1983,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_1_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2018,24 +2018,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_2 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -2100,6 +2082,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2117,24 +2117,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_3 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_3_2 = runtime.Conv2D{
 		DH:     1,
@@ -2199,6 +2181,24 @@ func New() *Model {
 		HW: 196,
 		M:  2,
 	}
+	m.layer3_conv_g_r_3 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.layer3_iter_3_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -2216,24 +2216,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 		Update: true,
-	}
-	m.layer3_conv_g_r_4 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 32,
-		InC:    1024,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   1024,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
 	}
 	m.layer3_iter_4_2 = runtime.Conv2D{
 		DH:     1,
@@ -2297,6 +2279,24 @@ func New() *Model {
 		D:  32,
 		HW: 196,
 		M:  2,
+	}
+	m.layer3_conv_g_r_4 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 32,
+		InC:    1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   1024,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_4_6 = runtime.Conv2D{
 		DH:     1,
@@ -2795,6 +2795,16 @@ func New() *Model {
 		In:  2048,
 		Out: 1000,
 	}
+	m.layer1_iter_1_6.Gate = &m.layer1_conv_g_r
+	m.layer1_iter_2_6.Gate = &m.layer1_conv_g_r_2
+	m.layer1_iter_3_6.Gate = &m.layer1_conv_g_r_3
+	m.layer2_iter_1_6.Gate = &m.layer2_conv_g_r
+	m.layer2_iter_2_6.Gate = &m.layer2_conv_g_r_2
+	m.layer2_iter_3_6.Gate = &m.layer2_conv_g_r_3
+	m.layer3_iter_1_6.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_2_6.Gate = &m.layer3_conv_g_r_2
+	m.layer3_iter_3_6.Gate = &m.layer3_conv_g_r_3
+	m.layer3_iter_4_6.Gate = &m.layer3_conv_g_r_4
 	return m
 }
 
@@ -2877,12 +2887,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_conv_g_r.Weight = t[20]
-	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
-	if err := m.layer1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
-	}
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -2906,15 +2910,15 @@ func (m *Model) bind() error {
 	m.layer1_iter_1_5.Scale1, m.layer1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[45], t[46], t[47], t[48], 1e-05)
 	m.layer1_iter_1_5.FC2 = t[50]
 
+	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
+	if err := m.layer1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_1_6.Weight = t[51]
 	if err := m.layer1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
-	}
-
-	m.layer1_conv_g_r_2.Weight = t[20]
-	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
-	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_2_2.Weight = t[62]
@@ -2940,15 +2944,15 @@ func (m *Model) bind() error {
 	m.layer1_iter_2_5.Scale1, m.layer1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[81], t[82], t[83], t[84], 1e-05)
 	m.layer1_iter_2_5.FC2 = t[86]
 
+	m.layer1_conv_g_r_2.Weight = t[20]
+	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
+	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
+
 	m.layer1_iter_2_6.Weight = t[87]
 	if err := m.layer1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.6: %w", err)
-	}
-
-	m.layer1_conv_g_r_3.Weight = t[20]
-	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
-	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_3_2.Weight = t[98]
@@ -2973,6 +2977,12 @@ func (m *Model) bind() error {
 	m.layer1_iter_3_5.FC1 = t[116]
 	m.layer1_iter_3_5.Scale1, m.layer1_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
 	m.layer1_iter_3_5.FC2 = t[122]
+
+	m.layer1_conv_g_r_3.Weight = t[20]
+	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
+	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_3_6.Weight = t[123]
 	if err := m.layer1_iter_3_6.Prepare(); err != nil {
@@ -3027,12 +3037,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_conv_g_r.Weight = t[179]
-	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
-	if err := m.layer2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
-	}
-
 	m.layer2_iter_1_2.Weight = t[185]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
 	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
@@ -3056,15 +3060,15 @@ func (m *Model) bind() error {
 	m.layer2_iter_1_5.Scale1, m.layer2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
 	m.layer2_iter_1_5.FC2 = t[209]
 
+	m.layer2_conv_g_r.Weight = t[179]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
+	if err := m.layer2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_1_6.Weight = t[210]
 	if err := m.layer2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
-	}
-
-	m.layer2_conv_g_r_2.Weight = t[179]
-	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
-	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_2_2.Weight = t[221]
@@ -3090,15 +3094,15 @@ func (m *Model) bind() error {
 	m.layer2_iter_2_5.Scale1, m.layer2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[240], t[241], t[242], t[243], 1e-05)
 	m.layer2_iter_2_5.FC2 = t[245]
 
+	m.layer2_conv_g_r_2.Weight = t[179]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[247], t[248], t[249], t[250], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_2_6.Weight = t[246]
 	if err := m.layer2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
-	}
-
-	m.layer2_conv_g_r_3.Weight = t[179]
-	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
-	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_3_2.Weight = t[257]
@@ -3123,6 +3127,12 @@ func (m *Model) bind() error {
 	m.layer2_iter_3_5.FC1 = t[275]
 	m.layer2_iter_3_5.Scale1, m.layer2_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[276], t[277], t[278], t[279], 1e-05)
 	m.layer2_iter_3_5.FC2 = t[281]
+
+	m.layer2_conv_g_r_3.Weight = t[179]
+	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
+	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_3_6.Weight = t[282]
 	if err := m.layer2_iter_3_6.Prepare(); err != nil {
@@ -3177,12 +3187,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_conv_g_r.Weight = t[338]
-	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
-	if err := m.layer3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
-	}
-
 	m.layer3_iter_1_2.Weight = t[344]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[345], t[346], t[347], t[348], 1e-05)
 	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
@@ -3206,15 +3210,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_1_5.Scale1, m.layer3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[363], t[364], t[365], t[366], 1e-05)
 	m.layer3_iter_1_5.FC2 = t[368]
 
+	m.layer3_conv_g_r.Weight = t[338]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
+	if err := m.layer3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_1_6.Weight = t[369]
 	if err := m.layer3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_2.Weight = t[338]
-	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
-	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_2_2.Weight = t[380]
@@ -3240,15 +3244,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_2_5.Scale1, m.layer3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[399], t[400], t[401], t[402], 1e-05)
 	m.layer3_iter_2_5.FC2 = t[404]
 
+	m.layer3_conv_g_r_2.Weight = t[338]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[406], t[407], t[408], t[409], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_2_6.Weight = t[405]
 	if err := m.layer3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_3.Weight = t[338]
-	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
-	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_3_2.Weight = t[416]
@@ -3274,15 +3278,15 @@ func (m *Model) bind() error {
 	m.layer3_iter_3_5.Scale1, m.layer3_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[435], t[436], t[437], t[438], 1e-05)
 	m.layer3_iter_3_5.FC2 = t[440]
 
+	m.layer3_conv_g_r_3.Weight = t[338]
+	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
+	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_3_6.Weight = t[441]
 	if err := m.layer3_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.6: %w", err)
-	}
-
-	m.layer3_conv_g_r_4.Weight = t[338]
-	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
-	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_4_2.Weight = t[452]
@@ -3307,6 +3311,12 @@ func (m *Model) bind() error {
 	m.layer3_iter_4_5.FC1 = t[470]
 	m.layer3_iter_4_5.Scale1, m.layer3_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[471], t[472], t[473], t[474], 1e-05)
 	m.layer3_iter_4_5.FC2 = t[476]
+
+	m.layer3_conv_g_r_4.Weight = t[338]
+	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[478], t[479], t[480], t[481], 1e-05)
+	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_4_6.Weight = t[477]
 	if err := m.layer3_iter_4_6.Prepare(); err != nil {
@@ -3519,31 +3529,31 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[4]) < n*401408 {
 		w.buf[4] = make([]float32, n*401408)
 	}
-	if len(w.buf[5]) < n*401408 {
-		w.buf[5] = make([]float32, n*401408)
+	if len(w.buf[5]) < n*50176 {
+		w.buf[5] = make([]float32, n*50176)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
 	need = max(need, m.layer1_conv_f.ScratchLen(n))
 	need = max(need, m.layer1_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_2_6.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer1_iter_3_6.ScratchLen(n))
 	need = max(need, m.layer1_d_conv.ScratchLen(n))
 	need = max(need, m.layer1_d_conv_1.ScratchLen(n))
@@ -3553,23 +3563,23 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer2_conv_f.ScratchLen(n))
 	need = max(need, m.layer2_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_6.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer2_iter_3_6.ScratchLen(n))
 	need = max(need, m.layer2_d_conv.ScratchLen(n))
 	need = max(need, m.layer2_d_conv_1.ScratchLen(n))
@@ -3579,29 +3589,29 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer3_conv_f.ScratchLen(n))
 	need = max(need, m.layer3_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_3.ScratchLen(n))
 	need = max(need, m.layer3_iter_3_6.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_4.ScratchLen(n))
 	need = max(need, m.layer3_iter_4_6.ScratchLen(n))
 	need = max(need, m.layer3_d_conv.ScratchLen(n))
 	need = max(need, m.layer3_d_conv_1.ScratchLen(n))
@@ -3670,27 +3680,21 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 256x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*802816], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
-
 	// layer1.iter_1.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*802816], b[0][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[0][:n*401408], b[3][:n*401408], w.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[0][:n*401408], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 128x56x56
-	w.layer1_iter_1_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
-	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[3][:n*401408], w.scratch)
+	w.layer1_iter_1_5_branches = [2][]float32{b[3][:n*401408], b[4][:n*401408]}
+	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[0][:n*401408], w.scratch)
 
-	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_2.0 and ReLU of %8
-	m.layer1_conv_g_r_2.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_1.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_1_6.ForwardUpdate(n, b[0][:n*401408], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_2.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_2.3, then ReLU; its input is layer1.iter_2.0 and ReLU of %8
 	m.layer1_iter_2_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
@@ -3699,17 +3703,14 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_2_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
+	m.layer1_iter_2_5_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer1.iter_2.5: selective-kernel attention over 2 branches, 128x56x56
-	w.layer1_iter_2_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	w.layer1_iter_2_5_branches = [2][]float32{b[4][:n*401408], b[0][:n*401408]}
 	m.layer1_iter_2_5.Forward(n, w.layer1_iter_2_5_branches[:], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
-
-	// layer1.conv_g_r: conv 1x1 groups 32, 256x56x56 → 256x56x56 (direct); its input is layer1.iter_g_3.0 and ReLU of %8
-	m.layer1_conv_g_r_3.Forward(n, b[1][:n*802816], b[0][:n*802816], w.scratch)
+	// layer1.iter_2.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_2_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.iter_3.2: conv 1x1, 256x56x56 → 128x56x56, then layer1.iter_3.3, then ReLU; its input is layer1.iter_3.0 and ReLU of %8
 	m.layer1_iter_3_2.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
@@ -3718,14 +3719,14 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_iter_3_5_conv_0_0.Forward(n, b[3][:n*401408], b[4][:n*401408], w.scratch)
 
 	// layer1.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 128x56x56 → 128x56x56, then layer1.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[5][:n*401408], w.scratch)
+	m.layer1_iter_3_5_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*401408], w.scratch)
 
 	// layer1.iter_3.5: selective-kernel attention over 2 branches, 128x56x56
-	w.layer1_iter_3_5_branches = [2][]float32{b[4][:n*401408], b[5][:n*401408]}
+	w.layer1_iter_3_5_branches = [2][]float32{b[4][:n*401408], b[0][:n*401408]}
 	m.layer1_iter_3_5.Forward(n, w.layer1_iter_3_5_branches[:], b[3][:n*401408], w.scratch)
 
-	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56
-	m.layer1_iter_3_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], b[0][:n*802816], b[2][:n*802816], w.scratch)
+	// layer1.iter_3.6: conv 1x1, 128x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_3_6.ForwardUpdate(n, b[3][:n*401408], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
@@ -3740,120 +3741,108 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_d_conv_1.Forward(n, b[1][:n*802816], b[3][:n*401408], w.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[5][:n*100352], w.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*401408], b[0][:n*100352], w.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 128x56x56 → 128x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[0][:n*100352], w.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*401408], b[1][:n*100352], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
-	w.layer1_d_conv_3_branches = [2][]float32{b[5][:n*100352], b[0][:n*100352]}
+	w.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
 	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[3][:n*100352], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[5][:n*200704], w.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[0][:n*200704], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[5][:n*200704])
+	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[0][:n*200704])
 
 	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
 	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
-	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[5][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %80
-	m.layer2_conv_g_r.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
+	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
-	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_1_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[0][:n*200704], w.scratch)
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[3][:n*200704], w.scratch)
 
-	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_1_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %80
-	m.layer2_conv_g_r_2.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
+	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_1_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
-	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_2_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[0][:n*200704], w.scratch)
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[3][:n*200704], w.scratch)
 
-	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_2_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 512x28x28 → 512x28x28 (direct); its input is layer2.iter_g_3.0 and ReLU of %80
-	m.layer2_conv_g_r_3.Forward(n, b[4][:n*401408], b[3][:n*401408], w.scratch)
+	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_2_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
-	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[0][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_3_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[0][:n*200704], w.scratch)
+	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[3][:n*200704], w.scratch)
 
-	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28
-	m.layer2_iter_3_6.ForwardUpdate(n, b[0][:n*200704], b[4][:n*401408], b[3][:n*401408], b[5][:n*401408], w.scratch)
+	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_3_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
 	m.layer2_d_bn.Forward(n, b[4][:n*401408], b[3][:n*401408])
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[3][:n*401408], b[5][:n*100352])
+	m.avgpool2.Forward(n, b[3][:n*401408], b[0][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
-	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[5][:n*200704], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[0][:n*200704], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*200704], b[4][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[0][:n*200704], b[4][:n*50176], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[0][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[0][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*50176], w.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[1][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[0][:n*50176], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[0][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[5][:n*100352], b[3][:n*100352], b[4][:n*100352])
+	runtime.AddInto(b[0][:n*100352], b[3][:n*100352], b[4][:n*100352])
 
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
-	m.layer3_conv_f.Forward(n, b[5][:n*100352], b[3][:n*200704], w.scratch)
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %149
-	m.layer3_conv_g_f.Forward(n, b[5][:n*100352], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %152
-	m.layer3_conv_g_r.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -3868,11 +3857,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %152
-	m.layer3_conv_g_r_2.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -3887,11 +3873,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %152
-	m.layer3_conv_g_r_3.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -3906,11 +3889,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %152
-	m.layer3_conv_g_r_4.Forward(n, b[3][:n*200704], b[5][:n*200704], w.scratch)
+	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
@@ -3925,108 +3905,108 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
 	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14
-	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], b[5][:n*200704], b[4][:n*200704], w.scratch)
+	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
 	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[4][:n*200704])
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[4][:n*200704], b[5][:n*50176])
+	m.avgpool3.Forward(n, b[4][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[5][:n*50176], b[4][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[5][:n*100352], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*100352], b[3][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[0][:n*100352], b[3][:n*25088], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*100352], b[0][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[0][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[0][:n*25088]}
-	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*25088], w.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[0][:n*25088], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*25088], b[3][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[5][:n*50176], b[4][:n*50176], b[3][:n*50176])
+	runtime.AddInto(b[0][:n*50176], b[4][:n*50176], b[3][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %237
-	m.layer4_conv_f.Forward(n, b[5][:n*50176], b[3][:n*100352], w.scratch)
+	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[3][:n*100352], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %237
-	m.layer4_conv_g_f.Forward(n, b[5][:n*50176], b[4][:n*100352], w.scratch)
+	m.layer4_conv_g_f.Forward(n, b[0][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %240
-	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %240
-	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (im2row)
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (im2row)
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*50176], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 1024x7x7
-	w.layer4_iter_1_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
-	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[0][:n*50176], w.scratch)
+	w.layer4_iter_1_5_branches = [2][]float32{b[2][:n*50176], b[5][:n*50176]}
+	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %240
-	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %240
-	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
+	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU (im2row)
-	m.layer4_iter_2_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer4_iter_2_5_conv_0_0.Forward(n, b[5][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.1.1, then ReLU (im2row)
-	m.layer4_iter_2_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer4_iter_2_5_conv_1_0.Forward(n, b[5][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_2.5: selective-kernel attention over 2 branches, 1024x7x7
 	w.layer4_iter_2_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
-	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[0][:n*50176], w.scratch)
+	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer4_iter_2_6.ForwardUpdate(n, b[5][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %240
-	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %240
-	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[0][:n*50176], w.scratch)
+	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU (im2row)
-	m.layer4_iter_3_5_conv_0_0.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer4_iter_3_5_conv_0_0.Forward(n, b[5][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.1.1, then ReLU (im2row)
-	m.layer4_iter_3_5_conv_1_0.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer4_iter_3_5_conv_1_0.Forward(n, b[5][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer4.iter_3.5: selective-kernel attention over 2 branches, 1024x7x7
 	w.layer4_iter_3_5_branches = [2][]float32{b[1][:n*50176], b[2][:n*50176]}
-	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[0][:n*50176], w.scratch)
+	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_6.ForwardUpdate(n, b[0][:n*50176], b[3][:n*100352], b[5][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer4_iter_3_6.ForwardUpdate(n, b[5][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
 	m.lastact_0.Forward(n, b[3][:n*100352], b[4][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[4][:n*100352], b[3][:n*2048])
+	m.avgpool4.Forward(n, b[4][:n*100352], b[5][:n*2048])
 
 	// classifier: linear 2048 → 1000
-	m.classifier.Forward(n, b[3][:n*2048], out)
+	m.classifier.Forward(n, b[5][:n*2048], out)
 	return nil
 }
 

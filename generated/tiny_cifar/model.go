@@ -244,13 +244,13 @@ type Model struct {
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
-	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
+	stage_1_conv_g_r runtime.Conv2D
+	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -268,21 +268,21 @@ type Model struct {
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %31
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %34
-	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_1_5 runtime.Winograd
-	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %34
+	stage_2_conv_g_r runtime.Conv2D
+	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_8 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
-	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	stage_2_iter_2_5 runtime.Winograd
-	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -300,13 +300,13 @@ type Model struct {
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %73
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %76
-	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (im2row)
 	stage_3_iter_1_5 runtime.Conv2D
-	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %76
+	stage_3_conv_g_r runtime.Conv2D
+	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x8x8
 	lastact_0 runtime.ScaleShift
@@ -367,25 +367,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 16,
-		InC:    64,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -415,6 +396,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.stage_1_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 16,
+		InC:    64,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -561,25 +561,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 16,
-		InC:    64,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -611,25 +592,7 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
-	m.stage_2_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    16,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -647,6 +610,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.stage_2_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    32,
+		InH:    16,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -678,6 +659,25 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 		Tile: 2,
+	}
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 16,
+		InC:    64,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -824,25 +824,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 16,
-		InC:    128,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -878,6 +859,25 @@ func New() *Model {
 		PH:     1,
 		PW:     1,
 		Relu:   true,
+		SH:     1,
+		SW:     1,
+	}
+	m.stage_3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 16,
+		InC:    128,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
 		SH:     1,
 		SW:     1,
 	}
@@ -921,6 +921,10 @@ func New() *Model {
 		In:  128,
 		Out: 10,
 	}
+	m.stage_1_iter_1_8.Gate = &m.stage_1_conv_g_r
+	m.stage_2_iter_1_8.Gate = &m.stage_2_conv_g_r
+	m.stage_2_iter_2_8.Gate = &m.stage_2_conv_g_r_2
+	m.stage_3_iter_1_8.Gate = &m.stage_3_conv_g_r
 	return m
 }
 
@@ -997,12 +1001,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_conv_g_r.Weight = t[14]
-	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
-	}
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
@@ -1014,6 +1012,12 @@ func (m *Model) bind() error {
 	m.stage_1_iter_1_5.Scale, m.stage_1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
+	}
+
+	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
+	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_1_8.Weight = t[32]
@@ -1058,12 +1062,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_conv_g_r.Weight = t[75]
-	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
-	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
-	}
-
 	m.stage_2_iter_1_2.Weight = t[81]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
 	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[76], t[77], t[78], t[79], 1e-05)
@@ -1077,15 +1075,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.5: %w", err)
 	}
 
+	m.stage_2_conv_g_r.Weight = t[75]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
+	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_1_8.Weight = t[93]
 	if err := m.stage_2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
-	}
-
-	m.stage_2_conv_g_r_2.Weight = t[75]
-	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
-	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_2_2.Weight = t[104]
@@ -1099,6 +1097,12 @@ func (m *Model) bind() error {
 	m.stage_2_iter_2_5.Scale, m.stage_2_iter_2_5.Shift = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
 	if err := m.stage_2_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5: %w", err)
+	}
+
+	m.stage_2_conv_g_r_2.Weight = t[75]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_2_8.Weight = t[116]
@@ -1143,12 +1147,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_conv_g_r.Weight = t[159]
-	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[178], t[179], t[180], t[181], 1e-05)
-	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
-	}
-
 	m.stage_3_iter_1_2.Weight = t[165]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
 	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[160], t[161], t[162], t[163], 1e-05)
@@ -1160,6 +1158,12 @@ func (m *Model) bind() error {
 	m.stage_3_iter_1_5.Scale, m.stage_3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[172], t[173], t[174], t[175], 1e-05)
 	if err := m.stage_3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5: %w", err)
+	}
+
+	m.stage_3_conv_g_r.Weight = t[159]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[178], t[179], t[180], t[181], 1e-05)
+	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_1_8.Weight = t[177]
@@ -1177,7 +1181,7 @@ func (m *Model) bind() error {
 // workspace is the memory of one Forward in progress.
 type workspace struct {
 	batch   int          // the batch size buf and scratch were last fitted to
-	buf     [5][]float32 // activations, reused as planned by grcc
+	buf     [4][]float32 // activations, reused as planned by grcc
 	scratch []float32
 }
 
@@ -1204,16 +1208,13 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*32768 {
 		w.buf[3] = make([]float32, n*32768)
 	}
-	if len(w.buf[4]) < n*32768 {
-		w.buf[4] = make([]float32, n*32768)
-	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
 	need = max(need, m.stage_1_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv_1.ScratchLen(n))
@@ -1221,13 +1222,13 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_2_conv_f.ScratchLen(n))
 	need = max(need, m.stage_2_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_8.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv_1.ScratchLen(n))
@@ -1235,9 +1236,9 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_3_conv_f.ScratchLen(n))
 	need = max(need, m.stage_3_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
 	if len(w.scratch) < need {
 		w.scratch = make([]float32, need)
@@ -1274,17 +1275,14 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
-
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[0][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 32x32x32 → 32x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[0][:n*32768], b[3][:n*32768], w.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], w.scratch)
+	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], nil, b[2][:n*65536], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
@@ -1293,28 +1291,25 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*65536], b[3][:n*16384])
 
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[4][:n*16384], w.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 64x32x32 → 32x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16 (im2row)
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[0][:n*8192], w.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[1][:n*8192], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*8192], b[3][:n*16384], w.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[1][:n*8192], b[3][:n*16384], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 64x16x16
-	runtime.AddInto(b[0][:n*16384], b[4][:n*16384], b[3][:n*16384])
+	runtime.AddInto(b[1][:n*16384], b[0][:n*16384], b[3][:n*16384])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
-	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], w.scratch)
+	m.stage_2_conv_f.Forward(n, b[1][:n*16384], b[3][:n*16384], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %31
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[4][:n*16384], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %34
-	m.stage_2_conv_g_r.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
@@ -1322,11 +1317,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
-	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
-	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
+	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[0][:n*16384], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
@@ -1334,56 +1326,53 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
-	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], b[0][:n*16384], b[4][:n*16384], w.scratch)
+	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[0][:n*16384], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
-	m.stage_2_d_bn.Forward(n, b[3][:n*16384], b[4][:n*16384])
+	m.stage_2_d_bn.Forward(n, b[3][:n*16384], b[0][:n*16384])
 
 	// avgpool 2x2/2, 64x16x16 → 64x8x8
-	m.avgpool2.Forward(n, b[4][:n*16384], b[0][:n*4096])
+	m.avgpool2.Forward(n, b[0][:n*16384], b[1][:n*4096])
 
 	// stage_2.d_conv: conv 1x1, 64x8x8 → 64x8x8
-	m.stage_2_d_conv.Forward(n, b[0][:n*4096], b[4][:n*4096], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[1][:n*4096], b[0][:n*4096], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
-	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[0][:n*8192], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8 (im2row)
-	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[1][:n*8192], b[3][:n*2048], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[0][:n*4096], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[1][:n*4096], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 64x8x8
-	runtime.AddInto(b[3][:n*4096], b[4][:n*4096], b[0][:n*4096])
+	runtime.AddInto(b[3][:n*4096], b[0][:n*4096], b[1][:n*4096])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
-	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[4][:n*8192], w.scratch)
+	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[0][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %73
-	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[0][:n*8192], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %76
-	m.stage_3_conv_g_r.Forward(n, b[4][:n*8192], b[3][:n*8192], w.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[1][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
-	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[1][:n*4096], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[0][:n*8192], b[3][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (im2row)
-	m.stage_3_iter_1_5.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
 
-	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[4][:n*8192], b[3][:n*8192], b[0][:n*8192], w.scratch)
+	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[0][:n*8192], nil, b[1][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
-	m.lastact_0.Forward(n, b[4][:n*8192], b[3][:n*8192])
+	m.lastact_0.Forward(n, b[0][:n*8192], b[3][:n*8192])
 
 	// avgpool 8x8/8, 128x8x8 → 128x1x1
-	m.avgpool3.Forward(n, b[3][:n*8192], b[4][:n*128])
+	m.avgpool3.Forward(n, b[3][:n*8192], b[0][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[4][:n*128], out)
+	m.classifier.Forward(n, b[0][:n*128], out)
 	return nil
 }
 

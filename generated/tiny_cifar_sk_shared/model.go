@@ -358,8 +358,6 @@ type Model struct {
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
-	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
@@ -368,10 +366,10 @@ type Model struct {
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 32x32x32
 	stage_1_iter_1_5 runtime.SKAttention
-	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
+	stage_1_conv_g_r runtime.Conv2D
+	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_6 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
-	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.0.1, then ReLU (direct)
@@ -380,7 +378,9 @@ type Model struct {
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 32x32x32
 	stage_1_iter_2_5 runtime.SKAttention
-	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_6 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -402,8 +402,6 @@ type Model struct {
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %57
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %60
-	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
@@ -412,7 +410,9 @@ type Model struct {
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
 	stage_2_iter_1_5 runtime.SKAttention
-	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %60
+	stage_2_conv_g_r runtime.Conv2D
+	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_6 runtime.Conv2D
 	// stage_2.d_bn: BatchNorm and ReLU, 128x16x16
 	stage_2_d_bn runtime.ScaleShift
@@ -434,8 +434,6 @@ type Model struct {
 	stage_3_conv_f runtime.Conv2D
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
 	stage_3_conv_g_f runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %100
-	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
@@ -444,10 +442,10 @@ type Model struct {
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
 	stage_3_iter_1_5 runtime.SKAttention
-	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %100
+	stage_3_conv_g_r runtime.Conv2D
+	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_6 runtime.Conv2D
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_2.0 and ReLU of %100
-	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
@@ -456,7 +454,9 @@ type Model struct {
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8
 	stage_3_iter_2_5 runtime.SKAttention
-	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
+	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_2.0 and ReLU of %100
+	stage_3_conv_g_r_2 runtime.Conv2D
+	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_2_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x8x8
 	lastact_0 runtime.ScaleShift
@@ -499,25 +499,6 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_conv_g_f = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 16,
-		InC:    64,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
-	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -599,25 +580,7 @@ func New() *Model {
 		HW: 1024,
 		M:  2,
 	}
-	m.stage_1_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    32,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -635,6 +598,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.stage_1_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    32,
+		InH:    32,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -698,6 +679,25 @@ func New() *Model {
 		D:  32,
 		HW: 1024,
 		M:  2,
+	}
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 16,
+		InC:    64,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_6 = runtime.Conv2D{
 		DH:     1,
@@ -870,25 +870,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 16,
-		InC:    128,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -951,6 +932,25 @@ func New() *Model {
 		D:  32,
 		HW: 256,
 		M:  2,
+	}
+	m.stage_2_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 16,
+		InC:    128,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_2_iter_1_6 = runtime.Conv2D{
 		DH:     1,
@@ -1123,25 +1123,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 16,
-		InC:    128,
-		InH:    8,
-		InRelu: true,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1205,25 +1186,7 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
-	m.stage_3_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    8,
-		InW:    8,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   8,
-		OutW:   8,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1241,6 +1204,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.stage_3_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    64,
+		InH:    8,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.stage_3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1305,6 +1286,25 @@ func New() *Model {
 		HW: 64,
 		M:  2,
 	}
+	m.stage_3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 16,
+		InC:    128,
+		InH:    8,
+		InRelu: true,
+		InW:    8,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_3_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1345,6 +1345,11 @@ func New() *Model {
 		In:  128,
 		Out: 10,
 	}
+	m.stage_1_iter_1_6.Gate = &m.stage_1_conv_g_r
+	m.stage_1_iter_2_6.Gate = &m.stage_1_conv_g_r_2
+	m.stage_2_iter_1_6.Gate = &m.stage_2_conv_g_r
+	m.stage_3_iter_1_6.Gate = &m.stage_3_conv_g_r
+	m.stage_3_iter_2_6.Gate = &m.stage_3_conv_g_r_2
 	return m
 }
 
@@ -1421,12 +1426,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_conv_g_r.Weight = t[14]
-	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
-	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
-	}
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
@@ -1450,15 +1449,15 @@ func (m *Model) bind() error {
 	m.stage_1_iter_1_5.Scale1, m.stage_1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	m.stage_1_iter_1_5.FC2 = t[44]
 
+	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[46], t[47], t[48], t[49], 1e-05)
+	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_1_6.Weight = t[45]
 	if err := m.stage_1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.6: %w", err)
-	}
-
-	m.stage_1_conv_g_r_2.Weight = t[14]
-	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
-	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_2_2.Weight = t[56]
@@ -1483,6 +1482,12 @@ func (m *Model) bind() error {
 	m.stage_1_iter_2_5.FC1 = t[74]
 	m.stage_1_iter_2_5.Scale1, m.stage_1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
 	m.stage_1_iter_2_5.FC2 = t[80]
+
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
 
 	m.stage_1_iter_2_6.Weight = t[81]
 	if err := m.stage_1_iter_2_6.Prepare(); err != nil {
@@ -1537,12 +1542,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_conv_g_r.Weight = t[137]
-	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
-	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
-	}
-
 	m.stage_2_iter_1_2.Weight = t[143]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[144], t[145], t[146], t[147], 1e-05)
 	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[138], t[139], t[140], t[141], 1e-05)
@@ -1565,6 +1564,12 @@ func (m *Model) bind() error {
 	m.stage_2_iter_1_5.FC1 = t[161]
 	m.stage_2_iter_1_5.Scale1, m.stage_2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[162], t[163], t[164], t[165], 1e-05)
 	m.stage_2_iter_1_5.FC2 = t[167]
+
+	m.stage_2_conv_g_r.Weight = t[137]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[169], t[170], t[171], t[172], 1e-05)
+	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
 
 	m.stage_2_iter_1_6.Weight = t[168]
 	if err := m.stage_2_iter_1_6.Prepare(); err != nil {
@@ -1619,12 +1624,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
 
-	m.stage_3_conv_g_r.Weight = t[224]
-	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[256], t[257], t[258], t[259], 1e-05)
-	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
-	}
-
 	m.stage_3_iter_1_2.Weight = t[230]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
 	m.stage_3_iter_1_2.InScale, m.stage_3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[225], t[226], t[227], t[228], 1e-05)
@@ -1648,15 +1647,15 @@ func (m *Model) bind() error {
 	m.stage_3_iter_1_5.Scale1, m.stage_3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
 	m.stage_3_iter_1_5.FC2 = t[254]
 
+	m.stage_3_conv_g_r.Weight = t[224]
+	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[256], t[257], t[258], t[259], 1e-05)
+	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_1_6.Weight = t[255]
 	if err := m.stage_3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.6: %w", err)
-	}
-
-	m.stage_3_conv_g_r_2.Weight = t[224]
-	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[292], t[293], t[294], t[295], 1e-05)
-	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
 
 	m.stage_3_iter_2_2.Weight = t[266]
@@ -1682,6 +1681,12 @@ func (m *Model) bind() error {
 	m.stage_3_iter_2_5.Scale1, m.stage_3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[285], t[286], t[287], t[288], 1e-05)
 	m.stage_3_iter_2_5.FC2 = t[290]
 
+	m.stage_3_conv_g_r_2.Weight = t[224]
+	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[292], t[293], t[294], t[295], 1e-05)
+	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_3.conv_g_r: %w", err)
+	}
+
 	m.stage_3_iter_2_6.Weight = t[291]
 	if err := m.stage_3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.6: %w", err)
@@ -1697,7 +1702,7 @@ func (m *Model) bind() error {
 // workspace is the memory of one Forward in progress.
 type workspace struct {
 	batch                     int          // the batch size buf and scratch were last fitted to
-	buf                       [6][]float32 // activations, reused as planned by grcc
+	buf                       [5][]float32 // activations, reused as planned by grcc
 	scratch                   []float32
 	stage_1_iter_1_5_branches [2][]float32
 	stage_1_iter_2_5_branches [2][]float32
@@ -1734,24 +1739,21 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[4]) < n*32768 {
 		w.buf[4] = make([]float32, n*32768)
 	}
-	if len(w.buf[5]) < n*32768 {
-		w.buf[5] = make([]float32, n*32768)
-	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
 	need = max(need, m.stage_1_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_6.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_6.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv_1.ScratchLen(n))
@@ -1761,11 +1763,11 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_2_conv_f.ScratchLen(n))
 	need = max(need, m.stage_2_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_6.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv.ScratchLen(n))
 	need = max(need, m.stage_2_d_conv_1.ScratchLen(n))
@@ -1775,17 +1777,17 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_3_conv_f.ScratchLen(n))
 	need = max(need, m.stage_3_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_6.ScratchLen(n))
-	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_3_iter_2_6.ScratchLen(n))
 	if len(w.scratch) < need {
 		w.scratch = make([]float32, need)
@@ -1822,27 +1824,21 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*65536], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
-
 	// stage_1.iter_1.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*65536], b[0][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5.conv.0.0: conv 3x3 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
+	m.stage_1_iter_1_5_conv_0_0.Forward(n, b[0][:n*32768], b[3][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[3][:n*32768], b[5][:n*32768], w.scratch)
+	m.stage_1_iter_1_5_conv_1_0.Forward(n, b[0][:n*32768], b[4][:n*32768], w.scratch)
 
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 32x32x32
-	w.stage_1_iter_1_5_branches = [2][]float32{b[4][:n*32768], b[5][:n*32768]}
-	m.stage_1_iter_1_5.Forward(n, w.stage_1_iter_1_5_branches[:], b[3][:n*32768], w.scratch)
+	w.stage_1_iter_1_5_branches = [2][]float32{b[3][:n*32768], b[4][:n*32768]}
+	m.stage_1_iter_1_5.Forward(n, w.stage_1_iter_1_5_branches[:], b[0][:n*32768], w.scratch)
 
-	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	m.stage_1_iter_1_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 16, 64x32x32 → 64x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*65536], b[0][:n*65536], w.scratch)
+	// stage_1.iter_1.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_1_6.ForwardUpdate(n, b[0][:n*32768], b[1][:n*65536], nil, b[2][:n*65536], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 64x32x32 → 32x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
@@ -1851,14 +1847,14 @@ func (m *Model) Forward(in, out []float32) error {
 	m.stage_1_iter_2_5_conv_0_0.Forward(n, b[3][:n*32768], b[4][:n*32768], w.scratch)
 
 	// stage_1.iter_2.5.conv.1.0: conv 1x1 groups 16, 32x32x32 → 32x32x32, then stage_1.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*32768], b[5][:n*32768], w.scratch)
+	m.stage_1_iter_2_5_conv_1_0.Forward(n, b[3][:n*32768], b[0][:n*32768], w.scratch)
 
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 32x32x32
-	w.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*32768], b[5][:n*32768]}
+	w.stage_1_iter_2_5_branches = [2][]float32{b[4][:n*32768], b[0][:n*32768]}
 	m.stage_1_iter_2_5.Forward(n, w.stage_1_iter_2_5_branches[:], b[3][:n*32768], w.scratch)
 
-	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32
-	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], b[0][:n*65536], b[2][:n*65536], w.scratch)
+	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], nil, b[2][:n*65536], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
@@ -1873,82 +1869,76 @@ func (m *Model) Forward(in, out []float32) error {
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*65536], b[3][:n*32768], w.scratch)
 
 	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (direct)
-	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*32768], b[5][:n*8192], w.scratch)
+	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[3][:n*32768], b[0][:n*8192], w.scratch)
 
 	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 32x32x32 → 32x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (direct)
-	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*32768], b[0][:n*8192], w.scratch)
+	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[3][:n*32768], b[1][:n*8192], w.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 32x16x16
-	w.stage_1_d_conv_3_branches = [2][]float32{b[5][:n*8192], b[0][:n*8192]}
+	w.stage_1_d_conv_3_branches = [2][]float32{b[0][:n*8192], b[1][:n*8192]}
 	m.stage_1_d_conv_3.Forward(n, w.stage_1_d_conv_3_branches[:], b[3][:n*8192], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[3][:n*8192], b[5][:n*16384], w.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[3][:n*8192], b[0][:n*16384], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 64x16x16
-	runtime.AddInto(b[3][:n*16384], b[4][:n*16384], b[5][:n*16384])
+	runtime.AddInto(b[3][:n*16384], b[4][:n*16384], b[0][:n*16384])
 
 	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
 	m.stage_2_conv_f.Forward(n, b[3][:n*16384], b[4][:n*32768], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %57
-	m.stage_2_conv_g_f.Forward(n, b[3][:n*16384], b[5][:n*32768], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 16, 128x16x16 → 128x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %60
-	m.stage_2_conv_g_r.Forward(n, b[4][:n*32768], b[3][:n*32768], w.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*16384], b[0][:n*32768], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
-	m.stage_2_iter_1_2.Forward(n, b[4][:n*32768], b[0][:n*16384], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[4][:n*32768], b[3][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[3][:n*16384], b[1][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*16384], b[2][:n*16384], w.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[3][:n*16384], b[2][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
 	w.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*16384], b[2][:n*16384]}
-	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[0][:n*16384], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[3][:n*16384], w.scratch)
 
-	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*16384], b[4][:n*32768], b[3][:n*32768], b[5][:n*32768], w.scratch)
+	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[3][:n*16384], b[4][:n*32768], nil, b[0][:n*32768], w.scratch)
 
 	// stage_2.d_bn: BatchNorm and ReLU, 128x16x16
 	m.stage_2_d_bn.Forward(n, b[4][:n*32768], b[3][:n*32768])
 
 	// avgpool 2x2/2, 128x16x16 → 128x8x8
-	m.avgpool2.Forward(n, b[3][:n*32768], b[5][:n*8192])
+	m.avgpool2.Forward(n, b[3][:n*32768], b[0][:n*8192])
 
 	// stage_2.d_conv: conv 1x1, 128x8x8 → 128x8x8
-	m.stage_2_d_conv.Forward(n, b[5][:n*8192], b[3][:n*8192], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[0][:n*8192], b[3][:n*8192], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
-	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[5][:n*16384], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[0][:n*16384], w.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (direct)
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[5][:n*16384], b[4][:n*4096], w.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[0][:n*16384], b[4][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (direct)
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[5][:n*16384], b[0][:n*4096], w.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[0][:n*16384], b[1][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
-	w.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*4096], b[0][:n*4096]}
-	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[5][:n*4096], w.scratch)
+	w.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*4096], b[1][:n*4096]}
+	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[0][:n*4096], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[5][:n*4096], b[4][:n*8192], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[0][:n*4096], b[4][:n*8192], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 128x8x8
-	runtime.AddInto(b[5][:n*8192], b[3][:n*8192], b[4][:n*8192])
+	runtime.AddInto(b[0][:n*8192], b[3][:n*8192], b[4][:n*8192])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %97
-	m.stage_3_conv_f.Forward(n, b[5][:n*8192], b[3][:n*8192], w.scratch)
+	m.stage_3_conv_f.Forward(n, b[0][:n*8192], b[3][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
-	m.stage_3_conv_g_f.Forward(n, b[5][:n*8192], b[4][:n*8192], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %100
-	m.stage_3_conv_g_r.Forward(n, b[3][:n*8192], b[5][:n*8192], w.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[0][:n*8192], b[4][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
@@ -1963,11 +1953,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
 	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[0][:n*4096], w.scratch)
 
-	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], b[5][:n*8192], b[4][:n*8192], w.scratch)
-
-	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_2.0 and ReLU of %100
-	m.stage_3_conv_g_r_2.Forward(n, b[3][:n*8192], b[5][:n*8192], w.scratch)
+	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[4][:n*8192], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
@@ -1982,8 +1969,8 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
 	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[0][:n*4096], w.scratch)
 
-	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8
-	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], b[5][:n*8192], b[4][:n*8192], w.scratch)
+	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[4][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
 	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])

@@ -300,13 +300,13 @@ type Model struct {
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU (Winograd)
 	layer1_iter_1_5 runtime.Winograd
-	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
+	layer1_conv_g_r runtime.Conv2D
+	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_8 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -324,13 +324,13 @@ type Model struct {
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %35
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %38
-	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
 	layer2_iter_1_5 runtime.Winograd
-	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %38
+	layer2_conv_g_r runtime.Conv2D
+	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_8 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -348,21 +348,21 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %65
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
-	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
+	layer3_conv_g_r runtime.Conv2D
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
-	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
+	layer3_conv_g_r_2 runtime.Conv2D
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -480,25 +480,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    64,
-		InH:    56,
-		InRelu: true,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -528,6 +509,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.layer1_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    64,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -674,25 +674,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    64,
-		InH:    28,
-		InRelu: true,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -722,6 +703,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.layer2_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    64,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -868,25 +868,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    128,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -918,25 +899,7 @@ func New() *Model {
 		Relu: true,
 		Tile: 2,
 	}
-	m.layer3_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    64,
-		InH:    14,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer3_conv_g_r_2 = runtime.Conv2D{
+	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -954,6 +917,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer3_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    64,
+		InH:    14,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer3_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -985,6 +966,25 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 		Tile: 2,
+	}
+	m.layer3_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    128,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1232,6 +1232,10 @@ func New() *Model {
 		In:  128,
 		Out: 10,
 	}
+	m.layer1_iter_1_8.Gate = &m.layer1_conv_g_r
+	m.layer2_iter_1_8.Gate = &m.layer2_conv_g_r
+	m.layer3_iter_1_8.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_2_8.Gate = &m.layer3_conv_g_r_2
 	return m
 }
 
@@ -1314,12 +1318,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_conv_g_r.Weight = t[20]
-	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
-	if err := m.layer1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
-	}
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -1331,6 +1329,12 @@ func (m *Model) bind() error {
 	m.layer1_iter_1_5.Scale, m.layer1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5: %w", err)
+	}
+
+	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
+	if err := m.layer1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
 
 	m.layer1_iter_1_8.Weight = t[38]
@@ -1375,12 +1379,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_conv_g_r.Weight = t[76]
-	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[95], t[96], t[97], t[98], 1e-05)
-	if err := m.layer2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
-	}
-
 	m.layer2_iter_1_2.Weight = t[82]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[83], t[84], t[85], t[86], 1e-05)
 	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[77], t[78], t[79], t[80], 1e-05)
@@ -1392,6 +1390,12 @@ func (m *Model) bind() error {
 	m.layer2_iter_1_5.Scale, m.layer2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[89], t[90], t[91], t[92], 1e-05)
 	if err := m.layer2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5: %w", err)
+	}
+
+	m.layer2_conv_g_r.Weight = t[76]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[95], t[96], t[97], t[98], 1e-05)
+	if err := m.layer2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_1_8.Weight = t[94]
@@ -1436,12 +1440,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_conv_g_r.Weight = t[132]
-	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
-	if err := m.layer3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
-	}
-
 	m.layer3_iter_1_2.Weight = t[138]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
 	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[133], t[134], t[135], t[136], 1e-05)
@@ -1455,15 +1453,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_1.5: %w", err)
 	}
 
+	m.layer3_conv_g_r.Weight = t[132]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
+	if err := m.layer3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
+
 	m.layer3_iter_1_8.Weight = t[150]
 	if err := m.layer3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
-	}
-
-	m.layer3_conv_g_r_2.Weight = t[132]
-	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
-	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_2_2.Weight = t[161]
@@ -1477,6 +1475,12 @@ func (m *Model) bind() error {
 	m.layer3_iter_2_5.Scale, m.layer3_iter_2_5.Shift = runtime.BatchNormScaleShift(t[168], t[169], t[170], t[171], 1e-05)
 	if err := m.layer3_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5: %w", err)
+	}
+
+	m.layer3_conv_g_r_2.Weight = t[132]
+	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
+	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
 
 	m.layer3_iter_2_8.Weight = t[173]
@@ -1582,17 +1586,17 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*100352 {
 		w.buf[3] = make([]float32, n*100352)
 	}
-	if len(w.buf[4]) < n*100352 {
-		w.buf[4] = make([]float32, n*100352)
+	if len(w.buf[4]) < n*3136 {
+		w.buf[4] = make([]float32, n*3136)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
 	need = max(need, m.layer1_conv_f.ScratchLen(n))
 	need = max(need, m.layer1_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_8.ScratchLen(n))
 	need = max(need, m.layer1_d_conv.ScratchLen(n))
 	need = max(need, m.layer1_d_conv_1.ScratchLen(n))
@@ -1600,9 +1604,9 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer2_conv_f.ScratchLen(n))
 	need = max(need, m.layer2_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_8.ScratchLen(n))
 	need = max(need, m.layer2_d_conv.ScratchLen(n))
 	need = max(need, m.layer2_d_conv_1.ScratchLen(n))
@@ -1610,13 +1614,13 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer3_conv_f.ScratchLen(n))
 	need = max(need, m.layer3_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_8.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_2_8.ScratchLen(n))
 	need = max(need, m.layer3_d_conv.ScratchLen(n))
 	need = max(need, m.layer3_d_conv_1.ScratchLen(n))
@@ -1669,17 +1673,14 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
-
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer1.iter_1.5: conv 3x3, 32x56x56 → 32x56x56, then layer1.iter_1.6, then ReLU (Winograd)
-	m.layer1_iter_1_5.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer1_iter_1_5.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
-	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
-	m.layer1_iter_1_8.ForwardUpdate(n, b[4][:n*100352], b[1][:n*200704], b[0][:n*200704], b[2][:n*200704], w.scratch)
+	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_1_8.ForwardUpdate(n, b[3][:n*100352], b[1][:n*200704], nil, b[2][:n*200704], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*200704], b[2][:n*200704])
@@ -1688,7 +1689,7 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[2][:n*200704], b[3][:n*50176])
 
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
-	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[4][:n*50176], w.scratch)
+	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer1.d_conv_1: conv 1x1, 64x56x56 → 32x56x56, then layer1.d_bn_3, then ReLU; its input is layer1.d_bn_1 and ReLU of %8
 	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
@@ -1700,124 +1701,115 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_d_conv_1e.Forward(n, b[1][:n*25088], b[3][:n*50176], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 64x28x28
-	runtime.AddInto(b[1][:n*50176], b[4][:n*50176], b[3][:n*50176])
+	runtime.AddInto(b[1][:n*50176], b[2][:n*50176], b[3][:n*50176])
 
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
 	m.layer2_conv_f.Forward(n, b[1][:n*50176], b[3][:n*50176], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %35
-	m.layer2_conv_g_f.Forward(n, b[1][:n*50176], b[4][:n*50176], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %38
-	m.layer2_conv_g_r.Forward(n, b[3][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer2_conv_g_f.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
-	m.layer2_iter_1_2.Forward(n, b[3][:n*50176], b[2][:n*25088], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[3][:n*50176], b[1][:n*25088], w.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[2][:n*25088], b[0][:n*25088], w.scratch)
+	m.layer2_iter_1_5.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
 
-	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*25088], b[3][:n*50176], b[1][:n*50176], b[4][:n*50176], w.scratch)
+	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*25088], b[3][:n*50176], nil, b[2][:n*50176], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
-	m.layer2_d_bn.Forward(n, b[3][:n*50176], b[4][:n*50176])
+	m.layer2_d_bn.Forward(n, b[3][:n*50176], b[1][:n*50176])
 
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
-	m.avgpool2.Forward(n, b[4][:n*50176], b[1][:n*12544])
+	m.avgpool2.Forward(n, b[1][:n*50176], b[2][:n*12544])
 
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
-	m.layer2_d_conv.Forward(n, b[1][:n*12544], b[4][:n*12544], w.scratch)
+	m.layer2_d_conv.Forward(n, b[2][:n*12544], b[1][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
-	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[1][:n*25088], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[2][:n*25088], w.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
-	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], w.scratch)
+	m.layer2_d_conv_3.Forward(n, b[2][:n*25088], b[3][:n*6272], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[1][:n*12544], w.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[2][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
-	runtime.AddInto(b[3][:n*12544], b[4][:n*12544], b[1][:n*12544])
+	runtime.AddInto(b[3][:n*12544], b[1][:n*12544], b[2][:n*12544])
 
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
-	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[4][:n*25088], w.scratch)
+	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[1][:n*25088], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %65
-	m.layer3_conv_g_f.Forward(n, b[3][:n*12544], b[1][:n*25088], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
-	m.layer3_conv_g_r.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
+	m.layer3_conv_g_f.Forward(n, b[3][:n*12544], b[2][:n*25088], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
-	m.layer3_iter_1_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
+	m.layer3_iter_1_2.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_1_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
+	m.layer3_iter_1_5.Forward(n, b[3][:n*12544], b[0][:n*12544], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
-	m.layer3_conv_g_r_2.Forward(n, b[4][:n*25088], b[3][:n*25088], w.scratch)
+	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[1][:n*25088], nil, b[2][:n*25088], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
-	m.layer3_iter_2_2.Forward(n, b[4][:n*25088], b[2][:n*12544], w.scratch)
+	m.layer3_iter_2_2.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer3_iter_2_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
+	m.layer3_iter_2_5.Forward(n, b[3][:n*12544], b[0][:n*12544], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[4][:n*25088], b[3][:n*25088], b[1][:n*25088], w.scratch)
+	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[1][:n*25088], nil, b[2][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
-	m.layer3_d_bn.Forward(n, b[4][:n*25088], b[3][:n*25088])
+	m.layer3_d_bn.Forward(n, b[1][:n*25088], b[3][:n*25088])
 
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
-	m.avgpool3.Forward(n, b[3][:n*25088], b[1][:n*6272])
+	m.avgpool3.Forward(n, b[3][:n*25088], b[2][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
+	m.layer3_d_conv.Forward(n, b[2][:n*6272], b[3][:n*6272], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
-	m.layer3_d_conv_1.Forward(n, b[4][:n*25088], b[1][:n*12544], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[1][:n*25088], b[2][:n*12544], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[1][:n*12544], b[4][:n*3136], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[2][:n*12544], b[1][:n*3136], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[4][:n*3136], b[1][:n*6272], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[1][:n*3136], b[2][:n*6272], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[4][:n*6272], b[3][:n*6272], b[1][:n*6272])
+	runtime.AddInto(b[1][:n*6272], b[3][:n*6272], b[2][:n*6272])
 
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
-	m.layer4_conv_f.Forward(n, b[4][:n*6272], b[3][:n*6272], w.scratch)
+	m.layer4_conv_f.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %107
-	m.layer4_conv_g_f.Forward(n, b[4][:n*6272], b[1][:n*6272], w.scratch)
+	m.layer4_conv_g_f.Forward(n, b[1][:n*6272], b[2][:n*6272], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %110
-	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[4][:n*6272], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[1][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
-	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[2][:n*3136], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[0][:n*3136], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (im2row)
-	m.layer4_iter_1_5.Forward(n, b[2][:n*3136], b[0][:n*3136], w.scratch)
+	m.layer4_iter_1_5.Forward(n, b[0][:n*3136], b[4][:n*3136], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[0][:n*3136], b[3][:n*6272], b[4][:n*6272], b[1][:n*6272], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*3136], b[3][:n*6272], b[1][:n*6272], b[2][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
-	m.lastact_0.Forward(n, b[3][:n*6272], b[4][:n*6272])
+	m.lastact_0.Forward(n, b[3][:n*6272], b[1][:n*6272])
 
 	// avgpool 7x7/7, 128x7x7 → 128x1x1
-	m.avgpool4.Forward(n, b[4][:n*6272], b[3][:n*128])
+	m.avgpool4.Forward(n, b[1][:n*6272], b[4][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[3][:n*128], out)
+	m.classifier.Forward(n, b[4][:n*128], out)
 	return nil
 }
 

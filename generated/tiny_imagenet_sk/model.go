@@ -419,8 +419,6 @@ type Model struct {
 	layer1_conv_f runtime.Conv2D
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	layer1_conv_g_f runtime.Conv2D
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
 	layer1_iter_1_2 runtime.Conv2D
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
@@ -429,7 +427,9 @@ type Model struct {
 	layer1_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
 	layer1_iter_1_5 runtime.SKAttention
-	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
+	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
+	layer1_conv_g_r runtime.Conv2D
+	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_6 runtime.Conv2D
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	layer1_d_bn runtime.ScaleShift
@@ -451,8 +451,6 @@ type Model struct {
 	layer2_conv_f runtime.Conv2D
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %45
 	layer2_conv_g_f runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %48
-	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
 	layer2_iter_1_2 runtime.Conv2D
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
@@ -461,10 +459,10 @@ type Model struct {
 	layer2_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
 	layer2_iter_1_5 runtime.SKAttention
-	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %48
+	layer2_conv_g_r runtime.Conv2D
+	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_6 runtime.Conv2D
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %48
-	layer2_conv_g_r_2 runtime.Conv2D
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
 	layer2_iter_2_2 runtime.Conv2D
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
@@ -473,7 +471,9 @@ type Model struct {
 	layer2_iter_2_5_conv_1_0 runtime.Conv2D
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
 	layer2_iter_2_5 runtime.SKAttention
-	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
+	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %48
+	layer2_conv_g_r_2 runtime.Conv2D
+	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_2_6 runtime.Conv2D
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
 	layer2_d_bn runtime.ScaleShift
@@ -495,8 +495,6 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %101
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
-	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x14x14 → 64x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
@@ -505,7 +503,9 @@ type Model struct {
 	layer3_iter_1_5_conv_1_0 runtime.Conv2D
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 64x14x14
 	layer3_iter_1_5 runtime.SKAttention
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
+	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
+	layer3_conv_g_r runtime.Conv2D
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_6 runtime.Conv2D
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	layer3_d_bn runtime.ScaleShift
@@ -631,25 +631,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    64,
-		InH:    56,
-		InRelu: true,
-		InW:    56,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   56,
-		OutW:   56,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -712,6 +693,25 @@ func New() *Model {
 		D:  32,
 		HW: 3136,
 		M:  2,
+	}
+	m.layer1_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    64,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   56,
+		OutW:   56,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer1_iter_1_6 = runtime.Conv2D{
 		DH:     1,
@@ -884,25 +884,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    64,
-		InH:    28,
-		InRelu: true,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -966,25 +947,7 @@ func New() *Model {
 		HW: 784,
 		M:  2,
 	}
-	m.layer2_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    32,
-		InH:    28,
-		InW:    28,
-		KH:     1,
-		KW:     1,
-		OutC:   64,
-		OutH:   28,
-		OutW:   28,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.layer2_conv_g_r_2 = runtime.Conv2D{
+	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -1002,6 +965,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.layer2_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    32,
+		InH:    28,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.layer2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -1065,6 +1046,25 @@ func New() *Model {
 		D:  32,
 		HW: 784,
 		M:  2,
+	}
+	m.layer2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    64,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     1,
+		KW:     1,
+		OutC:   64,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer2_iter_2_6 = runtime.Conv2D{
 		DH:     1,
@@ -1237,25 +1237,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer3_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 32,
-		InC:    128,
-		InH:    14,
-		InRelu: true,
-		InW:    14,
-		KH:     1,
-		KW:     1,
-		OutC:   128,
-		OutH:   14,
-		OutW:   14,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.layer3_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -1318,6 +1299,25 @@ func New() *Model {
 		D:  32,
 		HW: 196,
 		M:  2,
+	}
+	m.layer3_conv_g_r = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 32,
+		InC:    128,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     1,
+		KW:     1,
+		OutC:   128,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.layer3_iter_1_6 = runtime.Conv2D{
 		DH:     1,
@@ -1616,6 +1616,10 @@ func New() *Model {
 		In:  128,
 		Out: 10,
 	}
+	m.layer1_iter_1_6.Gate = &m.layer1_conv_g_r
+	m.layer2_iter_1_6.Gate = &m.layer2_conv_g_r
+	m.layer2_iter_2_6.Gate = &m.layer2_conv_g_r_2
+	m.layer3_iter_1_6.Gate = &m.layer3_conv_g_r
 	return m
 }
 
@@ -1698,12 +1702,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
 
-	m.layer1_conv_g_r.Weight = t[20]
-	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
-	if err := m.layer1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer1.conv_g_r: %w", err)
-	}
-
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	m.layer1_iter_1_2.InScale, m.layer1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -1726,6 +1724,12 @@ func (m *Model) bind() error {
 	m.layer1_iter_1_5.FC1 = t[44]
 	m.layer1_iter_1_5.Scale1, m.layer1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[45], t[46], t[47], t[48], 1e-05)
 	m.layer1_iter_1_5.FC2 = t[50]
+
+	m.layer1_conv_g_r.Weight = t[20]
+	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[52], t[53], t[54], t[55], 1e-05)
+	if err := m.layer1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer1.conv_g_r: %w", err)
+	}
 
 	m.layer1_iter_1_6.Weight = t[51]
 	if err := m.layer1_iter_1_6.Prepare(); err != nil {
@@ -1780,12 +1784,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
 
-	m.layer2_conv_g_r.Weight = t[107]
-	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
-	if err := m.layer2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
-	}
-
 	m.layer2_iter_1_2.Weight = t[113]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[114], t[115], t[116], t[117], 1e-05)
 	m.layer2_iter_1_2.InScale, m.layer2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[108], t[109], t[110], t[111], 1e-05)
@@ -1809,15 +1807,15 @@ func (m *Model) bind() error {
 	m.layer2_iter_1_5.Scale1, m.layer2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[132], t[133], t[134], t[135], 1e-05)
 	m.layer2_iter_1_5.FC2 = t[137]
 
+	m.layer2_conv_g_r.Weight = t[107]
+	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
+	if err := m.layer2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
+
 	m.layer2_iter_1_6.Weight = t[138]
 	if err := m.layer2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
-	}
-
-	m.layer2_conv_g_r_2.Weight = t[107]
-	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
-	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
 
 	m.layer2_iter_2_2.Weight = t[149]
@@ -1842,6 +1840,12 @@ func (m *Model) bind() error {
 	m.layer2_iter_2_5.FC1 = t[167]
 	m.layer2_iter_2_5.Scale1, m.layer2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[168], t[169], t[170], t[171], 1e-05)
 	m.layer2_iter_2_5.FC2 = t[173]
+
+	m.layer2_conv_g_r_2.Weight = t[107]
+	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
+	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("layer2.conv_g_r: %w", err)
+	}
 
 	m.layer2_iter_2_6.Weight = t[174]
 	if err := m.layer2_iter_2_6.Prepare(); err != nil {
@@ -1896,12 +1900,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
 
-	m.layer3_conv_g_r.Weight = t[230]
-	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[262], t[263], t[264], t[265], 1e-05)
-	if err := m.layer3_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("layer3.conv_g_r: %w", err)
-	}
-
 	m.layer3_iter_1_2.Weight = t[236]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 	m.layer3_iter_1_2.InScale, m.layer3_iter_1_2.InShift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
@@ -1924,6 +1922,12 @@ func (m *Model) bind() error {
 	m.layer3_iter_1_5.FC1 = t[254]
 	m.layer3_iter_1_5.Scale1, m.layer3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
 	m.layer3_iter_1_5.FC2 = t[260]
+
+	m.layer3_conv_g_r.Weight = t[230]
+	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[262], t[263], t[264], t[265], 1e-05)
+	if err := m.layer3_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("layer3.conv_g_r: %w", err)
+	}
 
 	m.layer3_iter_1_6.Weight = t[261]
 	if err := m.layer3_iter_1_6.Prepare(); err != nil {
@@ -2060,19 +2064,19 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[4]) < n*100352 {
 		w.buf[4] = make([]float32, n*100352)
 	}
-	if len(w.buf[5]) < n*100352 {
-		w.buf[5] = make([]float32, n*100352)
+	if len(w.buf[5]) < n*3136 {
+		w.buf[5] = make([]float32, n*3136)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
 	need = max(need, m.conv2.ScratchLen(n))
 	need = max(need, m.layer1_conv_f.ScratchLen(n))
 	need = max(need, m.layer1_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer1_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer1_iter_1_6.ScratchLen(n))
 	need = max(need, m.layer1_d_conv.ScratchLen(n))
 	need = max(need, m.layer1_d_conv_1.ScratchLen(n))
@@ -2082,17 +2086,17 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer2_conv_f.ScratchLen(n))
 	need = max(need, m.layer2_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer2_iter_1_6.ScratchLen(n))
-	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_5.ScratchLen(n))
+	need = max(need, m.layer2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.layer2_iter_2_6.ScratchLen(n))
 	need = max(need, m.layer2_d_conv.ScratchLen(n))
 	need = max(need, m.layer2_d_conv_1.ScratchLen(n))
@@ -2102,11 +2106,11 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer2_d_conv_1e.ScratchLen(n))
 	need = max(need, m.layer3_conv_f.ScratchLen(n))
 	need = max(need, m.layer3_conv_g_f.ScratchLen(n))
-	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_2.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_5.ScratchLen(n))
+	need = max(need, m.layer3_conv_g_r.ScratchLen(n))
 	need = max(need, m.layer3_iter_1_6.ScratchLen(n))
 	need = max(need, m.layer3_d_conv.ScratchLen(n))
 	need = max(need, m.layer3_d_conv_1.ScratchLen(n))
@@ -2163,24 +2167,21 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.conv_g_f: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.bn_g_f and ReLU of %5
 	m.layer1_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*200704], w.scratch)
 
-	// layer1.conv_g_r: conv 1x1 groups 32, 64x56x56 → 64x56x56 (direct); its input is layer1.iter_g_1.0 and ReLU of %8
-	m.layer1_conv_g_r.Forward(n, b[1][:n*200704], b[0][:n*200704], w.scratch)
-
 	// layer1.iter_1.2: conv 1x1, 64x56x56 → 32x56x56, then layer1.iter_1.3, then ReLU; its input is layer1.iter_1.0 and ReLU of %8
-	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer1_iter_1_2.Forward(n, b[1][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer1.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer1_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*100352], w.scratch)
+	m.layer1_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer1.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x56x56 → 32x56x56, then layer1.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer1_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[5][:n*100352], w.scratch)
+	m.layer1_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer1.iter_1.5: selective-kernel attention over 2 branches, 32x56x56
-	w.layer1_iter_1_5_branches = [2][]float32{b[4][:n*100352], b[5][:n*100352]}
-	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[3][:n*100352], w.scratch)
+	w.layer1_iter_1_5_branches = [2][]float32{b[3][:n*100352], b[4][:n*100352]}
+	m.layer1_iter_1_5.Forward(n, w.layer1_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
-	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56
-	m.layer1_iter_1_6.ForwardUpdate(n, b[3][:n*100352], b[1][:n*200704], b[0][:n*200704], b[2][:n*200704], w.scratch)
+	// layer1.iter_1.6: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56, with g = layer1.conv_g_r(x_s) computed in the update
+	m.layer1_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[1][:n*200704], nil, b[2][:n*200704], w.scratch)
 
 	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
 	m.layer1_d_bn.Forward(n, b[1][:n*200704], b[2][:n*200704])
@@ -2195,101 +2196,92 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer1_d_conv_1.Forward(n, b[1][:n*200704], b[3][:n*100352], w.scratch)
 
 	// layer1.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[5][:n*25088], w.scratch)
+	m.layer1_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer1.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x56x56 → 32x28x28, then layer1.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer1_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*25088], w.scratch)
 
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 32x28x28
-	w.layer1_d_conv_3_branches = [2][]float32{b[5][:n*25088], b[1][:n*25088]}
+	w.layer1_d_conv_3_branches = [2][]float32{b[1][:n*25088], b[2][:n*25088]}
 	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[3][:n*25088], w.scratch)
 
 	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*25088], b[5][:n*50176], w.scratch)
+	m.layer1_d_conv_1e.Forward(n, b[3][:n*25088], b[1][:n*50176], w.scratch)
 
 	// layer1.downsample: pool path + conv path, 64x28x28
-	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[5][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[4][:n*50176], b[1][:n*50176])
 
 	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %45
 	m.layer2_conv_f.Forward(n, b[3][:n*50176], b[4][:n*50176], w.scratch)
 
 	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %45
-	m.layer2_conv_g_f.Forward(n, b[3][:n*50176], b[5][:n*50176], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_1.0 and ReLU of %48
-	m.layer2_conv_g_r.Forward(n, b[4][:n*50176], b[3][:n*50176], w.scratch)
+	m.layer2_conv_g_f.Forward(n, b[3][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %48
-	m.layer2_iter_1_2.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[4][:n*50176], b[3][:n*25088], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[3][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[3][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 32x28x28
 	w.layer2_iter_1_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
-	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[1][:n*25088], w.scratch)
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[3][:n*25088], w.scratch)
 
-	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	m.layer2_iter_1_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], w.scratch)
-
-	// layer2.conv_g_r: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.iter_g_2.0 and ReLU of %48
-	m.layer2_conv_g_r_2.Forward(n, b[4][:n*50176], b[3][:n*50176], w.scratch)
+	// layer2.iter_1.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_1_6.ForwardUpdate(n, b[3][:n*25088], b[4][:n*50176], nil, b[1][:n*50176], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %48
-	m.layer2_iter_2_2.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[4][:n*50176], b[3][:n*25088], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[1][:n*25088], b[2][:n*25088], w.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[3][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 32x28x28 → 32x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[3][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 32x28x28
 	w.layer2_iter_2_5_branches = [2][]float32{b[2][:n*25088], b[0][:n*25088]}
-	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[1][:n*25088], w.scratch)
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[3][:n*25088], w.scratch)
 
-	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28
-	m.layer2_iter_2_6.ForwardUpdate(n, b[1][:n*25088], b[4][:n*50176], b[3][:n*50176], b[5][:n*50176], w.scratch)
+	// layer2.iter_2.6: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
+	m.layer2_iter_2_6.ForwardUpdate(n, b[3][:n*25088], b[4][:n*50176], nil, b[1][:n*50176], w.scratch)
 
 	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
 	m.layer2_d_bn.Forward(n, b[4][:n*50176], b[3][:n*50176])
 
 	// avgpool 2x2/2, 64x28x28 → 64x14x14
-	m.avgpool2.Forward(n, b[3][:n*50176], b[5][:n*12544])
+	m.avgpool2.Forward(n, b[3][:n*50176], b[1][:n*12544])
 
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
-	m.layer2_d_conv.Forward(n, b[5][:n*12544], b[3][:n*12544], w.scratch)
+	m.layer2_d_conv.Forward(n, b[1][:n*12544], b[3][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %48
-	m.layer2_d_conv_1.Forward(n, b[4][:n*50176], b[5][:n*25088], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[4][:n*50176], b[1][:n*25088], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[5][:n*25088], b[4][:n*6272], w.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[1][:n*25088], b[4][:n*6272], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 32x28x28 → 32x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[5][:n*25088], b[1][:n*6272], w.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[1][:n*25088], b[2][:n*6272], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 32x14x14
-	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[1][:n*6272]}
-	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[5][:n*6272], w.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*6272], b[2][:n*6272]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[1][:n*6272], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[5][:n*6272], b[4][:n*12544], w.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[1][:n*6272], b[4][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
-	runtime.AddInto(b[5][:n*12544], b[3][:n*12544], b[4][:n*12544])
+	runtime.AddInto(b[1][:n*12544], b[3][:n*12544], b[4][:n*12544])
 
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %101
-	m.layer3_conv_f.Forward(n, b[5][:n*12544], b[3][:n*25088], w.scratch)
+	m.layer3_conv_f.Forward(n, b[1][:n*12544], b[3][:n*25088], w.scratch)
 
 	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %101
-	m.layer3_conv_g_f.Forward(n, b[5][:n*12544], b[4][:n*25088], w.scratch)
-
-	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %104
-	m.layer3_conv_g_r.Forward(n, b[3][:n*25088], b[5][:n*25088], w.scratch)
+	m.layer3_conv_g_f.Forward(n, b[1][:n*12544], b[4][:n*25088], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %104
 	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
@@ -2304,70 +2296,70 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_iter_1_5_branches = [2][]float32{b[2][:n*12544], b[0][:n*12544]}
 	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[1][:n*12544], w.scratch)
 
-	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14
-	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], b[5][:n*25088], b[4][:n*25088], w.scratch)
+	// layer3.iter_1.6: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	m.layer3_iter_1_6.ForwardUpdate(n, b[1][:n*12544], b[3][:n*25088], nil, b[4][:n*25088], w.scratch)
 
 	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
 	m.layer3_d_bn.Forward(n, b[3][:n*25088], b[4][:n*25088])
 
 	// avgpool 2x2/2, 128x14x14 → 128x7x7
-	m.avgpool3.Forward(n, b[4][:n*25088], b[5][:n*6272])
+	m.avgpool3.Forward(n, b[4][:n*25088], b[1][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
+	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[4][:n*6272], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %104
-	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[5][:n*12544], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[5][:n*12544], b[3][:n*3136], w.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[1][:n*12544], b[3][:n*3136], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 64x14x14 → 64x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[5][:n*12544], b[1][:n*3136], w.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[1][:n*12544], b[2][:n*3136], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
-	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*3136], b[1][:n*3136]}
-	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[5][:n*3136], w.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*3136], b[2][:n*3136]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[1][:n*3136], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[5][:n*3136], b[3][:n*6272], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[1][:n*3136], b[3][:n*6272], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[5][:n*6272], b[4][:n*6272], b[3][:n*6272])
+	runtime.AddInto(b[1][:n*6272], b[4][:n*6272], b[3][:n*6272])
 
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
-	m.layer4_conv_f.Forward(n, b[5][:n*6272], b[3][:n*6272], w.scratch)
+	m.layer4_conv_f.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
 
 	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %141
-	m.layer4_conv_g_f.Forward(n, b[5][:n*6272], b[4][:n*6272], w.scratch)
+	m.layer4_conv_g_f.Forward(n, b[1][:n*6272], b[4][:n*6272], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %144
-	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[5][:n*6272], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[1][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
-	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[1][:n*3136], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[2][:n*3136], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*3136], b[2][:n*3136], w.scratch)
+	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*3136], b[0][:n*3136], w.scratch)
 
 	// layer4.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer4_iter_1_5_conv_1_0.Forward(n, b[1][:n*3136], b[0][:n*3136], w.scratch)
+	m.layer4_iter_1_5_conv_1_0.Forward(n, b[2][:n*3136], b[5][:n*3136], w.scratch)
 
 	// layer4.iter_1.5: selective-kernel attention over 2 branches, 64x7x7
-	w.layer4_iter_1_5_branches = [2][]float32{b[2][:n*3136], b[0][:n*3136]}
-	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[1][:n*3136], w.scratch)
+	w.layer4_iter_1_5_branches = [2][]float32{b[0][:n*3136], b[5][:n*3136]}
+	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[2][:n*3136], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*3136], b[3][:n*6272], b[5][:n*6272], b[4][:n*6272], w.scratch)
+	m.layer4_iter_1_6.ForwardUpdate(n, b[2][:n*3136], b[3][:n*6272], b[1][:n*6272], b[4][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	m.lastact_0.Forward(n, b[3][:n*6272], b[4][:n*6272])
 
 	// avgpool 7x7/7, 128x7x7 → 128x1x1
-	m.avgpool4.Forward(n, b[4][:n*6272], b[3][:n*128])
+	m.avgpool4.Forward(n, b[4][:n*6272], b[5][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[3][:n*128], out)
+	m.classifier.Forward(n, b[5][:n*128], out)
 	return nil
 }
 

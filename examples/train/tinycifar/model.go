@@ -227,21 +227,21 @@ type Model struct {
 	stage_1_conv_f runtime.Conv2D
 	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
-	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
+	stage_1_conv_g_r runtime.Conv2D
+	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
-	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
+	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
+	stage_1_conv_g_r_2 runtime.Conv2D
+	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_8 runtime.Conv2D
 	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
 	stage_1_d_bn runtime.ScaleShift
@@ -259,8 +259,6 @@ type Model struct {
 	stage_2_conv_f runtime.Conv2D
 	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
 	stage_2_conv_g_f runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %46
-	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
@@ -269,10 +267,10 @@ type Model struct {
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
 	stage_2_iter_1_5 runtime.SKAttention
-	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %46
+	stage_2_conv_g_r runtime.Conv2D
+	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_6 runtime.Conv2D
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %46
-	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
@@ -281,7 +279,9 @@ type Model struct {
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
 	stage_2_iter_2_5 runtime.SKAttention
-	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
+	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %46
+	stage_2_conv_g_r_2 runtime.Conv2D
+	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_2_6 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 32x16x16
 	lastact_0 runtime.ScaleShift
@@ -342,25 +342,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_1_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 4,
-		InC:    16,
-		InH:    32,
-		InRelu: true,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   16,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_1_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -391,25 +372,7 @@ func New() *Model {
 		PW:   1,
 		Relu: true,
 	}
-	m.stage_1_iter_1_8 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    8,
-		InH:    32,
-		InW:    32,
-		KH:     1,
-		KW:     1,
-		OutC:   16,
-		OutH:   32,
-		OutW:   32,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -427,6 +390,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.stage_1_iter_1_8 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    8,
+		InH:    32,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   16,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.stage_1_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -457,6 +438,25 @@ func New() *Model {
 		PH:   1,
 		PW:   1,
 		Relu: true,
+	}
+	m.stage_1_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 4,
+		InC:    16,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     1,
+		KW:     1,
+		OutC:   16,
+		OutH:   32,
+		OutW:   32,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
 	}
 	m.stage_1_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -603,25 +603,6 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_2_conv_g_r = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Direct: true,
-		Groups: 4,
-		InC:    32,
-		InH:    16,
-		InRelu: true,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   32,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-	}
 	m.stage_2_iter_1_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -685,25 +666,7 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
-	m.stage_2_iter_1_6 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		InC:    16,
-		InH:    16,
-		InW:    16,
-		KH:     1,
-		KW:     1,
-		OutC:   32,
-		OutH:   16,
-		OutW:   16,
-		PH:     0,
-		PW:     0,
-		SH:     1,
-		SW:     1,
-		Update: true,
-	}
-	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
 		Direct: true,
@@ -721,6 +684,24 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+	}
+	m.stage_2_iter_1_6 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Groups: 1,
+		InC:    16,
+		InH:    16,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   32,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+		Update: true,
 	}
 	m.stage_2_iter_2_2 = runtime.Conv2D{
 		DH:     1,
@@ -785,6 +766,25 @@ func New() *Model {
 		HW: 256,
 		M:  2,
 	}
+	m.stage_2_conv_g_r_2 = runtime.Conv2D{
+		DH:     1,
+		DW:     1,
+		Direct: true,
+		Groups: 4,
+		InC:    32,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     1,
+		KW:     1,
+		OutC:   32,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     1,
+		SW:     1,
+	}
 	m.stage_2_iter_2_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
@@ -825,6 +825,10 @@ func New() *Model {
 		In:  32,
 		Out: 10,
 	}
+	m.stage_1_iter_1_8.Gate = &m.stage_1_conv_g_r
+	m.stage_1_iter_2_8.Gate = &m.stage_1_conv_g_r_2
+	m.stage_2_iter_1_6.Gate = &m.stage_2_conv_g_r
+	m.stage_2_iter_2_6.Gate = &m.stage_2_conv_g_r_2
 	return m
 }
 
@@ -901,12 +905,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
 
-	m.stage_1_conv_g_r.Weight = t[14]
-	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
-	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
-	}
-
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
 	m.stage_1_iter_1_2.InScale, m.stage_1_iter_1_2.InShift = runtime.BatchNormScaleShift(t[15], t[16], t[17], t[18], 1e-05)
@@ -920,15 +918,15 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
 
+	m.stage_1_conv_g_r.Weight = t[14]
+	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
+	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
+	}
+
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
-	}
-
-	m.stage_1_conv_g_r_2.Weight = t[14]
-	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
-	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_2_2.Weight = t[43]
@@ -942,6 +940,12 @@ func (m *Model) bind() error {
 	m.stage_1_iter_2_5.Scale, m.stage_1_iter_2_5.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
 	if err := m.stage_1_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5: %w", err)
+	}
+
+	m.stage_1_conv_g_r_2.Weight = t[14]
+	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
+	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
 
 	m.stage_1_iter_2_8.Weight = t[55]
@@ -986,12 +990,6 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
 
-	m.stage_2_conv_g_r.Weight = t[93]
-	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
-	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
-	}
-
 	m.stage_2_iter_1_2.Weight = t[99]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
 	m.stage_2_iter_1_2.InScale, m.stage_2_iter_1_2.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
@@ -1015,15 +1013,15 @@ func (m *Model) bind() error {
 	m.stage_2_iter_1_5.Scale1, m.stage_2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[118], t[119], t[120], t[121], 1e-05)
 	m.stage_2_iter_1_5.FC2 = t[123]
 
+	m.stage_2_conv_g_r.Weight = t[93]
+	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
+	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_1_6.Weight = t[124]
 	if err := m.stage_2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
-	}
-
-	m.stage_2_conv_g_r_2.Weight = t[93]
-	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[161], t[162], t[163], t[164], 1e-05)
-	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
-		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
 
 	m.stage_2_iter_2_2.Weight = t[135]
@@ -1049,6 +1047,12 @@ func (m *Model) bind() error {
 	m.stage_2_iter_2_5.Scale1, m.stage_2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[154], t[155], t[156], t[157], 1e-05)
 	m.stage_2_iter_2_5.FC2 = t[159]
 
+	m.stage_2_conv_g_r_2.Weight = t[93]
+	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[161], t[162], t[163], t[164], 1e-05)
+	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
+		return fmt.Errorf("stage_2.conv_g_r: %w", err)
+	}
+
 	m.stage_2_iter_2_6.Weight = t[160]
 	if err := m.stage_2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.6: %w", err)
@@ -1064,7 +1068,7 @@ func (m *Model) bind() error {
 // workspace is the memory of one Forward in progress.
 type workspace struct {
 	batch                     int          // the batch size buf and scratch were last fitted to
-	buf                       [6][]float32 // activations, reused as planned by grcc
+	buf                       [5][]float32 // activations, reused as planned by grcc
 	scratch                   []float32
 	stage_2_iter_1_5_branches [2][]float32
 	stage_2_iter_2_5_branches [2][]float32
@@ -1093,23 +1097,20 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*8192 {
 		w.buf[3] = make([]float32, n*8192)
 	}
-	if len(w.buf[4]) < n*8192 {
-		w.buf[4] = make([]float32, n*8192)
-	}
-	if len(w.buf[5]) < n*4096 {
-		w.buf[5] = make([]float32, n*4096)
+	if len(w.buf[4]) < n*4096 {
+		w.buf[4] = make([]float32, n*4096)
 	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
 	need = max(need, m.stage_1_conv_f.ScratchLen(n))
 	need = max(need, m.stage_1_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_1_iter_1_8.ScratchLen(n))
-	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_1_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_1_iter_2_8.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv.ScratchLen(n))
 	need = max(need, m.stage_1_d_conv_1.ScratchLen(n))
@@ -1117,17 +1118,17 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_1_d_conv_1e.ScratchLen(n))
 	need = max(need, m.stage_2_conv_f.ScratchLen(n))
 	need = max(need, m.stage_2_conv_g_f.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_2_iter_1_6.ScratchLen(n))
-	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_0_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5_conv_1_0.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_5.ScratchLen(n))
+	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_6.ScratchLen(n))
 	if len(w.scratch) < need {
 		w.scratch = make([]float32, need)
@@ -1164,29 +1165,23 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_g_f: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*16384], b[2][:n*16384], w.scratch)
 
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
-	m.stage_1_conv_g_r.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
-
 	// stage_1.iter_1.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
-	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
+	m.stage_1_iter_1_2.Forward(n, b[1][:n*16384], b[0][:n*8192], w.scratch)
 
 	// stage_1.iter_1.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
-	m.stage_1_iter_1_5.Forward(n, b[3][:n*8192], b[4][:n*8192], w.scratch)
+	m.stage_1_iter_1_5.Forward(n, b[0][:n*8192], b[3][:n*8192], w.scratch)
 
-	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
-	m.stage_1_iter_1_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], w.scratch)
-
-	// stage_1.conv_g_r: conv 1x1 groups 4, 16x32x32 → 16x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
-	m.stage_1_conv_g_r_2.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
+	// stage_1.iter_1.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_1_8.ForwardUpdate(n, b[3][:n*8192], b[1][:n*16384], nil, b[2][:n*16384], w.scratch)
 
 	// stage_1.iter_2.2: conv 1x1, 16x32x32 → 8x32x32, then stage_1.iter_2.3, then ReLU; its input is stage_1.iter_2.0 and ReLU of %4
 	m.stage_1_iter_2_2.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
 
 	// stage_1.iter_2.5: conv 3x3, 8x32x32 → 8x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
-	m.stage_1_iter_2_5.Forward(n, b[3][:n*8192], b[4][:n*8192], w.scratch)
+	m.stage_1_iter_2_5.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
-	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32
-	m.stage_1_iter_2_8.ForwardUpdate(n, b[4][:n*8192], b[1][:n*16384], b[0][:n*16384], b[2][:n*16384], w.scratch)
+	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
+	m.stage_1_iter_2_8.ForwardUpdate(n, b[0][:n*8192], b[1][:n*16384], nil, b[2][:n*16384], w.scratch)
 
 	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
 	m.stage_1_d_bn.Forward(n, b[1][:n*16384], b[0][:n*16384])
@@ -1195,28 +1190,25 @@ func (m *Model) Forward(in, out []float32) error {
 	m.avgpool1.Forward(n, b[0][:n*16384], b[3][:n*4096])
 
 	// stage_1.d_conv: conv 1x1, 16x16x16 → 16x16x16
-	m.stage_1_d_conv.Forward(n, b[3][:n*4096], b[4][:n*4096], w.scratch)
+	m.stage_1_d_conv.Forward(n, b[3][:n*4096], b[0][:n*4096], w.scratch)
 
 	// stage_1.d_conv_1: conv 1x1, 16x32x32 → 8x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*16384], b[3][:n*8192], w.scratch)
 
 	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16 (im2row)
-	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[0][:n*2048], w.scratch)
+	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[1][:n*2048], w.scratch)
 
 	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*2048], b[3][:n*4096], w.scratch)
+	m.stage_1_d_conv_1e.Forward(n, b[1][:n*2048], b[3][:n*4096], w.scratch)
 
 	// stage_1.downsample: pool path + conv path, 16x16x16
-	runtime.AddInto(b[0][:n*4096], b[4][:n*4096], b[3][:n*4096])
+	runtime.AddInto(b[1][:n*4096], b[0][:n*4096], b[3][:n*4096])
 
 	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
-	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], w.scratch)
+	m.stage_2_conv_f.Forward(n, b[1][:n*4096], b[3][:n*8192], w.scratch)
 
 	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[4][:n*8192], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %46
-	m.stage_2_conv_g_r.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
+	m.stage_2_conv_g_f.Forward(n, b[1][:n*4096], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], w.scratch)
@@ -1225,42 +1217,39 @@ func (m *Model) Forward(in, out []float32) error {
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[5][:n*4096], w.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[4][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
-	w.stage_2_iter_1_5_branches = [2][]float32{b[2][:n*4096], b[5][:n*4096]}
+	w.stage_2_iter_1_5_branches = [2][]float32{b[2][:n*4096], b[4][:n*4096]}
 	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[1][:n*4096], w.scratch)
 
-	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], w.scratch)
-
-	// stage_2.conv_g_r: conv 1x1 groups 4, 32x16x16 → 32x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %46
-	m.stage_2_conv_g_r_2.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
+	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], nil, b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
-	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[5][:n*4096], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[4][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[5][:n*4096], b[1][:n*4096], w.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[4][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[5][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[4][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
 	w.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
-	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[5][:n*4096], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[4][:n*4096], w.scratch)
 
-	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16
-	m.stage_2_iter_2_6.ForwardUpdate(n, b[5][:n*4096], b[3][:n*8192], b[0][:n*8192], b[4][:n*8192], w.scratch)
+	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[4][:n*4096], b[3][:n*8192], nil, b[0][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 32x16x16
-	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])
+	m.lastact_0.Forward(n, b[3][:n*8192], b[0][:n*8192])
 
 	// avgpool 16x16/16, 32x16x16 → 32x1x1
-	m.avgpool2.Forward(n, b[4][:n*8192], b[5][:n*32])
+	m.avgpool2.Forward(n, b[0][:n*8192], b[4][:n*32])
 
 	// classifier: linear 32 → 10
-	m.classifier.Forward(n, b[5][:n*32], out)
+	m.classifier.Forward(n, b[4][:n*32], out)
 	return nil
 }
 
