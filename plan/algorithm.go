@@ -91,16 +91,21 @@ const im2RowMinWaste = 0.2
 //     such as the 7×7/2 stem (3 channels), run direct: the stem 1.45× the
 //     GEMM, 2× im2row, whose gathers would outweigh its short k.
 //   - Dense strided 3×3 ones gather for im2row: 1.2–1.8× the GEMM.
-//   - Grouped 1×1 ones with at most directMaxGroupWidth channels a group
-//     run direct, reading their input in place (no padding, the prologue
-//     applied as it is loaded): 8 a group (GRCNN-55's gate at 56×56) 2.7–4.3×
-//     the GEMM, 16 a group 1.4×. With 32 and 64 a group direct is level at
-//     batch 1 and 0.86–0.94× at batch 8, and im2row 2–4× slower than the
+//   - Grouped 1×1 ones with at most direct1x1MaxGroupWidth channels a
+//     group run direct, reading their input in place (no padding, the
+//     prologue applied as it is loaded): 8 a group (GRCNN-55's gate at
+//     56×56) 2.7–4.3× the GEMM, 16 a group 1.4×, 32 a group (the gates
+//     of GRCNN-55's and GRCNN-109's 14×14 stage) 1.7–1.8× at 14×14 and
+//     16×16, 1.3–1.6× at 7×7 and level at 8×8, at batch 1 and 8, since
+//     the GEMM's tiles of k = 32 spend as long storing as multiplying.
+//     With 64 a group direct is level at 7×7 and mixed at 14×14 (1.25×
+//     at batch 1, 0.97× at batch 8), and im2row 2–4× slower than the
 //     GEMM, so they stay on the GEMM.
 const (
-	directMaxGroupWidth = 16
-	directMinWidth      = 28
-	directMaxInputs     = 4
+	directMaxGroupWidth    = 16
+	direct1x1MaxGroupWidth = 32
+	directMinWidth         = 28
+	directMaxInputs        = 4
 )
 
 func chooseAlgorithm(p *Program) error {
@@ -130,7 +135,7 @@ func convAlgorithm(s *Step) (algo, why string) {
 		if c.Groups == 1 && waste >= im2RowMinWaste {
 			return AlgoIm2Row, fmt.Sprintf("1×1 with %d×%d outputs: as pixel columns %.0f%% of the GEMM's columns would be wasted; as rows, none", out.H, out.W, 100*waste)
 		}
-		if ocg := out.C / c.Groups; c.Groups > 1 && ocg <= directMaxGroupWidth {
+		if ocg := out.C / c.Groups; c.Groups > 1 && ocg <= direct1x1MaxGroupWidth {
 			return AlgoDirect, fmt.Sprintf("grouped 1×1, %d channels a group: each output plane from the input read in place, the prologue applied as it is loaded", ocg)
 		}
 		return AlgoGEMM, "1×1 stride 1: the input is the GEMM's right-hand matrix as it lies"

@@ -495,10 +495,16 @@ func (c *Conv2D) columns(in []float32, b, j0, nt, g int, dst, pack []float32) {
 	icg := c.InC / c.Groups
 	src := in[(b*c.InC+g*icg)*plane+j0 : (b*c.InC+(g+1)*icg)*plane]
 	out := dst[:p.m*nt]
-	if p.path == pathDirect {
+	if p.path == pathDirect && (p.k > kc || c.direct.rmax != mr) {
 		c.directColumns(src, g, nt, out)
 		return
 	}
+	// The GEMM packs the columns once, the prologue applied, for all of
+	// a group's panels, where the direct kernels apply it for each panel
+	// of 32 pixels: in a tile of the update the GEMM measured 8% faster
+	// for a gate of 32 channels a group at 14×14. With k ≤ kc the direct
+	// path's weights are packed as packA packs them (panels of mr rows,
+	// each k columns of its rows), and both paths give the same bits.
 	{
 		ep := gemmEpilogue{relu: c.Relu}
 		if c.Scale != nil {

@@ -976,13 +976,13 @@ type Model struct {
 	layer2_d_conv_1e runtime.Conv2D
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_1.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
 	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_1_8 runtime.Conv2D
@@ -990,7 +990,7 @@ type Model struct {
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_2.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_8 runtime.Conv2D
@@ -998,7 +998,7 @@ type Model struct {
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_3.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
 	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_3_8 runtime.Conv2D
@@ -1006,7 +1006,7 @@ type Model struct {
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_4.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_4_8 runtime.Conv2D
@@ -1014,7 +1014,7 @@ type Model struct {
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_5_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_5.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_5.0 and ReLU of %116
 	layer3_conv_g_r_5 runtime.Conv2D
 	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_5_8 runtime.Conv2D
@@ -1022,7 +1022,7 @@ type Model struct {
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_6_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_6.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_6.0 and ReLU of %116
 	layer3_conv_g_r_6 runtime.Conv2D
 	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_6_8 runtime.Conv2D
@@ -1030,7 +1030,7 @@ type Model struct {
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_7_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_7.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_7.0 and ReLU of %116
 	layer3_conv_g_r_7 runtime.Conv2D
 	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_7_8 runtime.Conv2D
@@ -1038,7 +1038,7 @@ type Model struct {
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_8_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_8.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_8.0 and ReLU of %116
 	layer3_conv_g_r_8 runtime.Conv2D
 	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_8_8 runtime.Conv2D
@@ -1046,7 +1046,7 @@ type Model struct {
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_9_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_9.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_9.0 and ReLU of %116
 	layer3_conv_g_r_9 runtime.Conv2D
 	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_9_8 runtime.Conv2D
@@ -1054,7 +1054,7 @@ type Model struct {
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_10_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_10.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_10.0 and ReLU of %116
 	layer3_conv_g_r_10 runtime.Conv2D
 	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_10_8 runtime.Conv2D
@@ -1062,7 +1062,7 @@ type Model struct {
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_11_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_11.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_11.0 and ReLU of %116
 	layer3_conv_g_r_11 runtime.Conv2D
 	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_11_8 runtime.Conv2D
@@ -1070,7 +1070,7 @@ type Model struct {
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_12_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_12.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_12.0 and ReLU of %116
 	layer3_conv_g_r_12 runtime.Conv2D
 	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_12_8 runtime.Conv2D
@@ -1078,7 +1078,7 @@ type Model struct {
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_13_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_13.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_13.0 and ReLU of %116
 	layer3_conv_g_r_13 runtime.Conv2D
 	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_13_8 runtime.Conv2D
@@ -1086,7 +1086,7 @@ type Model struct {
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_14_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_14.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_14.0 and ReLU of %116
 	layer3_conv_g_r_14 runtime.Conv2D
 	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_14_8 runtime.Conv2D
@@ -1094,7 +1094,7 @@ type Model struct {
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_15_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_15.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_15.0 and ReLU of %116
 	layer3_conv_g_r_15 runtime.Conv2D
 	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_15_8 runtime.Conv2D
@@ -1102,7 +1102,7 @@ type Model struct {
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_16_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_16.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_16.0 and ReLU of %116
 	layer3_conv_g_r_16 runtime.Conv2D
 	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_16_8 runtime.Conv2D
@@ -1110,7 +1110,7 @@ type Model struct {
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_17_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_17.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_17.0 and ReLU of %116
 	layer3_conv_g_r_17 runtime.Conv2D
 	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_17_8 runtime.Conv2D
@@ -1118,7 +1118,7 @@ type Model struct {
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_18_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_18.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_18.0 and ReLU of %116
 	layer3_conv_g_r_18 runtime.Conv2D
 	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_18_8 runtime.Conv2D
@@ -1126,7 +1126,7 @@ type Model struct {
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_19_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_19.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_19.0 and ReLU of %116
 	layer3_conv_g_r_19 runtime.Conv2D
 	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_19_8 runtime.Conv2D
@@ -1134,7 +1134,7 @@ type Model struct {
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_20_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_20.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_20.0 and ReLU of %116
 	layer3_conv_g_r_20 runtime.Conv2D
 	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_20_8 runtime.Conv2D
@@ -1142,7 +1142,7 @@ type Model struct {
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_21_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_21.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_21.0 and ReLU of %116
 	layer3_conv_g_r_21 runtime.Conv2D
 	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_21_8 runtime.Conv2D
@@ -1150,7 +1150,7 @@ type Model struct {
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
 	layer3_iter_22_5 runtime.Winograd
-	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14; its input is layer3.iter_g_22.0 and ReLU of %116
+	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_22.0 and ReLU of %116
 	layer3_conv_g_r_22 runtime.Conv2D
 	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_22_8 runtime.Conv2D
@@ -1926,6 +1926,7 @@ func New() *Model {
 	m.layer3_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    512,
 		InH:    14,
@@ -1975,6 +1976,7 @@ func New() *Model {
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2042,6 +2044,7 @@ func New() *Model {
 	m.layer3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2109,6 +2112,7 @@ func New() *Model {
 	m.layer3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2176,6 +2180,7 @@ func New() *Model {
 	m.layer3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2243,6 +2248,7 @@ func New() *Model {
 	m.layer3_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2310,6 +2316,7 @@ func New() *Model {
 	m.layer3_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2377,6 +2384,7 @@ func New() *Model {
 	m.layer3_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2444,6 +2452,7 @@ func New() *Model {
 	m.layer3_conv_g_r_8 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2511,6 +2520,7 @@ func New() *Model {
 	m.layer3_conv_g_r_9 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2578,6 +2588,7 @@ func New() *Model {
 	m.layer3_conv_g_r_10 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2645,6 +2656,7 @@ func New() *Model {
 	m.layer3_conv_g_r_11 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2712,6 +2724,7 @@ func New() *Model {
 	m.layer3_conv_g_r_12 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2779,6 +2792,7 @@ func New() *Model {
 	m.layer3_conv_g_r_13 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2846,6 +2860,7 @@ func New() *Model {
 	m.layer3_conv_g_r_14 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2913,6 +2928,7 @@ func New() *Model {
 	m.layer3_conv_g_r_15 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -2980,6 +2996,7 @@ func New() *Model {
 	m.layer3_conv_g_r_16 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -3047,6 +3064,7 @@ func New() *Model {
 	m.layer3_conv_g_r_17 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -3114,6 +3132,7 @@ func New() *Model {
 	m.layer3_conv_g_r_18 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -3181,6 +3200,7 @@ func New() *Model {
 	m.layer3_conv_g_r_19 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -3248,6 +3268,7 @@ func New() *Model {
 	m.layer3_conv_g_r_20 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -3315,6 +3336,7 @@ func New() *Model {
 	m.layer3_conv_g_r_21 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -3382,6 +3404,7 @@ func New() *Model {
 	m.layer3_conv_g_r_22 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 32,
 		InC:    1024,
 		InH:    14,
@@ -5091,7 +5114,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
 	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14; its input is layer3.bn_g_f and ReLU of %113
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
 	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116

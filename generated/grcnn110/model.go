@@ -909,13 +909,13 @@ type Model struct {
 	conv_3x3 runtime.Winograd
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
@@ -923,7 +923,7 @@ type Model struct {
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_8 runtime.Conv2D
@@ -931,7 +931,7 @@ type Model struct {
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	stage_1_iter_3_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_3.0 and ReLU of %4
 	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_3_8 runtime.Conv2D
@@ -939,7 +939,7 @@ type Model struct {
 	stage_1_iter_4_2 runtime.Conv2D
 	// stage_1.iter_4.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_4.6, then ReLU (Winograd)
 	stage_1_iter_4_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_4.0 and ReLU of %4
 	stage_1_conv_g_r_4 runtime.Conv2D
 	// stage_1.iter_4.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_4_8 runtime.Conv2D
@@ -947,7 +947,7 @@ type Model struct {
 	stage_1_iter_5_2 runtime.Conv2D
 	// stage_1.iter_5.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_5.6, then ReLU (Winograd)
 	stage_1_iter_5_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_5.0 and ReLU of %4
 	stage_1_conv_g_r_5 runtime.Conv2D
 	// stage_1.iter_5.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_5_8 runtime.Conv2D
@@ -955,7 +955,7 @@ type Model struct {
 	stage_1_iter_6_2 runtime.Conv2D
 	// stage_1.iter_6.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_6.6, then ReLU (Winograd)
 	stage_1_iter_6_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_6.0 and ReLU of %4
 	stage_1_conv_g_r_6 runtime.Conv2D
 	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_6_8 runtime.Conv2D
@@ -1250,6 +1250,7 @@ func New() *Model {
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -1298,6 +1299,7 @@ func New() *Model {
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -1364,6 +1366,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -1430,6 +1433,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -1496,6 +1500,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -1562,6 +1567,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -1628,6 +1634,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -5062,7 +5069,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], w.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4

@@ -1364,7 +1364,7 @@ type Model struct {
 	conv_3x3 runtime.Winograd
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
@@ -1374,7 +1374,7 @@ type Model struct {
 	stage_1_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_1.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_1_5 runtime.SKAttention
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_6 runtime.Conv2D
@@ -1386,7 +1386,7 @@ type Model struct {
 	stage_1_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_2.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_2_5 runtime.SKAttention
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_6 runtime.Conv2D
@@ -1398,7 +1398,7 @@ type Model struct {
 	stage_1_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_3.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_3_5 runtime.SKAttention
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32 (direct); its input is stage_1.iter_g_3.0 and ReLU of %4
 	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_3_6 runtime.Conv2D
@@ -1410,7 +1410,7 @@ type Model struct {
 	stage_1_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_4.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_4_5 runtime.SKAttention
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_4.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32 (direct); its input is stage_1.iter_g_4.0 and ReLU of %4
 	stage_1_conv_g_r_4 runtime.Conv2D
 	// stage_1.iter_4.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_4_6 runtime.Conv2D
@@ -1422,7 +1422,7 @@ type Model struct {
 	stage_1_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_5.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_5_5 runtime.SKAttention
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_5.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32 (direct); its input is stage_1.iter_g_5.0 and ReLU of %4
 	stage_1_conv_g_r_5 runtime.Conv2D
 	// stage_1.iter_5.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_5_6 runtime.Conv2D
@@ -1434,7 +1434,7 @@ type Model struct {
 	stage_1_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_1.iter_6.5: selective-kernel attention over 2 branches, 192x32x32
 	stage_1_iter_6_5 runtime.SKAttention
-	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32; its input is stage_1.iter_g_6.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 384x32x32 → 384x32x32 (direct); its input is stage_1.iter_g_6.0 and ReLU of %4
 	stage_1_conv_g_r_6 runtime.Conv2D
 	// stage_1.iter_6.6: conv 1x1, 192x32x32 → 384x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 384x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_6_6 runtime.Conv2D
@@ -1462,7 +1462,7 @@ type Model struct {
 	stage_2_iter_1_2 runtime.Conv2D
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
+	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_1_5 runtime.SKAttention
@@ -1474,7 +1474,7 @@ type Model struct {
 	stage_2_iter_2_2 runtime.Conv2D
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_2_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
+	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_2_5 runtime.SKAttention
@@ -1486,7 +1486,7 @@ type Model struct {
 	stage_2_iter_3_2 runtime.Conv2D
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_3_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
+	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_3_5 runtime.SKAttention
@@ -1498,7 +1498,7 @@ type Model struct {
 	stage_2_iter_4_2 runtime.Conv2D
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_4_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
+	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_4_5 runtime.SKAttention
@@ -1510,7 +1510,7 @@ type Model struct {
 	stage_2_iter_5_2 runtime.Conv2D
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_5_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
+	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_5_5 runtime.SKAttention
@@ -1522,7 +1522,7 @@ type Model struct {
 	stage_2_iter_6_2 runtime.Conv2D
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_6_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
+	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_6_5 runtime.SKAttention
@@ -1534,7 +1534,7 @@ type Model struct {
 	stage_2_iter_7_2 runtime.Conv2D
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_7_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
+	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_7_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_7_5 runtime.SKAttention
@@ -1546,7 +1546,7 @@ type Model struct {
 	stage_2_iter_8_2 runtime.Conv2D
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_8_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
+	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_8_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_8_5 runtime.SKAttention
@@ -1558,7 +1558,7 @@ type Model struct {
 	stage_2_iter_9_2 runtime.Conv2D
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
 	stage_2_iter_9_5_conv_0_0 runtime.Conv2D
-	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
+	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU (direct)
 	stage_2_iter_9_5_conv_1_0 runtime.Conv2D
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
 	stage_2_iter_9_5 runtime.SKAttention
@@ -1590,7 +1590,7 @@ type Model struct {
 	stage_3_iter_1_2 runtime.Conv2D
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_1_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
+	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_1_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_1_5 runtime.SKAttention
@@ -1602,7 +1602,7 @@ type Model struct {
 	stage_3_iter_2_2 runtime.Conv2D
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_2_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
+	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_2_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_2_5 runtime.SKAttention
@@ -1614,7 +1614,7 @@ type Model struct {
 	stage_3_iter_3_2 runtime.Conv2D
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_3_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
+	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_3_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_3_5 runtime.SKAttention
@@ -1626,7 +1626,7 @@ type Model struct {
 	stage_3_iter_4_2 runtime.Conv2D
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_4_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
+	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_4_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_4_5 runtime.SKAttention
@@ -1638,7 +1638,7 @@ type Model struct {
 	stage_3_iter_5_2 runtime.Conv2D
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_5_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
+	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_5_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_5_5 runtime.SKAttention
@@ -1650,7 +1650,7 @@ type Model struct {
 	stage_3_iter_6_2 runtime.Conv2D
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_6_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
+	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_6_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_6_5 runtime.SKAttention
@@ -1662,7 +1662,7 @@ type Model struct {
 	stage_3_iter_7_2 runtime.Conv2D
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_7_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
+	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_7_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_7_5 runtime.SKAttention
@@ -1674,7 +1674,7 @@ type Model struct {
 	stage_3_iter_8_2 runtime.Conv2D
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_8_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
+	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_8_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_8_5 runtime.SKAttention
@@ -1686,7 +1686,7 @@ type Model struct {
 	stage_3_iter_9_2 runtime.Conv2D
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_9_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
+	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_9_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_9_5 runtime.SKAttention
@@ -1698,7 +1698,7 @@ type Model struct {
 	stage_3_iter_10_2 runtime.Conv2D
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_10_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
+	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_10_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_10_5 runtime.SKAttention
@@ -1710,7 +1710,7 @@ type Model struct {
 	stage_3_iter_11_2 runtime.Conv2D
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_11_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
+	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_11_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_11_5 runtime.SKAttention
@@ -1722,7 +1722,7 @@ type Model struct {
 	stage_3_iter_12_2 runtime.Conv2D
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_12_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
+	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_12_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_12_5 runtime.SKAttention
@@ -1734,7 +1734,7 @@ type Model struct {
 	stage_3_iter_13_2 runtime.Conv2D
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_13_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
+	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_13_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_13_5 runtime.SKAttention
@@ -1746,7 +1746,7 @@ type Model struct {
 	stage_3_iter_14_2 runtime.Conv2D
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_14_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
+	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_14_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_14_5 runtime.SKAttention
@@ -1758,7 +1758,7 @@ type Model struct {
 	stage_3_iter_15_2 runtime.Conv2D
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_15_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
+	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_15_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_15_5 runtime.SKAttention
@@ -1770,7 +1770,7 @@ type Model struct {
 	stage_3_iter_16_2 runtime.Conv2D
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_16_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
+	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_16_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_16_5 runtime.SKAttention
@@ -1782,7 +1782,7 @@ type Model struct {
 	stage_3_iter_17_2 runtime.Conv2D
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_17_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
+	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_17_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_17_5 runtime.SKAttention
@@ -1794,7 +1794,7 @@ type Model struct {
 	stage_3_iter_18_2 runtime.Conv2D
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
 	stage_3_iter_18_5_conv_0_0 runtime.Conv2D
-	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
+	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU (direct)
 	stage_3_iter_18_5_conv_1_0 runtime.Conv2D
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
 	stage_3_iter_18_5 runtime.SKAttention
@@ -1845,6 +1845,7 @@ func New() *Model {
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -1926,6 +1927,7 @@ func New() *Model {
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    384,
 		InH:    32,
@@ -2025,6 +2027,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    384,
 		InH:    32,
@@ -2124,6 +2127,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    384,
 		InH:    32,
@@ -2223,6 +2227,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    384,
 		InH:    32,
@@ -2322,6 +2327,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    384,
 		InH:    32,
@@ -2421,6 +2427,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    384,
 		InH:    32,
@@ -2647,6 +2654,7 @@ func New() *Model {
 	m.stage_2_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -2745,6 +2753,7 @@ func New() *Model {
 	m.stage_2_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -2843,6 +2852,7 @@ func New() *Model {
 	m.stage_2_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -2941,6 +2951,7 @@ func New() *Model {
 	m.stage_2_iter_4_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -3039,6 +3050,7 @@ func New() *Model {
 	m.stage_2_iter_5_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -3137,6 +3149,7 @@ func New() *Model {
 	m.stage_2_iter_6_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -3235,6 +3248,7 @@ func New() *Model {
 	m.stage_2_iter_7_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -3333,6 +3347,7 @@ func New() *Model {
 	m.stage_2_iter_8_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -3431,6 +3446,7 @@ func New() *Model {
 	m.stage_2_iter_9_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    320,
 		InH:    16,
@@ -3681,6 +3697,7 @@ func New() *Model {
 	m.stage_3_iter_1_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -3779,6 +3796,7 @@ func New() *Model {
 	m.stage_3_iter_2_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -3877,6 +3895,7 @@ func New() *Model {
 	m.stage_3_iter_3_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -3975,6 +3994,7 @@ func New() *Model {
 	m.stage_3_iter_4_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4073,6 +4093,7 @@ func New() *Model {
 	m.stage_3_iter_5_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4171,6 +4192,7 @@ func New() *Model {
 	m.stage_3_iter_6_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4269,6 +4291,7 @@ func New() *Model {
 	m.stage_3_iter_7_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4367,6 +4390,7 @@ func New() *Model {
 	m.stage_3_iter_8_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4465,6 +4489,7 @@ func New() *Model {
 	m.stage_3_iter_9_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4563,6 +4588,7 @@ func New() *Model {
 	m.stage_3_iter_10_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4661,6 +4687,7 @@ func New() *Model {
 	m.stage_3_iter_11_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4759,6 +4786,7 @@ func New() *Model {
 	m.stage_3_iter_12_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4857,6 +4885,7 @@ func New() *Model {
 	m.stage_3_iter_13_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -4955,6 +4984,7 @@ func New() *Model {
 	m.stage_3_iter_14_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -5053,6 +5083,7 @@ func New() *Model {
 	m.stage_3_iter_15_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -5151,6 +5182,7 @@ func New() *Model {
 	m.stage_3_iter_16_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -5249,6 +5281,7 @@ func New() *Model {
 	m.stage_3_iter_17_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -5347,6 +5380,7 @@ func New() *Model {
 	m.stage_3_iter_18_5_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    448,
 		InH:    8,
@@ -7078,7 +7112,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 384x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*393216], w.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 384x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*393216], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 384x32x32 → 192x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
@@ -7217,7 +7251,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU
+	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7233,7 +7267,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU
+	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7249,7 +7283,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU
+	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7265,7 +7299,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU
+	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7281,7 +7315,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU
+	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7297,7 +7331,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU
+	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7313,7 +7347,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU
+	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7329,7 +7363,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU
+	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7345,7 +7379,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
 	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
 
-	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU
+	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
@@ -7395,7 +7429,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU
+	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7411,7 +7445,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU
+	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7427,7 +7461,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU
+	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7443,7 +7477,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU
+	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7459,7 +7493,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU
+	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7475,7 +7509,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU
+	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7491,7 +7525,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU
+	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7507,7 +7541,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU
+	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7523,7 +7557,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU
+	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7539,7 +7573,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU
+	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7555,7 +7589,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU
+	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7571,7 +7605,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU
+	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7587,7 +7621,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU
+	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7603,7 +7637,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU
+	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7619,7 +7653,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU
+	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7635,7 +7669,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU
+	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7651,7 +7685,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU
+	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
@@ -7667,7 +7701,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
 	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
-	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU
+	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU (direct)
 	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8

@@ -495,13 +495,13 @@ type Model struct {
 	conv_3x3 runtime.Winograd
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	stage_1_conv_f runtime.Conv2D
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	stage_1_conv_g_f runtime.Conv2D
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
 	stage_1_iter_1_2 runtime.Conv2D
 	// stage_1.iter_1.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_1.6, then ReLU (Winograd)
 	stage_1_iter_1_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_1.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_1.0 and ReLU of %4
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
@@ -509,7 +509,7 @@ type Model struct {
 	stage_1_iter_2_2 runtime.Conv2D
 	// stage_1.iter_2.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_2.6, then ReLU (Winograd)
 	stage_1_iter_2_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_2.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_2.0 and ReLU of %4
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_8 runtime.Conv2D
@@ -517,7 +517,7 @@ type Model struct {
 	stage_1_iter_3_2 runtime.Conv2D
 	// stage_1.iter_3.5: conv 3x3, 128x32x32 → 128x32x32, then stage_1.iter_3.6, then ReLU (Winograd)
 	stage_1_iter_3_5 runtime.Winograd
-	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32; its input is stage_1.iter_g_3.0 and ReLU of %4
+	// stage_1.conv_g_r: conv 1x1 groups 16, 512x32x32 → 512x32x32 (direct); its input is stage_1.iter_g_3.0 and ReLU of %4
 	stage_1_conv_g_r_3 runtime.Conv2D
 	// stage_1.iter_3.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_3_8 runtime.Conv2D
@@ -692,6 +692,7 @@ func New() *Model {
 	m.stage_1_conv_g_f = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    64,
 		InH:    32,
@@ -740,6 +741,7 @@ func New() *Model {
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -806,6 +808,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -872,6 +875,7 @@ func New() *Model {
 	m.stage_1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
 		InC:    512,
 		InH:    32,
@@ -2702,7 +2706,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.conv_f: conv 3x3 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_f and ReLU of %1
 	m.stage_1_conv_f.Forward(n, b[0][:n*65536], b[1][:n*524288], w.scratch)
 
-	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32; its input is stage_1.bn_g_f and ReLU of %1
+	// stage_1.conv_g_f: conv 1x1 groups 16, 64x32x32 → 512x32x32 (direct); its input is stage_1.bn_g_f and ReLU of %1
 	m.stage_1_conv_g_f.Forward(n, b[0][:n*65536], b[2][:n*524288], w.scratch)
 
 	// stage_1.iter_1.2: conv 1x1, 512x32x32 → 128x32x32, then stage_1.iter_1.3, then ReLU; its input is stage_1.iter_1.0 and ReLU of %4
