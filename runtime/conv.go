@@ -505,30 +505,17 @@ func (c *Conv2D) columns(in []float32, b, j0, nt, g int, dst, pack []float32) {
 	// for a gate of 32 channels a group at 14×14. With k ≤ kc the direct
 	// path's weights are packed as packA packs them (panels of mr rows,
 	// each k columns of its rows), and both paths give the same bits.
-	{
-		ep := gemmEpilogue{relu: c.Relu}
-		if c.Scale != nil {
-			ep.scale = c.Scale[g*p.m : (g+1)*p.m]
+	ep := c.groupEpilogue(g)
+	wp := c.wp[g*p.m*p.k : (g+1)*p.m*p.k]
+	for k0 := 0; k0 < p.k; k0 += kc {
+		kl := min(kc, p.k-k0)
+		e := gemmEpilogue{}
+		if k0+kl == p.k {
+			e = ep
 		}
-		if c.Shift != nil {
-			ep.shift = c.Shift[g*p.m : (g+1)*p.m]
-		}
-		wp := c.wp[g*p.m*p.k : (g+1)*p.m*p.k]
-		for k0 := 0; k0 < p.k; k0 += kc {
-			kl := min(kc, p.k-k0)
-			e := gemmEpilogue{}
-			if k0+kl == p.k {
-				e = ep
-			}
-			tile := pack[:packedLen(kl, nt)]
-			if c.InScale == nil {
-				packOffs(tile, src, c.offs[k0:k0+kl], nt)
-			} else {
-				ch := g*icg + k0
-				packOffsAct(tile, src, c.offs[k0:k0+kl], nt, c.InScale[ch:ch+kl], c.InShift[ch:ch+kl], c.InRelu)
-			}
-			sgemmPacked(p.m, 0, rowPanels(p.m), nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, out, nt, k0 > 0, e)
-		}
+		tile := pack[:packedLen(kl, nt)]
+		c.packInput(tile, src, g, k0, kl, nt, true)
+		sgemmPacked(p.m, 0, rowPanels(p.m), nt, kl, wp[k0*p.m:(k0+kl)*p.m], tile, out, nt, k0 > 0, e)
 	}
 }
 
@@ -619,13 +606,7 @@ func (cl *convCall) gemmUnit(u, w int) {
 	}
 
 	// The epilogue runs in the micro-kernel after the last block of k.
-	ep := gemmEpilogue{relu: c.Relu}
-	if c.Scale != nil {
-		ep.scale = c.Scale[g*p.m : (g+1)*p.m]
-	}
-	if c.Shift != nil {
-		ep.shift = c.Shift[g*p.m : (g+1)*p.m]
-	}
+	ep := c.groupEpilogue(g)
 
 	for k0 := 0; k0 < p.k; k0 += kc {
 		kl := min(kc, p.k-k0)
@@ -732,14 +713,33 @@ func (cl *convCall) packUnit(u int) {
 // the input prologue for pathPointwise, whose rows are input channels
 // (pathShift applies it when it pads the input).
 func (cl *convCall) pack(tile, src []float32, g, k0, kl, nt int) {
-	c := cl.c
+	cl.c.packInput(tile, src, g, k0, kl, nt, cl.c.plan.path == pathPointwise)
+}
+
+// packInput packs rows [k0, k0+kl) of group g's B, nt columns from src
+// (row k at the offset of step k), through the input prologue when
+// prologue is set and the convolution has one.
+func (c *Conv2D) packInput(tile, src []float32, g, k0, kl, nt int, prologue bool) {
 	offs := c.offs[k0 : k0+kl]
-	if c.InScale == nil || c.plan.path != pathPointwise {
+	if c.InScale == nil || !prologue {
 		packOffs(tile, src, offs, nt)
 		return
 	}
 	ch := g*(c.InC/c.Groups) + k0
 	packOffsAct(tile, src, offs, nt, c.InScale[ch:ch+kl], c.InShift[ch:ch+kl], c.InRelu)
+}
+
+// groupEpilogue is the epilogue of group g's output channels.
+func (c *Conv2D) groupEpilogue(g int) gemmEpilogue {
+	m := c.plan.m
+	ep := gemmEpilogue{relu: c.Relu}
+	if c.Scale != nil {
+		ep.scale = c.Scale[g*m : (g+1)*m]
+	}
+	if c.Shift != nil {
+		ep.shift = c.Shift[g*m : (g+1)*m]
+	}
+	return ep
 }
 
 // tapOffset is where row k of the im2col matrix of pathShift starts in the
