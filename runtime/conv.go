@@ -770,10 +770,41 @@ func (c *Conv2D) padPlane(in, scratch []float32, u, batch int) {
 // over the phases: called on each row of a phase, 16 or 29 floats long, the
 // prologue cost SK-GRCNN-109's strided selective-kernel branches at 56×56
 // more than their convolution (with the gather at stride 2 in AVX-512,
-// 0.71 → 0.48 ms a branch alone).
+// 0.71 → 0.48 ms a branch alone). With AVX-512 and strides 1, 2 or 4 one
+// call does all the rows of a row phase (padPhases): the four calls a row
+// had cost the grouped 3×3 at 56×56 5–10% and the 3×3/2 at 14×14 on this
+// path 20% (BenchmarkConv).
 func (c *Conv2D) padChannel(dst, src []float32, ic int) {
 	p := &c.plan
 	phase := p.ph * p.pw
+	if useAVX512 && (c.SW == 1 || c.SW == 2 || c.SW == 4) {
+		// One call for the rows of each row phase that hold input.
+		var s, t float32
+		if c.InScale != nil {
+			s, t = c.InScale[ic], c.InShift[ic]
+		}
+		for a := range c.SH {
+			lo, hi := p.ph, p.ph // the rows i of this phase that hold input
+			for i := range p.ph {
+				if ih := i*c.SH + a - c.PH; ih >= 0 && ih < c.InH {
+					lo, hi = min(lo, i), i+1
+				}
+			}
+			for i := range p.ph {
+				if i < lo || i >= hi {
+					for b := range c.SW {
+						clear(dst[(a*c.SW+b)*phase+i*p.pw:][:p.pw])
+					}
+				}
+			}
+			if lo < hi {
+				ih := lo*c.SH + a - c.PH
+				padPhases(dst[a*c.SW*phase+lo*p.pw:], p.pw, phase, p.pw, src[ih*c.InW:], c.SH*c.InW, c.InW, c.PW,
+					hi-lo, c.SW, s, t, c.InScale != nil, c.InRelu)
+			}
+		}
+		return
+	}
 	var buf [padRowMax]float32
 	whole := c.InScale != nil && c.InW <= padRowMax
 	for a := range c.SH {
@@ -802,8 +833,39 @@ func (c *Conv2D) padChannel(dst, src []float32, ic int) {
 	}
 }
 
-// padRowMax is the widest input row that padChannel (and Winograd's
-// padRows) passes through the prologue whole, in a buffer on the stack.
+// padPhases pads rows input rows (each inW floats of src, srcStride
+// apart) with pad zeros on the left and zeros on the right, optionally
+// through the prologue max(x·s + t, 0) (without the max unless relu), and
+// splits each into its m column phases (m = 1, 2 or 4; phase floats apart,
+// n columns each): dst[r·rowLen + p·phase + j] gets padded column m·j + p
+// of row r. AVX-512 only: one call for all the rows (see padPhasesAVX512).
+func padPhases(dst []float32, rowLen, phase, n int, src []float32, srcStride, inW, pad, rows, m int, s, t float32, scaled, relu bool) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = dst[(rows-1)*rowLen+(m-1)*phase+n-1]
+	_ = src[(rows-1)*srcStride+inW-1]
+	flags := 0
+	if scaled {
+		flags = 1
+		if relu {
+			flags |= 2
+		}
+	}
+	switch m {
+	case 1:
+		flags |= 8
+	case 4:
+		flags |= 4
+	case 2:
+	default:
+		panic("runtime: padPhases: phases must be 1, 2 or 4")
+	}
+	padPhasesAVX512(&dst[0], rowLen, phase, n, &src[0], srcStride, inW, pad, rows, s, t, flags)
+}
+
+// padRowMax is the widest input row that padChannel passes through the
+// prologue whole, in a buffer on the stack, without AVX-512.
 const padRowMax = 512
 
 // gatherRow sets dst[t] = src[x0+t*stride], or 0 where that index is outside

@@ -34,18 +34,6 @@ func maxPool3s2AVX512(dst, src *float32, blocks int)
 //go:noescape
 func gatherEvenAVX512(dst, src *float32, blocks int)
 
-// deinterleave4AVX512 sets dst[p·stride + t] = src[4t + p] for p < 4 and
-// t < n, reading src[:64·⌈n/16⌉].
-//
-//go:noescape
-func deinterleave4AVX512(dst *float32, stride int, src *float32, n int)
-
-// deinterleave2AVX512 sets dst[p·stride + t] = src[2t + p] for p < 2 and
-// t < n, reading src[:32·⌈n/16⌉].
-//
-//go:noescape
-func deinterleave2AVX512(dst *float32, stride int, src *float32, n int)
-
 // avgPool2s2AVX512 sets dst[j] to the average of r0[2j], r0[2j+1], r1[2j]
 // and r1[2j+1] (summed in that order, times inv) for blocks·16 outputs.
 //
@@ -62,3 +50,9 @@ func sumAVX512(x *float32, n int) float64
 //
 //go:noescape
 func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32)
+
+// padPhasesAVX512 pads rows input rows and splits them into Winograd's
+// column phases (see Winograd.padRows and the assembly).
+//
+//go:noescape
+func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride, inW, pad, rows int, s, t float32, flags int)

@@ -332,115 +332,6 @@ gather_done:
 	VZEROUPPER
 	RET
 
-// func deinterleave4AVX512(dst *float32, stride int, src *float32, n int)
-//
-// For t < n, phase p of dst (stride floats apart) gets dst[p·stride + t] =
-// src[4t + p]: a padded row split into the four column phases of
-// Winograd's input. Blocks of 16 outputs from 64 inputs, even and odd
-// lanes twice; the last block stores only its first n%16 lanes, and reads
-// src[:64·⌈n/16⌉].
-TEXT ·deinterleave4AVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), AX
-	MOVQ stride+8(FP), DX
-	SHLQ $2, DX
-	MOVQ src+16(FP), BX
-	MOVQ n+24(FP), CX
-	VMOVDQU32 evenLanes<>(SB), Z30
-	VMOVDQU32 oddLanes<>(SB), Z31
-	LEAQ (AX)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	MOVL $0xffff, R11
-	KMOVW R11, K1
-deint_loop:
-	CMPQ CX, $0
-	JLE deint_done
-	CMPQ CX, $16
-	JGE deint_block
-	MOVL $1, R11
-	SHLL CX, R11
-	SUBL $1, R11
-	KMOVW R11, K1
-deint_block:
-	VMOVUPS (BX), Z0
-	VMOVUPS 64(BX), Z1
-	VMOVUPS 128(BX), Z2
-	VMOVUPS 192(BX), Z3
-	VMOVAPS Z30, Z4
-	VPERMI2PS Z1, Z0, Z4 // src[2j] of the first 32
-	VMOVAPS Z31, Z5
-	VPERMI2PS Z1, Z0, Z5 // src[2j+1]
-	VMOVAPS Z30, Z6
-	VPERMI2PS Z3, Z2, Z6 // src[32+2j]
-	VMOVAPS Z31, Z7
-	VPERMI2PS Z3, Z2, Z7 // src[32+2j+1]
-	VMOVAPS Z30, Z8
-	VPERMI2PS Z6, Z4, Z8 // src[4j]
-	VMOVAPS Z31, Z9
-	VPERMI2PS Z6, Z4, Z9 // src[4j+2]
-	VMOVAPS Z30, Z10
-	VPERMI2PS Z7, Z5, Z10 // src[4j+1]
-	VMOVAPS Z31, Z11
-	VPERMI2PS Z7, Z5, Z11 // src[4j+3]
-	VMOVUPS Z8, K1, (AX)
-	VMOVUPS Z10, K1, (R8)
-	VMOVUPS Z9, K1, (R9)
-	VMOVUPS Z11, K1, (R10)
-	ADDQ $64, AX
-	ADDQ $64, R8
-	ADDQ $64, R9
-	ADDQ $64, R10
-	ADDQ $256, BX
-	SUBQ $16, CX
-	JMP deint_loop
-deint_done:
-	VZEROUPPER
-	RET
-
-// func deinterleave2AVX512(dst *float32, stride int, src *float32, n int)
-//
-// For t < n, phase p of dst (stride floats apart) gets dst[p·stride + t] =
-// src[2t + p]: a padded row split into the two column phases of Winograd
-// F(2×2, 3×3)'s input. Blocks of 16 outputs from 32 inputs; the last block
-// stores only its first n%16 lanes, and reads src[:32·⌈n/16⌉].
-TEXT ·deinterleave2AVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), AX
-	MOVQ stride+8(FP), DX
-	SHLQ $2, DX
-	MOVQ src+16(FP), BX
-	MOVQ n+24(FP), CX
-	VMOVDQU32 evenLanes<>(SB), Z30
-	VMOVDQU32 oddLanes<>(SB), Z31
-	LEAQ (AX)(DX*1), R8
-	MOVL $0xffff, R11
-	KMOVW R11, K1
-deint2_loop:
-	CMPQ CX, $0
-	JLE deint2_done
-	CMPQ CX, $16
-	JGE deint2_block
-	MOVL $1, R11
-	SHLL CX, R11
-	SUBL $1, R11
-	KMOVW R11, K1
-deint2_block:
-	VMOVUPS (BX), Z0
-	VMOVUPS 64(BX), Z1
-	VMOVAPS Z30, Z4
-	VPERMI2PS Z1, Z0, Z4 // src[2j]
-	VMOVAPS Z31, Z5
-	VPERMI2PS Z1, Z0, Z5 // src[2j+1]
-	VMOVUPS Z4, K1, (AX)
-	VMOVUPS Z5, K1, (R8)
-	ADDQ $64, AX
-	ADDQ $64, R8
-	ADDQ $128, BX
-	SUBQ $16, CX
-	JMP deint2_loop
-deint2_done:
-	VZEROUPPER
-	RET
-
 // func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
 //
 // For blocks·16 outputs, dst[j] = (((r0[2j] + r0[2j+1]) + r1[2j]) +
@@ -558,3 +449,149 @@ mix_loop:
 mix_done:
 	VZEROUPPER
 	RET
+
+// func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride, inW, pad, rows int, s, t float32, flags int)
+//
+// Pads rows input rows of inW floats (srcStride floats apart in src) with
+// pad zeros on the left and zeros on the right, and splits each into its m
+// column phases (m = 1 with flag 8, 4 with flag 4, else 2), phase floats
+// apart: for t < n, dst[r·rowLen + p·phase + t] = f(src[r·srcStride +
+// m·t + p - pad]) where that column lies in the row, else 0, with f(x) =
+// x·s + t with flag 1 (then max(f, 0) with flag 2), else x. Padding each
+// row into a buffer and splitting it took four calls a row; this is one
+// call for all rows. The input columns of each block of 16 outputs are
+// loaded under masks that hold the lanes inside the row (idx < inW,
+// compared unsigned so that columns left of the row fail too), and the
+// masked-off lanes stay zero through f, as the padding did.
+TEXT ·padPhasesAVX512(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), AX
+	MOVQ rowLen+8(FP), R12
+	SHLQ $2, R12
+	MOVQ phase+16(FP), DX
+	MOVQ src+32(FP), BX
+	MOVQ srcStride+40(FP), R13
+	MOVQ inW+48(FP), R9
+	VPBROADCASTD R9, Z19 // inW
+	MOVQ pad+56(FP), R14
+	MOVQ rows+64(FP), DI
+	VBROADCASTSS s+72(FP), Z16
+	VBROADCASTSS t+76(FP), Z17
+	VXORPS Z18, Z18, Z18
+	MOVQ flags+80(FP), R8
+	VMOVDQU32 laneIndex<>(SB), Z20
+	MOVL $16, R9
+	VPBROADCASTD R9, Z22
+	VMOVDQU32 evenLanes<>(SB), Z30
+	VMOVDQU32 oddLanes<>(SB), Z31
+	NEGQ R14 // the input column of lane 0 of the first block: -pad
+pp_row:
+	TESTQ DI, DI
+	JEQ pp_done
+	MOVQ AX, R9    // phase 0 of this row's block
+	MOVQ R14, R10  // the input column of the block's lane 0
+	MOVQ n+24(FP), CX // outputs of each phase left
+pp_block:
+	MOVQ $0xffff, R11
+	CMPQ CX, $16
+	JGE pp_full
+	MOVL $1, R11
+	SHLL CX, R11
+	SUBL $1, R11
+pp_full:
+	KMOVW R11, K7
+	// Z21: the input column of each lane of the block's first vector.
+	VPBROADCASTD R10, Z21
+	VPADDD Z20, Z21, Z21
+	LEAQ (BX)(R10*4), SI
+	VPCMPUD $1, Z19, Z21, K1
+	VMOVUPS.Z (SI), K1, Z0
+	TESTQ $8, R8
+	JNE pp_loaded
+	VPADDD Z22, Z21, Z21
+	VPCMPUD $1, Z19, Z21, K2
+	VMOVUPS.Z 64(SI), K2, Z1
+	TESTQ $4, R8
+	JEQ pp_loaded
+	VPADDD Z22, Z21, Z21
+	VPCMPUD $1, Z19, Z21, K3
+	VMOVUPS.Z 128(SI), K3, Z2
+	VPADDD Z22, Z21, Z21
+	VPCMPUD $1, Z19, Z21, K4
+	VMOVUPS.Z 192(SI), K4, Z3
+pp_loaded:
+	TESTQ $1, R8
+	JEQ pp_permute
+	// Lanes outside the row stay zero: the masks zero them.
+	VMULPS.Z Z16, Z0, K1, Z0
+	VADDPS.Z Z17, Z0, K1, Z0
+	VMULPS.Z Z16, Z1, K2, Z1
+	VADDPS.Z Z17, Z1, K2, Z1
+	VMULPS.Z Z16, Z2, K3, Z2
+	VADDPS.Z Z17, Z2, K3, Z2
+	VMULPS.Z Z16, Z3, K4, Z3
+	VADDPS.Z Z17, Z3, K4, Z3
+	TESTQ $2, R8
+	JEQ pp_permute
+	VMAXPS Z18, Z0, Z0
+	VMAXPS Z18, Z1, Z1
+	VMAXPS Z18, Z2, Z2
+	VMAXPS Z18, Z3, Z3
+pp_permute:
+	TESTQ $8, R8
+	JEQ pp_two
+	VMOVUPS Z0, K7, (R9)
+	ADDQ $16, R10
+	JMP pp_next
+pp_two:
+	LEAQ (R9)(DX*4), R11 // phase 1
+	VMOVAPS Z30, Z4
+	VPERMI2PS Z1, Z0, Z4 // columns 2j of the first 32
+	VMOVAPS Z31, Z5
+	VPERMI2PS Z1, Z0, Z5 // columns 2j+1
+	TESTQ $4, R8
+	JNE pp_four
+	VMOVUPS Z4, K7, (R9)
+	VMOVUPS Z5, K7, (R11)
+	ADDQ $32, R10
+	JMP pp_next
+pp_four:
+	VMOVAPS Z30, Z6
+	VPERMI2PS Z3, Z2, Z6 // columns 32+2j
+	VMOVAPS Z31, Z7
+	VPERMI2PS Z3, Z2, Z7 // columns 32+2j+1
+	VMOVAPS Z30, Z8
+	VPERMI2PS Z6, Z4, Z8 // columns 4j
+	VMOVAPS Z31, Z9
+	VPERMI2PS Z6, Z4, Z9 // columns 4j+2
+	VMOVAPS Z30, Z10
+	VPERMI2PS Z7, Z5, Z10 // columns 4j+1
+	VMOVAPS Z31, Z11
+	VPERMI2PS Z7, Z5, Z11 // columns 4j+3
+	VMOVUPS Z8, K7, (R9)
+	VMOVUPS Z10, K7, (R11)
+	LEAQ (R11)(DX*4), R11
+	VMOVUPS Z9, K7, (R11)
+	LEAQ (R11)(DX*4), R11
+	VMOVUPS Z11, K7, (R11)
+	ADDQ $64, R10
+pp_next:
+	ADDQ $64, R9
+	SUBQ $16, CX
+	JG pp_block
+	ADDQ R12, AX
+	LEAQ (BX)(R13*4), BX
+	DECQ DI
+	JMP pp_row
+pp_done:
+	VZEROUPPER
+	RET
+
+DATA laneIndex<>+0(SB)/8, $0x0000000100000000
+DATA laneIndex<>+8(SB)/8, $0x0000000300000002
+DATA laneIndex<>+16(SB)/8, $0x0000000500000004
+DATA laneIndex<>+24(SB)/8, $0x0000000700000006
+DATA laneIndex<>+32(SB)/8, $0x0000000900000008
+DATA laneIndex<>+40(SB)/8, $0x0000000b0000000a
+DATA laneIndex<>+48(SB)/8, $0x0000000d0000000c
+DATA laneIndex<>+56(SB)/8, $0x0000000f0000000e
+GLOBL laneIndex<>(SB), RODATA, $64

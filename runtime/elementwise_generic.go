@@ -38,14 +38,6 @@ func maxPool3s2AVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }
 
-func deinterleave4AVX512(dst *float32, stride int, src *float32, n int) {
-	panic("runtime: no assembly kernels")
-}
-
-func deinterleave2AVX512(dst *float32, stride int, src *float32, n int) {
-	panic("runtime: no assembly kernels")
-}
-
 func gatherEvenAVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }
@@ -59,5 +51,9 @@ func sumAVX512(x *float32, n int) float64 {
 }
 
 func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32) {
+	panic("runtime: no assembly kernels")
+}
+
+func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride, inW, pad, rows int, s, t float32, flags int) {
 	panic("runtime: no assembly kernels")
 }

@@ -58,12 +58,14 @@ func testConvFused(t *testing.T) {
 		same(t, tc.String()+" prologue", got, want)
 		checked["prologue"]++
 		if runtime.WinogradApplies(tc.k, tc.k, tc.s, tc.s, tc.d, tc.d, tc.groups) {
-			w := &runtime.Winograd{InC: base.InC, InH: base.InH, InW: base.InW, OutC: base.OutC, OutH: base.OutH, OutW: base.OutW,
-				PH: base.PH, PW: base.PW, Weight: base.Weight, Scale: base.Scale, Shift: base.Shift, Relu: base.Relu}
-			want := run(t, w, tc.batch, act, n)
-			w.InScale, w.InShift, w.InRelu = inScale, inShift, true
-			same(t, tc.String()+" winograd prologue", run(t, w, tc.batch, in, n), want)
-			checked["winograd prologue"]++
+			for _, tile := range []int{4, 2} {
+				w := &runtime.Winograd{InC: base.InC, InH: base.InH, InW: base.InW, OutC: base.OutC, OutH: base.OutH, OutW: base.OutW,
+					PH: base.PH, PW: base.PW, Weight: base.Weight, Scale: base.Scale, Shift: base.Shift, Relu: base.Relu, Tile: tile}
+				want := run(t, w, tc.batch, act, n)
+				w.InScale, w.InShift, w.InRelu = inScale, inShift, true
+				same(t, fmt.Sprintf("%v winograd F(%d×%d) prologue", tc, tile, tile), run(t, w, tc.batch, in, n), want)
+				checked["winograd prologue"]++
+			}
 		}
 
 		// The state update, gated and not, with and without the prologue.

@@ -382,3 +382,60 @@ func TestMean(t *testing.T) {
 		}
 	})
 }
+
+// TestPadPhases checks padPhasesAVX512 against its definition, to the bit,
+// for 1, 2 and 4 phases, rows of many widths and paddings, with and without
+// the prologue: every output inside the n columns of each phase, and
+// nothing past them.
+func TestPadPhases(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(45, 46))
+	const guard = float32(-7777)
+	for _, m := range []int{1, 2, 4} {
+		for inW := 1; inW <= 70; inW += 1 + inW/8 {
+			for pad := 0; pad <= 3; pad++ {
+				for _, pro := range []int{0, 1, 3} {
+					n := (inW+2*pad+m-1)/m + rng.IntN(3) // columns of each phase
+					phase := n + rng.IntN(4)             // the distance between phases
+					rowLen := m*phase + rng.IntN(5)
+					rows, stride := 1+rng.IntN(4), inW+rng.IntN(3)
+					src := make([]float32, (rows-1)*stride+inW)
+					for i := range src {
+						src[i] = float32(rng.NormFloat64())
+					}
+					s, sh := float32(rng.NormFloat64()), float32(rng.NormFloat64())
+					got := make([]float32, rows*rowLen+16)
+					for i := range got {
+						got[i] = guard
+					}
+					want := append([]float32(nil), got...)
+					for r := range rows {
+						for p := range m {
+							for j := range n {
+								v := float32(0)
+								if x := m*j + p - pad; x >= 0 && x < inW {
+									v = src[r*stride+x]
+									if pro&1 != 0 {
+										v = float32(v*s) + sh // rounded before the add, as the kernel does
+										if pro&2 != 0 {
+											v = max(v, 0)
+										}
+									}
+								}
+								want[r*rowLen+p*phase+j] = v
+							}
+						}
+					}
+					padPhases(got, rowLen, phase, n, src, stride, inW, pad, rows, m, s, sh, pro&1 != 0, pro&2 != 0)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("m %d, inW %d, pad %d, prologue %d, n %d: dst[%d] = %v, want %v", m, inW, pad, pro, n, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -226,14 +226,30 @@ func (cl *winoCall) run(lo, hi, w int) {
 
 // padRows writes padded rows [r0, r0+n) of input channel ic of image b,
 // src, zero-padded, through the prologue and split into phases (see
-// chanLen), to dst. With AVX-512 each row is padded whole in a buffer,
-// then split into its m phases 16 columns at a time: a gather and a
-// prologue call for each phase of each row, 15 floats at 56×56, took a
-// third of the layer's time (64→64 at 56×56, batch 1: 546 → 470–490 µs).
+// chanLen), to dst. With AVX-512 one call pads and splits all the rows
+// that hold input: padding each row into a buffer and splitting it took
+// four calls a row, a tenth of F(2×2)'s time at 14×14, where rows are 16
+// floats (256→256, batch 1: BenchmarkWinograd, padRows 12% of the
+// profile). Before that, a gather and a prologue call for each phase of
+// each row took a third of the layer's time at 56×56.
 func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 	rowLen := c.m * c.pw
-	var buf [padRowMax + 64]float32
-	whole := useAVX512 && 16*c.m*((c.pw+15)/16) <= len(buf)
+	if useAVX512 {
+		lo := min(max(r0, c.PH), r0+n)       // the first row that holds input
+		hi := max(min(r0+n, c.PH+c.InH), lo) // and the end of those rows
+		clear(dst[:(lo-r0)*rowLen])
+		clear(dst[(hi-r0)*rowLen : n*rowLen])
+		if hi == lo {
+			return
+		}
+		var s, t float32
+		if c.InScale != nil {
+			s, t = c.InScale[ic], c.InShift[ic]
+		}
+		padPhases(dst[(lo-r0)*rowLen:(hi-r0)*rowLen], rowLen, c.pw, c.pw, src[(lo-c.PH)*c.InW:(hi-c.PH)*c.InW], c.InW, c.InW, c.PW,
+			hi-lo, c.m, s, t, c.InScale != nil, c.InRelu)
+		return
+	}
 	for r := r0; r < r0+n; r++ {
 		row := dst[(r-r0)*rowLen : (r-r0+1)*rowLen]
 		ih := r - c.PH
@@ -242,24 +258,6 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 			continue
 		}
 		in := src[ih*c.InW : (ih+1)*c.InW]
-		if whole {
-			// The padded row: PW zeros, the input, zeros.
-			t := buf[:16*c.m*((c.pw+15)/16)]
-			m := min(c.InW, len(t)-c.PW)
-			clear(t[:c.PW])
-			if c.InScale != nil {
-				scaleShift(t[c.PW:c.PW+m], in, c.InScale[ic], c.InShift[ic], c.InRelu)
-			} else {
-				copy(t[c.PW:c.PW+m], in)
-			}
-			clear(t[c.PW+m:])
-			if c.m == 2 {
-				deinterleave2AVX512(&row[0], c.pw, &t[0], c.pw)
-			} else {
-				deinterleave4AVX512(&row[0], c.pw, &t[0], c.pw)
-			}
-			continue
-		}
 		for p := range c.m {
 			ph := row[p*c.pw : (p+1)*c.pw]
 			gatherRow(ph, in, p-c.PW, c.m)
