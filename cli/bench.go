@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ close the model gets to what the kernels can do on this machine.`,
 		minTime := fs.Duration("time", 3*time.Second, "minimum total timed duration")
 		warmup := fs.Int("warmup", 2, "untimed forwards first")
 		layers := fs.Int("layers", 0, "after timing, profile each step and print the `N` slowest and the time per kind of step (engine go)")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed forwards to `FILE` (go tool pprof reads it)")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
 			if err != nil {
@@ -66,7 +68,18 @@ close the model gets to what the kernels can do on this machine.`,
 			if err != nil {
 				return err
 			}
+			var stop func() error
+			if *cpuProfile != "" {
+				if stop, err = startCPUProfile(*cpuProfile); err != nil {
+					return err
+				}
+			}
 			r, err := benchmark(m, fwd, n, *warmup, *rounds, *minTime)
+			if stop != nil {
+				if perr := stop(); err == nil {
+					err = perr
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -157,4 +170,24 @@ func peakRSSMB() float64 {
 		}
 	}
 	return 0
+}
+
+// startCPUProfile starts writing a CPU profile to path; the function it
+// returns stops it and closes the file.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }

@@ -19,21 +19,12 @@ func gateUpdate(xs, r, g, xg []float32) {
 		}
 		return
 	}
-	i := n &^ 15
-	if i > 0 {
-		gateUpdateAVX512(&xs[0], &r[0], &g[0], &xg[0], i)
-	}
-	if i < n {
-		// The last few elements go through the same vector code, so that
-		// an element's value never depends on where a caller's range
-		// starts: fused and unfused gate updates agree to the bit.
-		var txs, tr, tg, txg [16]float32
-		copy(txs[:], xs[i:])
-		copy(tr[:], r[i:])
-		copy(tg[:], g[i:])
-		copy(txg[:], xg[i:])
-		gateUpdateAVX512(&txs[0], &tr[0], &tg[0], &txg[0], 16)
-		copy(xs[i:], txs[:])
+	if n > 0 {
+		// The last n%16 elements go through the same vector code, under
+		// a mask, so that an element's value never depends on where a
+		// caller's range starts: fused and unfused gate updates agree to
+		// the bit.
+		gateUpdateAVX512(&xs[0], &r[0], &g[0], &xg[0], n)
 	}
 }
 

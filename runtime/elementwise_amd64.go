@@ -2,7 +2,7 @@
 
 package runtime
 
-// gateUpdateAVX512 is GateUpdate over n elements, n a multiple of 16.
+// gateUpdateAVX512 is GateUpdate over n elements, the last n%16 under a mask.
 //
 //go:noescape
 func gateUpdateAVX512(xs, r, gate, xg *float32, n int)

@@ -4,10 +4,14 @@
 
 // func gateUpdateAVX512(xs, r, gate, xg *float32, n int)
 //
-// xs += r*sigmoid(gate+xg) over n elements, n a multiple of 16: 16 at a
-// time, with exp32's algorithm (Cephes expf) vectorised, the constants in
-// Z16..Z27 (log2e, ln2Hi, ln2Lo, the polynomial, 1, 88, -88) and VSCALEFPS
-// for the power of two.
+// xs += r*sigmoid(gate+xg) over n elements: 32 at a time in two
+// independent chains, whose long latency (some 80 cycles from the loads
+// to the store) the core then overlaps better, then 16, then the last n%16
+// under a mask, each lane computed alike so that an element's value never
+// depends on where a caller's range starts. The sigmoid is exp32's
+// algorithm (Cephes expf) vectorised, the constants in Z16..Z27 (log2e,
+// ln2Hi, ln2Lo, the polynomial, 1, 88, -88), with VSCALEFPS for the power
+// of two.
 TEXT ·gateUpdateAVX512(SB), NOSPLIT, $0-40
 	MOVQ xs+0(FP), AX
 	MOVQ r+8(FP), DX
@@ -40,10 +44,73 @@ TEXT ·gateUpdateAVX512(SB), NOSPLIT, $0-40
 	VPBROADCASTD R8, Z27
 	XORQ SI, SI
 	SHLQ $2, DI // bytes
-	JMP gcheck
-gloop:
+	JMP gcheck2
+gloop2:
 	VMOVUPS (BX)(SI*1), Z0
-	VADDPS (CX)(SI*1), Z0, Z0
+	VMOVUPS (CX)(SI*1), Z6
+	VADDPS Z6, Z0, Z0
+	VXORPS Z6, Z6, Z6
+	VSUBPS Z0, Z6, Z0
+	VMINPS Z26, Z0, Z0
+	VMAXPS Z27, Z0, Z0
+	VMULPS Z16, Z0, Z1
+	VRNDSCALEPS $0, Z1, Z1
+	VFNMADD231PS Z17, Z1, Z0
+	VFNMADD231PS Z18, Z1, Z0
+	VMOVAPS Z19, Z2
+	VFMADD213PS Z20, Z0, Z2
+	VFMADD213PS Z21, Z0, Z2
+	VFMADD213PS Z22, Z0, Z2
+	VFMADD213PS Z23, Z0, Z2
+	VFMADD213PS Z24, Z0, Z2
+	VMULPS Z0, Z0, Z3
+	VFMADD213PS Z0, Z3, Z2
+	VADDPS Z25, Z2, Z2
+	VSCALEFPS Z1, Z2, Z2
+	VADDPS Z25, Z2, Z2
+	VDIVPS Z2, Z25, Z2
+	VMOVUPS (DX)(SI*1), Z4
+	VMOVUPS (AX)(SI*1), Z5
+	VFMADD231PS Z4, Z2, Z5
+	VMOVUPS Z5, (AX)(SI*1)
+	VMOVUPS 64(BX)(SI*1), Z7
+	VMOVUPS 64(CX)(SI*1), Z13
+	VADDPS Z13, Z7, Z7
+	VXORPS Z13, Z13, Z13
+	VSUBPS Z7, Z13, Z7
+	VMINPS Z26, Z7, Z7
+	VMAXPS Z27, Z7, Z7
+	VMULPS Z16, Z7, Z8
+	VRNDSCALEPS $0, Z8, Z8
+	VFNMADD231PS Z17, Z8, Z7
+	VFNMADD231PS Z18, Z8, Z7
+	VMOVAPS Z19, Z9
+	VFMADD213PS Z20, Z7, Z9
+	VFMADD213PS Z21, Z7, Z9
+	VFMADD213PS Z22, Z7, Z9
+	VFMADD213PS Z23, Z7, Z9
+	VFMADD213PS Z24, Z7, Z9
+	VMULPS Z7, Z7, Z10
+	VFMADD213PS Z7, Z10, Z9
+	VADDPS Z25, Z9, Z9
+	VSCALEFPS Z8, Z9, Z9
+	VADDPS Z25, Z9, Z9
+	VDIVPS Z9, Z25, Z9
+	VMOVUPS 64(DX)(SI*1), Z11
+	VMOVUPS 64(AX)(SI*1), Z12
+	VFMADD231PS Z11, Z9, Z12
+	VMOVUPS Z12, 64(AX)(SI*1)
+	ADDQ $128, SI
+gcheck2:
+	LEAQ 128(SI), R9
+	CMPQ R9, DI
+	JLE gloop2
+	LEAQ 64(SI), R9
+	CMPQ R9, DI
+	JGT glast
+	VMOVUPS (BX)(SI*1), Z0
+	VMOVUPS (CX)(SI*1), Z6
+	VADDPS Z6, Z0, Z0
 	VXORPS Z6, Z6, Z6
 	VSUBPS Z0, Z6, Z0
 	VMINPS Z26, Z0, Z0
@@ -69,9 +136,43 @@ gloop:
 	VFMADD231PS Z4, Z2, Z5
 	VMOVUPS Z5, (AX)(SI*1)
 	ADDQ $64, SI
-gcheck:
-	CMPQ SI, DI
-	JLT gloop
+glast:
+	MOVQ DI, R9
+	SUBQ SI, R9
+	JLE gdone
+	SHRQ $2, R9 // elements left, fewer than 16
+	MOVL $1, R10
+	SHLXL R9, R10, R10
+	DECL R10
+	KMOVW R10, K1
+	VMOVUPS.Z (BX)(SI*1), K1, Z0
+	VMOVUPS.Z (CX)(SI*1), K1, Z6
+	VADDPS Z6, Z0, Z0
+	VXORPS Z6, Z6, Z6
+	VSUBPS Z0, Z6, Z0
+	VMINPS Z26, Z0, Z0
+	VMAXPS Z27, Z0, Z0
+	VMULPS Z16, Z0, Z1
+	VRNDSCALEPS $0, Z1, Z1
+	VFNMADD231PS Z17, Z1, Z0
+	VFNMADD231PS Z18, Z1, Z0
+	VMOVAPS Z19, Z2
+	VFMADD213PS Z20, Z0, Z2
+	VFMADD213PS Z21, Z0, Z2
+	VFMADD213PS Z22, Z0, Z2
+	VFMADD213PS Z23, Z0, Z2
+	VFMADD213PS Z24, Z0, Z2
+	VMULPS Z0, Z0, Z3
+	VFMADD213PS Z0, Z3, Z2
+	VADDPS Z25, Z2, Z2
+	VSCALEFPS Z1, Z2, Z2
+	VADDPS Z25, Z2, Z2
+	VDIVPS Z2, Z25, Z2
+	VMOVUPS.Z (DX)(SI*1), K1, Z4
+	VMOVUPS.Z (AX)(SI*1), K1, Z5
+	VFMADD231PS Z4, Z2, Z5
+	VMOVUPS Z5, K1, (AX)(SI*1)
+gdone:
 	VZEROUPPER
 	RET
 
