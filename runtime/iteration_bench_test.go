@@ -36,6 +36,10 @@ func BenchmarkGRCLIteration(b *testing.B) {
 		conv3          *runtime.Winograd
 	}
 	gate := conv1x1(1024, 1024, 32, true, false)
+	gate.Direct = true // as the plan runs it (grouped 1×1 of 32 channels a group)
+	if err := gate.Prepare(); err != nil {
+		b.Fatal(err)
+	}
 	most := gate.ScratchLen(1)
 	var its []iteration
 	for range iters {
