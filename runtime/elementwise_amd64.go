@@ -56,3 +56,9 @@ func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32)
 //
 //go:noescape
 func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride, inW, pad, rows int, s, t float32, flags int)
+
+// maxPoolRow3s2AVX512 computes one output row of the 3×3/2 max pooling
+// with padding 1 from the rows of its window (see the assembly).
+//
+//go:noescape
+func maxPoolRow3s2AVX512(dst, r0, r1, r2 *float32, inW, outW int)

@@ -696,3 +696,90 @@ DATA laneIndex<>+40(SB)/8, $0x0000000b0000000a
 DATA laneIndex<>+48(SB)/8, $0x0000000d0000000c
 DATA laneIndex<>+56(SB)/8, $0x0000000f0000000e
 GLOBL laneIndex<>(SB), RODATA, $64
+
+// func maxPoolRow3s2AVX512(dst, r0, r1, r2 *float32, inW, outW int)
+//
+// One output row of the 3×3 max pooling at stride 2 with padding 1, from
+// the (up to) three input rows of its window (r0, r1, r2; a repeated row
+// where the window has only two): dst[j] is the maximum over columns
+// 2j-1 .. 2j+1 of the three rows that lie inside [0, inW), taken as Go's
+// max takes it (MAX2). Blocks of 16 outputs read 32 columns from each row
+// under masks that fill the columns past the row with -Inf, reduce them
+// vertically, split them into the even columns 2j and the odd ones 2j+1,
+// and take the odd columns shifted by one lane, the previous block's last
+// one (-Inf before the first) in lane 0, as columns 2j-1.
+TEXT ·maxPoolRow3s2AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), AX
+	MOVQ r0+8(FP), BX
+	MOVQ r1+16(FP), CX
+	MOVQ r2+24(FP), DX
+	MOVQ inW+32(FP), SI // columns left from the block's first
+	MOVQ outW+40(FP), DI // outputs left
+	VMOVDQU32 evenLanes<>(SB), Z30
+	VMOVDQU32 oddLanes<>(SB), Z31
+	MOVL $0xff800000, R8
+	VPBROADCASTD R8, Z29 // -Inf
+	VMOVAPS Z29, Z20     // the previous block's odd columns
+mp_block:
+	TESTQ DI, DI
+	JLE mp_done
+	// K1, K2: the columns of the two vectors inside the row; K3: the
+	// outputs to store.
+	MOVQ SI, R9
+	CMPQ R9, $32
+	JLE mp_cols
+	MOVQ $32, R9
+mp_cols:
+	MOVQ $1, R10
+	SHLXQ R9, R10, R10 // R9 ≤ 32
+	DECQ R10
+	KMOVW R10, K1
+	SHRQ $16, R10
+	KMOVW R10, K2
+	MOVQ DI, R9
+	CMPQ R9, $16
+	JLE mp_outs
+	MOVQ $16, R9
+mp_outs:
+	MOVL $1, R10
+	SHLXL R9, R10, R10
+	DECL R10
+	KMOVW R10, K3
+	VMOVAPS Z29, Z0
+	VMOVUPS (BX), K1, Z0
+	VMOVAPS Z29, Z1
+	VMOVUPS 64(BX), K2, Z1
+	VMOVAPS Z29, Z2
+	VMOVUPS (CX), K1, Z2
+	VMOVAPS Z29, Z3
+	VMOVUPS 64(CX), K2, Z3
+	VMOVAPS Z29, Z4
+	VMOVUPS (DX), K1, Z4
+	VMOVAPS Z29, Z5
+	VMOVUPS 64(DX), K2, Z5
+	MAX2(Z0, Z2, Z6, Z8)
+	MAX2(Z6, Z4, Z10, Z8) // columns 0..15 of the block, reduced vertically
+	MAX2(Z1, Z3, Z7, Z8)
+	MAX2(Z7, Z5, Z11, Z8) // columns 16..31
+	VMOVAPS Z30, Z12
+	VPERMI2PS Z11, Z10, Z12 // columns 2j
+	VMOVAPS Z31, Z13
+	VPERMI2PS Z11, Z10, Z13 // columns 2j+1
+	VALIGND $15, Z20, Z13, Z14 // columns 2j-1
+	VMOVAPS Z13, Z20
+	MAX2(Z12, Z13, Z15, Z8)
+	MAX2(Z15, Z14, Z16, Z8)
+	VMOVUPS Z16, K3, (AX)
+	ADDQ $64, AX
+	ADDQ $128, BX
+	ADDQ $128, CX
+	ADDQ $128, DX
+	SUBQ $32, SI
+	JGE mp_next
+	XORQ SI, SI
+mp_next:
+	SUBQ $16, DI
+	JMP mp_block
+mp_done:
+	VZEROUPPER
+	RET

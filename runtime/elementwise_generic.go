@@ -57,3 +57,7 @@ func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32) {
 func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride, inW, pad, rows int, s, t float32, flags int) {
 	panic("runtime: no assembly kernels")
 }
+
+func maxPoolRow3s2AVX512(dst, r0, r1, r2 *float32, inW, outW int) {
+	panic("runtime: no assembly kernels")
+}
