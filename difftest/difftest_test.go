@@ -278,10 +278,14 @@ func TestRandomSpecs(t *testing.T) {
 				seen["gate-conv"] = true
 				uses["gate-conv"]++ // the gate convolution runs inside the update
 			}
+			if s.Kind == plan.AvgPool && s.Pre != nil && !seen["pool-prologue"] {
+				seen["pool-prologue"] = true
+				uses["pool-prologue"]++ // BatchNorm+ReLU inside the average pooling
+			}
 		}
 	}
 	t.Logf("specs using each convolution algorithm: %v", uses)
-	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoIm2Row, "gate-conv"} {
+	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoIm2Row, "gate-conv", "pool-prologue"} {
 		if count >= 20 && uses[algo] == 0 {
 			t.Errorf("no random spec uses %s: the generator no longer covers it", algo)
 		}

@@ -206,7 +206,10 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 	case plan.MaxPool, plan.AvgPool:
 		p := s.Pool
 		k := &runtime.Pool2D{C: in.C, InH: in.H, InW: in.W, OutH: out.H, OutW: out.W,
-			KH: p.KH, KW: p.KW, SH: p.StrideH, SW: p.StrideW, PH: p.PadH, PW: p.PadW, Max: p.Max}
+			KH: p.KH, KW: p.KW, SH: p.StrideH, SW: p.StrideW, PH: p.PadH, PW: p.PadW, Max: p.Max, InRelu: s.Pre != nil}
+		if s.Pre != nil {
+			k.InScale, k.InShift = m.scaleShift(s.Pre)
+		}
 		return func(n int, a [][]float32, o, _ []float32) { k.Forward(n, a[0], o) }, nil
 	case plan.GlobalAvgPool:
 		return func(n int, a [][]float32, o, _ []float32) { runtime.GlobalAvgPool(n, in.C, in.H*in.W, a[0], o) }, nil

@@ -63,8 +63,9 @@ type Step struct {
 	// BN is the BatchNorm a ScaleShift applies, or the one folded into a
 	// convolution's epilogue.
 	BN *ir.BatchNorm
-	// Pre is a BatchNorm (followed by ReLU) applied to a convolution's input
-	// while loading it; set only by the fuse-input-activation pass.
+	// Pre is a BatchNorm (followed by ReLU) applied to a convolution's or an
+	// average pooling's input while loading it; set only by the
+	// fuse-input-activation pass.
 	Pre *ir.BatchNorm
 	// Relu applies max(·, 0) to the result (after the epilogue).
 	Relu bool

@@ -35,10 +35,11 @@ func maxPool3s2AVX512(dst, src *float32, blocks int)
 func gatherEvenAVX512(dst, src *float32, blocks int)
 
 // avgPool2s2AVX512 sets dst[j] to the average of r0[2j], r0[2j+1], r1[2j]
-// and r1[2j+1] (summed in that order, times inv) for blocks·16 outputs.
+// and r1[2j+1] (summed in that order, times inv), each through the
+// prologue of flags, for n outputs (see the assembly).
 //
 //go:noescape
-func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
+func avgPool2s2AVX512(dst, r0, r1 *float32, n int, inv, s, t float32, flags int)
 
 // sumAVX512 is Σ x[i] in float64 over n elements, n a multiple of 8.
 //

@@ -433,26 +433,67 @@ gather_done:
 	VZEROUPPER
 	RET
 
-// func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32)
+// func avgPool2s2AVX512(dst, r0, r1 *float32, n int, inv, s, t float32, flags int)
 //
-// For blocks·16 outputs, dst[j] = (((r0[2j] + r0[2j+1]) + r1[2j]) +
-// r1[2j+1]) · inv: the 2×2 average at stride 2, summed in the order of the
-// portable loop. It reads r0 and r1 [0 : 32·blocks].
-TEXT ·avgPool2s2AVX512(SB), NOSPLIT, $0-36
+// For n outputs, dst[j] = (((f(r0[2j]) + f(r0[2j+1])) + f(r1[2j])) +
+// f(r1[2j+1])) · inv: the 2×2 average at stride 2, summed in the order of
+// the portable loop, of f(x) = x·s + t with flag 1 (multiply, then add, as
+// ScaleShift rounds), then max(f, 0) with flag 2, else of x: the
+// pre-activation BatchNorm and ReLU of the downsampling branch. Blocks of 16
+// outputs; the last n%16 under masks. It reads r0 and r1 [0 : 2n].
+TEXT ·avgPool2s2AVX512(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), AX
 	MOVQ r0+8(FP), BX
 	MOVQ r1+16(FP), SI
-	MOVQ blocks+24(FP), CX
+	MOVQ n+24(FP), CX
 	VBROADCASTSS inv+32(FP), Z29
+	VBROADCASTSS s+36(FP), Z26
+	VBROADCASTSS t+40(FP), Z27
+	MOVQ flags+48(FP), R8
+	VXORPS Z28, Z28, Z28
 	VMOVDQU32 evenLanes<>(SB), Z30
 	VMOVDQU32 oddLanes<>(SB), Z31
-	TESTQ CX, CX
-	JEQ avg_done
 avg_block:
-	VMOVUPS (BX), Z0
-	VMOVUPS 64(BX), Z1
-	VMOVUPS (SI), Z2
-	VMOVUPS 64(SI), Z3
+	TESTQ CX, CX
+	JLE avg_done
+	// K1, K2: the input columns of the block; K3: its outputs.
+	MOVQ CX, R9
+	CMPQ R9, $16
+	JLE avg_count
+	MOVQ $16, R9
+avg_count:
+	MOVL $1, R10
+	SHLXL R9, R10, R10
+	DECL R10
+	KMOVW R10, K3
+	ADDQ R9, R9
+	MOVQ $1, R10
+	SHLXQ R9, R10, R10
+	DECQ R10
+	KMOVW R10, K1
+	SHRQ $16, R10
+	KMOVW R10, K2
+	VMOVUPS.Z (BX), K1, Z0
+	VMOVUPS.Z 64(BX), K2, Z1
+	VMOVUPS.Z (SI), K1, Z2
+	VMOVUPS.Z 64(SI), K2, Z3
+	TESTQ $1, R8
+	JEQ avg_sum
+	VMULPS Z26, Z0, Z0
+	VADDPS Z27, Z0, Z0
+	VMULPS Z26, Z1, Z1
+	VADDPS Z27, Z1, Z1
+	VMULPS Z26, Z2, Z2
+	VADDPS Z27, Z2, Z2
+	VMULPS Z26, Z3, Z3
+	VADDPS Z27, Z3, Z3
+	TESTQ $2, R8
+	JEQ avg_sum
+	VMAXPS Z28, Z0, Z0
+	VMAXPS Z28, Z1, Z1
+	VMAXPS Z28, Z2, Z2
+	VMAXPS Z28, Z3, Z3
+avg_sum:
 	VMOVAPS Z30, Z4
 	VPERMI2PS Z1, Z0, Z4
 	VMOVAPS Z31, Z5
@@ -465,12 +506,12 @@ avg_block:
 	VADDPS Z6, Z4, Z4
 	VADDPS Z7, Z4, Z4
 	VMULPS Z29, Z4, Z4
-	VMOVUPS Z4, (AX)
+	VMOVUPS Z4, K3, (AX)
 	ADDQ $64, AX
 	ADDQ $128, BX
 	ADDQ $128, SI
-	DECQ CX
-	JNE avg_block
+	SUBQ $16, CX
+	JMP avg_block
 avg_done:
 	VZEROUPPER
 	RET

@@ -42,7 +42,7 @@ func gatherEvenAVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }
 
-func avgPool2s2AVX512(dst, r0, r1 *float32, blocks int, inv float32) {
+func avgPool2s2AVX512(dst, r0, r1 *float32, n int, inv, s, t float32, flags int) {
 	panic("runtime: no assembly kernels")
 }
 

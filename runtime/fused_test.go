@@ -259,3 +259,37 @@ func testConvGate(t *testing.T) {
 		t.Errorf("%d of %d cases fused the gate; want some of both kinds", fused, len(cases))
 	}
 }
+
+// TestPoolFused checks the input prologue of average pooling against the
+// separate BatchNorm+ReLU followed by the pooling, to the bit, on the 2×2/2
+// downsampling window and on windows with padding, on every kernel family.
+func TestPoolFused(t *testing.T) {
+	t.Run("default", testPoolFused)
+	for _, name := range []string{"avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if ok {
+			t.Run(name, testPoolFused)
+		}
+		restore()
+	}
+}
+
+func testPoolFused(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []struct{ c, h, w, k, s, p, batch int }{
+		{64, 56, 56, 2, 2, 0, 1}, {16, 28, 28, 2, 2, 0, 2}, {8, 14, 14, 2, 2, 0, 3}, {5, 7, 9, 2, 2, 0, 1},
+		{4, 9, 11, 3, 2, 1, 2}, {3, 8, 8, 3, 1, 1, 1},
+	} {
+		outH, outW := (tc.h+2*tc.p-tc.k)/tc.s+1, (tc.w+2*tc.p-tc.k)/tc.s+1
+		p := runtime.Pool2D{C: tc.c, InH: tc.h, InW: tc.w, OutH: outH, OutW: outW, KH: tc.k, KW: tc.k, SH: tc.s, SW: tc.s, PH: tc.p, PW: tc.p}
+		in := randSlice(rng, tc.batch*tc.c*tc.h*tc.w)
+		scale, shift := randSlice(rng, tc.c), randSlice(rng, tc.c)
+		want := make([]float32, tc.batch*tc.c*outH*outW)
+		p.Forward(tc.batch, activate(in, tc.batch, tc.c, tc.h*tc.w, scale, shift), want)
+		fused := p
+		fused.InScale, fused.InShift, fused.InRelu = scale, shift, true
+		got := make([]float32, len(want))
+		fused.Forward(tc.batch, in, got)
+		same(t, fmt.Sprintf("avg pool %+v", tc), got, want)
+	}
+}

@@ -317,28 +317,34 @@ func TestMaxPool3s2(t *testing.T) {
 }
 
 // TestAvgPool2s2 checks the 2×2/2 average pooling with the AVX-512 kernel
-// against the portable loop, to the bit, on rows of many widths.
+// against the portable loop, to the bit, on rows of many widths, without
+// and with the input prologue (with and without its ReLU).
 func TestAvgPool2s2(t *testing.T) {
 	if !useAVX512 {
 		t.Skip("no AVX-512")
 	}
 	rng := rand.New(rand.NewPCG(45, 46))
 	for w := 2; w <= 150; w += 1 + w/10 {
-		p := &Pool2D{C: 1, InH: 6, InW: w, OutH: 3, OutW: w / 2, KH: 2, KW: 2, SH: 2, SW: 2}
-		in := make([]float32, 6*w)
-		for i := range in {
-			in[i] = float32(rng.NormFloat64())
-		}
-		got, want := make([]float32, 3*(w/2)), make([]float32, 3*(w/2))
-		p.avgPlane(got, in, 0, 1)
-		p.avgPlane(got, in, 1, 3)
-		restore := saveKernel()
-		useAVX512 = false
-		p.avgPlane(want, in, 0, 3)
-		restore()
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("width %d: out[%d] = %v, want %v", w, i, got[i], want[i])
+		for pro := range 3 {
+			p := &Pool2D{C: 2, InH: 6, InW: w, OutH: 3, OutW: w / 2, KH: 2, KW: 2, SH: 2, SW: 2}
+			if pro > 0 {
+				p.InScale, p.InShift, p.InRelu = randVec(rng, 2), randVec(rng, 2), pro == 2
+			}
+			in := make([]float32, 6*w)
+			for i := range in {
+				in[i] = float32(rng.NormFloat64())
+			}
+			got, want := make([]float32, 3*(w/2)), make([]float32, 3*(w/2))
+			p.avgPlane(got, in, 1, 0, 1)
+			p.avgPlane(got, in, 1, 1, 3)
+			restore := saveKernel()
+			useAVX512 = false
+			p.avgPlane(want, in, 1, 0, 3)
+			restore()
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("width %d, prologue %d: out[%d] = %v, want %v", w, pro, i, got[i], want[i])
+				}
 			}
 		}
 	}

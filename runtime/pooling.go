@@ -12,6 +12,14 @@ type Pool2D struct {
 	C, InH, InW, OutH, OutW int
 	KH, KW, SH, SW, PH, PW  int
 	Max                     bool
+
+	// The input prologue of average pooling, as in Conv2D: each input
+	// element x of channel c is read as x·InScale[c] + InShift[c], then
+	// clamped at 0 if InRelu (a pre-activation BatchNorm and ReLU, which
+	// then never goes through memory). Nil for none; max pooling takes
+	// none.
+	InScale, InShift []float32
+	InRelu           bool
 }
 
 // poolCall holds the arguments of the Forward in progress.
@@ -32,6 +40,9 @@ func (p *Pool2D) Forward(batch int, in, out []float32) {
 	nin, nout := batch*p.C*p.InH*p.InW, batch*p.C*p.OutH*p.OutW
 	if len(in) < nin || len(out) < nout {
 		panic(fmt.Sprintf("runtime: Pool2D.Forward: batch %d needs in %d, out %d floats; got %d, %d", batch, nin, nout, len(in), len(out)))
+	}
+	if p.InScale != nil && (p.Max || len(p.InScale) < p.C || len(p.InShift) < p.C) {
+		panic(fmt.Sprintf("runtime: Pool2D.Forward: a prologue needs average pooling and %d scales and shifts; got max %v, %d, %d", p.C, p.Max, len(p.InScale), len(p.InShift)))
 	}
 	cl := poolCalls.get()
 	defer poolCalls.put(cl)
@@ -67,7 +78,7 @@ func (cl *poolCall) run(lo, hi, _ int) {
 		if p.Max {
 			p.maxPlane(dst, src, oh0, oh1)
 		} else {
-			p.avgPlane(dst, src, oh0, oh1)
+			p.avgPlane(dst, src, ch, oh0, oh1)
 		}
 	}
 }
@@ -176,11 +187,30 @@ func maxInto(dst, src []float32) {
 	}
 }
 
-// avgPlane writes output rows [oh0, oh1) of a plane.
-func (p *Pool2D) avgPlane(dst, src []float32, oh0, oh1 int) {
+// avgPlane writes output rows [oh0, oh1) of plane ch.
+func (p *Pool2D) avgPlane(dst, src []float32, ch, oh0, oh1 int) {
 	// Padding counts, so every window divides by the full kernel area: in
 	// floor mode no window reaches past the padded input.
 	inv := 1 / float32(p.KH*p.KW)
+	var s, t float32
+	flags := 0
+	if p.InScale != nil {
+		s, t, flags = p.InScale[ch], p.InShift[ch], 1
+		if p.InRelu {
+			flags |= 2
+		}
+	}
+	// f is the prologue, multiply then add, rounded twice as ScaleShift
+	// rounds.
+	f := func(v float32) float32 {
+		if flags&1 != 0 {
+			v = float32(v*s) + t
+			if flags&2 != 0 {
+				v = max(v, 0)
+			}
+		}
+		return v
+	}
 	if p.KH == 2 && p.KW == 2 && p.SH == 2 && p.SW == 2 && p.PH == 0 && p.PW == 0 {
 		// The downsampling 2×2 average, without the window bookkeeping.
 		for oh := oh0; oh < oh1; oh++ {
@@ -188,14 +218,14 @@ func (p *Pool2D) avgPlane(dst, src []float32, oh0, oh1 int) {
 			r1 := src[(2*oh+1)*p.InW : (2*oh+2)*p.InW]
 			d := dst[oh*p.OutW : (oh+1)*p.OutW]
 			r0, r1 = r0[:2*len(d)], r1[:2*len(d)]
-			ow := 0
-			if useAVX512 && len(d) >= 16 {
-				blocks := len(d) / 16
-				avgPool2s2AVX512(&d[0], &r0[0], &r1[0], blocks, inv)
-				ow = 16 * blocks
+			if useAVX512 {
+				if len(d) > 0 {
+					avgPool2s2AVX512(&d[0], &r0[0], &r1[0], len(d), inv, s, t, flags)
+				}
+				continue
 			}
-			for ; ow < len(d); ow++ {
-				d[ow] = (r0[2*ow] + r0[2*ow+1] + r1[2*ow] + r1[2*ow+1]) * inv
+			for ow := range d {
+				d[ow] = (f(r0[2*ow]) + f(r0[2*ow+1]) + f(r1[2*ow]) + f(r1[2*ow+1])) * inv
 			}
 		}
 		return
@@ -204,13 +234,25 @@ func (p *Pool2D) avgPlane(dst, src []float32, oh0, oh1 int) {
 		h0, h1 := poolWindow(oh, p.SH, p.PH, p.KH, p.InH)
 		for ow := range p.OutW {
 			w0, w1 := poolWindow(ow, p.SW, p.PW, p.KW, p.InW)
-			var s float32
+			var sum float32
 			for ih := h0; ih < h1; ih++ {
-				for _, v := range src[ih*p.InW+w0 : ih*p.InW+w1] {
-					s += v
+				row := src[ih*p.InW+w0 : ih*p.InW+w1]
+				switch flags {
+				case 0:
+					for _, v := range row {
+						sum += v
+					}
+				case 1:
+					for _, v := range row {
+						sum += float32(v*s) + t
+					}
+				default:
+					for _, v := range row {
+						sum += max(float32(v*s)+t, 0)
+					}
 				}
 			}
-			dst[oh*p.OutW+ow] = s * inv
+			dst[oh*p.OutW+ow] = sum * inv
 		}
 	}
 }

@@ -183,7 +183,11 @@ func (e *emitter) describe(s *plan.Step) string {
 	case plan.ReLU:
 		return fmt.Sprintf("ReLU, %s", out)
 	case plan.MaxPool, plan.AvgPool:
-		return fmt.Sprintf("%s %dx%d/%d, %s → %s", s.Kind, s.Pool.KH, s.Pool.KW, s.Pool.StrideH, in, out)
+		d := fmt.Sprintf("%s %dx%d/%d, %s → %s", s.Kind, s.Pool.KH, s.Pool.KW, s.Pool.StrideH, in, out)
+		if s.Pre != nil {
+			d += "; its input is " + s.Pre.Name + " and ReLU of " + s.In[0].String()
+		}
+		return d
 	case plan.GlobalAvgPool:
 		return fmt.Sprintf("global average pool, %s → %s", in, out)
 	case plan.Linear:
@@ -259,7 +263,7 @@ func (e *emitter) kernelValue(s *plan.Step) jen.Code {
 	case plan.MaxPool, plan.AvgPool:
 		p := s.Pool
 		return lit("Pool2D", "C", in.C, "InH", in.H, "InW", in.W, "OutH", out.H, "OutW", out.W,
-			"KH", p.KH, "KW", p.KW, "SH", p.StrideH, "SW", p.StrideW, "PH", p.PadH, "PW", p.PadW, "Max", p.Max)
+			"KH", p.KH, "KW", p.KW, "SH", p.StrideH, "SW", p.StrideW, "PH", p.PadH, "PW", p.PadW, "Max", p.Max, "InRelu", s.Pre != nil)
 	case plan.Linear:
 		return lit("Linear", "In", s.Linear.InFeatures, "Out", s.Linear.OutFeatures)
 	case plan.SKAttention:
@@ -348,6 +352,11 @@ func (e *emitter) bind(f *jen.File) {
 			}
 		case plan.ScaleShift:
 			body = append(body, jen.Line(), scaleShift(target, s.BN, "Scale", "Shift"))
+		case plan.AvgPool:
+			if s.Pre == nil {
+				continue
+			}
+			body = append(body, jen.Line(), scaleShift(target, s.Pre, "InScale", "InShift"))
 		case plan.Linear:
 			body = append(body, jen.Line(), target().Dot("Weight").Op("=").Add(e.t(s.Linear.Weight)),
 				target().Dot("Bias").Op("=").Add(e.t(s.Linear.Bias)))

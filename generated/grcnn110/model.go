@@ -959,9 +959,7 @@ type Model struct {
 	stage_1_conv_g_r_6 runtime.Conv2D
 	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_6_8 runtime.Conv2D
-	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
-	stage_1_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 512x32x32 → 512x16x16
+	// avgpool 2x2/2, 512x32x32 → 512x16x16; its input is stage_1.d_bn and ReLU of %4
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
 	stage_1_d_conv runtime.Conv2D
@@ -1047,9 +1045,7 @@ type Model struct {
 	stage_2_conv_g_r_9 runtime.Conv2D
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_9_8 runtime.Conv2D
-	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	stage_2_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 640x16x16 → 640x8x8
+	// avgpool 2x2/2, 640x16x16 → 640x8x8; its input is stage_2.d_bn and ReLU of %94
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
 	stage_2_d_conv runtime.Conv2D
@@ -1668,23 +1664,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_1_d_bn = runtime.ScaleShift{
-		C:    512,
-		HW:   1024,
-		Relu: true,
-	}
 	m.avgpool1 = runtime.Pool2D{
-		C:    512,
-		InH:  32,
-		InW:  32,
-		KH:   2,
-		KW:   2,
-		OutH: 16,
-		OutW: 16,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      512,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     2,
+		KW:     2,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_1_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -2397,23 +2389,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_2_d_bn = runtime.ScaleShift{
-		C:    640,
-		HW:   256,
-		Relu: true,
-	}
 	m.avgpool2 = runtime.Pool2D{
-		C:    640,
-		InH:  16,
-		InW:  16,
-		KH:   2,
-		KW:   2,
-		OutH: 8,
-		OutW: 8,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      640,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     2,
+		KW:     2,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_2_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -4130,7 +4118,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_6.8: %w", err)
 	}
 
-	m.stage_1_d_bn.Scale, m.stage_1_d_bn.Shift = runtime.BatchNormScaleShift(t[153], t[154], t[155], t[156], 1e-05)
+	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[153], t[154], t[155], t[156], 1e-05)
 
 	m.stage_1_d_conv.Weight = t[158]
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
@@ -4383,7 +4371,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_9.8: %w", err)
 	}
 
-	m.stage_2_d_bn.Scale, m.stage_2_d_bn.Shift = runtime.BatchNormScaleShift(t[398], t[399], t[400], t[401], 1e-05)
+	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[398], t[399], t[400], t[401], 1e-05)
 
 	m.stage_2_d_conv.Weight = t[403]
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
@@ -5126,11 +5114,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_6.8: conv 1x1, 128x32x32 → 512x32x32; its result r updates x_s: stage_1.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 512x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	m.stage_1_iter_6_8.ForwardUpdate(n, b[3][:n*131072], b[1][:n*524288], nil, b[2][:n*524288], w.scratch)
 
-	// stage_1.d_bn: BatchNorm and ReLU, 512x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*524288], b[2][:n*524288])
-
-	// avgpool 2x2/2, 512x32x32 → 512x16x16
-	m.avgpool1.Forward(n, b[2][:n*524288], b[0][:n*131072])
+	// avgpool 2x2/2, 512x32x32 → 512x16x16; its input is stage_1.d_bn and ReLU of %4
+	m.avgpool1.Forward(n, b[1][:n*524288], b[0][:n*131072])
 
 	// stage_1.d_conv: conv 1x1, 512x16x16 → 512x16x16
 	m.stage_1_d_conv.Forward(n, b[0][:n*131072], b[3][:n*131072], w.scratch)
@@ -5234,11 +5219,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	m.stage_2_iter_9_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
 
-	// stage_2.d_bn: BatchNorm and ReLU, 640x16x16
-	m.stage_2_d_bn.Forward(n, b[2][:n*163840], b[0][:n*163840])
-
-	// avgpool 2x2/2, 640x16x16 → 640x8x8
-	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
+	// avgpool 2x2/2, 640x16x16 → 640x8x8; its input is stage_2.d_bn and ReLU of %94
+	m.avgpool2.Forward(n, b[2][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
 	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[0][:n*40960], w.scratch)

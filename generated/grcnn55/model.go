@@ -508,9 +508,7 @@ type Model struct {
 	layer1_conv_g_r_3 runtime.Conv2D
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_3_8 runtime.Conv2D
-	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
-	layer1_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 256x56x56 → 256x28x28
+	// avgpool 2x2/2, 256x56x56 → 256x28x28; its input is layer1.d_bn and ReLU of %8
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
 	layer1_d_conv runtime.Conv2D
@@ -548,9 +546,7 @@ type Model struct {
 	layer2_conv_g_r_3 runtime.Conv2D
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_3_8 runtime.Conv2D
-	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	layer2_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 512x28x28 → 512x14x14
+	// avgpool 2x2/2, 512x28x28 → 512x14x14; its input is layer2.d_bn and ReLU of %62
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	layer2_d_conv runtime.Conv2D
@@ -596,9 +592,7 @@ type Model struct {
 	layer3_conv_g_r_4 runtime.Conv2D
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_4_8 runtime.Conv2D
-	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	layer3_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
+	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %116
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
@@ -929,23 +923,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.layer1_d_bn = runtime.ScaleShift{
-		C:    256,
-		HW:   3136,
-		Relu: true,
-	}
 	m.avgpool1 = runtime.Pool2D{
-		C:    256,
-		InH:  56,
-		InW:  56,
-		KH:   2,
-		KW:   2,
-		OutH: 28,
-		OutW: 28,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      256,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     2,
+		KW:     2,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.layer1_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -1257,23 +1247,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.layer2_d_bn = runtime.ScaleShift{
-		C:    512,
-		HW:   784,
-		Relu: true,
-	}
 	m.avgpool2 = runtime.Pool2D{
-		C:    512,
-		InH:  28,
-		InW:  28,
-		KH:   2,
-		KW:   2,
-		OutH: 14,
-		OutW: 14,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      512,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     2,
+		KW:     2,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.layer2_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -1656,23 +1642,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.layer3_d_bn = runtime.ScaleShift{
-		C:    1024,
-		HW:   196,
-		Relu: true,
-	}
 	m.avgpool3 = runtime.Pool2D{
-		C:    1024,
-		InH:  14,
-		InW:  14,
-		KH:   2,
-		KW:   2,
-		OutH: 7,
-		OutW: 7,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      1024,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     2,
+		KW:     2,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.layer3_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -2198,7 +2180,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_3.8: %w", err)
 	}
 
-	m.layer1_d_bn.Scale, m.layer1_d_bn.Shift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
+	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
 
 	m.layer1_d_conv.Weight = t[95]
 	if err := m.layer1_d_conv.Prepare(); err != nil {
@@ -2307,7 +2289,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_3.8: %w", err)
 	}
 
-	m.layer2_d_bn.Scale, m.layer2_d_bn.Shift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
+	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
 
 	m.layer2_d_conv.Weight = t[197]
 	if err := m.layer2_d_conv.Prepare(); err != nil {
@@ -2440,7 +2422,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_4.8: %w", err)
 	}
 
-	m.layer3_d_bn.Scale, m.layer3_d_bn.Shift = runtime.BatchNormScaleShift(t[317], t[318], t[319], t[320], 1e-05)
+	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[317], t[318], t[319], t[320], 1e-05)
 
 	m.layer3_d_conv.Weight = t[322]
 	if err := m.layer3_d_conv.Prepare(); err != nil {
@@ -2732,11 +2714,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_3.8: conv 1x1, 64x56x56 → 256x56x56; its result r updates x_s: layer1.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 256x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	m.layer1_iter_3_8.ForwardUpdate(n, b[0][:n*200704], b[1][:n*802816], nil, b[2][:n*802816], w.scratch)
 
-	// layer1.d_bn: BatchNorm and ReLU, 256x56x56
-	m.layer1_d_bn.Forward(n, b[1][:n*802816], b[0][:n*802816])
-
-	// avgpool 2x2/2, 256x56x56 → 256x28x28
-	m.avgpool1.Forward(n, b[0][:n*802816], b[3][:n*200704])
+	// avgpool 2x2/2, 256x56x56 → 256x28x28; its input is layer1.d_bn and ReLU of %8
+	m.avgpool1.Forward(n, b[1][:n*802816], b[3][:n*200704])
 
 	// layer1.d_conv: conv 1x1, 256x28x28 → 256x28x28
 	m.layer1_d_conv.Forward(n, b[3][:n*200704], b[0][:n*200704], w.scratch)
@@ -2786,11 +2765,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	m.layer2_iter_3_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
 
-	// layer2.d_bn: BatchNorm and ReLU, 512x28x28
-	m.layer2_d_bn.Forward(n, b[0][:n*401408], b[1][:n*401408])
-
-	// avgpool 2x2/2, 512x28x28 → 512x14x14
-	m.avgpool2.Forward(n, b[1][:n*401408], b[3][:n*100352])
+	// avgpool 2x2/2, 512x28x28 → 512x14x14; its input is layer2.d_bn and ReLU of %62
+	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
 	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
@@ -2849,26 +2825,23 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
 
-	// layer3.d_bn: BatchNorm and ReLU, 1024x14x14
-	m.layer3_d_bn.Forward(n, b[3][:n*200704], b[0][:n*200704])
-
-	// avgpool 2x2/2, 1024x14x14 → 1024x7x7
-	m.avgpool3.Forward(n, b[0][:n*200704], b[1][:n*50176])
+	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %116
+	m.avgpool3.Forward(n, b[3][:n*200704], b[0][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[1][:n*50176], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[1][:n*50176], b[3][:n*12544], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[1][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[1][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[1][:n*50176], b[0][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
 	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)

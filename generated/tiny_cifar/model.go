@@ -252,9 +252,7 @@ type Model struct {
 	stage_1_conv_g_r runtime.Conv2D
 	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_1_8 runtime.Conv2D
-	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
-	stage_1_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 64x32x32 → 64x16x16
+	// avgpool 2x2/2, 64x32x32 → 64x16x16; its input is stage_1.d_bn and ReLU of %4
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
 	stage_1_d_conv runtime.Conv2D
@@ -284,9 +282,7 @@ type Model struct {
 	stage_2_conv_g_r_2 runtime.Conv2D
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_2_8 runtime.Conv2D
-	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
-	stage_2_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 64x16x16 → 64x8x8
+	// avgpool 2x2/2, 64x16x16 → 64x8x8; its input is stage_2.d_bn and ReLU of %34
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 64x8x8 → 64x8x8
 	stage_2_d_conv runtime.Conv2D
@@ -434,23 +430,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_1_d_bn = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.avgpool1 = runtime.Pool2D{
-		C:    64,
-		InH:  32,
-		InW:  32,
-		KH:   2,
-		KW:   2,
-		OutH: 16,
-		OutW: 16,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      64,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     2,
+		KW:     2,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_1_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -697,23 +689,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_2_d_bn = runtime.ScaleShift{
-		C:    64,
-		HW:   256,
-		Relu: true,
-	}
 	m.avgpool2 = runtime.Pool2D{
-		C:    64,
-		InH:  16,
-		InW:  16,
-		KH:   2,
-		KW:   2,
-		OutH: 8,
-		OutW: 8,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      64,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     2,
+		KW:     2,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_2_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -1025,7 +1013,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
 
-	m.stage_1_d_bn.Scale, m.stage_1_d_bn.Shift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
+	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
 
 	m.stage_1_d_conv.Weight = t[43]
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
@@ -1110,7 +1098,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
 	}
 
-	m.stage_2_d_bn.Scale, m.stage_2_d_bn.Shift = runtime.BatchNormScaleShift(t[122], t[123], t[124], t[125], 1e-05)
+	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[122], t[123], t[124], t[125], 1e-05)
 
 	m.stage_2_d_conv.Weight = t[127]
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
@@ -1284,11 +1272,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_1.8: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	m.stage_1_iter_1_8.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], nil, b[2][:n*65536], w.scratch)
 
-	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
-
-	// avgpool 2x2/2, 64x32x32 → 64x16x16
-	m.avgpool1.Forward(n, b[0][:n*65536], b[3][:n*16384])
+	// avgpool 2x2/2, 64x32x32 → 64x16x16; its input is stage_1.d_bn and ReLU of %4
+	m.avgpool1.Forward(n, b[1][:n*65536], b[3][:n*16384])
 
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
 	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[0][:n*16384], w.scratch)
@@ -1329,26 +1314,23 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[0][:n*16384], w.scratch)
 
-	// stage_2.d_bn: BatchNorm and ReLU, 64x16x16
-	m.stage_2_d_bn.Forward(n, b[3][:n*16384], b[0][:n*16384])
-
-	// avgpool 2x2/2, 64x16x16 → 64x8x8
-	m.avgpool2.Forward(n, b[0][:n*16384], b[1][:n*4096])
+	// avgpool 2x2/2, 64x16x16 → 64x8x8; its input is stage_2.d_bn and ReLU of %34
+	m.avgpool2.Forward(n, b[3][:n*16384], b[0][:n*4096])
 
 	// stage_2.d_conv: conv 1x1, 64x8x8 → 64x8x8
-	m.stage_2_d_conv.Forward(n, b[1][:n*4096], b[0][:n*4096], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 64x16x16 → 32x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %34
-	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[3][:n*16384], b[0][:n*8192], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8 (im2row)
-	m.stage_2_d_conv_3.Forward(n, b[1][:n*8192], b[3][:n*2048], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[1][:n*4096], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[0][:n*4096], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 64x8x8
-	runtime.AddInto(b[3][:n*4096], b[0][:n*4096], b[1][:n*4096])
+	runtime.AddInto(b[3][:n*4096], b[1][:n*4096], b[0][:n*4096])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
 	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[0][:n*8192], w.scratch)

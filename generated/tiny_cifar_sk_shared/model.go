@@ -382,9 +382,7 @@ type Model struct {
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_6 runtime.Conv2D
-	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
-	stage_1_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 64x32x32 → 64x16x16
+	// avgpool 2x2/2, 64x32x32 → 64x16x16; its input is stage_1.d_bn and ReLU of %4
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
 	stage_1_d_conv runtime.Conv2D
@@ -414,9 +412,7 @@ type Model struct {
 	stage_2_conv_g_r runtime.Conv2D
 	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	stage_2_iter_1_6 runtime.Conv2D
-	// stage_2.d_bn: BatchNorm and ReLU, 128x16x16
-	stage_2_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 128x16x16 → 128x8x8
+	// avgpool 2x2/2, 128x16x16 → 128x8x8; its input is stage_2.d_bn and ReLU of %60
 	avgpool2 runtime.Pool2D
 	// stage_2.d_conv: conv 1x1, 128x8x8 → 128x8x8
 	stage_2_d_conv runtime.Conv2D
@@ -717,23 +713,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_1_d_bn = runtime.ScaleShift{
-		C:    64,
-		HW:   1024,
-		Relu: true,
-	}
 	m.avgpool1 = runtime.Pool2D{
-		C:    64,
-		InH:  32,
-		InW:  32,
-		KH:   2,
-		KW:   2,
-		OutH: 16,
-		OutW: 16,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      64,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     2,
+		KW:     2,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_1_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -970,23 +962,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_2_d_bn = runtime.ScaleShift{
-		C:    128,
-		HW:   256,
-		Relu: true,
-	}
 	m.avgpool2 = runtime.Pool2D{
-		C:    128,
-		InH:  16,
-		InW:  16,
-		KH:   2,
-		KW:   2,
-		OutH: 8,
-		OutW: 8,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      128,
+		InH:    16,
+		InRelu: true,
+		InW:    16,
+		KH:     2,
+		KW:     2,
+		OutH:   8,
+		OutW:   8,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_2_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -1494,7 +1482,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.6: %w", err)
 	}
 
-	m.stage_1_d_bn.Scale, m.stage_1_d_bn.Shift = runtime.BatchNormScaleShift(t[87], t[88], t[89], t[90], 1e-05)
+	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[87], t[88], t[89], t[90], 1e-05)
 
 	m.stage_1_d_conv.Weight = t[92]
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
@@ -1576,7 +1564,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
 	}
 
-	m.stage_2_d_bn.Scale, m.stage_2_d_bn.Shift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
+	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
 
 	m.stage_2_d_conv.Weight = t[179]
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
@@ -1856,11 +1844,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.6: conv 1x1, 32x32x32 → 64x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	m.stage_1_iter_2_6.ForwardUpdate(n, b[3][:n*32768], b[1][:n*65536], nil, b[2][:n*65536], w.scratch)
 
-	// stage_1.d_bn: BatchNorm and ReLU, 64x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*65536], b[0][:n*65536])
-
-	// avgpool 2x2/2, 64x32x32 → 64x16x16
-	m.avgpool1.Forward(n, b[0][:n*65536], b[3][:n*16384])
+	// avgpool 2x2/2, 64x32x32 → 64x16x16; its input is stage_1.d_bn and ReLU of %4
+	m.avgpool1.Forward(n, b[1][:n*65536], b[3][:n*16384])
 
 	// stage_1.d_conv: conv 1x1, 64x16x16 → 64x16x16
 	m.stage_1_d_conv.Forward(n, b[3][:n*16384], b[4][:n*16384], w.scratch)
@@ -1906,80 +1891,77 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
 	m.stage_2_iter_1_6.ForwardUpdate(n, b[3][:n*16384], b[4][:n*32768], nil, b[0][:n*32768], w.scratch)
 
-	// stage_2.d_bn: BatchNorm and ReLU, 128x16x16
-	m.stage_2_d_bn.Forward(n, b[4][:n*32768], b[3][:n*32768])
-
-	// avgpool 2x2/2, 128x16x16 → 128x8x8
-	m.avgpool2.Forward(n, b[3][:n*32768], b[0][:n*8192])
+	// avgpool 2x2/2, 128x16x16 → 128x8x8; its input is stage_2.d_bn and ReLU of %60
+	m.avgpool2.Forward(n, b[4][:n*32768], b[3][:n*8192])
 
 	// stage_2.d_conv: conv 1x1, 128x8x8 → 128x8x8
-	m.stage_2_d_conv.Forward(n, b[0][:n*8192], b[3][:n*8192], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
-	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[0][:n*16384], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[3][:n*16384], w.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (direct)
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[0][:n*16384], b[4][:n*4096], w.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[3][:n*16384], b[4][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (direct)
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[0][:n*16384], b[1][:n*4096], w.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[3][:n*16384], b[1][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
 	w.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*4096], b[1][:n*4096]}
-	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[0][:n*4096], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[3][:n*4096], w.scratch)
 
 	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*4096], b[4][:n*8192], w.scratch)
+	m.stage_2_d_conv_1e.Forward(n, b[3][:n*4096], b[4][:n*8192], w.scratch)
 
 	// stage_2.downsample: pool path + conv path, 128x8x8
-	runtime.AddInto(b[0][:n*8192], b[3][:n*8192], b[4][:n*8192])
+	runtime.AddInto(b[3][:n*8192], b[0][:n*8192], b[4][:n*8192])
 
 	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %97
-	m.stage_3_conv_f.Forward(n, b[0][:n*8192], b[3][:n*8192], w.scratch)
+	m.stage_3_conv_f.Forward(n, b[3][:n*8192], b[4][:n*8192], w.scratch)
 
 	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*8192], b[4][:n*8192], w.scratch)
+	m.stage_3_conv_g_f.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[3][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[3][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
 	w.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
-	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[0][:n*4096], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[3][:n*4096], w.scratch)
 
 	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[4][:n*8192], w.scratch)
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[3][:n*4096], b[4][:n*8192], nil, b[0][:n*8192], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[4][:n*8192], b[3][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[3][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8
 	w.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
-	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[0][:n*4096], w.scratch)
+	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[3][:n*4096], w.scratch)
 
 	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[4][:n*8192], w.scratch)
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[3][:n*4096], b[4][:n*8192], nil, b[0][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
-	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])
+	m.lastact_0.Forward(n, b[4][:n*8192], b[3][:n*8192])
 
 	// avgpool 8x8/8, 128x8x8 → 128x1x1
-	m.avgpool3.Forward(n, b[4][:n*8192], b[3][:n*128])
+	m.avgpool3.Forward(n, b[3][:n*8192], b[4][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[3][:n*128], out)
+	m.classifier.Forward(n, b[4][:n*128], out)
 	return nil
 }
 

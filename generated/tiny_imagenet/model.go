@@ -308,9 +308,7 @@ type Model struct {
 	layer1_conv_g_r runtime.Conv2D
 	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	layer1_iter_1_8 runtime.Conv2D
-	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
-	layer1_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 64x56x56 → 64x28x28
+	// avgpool 2x2/2, 64x56x56 → 64x28x28; its input is layer1.d_bn and ReLU of %8
 	avgpool1 runtime.Pool2D
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
 	layer1_d_conv runtime.Conv2D
@@ -332,9 +330,7 @@ type Model struct {
 	layer2_conv_g_r runtime.Conv2D
 	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	layer2_iter_1_8 runtime.Conv2D
-	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
-	layer2_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 64x28x28 → 64x14x14
+	// avgpool 2x2/2, 64x28x28 → 64x14x14; its input is layer2.d_bn and ReLU of %38
 	avgpool2 runtime.Pool2D
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
 	layer2_d_conv runtime.Conv2D
@@ -364,9 +360,7 @@ type Model struct {
 	layer3_conv_g_r_2 runtime.Conv2D
 	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
-	layer3_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 128x14x14 → 128x7x7
+	// avgpool 2x2/2, 128x14x14 → 128x7x7; its input is layer3.d_bn and ReLU of %68
 	avgpool3 runtime.Pool2D
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
 	layer3_d_conv runtime.Conv2D
@@ -547,23 +541,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.layer1_d_bn = runtime.ScaleShift{
-		C:    64,
-		HW:   3136,
-		Relu: true,
-	}
 	m.avgpool1 = runtime.Pool2D{
-		C:    64,
-		InH:  56,
-		InW:  56,
-		KH:   2,
-		KW:   2,
-		OutH: 28,
-		OutW: 28,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      64,
+		InH:    56,
+		InRelu: true,
+		InW:    56,
+		KH:     2,
+		KW:     2,
+		OutH:   28,
+		OutW:   28,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.layer1_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -741,23 +731,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.layer2_d_bn = runtime.ScaleShift{
-		C:    64,
-		HW:   784,
-		Relu: true,
-	}
 	m.avgpool2 = runtime.Pool2D{
-		C:    64,
-		InH:  28,
-		InW:  28,
-		KH:   2,
-		KW:   2,
-		OutH: 14,
-		OutW: 14,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      64,
+		InH:    28,
+		InRelu: true,
+		InW:    28,
+		KH:     2,
+		KW:     2,
+		OutH:   14,
+		OutW:   14,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.layer2_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -1004,23 +990,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.layer3_d_bn = runtime.ScaleShift{
-		C:    128,
-		HW:   196,
-		Relu: true,
-	}
 	m.avgpool3 = runtime.Pool2D{
-		C:    128,
-		InH:  14,
-		InW:  14,
-		KH:   2,
-		KW:   2,
-		OutH: 7,
-		OutW: 7,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      128,
+		InH:    14,
+		InRelu: true,
+		InW:    14,
+		KH:     2,
+		KW:     2,
+		OutH:   7,
+		OutW:   7,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.layer3_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -1342,7 +1324,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
 	}
 
-	m.layer1_d_bn.Scale, m.layer1_d_bn.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
+	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
 
 	m.layer1_d_conv.Weight = t[49]
 	if err := m.layer1_d_conv.Prepare(); err != nil {
@@ -1403,7 +1385,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
 	}
 
-	m.layer2_d_bn.Scale, m.layer2_d_bn.Shift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
+	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
 
 	m.layer2_d_conv.Weight = t[105]
 	if err := m.layer2_d_conv.Prepare(); err != nil {
@@ -1488,7 +1470,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
 	}
 
-	m.layer3_d_bn.Scale, m.layer3_d_bn.Shift = runtime.BatchNormScaleShift(t[179], t[180], t[181], t[182], 1e-05)
+	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[179], t[180], t[181], t[182], 1e-05)
 
 	m.layer3_d_conv.Weight = t[184]
 	if err := m.layer3_d_conv.Prepare(); err != nil {
@@ -1682,11 +1664,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.iter_1.8: conv 1x1, 32x56x56 → 64x56x56; its result r updates x_s: layer1.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x56x56, with g = layer1.conv_g_r(x_s) computed in the update
 	m.layer1_iter_1_8.ForwardUpdate(n, b[3][:n*100352], b[1][:n*200704], nil, b[2][:n*200704], w.scratch)
 
-	// layer1.d_bn: BatchNorm and ReLU, 64x56x56
-	m.layer1_d_bn.Forward(n, b[1][:n*200704], b[2][:n*200704])
-
-	// avgpool 2x2/2, 64x56x56 → 64x28x28
-	m.avgpool1.Forward(n, b[2][:n*200704], b[3][:n*50176])
+	// avgpool 2x2/2, 64x56x56 → 64x28x28; its input is layer1.d_bn and ReLU of %8
+	m.avgpool1.Forward(n, b[1][:n*200704], b[3][:n*50176])
 
 	// layer1.d_conv: conv 1x1, 64x28x28 → 64x28x28
 	m.layer1_d_conv.Forward(n, b[3][:n*50176], b[2][:n*50176], w.scratch)
@@ -1718,26 +1697,23 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
 	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*25088], b[3][:n*50176], nil, b[2][:n*50176], w.scratch)
 
-	// layer2.d_bn: BatchNorm and ReLU, 64x28x28
-	m.layer2_d_bn.Forward(n, b[3][:n*50176], b[1][:n*50176])
-
-	// avgpool 2x2/2, 64x28x28 → 64x14x14
-	m.avgpool2.Forward(n, b[1][:n*50176], b[2][:n*12544])
+	// avgpool 2x2/2, 64x28x28 → 64x14x14; its input is layer2.d_bn and ReLU of %38
+	m.avgpool2.Forward(n, b[3][:n*50176], b[1][:n*12544])
 
 	// layer2.d_conv: conv 1x1, 64x14x14 → 64x14x14
-	m.layer2_d_conv.Forward(n, b[2][:n*12544], b[1][:n*12544], w.scratch)
+	m.layer2_d_conv.Forward(n, b[1][:n*12544], b[2][:n*12544], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 64x28x28 → 32x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %38
-	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[2][:n*25088], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[3][:n*50176], b[1][:n*25088], w.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
-	m.layer2_d_conv_3.Forward(n, b[2][:n*25088], b[3][:n*6272], w.scratch)
+	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], w.scratch)
 
 	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[2][:n*12544], w.scratch)
+	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[1][:n*12544], w.scratch)
 
 	// layer2.downsample: pool path + conv path, 64x14x14
-	runtime.AddInto(b[3][:n*12544], b[1][:n*12544], b[2][:n*12544])
+	runtime.AddInto(b[3][:n*12544], b[2][:n*12544], b[1][:n*12544])
 
 	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
 	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[1][:n*25088], w.scratch)
@@ -1763,26 +1739,23 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
 	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[1][:n*25088], nil, b[2][:n*25088], w.scratch)
 
-	// layer3.d_bn: BatchNorm and ReLU, 128x14x14
-	m.layer3_d_bn.Forward(n, b[1][:n*25088], b[3][:n*25088])
-
-	// avgpool 2x2/2, 128x14x14 → 128x7x7
-	m.avgpool3.Forward(n, b[3][:n*25088], b[2][:n*6272])
+	// avgpool 2x2/2, 128x14x14 → 128x7x7; its input is layer3.d_bn and ReLU of %68
+	m.avgpool3.Forward(n, b[1][:n*25088], b[3][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[2][:n*6272], b[3][:n*6272], w.scratch)
+	m.layer3_d_conv.Forward(n, b[3][:n*6272], b[2][:n*6272], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
-	m.layer3_d_conv_1.Forward(n, b[1][:n*25088], b[2][:n*12544], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[2][:n*12544], b[1][:n*3136], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[3][:n*12544], b[1][:n*3136], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[1][:n*3136], b[2][:n*6272], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[1][:n*3136], b[3][:n*6272], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[1][:n*6272], b[3][:n*6272], b[2][:n*6272])
+	runtime.AddInto(b[1][:n*6272], b[2][:n*6272], b[3][:n*6272])
 
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
 	m.layer4_conv_f.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)

@@ -243,9 +243,7 @@ type Model struct {
 	stage_1_conv_g_r_2 runtime.Conv2D
 	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	stage_1_iter_2_8 runtime.Conv2D
-	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
-	stage_1_d_bn runtime.ScaleShift
-	// avgpool 2x2/2, 16x32x32 → 16x16x16
+	// avgpool 2x2/2, 16x32x32 → 16x16x16; its input is stage_1.d_bn and ReLU of %4
 	avgpool1 runtime.Pool2D
 	// stage_1.d_conv: conv 1x1, 16x16x16 → 16x16x16
 	stage_1_d_conv runtime.Conv2D
@@ -476,23 +474,19 @@ func New() *Model {
 		SW:     1,
 		Update: true,
 	}
-	m.stage_1_d_bn = runtime.ScaleShift{
-		C:    16,
-		HW:   1024,
-		Relu: true,
-	}
 	m.avgpool1 = runtime.Pool2D{
-		C:    16,
-		InH:  32,
-		InW:  32,
-		KH:   2,
-		KW:   2,
-		OutH: 16,
-		OutW: 16,
-		PH:   0,
-		PW:   0,
-		SH:   2,
-		SW:   2,
+		C:      16,
+		InH:    32,
+		InRelu: true,
+		InW:    32,
+		KH:     2,
+		KW:     2,
+		OutH:   16,
+		OutW:   16,
+		PH:     0,
+		PW:     0,
+		SH:     2,
+		SW:     2,
 	}
 	m.stage_1_d_conv = runtime.Conv2D{
 		DH:     1,
@@ -953,7 +947,7 @@ func (m *Model) bind() error {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
 	}
 
-	m.stage_1_d_bn.Scale, m.stage_1_d_bn.Shift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
+	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
 
 	m.stage_1_d_conv.Weight = t[66]
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
@@ -1183,11 +1177,8 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.iter_2.8: conv 1x1, 8x32x32 → 16x32x32; its result r updates x_s: stage_1.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 16x32x32, with g = stage_1.conv_g_r(x_s) computed in the update
 	m.stage_1_iter_2_8.ForwardUpdate(n, b[0][:n*8192], b[1][:n*16384], nil, b[2][:n*16384], w.scratch)
 
-	// stage_1.d_bn: BatchNorm and ReLU, 16x32x32
-	m.stage_1_d_bn.Forward(n, b[1][:n*16384], b[0][:n*16384])
-
-	// avgpool 2x2/2, 16x32x32 → 16x16x16
-	m.avgpool1.Forward(n, b[0][:n*16384], b[3][:n*4096])
+	// avgpool 2x2/2, 16x32x32 → 16x16x16; its input is stage_1.d_bn and ReLU of %4
+	m.avgpool1.Forward(n, b[1][:n*16384], b[3][:n*4096])
 
 	// stage_1.d_conv: conv 1x1, 16x16x16 → 16x16x16
 	m.stage_1_d_conv.Forward(n, b[3][:n*4096], b[0][:n*4096], w.scratch)
