@@ -626,6 +626,47 @@ TEXT ·padPhasesAVX512(SB), NOSPLIT, $0-88
 	VMOVDQU32 evenLanes<>(SB), Z30
 	VMOVDQU32 oddLanes<>(SB), Z31
 	NEGQ R14 // the input column of lane 0 of the first block: -pad
+	// One phase of at most 16 columns (the shifted planes of a small
+	// image): the same masks for every row, computed once.
+	TESTQ $8, R8
+	JEQ pp_row
+	MOVQ n+24(FP), CX
+	CMPQ CX, $16
+	JG pp_row
+	MOVL $1, R11
+	SHLXL CX, R11, R11
+	DECL R11
+	KMOVW R11, K7
+	VPBROADCASTD R14, Z21
+	VPADDD Z20, Z21, Z21
+	VPCMPUD $1, Z19, Z21, K1
+	LEAQ (BX)(R14*4), SI
+	TESTQ DI, DI
+	JEQ pp_done
+	TESTQ $1, R8
+	JNE pp_small_scaled
+pp_small:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS Z0, K7, (AX)
+	ADDQ R12, AX
+	LEAQ (SI)(R13*4), SI
+	DECQ DI
+	JNE pp_small
+	JMP pp_done
+pp_small_scaled:
+	VMOVUPS.Z (SI), K1, Z0
+	VMULPS.Z Z16, Z0, K1, Z0
+	VADDPS.Z Z17, Z0, K1, Z0
+	TESTQ $2, R8
+	JEQ pp_small_store
+	VMAXPS Z18, Z0, Z0
+pp_small_store:
+	VMOVUPS Z0, K7, (AX)
+	ADDQ R12, AX
+	LEAQ (SI)(R13*4), SI
+	DECQ DI
+	JNE pp_small_scaled
+	JMP pp_done
 pp_row:
 	TESTQ DI, DI
 	JEQ pp_done

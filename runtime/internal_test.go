@@ -390,7 +390,8 @@ func TestMean(t *testing.T) {
 }
 
 // TestPadPhases checks padPhasesAVX512 against its definition, to the bit,
-// for 1, 2 and 4 phases, rows of many widths and paddings, with and without
+// for 1, 2 and 4 phases, rows of many widths and paddings (negative: a
+// shift to the left, as im2row's planes take), with and without
 // the prologue: every output inside the n columns of each phase, and
 // nothing past them.
 func TestPadPhases(t *testing.T) {
@@ -401,7 +402,7 @@ func TestPadPhases(t *testing.T) {
 	const guard = float32(-7777)
 	for _, m := range []int{1, 2, 4} {
 		for inW := 1; inW <= 70; inW += 1 + inW/8 {
-			for pad := 0; pad <= 3; pad++ {
+			for pad := -3; pad <= 3; pad++ { // a negative pad shifts the row left
 				for _, pro := range []int{0, 1, 3} {
 					n := (inW+2*pad+m-1)/m + rng.IntN(3) // columns of each phase
 					phase := n + rng.IntN(4)             // the distance between phases
