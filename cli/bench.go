@@ -30,7 +30,7 @@ The peak is measured, not looked up: the GFLOP/s of grcc's own convolution
 kernel on a problem that fits in cache, on all cores (GOMAXPROCS). It says how
 close the model gets to what the kernels can do on this machine.`,
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
-		batch := fs.Int("batch", 0, "images per forward (default: the spec's N)")
+		batch := fs.Int("batch", 0, "images per forward, and the batch the program is planned for, as grcc build -batch (default: the spec's N)")
 		engineName := fs.String("engine", "go", "go (CPU) or cuda")
 		asJSON := fs.Bool("json", false, "print one JSON object")
 		rounds := fs.Int("rounds", 10, "minimum number of timed forwards")
@@ -45,7 +45,9 @@ close the model gets to what the kernels can do on this machine.`,
 			}
 			n := m.Batch
 			if *batch != 0 {
-				n = *batch
+				// Plan for the batch that runs, as grcc build -batch
+				// does: the cost model may choose by it.
+				n, m.Batch = *batch, *batch
 			}
 			if n < 1 || *rounds < 1 || *warmup < 0 {
 				return usagef("--batch, --rounds and --warmup must be positive")

@@ -30,23 +30,34 @@ const (
 )
 
 // winogradMinFill is the least share of the output tiles that must be
-// real outputs for Winograd to pay, and winogradMinTiles the fewest tiles
-// an image: a unit of work is a block of at most 32 tiles of one image, and
-// an image of fewer makes one block, which the cores can only share by
-// splitting its output channels and transforming its input twice.
-// Measured per layer (BenchmarkWinograd and BenchmarkWinogradCold in
-// runtime, against im2row): with F(4×4, 3×3), 56×56, 32×32 and 28×28
-// outputs (every tile full) run 1.4–2.5× faster at batch 1 and 8; 16×16
-// (16 tiles) is level at batch 1, 14×14 (16 tiles, 77% real) 1.1× with its
-// 4× weights out of cache; 7×7 and 8×8 lose. Those that F(4×4) does not
-// take go to F(2×2, 3×3) when they make enough tiles of 2×2: 14×14 (49
+// real outputs for Winograd F(4×4, 3×3) to pay, and winogradMinTiles the
+// fewest tiles an image: a unit of work is a block of at most 32 tiles of
+// one image, and an image of fewer makes one block, which the cores can
+// only share by splitting its output channels and transforming its input
+// twice. Measured per layer (BenchmarkWinograd and BenchmarkWinogradCold
+// in runtime, against im2row): 56×56, 32×32 and 28×28 outputs (every tile
+// full) run 1.4–2.5× faster at batch 1 and 8; 16×16 (16 tiles) is level at
+// batch 1, 14×14 (16 tiles, 77% real) 1.1× with its 4× weights out of
+// cache; 7×7 and 8×8 lose.
+//
+// Those that F(4×4) does not take go to F(2×2, 3×3) from 16 tiles of 2×2
+// an image (winograd2MinTiles), as full as F(4×4)'s must be: 14×14 (49
 // tiles, 256 channels, weights out of cache) 1.5× im2row at batch 1 and 8
 // (and 1.35× F(4×4) at batch 1), 16×16 (64 tiles, 160 channels) 1.8× and
-// 1.7×; 8×8 (16 tiles) is level at batch 1, and 7×7 makes too few tiles
-// too.
+// 1.7×, 8×8 (16 tiles, 192 channels) 1.35× and 1.35×, now that its input
+// is padded and split into phases by one call a channel (before that, 8×8
+// was level at batch 1). Tiles three quarters real (winograd2MinFill) pay
+// from a few images a batch (winograd2MinBatch), where the transformed
+// weights, 16/9 the kernel's, serve them all: 7×7 with 512 channels, alone
+// with its weights out of cache, 1.15× at batch 1 and 1.3× at 8, but in
+// GRCNN-55 level at batch 1 (its 16.8 MB of weights a layer push the
+// next layer's out of cache) and 1.2× at batch 8 (7.5–7.7 → 6.1–6.4 ms).
 const (
-	winogradMinFill  = 0.9
-	winogradMinTiles = 32
+	winogradMinFill   = 0.9
+	winogradMinTiles  = 32
+	winograd2MinFill  = 0.75
+	winograd2MinTiles = 16
+	winograd2MinBatch = 4
 )
 
 // WinogradTile is the side of the output tiles of a Winograd algorithm,
@@ -113,14 +124,14 @@ func chooseAlgorithm(p *Program) error {
 		if s.Kind != Conv {
 			continue
 		}
-		s.Algo, s.AlgoWhy = convAlgorithm(s)
+		s.Algo, s.AlgoWhy = convAlgorithm(s, p.Model.Batch)
 	}
 	return nil
 }
 
 // convAlgorithm is the cost model: the algorithm for a convolution step and
-// the reason, from its shapes alone.
-func convAlgorithm(s *Step) (algo, why string) {
+// the reason, from its shapes and the batch the program is built for.
+func convAlgorithm(s *Step, batch int) (algo, why string) {
 	c, in, out := s.Conv, s.In[0].Shape, s.Out.Shape
 	if in.C == c.Groups {
 		return AlgoDirect, "one input channel per group: a GEMM would have a single row"
@@ -150,17 +161,18 @@ func convAlgorithm(s *Step) (algo, why string) {
 		return AlgoWinograd, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×4 outputs (%.0f%% filled): 4× fewer multiplies than the GEMM", th, tw, 100*fill)
 	}
 	th2, tw2, fill2 := tiles(2)
-	if dense3 && th2*tw2 >= winogradMinTiles && fill2 >= winogradMinFill {
+	if dense3 && th2*tw2 >= winograd2MinTiles && (fill2 >= winogradMinFill || fill2 >= winograd2MinFill && batch >= winograd2MinBatch) {
 		return AlgoWinograd2x2, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 2×2 outputs (%.0f%% filled; %d tiles of 4×4, %.0f%% filled, too few): 2.25× fewer multiplies than the GEMM", th2, tw2, 100*fill2, th*tw, 100*fill)
 	}
 	var whyNot string
 	switch {
 	case !dense3:
 		whyNot = "Winograd needs a dense 3×3 stride-1 kernel"
-	case th2*tw2 < winogradMinTiles:
+	case th2*tw2 < winograd2MinTiles:
 		whyNot = fmt.Sprintf("%d×%d outputs give only %d Winograd tiles of 2×2 an image, too few to fill its GEMM", out.H, out.W, th2*tw2)
 	default:
-		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles and %.0f%% of its 2×2 tiles", out.H, out.W, 100*fill, 100*fill2)
+		whyNot = fmt.Sprintf("%d×%d outputs fill only %.0f%% of Winograd's 4×4 tiles and %.0f%% of its 2×2 tiles (at batch %d; %.0f%% pays from batch %d)",
+			out.H, out.W, 100*fill, 100*fill2, batch, 100*winograd2MinFill, winograd2MinBatch)
 	}
 	icg, ocg := in.C/c.Groups, out.C/c.Groups
 	switch {

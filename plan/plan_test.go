@@ -148,3 +148,40 @@ func TestStopAfter(t *testing.T) {
 		t.Error("unknown pass accepted")
 	}
 }
+
+// TestWinogradByBatch checks the cost model's choices for small outputs:
+// F(2×2, 3×3) for CIFAR's 8×8 stage (full tiles) at any batch, and for the
+// 7×7 stage of the ImageNet models (tiles 77% real) only when the program
+// is built for a batch of several images.
+func TestWinogradByBatch(t *testing.T) {
+	specs := loadSpecs(t)
+	algo := func(model, step string, batch int) string {
+		m := *specs[model]
+		m.Batch = batch
+		p, err := plan.Build(&m, plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Steps {
+			if s.Name == step {
+				return s.Algo
+			}
+		}
+		t.Fatalf("%s: no step %s", model, step)
+		return ""
+	}
+	for _, tc := range []struct {
+		model, step string
+		batch       int
+		want        string
+	}{
+		{"grcnn55", "layer4.iter_1.5", 1, plan.AlgoIm2Row},
+		{"grcnn55", "layer4.iter_1.5", 8, plan.AlgoWinograd2x2},
+		{"grcnn56", "stage_3.iter_1.5", 1, plan.AlgoWinograd2x2},
+		{"grcnn56", "stage_3.iter_1.5", 8, plan.AlgoWinograd2x2},
+	} {
+		if got := algo(tc.model, tc.step, tc.batch); got != tc.want {
+			t.Errorf("%s %s at batch %d: %s, want %s", tc.model, tc.step, tc.batch, got, tc.want)
+		}
+	}
+}

@@ -1061,144 +1061,144 @@ type Model struct {
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
-	stage_3_iter_1_5 runtime.Conv2D
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_1_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %220
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_8 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	stage_3_iter_2_2 runtime.Conv2D
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
-	stage_3_iter_2_5 runtime.Conv2D
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_2_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %220
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_2_8 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	stage_3_iter_3_2 runtime.Conv2D
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
-	stage_3_iter_3_5 runtime.Conv2D
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_3_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %220
 	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_3_8 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	stage_3_iter_4_2 runtime.Conv2D
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
-	stage_3_iter_4_5 runtime.Conv2D
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_4_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %220
 	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_4_8 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	stage_3_iter_5_2 runtime.Conv2D
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
-	stage_3_iter_5_5 runtime.Conv2D
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_5_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %220
 	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_5_8 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	stage_3_iter_6_2 runtime.Conv2D
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
-	stage_3_iter_6_5 runtime.Conv2D
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_6_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %220
 	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_6_8 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	stage_3_iter_7_2 runtime.Conv2D
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
-	stage_3_iter_7_5 runtime.Conv2D
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_7_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %220
 	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_7_8 runtime.Conv2D
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	stage_3_iter_8_2 runtime.Conv2D
-	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (im2row)
-	stage_3_iter_8_5 runtime.Conv2D
+	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_8_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_8.0 and ReLU of %220
 	stage_3_conv_g_r_8 runtime.Conv2D
 	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_8_8 runtime.Conv2D
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	stage_3_iter_9_2 runtime.Conv2D
-	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (im2row)
-	stage_3_iter_9_5 runtime.Conv2D
+	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_9_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_9.0 and ReLU of %220
 	stage_3_conv_g_r_9 runtime.Conv2D
 	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_9_8 runtime.Conv2D
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	stage_3_iter_10_2 runtime.Conv2D
-	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (im2row)
-	stage_3_iter_10_5 runtime.Conv2D
+	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_10_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_10.0 and ReLU of %220
 	stage_3_conv_g_r_10 runtime.Conv2D
 	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_10_8 runtime.Conv2D
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	stage_3_iter_11_2 runtime.Conv2D
-	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (im2row)
-	stage_3_iter_11_5 runtime.Conv2D
+	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_11_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_11.0 and ReLU of %220
 	stage_3_conv_g_r_11 runtime.Conv2D
 	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_11_8 runtime.Conv2D
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	stage_3_iter_12_2 runtime.Conv2D
-	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (im2row)
-	stage_3_iter_12_5 runtime.Conv2D
+	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_12_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_12.0 and ReLU of %220
 	stage_3_conv_g_r_12 runtime.Conv2D
 	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_12_8 runtime.Conv2D
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	stage_3_iter_13_2 runtime.Conv2D
-	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (im2row)
-	stage_3_iter_13_5 runtime.Conv2D
+	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_13_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_13.0 and ReLU of %220
 	stage_3_conv_g_r_13 runtime.Conv2D
 	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_13_8 runtime.Conv2D
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	stage_3_iter_14_2 runtime.Conv2D
-	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (im2row)
-	stage_3_iter_14_5 runtime.Conv2D
+	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_14_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_14.0 and ReLU of %220
 	stage_3_conv_g_r_14 runtime.Conv2D
 	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_14_8 runtime.Conv2D
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	stage_3_iter_15_2 runtime.Conv2D
-	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (im2row)
-	stage_3_iter_15_5 runtime.Conv2D
+	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_15_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_15.0 and ReLU of %220
 	stage_3_conv_g_r_15 runtime.Conv2D
 	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_15_8 runtime.Conv2D
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	stage_3_iter_16_2 runtime.Conv2D
-	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (im2row)
-	stage_3_iter_16_5 runtime.Conv2D
+	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_16_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_16.0 and ReLU of %220
 	stage_3_conv_g_r_16 runtime.Conv2D
 	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_16_8 runtime.Conv2D
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	stage_3_iter_17_2 runtime.Conv2D
-	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (im2row)
-	stage_3_iter_17_5 runtime.Conv2D
+	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_17_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_17.0 and ReLU of %220
 	stage_3_conv_g_r_17 runtime.Conv2D
 	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_17_8 runtime.Conv2D
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	stage_3_iter_18_2 runtime.Conv2D
-	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (im2row)
-	stage_3_iter_18_5 runtime.Conv2D
+	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_18_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_18.0 and ReLU of %220
 	stage_3_conv_g_r_18 runtime.Conv2D
 	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2530,24 +2530,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_1_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2604,24 +2597,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_2_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -2678,24 +2664,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_3_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -2752,24 +2731,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_4_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_4_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -2826,24 +2798,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_5_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_5_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -2900,24 +2865,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_6_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_6_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -2974,24 +2932,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_7_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_7_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
@@ -3048,24 +2999,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_8_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_8_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_8 = runtime.Conv2D{
 		DH:     1,
@@ -3122,24 +3066,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_9_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_9_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_9 = runtime.Conv2D{
 		DH:     1,
@@ -3196,24 +3133,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_10_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_10_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_10 = runtime.Conv2D{
 		DH:     1,
@@ -3270,24 +3200,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_11_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_11_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_11 = runtime.Conv2D{
 		DH:     1,
@@ -3344,24 +3267,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_12_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_12_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_12 = runtime.Conv2D{
 		DH:     1,
@@ -3418,24 +3334,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_13_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_13_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_13 = runtime.Conv2D{
 		DH:     1,
@@ -3492,24 +3401,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_14_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_14_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_14 = runtime.Conv2D{
 		DH:     1,
@@ -3566,24 +3468,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_15_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_15_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_15 = runtime.Conv2D{
 		DH:     1,
@@ -3640,24 +3535,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_16_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_16_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_16 = runtime.Conv2D{
 		DH:     1,
@@ -3714,24 +3602,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_17_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_17_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_17 = runtime.Conv2D{
 		DH:     1,
@@ -3788,24 +3669,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_18_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_18_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_18 = runtime.Conv2D{
 		DH:     1,
@@ -5246,7 +5120,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5255,7 +5129,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5264,7 +5138,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5273,7 +5147,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5282,7 +5156,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5291,7 +5165,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5300,7 +5174,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5309,7 +5183,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
 	m.stage_3_iter_8_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (im2row)
+	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_8_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5318,7 +5192,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
 	m.stage_3_iter_9_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (im2row)
+	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_9_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5327,7 +5201,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
 	m.stage_3_iter_10_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (im2row)
+	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_10_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5336,7 +5210,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
 	m.stage_3_iter_11_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (im2row)
+	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_11_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5345,7 +5219,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
 	m.stage_3_iter_12_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (im2row)
+	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_12_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5354,7 +5228,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
 	m.stage_3_iter_13_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (im2row)
+	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_13_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5363,7 +5237,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
 	m.stage_3_iter_14_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (im2row)
+	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_14_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5372,7 +5246,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
 	m.stage_3_iter_15_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (im2row)
+	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_15_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5381,7 +5255,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
 	m.stage_3_iter_16_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (im2row)
+	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_16_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5390,7 +5264,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
 	m.stage_3_iter_17_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (im2row)
+	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_17_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -5399,7 +5273,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
 	m.stage_3_iter_18_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (im2row)
+	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_18_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update

@@ -591,56 +591,56 @@ type Model struct {
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
-	stage_3_iter_1_5 runtime.Conv2D
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_1_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_1.0 and ReLU of %136
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_1_8 runtime.Conv2D
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	stage_3_iter_2_2 runtime.Conv2D
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
-	stage_3_iter_2_5 runtime.Conv2D
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_2_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_2.0 and ReLU of %136
 	stage_3_conv_g_r_2 runtime.Conv2D
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_2_8 runtime.Conv2D
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	stage_3_iter_3_2 runtime.Conv2D
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
-	stage_3_iter_3_5 runtime.Conv2D
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_3_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_3.0 and ReLU of %136
 	stage_3_conv_g_r_3 runtime.Conv2D
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_3_8 runtime.Conv2D
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	stage_3_iter_4_2 runtime.Conv2D
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
-	stage_3_iter_4_5 runtime.Conv2D
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_4_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_4.0 and ReLU of %136
 	stage_3_conv_g_r_4 runtime.Conv2D
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_4_8 runtime.Conv2D
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	stage_3_iter_5_2 runtime.Conv2D
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
-	stage_3_iter_5_5 runtime.Conv2D
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_5_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_5.0 and ReLU of %136
 	stage_3_conv_g_r_5 runtime.Conv2D
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_5_8 runtime.Conv2D
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	stage_3_iter_6_2 runtime.Conv2D
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
-	stage_3_iter_6_5 runtime.Conv2D
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_6_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_6.0 and ReLU of %136
 	stage_3_conv_g_r_6 runtime.Conv2D
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
 	stage_3_iter_6_8 runtime.Conv2D
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	stage_3_iter_7_2 runtime.Conv2D
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
-	stage_3_iter_7_5 runtime.Conv2D
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_7_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 768x8x8 → 768x8x8; its input is stage_3.iter_g_7.0 and ReLU of %136
 	stage_3_conv_g_r_7 runtime.Conv2D
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -1503,24 +1503,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_1_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1577,24 +1570,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_2_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1651,24 +1637,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_3_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1725,24 +1704,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_4_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_4_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -1799,24 +1771,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_5_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_5_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -1873,24 +1838,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_6_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_6_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -1947,24 +1905,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_7_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    192,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   192,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_7_5 = runtime.Winograd{
+		InC:  192,
+		InH:  8,
+		InW:  8,
+		OutC: 192,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
@@ -2820,7 +2771,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (im2row)
+	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2829,7 +2780,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
 	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (im2row)
+	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2838,7 +2789,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
 	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (im2row)
+	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2847,7 +2798,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
 	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (im2row)
+	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2856,7 +2807,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
 	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (im2row)
+	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2865,7 +2816,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
 	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (im2row)
+	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -2874,7 +2825,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
 	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
 
-	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (im2row)
+	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update

@@ -298,8 +298,8 @@ type Model struct {
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	stage_3_iter_1_2 runtime.Conv2D
-	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (im2row)
-	stage_3_iter_1_5 runtime.Conv2D
+	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	stage_3_iter_1_5 runtime.Winograd
 	// stage_3.conv_g_r: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.iter_g_1.0 and ReLU of %76
 	stage_3_conv_g_r runtime.Conv2D
 	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
@@ -831,24 +831,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.stage_3_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    64,
-		InH:    8,
-		InW:    8,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   8,
-		OutW:   8,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.stage_3_iter_1_5 = runtime.Winograd{
+		InC:  64,
+		InH:  8,
+		InW:  8,
+		OutC: 64,
+		OutH: 8,
+		OutW: 8,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1341,7 +1334,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	m.stage_3_iter_1_2.Forward(n, b[0][:n*8192], b[3][:n*4096], w.scratch)
 
-	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (im2row)
+	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.stage_3_iter_1_5.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
