@@ -182,6 +182,16 @@ func (c *Conv2D) Prepare() error {
 	p.nt = (p.n + p.nb - 1) / p.nb
 	p.nt = (p.nt + nr - 1) / nr * nr
 	p.nb = (p.n + p.nt - 1) / p.nt
+	if w := workers(); c.Gate != nil && p.path == pathPointwise && p.nb < 4*w && p.n >= 4*w*4*nr {
+		// With a gate to fuse, enough column blocks for one image to
+		// give every worker four units without splitting the output
+		// channels, which the fused gate needs (fusedGate): 32×32
+		// (CIFAR's first stage) in blocks of 128 columns rather than
+		// 256, its expand, gate and update 1.32 → 1.02 ms at batch 1.
+		p.nt = (p.n + 4*w - 1) / (4 * w)
+		p.nt = (p.nt + nr - 1) / nr * nr
+		p.nb = (p.n + p.nt - 1) / p.nt
+	}
 	c.plan = p
 	c.ready = true
 	if p.path == pathIm2Row {

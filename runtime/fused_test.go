@@ -211,7 +211,7 @@ func testConvGate(t *testing.T) {
 		direct, pre               bool
 	}
 	var cases []gateCase
-	for _, hw := range []int{7, 14, 30, 56} {
+	for _, hw := range []int{7, 14, 30, 32, 56} { // 32: column blocks of 128 at batch 1 (Prepare)
 		for _, batch := range []int{1, 3} {
 			cases = append(cases,
 				gateCase{16, 64, 8, hw, batch, true, true},   // 8 channels a group, direct
