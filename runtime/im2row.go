@@ -41,6 +41,12 @@ type rowPlan struct {
 	shift      []int32
 	masks      []uint16
 	origins    []int32
+	// Where a panel's origins lie within 32 floats of its first (near[i]:
+	// a strided panel within one input row), win[i·taps+t] marks the
+	// floats from that first origin that its lanes read through tap t, so
+	// that its rows are loaded and permuted rather than gathered.
+	near []bool
+	win  []uint32
 	// With contiguous and more than one tap, the copies of rowCopies are
 	// the input's shifted planes (see packPlanes), prows rows of InW
 	// floats each, and row p of a group's im2row matrix, input channel ic
@@ -102,6 +108,25 @@ func (c *Conv2D) prepareIm2Row() {
 				}
 				if ih, iw := y0+dy, x0+dx; ih >= 0 && ih < c.InH && iw >= 0 && iw < c.InW {
 					r.masks[i*taps+t] |= 1 << (p - p0)
+				}
+			}
+		}
+	}
+	if !r.contiguous {
+		r.near = make([]bool, r.panels)
+		r.win = make([]uint32, r.panels*taps)
+		for i := range r.panels {
+			p0, p1 := r.panel(i)
+			o := r.origins[16*i : 16*i+p1-p0]
+			if span := slices.Max(o) - o[0]; span < 0 || span >= 32 || slices.Min(o) != o[0] {
+				continue
+			}
+			r.near[i] = true
+			for t := range taps {
+				for j := range o {
+					if r.masks[i*taps+t]&(1<<j) != 0 {
+						r.win[i*taps+t] |= 1 << (o[j] - o[0])
+					}
 				}
 			}
 		}
@@ -650,9 +675,14 @@ func (c *Conv2D) packRowPanel(dst, in []float32, g, i, p0, h, k0, kl, taps int) 
 	if r.contiguous {
 		// Pixel p0+j's origin is p0+j-PH·InW-PW: the -PH·InW-PW is in
 		// offs (see Prepare).
-		im2rowPack(dst[:kl*h], in, p0, nil, offs, masks, t0, h, scale, shift, c.InRelu)
+		im2rowPack(dst[:kl*h], in, p0, nil, offs, masks, t0, h, scale, shift, c.InRelu, nil, 0)
 	} else {
-		im2rowPack(dst[:kl*h], in, 0, r.origins[16*i:16*i+16], offs, masks, t0, h, scale, shift, c.InRelu)
+		var win []uint32
+		if r.near[i] {
+			win = r.win[i*taps : (i+1)*taps]
+		}
+		origins := r.origins[16*i : 16*i+16]
+		im2rowPack(dst[:kl*h], in, 0, origins, offs, masks, t0, h, scale, shift, c.InRelu, win, int(origins[0]))
 	}
 }
 

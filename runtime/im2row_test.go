@@ -34,6 +34,8 @@ func im2RowCases() []convCase {
 		convCase{inC: 300, outC: 45, inH: 5, inW: 6, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 5, epilogue: 3},    // units span images
 		convCase{inC: 40, outC: 33, inH: 9, inW: 9, k: 3, s: 1, p: 2, d: 2, groups: 1, batch: 3, epilogue: 2},     // dilated, contiguous
 		convCase{inC: 24, outC: 64, inH: 14, inW: 14, k: 3, s: 2, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3},   // strided: gathered
+		convCase{inC: 16, outC: 40, inH: 56, inW: 56, k: 3, s: 2, p: 1, d: 1, groups: 1, batch: 1, epilogue: 3},   // strided: panels in one row, permuted
+		convCase{inC: 20, outC: 24, inH: 32, inW: 31, k: 3, s: 2, p: 1, d: 1, groups: 1, batch: 2, epilogue: 1},   // strided, odd width
 		convCase{inC: 64, outC: 256, inH: 13, inW: 13, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 2, epilogue: 3}, // GRCNN conv_f: 8 per group
 		convCase{inC: 512, outC: 512, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 16, batch: 3, epilogue: 1},  // 32 per group
 		convCase{inC: 256, outC: 2048, inH: 5, inW: 5, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 1, epilogue: 2}, // 64 per group

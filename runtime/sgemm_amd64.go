@@ -324,15 +324,18 @@ func packOffsAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32)
 func packOffsActAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32, scale, shift *float32, relu bool)
 
 //go:noescape
-func im2rowPackAVX512(dst, src *float32, origins, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool)
+func im2rowPackAVX512(dst, src *float32, origins, offs *int32, masks *uint16, k, taps, t0, h int, store uint16, scale, shift *float32, relu bool, win *uint32, o0 int)
 
 // im2rowPack packs len(offs) rows of a pixel panel for the im2row path:
 // row p of dst, h floats, holds for each j < h src[base+offs[p]+j], or with
 // origins src[base+offs[p]+origins[j]], where masks[t] selects j, t =
 // (t0+p) mod len(masks), and zero elsewhere; with scale non-nil, read
 // through the prologue of channel c, which counts up from 0 each time t
-// wraps. The masks must select only reads inside src.
-func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+// wraps. The masks must select only reads inside src. With win non-nil
+// (len(masks) of them), the origins are within 32 floats of o0, and win[t]
+// has bit origins[j]-o0 set for each j that masks[t] selects: the rows are
+// loaded whole and permuted instead of gathered.
+func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool, win []uint32, o0 int) {
 	k := len(offs)
 	if !useAVX512 || k == 0 {
 		im2rowPackGo(dst, src, base, origins, offs, masks, t0, h, scale, shift, relu)
@@ -351,7 +354,12 @@ func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uin
 	if origins != nil {
 		op = &origins[0]
 	}
-	im2rowPackAVX512(&dst[0], &src[base], op, &offs[0], &masks[0], k, len(masks), t0, h, uint16(1)<<h-1, sp, tp, relu)
+	var wp *uint32
+	if win != nil && origins != nil {
+		_ = win[len(masks)-1]
+		wp = &win[0]
+	}
+	im2rowPackAVX512(&dst[0], &src[base], op, &offs[0], &masks[0], k, len(masks), t0, h, uint16(1)<<h-1, sp, tp, relu, wp, o0)
 }
 
 // packOffsAct is packOffs with a prologue per row: row p becomes

@@ -30,7 +30,7 @@ func packOffsAct(bp, src []float32, offs []int32, n int, scale, shift []float32,
 
 // im2rowPack packs rows of a pixel panel for the im2row path; see
 // im2rowPackGo.
-func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool) {
+func im2rowPack(dst, src []float32, base int, origins, offs []int32, masks []uint16, t0, h int, scale, shift []float32, relu bool, _ []uint32, _ int) {
 	im2rowPackGo(dst, src, base, origins, offs, masks, t0, h, scale, shift, relu)
 }
 
