@@ -855,6 +855,12 @@ func padPhases(dst []float32, rowLen, phase, n int, src []float32, srcStride, in
 	}
 	_ = dst[(rows-1)*rowLen+(m-1)*phase+n-1]
 	_ = src[(rows-1)*srcStride+inW-1]
+	padPhasesAVX512(&dst[0], rowLen, phase, n, &src[0], srcStride, inW, pad, rows, s, t, padFlags(m, scaled, relu))
+}
+
+// padFlags encodes padPhasesAVX512's flags: the phases m (1, 2 or 4) and
+// the prologue.
+func padFlags(m int, scaled, relu bool) int {
 	flags := 0
 	if scaled {
 		flags = 1
@@ -871,7 +877,7 @@ func padPhases(dst []float32, rowLen, phase, n int, src []float32, srcStride, in
 	default:
 		panic("runtime: padPhases: phases must be 1, 2 or 4")
 	}
-	padPhasesAVX512(&dst[0], rowLen, phase, n, &src[0], srcStride, inW, pad, rows, s, t, flags)
+	return flags
 }
 
 // padRowMax is the widest input row that padChannel passes through the

@@ -17,17 +17,6 @@ func scaleShiftAVX512(dst, src *float32, n int, s, t float32, relu bool)
 //go:noescape
 func dotAVX512(a, b *float32, n int) float32
 
-// maxIntoAVX512 sets dst[i] = max(dst[i], src[i]) over n elements.
-//
-//go:noescape
-func maxIntoAVX512(dst, src *float32, n int)
-
-// maxPool3s2AVX512 sets dst[j] = max(src[2j], src[2j+1], src[2j+2]) for
-// blocks·16 outputs, reading src[:32·blocks+2].
-//
-//go:noescape
-func maxPool3s2AVX512(dst, src *float32, blocks int)
-
 // gatherEvenAVX512 sets dst[j] = src[2j] for blocks·16 outputs, reading
 // src[:32·blocks].
 //

@@ -305,45 +305,6 @@ dot_sum:
 	VZEROUPPER
 	RET
 
-// func maxIntoAVX512(dst, src *float32, n int)
-//
-// dst[i] = max(dst[i], src[i]) over n ≥ 0 elements, as Go's max computes
-// it: a NaN in either gives NaN, and +0 is larger than -0. VMAXPS returns
-// its second operand for NaNs and for two zeros, so the kernel takes it
-// both ways round and ANDs them (equal unless both are zeros: then +0
-// wins), and adds the two where either is a NaN.
-TEXT ·maxIntoAVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), AX
-	MOVQ src+8(FP), BX
-	MOVQ n+16(FP), CX
-	MOVQ $0xffff, DX
-max_loop:
-	TESTQ CX, CX
-	JEQ max_done
-	CMPQ CX, $16
-	JGE max_load
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	MOVQ $16, CX
-max_load:
-	KMOVW DX, K2
-	VMOVUPS.Z (AX), K2, Z0
-	VMOVUPS.Z (BX), K2, Z1
-	VMAXPS Z1, Z0, Z2
-	VMAXPS Z0, Z1, Z3
-	VANDPS Z3, Z2, Z2
-	VCMPPS $3, Z1, Z0, K1 // unordered: a NaN in either
-	VADDPS Z1, Z0, K1, Z2
-	VMOVUPS Z2, K2, (AX)
-	ADDQ $64, AX
-	ADDQ $64, BX
-	SUBQ $16, CX
-	JMP max_loop
-max_done:
-	VZEROUPPER
-	RET
-
 // Lane indexes of the even and the odd floats of a pair of vectors.
 DATA evenLanes<>+0(SB)/8, $0x0000000200000000
 DATA evenLanes<>+8(SB)/8, $0x0000000600000004
@@ -364,49 +325,17 @@ DATA oddLanes<>+48(SB)/8, $0x0000001b00000019
 DATA oddLanes<>+56(SB)/8, $0x0000001f0000001d
 GLOBL oddLanes<>(SB), RODATA, $64
 
-// MAX2 sets d = max(a, b) as Go's max does (see maxIntoAVX512), with t a
-// temporary.
+// MAX2 sets d = max(a, b) as Go's max computes it, with t a temporary: a
+// NaN in either gives NaN, and +0 is larger than -0. VMAXPS returns its
+// second operand for NaNs and for two zeros, so MAX2 takes it both ways
+// round and ANDs them (equal unless both are zeros: then +0 wins), and adds
+// the two where either is a NaN. It clobbers K1.
 #define MAX2(a, b, d, t) \
 	VMAXPS b, a, t \
 	VMAXPS a, b, d \
 	VANDPS t, d, d \
 	VCMPPS $3, b, a, K1 \
 	VADDPS b, a, K1, d
-
-// func maxPool3s2AVX512(dst, src *float32, blocks int)
-//
-// For blocks·16 outputs, dst[j] = max(src[2j], src[2j+1], src[2j+2]): the
-// stride-2 windows of three along a row that the vertical maximum already
-// reduced. It reads src[0 : 32·blocks+2].
-TEXT ·maxPool3s2AVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), AX
-	MOVQ src+8(FP), BX
-	MOVQ blocks+16(FP), CX
-	VMOVDQU32 evenLanes<>(SB), Z30
-	VMOVDQU32 oddLanes<>(SB), Z31
-	TESTQ CX, CX
-	JEQ pool_done
-pool_block:
-	VMOVUPS (BX), Z0
-	VMOVUPS 64(BX), Z1
-	VMOVUPS 8(BX), Z2
-	VMOVUPS 72(BX), Z3
-	VMOVAPS Z30, Z4
-	VPERMI2PS Z1, Z0, Z4 // src[2j]
-	VMOVAPS Z31, Z5
-	VPERMI2PS Z1, Z0, Z5 // src[2j+1]
-	VMOVAPS Z30, Z6
-	VPERMI2PS Z3, Z2, Z6 // src[2j+2]
-	MAX2(Z4, Z5, Z7, Z8)
-	MAX2(Z7, Z6, Z9, Z8)
-	VMOVUPS Z9, (AX)
-	ADDQ $64, AX
-	ADDQ $128, BX
-	DECQ CX
-	JNE pool_block
-pool_done:
-	VZEROUPPER
-	RET
 
 // func gatherEvenAVX512(dst, src *float32, blocks int)
 //

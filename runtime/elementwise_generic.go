@@ -30,14 +30,6 @@ func dotAVX512(a, b *float32, n int) float32 {
 	panic("runtime: no assembly kernels")
 }
 
-func maxIntoAVX512(dst, src *float32, n int) {
-	panic("runtime: no assembly kernels")
-}
-
-func maxPool3s2AVX512(dst, src *float32, blocks int) {
-	panic("runtime: no assembly kernels")
-}
-
 func gatherEvenAVX512(dst, src *float32, blocks int) {
 	panic("runtime: no assembly kernels")
 }

@@ -377,14 +377,10 @@ func (cl *convCall) packPlanes(img []float32, b, r0, r1, c0, c1 int) {
 				// One call for all rows, the shift's zeros included
 				// (see padPhases; d and src hold data floats).
 				var s, t float32
-				flags := 8 // one phase
 				if c.InScale != nil {
-					s, t, flags = c.InScale[ic], c.InShift[ic], flags|1
-					if c.InRelu {
-						flags |= 2
-					}
+					s, t = c.InScale[ic], c.InShift[ic]
 				}
-				padPhasesAVX512(&d[0], width, width, width, &src[0], width, width, -dx, d1-d0, s, t, flags)
+				padPhasesAVX512(&d[0], width, width, width, &src[0], width, width, -dx, d1-d0, s, t, padFlags(1, c.InScale != nil, c.InRelu))
 				continue
 			}
 			// d[q] is the input at q+dx where that stays in q's row.

@@ -244,40 +244,6 @@ func TestPackOffs(t *testing.T) {
 	}
 }
 
-// TestMaxInto checks maxInto against Go's max on every kernel family, with
-// NaNs, infinities and zeros of both signs among the values.
-func TestMaxInto(t *testing.T) {
-	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1, -1}
-	rng := rand.New(rand.NewPCG(41, 42))
-	for _, avx := range []bool{false, true} {
-		if avx && !useAVX512 {
-			continue
-		}
-		restore := saveKernel()
-		useAVX512 = avx
-		for n := range 40 {
-			dst, src := make([]float32, n), make([]float32, n)
-			for i := range n {
-				dst[i], src[i] = special[rng.IntN(len(special))], special[rng.IntN(len(special))]
-				if rng.IntN(3) == 0 {
-					dst[i] = float32(rng.NormFloat64())
-				}
-			}
-			want := make([]float32, n)
-			for i := range n {
-				want[i] = max(dst[i], src[i])
-			}
-			maxInto(dst, src)
-			for i := range n {
-				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) && !(dst[i] != dst[i] && want[i] != want[i]) {
-					t.Fatalf("avx512 %v n %d: max[%d] = %v (%#x), want %v (%#x)", avx, n, i, dst[i], math.Float32bits(dst[i]), want[i], math.Float32bits(want[i]))
-				}
-			}
-		}
-		restore()
-	}
-}
-
 // TestMaxPool3s2 checks the stem's 3×3/2 max pooling with the AVX-512
 // kernels against the portable loops on rows of many widths, NaNs, zeros
 // of both signs and infinities among the values: the results must be the

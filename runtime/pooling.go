@@ -86,7 +86,7 @@ func (cl *poolCall) run(lo, hi, _ int) {
 // maxPlane writes output rows [oh0, oh1) of a plane.
 func (p *Pool2D) maxPlane(dst, src []float32, oh0, oh1 int) {
 	if p.KH == 3 && p.KW == 3 && p.SH == 2 && p.SW == 2 && p.PH == 1 && p.PW == 1 {
-		if useAVX512 && p.OutW == (p.InW-1)/2+1 {
+		if useAVX512 {
 			p.maxRows3s2(dst, src, oh0, oh1)
 			return
 		}
@@ -135,9 +135,9 @@ func (p *Pool2D) maxRows3s2(dst, src []float32, oh0, oh1 int) {
 const maxPoolRow = 512
 
 // maxPlane3s2 is maxPlane for the stem's 3×3 window at stride 2 with
-// padding 1: per output row, the maximum over the (up to) three input rows,
-// then over three columns at stride 2, without the window bookkeeping of
-// each output.
+// padding 1 without AVX-512: per output row, the maximum over the (up to)
+// three input rows, then over three columns at stride 2, without the
+// window bookkeeping of each output.
 func (p *Pool2D) maxPlane3s2(dst, src []float32, oh0, oh1 int) {
 	var buf [maxPoolRow]float32
 	col := buf[:p.InW]
@@ -148,18 +148,7 @@ func (p *Pool2D) maxPlane3s2(dst, src []float32, oh0, oh1 int) {
 			maxInto(col, src[ih*p.InW:(ih+1)*p.InW])
 		}
 		d := dst[oh*p.OutW : (oh+1)*p.OutW]
-		ow := 0
-		if useAVX512 && len(d) > 1 {
-			// Outputs 1, 2, … take columns 2·ow-1 .. 2·ow+1: 16 at a time
-			// from col[1:], as long as the blocks' reads stay in col.
-			blocks := min(len(d)-1, (len(col)-3)/2) / 16
-			if blocks > 0 {
-				maxPool3s2AVX512(&d[1], &col[1], blocks)
-			}
-			d[0] = max(col[0], col[1])
-			ow = 1 + 16*blocks
-		}
-		for ; ow < len(d); ow++ {
+		for ow := range d {
 			// Window columns 2·ow-1 .. 2·ow+1, within the input.
 			c := 2 * ow
 			m := col[c]
@@ -178,10 +167,6 @@ func (p *Pool2D) maxPlane3s2(dst, src []float32, oh0, oh1 int) {
 // PyTorch's max pooling propagates it.
 func maxInto(dst, src []float32) {
 	src = src[:len(dst)]
-	if useAVX512 && len(dst) > 0 {
-		maxIntoAVX512(&dst[0], &src[0], len(dst))
-		return
-	}
 	for i, v := range src {
 		dst[i] = max(dst[i], v)
 	}
