@@ -7,6 +7,13 @@
 // For each row p < k, copies the floats at src + offs[p] into the panels of
 // packed B: panel q's row p at dst + (q·k + p)·32 floats. The last panel
 // takes the columns that mask selects and zeros the others.
+//
+// The rows of a 1×1 convolution's input follow one another, so the loop
+// prefetches 4 KiB ahead, five rows of a 14×14 image: there the hardware
+// prefetchers alone left a pack that follows the GEMM's streaming of the
+// weights waiting on the last-level cache, 80 µs for a 1024-channel image
+// against 38 with the prefetch (GRCNN-55 and -109 at batch 8, 2–3.5%
+// faster). Prefetching past the end of src is harmless: it never faults.
 TEXT ·packOffsAVX512(SB), NOSPLIT, $0-44
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -30,6 +37,8 @@ row:
 	TESTQ R11, R11
 	JEQ last
 full:
+	PREFETCHT0 4096(AX)
+	PREFETCHT0 4160(AX)
 	VMOVUPS (AX), Z0
 	VMOVUPS 64(AX), Z1
 	VMOVUPS Z0, (BX)
@@ -55,7 +64,7 @@ done:
 //
 // packOffsAVX512 with the input prologue: row p is multiplied by scale[p],
 // shifted by shift[p] and, if relu, clamped at 0 as it is copied (multiply,
-// then add, rounding like scaleShift).
+// then add, rounding like scaleShift). It prefetches as packOffsAVX512 does.
 TEXT ·packOffsActAVX512(SB), NOSPLIT, $0-65
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -90,6 +99,8 @@ act_row:
 	TESTQ R11, R11
 	JEQ act_last
 act_full:
+	PREFETCHT0 4096(AX)
+	PREFETCHT0 4160(AX)
 	VMULPS (AX), Z16, Z0
 	VMULPS 64(AX), Z16, Z1
 	VADDPS Z17, Z0, Z0
