@@ -54,18 +54,33 @@ type Winograd struct {
 	points int       // the points ξ of a transformed tile, a·a
 	th, tw int       // tiles per column and per row of an image
 	pw     int       // length of one phase of a padded row (tw+1)
-	segs   []winoSeg // the row segments of one image, in order
-	blocks []int     // block i holds segments [blocks[i], blocks[i+1])
-	rows   int       // the most padded rows a block's tiles read
-	ready  bool      // Prepare succeeded
+	// imageBlocks[i] is the first tile of block i of an image, in the
+	// blocks of whole segments within one image (see blockCount), and
+	// its last element the image's tile count.
+	imageBlocks []int
+	rows        int  // the most padded rows of one image that a block's tiles read
+	ready       bool // Prepare succeeded
 }
 
-// winoSeg is a run of at most 16 tiles of one tile row: the unit of the
-// vectorised transforms.
+// winoSeg is a run of at most 16 tiles of one tile row of one image: the
+// unit of the vectorised transforms.
 type winoSeg struct {
 	ty, tx, n int // tile row, first tile column, tiles
 	lane      int // column of the block's packed panel its first tile takes
+	part      int // the block's image part it lies in (see winoPart)
 }
+
+// winoPart is the run of a block's tiles that lie in one image, and the
+// padded input rows they read.
+type winoPart struct {
+	b      int // image
+	ty0    int // first tile row
+	r0, nr int // padded rows [r0, r0+nr)
+}
+
+// winoBlockMax bounds the segments and image parts of one block: its
+// at most nr tiles are at least one a segment.
+const winoBlockMax = nr
 
 // winoCall holds the arguments of the Forward in progress (see convCall).
 // Each Forward takes its own from winoCalls, so goroutines may share a
@@ -145,43 +160,121 @@ func (c *Winograd) Prepare() error {
 		packA(c.u[xi*m:(xi+1)*m], ut[xi*m:], c.OutC, k, k)
 	}
 
-	// Segments of at most 16 tiles along each tile row, gathered into
-	// blocks of at most nr tiles.
-	c.segs, c.blocks = c.segs[:0], c.blocks[:0]
+	// Blocks within an image gather its segments of at most 16 tiles of a
+	// tile row, whole, up to nr tiles.
+	c.imageBlocks = c.imageBlocks[:0]
 	lanes := nr
 	for ty := range c.th {
 		for tx := 0; tx < c.tw; tx += 16 {
 			n := min(16, c.tw-tx)
 			if lanes+n > nr {
-				c.blocks = append(c.blocks, len(c.segs))
+				c.imageBlocks = append(c.imageBlocks, ty*c.tw+tx)
 				lanes = 0
 			}
-			c.segs = append(c.segs, winoSeg{ty: ty, tx: tx, n: n, lane: lanes})
 			lanes += n
 		}
 	}
-	c.blocks = append(c.blocks, len(c.segs))
-	c.rows = 0
-	for i := range len(c.blocks) - 1 {
-		first, last := c.segs[c.blocks[i]], c.segs[c.blocks[i+1]-1]
-		c.rows = max(c.rows, c.m*(last.ty-first.ty)+c.a)
-	}
+	c.imageBlocks = append(c.imageBlocks, c.th*c.tw)
+	// A block's at most nr consecutive tiles of an image span at most
+	// this many tile rows of it, in either kind of blocks.
+	spanned := min(c.th, (nr-1)/c.tw+2)
+	c.rows = c.m*(spanned-1) + c.a
 	c.ready = true
 	return nil
 }
 
+// blockCount is the number of blocks of tiles of a batch, and whether
+// they are runs of the batch's tiles (image after image, row after row)
+// rather than blocks within each image (imageBlocks). A block's tiles are
+// the columns of one packed B panel, nr wide. Blocks within an image keep
+// their tile rows whole, which pads fewest rows, but leave panels part
+// empty: 14×14's 49 tiles (F(2×2)) fill two 77%, 7×7's 16 one half. Runs
+// across the batch fill them: at batch 8 F(2×2) at 7×7 512→512 took 3.8
+// ms instead of 5.1, F(4×4) at 14×14 256→256 2.9 instead of 3.5. Their
+// count is a multiple of the workers' when it is small, so that each gets
+// as many, unless that would leave blocks under half full.
+func (c *Winograd) blockCount(batch int) (n int, runs bool) {
+	own := batch * (len(c.imageBlocks) - 1)
+	total := batch * c.th * c.tw
+	n = (total + nr - 1) / nr
+	if w := workers(); n < 4*w && n%w != 0 {
+		if r := (n + w - 1) / w * w; total >= r*nr/2 {
+			n = r
+		}
+	}
+	// Runs pad more rows, those of tile rows that two blocks share: they
+	// pay when they save a fifth of the blocks, or an eighth where 256
+	// output channels or more make each block's GEMM weigh more (batch
+	// 8: 14×14 256→256 F(2×2), 16 → 14 blocks, 4% faster, GRCNN-109 2.7%;
+	// 28×28 128→128 F(4×4), 16 → 14, 3% slower).
+	if save := own - n; save*5 < own && (save*8 < own || c.OutC < 256) {
+		return own, false
+	}
+	return n, true
+}
+
+// blockTiles returns the tiles [t0, t1) of block bi of the batch's nb.
+func (c *Winograd) blockTiles(batch, nb, bi int, runs bool) (t0, t1 int) {
+	per := c.th * c.tw
+	if runs {
+		return bi * batch * per / nb, (bi + 1) * batch * per / nb
+	}
+	b, i := bi/(len(c.imageBlocks)-1), bi%(len(c.imageBlocks)-1)
+	return b*per + c.imageBlocks[i], b*per + c.imageBlocks[i+1]
+}
+
+// blockLayout splits tiles [t0, t1) of the batch into segments and image
+// parts, and returns how many of each it wrote.
+func (c *Winograd) blockLayout(t0, t1 int, segs *[winoBlockMax]winoSeg, parts *[winoBlockMax]winoPart) (ns, np int) {
+	per := c.th * c.tw
+	for t := t0; t < t1; {
+		b, i := t/per, t%per
+		ty, tx := i/c.tw, i%c.tw
+		n := min(16, c.tw-tx, t1-t)
+		if np == 0 || parts[np-1].b != b {
+			parts[np] = winoPart{b: b, ty0: ty}
+			np++
+		}
+		segs[ns] = winoSeg{ty: ty, tx: tx, n: n, lane: t - t0, part: np - 1}
+		ns++
+		t += n
+	}
+	for j := range np {
+		p := &parts[j]
+		last := p.ty0
+		for _, s := range segs[:ns] {
+			if s.part == j {
+				last = s.ty
+			}
+		}
+		p.r0, p.nr = c.m*p.ty0, c.m*(last-p.ty0)+c.a
+	}
+	return ns, np
+}
+
+// blockImages is the most images whose tiles one block holds.
+func (c *Winograd) blockImages(batch int) int {
+	return min(batch, (nr-1)/(c.th*c.tw)+2)
+}
+
 // chanLen is the length of one input channel's padded rows that a block
-// reads, split into phases: each of the rows padded rows holds its columns
+// reads of one image, split into phases: each of the rows padded rows holds its columns
 // m·i+p at [p·pw + i], for the m phases p, so that column j of the tiles
 // of a row is a contiguous run: phase j%m from tile j/m on.
 func (c *Winograd) chanLen() int { return c.rows * c.m * c.pw }
 
 // workerScratch is one worker's part of the scratch: its block's padded
-// input rows (chanLen floats a channel, and 16 floats that the transform's
-// vectors may read past them), the block's transformed input (packed B for
-// each ξ) and its products, one matrix per ξ.
-func (c *Winograd) workerScratch() int {
-	return c.InC*c.chanLen() + 16 + c.points*c.vStride() + c.points*c.prodStride()
+// input rows (chanLen floats a channel, for each image of the block, and 16
+// floats that the transform's vectors may read past them), the block's
+// transformed input (packed B for each ξ) and its products, one matrix per
+// ξ.
+func (c *Winograd) workerScratch(batch int) int {
+	return c.planesLen(batch) + c.points*c.vStride() + c.points*c.prodStride()
+}
+
+// planesLen is the length of a block's padded input rows.
+func (c *Winograd) planesLen(batch int) int {
+	return c.blockImages(batch)*c.InC*c.chanLen() + 16
 }
 
 // vStride and prodStride are the distances between the matrices of two
@@ -194,7 +287,7 @@ func (c *Winograd) prodStride() int { return c.OutC*nr + 16 }
 
 // ScratchLen is the number of float32s of scratch Forward needs for a batch.
 func (c *Winograd) ScratchLen(batch int) int {
-	return workers() * c.workerScratch()
+	return workers() * c.workerScratch(batch)
 }
 
 // Forward computes out = epilogue(conv(in)) like Conv2D.Forward.
@@ -210,8 +303,9 @@ func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
 	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
 	cl.parts = c.ocParts(batch)
-	cl.private = winoScratch.acquire(c.workerScratch())
-	cl.parallelFor(cl.parts*batch*(len(c.blocks)-1), 1, cl)
+	cl.private = winoScratch.acquire(c.workerScratch(batch))
+	nb, _ := c.blockCount(batch)
+	cl.parallelFor(cl.parts*nb, 1, cl)
 	if cl.private != nil {
 		winoScratch.release()
 	}
@@ -278,15 +372,16 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 // blocks on the two cores, 564 µs with all channels split in two parts).
 func (c *Winograd) ocParts(batch int) int {
 	w := workers()
-	if batch*(len(c.blocks)-1) >= w {
+	if nb, _ := c.blockCount(batch); nb >= w {
 		return 1
 	}
 	return min(w, rowPanels(c.OutC))
 }
 
-// block computes unit u as worker w: for part u/(batch·blocks) of the
-// output channels, block u%blocks of image u/blocks%batch. A worker's units
-// are those of one part, one block after the other.
+// block computes unit u as worker w: for part u/blocks of the output
+// channels, block u%blocks of the batch's tiles (see blockCount), which
+// may hold tiles of several images. A
+// worker's units are those of one part, one block after the other.
 // It pads the input rows its tiles read itself, into its worker's scratch,
 // where they stay in cache; padding the whole input first for all blocks
 // wrote it out to memory and read it back, half of it from the other
@@ -295,9 +390,8 @@ func (c *Winograd) ocParts(batch int) int {
 // 3.0 ms; GRCNN-55 4% faster at batch 1 and 8).
 func (cl *winoCall) block(u, w int) {
 	c := cl.c
-	nb := len(c.blocks) - 1
-	part, u := u/(cl.batch*nb), u%(cl.batch*nb)
-	b, bi := u/nb, u%nb
+	nb, runs := c.blockCount(cl.batch)
+	part, bi := u/nb, u%nb
 	m, k := c.OutC, c.InC
 	np := rowPanels(m)
 	p0, p1 := np*part/cl.parts, np*(part+1)/cl.parts
@@ -305,30 +399,35 @@ func (cl *winoCall) block(u, w int) {
 		return // more parts than panels of output channels
 	}
 	oc0, oc1 := panelStart(m, np, p0), panelStart(m, np, p1)
-	segs := c.segs[c.blocks[bi]:c.blocks[bi+1]]
-	last := segs[len(segs)-1]
-	tiles := last.lane + last.n
+	t0, t1 := c.blockTiles(cl.batch, nb, bi, runs)
+	tiles := t1 - t0
+	var segs [winoBlockMax]winoSeg
+	var images [winoBlockMax]winoPart
+	ns, ni := c.blockLayout(t0, t1, &segs, &images)
 
-	ws := cl.scratch[w*c.workerScratch() : (w+1)*c.workerScratch()]
+	size := c.workerScratch(cl.batch)
+	ws := cl.scratch[w*size : (w+1)*size]
 	if cl.private != nil {
-		ws = cl.private[w][:c.workerScratch()]
+		ws = cl.private[w][:size]
 	}
-	planes := ws[:c.InC*c.chanLen()+16] // the padded rows of each channel
+	planes := ws[:c.planesLen(cl.batch)] // the padded rows of each image's channels
 	ws = ws[len(planes):]
 	v := ws[:c.points*c.vStride()]    // per ξ, InC rows of nr tiles: packed B
 	prod := ws[c.points*c.vStride():] // per ξ, OutC rows of nr tiles
 
-	r0 := c.m * segs[0].ty // the first padded row the tiles read
-	rows := c.m*(last.ty-segs[0].ty) + c.a
 	inPlane := c.InH * c.InW
-	for ic := range c.InC {
-		src := cl.in[(b*c.InC+ic)*inPlane : (b*c.InC+ic+1)*inPlane]
-		c.padRows(planes[ic*c.chanLen():], src, ic, r0, rows)
+	imageLen := c.InC * c.chanLen()
+	for j, im := range images[:ni] {
+		for ic := range c.InC {
+			src := cl.in[(im.b*c.InC+ic)*inPlane : (im.b*c.InC+ic+1)*inPlane]
+			c.padRows(planes[j*imageLen+ic*c.chanLen():], src, ic, im.r0, im.nr)
+		}
 	}
-	clear(planes[c.InC*c.chanLen():])
+	clear(planes[ni*imageLen : ni*imageLen+16])
 
-	for _, s := range segs {
-		src := planes[(c.m*(s.ty-segs[0].ty))*c.m*c.pw+s.tx:]
+	for _, s := range segs[:ns] {
+		im := images[s.part]
+		src := planes[s.part*imageLen+(c.m*(s.ty-im.ty0))*c.m*c.pw+s.tx:]
 		c.inputTransform(v[s.lane:], src, s.n)
 	}
 
@@ -343,7 +442,8 @@ func (cl *winoCall) block(u, w int) {
 	}
 
 	outPlane := c.OutH * c.OutW
-	for _, s := range segs {
+	for _, s := range segs[:ns] {
+		b := images[s.part].b
 		rows := min(c.m, c.OutH-c.m*s.ty)
 		cols := min(c.m*s.n, c.OutW-c.m*s.tx)
 		dst := cl.out[(b*c.OutC+oc0)*outPlane+c.m*s.ty*c.OutW+c.m*s.tx:]

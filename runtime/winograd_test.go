@@ -14,7 +14,7 @@ import (
 // multiples of the 4×4 tile, tile rows longer than the 16 lanes of the
 // vectorised transforms, padding 0 and 2, channel counts past the GEMM's
 // k blocking and not multiples of its row panels, batches of several
-// images, every epilogue.
+// images (whose tiles blocks mix), every epilogue.
 func winogradCases() []convCase {
 	var cases []convCase
 	for i, sz := range [][2]int{{4, 4}, {5, 7}, {8, 8}, {13, 11}, {14, 14}, {17, 70}, {3, 3}, {1, 6}} {
@@ -29,6 +29,11 @@ func winogradCases() []convCase {
 		convCase{inC: 64, outC: 64, inH: 56, inW: 56, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 3},
 		convCase{inC: 128, outC: 128, inH: 28, inW: 28, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3},
 		convCase{inC: 300, outC: 37, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 2}, // k > kc
+		// Blocks of tiles that span images: two (7×7 at batch 8), many
+		// (one tile an image), and ones that start within a tile row.
+		convCase{inC: 24, outC: 40, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 8, epilogue: 3},
+		convCase{inC: 8, outC: 13, inH: 3, inW: 4, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 37, epilogue: 1},
+		convCase{inC: 20, outC: 20, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 5, epilogue: 2},
 	)
 }
 
