@@ -179,6 +179,11 @@ func TestWinogradByBatch(t *testing.T) {
 		{"grcnn55", "layer4.iter_1.5", 8, plan.AlgoWinograd2x2},
 		{"grcnn56", "stage_3.iter_1.5", 1, plan.AlgoWinograd2x2},
 		{"grcnn56", "stage_3.iter_1.5", 8, plan.AlgoWinograd2x2},
+		// 16 tiles of 4×4 an image fill blocks from several images.
+		{"grcnn55", "layer3.iter_1.5", 1, plan.AlgoWinograd2x2},
+		{"grcnn55", "layer3.iter_1.5", 8, plan.AlgoWinograd},
+		{"grcnn56", "stage_2.iter_1.5", 4, plan.AlgoWinograd2x2},
+		{"grcnn56", "stage_2.iter_1.5", 8, plan.AlgoWinograd},
 	} {
 		if got := algo(tc.model, tc.step, tc.batch); got != tc.want {
 			t.Errorf("%s %s at batch %d: %s, want %s", tc.model, tc.step, tc.batch, got, tc.want)
