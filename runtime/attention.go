@@ -57,8 +57,11 @@ func (s *SKAttention) Forward(batch int, branches [][]float32, out, scratch []fl
 
 	cl.fuse = false
 	cl.parallelFor(nc, max(1, 4096/max(1, s.HW)), cl)
-	// The two small fully connected layers and the softmax cost
-	// O(batch·C·D), negligible next to the two passes over the branches.
+	// Only fc1, D dot products of C, runs on one core between the two
+	// passes; fc2 and the softmax, M dot products of D and M exponentials a
+	// channel, run in the second pass, each channel's before its weighted
+	// sum. All three one after the other on one core took half of an
+	// attention's time at 14×14 with 512 channels (57 µs, batch 1).
 	for b := range batch {
 		mean := cl.mean[b*s.C : (b+1)*s.C]
 		z := cl.z[b*s.D : (b+1)*s.D]
@@ -71,13 +74,6 @@ func (s *SKAttention) Forward(batch int, branches [][]float32, out, scratch []fl
 				v += s.Shift1[d]
 			}
 			z[d] = max(v, 0)
-		}
-		attn := cl.attn[b*s.M*s.C : (b+1)*s.M*s.C]
-		for r := range attn {
-			attn[r] = dot(s.FC2[r*s.D:(r+1)*s.D], z)
-		}
-		for c := range s.C {
-			softmaxStrided(attn[c:], s.M, s.C)
 		}
 	}
 	cl.fuse = true
@@ -113,7 +109,13 @@ func (cl *skCall) run(lo, hi, _ int) {
 			cl.mean[p] = float32(sum)
 			continue
 		}
-		attn := cl.attn[b*s.M*s.C:]
+		attn := cl.attn[b*s.M*s.C : (b+1)*s.M*s.C]
+		z := cl.z[b*s.D : (b+1)*s.D]
+		for m := range s.M {
+			r := m*s.C + c
+			attn[r] = dot(s.FC2[r*s.D:(r+1)*s.D], z)
+		}
+		softmaxStrided(attn[c:], s.M, s.C)
 		if s.M == 2 {
 			// One pass over both branches, as the selective-kernel
 			// convolutions have them.
@@ -153,17 +155,30 @@ func mix2(dst, u0, u1 []float32, a0, a1 float32) {
 }
 
 // softmaxStrided replaces x[0], x[stride], …, x[(n-1)·stride] by their
-// softmax, computed in float64.
+// softmax, computed in float64, each exponential once for up to eight
+// (math.Exp took a third of an attention's time).
 func softmaxStrided(x []float32, n, stride int) {
 	hi := math.Inf(-1)
 	for i := range n {
 		hi = max(hi, float64(x[i*stride]))
 	}
+	var e [8]float64
 	var sum float64
 	for i := range n {
-		sum += math.Exp(float64(x[i*stride]) - hi)
+		v := 1.0 // e⁰, exactly, for the largest, without the call
+		if d := float64(x[i*stride]) - hi; d != 0 {
+			v = math.Exp(d)
+		}
+		if i < len(e) {
+			e[i] = v
+		}
+		sum += v
 	}
 	for i := range n {
-		x[i*stride] = float32(math.Exp(float64(x[i*stride])-hi) / sum)
+		v := e[min(i, len(e)-1)]
+		if i >= len(e) {
+			v = math.Exp(float64(x[i*stride]) - hi)
+		}
+		x[i*stride] = float32(v / sum)
 	}
 }
