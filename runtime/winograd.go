@@ -59,8 +59,10 @@ type Winograd struct {
 	// blocks of whole segments within one image (see blockCount), and
 	// its last element the image's tile count.
 	imageBlocks []int
-	rows        int  // the most padded rows of one image that a block's tiles read
-	ready       bool // Prepare succeeded
+	// ownRows and runRows are the most padded rows of one image that a
+	// block's tiles read, for blocks within an image and for runs.
+	ownRows, runRows int
+	ready            bool // Prepare succeeded
 }
 
 // winoSeg is a run of at most 16 tiles of one tile row of one image: the
@@ -191,10 +193,15 @@ func (c *Winograd) Prepare() error {
 		}
 	}
 	c.imageBlocks = append(c.imageBlocks, c.th*c.tw)
-	// A block's at most nr consecutive tiles of an image span at most
-	// this many tile rows of it, in either kind of blocks.
+	c.ownRows = 0
+	for i := range len(c.imageBlocks) - 1 {
+		first, last := c.imageBlocks[i]/c.tw, (c.imageBlocks[i+1]-1)/c.tw
+		c.ownRows = max(c.ownRows, c.m*(last-first)+c.a)
+	}
+	// A run's at most nr consecutive tiles of an image span at most this
+	// many tile rows of it.
 	spanned := min(c.th, (nr-1)/c.tw+2)
-	c.rows = c.m*(spanned-1) + c.a
+	c.runRows = max(c.ownRows, c.m*(spanned-1)+c.a)
 	c.ready = true
 	return nil
 }
@@ -274,10 +281,18 @@ func (c *Winograd) blockImages(batch int) int {
 }
 
 // chanLen is the length of one input channel's padded rows that a block
-// reads of one image, split into phases: each of the rows padded rows holds its columns
-// m·i+p at [p·pw + i], for the m phases p, so that column j of the tiles
-// of a row is a contiguous run: phase j%m from tile j/m on.
-func (c *Winograd) chanLen() int { return c.rows * c.m * c.pw }
+// reads of one image (runs or not: see blockCount), split into phases:
+// each padded row holds its columns m·i+p at [p·pw + i], for the m phases
+// p, so that column j of the tiles of a row is a contiguous run: phase j%m
+// from tile j/m on. Blocks within an image keep the shorter stride of
+// their fewer rows: the longer one for runs made GRCNN-55 2% slower at
+// batch 1.
+func (c *Winograd) chanLen(runs bool) int {
+	if runs {
+		return c.runRows * c.m * c.pw
+	}
+	return c.ownRows * c.m * c.pw
+}
 
 // workerScratch is one worker's part of the scratch: its block's padded
 // input rows (chanLen floats a channel, for each image of the block, and 16
@@ -290,7 +305,10 @@ func (c *Winograd) workerScratch(batch int) int {
 
 // planesLen is the length of a block's padded input rows.
 func (c *Winograd) planesLen(batch int) int {
-	return c.blockImages(batch)*c.InC*c.chanLen() + 16
+	if _, runs := c.blockCount(batch); runs {
+		return c.blockImages(batch)*c.InC*c.chanLen(true) + 16
+	}
+	return c.InC*c.chanLen(false) + 16
 }
 
 // vStride and prodStride are the distances between the matrices of two
@@ -432,11 +450,12 @@ func (cl *winoCall) block(u, w int) {
 	prod := ws[c.points*c.vStride():] // per ξ, OutC rows of nr tiles
 
 	inPlane := c.InH * c.InW
-	imageLen := c.InC * c.chanLen()
+	chanLen := c.chanLen(runs)
+	imageLen := c.InC * chanLen
 	for j, im := range images[:ni] {
 		for ic := range c.InC {
 			src := cl.in[(im.b*c.InC+ic)*inPlane : (im.b*c.InC+ic+1)*inPlane]
-			c.padRows(planes[j*imageLen+ic*c.chanLen():], src, ic, im.r0, im.nr)
+			c.padRows(planes[j*imageLen+ic*chanLen:], src, ic, im.r0, im.nr)
 		}
 	}
 	clear(planes[ni*imageLen : ni*imageLen+16])
@@ -444,7 +463,7 @@ func (cl *winoCall) block(u, w int) {
 	for _, s := range segs[:ns] {
 		im := images[s.part]
 		src := planes[s.part*imageLen+(c.m*(s.ty-im.ty0))*c.m*c.pw+s.tx:]
-		c.inputTransform(v[s.lane:], src, s.n)
+		c.inputTransform(v[s.lane:], src, s.n, chanLen)
 	}
 
 	for xi := range c.points {
@@ -469,21 +488,22 @@ func (cl *winoCall) block(u, w int) {
 
 // inputTransform writes V = Bᵀ d B of n tiles (n ≤ 16) of every input
 // channel: src is the channel-0 phases at the tiles' top padded row and
-// first tile; v[ξ·vStride + ic·nr + t] receives point ξ of tile t.
-func (c *Winograd) inputTransform(v, src []float32, n int) {
+// first tile, channels chanLen floats apart; v[ξ·vStride + ic·nr + t]
+// receives point ξ of tile t.
+func (c *Winograd) inputTransform(v, src []float32, n, chanLen int) {
 	rowLen := c.m * c.pw
 	if useAVX512 {
-		_ = src[(c.InC-1)*c.chanLen()+(c.a-1)*rowLen+(c.m-1)*c.pw+n-1]
+		_ = src[(c.InC-1)*chanLen+(c.a-1)*rowLen+(c.m-1)*c.pw+n-1]
 		_ = v[(c.points-1)*c.vStride()+(c.InC-1)*nr+n-1]
 		input := winoInputAVX512
 		if c.m == 2 {
 			input = winoInput2AVX512
 		}
-		input(&src[0], c.chanLen()*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC, uint32(1)<<uint(n)-1)
+		input(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC, uint32(1)<<uint(n)-1)
 		return
 	}
 	for ic := range c.InC {
-		ch := src[ic*c.chanLen():]
+		ch := src[ic*chanLen:]
 		for t := range n {
 			var d [winoPoints]float32
 			for r := range c.a {
