@@ -303,12 +303,10 @@ func (c *Winograd) workerScratch(batch int) int {
 	return c.planesLen(batch) + c.points*c.vStride() + c.points*c.prodStride()
 }
 
-// planesLen is the length of a block's padded input rows.
+// planesLen is the length of a block's padded input rows, for any batch up
+// to batch, runs or not (chanLen(true) is the longer).
 func (c *Winograd) planesLen(batch int) int {
-	if _, runs := c.blockCount(batch); runs {
-		return c.blockImages(batch)*c.InC*c.chanLen(true) + 16
-	}
-	return c.InC*c.chanLen(false) + 16
+	return c.blockImages(batch)*c.InC*c.chanLen(true) + 16
 }
 
 // vStride and prodStride are the distances between the matrices of two
