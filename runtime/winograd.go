@@ -81,8 +81,8 @@ type winoPart struct {
 	r0, nr int // padded rows [r0, r0+nr)
 }
 
-// winoBlockMax bounds the segments and image parts of one block: its
-// at most nr tiles are at least one a segment.
+// winoBlockMax bounds the segments and image parts of one block: it has at
+// most nr tiles, and each segment or part at least one.
 const winoBlockMax = nr
 
 // winoCall holds the arguments of the Forward in progress (see convCall).
