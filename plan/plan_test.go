@@ -150,9 +150,9 @@ func TestStopAfter(t *testing.T) {
 }
 
 // TestWinogradByBatch checks the cost model's choices for small outputs:
-// F(2×2, 3×3) for CIFAR's 8×8 stage (full tiles) at any batch, and for the
-// 7×7 stage of the ImageNet models (tiles 77% real) only when the program
-// is built for a batch of several images.
+// F(2×2, 3×3) for CIFAR's 8×8 stage (full tiles) and the 7×7 stage of the
+// ImageNet models (tiles 77% real) at any batch, and F(4×4, 3×3) for 16
+// tiles an image only when the program is built for batch 8 or more.
 func TestWinogradByBatch(t *testing.T) {
 	specs := loadSpecs(t)
 	algo := func(model, step string, batch int) string {
@@ -175,7 +175,7 @@ func TestWinogradByBatch(t *testing.T) {
 		batch       int
 		want        string
 	}{
-		{"grcnn55", "layer4.iter_1.5", 1, plan.AlgoIm2Row},
+		{"grcnn55", "layer4.iter_1.5", 1, plan.AlgoWinograd2x2},
 		{"grcnn55", "layer4.iter_1.5", 8, plan.AlgoWinograd2x2},
 		{"grcnn56", "stage_3.iter_1.5", 1, plan.AlgoWinograd2x2},
 		{"grcnn56", "stage_3.iter_1.5", 8, plan.AlgoWinograd2x2},

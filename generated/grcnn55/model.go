@@ -610,24 +610,24 @@ type Model struct {
 	layer4_conv_g_r runtime.Conv2D
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
 	layer4_iter_1_2 runtime.Conv2D
-	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (im2row)
-	layer4_iter_1_5 runtime.Conv2D
+	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	layer4_iter_1_5 runtime.Winograd
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_1_8 runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
 	layer4_conv_g_r_2 runtime.Conv2D
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %182
 	layer4_iter_2_2 runtime.Conv2D
-	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (im2row)
-	layer4_iter_2_5 runtime.Conv2D
+	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	layer4_iter_2_5 runtime.Winograd
 	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_2_8 runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
 	layer4_conv_g_r_3 runtime.Conv2D
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %182
 	layer4_iter_3_2 runtime.Conv2D
-	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (im2row)
-	layer4_iter_3_5 runtime.Conv2D
+	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	layer4_iter_3_5 runtime.Winograd
 	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
 	layer4_iter_3_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
@@ -1804,24 +1804,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    512,
-		InH:    7,
-		InW:    7,
-		KH:     3,
-		KW:     3,
-		OutC:   512,
-		OutH:   7,
-		OutW:   7,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer4_iter_1_5 = runtime.Winograd{
+		InC:  512,
+		InH:  7,
+		InW:  7,
+		OutC: 512,
+		OutH: 7,
+		OutW: 7,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer4_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1880,24 +1873,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_2_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    512,
-		InH:    7,
-		InW:    7,
-		KH:     3,
-		KW:     3,
-		OutC:   512,
-		OutH:   7,
-		OutW:   7,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer4_iter_2_5 = runtime.Winograd{
+		InC:  512,
+		InH:  7,
+		InW:  7,
+		OutC: 512,
+		OutH: 7,
+		OutW: 7,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer4_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1956,24 +1942,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_3_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    512,
-		InH:    7,
-		InW:    7,
-		KH:     3,
-		KW:     3,
-		OutC:   512,
-		OutH:   7,
-		OutW:   7,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer4_iter_3_5 = runtime.Winograd{
+		InC:  512,
+		InH:  7,
+		InW:  7,
+		OutC: 512,
+		OutH: 7,
+		OutW: 7,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer4_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -2855,7 +2834,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
 	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[2][:n*25088], w.scratch)
 
-	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (im2row)
+	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_1_5.Forward(n, b[2][:n*25088], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
@@ -2867,7 +2846,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %182
 	m.layer4_iter_2_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
-	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (im2row)
+	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_2_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
@@ -2879,7 +2858,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %182
 	m.layer4_iter_3_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
-	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (im2row)
+	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_3_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7

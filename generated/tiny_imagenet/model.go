@@ -378,8 +378,8 @@ type Model struct {
 	layer4_conv_g_r runtime.Conv2D
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
 	layer4_iter_1_2 runtime.Conv2D
-	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (im2row)
-	layer4_iter_1_5 runtime.Conv2D
+	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	layer4_iter_1_5 runtime.Winograd
 	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
 	layer4_iter_1_8 runtime.Conv2D
 	// lastact.0: BatchNorm and ReLU, 128x7x7
@@ -1154,24 +1154,17 @@ func New() *Model {
 		SH:     1,
 		SW:     1,
 	}
-	m.layer4_iter_1_5 = runtime.Conv2D{
-		DH:     1,
-		DW:     1,
-		Groups: 1,
-		Im2Row: true,
-		InC:    64,
-		InH:    7,
-		InW:    7,
-		KH:     3,
-		KW:     3,
-		OutC:   64,
-		OutH:   7,
-		OutW:   7,
-		PH:     1,
-		PW:     1,
-		Relu:   true,
-		SH:     1,
-		SW:     1,
+	m.layer4_iter_1_5 = runtime.Winograd{
+		InC:  64,
+		InH:  7,
+		InW:  7,
+		OutC: 64,
+		OutH: 7,
+		OutW: 7,
+		PH:   1,
+		PW:   1,
+		Relu: true,
+		Tile: 2,
 	}
 	m.layer4_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1769,7 +1762,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
 	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[0][:n*3136], w.scratch)
 
-	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (im2row)
+	// layer4.iter_1.5: conv 3x3, 64x7x7 → 64x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_1_5.Forward(n, b[0][:n*3136], b[4][:n*3136], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
