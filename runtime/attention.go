@@ -162,21 +162,20 @@ func softmaxStrided(x []float32, n, stride int) {
 	for i := range n {
 		hi = max(hi, float64(x[i*stride]))
 	}
-	var e [8]float64
+	var e [8]float64 // the first eight exponentials, kept for the second loop
 	var sum float64
 	for i := range n {
-		v := 1.0 // e⁰, exactly, for the largest, without the call
-		if d := float64(x[i*stride]) - hi; d != 0 {
-			v = math.Exp(d)
-		}
+		v := math.Exp(float64(x[i*stride]) - hi)
 		if i < len(e) {
 			e[i] = v
 		}
 		sum += v
 	}
 	for i := range n {
-		v := e[min(i, len(e)-1)]
-		if i >= len(e) {
+		var v float64
+		if i < len(e) {
+			v = e[i]
+		} else {
 			v = math.Exp(float64(x[i*stride]) - hi)
 		}
 		x[i*stride] = float32(v / sum)

@@ -255,22 +255,14 @@ func (c *Winograd) blockLayout(t0, t1 int, segs *[winoBlockMax]winoSeg, parts *[
 		ty, tx := i/c.tw, i%c.tw
 		n := min(16, c.tw-tx, t1-t)
 		if np == 0 || parts[np-1].b != b {
-			parts[np] = winoPart{b: b, ty0: ty}
+			parts[np] = winoPart{b: b, ty0: ty, r0: c.m * ty}
 			np++
 		}
+		// Segments come in order: the last one of a part sets its rows.
+		parts[np-1].nr = c.m*(ty-parts[np-1].ty0) + c.a
 		segs[ns] = winoSeg{ty: ty, tx: tx, n: n, lane: t - t0, part: np - 1}
 		ns++
 		t += n
-	}
-	for j := range np {
-		p := &parts[j]
-		last := p.ty0
-		for _, s := range segs[:ns] {
-			if s.part == j {
-				last = s.ty
-			}
-		}
-		p.r0, p.nr = c.m*p.ty0, c.m*(last-p.ty0)+c.a
 	}
 	return ns, np
 }
