@@ -200,7 +200,7 @@ func (c *Conv2D) Prepare() error {
 		c.prepareDirect()
 	} else if p.path != pathDepthwise {
 		if cap(c.wp) < len(c.Weight) {
-			c.wp = make([]float32, len(c.Weight))
+			c.wp = weightBuffer(len(c.Weight))
 		}
 		c.wp = c.wp[:len(c.Weight)]
 		for g := range c.Groups {

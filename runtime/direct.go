@@ -65,7 +65,7 @@ func (c *Conv2D) prepareDirect() {
 	d.panels = (p.m + d.rmax - 1) / d.rmax
 	c.direct = d
 	if cap(c.wp) < len(c.Weight) {
-		c.wp = make([]float32, len(c.Weight))
+		c.wp = weightBuffer(len(c.Weight))
 	}
 	c.wp = c.wp[:len(c.Weight)]
 	for g := range c.Groups {

@@ -152,7 +152,7 @@ func (c *Conv2D) prepareIm2Row() {
 
 	size := c.Groups * k * r.q * nr
 	if cap(c.wp) < size {
-		c.wp = make([]float32, size)
+		c.wp = weightBuffer(size)
 	}
 	c.wp = c.wp[:size]
 	clear(c.wp)

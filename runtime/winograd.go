@@ -170,7 +170,7 @@ func (c *Winograd) Prepare() error {
 		}
 	}
 	if cap(c.u) < len(ut) {
-		c.u = make([]float32, len(ut))
+		c.u = weightBuffer(len(ut))
 	}
 	c.u = c.u[:len(ut)]
 	for xi := range c.points {
