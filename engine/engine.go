@@ -268,11 +268,11 @@ func (m *Model) fit(w *workspace, n int) {
 	}
 	for i, size := range m.prog.Buffers {
 		if len(w.buf[i]) < n*size {
-			w.buf[i] = make([]float32, n*size)
+			w.buf[i] = runtime.WorkspaceBuffer(n * size)
 		}
 	}
 	if need := m.scratchLen(n); len(w.scratch) < need {
-		w.scratch = make([]float32, need)
+		w.scratch = runtime.WorkspaceBuffer(need)
 	}
 	for i, s := range m.prog.Steps {
 		for k, v := range m.reads[i] {

@@ -383,7 +383,7 @@ func (e *emitter) bind(f *jen.File) {
 // a workspace for a batch; fit is the only place Forward allocates:
 //
 //	type workspace struct { batch int; buf [5][]float32; scratch []float32 }
-//	func (m *Model) fit(w *workspace, n int) { if len(w.buf[0]) < n*65536 { w.buf[0] = make(...) }; ... }
+//	func (m *Model) fit(w *workspace, n int) { if len(w.buf[0]) < n*65536 { w.buf[0] = runtime.WorkspaceBuffer(...) }; ... }
 func (e *emitter) workspace(f *jen.File) {
 	fields := []jen.Code{
 		jen.Id("batch").Int().Comment("the batch size buf and scratch were last fitted to"),
@@ -404,9 +404,10 @@ func (e *emitter) workspace(f *jen.File) {
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("SetMaxWorkspaces").Params(jen.Id("n").Int()).Block(
 		jen.Id("m").Dot("workspaces").Dot("SetLimit").Call(jen.Id("n")))
 
+	// WorkspaceBuffer puts large buffers on 2 MiB pages (see the runtime).
 	grow := func(target jen.Code, size jen.Code) jen.Code {
 		return jen.If(jen.Len(target).Op("<").Add(size)).Block(
-			jen.Add(target).Op("=").Make(jen.Index().Float32(), size))
+			jen.Add(target).Op("=").Qual(runtimePkg, "WorkspaceBuffer").Call(size))
 	}
 	body := []jen.Code{jen.Id("w").Dot("batch").Op("=").Id("n")}
 	for i, size := range e.p.Buffers {

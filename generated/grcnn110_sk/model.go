@@ -6836,19 +6836,19 @@ func (m *Model) SetMaxWorkspaces(n int) {
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
 	if len(w.buf[0]) < n*196608 {
-		w.buf[0] = make([]float32, n*196608)
+		w.buf[0] = runtime.WorkspaceBuffer(n * 196608)
 	}
 	if len(w.buf[1]) < n*393216 {
-		w.buf[1] = make([]float32, n*393216)
+		w.buf[1] = runtime.WorkspaceBuffer(n * 393216)
 	}
 	if len(w.buf[2]) < n*393216 {
-		w.buf[2] = make([]float32, n*393216)
+		w.buf[2] = runtime.WorkspaceBuffer(n * 393216)
 	}
 	if len(w.buf[3]) < n*196608 {
-		w.buf[3] = make([]float32, n*196608)
+		w.buf[3] = runtime.WorkspaceBuffer(n * 196608)
 	}
 	if len(w.buf[4]) < n*196608 {
-		w.buf[4] = make([]float32, n*196608)
+		w.buf[4] = runtime.WorkspaceBuffer(n * 196608)
 	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
@@ -7069,7 +7069,7 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_3_conv_g_r_18.ScratchLen(n))
 	need = max(need, m.stage_3_iter_18_6.ScratchLen(n))
 	if len(w.scratch) < need {
-		w.scratch = make([]float32, need)
+		w.scratch = runtime.WorkspaceBuffer(need)
 	}
 }
 

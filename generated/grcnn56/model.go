@@ -2526,16 +2526,16 @@ func (m *Model) SetMaxWorkspaces(n int) {
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
 	if len(w.buf[0]) < n*163840 {
-		w.buf[0] = make([]float32, n*163840)
+		w.buf[0] = runtime.WorkspaceBuffer(n * 163840)
 	}
 	if len(w.buf[1]) < n*524288 {
-		w.buf[1] = make([]float32, n*524288)
+		w.buf[1] = runtime.WorkspaceBuffer(n * 524288)
 	}
 	if len(w.buf[2]) < n*524288 {
-		w.buf[2] = make([]float32, n*524288)
+		w.buf[2] = runtime.WorkspaceBuffer(n * 524288)
 	}
 	if len(w.buf[3]) < n*131072 {
-		w.buf[3] = make([]float32, n*131072)
+		w.buf[3] = runtime.WorkspaceBuffer(n * 131072)
 	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
@@ -2614,7 +2614,7 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_3_conv_g_r_7.ScratchLen(n))
 	need = max(need, m.stage_3_iter_7_8.ScratchLen(n))
 	if len(w.scratch) < need {
-		w.scratch = make([]float32, need)
+		w.scratch = runtime.WorkspaceBuffer(need)
 	}
 }
 

@@ -6814,22 +6814,22 @@ func (m *Model) SetMaxWorkspaces(n int) {
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
 	if len(w.buf[0]) < n*802816 {
-		w.buf[0] = make([]float32, n*802816)
+		w.buf[0] = runtime.WorkspaceBuffer(n * 802816)
 	}
 	if len(w.buf[1]) < n*802816 {
-		w.buf[1] = make([]float32, n*802816)
+		w.buf[1] = runtime.WorkspaceBuffer(n * 802816)
 	}
 	if len(w.buf[2]) < n*802816 {
-		w.buf[2] = make([]float32, n*802816)
+		w.buf[2] = runtime.WorkspaceBuffer(n * 802816)
 	}
 	if len(w.buf[3]) < n*401408 {
-		w.buf[3] = make([]float32, n*401408)
+		w.buf[3] = runtime.WorkspaceBuffer(n * 401408)
 	}
 	if len(w.buf[4]) < n*401408 {
-		w.buf[4] = make([]float32, n*401408)
+		w.buf[4] = runtime.WorkspaceBuffer(n * 401408)
 	}
 	if len(w.buf[5]) < n*50176 {
-		w.buf[5] = make([]float32, n*50176)
+		w.buf[5] = runtime.WorkspaceBuffer(n * 50176)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
@@ -7047,7 +7047,7 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.layer4_iter_3_5.ScratchLen(n))
 	need = max(need, m.layer4_iter_3_6.ScratchLen(n))
 	if len(w.scratch) < need {
-		w.scratch = make([]float32, need)
+		w.scratch = runtime.WorkspaceBuffer(need)
 	}
 }
 

@@ -1178,16 +1178,16 @@ func (m *Model) SetMaxWorkspaces(n int) {
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
 	if len(w.buf[0]) < n*65536 {
-		w.buf[0] = make([]float32, n*65536)
+		w.buf[0] = runtime.WorkspaceBuffer(n * 65536)
 	}
 	if len(w.buf[1]) < n*65536 {
-		w.buf[1] = make([]float32, n*65536)
+		w.buf[1] = runtime.WorkspaceBuffer(n * 65536)
 	}
 	if len(w.buf[2]) < n*65536 {
-		w.buf[2] = make([]float32, n*65536)
+		w.buf[2] = runtime.WorkspaceBuffer(n * 65536)
 	}
 	if len(w.buf[3]) < n*32768 {
-		w.buf[3] = make([]float32, n*32768)
+		w.buf[3] = runtime.WorkspaceBuffer(n * 32768)
 	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
@@ -1222,7 +1222,7 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_3_conv_g_r.ScratchLen(n))
 	need = max(need, m.stage_3_iter_1_8.ScratchLen(n))
 	if len(w.scratch) < need {
-		w.scratch = make([]float32, need)
+		w.scratch = runtime.WorkspaceBuffer(need)
 	}
 }
 

@@ -1080,19 +1080,19 @@ func (m *Model) SetMaxWorkspaces(n int) {
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
 	if len(w.buf[0]) < n*16384 {
-		w.buf[0] = make([]float32, n*16384)
+		w.buf[0] = runtime.WorkspaceBuffer(n * 16384)
 	}
 	if len(w.buf[1]) < n*16384 {
-		w.buf[1] = make([]float32, n*16384)
+		w.buf[1] = runtime.WorkspaceBuffer(n * 16384)
 	}
 	if len(w.buf[2]) < n*16384 {
-		w.buf[2] = make([]float32, n*16384)
+		w.buf[2] = runtime.WorkspaceBuffer(n * 16384)
 	}
 	if len(w.buf[3]) < n*8192 {
-		w.buf[3] = make([]float32, n*8192)
+		w.buf[3] = runtime.WorkspaceBuffer(n * 8192)
 	}
 	if len(w.buf[4]) < n*4096 {
-		w.buf[4] = make([]float32, n*4096)
+		w.buf[4] = runtime.WorkspaceBuffer(n * 4096)
 	}
 	need := 0
 	need = max(need, m.conv_3x3.ScratchLen(n))
@@ -1125,7 +1125,7 @@ func (m *Model) fit(w *workspace, n int) {
 	need = max(need, m.stage_2_conv_g_r_2.ScratchLen(n))
 	need = max(need, m.stage_2_iter_2_6.ScratchLen(n))
 	if len(w.scratch) < need {
-		w.scratch = make([]float32, need)
+		w.scratch = runtime.WorkspaceBuffer(need)
 	}
 }
 

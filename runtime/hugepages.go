@@ -5,12 +5,16 @@ import (
 	"unsafe"
 )
 
-// Packed weights live in blocks that the operating system is asked to back
-// with 2 MiB pages (see adviseHugePages). At batch 1 the weights of a
-// GRCNN's 14×14 and 7×7 stages stream from memory on every forward, some
-// 200 MB for GRCNN-109, and with 4 KiB pages every 4 KiB of them is a TLB
-// miss: on 2 MiB pages GRCNN-109 and GRCNN-55 ran about 2% faster at batch
-// 1 (forwards alternated in one process with a model on ordinary pages).
+// Packed weights and large workspace buffers live in memory that the
+// operating system is asked to back with 2 MiB pages (see
+// adviseHugePages). At batch 1 the weights of a GRCNN's 14×14 and 7×7
+// stages stream from memory on every forward, some 200 MB for GRCNN-109,
+// and at batch 8 the activations of the 56×56 stage are 25 MB a tensor;
+// with 4 KiB pages every 4 KiB of them is a TLB miss. Forwards alternated
+// in one process against a model on ordinary pages: weights, GRCNN-109 at
+// batch 1 about 2% faster (0.967–0.998 over five runs), GRCNN-55 0.5%;
+// workspaces, at batch 8 GRCNN-109 0.958 and 0.981, SK-GRCNN-109 0.988,
+// GRCNN-55 1.003 and 0.987, GRCNN-110 0.994, and level at batch 1.
 const (
 	hugePageBytes = 2 << 20
 	// weightBlockFloats is the size of the blocks that weight buffers are
@@ -48,6 +52,16 @@ func weightBuffer(n int) []float32 {
 	b := weightArena.free[:n:n]
 	weightArena.free = weightArena.free[min((n+15)&^15, len(weightArena.free)):]
 	return b
+}
+
+// WorkspaceBuffer returns n zero floats for a model's activations or
+// scratch: from 2 MiB on, starting at a 2 MiB boundary and advised onto 2
+// MiB pages.
+func WorkspaceBuffer(n int) []float32 {
+	if n*4 < hugePageBytes {
+		return make([]float32, n)
+	}
+	return hugePageBuffer(n)
 }
 
 // hugePageBuffer returns n zero floats starting at a 2 MiB boundary,

@@ -38,3 +38,24 @@ func TestWeightBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkspaceBuffer checks WorkspaceBuffer's lengths, zeros and the 2 MiB
+// alignment of large buffers.
+func TestWorkspaceBuffer(t *testing.T) {
+	for _, n := range []int{0, 1, hugePageBytes/4 - 1, hugePageBytes / 4, 3*hugePageBytes/4 + 7} {
+		b := WorkspaceBuffer(n)
+		if len(b) != n {
+			t.Fatalf("WorkspaceBuffer(%d): len %d", n, len(b))
+		}
+		for i, v := range b {
+			if v != 0 {
+				t.Fatalf("WorkspaceBuffer(%d)[%d] = %v, want 0", n, i, v)
+			}
+		}
+		if n*4 >= hugePageBytes {
+			if addr := uintptr(unsafe.Pointer(&b[0])); addr%hugePageBytes != 0 {
+				t.Errorf("WorkspaceBuffer(%d) starts at %#x, not on a 2 MiB boundary", n, addr)
+			}
+		}
+	}
+}
