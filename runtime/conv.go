@@ -73,6 +73,7 @@ type Conv2D struct {
 	ready  bool       // Prepare succeeded
 	wp     []float32  // Weight packed for the path: by packA, transposed (im2row) or in direct panels
 	offs   []int32    // where row k of B (im2row: the input of row k of a panel) starts in a group's input
+	guided []int      // pathPointwise: the blocks of panels when a batch is one image, group and column block (see split)
 }
 
 // convPath is the algorithm Prepare chose.
@@ -193,6 +194,10 @@ func (c *Conv2D) Prepare() error {
 		p.nb = (p.n + p.nt - 1) / p.nt
 	}
 	c.plan = p
+	c.guided = nil
+	if w := workers(); p.path == pathPointwise && rowPanels(p.m) >= 4*w {
+		c.guided = guidedBlocks(rowPanels(p.m), w)
+	}
 	c.ready = true
 	if p.path == pathIm2Row {
 		c.prepareIm2Row()
@@ -537,11 +542,24 @@ func (c *Conv2D) columns(in []float32, b, j0, nt, g int, dst, pack []float32) {
 // differ by one panel at most, so that the workers' shares do too: 43
 // panels (512 channels) in blocks of 6 left a last block of 1, and one
 // worker 24 panels to the other's 19 (SK-GRCNN-109's 1×1 layers at batch 1,
-// 512 channels at 14×14: 1–5% faster in three alternating runs).
+// 512 channels at 14×14: 1–5% faster in three alternating runs). When the
+// output channels are all there is to split (one image, group and column
+// block, a 1×1 layer at 14×14 at batch 1) the blocks are guidedBlocks':
+// even blocks of a quarter of a worker's share left the two cores
+// finishing 10–30 µs apart with no block to take from the other, and
+// blocks that shrink to single panels made GRCNN-109 1% faster at batch 1
+// (forwards alternated in one process: 1.009–1.012 over four runs),
+// SK-GRCNN-109 3%, GRCNN-55 level.
 func (c *Conv2D) split(batch int) (mb, mBlocks int) {
 	p := &c.plan
 	base := batch * c.Groups * p.nb
 	np := rowPanels(p.m)
+	if base == 1 && c.guided != nil {
+		for i := range len(c.guided) - 1 {
+			mb = max(mb, c.guided[i+1]-c.guided[i])
+		}
+		return mb, len(c.guided) - 1
+	}
 	mBlocks = 1
 	if want := 4 * workers(); base < want {
 		mBlocks = min((want+base-1)/base, np)
@@ -553,6 +571,33 @@ func (c *Conv2D) split(batch int) (mb, mBlocks int) {
 // blocks of np panels.
 func blockPanels(np, mBlocks, i int) (p0, p1 int) {
 	return i * np / mBlocks, (i + 1) * np / mBlocks
+}
+
+// guidedBlocks splits np panels among w workers for a loop whose units
+// are the blocks: worker i's share [np·i/w, np·(i+1)/w), as parallelFor
+// hands it, in blocks of half of what is left of it, then single panels,
+// every share in as many blocks. A worker that finishes first then takes
+// single panels from the end of another's share instead of waiting for
+// it to finish a block of several. It returns the blocks' first panels
+// and np.
+func guidedBlocks(np, w int) []int {
+	most := (np + w - 1) / w
+	blocks := 1
+	for left := most; left > 1; left -= (left + 1) / 2 {
+		blocks++
+	}
+	bounds := make([]int, 0, w*blocks+1)
+	for i := range w {
+		p, end := np*i/w, np*(i+1)/w
+		for j := range blocks {
+			bounds = append(bounds, p)
+			if left := end - p; j < blocks-1 {
+				// Half, leaving a panel for each block still to come.
+				p += min((left+1)/2, left-(blocks-1-j))
+			}
+		}
+	}
+	return append(bounds, np)
 }
 
 // sharedLen is the length of B packed for all units, when they share it:
@@ -596,6 +641,9 @@ func (cl *convCall) gemmUnit(u, w int) {
 
 	np := rowPanels(p.m)
 	p0, p1 := blockPanels(np, cl.mBlocks, mi)
+	if cl.batch*c.Groups*p.nb == 1 && c.guided != nil {
+		p0, p1 = c.guided[mi], c.guided[mi+1]
+	}
 	j0 := jb * p.nt
 	nt := min(p.nt, p.n-j0)
 

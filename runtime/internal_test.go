@@ -412,3 +412,34 @@ func TestPadPhases(t *testing.T) {
 		}
 	}
 }
+
+// TestGuidedBlocks checks guidedBlocks' blocks: they cover the panels in
+// order, each worker's share [np·i/w, np·(i+1)/w) in as many blocks, no
+// block larger than the one before it in its share and the last one a
+// single panel.
+func TestGuidedBlocks(t *testing.T) {
+	for _, w := range []int{1, 2, 3, 4} {
+		for np := 4 * w; np <= 100; np++ {
+			b := guidedBlocks(np, w)
+			blocks := (len(b) - 1) / w
+			if (len(b)-1)%w != 0 || b[0] != 0 || b[len(b)-1] != np {
+				t.Fatalf("guidedBlocks(%d, %d) = %v", np, w, b)
+			}
+			for i := range w {
+				share := b[i*blocks : (i+1)*blocks+1]
+				if share[0] != np*i/w || share[blocks] != np*(i+1)/w {
+					t.Fatalf("guidedBlocks(%d, %d) = %v: share %d is %v", np, w, b, i, share)
+				}
+				for j := 1; j <= blocks; j++ {
+					size := share[j] - share[j-1]
+					if size < 1 || j > 1 && size > share[j-1]-share[j-2] {
+						t.Fatalf("guidedBlocks(%d, %d) = %v: share %d is %v", np, w, b, i, share)
+					}
+				}
+				if share[blocks]-share[blocks-1] != 1 {
+					t.Fatalf("guidedBlocks(%d, %d) = %v: share %d ends in a block of more than one panel", np, w, b, i)
+				}
+			}
+		}
+	}
+}
