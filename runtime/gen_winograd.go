@@ -26,6 +26,10 @@
 // winoInput2AVX512 and winoOutput2AVX512 do the same for F(2×2, 3×3): 4×4
 // input tiles read from two column phases, 2×2 output tiles, each output
 // row's two columns of 16 tiles interleaved into 32 consecutive outputs.
+// winoInput2PairAVX512 and winoOutput2PairAVX512 take the tiles of two
+// tile rows in one pass, the second's in the lanes after the first's:
+// each load is a second, merge-masked load for those lanes, and each
+// output row's store a second, masked store two output rows down.
 package main
 
 import (
@@ -45,7 +49,9 @@ func main() {
 	input(p, inputTiles[0])
 	output(p)
 	input(p, inputTiles[1])
+	inputTiles2(p, inputTiles[1], true)
 	output2(p)
+	output2Tiles(p, true)
 	if err := os.WriteFile("winograd_amd64.s", b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -126,15 +132,30 @@ var inputTiles = []inputTile{
 // columns of each of the a rows of the tiles' input, column j from phase
 // j%m at tile j/m on, Bᵀ along the row stored at ξ = a·r+k of V, then Bᵀ
 // down each column of V, stored over it.
-func input(p func(string, ...any), t inputTile) {
+func input(p func(string, ...any), t inputTile) { inputTiles2(p, t, false) }
+
+// inputTiles2 emits the input transform of tiling t; with pair, the
+// variant that also takes the tiles of a second tile row into the lanes
+// that mask2 selects, read delta bytes after the first row's (see
+// winoInput2PairAVX512).
+func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
 	a := t.a
 	in, out := make([]int, a), make([]int, a)
 	for i := range a {
 		in[i], out[i] = i, a+i
 	}
+	name, label, mask := t.name, t.label, "K1"
+	if pair {
+		name, label, mask = "winoInput2PairAVX512", "inp", "K3"
+	}
 	p("")
-	p("// func %s(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)", t.name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-60", t.name)
+	if pair {
+		p("// func %s(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	} else {
+		p("// func %s(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-60", name)
+	}
 	p("\tMOVQ src+0(FP), SI")
 	p("\tMOVQ chanStride+8(FP), DX")
 	p("\tMOVQ rowStride+16(FP), R8")
@@ -144,29 +165,47 @@ func input(p func(string, ...any), t inputTile) {
 	p("\tMOVQ channels+48(FP), CX")
 	p("\tMOVL mask+56(FP), AX")
 	p("\tKMOVW AX, K1")
+	if pair {
+		p("\tMOVL mask2+60(FP), AX")
+		p("\tKMOVW AX, K2")
+		p("\tKORW K1, K2, K3")
+		p("\tMOVQ delta+64(FP), R12")
+	}
 	for _, line := range t.setup {
 		p("%s", line)
 	}
 	p("\tTESTQ CX, CX")
-	p("\tJEQ %s_done", t.label)
-	p("%s_chan:", t.label)
+	p("\tJEQ %s_done", label)
+	p("%s_chan:", label)
 	// Rows: load the a columns, Bᵀ along the row, store at ξ = a·r+k.
 	p("\tMOVQ SI, R10")
 	p("\tMOVQ DI, AX")
 	for r := range a {
+		if pair {
+			p("\tLEAQ (R10)(R12*1), R14")
+		}
 		for j := range a {
-			at := "(R10)"
-			if off := 4 * (j / t.m); off > 0 {
-				at = fmt.Sprintf("%d(R10)", off)
+			for _, base := range []string{"R10", "R14"} {
+				if base == "R14" && !pair {
+					continue
+				}
+				at := "(" + base + ")"
+				if off := 4 * (j / t.m); off > 0 {
+					at = fmt.Sprintf("%d(%s)", off, base)
+				}
+				if ph := t.phases[j%t.m]; ph != "" {
+					at += fmt.Sprintf("(%s*1)", ph)
+				}
+				if base == "R10" {
+					p("\tVMOVUPS.Z %s, K1, Z%d", at, j)
+				} else {
+					p("\tVMOVUPS %s, K2, Z%d", at, j) // merged: the second row's lanes
+				}
 			}
-			if ph := t.phases[j%t.m]; ph != "" {
-				at += fmt.Sprintf("(%s*1)", ph)
-			}
-			p("\tVMOVUPS.Z %s, K1, Z%d", at, j)
 		}
 		t.rows(p, in, out)
 		for k := range a {
-			p("\tVMOVUPS Z%d, K1, (AX)", a+k)
+			p("\tVMOVUPS Z%d, %s, (AX)", a+k, mask)
 			p("\tADDQ BX, AX")
 		}
 		if r < a-1 {
@@ -178,7 +217,7 @@ func input(p func(string, ...any), t inputTile) {
 	for k := range a {
 		p("\tMOVQ AX, R10")
 		for r := range a {
-			p("\tVMOVUPS.Z (R10), K1, Z%d", r)
+			p("\tVMOVUPS.Z (R10), %s, Z%d", mask, r)
 			if r < a-1 {
 				p("\tADDQ R13, R10")
 			}
@@ -186,7 +225,7 @@ func input(p func(string, ...any), t inputTile) {
 		t.rows(p, in, out)
 		p("\tMOVQ AX, R10")
 		for i := range a {
-			p("\tVMOVUPS Z%d, K1, (R10)", a+i)
+			p("\tVMOVUPS Z%d, %s, (R10)", a+i, mask)
 			if i < a-1 {
 				p("\tADDQ R13, R10")
 			}
@@ -198,8 +237,8 @@ func input(p func(string, ...any), t inputTile) {
 	p("\tADDQ DX, SI")
 	p("\tADDQ $128, DI") // the next channel's row of nr floats
 	p("\tDECQ CX")
-	p("\tJNZ %s_chan", t.label)
-	p("%s_done:", t.label)
+	p("\tJNZ %s_chan", label)
+	p("%s_done:", label)
 	p("\tVZEROUPPER")
 	p("\tRET")
 }
@@ -358,10 +397,25 @@ func outputRows2(p func(string, ...any), m [4]int, y [2]int) {
 	p("\tVSUBPS Z%d, Z24, Z%d", m[3], y[1])       // (m1 - m2) - m3
 }
 
-func output2(p func(string, ...any)) {
+func output2(p func(string, ...any)) { output2Tiles(p, false) }
+
+// output2Tiles emits F(2×2)'s output transform; with pair, the variant
+// whose lanes from n on hold the tiles of the next tile row (see
+// winoOutput2PairAVX512): their outputs, interleaved after the first
+// row's, are stored delta bytes further on under colMask2, rows2 rows.
+func output2Tiles(p func(string, ...any), pair bool) {
+	name, label := "winoOutput2AVX512", "out2"
+	if pair {
+		name, label = "winoOutput2PairAVX512", "outp"
+	}
 	p("")
-	p("// func winoOutput2AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)")
-	p("TEXT ·winoOutput2AVX512(SB), NOSPLIT, $0-88")
+	if pair {
+		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-112", name)
+	} else {
+		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	}
 	p("\tMOVQ prod+0(FP), SI")
 	p("\tMOVQ xiStride+8(FP), BX")
 	p("\tMOVQ channels+16(FP), CX")
@@ -376,9 +430,17 @@ func output2(p func(string, ...any)) {
 	p("\tMOVQ flags+64(FP), R10")
 	p("\tMOVQ scale+72(FP), R11")
 	p("\tMOVQ shift+80(FP), R12")
+	if pair {
+		p("\tMOVQ colMask2+88(FP), AX")
+		p("\tKMOVW AX, K5")
+		p("\tSHRQ $16, AX")
+		p("\tKMOVW AX, K6")
+		p("\tMOVQ delta+96(FP), R14")
+		p("\tMOVQ rows2+104(FP), R13")
+	}
 	p("\tTESTQ CX, CX")
-	p("\tJEQ out2_done")
-	p("out2_chan:")
+	p("\tJEQ %s_done", label)
+	p("%s_chan:", label)
 	// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
 	p("\tMOVQ SI, AX")
 	for r := 0; r < 4; r++ {
@@ -394,7 +456,7 @@ func output2(p func(string, ...any)) {
 	for c := 0; c < 2; c++ {
 		outputRows2(p, [4]int{c, 2 + c, 4 + c, 6 + c}, [2]int{16 + c, 18 + c})
 	}
-	epilogue(p, "out2", 16, 20)
+	epilogue(p, label, 16, 20)
 	// Interleave and store each output row: tile t's two columns at 2t,
 	// 2t+1.
 	p("\tMOVQ DI, AX")
@@ -406,22 +468,41 @@ func output2(p func(string, ...any)) {
 		p("\tVSHUFF32X4 $0xd8, Z27, Z27, Z27") // tiles 0..7
 		p("\tVSHUFF32X4 $0xee, Z26, Z25, Z28") // tiles 8,9 | 12,13 | 10,11 | 14,15
 		p("\tVSHUFF32X4 $0xd8, Z28, Z28, Z28") // tiles 8..15
+		if pair {
+			if i == 1 {
+				p("\tCMPQ R9, $2")
+				p("\tJLT %s_skipa", label)
+			}
+			p("\tVMOVUPS Z27, K1, (AX)")
+			p("\tVMOVUPS Z28, K2, 64(AX)")
+			if i == 1 {
+				p("%s_skipa:", label)
+				p("\tCMPQ R13, $2")
+				p("\tJLT %s_next", label)
+			}
+			p("\tVMOVUPS Z27, K5, (AX)(R14*1)")
+			p("\tVMOVUPS Z28, K6, 64(AX)(R14*1)")
+			if i < 1 {
+				p("\tADDQ R8, AX")
+			}
+			continue
+		}
 		p("\tVMOVUPS Z27, K1, (AX)")
 		p("\tVMOVUPS Z28, K2, 64(AX)")
 		if i < 1 {
 			p("\tCMPQ R9, $2")
-			p("\tJLT out2_next")
+			p("\tJLT %s_next", label)
 			p("\tADDQ R8, AX")
 		}
 	}
-	p("out2_next:")
+	p("%s_next:", label)
 	p("\tADDQ $128, SI") // the next channel's row of nr products
 	p("\tADDQ DX, DI")
 	p("\tADDQ $4, R11")
 	p("\tADDQ $4, R12")
 	p("\tDECQ CX")
-	p("\tJNZ out2_chan")
-	p("out2_done:")
+	p("\tJNZ %s_chan", label)
+	p("%s_done:", label)
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

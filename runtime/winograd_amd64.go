@@ -27,3 +27,18 @@ func winoInput2AVX512(src *float32, chanStride, rowStride, phaseStride int, dst 
 //
 //go:noescape
 func winoOutput2AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)
+
+// winoInput2PairAVX512 is winoInput2AVX512 for the tiles of two tile rows
+// at once: those of the first in the lanes mask selects, those of the
+// second, read delta bytes further on, in the lanes mask2 selects.
+//
+//go:noescape
+func winoInput2PairAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int)
+
+// winoOutput2PairAVX512 is winoOutput2AVX512 for the tiles of two tile
+// rows at once, those of the second from lane n on: their outputs are
+// stored delta bytes after where the first row's would continue, under
+// colMask2, rows2 output rows (1 or 2).
+//
+//go:noescape
+func winoOutput2PairAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)
