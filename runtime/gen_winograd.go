@@ -26,8 +26,8 @@
 // winoInput2AVX512 and winoOutput2AVX512 do the same for F(2×2, 3×3): 4×4
 // input tiles read from two column phases, 2×2 output tiles, each output
 // row's two columns of 16 tiles interleaved into 32 consecutive outputs.
-// winoInput2PairAVX512 and winoOutput2PairAVX512 take the tiles of two
-// tile rows in one pass, the second's in the lanes after the first's:
+// The Pair variants of all four take the tiles of two tile rows in one
+// pass, the second's in the lanes after the first's:
 // each load is a second, merge-masked load for those lanes, and each
 // output row's store a second, masked store two output rows down.
 package main
@@ -36,6 +36,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -47,7 +48,9 @@ func main() {
 	p("")
 	p("#include \"textflag.h\"")
 	input(p, inputTiles[0])
+	inputTiles2(p, inputTiles[0], true)
 	output(p)
+	output4Tiles(p, true)
 	input(p, inputTiles[1])
 	inputTiles2(p, inputTiles[1], true)
 	output2(p)
@@ -146,7 +149,7 @@ func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
 	}
 	name, label, mask := t.name, t.label, "K1"
 	if pair {
-		name, label, mask = "winoInput2PairAVX512", "inp", "K3"
+		name, label, mask = strings.TrimSuffix(t.name, "AVX512")+"PairAVX512", t.label+"p", "K3"
 	}
 	p("")
 	if pair {
@@ -169,7 +172,6 @@ func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
 		p("\tMOVL mask2+60(FP), AX")
 		p("\tKMOVW AX, K2")
 		p("\tKORW K1, K2, K3")
-		p("\tMOVQ delta+64(FP), R12")
 	}
 	for _, line := range t.setup {
 		p("%s", line)
@@ -182,7 +184,8 @@ func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
 	p("\tMOVQ DI, AX")
 	for r := range a {
 		if pair {
-			p("\tLEAQ (R10)(R12*1), R14")
+			p("\tMOVQ R10, R14")
+			p("\tADDQ delta+64(FP), R14")
 		}
 		for j := range a {
 			for _, base := range []string{"R10", "R14"} {
@@ -294,10 +297,23 @@ func epilogue(p func(string, ...any), label string, from, to int) {
 	}
 }
 
-func output(p func(string, ...any)) {
+func output(p func(string, ...any)) { output4Tiles(p, false) }
+
+// output4Tiles emits F(4×4)'s output transform; with pair, the variant
+// whose lanes from n on (n ≤ 8) hold the tiles of the next tile row (see
+// winoOutputPairAVX512): their outputs, interleaved after the first row's,
+// are stored delta bytes further on under colMask2, rows2 rows.
+func output4Tiles(p func(string, ...any), pair bool) {
+	name, label := "winoOutputAVX512", "out"
 	p("")
-	p("// func winoOutputAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)")
-	p("TEXT ·winoOutputAVX512(SB), NOSPLIT, $0-88")
+	if pair {
+		name, label = "winoOutputPairAVX512", "outq"
+		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-112", name)
+	} else {
+		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	}
 	p("\tMOVQ prod+0(FP), SI")
 	p("\tMOVQ xiStride+8(FP), BX")
 	p("\tMOVQ channels+16(FP), CX")
@@ -306,19 +322,33 @@ func output(p func(string, ...any)) {
 	p("\tMOVQ rowStride+40(FP), R8")
 	p("\tMOVQ rows+48(FP), R9")
 	p("\tMOVQ colMask+56(FP), AX")
-	p("\tKMOVW AX, K1")
-	p("\tSHRQ $16, AX")
-	p("\tKMOVW AX, K2")
-	p("\tSHRQ $16, AX")
-	p("\tKMOVW AX, K3")
-	p("\tSHRQ $16, AX")
-	p("\tKMOVW AX, K4")
+	masks := 4
+	if pair {
+		masks = 2 // the first row's outputs are at most 32: n ≤ 8
+	}
+	for k := 1; k <= masks; k++ {
+		p("\tKMOVW AX, K%d", k)
+		if k < masks {
+			p("\tSHRQ $16, AX")
+		}
+	}
+	if pair {
+		p("\tMOVQ colMask2+88(FP), AX")
+		for k := 3; k <= 6; k++ {
+			p("\tKMOVW AX, K%d", k)
+			if k < 6 {
+				p("\tSHRQ $16, AX")
+			}
+		}
+		p("\tMOVQ delta+96(FP), R14")
+		p("\tMOVQ rows2+104(FP), R13")
+	}
 	p("\tMOVQ flags+64(FP), R10")
 	p("\tMOVQ scale+72(FP), R11")
 	p("\tMOVQ shift+80(FP), R12")
 	p("\tTESTQ CX, CX")
-	p("\tJEQ out_done")
-	p("out_chan:")
+	p("\tJEQ %s_done", label)
+	p("%s_chan:", label)
 	// Rows of products: Aᵀ along row r into Z(4r)..Z(4r+3).
 	p("\tMOVQ SI, AX")
 	for r := 0; r < 6; r++ {
@@ -335,7 +365,7 @@ func output(p func(string, ...any)) {
 	for c := 0; c < 4; c++ {
 		outputRows(p, [6]int{c, 4 + c, 8 + c, 12 + c, 16 + c, 20 + c}, [4]int{c, 4 + c, 8 + c, 12 + c})
 	}
-	epilogue(p, "out", 0, 16)
+	epilogue(p, label, 0, 16)
 	// Interleave and store each output row.
 	p("\tMOVQ DI, AX")
 	for i := 0; i < 4; i++ {
@@ -356,24 +386,48 @@ func output(p func(string, ...any)) {
 		p("\tVSHUFF32X4 $0xdd, Z25, Z24, Z29") // tiles 8..11
 		p("\tVSHUFF32X4 $0x88, Z27, Z26, Z30") // tiles 4..7
 		p("\tVSHUFF32X4 $0xdd, Z27, Z26, Z31") // tiles 12..15
+		if pair {
+			if i > 0 {
+				p("\tCMPQ R9, $%d", i+1)
+				p("\tJLT %s_skipa%d", label, i)
+			}
+			p("\tVMOVUPS Z28, K1, (AX)")
+			p("\tVMOVUPS Z30, K2, 64(AX)")
+			if i > 0 {
+				p("%s_skipa%d:", label, i)
+				p("\tCMPQ R13, $%d", i+1)
+				p("\tJLT %s_skipb%d", label, i)
+			}
+			p("\tVMOVUPS Z28, K3, (AX)(R14*1)")
+			p("\tVMOVUPS Z30, K4, 64(AX)(R14*1)")
+			p("\tVMOVUPS Z29, K5, 128(AX)(R14*1)")
+			p("\tVMOVUPS Z31, K6, 192(AX)(R14*1)")
+			if i > 0 {
+				p("%s_skipb%d:", label, i)
+			}
+			if i < 3 {
+				p("\tADDQ R8, AX")
+			}
+			continue
+		}
 		p("\tVMOVUPS Z28, K1, (AX)")
 		p("\tVMOVUPS Z30, K2, 64(AX)")
 		p("\tVMOVUPS Z29, K3, 128(AX)")
 		p("\tVMOVUPS Z31, K4, 192(AX)")
 		if i < 3 {
 			p("\tCMPQ R9, $%d", i+2)
-			p("\tJLT out_next")
+			p("\tJLT %s_next", label)
 			p("\tADDQ R8, AX")
 		}
 	}
-	p("out_next:")
+	p("%s_next:", label)
 	p("\tADDQ $128, SI") // the next channel's row of nr products
 	p("\tADDQ DX, DI")
 	p("\tADDQ $4, R11")
 	p("\tADDQ $4, R12")
 	p("\tDECQ CX")
-	p("\tJNZ out_chan")
-	p("out_done:")
+	p("\tJNZ %s_chan", label)
+	p("%s_done:", label)
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

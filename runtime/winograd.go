@@ -72,8 +72,8 @@ type winoSeg struct {
 	lane      int // column of the block's packed panel its first tile takes
 	part      int // the block's image part it lies in (see winoPart)
 	// n2 is the tiles of tile row ty+1, from its first, that follow in
-	// lanes n on: F(2×2) pairs whole rows of at most 8 tiles, so that one
-	// pass of the input transform takes both (see blockLayout).
+	// lanes n on: whole rows of at most 8 tiles are paired, so that one
+	// pass of the transforms takes both (see pairs).
 	n2 int
 }
 
@@ -277,13 +277,15 @@ func (c *Winograd) blockLayout(t0, t1 int, segs *[winoBlockMax]winoSeg, parts *[
 }
 
 // pairs reports whether the n tiles of tile row ty from column tx join
-// seg, in image part part, as its second row (winoSeg.n2): with F(2×2),
-// when both are whole rows of at most 8 tiles, one after the other in one
-// image, so that each pass of the transforms, 16 tiles wide, takes both.
-// At 14×14 (7 tiles a row) the 3×3 layers ran 5% faster alone and
-// GRCNN-109 1.5%, GRCNN-55 1.1% faster at batch 1.
+// seg, in image part part, as its second row (winoSeg.n2): when both are
+// whole rows of at most 8 tiles, one after the other in one image, so
+// that each pass of the transforms, 16 tiles wide, takes both. F(2×2) at
+// 14×14 (7 tiles a row): the 3×3 layers 5% faster alone, GRCNN-109 1.5%
+// and GRCNN-55 1.1% at batch 1; F(4×4) at 28×28, 32×32 and 16×16 (7, 8
+// and 4 tiles): GRCNN-109 3–3.8% and GRCNN-56 2.5% faster at batch 8,
+// GRCNN-56 1% at batch 1.
 func (c *Winograd) pairs(seg *winoSeg, part, ty, tx, n int) bool {
-	return c.m == 2 && 2*c.tw <= 16 && seg.n2 == 0 && seg.part == part && seg.ty == ty-1 &&
+	return 2*c.tw <= 16 && seg.n2 == 0 && seg.part == part && seg.ty == ty-1 &&
 		seg.tx == 0 && seg.n == c.tw && tx == 0 && n == c.tw
 }
 
@@ -523,7 +525,11 @@ func (c *Winograd) inputTransform(v, src []float32, n, n2, chanLen int) {
 		}
 		_ = src[(c.InC-1)*chanLen+next+(c.a-1)*rowLen+(c.m-1)*c.pw+n2-1]
 		_ = v[(c.points-1)*c.vStride()+(c.InC-1)*nr+n+n2-1]
-		winoInput2PairAVX512(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC,
+		input := winoInputPairAVX512
+		if c.m == 2 {
+			input = winoInput2PairAVX512
+		}
+		input(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC,
 			uint32(1)<<uint(n)-1, (uint32(1)<<uint(n2)-1)<<uint(n), (next-n)*4)
 		return
 	}
@@ -626,15 +632,16 @@ func (c *Winograd) outputTransform(dst, prod []float32, oc0, oc1, n, rows, cols 
 }
 
 // outputTransformPair is outputTransform, with AVX-512, of a segment
-// that pairs two whole tile rows of F(2×2) (see winoSeg): one pass of the
-// transform for both, each row's outputs stored at its place.
+// that pairs two whole tile rows (see winoSeg): one pass of the transform
+// for both, each row's outputs stored at its place.
 func (c *Winograd) outputTransformPair(dst, prod []float32, oc0, oc1 int, s winoSeg) {
 	outPlane := c.OutH * c.OutW
 	channels := oc1 - oc0
-	rows, rows2 := min(2, c.OutH-2*s.ty), min(2, c.OutH-2*s.ty-2)
-	cols, cols2 := min(2*s.n, c.OutW), min(2*s.n2, c.OutW)
+	m := c.m
+	rows, rows2 := min(m, c.OutH-m*s.ty), min(m, c.OutH-m*s.ty-m)
+	cols, cols2 := min(m*s.n, c.OutW), min(m*s.n2, c.OutW)
 	_ = prod[(c.points-1)*c.prodStride()+(channels-1)*nr+s.n+s.n2-1]
-	_ = dst[(channels-1)*outPlane+(2+rows2-1)*c.OutW+cols2-1]
+	_ = dst[(channels-1)*outPlane+(m+rows2-1)*c.OutW+cols2-1]
 	var scale, shift *float32
 	if c.Scale != nil {
 		scale = &c.Scale[oc0]
@@ -644,11 +651,15 @@ func (c *Winograd) outputTransformPair(dst, prod []float32, oc0, oc1 int, s wino
 	}
 	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
 	// The second row's outputs follow the first's in the interleaved
-	// vectors, from position 2·n on; they go two output rows down.
+	// vectors, from position m·n on; they go m output rows down.
 	colMask := uint64(1)<<uint(cols) - 1
-	colMask2 := (uint64(1)<<uint(cols2) - 1) << uint(2*s.n)
-	delta := (2*c.OutW - 2*s.n) * 4
-	winoOutput2PairAVX512(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags,
+	colMask2 := (uint64(1)<<uint(cols2) - 1) << uint(m*s.n)
+	delta := (m*c.OutW - m*s.n) * 4
+	output := winoOutputPairAVX512
+	if m == 2 {
+		output = winoOutput2PairAVX512
+	}
+	output(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags,
 		scale, shift, colMask2, delta, rows2)
 }
 

@@ -42,3 +42,14 @@ func winoInput2PairAVX512(src *float32, chanStride, rowStride, phaseStride int, 
 //
 //go:noescape
 func winoOutput2PairAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)
+
+// winoInputPairAVX512 is winoInput2PairAVX512 for F(4×4, 3×3).
+//
+//go:noescape
+func winoInputPairAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int)
+
+// winoOutputPairAVX512 is winoOutput2PairAVX512 for F(4×4, 3×3): the
+// first row has at most 8 tiles, rows and rows2 are 1 to 4.
+//
+//go:noescape
+func winoOutputPairAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)
