@@ -2,6 +2,17 @@
 
 #include "textflag.h"
 
+// PREFETCH_AHEAD prefetches the 32 floats of the panel that the row 16
+// steps ahead will read, when there is one (R11 rows left, R8 at this
+// row's offset, SI at the panel's first column), then goes on at skip.
+#define PREFETCH_AHEAD(skip) \
+	CMPQ R11, $16 \
+	JLE skip \
+	MOVLQSX 64(R8), BX \
+	PREFETCHT0 (SI)(BX*4) \
+	PREFETCHT0 64(SI)(BX*4) \
+skip:
+
 // func packOffsAVX512(dst, src *float32, offs *int32, k, panels int, mask uint32)
 //
 // For each row p < k, copies the floats at src + offs[p] into the panels of
@@ -33,12 +44,7 @@ panel:
 	DECQ DX // panels after this one
 	JEQ last
 full:
-	CMPQ R11, $16
-	JLE fullnopf
-	MOVLQSX 64(R8), BX
-	PREFETCHT0 (SI)(BX*4)
-	PREFETCHT0 64(SI)(BX*4)
-fullnopf:
+	PREFETCH_AHEAD(fullnopf)
 	MOVLQSX (R8), AX
 	VMOVUPS (SI)(AX*4), Z0
 	VMOVUPS 64(SI)(AX*4), Z1
@@ -51,12 +57,7 @@ fullnopf:
 	ADDQ $128, SI // the next panel's columns
 	JMP panel
 last:
-	CMPQ R11, $16
-	JLE lastnopf
-	MOVLQSX 64(R8), BX
-	PREFETCHT0 (SI)(BX*4)
-	PREFETCHT0 64(SI)(BX*4)
-lastnopf:
+	PREFETCH_AHEAD(lastnopf)
 	MOVLQSX (R8), AX
 	LEAQ (SI)(AX*4), AX
 	VMOVUPS.Z (AX), K1, Z0
@@ -103,12 +104,7 @@ act_panel:
 	DECQ DX // panels after this one
 	JEQ act_last
 act_full:
-	CMPQ R11, $16
-	JLE act_fullnopf
-	MOVLQSX 64(R8), BX
-	PREFETCHT0 (SI)(BX*4)
-	PREFETCHT0 64(SI)(BX*4)
-act_fullnopf:
+	PREFETCH_AHEAD(act_fullnopf)
 	MOVLQSX (R8), AX
 	VBROADCASTSS (R12), Z16
 	VBROADCASTSS (R13), Z17
@@ -129,12 +125,7 @@ act_fullnopf:
 	ADDQ $128, SI // the next panel's columns
 	JMP act_panel
 act_last:
-	CMPQ R11, $16
-	JLE act_lastnopf
-	MOVLQSX 64(R8), BX
-	PREFETCHT0 (SI)(BX*4)
-	PREFETCHT0 64(SI)(BX*4)
-act_lastnopf:
+	PREFETCH_AHEAD(act_lastnopf)
 	MOVLQSX (R8), AX
 	LEAQ (SI)(AX*4), AX
 	VBROADCASTSS (R12), Z16
