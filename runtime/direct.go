@@ -83,6 +83,13 @@ func (c *Conv2D) prepareDirect() {
 	}
 }
 
+// directUnits is the number of units of work of a batch on the direct
+// path: blocks of directRows output rows of each group of each image.
+func (c *Conv2D) directUnits(batch int) int {
+	rows := c.directRows(batch)
+	return batch * c.Groups * ((c.directRowCount() + rows - 1) / rows)
+}
+
 // directRows is how many output rows a unit of work of the direct path
 // covers: all of them, unless images and groups give fewer than four units
 // per worker.

@@ -78,3 +78,10 @@ func PoisonWinogradScratch() {
 // FusedGate reports whether ForwardUpdate computes c's Gate per tile of the
 // update for a batch, rather than into scratch before it.
 func FusedGate(c *Conv2D, batch int) bool { return c.fusedGate(batch) }
+
+// GateBeside reports whether ForwardUpdate computes c's unfused Gate in the
+// parallel loop of its pack phase for a batch.
+func GateBeside(c *Conv2D, batch int) bool { return c.gateBeside(batch) }
+
+// HasAVX512 reports whether the package uses its AVX-512 kernels.
+func HasAVX512() bool { return useAVX512 }

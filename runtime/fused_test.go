@@ -190,9 +190,10 @@ func BenchmarkFused(b *testing.B) {
 // TestConvGate checks ForwardUpdate with a Gate, which computes g = Gate(xs)
 // itself, against the Gate's own Forward followed by ForwardUpdate with
 // that g, on every kernel family: per tile of the update where each unit
-// covers all channels of its pixels, otherwise into scratch first, with the
-// gate on the GEMM and direct paths, with and without prologues. Both run
-// the same kernels in the same order, so the results must be identical.
+// covers all channels of its pixels, otherwise into scratch first, alone
+// or beside the pack of the expand's input (gateBeside), with the gate on
+// the GEMM and direct paths, with and without prologues. All run the same
+// kernels in the same order, so the results must be identical.
 func TestConvGate(t *testing.T) {
 	t.Run("default", testConvGate)
 	for _, name := range []string{"avx2", "portable"} {
@@ -219,7 +220,7 @@ func testConvGate(t *testing.T) {
 				gateCase{8, 48, 6, hw, batch, false, true})
 		}
 	}
-	fused := 0
+	fused, beside := 0, 0
 	for _, tc := range cases {
 		n := tc.batch * tc.c * tc.hw * tc.hw
 		gate := &runtime.Conv2D{InC: tc.c, InH: tc.hw, InW: tc.hw, OutC: tc.c, OutH: tc.hw, OutW: tc.hw,
@@ -254,9 +255,17 @@ func testConvGate(t *testing.T) {
 		if runtime.FusedGate(&withGate, tc.batch) {
 			fused++
 		}
+		if runtime.GateBeside(&withGate, tc.batch) {
+			beside++
+		}
 	}
 	if fused == 0 || fused == len(cases) {
 		t.Errorf("%d of %d cases fused the gate; want some of both kinds", fused, len(cases))
+	}
+	// The direct gate runs beside a pack of one unit at batch 1 (7×7 and
+	// 14×14) when there is another worker to take it.
+	if beside == 0 && runtime.Workers() > 1 && runtime.HasAVX512() && t.Name() == "TestConvGate/default" {
+		t.Errorf("no case ran the gate beside the pack")
 	}
 }
 
