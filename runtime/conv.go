@@ -459,8 +459,10 @@ func (c *Conv2D) gateBeside(batch int) bool {
 	if mBlocks == 1 || packUnits >= workers() {
 		return false
 	}
+	// In place and without per-unit padding, a direct convolution is one
+	// loop that needs no scratch.
 	gc := c.Gate
-	return gc.plan.path == pathDirect && gc.direct.inPlace && !gc.unitPad(batch) && gc.ownScratchLen(batch) == 0
+	return gc.plan.path == pathDirect && gc.direct.inPlace && !gc.unitPad(batch)
 }
 
 // packBesideGate runs the pack phase's units and those of g = Gate(xs)
