@@ -285,7 +285,7 @@ func TestRandomSpecs(t *testing.T) {
 		}
 	}
 	t.Logf("specs using each convolution algorithm: %v", uses)
-	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoIm2Row, "gate-conv", "pool-prologue"} {
+	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoWinograd4x2, plan.AlgoIm2Row, "gate-conv", "pool-prologue"} {
 		if count >= 20 && uses[algo] == 0 {
 			t.Errorf("no random spec uses %s: the generator no longer covers it", algo)
 		}

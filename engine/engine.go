@@ -159,12 +159,12 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		if s.Pre != nil {
 			inScale, inShift = m.scaleShift(s.Pre)
 		}
-		if tile := plan.WinogradTile(s.Algo); tile != 0 {
+		if th, tw := plan.WinogradTile(s.Algo); th != 0 {
 			if s.GateOut != nil {
 				return nil, errors.New("a Winograd convolution cannot fuse a gate update")
 			}
 			k := &runtime.Winograd{InC: in.C, InH: in.H, InW: in.W, OutC: out.C, OutH: out.H, OutW: out.W,
-				PH: c.PadH, PW: c.PadW, Tile: tile, Relu: s.Relu, Weight: m.t(c.Weight),
+				PH: c.PadH, PW: c.PadW, TileH: th, TileW: tw, Relu: s.Relu, Weight: m.t(c.Weight),
 				InScale: inScale, InShift: inShift, InRelu: s.Pre != nil}
 			k.Scale, k.Shift = m.convScaleShift(s)
 			if err := k.Prepare(); err != nil {

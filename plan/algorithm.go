@@ -16,6 +16,11 @@ const (
 	// outputs instead of 36, for dense 3×3 stride-1 convolutions whose
 	// outputs are too small for F(4×4)'s tiles.
 	AlgoWinograd2x2 = "winograd2x2"
+	// AlgoWinograd4x2 is Winograd's F(4×2, 3×3): 24 multiplies per 8
+	// outputs instead of 72, tiles of 4 rows and 2 columns, for dense
+	// stride-1 3×3 convolutions whose outputs fill too few of F(4×4)'s
+	// tiles but enough of its own.
+	AlgoWinograd4x2 = "winograd4x2"
 	// AlgoDirect computes whole output rows from the zero-padded input
 	// read in place, each input channel and kernel tap a run of it, for
 	// grouped convolutions with few channels a group and convolutions with
@@ -61,24 +66,39 @@ const (
 // GRCNN-109 3.2%, GRCNN-55 1.7%, GRCNN-56 and -110 2% faster at batch 8
 // (alternating forwards in one process), for 9.4 MB of transformed weights
 // a 256-channel layer instead of 4.2.
+//
+// F(4×2, 3×3) comes before F(2×2) where the batch has at least
+// winograd42MinTiles of its tiles (28, a packed panel seven-eighths full),
+// as full as F(2×2)'s must be. Its 24 points a tile against F(2×2)'s 16
+// take twice the outputs, and at 14×14 an image's 28 tiles fill one panel
+// where F(2×2)'s 49 take two: 256→256 at batch 1 ran 352–372 µs against
+// F(2×2)'s 442–474 and F(4×4)'s 445–530, warm or with its weights out of
+// cache; 16×16 160→160 at batch 1 144 µs against 167; with 8 tiles an
+// image, 7×7 512→512 at batch 8 2.65 ms against F(2×2)'s 3.36 and F(4×4)'s
+// 3.10, 8×8 192→192 448 µs against 519. Where F(4×4) fills its blocks it
+// stays ahead (14×14 at batch 8: 2.36 ms against 2.52), and with fewer
+// tiles than a panel F(2×2) (7×7 at batch 1: 0.64 ms against 1.13).
 const (
-	winogradRunsBatch = 8
-	winogradMinFill   = 0.9
-	winogradMinTiles  = 32
-	winograd2MinFill  = 0.75
-	winograd2MinTiles = 16
+	winograd42MinTiles = 28
+	winogradRunsBatch  = 8
+	winogradMinFill    = 0.9
+	winogradMinTiles   = 32
+	winograd2MinFill   = 0.75
+	winograd2MinTiles  = 16
 )
 
-// WinogradTile is the side of the output tiles of a Winograd algorithm,
-// 4 or 2, and 0 for the other algorithms.
-func WinogradTile(algo string) int {
+// WinogradTile is the rows and columns of the output tiles of a Winograd
+// algorithm, 4×4, 2×2 or 4×2, and 0×0 for the other algorithms.
+func WinogradTile(algo string) (rows, cols int) {
 	switch algo {
 	case AlgoWinograd:
-		return 4
+		return 4, 4
 	case AlgoWinograd2x2:
-		return 2
+		return 2, 2
+	case AlgoWinograd4x2:
+		return 4, 2
 	}
-	return 0
+	return 0, 0
 }
 
 // im2RowMinWaste is the share of wasted columns from which a 1×1
@@ -168,18 +188,22 @@ func convAlgorithm(s *Step, batch int) (algo, why string) {
 		return AlgoGEMM, "1×1 stride 1: the input is the GEMM's right-hand matrix as it lies"
 	}
 	dense3 := c.KH == 3 && c.KW == 3 && c.StrideH == 1 && c.StrideW == 1 && c.DilH == 1 && c.DilW == 1 && c.Groups == 1
-	tiles := func(m int) (th, tw int, fill float64) {
-		th, tw = (out.H+m-1)/m, (out.W+m-1)/m
-		return th, tw, float64(out.H*out.W) / float64(m*m*th*tw)
+	tiles := func(mh, mw int) (th, tw int, fill float64) {
+		th, tw = (out.H+mh-1)/mh, (out.W+mw-1)/mw
+		return th, tw, float64(out.H*out.W) / float64(mh*mw*th*tw)
 	}
-	th, tw, fill := tiles(4)
+	th, tw, fill := tiles(4, 4)
 	if dense3 && batch >= winogradRunsBatch && th*tw >= winograd2MinTiles && fill >= winograd2MinFill {
 		return AlgoWinograd, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×4 outputs (%.0f%% filled) an image, at batch %d: blocks of tiles from several images fill the GEMM; 4× fewer multiplies than the GEMM", th, tw, 100*fill, batch)
 	}
 	if dense3 && th*tw >= winogradMinTiles && fill >= winogradMinFill {
 		return AlgoWinograd, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×4 outputs (%.0f%% filled): 4× fewer multiplies than the GEMM", th, tw, 100*fill)
 	}
-	th2, tw2, fill2 := tiles(2)
+	th42, tw42, fill42 := tiles(4, 2)
+	if dense3 && batch*th42*tw42 >= winograd42MinTiles && fill42 >= winograd2MinFill {
+		return AlgoWinograd4x2, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 4×2 outputs (%.0f%% filled) an image, %d at batch %d (%d tiles of 4×4, %.0f%% filled, too few): 3× fewer multiplies than the GEMM", th42, tw42, 100*fill42, batch*th42*tw42, batch, th*tw, 100*fill)
+	}
+	th2, tw2, fill2 := tiles(2, 2)
 	if dense3 && th2*tw2 >= winograd2MinTiles && fill2 >= winograd2MinFill {
 		return AlgoWinograd2x2, fmt.Sprintf("dense 3×3 stride 1, %d×%d tiles of 2×2 outputs (%.0f%% filled; %d tiles of 4×4, %.0f%% filled, too few): 2.25× fewer multiplies than the GEMM", th2, tw2, 100*fill2, th*tw, 100*fill)
 	}

@@ -151,8 +151,10 @@ func TestStopAfter(t *testing.T) {
 
 // TestWinogradByBatch checks the cost model's choices for small outputs:
 // F(2×2, 3×3) for CIFAR's 8×8 stage (full tiles) and the 7×7 stage of the
-// ImageNet models (tiles 77% real) at any batch, and F(4×4, 3×3) for 16
-// tiles an image only when the program is built for batch 8 or more.
+// ImageNet models (tiles 77% real) at batch 1, where an image has 8 tiles
+// of 4×2, F(4×2, 3×3) once the batch has a panel of those, at 14×14 and
+// 16×16 from batch 1, and F(4×4, 3×3) for 16 tiles an image only when the
+// program is built for batch 8 or more.
 func TestWinogradByBatch(t *testing.T) {
 	specs := loadSpecs(t)
 	algo := func(model, step string, batch int) string {
@@ -176,13 +178,16 @@ func TestWinogradByBatch(t *testing.T) {
 		want        string
 	}{
 		{"grcnn55", "layer4.iter_1.5", 1, plan.AlgoWinograd2x2},
-		{"grcnn55", "layer4.iter_1.5", 8, plan.AlgoWinograd2x2},
+		{"grcnn55", "layer4.iter_1.5", 2, plan.AlgoWinograd2x2},
+		{"grcnn55", "layer4.iter_1.5", 4, plan.AlgoWinograd4x2},
+		{"grcnn55", "layer4.iter_1.5", 8, plan.AlgoWinograd4x2},
 		{"grcnn56", "stage_3.iter_1.5", 1, plan.AlgoWinograd2x2},
-		{"grcnn56", "stage_3.iter_1.5", 8, plan.AlgoWinograd2x2},
+		{"grcnn56", "stage_3.iter_1.5", 8, plan.AlgoWinograd4x2},
 		// 16 tiles of 4×4 an image fill blocks from several images.
-		{"grcnn55", "layer3.iter_1.5", 1, plan.AlgoWinograd2x2},
+		{"grcnn55", "layer3.iter_1.5", 1, plan.AlgoWinograd4x2},
 		{"grcnn55", "layer3.iter_1.5", 8, plan.AlgoWinograd},
-		{"grcnn56", "stage_2.iter_1.5", 4, plan.AlgoWinograd2x2},
+		{"grcnn56", "stage_2.iter_1.5", 1, plan.AlgoWinograd4x2},
+		{"grcnn56", "stage_2.iter_1.5", 4, plan.AlgoWinograd4x2},
 		{"grcnn56", "stage_2.iter_1.5", 8, plan.AlgoWinograd},
 	} {
 		if got := algo(tc.model, tc.step, tc.batch); got != tc.want {

@@ -42,6 +42,22 @@ func winoOutputPairAVX512(prod *float32, xiStride, channels int, dst *float32, c
 	panic("runtime: no assembly kernels")
 }
 
+func winoInput42AVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32) {
+	panic("runtime: no assembly kernels")
+}
+
+func winoInput42PairAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int) {
+	panic("runtime: no assembly kernels")
+}
+
+func winoOutput42AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32) {
+	panic("runtime: no assembly kernels")
+}
+
+func winoOutput42PairAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int) {
+	panic("runtime: no assembly kernels")
+}
+
 func dotAVX512(a, b *float32, n int) float32 {
 	panic("runtime: no assembly kernels")
 }

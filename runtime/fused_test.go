@@ -58,12 +58,12 @@ func testConvFused(t *testing.T) {
 		same(t, tc.String()+" prologue", got, want)
 		checked["prologue"]++
 		if runtime.WinogradApplies(tc.k, tc.k, tc.s, tc.s, tc.d, tc.d, tc.groups) {
-			for _, tile := range []int{4, 2} {
+			for _, tile := range winogradTilings {
 				w := &runtime.Winograd{InC: base.InC, InH: base.InH, InW: base.InW, OutC: base.OutC, OutH: base.OutH, OutW: base.OutW,
-					PH: base.PH, PW: base.PW, Weight: base.Weight, Scale: base.Scale, Shift: base.Shift, Relu: base.Relu, Tile: tile}
+					PH: base.PH, PW: base.PW, Weight: base.Weight, Scale: base.Scale, Shift: base.Shift, Relu: base.Relu, TileH: tile[0], TileW: tile[1]}
 				want := run(t, w, tc.batch, act, n)
 				w.InScale, w.InShift, w.InRelu = inScale, inShift, true
-				same(t, fmt.Sprintf("%v winograd F(%d×%d) prologue", tc, tile, tile), run(t, w, tc.batch, in, n), want)
+				same(t, fmt.Sprintf("%v winograd F(%d×%d) prologue", tc, tile[0], tile[1]), run(t, w, tc.batch, in, n), want)
 				checked["winograd prologue"]++
 			}
 		}

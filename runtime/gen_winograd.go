@@ -1,7 +1,8 @@
 //go:build ignore
 
 // gen_winograd writes winograd_amd64.s, the AVX-512 transforms of the
-// Winograd F(4×4, 3×3) and F(2×2, 3×3) convolutions (see winograd.go).
+// Winograd F(4×4, 3×3), F(2×2, 3×3) and F(4×2, 3×3) convolutions (see
+// winograd.go).
 //
 //	go run gen_winograd.go
 //
@@ -26,7 +27,10 @@
 // winoInput2AVX512 and winoOutput2AVX512 do the same for F(2×2, 3×3): 4×4
 // input tiles read from two column phases, 2×2 output tiles, each output
 // row's two columns of 16 tiles interleaved into 32 consecutive outputs.
-// The Pair variants of all four take the tiles of two tile rows in one
+// winoInput42AVX512 and winoOutput42AVX512 do it for F(4×2, 3×3): 6×4
+// input tiles from two column phases, F(2×2)'s transform along the rows
+// and F(4×4)'s down the columns, 4×2 output tiles stored as F(2×2)'s.
+// The Pair variants of all six take the tiles of two tile rows in one
 // pass, the second's in the lanes after the first's:
 // each load is a second, merge-masked load for those lanes, and each
 // output row's store a second, masked store two output rows down.
@@ -55,6 +59,10 @@ func main() {
 	inputTiles2(p, inputTiles[1], true)
 	output2(p)
 	output2Tiles(p, true)
+	input(p, inputTiles[2])
+	inputTiles2(p, inputTiles[2], true)
+	output42(p)
+	output42Tiles(p, true)
 	if err := os.WriteFile("winograd_amd64.s", b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -97,38 +105,48 @@ func inputRows(p func(string, ...any), d, o []int) {
 }
 
 // inputTile describes the input transform of one tiling for input: the
-// function's name and label prefix, the input tile's side a and output
-// tile's side m (the column phases), the registers that hold phase p's
-// byte offset (none for phase 0), the setup after the arguments (R13 =
-// a·xiStride, from one row of a column of V to the next, and constants)
-// and Bᵀ along a row or column.
+// function's name and label prefix, the input tile's rows ah and columns
+// aw, the output tile's columns m (the column phases), the registers that
+// hold phase p's byte offset (none for phase 0), the setup after the
+// arguments (R13 = aw·xiStride, from one row of a column of V to the next,
+// and constants), Bᵀ along a row (aw values) and Bᵀ down a column (ah).
 type inputTile struct {
 	name, label string
-	a, m        int
+	ah, aw, m   int
 	phases      []string
 	setup       []string
-	rows        func(p func(string, ...any), d, o []int)
+	rows, cols  func(p func(string, ...any), d, o []int)
+}
+
+// f4Constants sets F(4×4)'s constants 4, 5 and 2 in Z16, Z17 and Z18,
+// for inputRows.
+var f4Constants = []string{
+	"\tMOVL $0x40800000, AX", // 4
+	"\tVPBROADCASTD AX, Z16",
+	"\tMOVL $0x40a00000, AX", // 5
+	"\tVPBROADCASTD AX, Z17",
+	"\tMOVL $0x40000000, AX", // 2
+	"\tVPBROADCASTD AX, Z18",
 }
 
 var inputTiles = []inputTile{
-	{name: "winoInputAVX512", label: "in", a: 6, m: 4, phases: []string{"", "R9", "R11", "R12"},
-		setup: []string{
+	{name: "winoInputAVX512", label: "in", ah: 6, aw: 6, m: 4, phases: []string{"", "R9", "R11", "R12"},
+		setup: append([]string{
 			"\tLEAQ (R9)(R9*1), R11",
 			"\tLEAQ (R11)(R9*1), R12",
 			"\tLEAQ (BX)(BX*2), AX",
 			"\tSHLQ $1, AX",
 			"\tMOVQ AX, R13",
-			"\tMOVL $0x40800000, AX", // 4
-			"\tVPBROADCASTD AX, Z16",
-			"\tMOVL $0x40a00000, AX", // 5
-			"\tVPBROADCASTD AX, Z17",
-			"\tMOVL $0x40000000, AX", // 2
-			"\tVPBROADCASTD AX, Z18",
-		},
-		rows: inputRows},
-	{name: "winoInput2AVX512", label: "in2", a: 4, m: 2, phases: []string{"", "R9"},
+		}, f4Constants...),
+		rows: inputRows, cols: inputRows},
+	{name: "winoInput2AVX512", label: "in2", ah: 4, aw: 4, m: 2, phases: []string{"", "R9"},
 		setup: []string{"\tLEAQ (BX*4), R13"},
-		rows:  inputRows2},
+		rows:  inputRows2, cols: inputRows2},
+	// F(4×2, 3×3): F(2×2)'s transform along the rows, F(4×4)'s down the
+	// columns.
+	{name: "winoInput42AVX512", label: "in42", ah: 6, aw: 4, m: 2, phases: []string{"", "R9"},
+		setup: append([]string{"\tLEAQ (BX*4), R13"}, f4Constants...),
+		rows:  inputRows2, cols: inputRows},
 }
 
 // input emits the input transform of tiling t: for each channel, the a
@@ -142,7 +160,8 @@ func input(p func(string, ...any), t inputTile) { inputTiles2(p, t, false) }
 // that mask2 selects, read delta bytes after the first row's (see
 // winoInput2PairAVX512).
 func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
-	a := t.a
+	// Inputs in Z0.., results in Z(a)..: a is the longer side.
+	a := max(t.ah, t.aw)
 	in, out := make([]int, a), make([]int, a)
 	for i := range a {
 		in[i], out[i] = i, a+i
@@ -179,15 +198,15 @@ func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
 	p("\tTESTQ CX, CX")
 	p("\tJEQ %s_done", label)
 	p("%s_chan:", label)
-	// Rows: load the a columns, Bᵀ along the row, store at ξ = a·r+k.
+	// Rows: load the aw columns, Bᵀ along the row, store at ξ = aw·r+k.
 	p("\tMOVQ SI, R10")
 	p("\tMOVQ DI, AX")
-	for r := range a {
+	for r := range t.ah {
 		if pair {
 			p("\tMOVQ R10, R14")
 			p("\tADDQ delta+64(FP), R14")
 		}
-		for j := range a {
+		for j := range t.aw {
 			for _, base := range []string{"R10", "R14"} {
 				if base == "R14" && !pair {
 					continue
@@ -207,33 +226,33 @@ func inputTiles2(p func(string, ...any), t inputTile, pair bool) {
 			}
 		}
 		t.rows(p, in, out)
-		for k := range a {
-			p("\tVMOVUPS Z%d, %s, (AX)", a+k, mask)
+		for k := range t.aw {
+			p("\tVMOVUPS Z%d, %s, (AX)", out[k], mask)
 			p("\tADDQ BX, AX")
 		}
-		if r < a-1 {
+		if r < t.ah-1 {
 			p("\tADDQ R8, R10")
 		}
 	}
-	// Columns: load rows r = 0..a-1 of column k, Bᵀ down it, store back.
+	// Columns: load rows r = 0..ah-1 of column k, Bᵀ down it, store back.
 	p("\tMOVQ DI, AX")
-	for k := range a {
+	for k := range t.aw {
 		p("\tMOVQ AX, R10")
-		for r := range a {
-			p("\tVMOVUPS.Z (R10), %s, Z%d", mask, r)
-			if r < a-1 {
+		for r := range t.ah {
+			p("\tVMOVUPS.Z (R10), %s, Z%d", mask, in[r])
+			if r < t.ah-1 {
 				p("\tADDQ R13, R10")
 			}
 		}
-		t.rows(p, in, out)
+		t.cols(p, in, out)
 		p("\tMOVQ AX, R10")
-		for i := range a {
-			p("\tVMOVUPS Z%d, %s, (R10)", a+i, mask)
-			if i < a-1 {
+		for i := range t.ah {
+			p("\tVMOVUPS Z%d, %s, (R10)", out[i], mask)
+			if i < t.ah-1 {
 				p("\tADDQ R13, R10")
 			}
 		}
-		if k < a-1 {
+		if k < t.aw-1 {
 			p("\tADDQ BX, AX")
 		}
 	}
@@ -545,6 +564,121 @@ func output2Tiles(p func(string, ...any), pair bool) {
 		p("\tVMOVUPS Z28, K2, 64(AX)")
 		if i < 1 {
 			p("\tCMPQ R9, $2")
+			p("\tJLT %s_next", label)
+			p("\tADDQ R8, AX")
+		}
+	}
+	p("%s_next:", label)
+	p("\tADDQ $128, SI") // the next channel's row of nr products
+	p("\tADDQ DX, DI")
+	p("\tADDQ $4, R11")
+	p("\tADDQ $4, R12")
+	p("\tDECQ CX")
+	p("\tJNZ %s_chan", label)
+	p("%s_done:", label)
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+func output42(p func(string, ...any)) { output42Tiles(p, false) }
+
+// output42Tiles emits F(4×2, 3×3)'s output transform: 6×4 products a tile,
+// F(2×2)'s Aᵀ along each row, F(4×4)'s down each of the two columns, four
+// output rows of two columns. With pair, the variant whose lanes from n on
+// hold the tiles of the next tile row, as in output2Tiles, their rows2
+// output rows stored delta bytes after where the first row's would
+// continue.
+func output42Tiles(p func(string, ...any), pair bool) {
+	name, label := "winoOutput42AVX512", "out42"
+	if pair {
+		name, label = "winoOutput42PairAVX512", "out42p"
+	}
+	p("")
+	if pair {
+		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-112", name)
+	} else {
+		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	}
+	p("\tMOVQ prod+0(FP), SI")
+	p("\tMOVQ xiStride+8(FP), BX")
+	p("\tMOVQ channels+16(FP), CX")
+	p("\tMOVQ dst+24(FP), DI")
+	p("\tMOVQ chanStride+32(FP), DX")
+	p("\tMOVQ rowStride+40(FP), R8")
+	p("\tMOVQ rows+48(FP), R9")
+	p("\tMOVQ colMask+56(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tSHRQ $16, AX")
+	p("\tKMOVW AX, K2")
+	p("\tMOVQ flags+64(FP), R10")
+	p("\tMOVQ scale+72(FP), R11")
+	p("\tMOVQ shift+80(FP), R12")
+	if pair {
+		p("\tMOVQ colMask2+88(FP), AX")
+		p("\tKMOVW AX, K5")
+		p("\tSHRQ $16, AX")
+		p("\tKMOVW AX, K6")
+		p("\tMOVQ delta+96(FP), R14")
+		p("\tMOVQ rows2+104(FP), R13")
+	}
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_done", label)
+	p("%s_chan:", label)
+	// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
+	p("\tMOVQ SI, AX")
+	for r := 0; r < 6; r++ {
+		m := [4]int{12, 13, 14, 15}
+		for k := 0; k < 4; k++ {
+			p("\tVMOVUPS (AX), Z%d", m[k])
+			p("\tADDQ BX, AX")
+		}
+		outputRows2(p, m, [2]int{2 * r, 2*r + 1})
+	}
+	// Columns: Aᵀ down column c into Z(16+c), Z(18+c), Z(20+c), Z(22+c)
+	// (output rows 0 to 3).
+	for c := 0; c < 2; c++ {
+		outputRows(p, [6]int{c, 2 + c, 4 + c, 6 + c, 8 + c, 10 + c}, [4]int{16 + c, 18 + c, 20 + c, 22 + c})
+	}
+	epilogue(p, label, 16, 24)
+	// Interleave and store each output row: tile t's two columns at 2t,
+	// 2t+1.
+	p("\tMOVQ DI, AX")
+	for i := 0; i < 4; i++ {
+		a, b := 16+2*i, 16+2*i+1
+		p("\tVUNPCKLPS Z%d, Z%d, Z25", b, a)   // tiles 0,1 | 4,5 | 8,9 | 12,13
+		p("\tVUNPCKHPS Z%d, Z%d, Z26", b, a)   // tiles 2,3 | 6,7 | 10,11 | 14,15
+		p("\tVSHUFF32X4 $0x44, Z26, Z25, Z27") // tiles 0,1 | 4,5 | 2,3 | 6,7
+		p("\tVSHUFF32X4 $0xd8, Z27, Z27, Z27") // tiles 0..7
+		p("\tVSHUFF32X4 $0xee, Z26, Z25, Z28") // tiles 8,9 | 12,13 | 10,11 | 14,15
+		p("\tVSHUFF32X4 $0xd8, Z28, Z28, Z28") // tiles 8..15
+		if pair {
+			if i > 0 {
+				p("\tCMPQ R9, $%d", i+1)
+				p("\tJLT %s_skipa%d", label, i)
+			}
+			p("\tVMOVUPS Z27, K1, (AX)")
+			p("\tVMOVUPS Z28, K2, 64(AX)")
+			if i > 0 {
+				p("%s_skipa%d:", label, i)
+				p("\tCMPQ R13, $%d", i+1)
+				p("\tJLT %s_skipb%d", label, i)
+			}
+			p("\tVMOVUPS Z27, K5, (AX)(R14*1)")
+			p("\tVMOVUPS Z28, K6, 64(AX)(R14*1)")
+			if i > 0 {
+				p("%s_skipb%d:", label, i)
+			}
+			if i < 3 {
+				p("\tADDQ R8, AX")
+			}
+			continue
+		}
+		p("\tVMOVUPS Z27, K1, (AX)")
+		p("\tVMOVUPS Z28, K2, 64(AX)")
+		if i < 3 {
+			p("\tCMPQ R9, $%d", i+2)
 			p("\tJLT %s_next", label)
 			p("\tADDQ R8, AX")
 		}

@@ -43,7 +43,7 @@ func BenchmarkGRCLIteration(b *testing.B) {
 	most := gate.ScratchLen(1)
 	var its []iteration
 	for range iters {
-		w := &runtime.Winograd{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14, PH: 1, PW: 1, Tile: 2,
+		w := &runtime.Winograd{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14, PH: 1, PW: 1, TileH: 2, TileW: 2,
 			Weight: randSlice(rng, 256*256*9), Scale: randSlice(rng, 256), Shift: randSlice(rng, 256), Relu: true}
 		if err := w.Prepare(); err != nil {
 			b.Fatal(err)

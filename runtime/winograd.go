@@ -7,7 +7,7 @@ import (
 
 // Winograd is a dense 3×3 convolution with stride 1 and dilation 1
 // (groups 1, any zero padding) computed with Winograd's minimal filtering
-// F(4×4, 3×3) or F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for
+// F(4×4, 3×3), F(2×2, 3×3) or F(4×2, 3×3) (Lavin & Gray, "Fast Algorithms for
 // Convolutional Neural Networks", 2016), with the same fused epilogue as
 // Conv2D.
 //
@@ -28,6 +28,10 @@ import (
 // batch 1, where each weight serves one image's tiles, the smaller U comes
 // from memory faster.
 //
+// F(4×2, 3×3) is the two along different axes: 4 rows and 2 columns of
+// output from 6×4 of input, 24 multiplies per 8 outputs instead of 72 (see
+// inputTile42). Its 14×14 image is 28 tiles, one packed panel.
+//
 // The work is split into blocks of at most nr (32) tiles, the width of one
 // packed B panel: a block's transformed input is packed B as it is written,
 // and its 36 products fit in cache before the output transform reads them.
@@ -36,9 +40,10 @@ type Winograd struct {
 	OutC, OutH, OutW int
 	PH, PW           int       // zero padding
 	Weight           []float32 // OutC × InC × 3 × 3, PyTorch layout
-	// Tile is the side of the output tiles: 4 for F(4×4, 3×3) (also when
-	// 0) or 2 for F(2×2, 3×3).
-	Tile int
+	// TileH and TileW are the output tiles' rows and columns: 4×4 for
+	// F(4×4, 3×3) (also when both are 0), 2×2 for F(2×2, 3×3) or 4×2 for
+	// F(4×2, 3×3).
+	TileH, TileW int
 
 	// The epilogue, as in Conv2D: y = acc*Scale[c] + Shift[c], then ReLU.
 	Scale, Shift []float32
@@ -50,11 +55,12 @@ type Winograd struct {
 	InRelu           bool
 
 	u      []float32 // per ξ, the transformed weights packed by packA
-	m      int       // the output tile's side, 4 or 2
-	a      int       // the input tile's side, m+2
-	points int       // the points ξ of a transformed tile, a·a
-	th, tw int       // tiles per column and per row of an image
-	pw     int       // length of one phase of a padded row (tw+1)
+	tiling *winoTiling
+	mh, mw int // the output tile's rows and columns
+	ah, aw int // the input tile's, mh+2 and mw+2
+	points int // the points ξ of a transformed tile, ah·aw
+	th, tw int // tiles per column and per row of an image
+	pw     int // length of one phase of a padded row (tw+1)
 	// imageBlocks[i] is the first tile of block i of an image, in the
 	// blocks of whole segments within one image (see blockCount), and
 	// its last element the image's tile count.
@@ -137,18 +143,24 @@ func (c *Winograd) Prepare() error {
 		c.ready = false
 		return fmt.Errorf("runtime: Winograd: %w", err)
 	}
-	switch c.Tile {
-	case 0, 4:
-		c.m = 4
-	case 2:
-		c.m = 2
-	default:
-		c.ready = false
-		return fmt.Errorf("runtime: Winograd: Tile %d, want 2 or 4", c.Tile)
+	c.tiling = nil
+	mh, mw := c.TileH, c.TileW
+	if mh == 0 && mw == 0 {
+		mh, mw = 4, 4
 	}
-	c.a = c.m + 2
-	c.points = c.a * c.a
-	c.th, c.tw = (c.OutH+c.m-1)/c.m, (c.OutW+c.m-1)/c.m
+	for i := range winoTilings {
+		if t := &winoTilings[i]; t.mh == mh && t.mw == mw {
+			c.tiling = t
+		}
+	}
+	if c.tiling == nil {
+		c.ready = false
+		return fmt.Errorf("runtime: Winograd: tiles of %d×%d outputs, want 4×4, 2×2 or 4×2", c.TileH, c.TileW)
+	}
+	c.mh, c.mw = mh, mw
+	c.ah, c.aw = mh+2, mw+2
+	c.points = c.ah * c.aw
+	c.th, c.tw = (c.OutH+mh-1)/mh, (c.OutW+mw-1)/mw
 	c.pw = c.tw + 1
 
 	// Transform the weights: U = G g Gᵀ for every (oc, ic), then pack each
@@ -163,11 +175,7 @@ func (c *Winograd) Prepare() error {
 	for oc := range c.OutC {
 		for ic := range k {
 			var u [winoPoints]float32
-			if c.m == 2 {
-				weightTransform2(&u, c.Weight[(oc*k+ic)*9:])
-			} else {
-				weightTransform(&u, c.Weight[(oc*k+ic)*9:])
-			}
+			c.tiling.weight(&u, c.Weight[(oc*k+ic)*9:])
 			for xi, v := range u[:c.points] {
 				ut[(xi*c.OutC+oc)*k+ic] = v
 			}
@@ -200,12 +208,12 @@ func (c *Winograd) Prepare() error {
 	c.ownRows = 0
 	for i := range len(c.imageBlocks) - 1 {
 		first, last := c.imageBlocks[i]/c.tw, (c.imageBlocks[i+1]-1)/c.tw
-		c.ownRows = max(c.ownRows, c.m*(last-first)+c.a)
+		c.ownRows = max(c.ownRows, c.mh*(last-first)+c.ah)
 	}
 	// A run's at most nr consecutive tiles of an image span at most this
 	// many tile rows of it.
 	spanned := min(c.th, (nr-1)/c.tw+2)
-	c.runRows = max(c.ownRows, c.m*(spanned-1)+c.a)
+	c.runRows = max(c.ownRows, c.mh*(spanned-1)+c.ah)
 	c.ready = true
 	return nil
 }
@@ -259,11 +267,11 @@ func (c *Winograd) blockLayout(t0, t1 int, segs *[winoBlockMax]winoSeg, parts *[
 		ty, tx := i/c.tw, i%c.tw
 		n := min(16, c.tw-tx, t1-t)
 		if np == 0 || parts[np-1].b != b {
-			parts[np] = winoPart{b: b, ty0: ty, r0: c.m * ty}
+			parts[np] = winoPart{b: b, ty0: ty, r0: c.mh * ty}
 			np++
 		}
 		// Segments come in order: the last one of a part sets its rows.
-		parts[np-1].nr = c.m*(ty-parts[np-1].ty0) + c.a
+		parts[np-1].nr = c.mh*(ty-parts[np-1].ty0) + c.ah
 		if ns > 0 && c.pairs(&segs[ns-1], np-1, ty, tx, n) {
 			segs[ns-1].n2 = n
 			t += n
@@ -303,9 +311,9 @@ func (c *Winograd) blockImages(batch int) int {
 // batch 1.
 func (c *Winograd) chanLen(runs bool) int {
 	if runs {
-		return c.runRows * c.m * c.pw
+		return c.runRows * c.mw * c.pw
 	}
-	return c.ownRows * c.m * c.pw
+	return c.ownRows * c.mw * c.pw
 }
 
 // workerScratch is one worker's part of the scratch: its block's padded
@@ -373,7 +381,7 @@ func (cl *winoCall) run(lo, hi, w int) {
 // profile). Before that, a gather and a prologue call for each phase of
 // each row took a third of the layer's time at 56×56.
 func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
-	rowLen := c.m * c.pw
+	rowLen := c.mw * c.pw
 	if useAVX512 {
 		lo := min(max(r0, c.PH), r0+n)       // the first row that holds input
 		hi := max(min(r0+n, c.PH+c.InH), lo) // and the end of those rows
@@ -387,7 +395,7 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 			s, t = c.InScale[ic], c.InShift[ic]
 		}
 		padPhases(dst[(lo-r0)*rowLen:(hi-r0)*rowLen], rowLen, c.pw, c.pw, src[(lo-c.PH)*c.InW:(hi-c.PH)*c.InW], c.InW, c.InW, c.PW,
-			hi-lo, c.m, s, t, c.InScale != nil, c.InRelu)
+			hi-lo, c.mw, s, t, c.InScale != nil, c.InRelu)
 		return
 	}
 	for r := r0; r < r0+n; r++ {
@@ -398,11 +406,11 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 			continue
 		}
 		in := src[ih*c.InW : (ih+1)*c.InW]
-		for p := range c.m {
+		for p := range c.mw {
 			ph := row[p*c.pw : (p+1)*c.pw]
-			gatherRow(ph, in, p-c.PW, c.m)
+			gatherRow(ph, in, p-c.PW, c.mw)
 			if c.InScale != nil {
-				lo, hi := inside(len(ph), p-c.PW, c.m, c.InW)
+				lo, hi := inside(len(ph), p-c.PW, c.mw, c.InW)
 				scaleShift(ph[lo:hi], ph[lo:hi], c.InScale[ic], c.InShift[ic], c.InRelu)
 			}
 		}
@@ -474,7 +482,7 @@ func (cl *winoCall) block(u, w int) {
 
 	for _, s := range segs[:ns] {
 		im := images[s.part]
-		src := planes[s.part*imageLen+(c.m*(s.ty-im.ty0))*c.m*c.pw+s.tx:]
+		src := planes[s.part*imageLen+(c.mh*(s.ty-im.ty0))*c.mw*c.pw+s.tx:]
 		c.inputTransform(v[s.lane:], src, s.n, s.n2, chanLen)
 	}
 
@@ -492,7 +500,7 @@ func (cl *winoCall) block(u, w int) {
 	for _, s := range segs[:ns] {
 		b := images[s.part].b
 		if s.n2 > 0 && useAVX512 {
-			dst := cl.out[(b*c.OutC+oc0)*outPlane+c.m*s.ty*c.OutW:]
+			dst := cl.out[(b*c.OutC+oc0)*outPlane+c.mh*s.ty*c.OutW:]
 			c.outputTransformPair(dst, prod[oc0*nr+s.lane:], oc0, oc1, s)
 			continue
 		}
@@ -500,9 +508,9 @@ func (cl *winoCall) block(u, w int) {
 			if r.n == 0 {
 				continue
 			}
-			rows := min(c.m, c.OutH-c.m*r.ty)
-			cols := min(c.m*r.n, c.OutW-c.m*r.tx)
-			dst := cl.out[(b*c.OutC+oc0)*outPlane+c.m*r.ty*c.OutW+c.m*r.tx:]
+			rows := min(c.mh, c.OutH-c.mh*r.ty)
+			cols := min(c.mw*r.n, c.OutW-c.mw*r.tx)
+			dst := cl.out[(b*c.OutC+oc0)*outPlane+c.mh*r.ty*c.OutW+c.mw*r.tx:]
 			c.outputTransform(dst, prod[oc0*nr+r.lane:], oc0, oc1, r.n, rows, cols)
 		}
 	}
@@ -514,50 +522,38 @@ func (cl *winoCall) block(u, w int) {
 // first tile, channels chanLen floats apart; v[ξ·vStride + ic·nr + t]
 // receives point ξ of tile t.
 func (c *Winograd) inputTransform(v, src []float32, n, n2, chanLen int) {
-	rowLen := c.m * c.pw
+	rowLen := c.mw * c.pw
 	if n2 > 0 {
-		// The next tile row's tiles, c.m padded rows further on.
-		next := c.m * rowLen
+		// The next tile row's tiles, c.mh padded rows further on.
+		next := c.mh * rowLen
 		if !useAVX512 {
 			c.inputTransform(v, src, n, 0, chanLen)
 			c.inputTransform(v[n:], src[next:], n2, 0, chanLen)
 			return
 		}
-		_ = src[(c.InC-1)*chanLen+next+(c.a-1)*rowLen+(c.m-1)*c.pw+n2-1]
+		_ = src[(c.InC-1)*chanLen+next+(c.ah-1)*rowLen+(c.mw-1)*c.pw+n2-1]
 		_ = v[(c.points-1)*c.vStride()+(c.InC-1)*nr+n+n2-1]
-		input := winoInputPairAVX512
-		if c.m == 2 {
-			input = winoInput2PairAVX512
-		}
-		input(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC,
+		c.tiling.inputPairAVX512(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC,
 			uint32(1)<<uint(n)-1, (uint32(1)<<uint(n2)-1)<<uint(n), (next-n)*4)
 		return
 	}
 	if useAVX512 {
-		_ = src[(c.InC-1)*chanLen+(c.a-1)*rowLen+(c.m-1)*c.pw+n-1]
+		_ = src[(c.InC-1)*chanLen+(c.ah-1)*rowLen+(c.mw-1)*c.pw+n-1]
 		_ = v[(c.points-1)*c.vStride()+(c.InC-1)*nr+n-1]
-		input := winoInputAVX512
-		if c.m == 2 {
-			input = winoInput2AVX512
-		}
-		input(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC, uint32(1)<<uint(n)-1)
+		c.tiling.inputAVX512(&src[0], chanLen*4, rowLen*4, c.pw*4, &v[0], c.vStride()*4, c.InC, uint32(1)<<uint(n)-1)
 		return
 	}
 	for ic := range c.InC {
 		ch := src[ic*chanLen:]
 		for t := range n {
 			var d [winoPoints]float32
-			for r := range c.a {
+			for r := range c.ah {
 				row := ch[r*rowLen:]
-				for j := range c.a {
-					d[r*c.a+j] = row[j%c.m*c.pw+t+j/c.m]
+				for j := range c.aw {
+					d[r*c.aw+j] = row[j%c.mw*c.pw+t+j/c.mw]
 				}
 			}
-			if c.m == 2 {
-				inputTile2(&d)
-			} else {
-				inputTile(&d)
-			}
+			c.tiling.input(&d)
 			for xi, x := range d[:c.points] {
 				v[xi*c.vStride()+ic*nr+t] = x
 			}
@@ -588,11 +584,7 @@ func (c *Winograd) outputTransform(dst, prod []float32, oc0, oc1, n, rows, cols 
 		if cols == 64 {
 			colMask = ^uint64(0)
 		}
-		output := winoOutputAVX512
-		if c.m == 2 {
-			output = winoOutput2AVX512
-		}
-		output(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags, scale, shift)
+		c.tiling.outputAVX512(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags, scale, shift)
 		return
 	}
 	for oc := range channels {
@@ -609,18 +601,14 @@ func (c *Winograd) outputTransform(dst, prod []float32, oc0, oc1, n, rows, cols 
 				m[xi] = prod[xi*c.prodStride()+oc*nr+ti]
 			}
 			var y [16]float32
-			if c.m == 2 {
-				outputTile2(&y, &m)
-			} else {
-				outputTile(&y, &m)
-			}
+			c.tiling.output(&y, &m)
 			for i := range rows {
-				for j := range c.m {
-					col := c.m*ti + j
+				for j := range c.mw {
+					col := c.mw*ti + j
 					if col >= cols {
 						break
 					}
-					v := y[i*c.m+j]*s + t
+					v := y[i*c.mw+j]*s + t
 					if c.Relu {
 						v = max(v, 0)
 					}
@@ -637,11 +625,11 @@ func (c *Winograd) outputTransform(dst, prod []float32, oc0, oc1, n, rows, cols 
 func (c *Winograd) outputTransformPair(dst, prod []float32, oc0, oc1 int, s winoSeg) {
 	outPlane := c.OutH * c.OutW
 	channels := oc1 - oc0
-	m := c.m
-	rows, rows2 := min(m, c.OutH-m*s.ty), min(m, c.OutH-m*s.ty-m)
-	cols, cols2 := min(m*s.n, c.OutW), min(m*s.n2, c.OutW)
+	mh, mw := c.mh, c.mw
+	rows, rows2 := min(mh, c.OutH-mh*s.ty), min(mh, c.OutH-mh*s.ty-mh)
+	cols, cols2 := min(mw*s.n, c.OutW), min(mw*s.n2, c.OutW)
 	_ = prod[(c.points-1)*c.prodStride()+(channels-1)*nr+s.n+s.n2-1]
-	_ = dst[(channels-1)*outPlane+(m+rows2-1)*c.OutW+cols2-1]
+	_ = dst[(channels-1)*outPlane+(mh+rows2-1)*c.OutW+cols2-1]
 	var scale, shift *float32
 	if c.Scale != nil {
 		scale = &c.Scale[oc0]
@@ -651,15 +639,11 @@ func (c *Winograd) outputTransformPair(dst, prod []float32, oc0, oc1 int, s wino
 	}
 	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
 	// The second row's outputs follow the first's in the interleaved
-	// vectors, from position m·n on; they go m output rows down.
+	// vectors, from position mw·n on; they go mh output rows down.
 	colMask := uint64(1)<<uint(cols) - 1
-	colMask2 := (uint64(1)<<uint(cols2) - 1) << uint(m*s.n)
-	delta := (m*c.OutW - m*s.n) * 4
-	output := winoOutputPairAVX512
-	if m == 2 {
-		output = winoOutput2PairAVX512
-	}
-	output(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags,
+	colMask2 := (uint64(1)<<uint(cols2) - 1) << uint(mw*s.n)
+	delta := (mh*c.OutW - mw*s.n) * 4
+	c.tiling.outputPairAVX512(&prod[0], c.prodStride()*4, channels, &dst[0], outPlane*4, c.OutW*4, rows, colMask, flags,
 		scale, shift, colMask2, delta, rows2)
 }
 
@@ -794,7 +778,81 @@ func weightTransform2(u *[winoPoints]float32, g []float32) {
 	}
 }
 
+// F(4×2, 3×3) takes 4×2 tiles of output from 6×4 tiles of input (24
+// multiplies per 8 outputs instead of 72, 3× fewer): F(2×2)'s transforms
+// along the rows, F(4×4)'s down the columns. At 14×14 its 4×7 tiles
+// (87.5% real) fill one packed panel of 28 lanes an image, where F(2×2)'s
+// 49 tiles take two panels, 64 lanes, for the same outputs.
+
+// inputTile42 computes Bᵀ d B of a 6×4 tile (d[:24], row-major) in place.
+func inputTile42(d *[winoPoints]float32) {
+	for i := range 6 {
+		inputRows2(d[4*i:], 1)
+	}
+	for j := range 4 {
+		inputRows(d[j:], 4)
+	}
+}
+
+// outputTile42 computes the 4×2 tile Aᵀ m A (y[:8], row-major) of a 6×4
+// tile of products (m[:24]).
+func outputTile42(y *[16]float32, m *[winoPoints]float32) {
+	var tmp [12]float32 // 6×2: Aᵀ applied along the rows
+	for i := range 6 {
+		outputRows2(tmp[2*i:], 1, m[4*i:], 1)
+	}
+	for j := range 2 {
+		outputRows(y[j:], 2, tmp[j:], 2)
+	}
+}
+
+// weightTransform42 writes U = G₄ g G₂ᵀ (u[:24], 6×4) of the 3×3 kernel
+// g, rounded once from float64 as in weightTransform.
+func weightTransform42(u *[winoPoints]float32, g []float32) {
+	var rows [3][4]float64 // G₂ applied along each row of g
+	for i := range 3 {
+		g0, g1, g2 := float64(g[3*i]), float64(g[3*i+1]), float64(g[3*i+2])
+		rows[i] = [4]float64{g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2}
+	}
+	for j := range 4 {
+		g0, g1, g2 := rows[0][j], rows[1][j], rows[2][j]
+		col := [6]float64{
+			g0 / 4,
+			-(g0 + g1 + g2) / 6,
+			-(g0 - g1 + g2) / 6,
+			g0/24 + g1/12 + g2/6,
+			g0/24 - g1/12 + g2/6,
+			g2,
+		}
+		for i, x := range col {
+			u[4*i+j] = float32(x)
+		}
+	}
+}
+
+// winoTiling is one of the tilings: the output tile's rows and columns,
+// and its transforms in Go and with AVX-512.
+type winoTiling struct {
+	mh, mw           int
+	weight           func(u *[winoPoints]float32, g []float32)
+	input            func(d *[winoPoints]float32)
+	output           func(y *[16]float32, m *[winoPoints]float32)
+	inputAVX512      func(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)
+	inputPairAVX512  func(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int)
+	outputAVX512     func(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)
+	outputPairAVX512 func(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)
+}
+
+var winoTilings = []winoTiling{
+	{4, 4, weightTransform, inputTile, outputTile,
+		winoInputAVX512, winoInputPairAVX512, winoOutputAVX512, winoOutputPairAVX512},
+	{2, 2, weightTransform2, inputTile2, outputTile2,
+		winoInput2AVX512, winoInput2PairAVX512, winoOutput2AVX512, winoOutput2PairAVX512},
+	{4, 2, weightTransform42, inputTile42, outputTile42,
+		winoInput42AVX512, winoInput42PairAVX512, winoOutput42AVX512, winoOutput42PairAVX512},
+}
+
 // PackedLen is the number of floats Prepare derived from the weights: the
 // transformed weights, 36/9 = 4 times the size of Weight with 4×4 tiles,
-// 16/9 with 2×2.
+// 16/9 with 2×2 and 24/9 with 4×2.
 func (c *Winograd) PackedLen() int { return len(c.u) }

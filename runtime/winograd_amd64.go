@@ -53,3 +53,22 @@ func winoInputPairAVX512(src *float32, chanStride, rowStride, phaseStride int, d
 //
 //go:noescape
 func winoOutputPairAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)
+
+// winoInput42AVX512 and winoInput42PairAVX512 are winoInput2AVX512 and
+// winoInput2PairAVX512 for F(4×2, 3×3): 6×4 input tiles from two column
+// phases.
+//
+//go:noescape
+func winoInput42AVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)
+
+//go:noescape
+func winoInput42PairAVX512(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int)
+
+// winoOutput42AVX512 and winoOutput42PairAVX512 are winoOutput2AVX512 and
+// winoOutput2PairAVX512 for F(4×2, 3×3): rows and rows2 are 1 to 4.
+//
+//go:noescape
+func winoOutput42AVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)
+
+//go:noescape
+func winoOutput42PairAVX512(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)

@@ -59,18 +59,22 @@ func TestWinograd(t *testing.T) {
 }
 
 func testWinograd(t *testing.T) {
-	for _, tile := range []int{4, 2} {
-		t.Run(fmt.Sprintf("F%dx%d", tile, tile), func(t *testing.T) { testWinogradTile(t, tile) })
+	for _, tile := range winogradTilings {
+		t.Run(fmt.Sprintf("F%dx%d", tile[0], tile[1]), func(t *testing.T) { testWinogradTile(t, tile) })
 	}
 }
 
-func testWinogradTile(t *testing.T, tile int) {
+// winogradTilings are the output tiles' rows and columns of Winograd's
+// tilings.
+var winogradTilings = [][2]int{{4, 4}, {2, 2}, {4, 2}}
+
+func testWinogradTile(t *testing.T, tile [2]int) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	worst := 0.0
 	for _, tc := range winogradCases() {
 		ref := tc.conv(rng)
 		c := &runtime.Winograd{InC: ref.InC, InH: ref.InH, InW: ref.InW, OutC: ref.OutC, OutH: ref.OutH, OutW: ref.OutW,
-			PH: ref.PH, PW: ref.PW, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: ref.Relu, Tile: tile}
+			PH: ref.PH, PW: ref.PW, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: ref.Relu, TileH: tile[0], TileW: tile[1]}
 		if err := c.Prepare(); err != nil {
 			t.Fatalf("%v: Prepare: %v", tc, err)
 		}
@@ -128,11 +132,15 @@ func TestWinogradPrepareErrors(t *testing.T) {
 		t.Error("Prepare accepted a wrong output size")
 	}
 	c.OutH = 8
-	c.Tile = 3
+	c.TileH, c.TileW = 3, 3
 	if err := c.Prepare(); err == nil {
-		t.Error("Prepare accepted a tile of 3")
+		t.Error("Prepare accepted tiles of 3×3")
 	}
-	c.Tile = 2
+	c.TileH, c.TileW = 2, 4
+	if err := c.Prepare(); err == nil {
+		t.Error("Prepare accepted tiles of 2×4")
+	}
+	c.TileH, c.TileW = 2, 2
 	c.Weight = c.Weight[1:]
 	if err := c.Prepare(); err == nil {
 		t.Error("Prepare accepted a wrong weight length")
@@ -155,7 +163,9 @@ func BenchmarkWinograd(b *testing.B) {
 			w := &runtime.Winograd{InC: bc.c, InH: bc.size, InW: bc.size, OutC: bc.c, OutH: bc.size, OutW: bc.size,
 				PH: 1, PW: 1, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: true}
 			w2 := *w
-			w2.Tile = 2
+			w2.TileH, w2.TileW = 2, 2
+			w42 := *w
+			w42.TileH, w42.TileW = 4, 2
 			ref.Im2Row = true
 			if err := ref.Prepare(); err != nil {
 				b.Fatal(err)
@@ -164,6 +174,9 @@ func BenchmarkWinograd(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := w2.Prepare(); err != nil {
+				b.Fatal(err)
+			}
+			if err := w42.Prepare(); err != nil {
 				b.Fatal(err)
 			}
 			in := randSlice(rng, batch*bc.c*bc.size*bc.size)
@@ -177,6 +190,7 @@ func BenchmarkWinograd(b *testing.B) {
 				{"im2row", func(s []float32) { ref.Forward(batch, in, y, s) }, ref.ScratchLen(batch)},
 				{"winograd", func(s []float32) { w.Forward(batch, in, y, s) }, w.ScratchLen(batch)},
 				{"winograd2", func(s []float32) { w2.Forward(batch, in, y, s) }, w2.ScratchLen(batch)},
+				{"winograd42", func(s []float32) { w42.Forward(batch, in, y, s) }, w42.ScratchLen(batch)},
 			} {
 				b.Run(fmt.Sprintf("%dx%d_c%d_b%d_%s", bc.size, bc.size, bc.c, batch, alg.name), func(b *testing.B) {
 					scratch := make([]float32, alg.len)
@@ -196,7 +210,7 @@ func BenchmarkWinograd(b *testing.B) {
 // and with im2row.
 func BenchmarkWinogradCold(b *testing.B) {
 	const layers = 24
-	for _, algo := range []string{"winograd", "winograd2", "im2row"} {
+	for _, algo := range []string{"winograd", "winograd2", "winograd42", "im2row"} {
 		for _, batch := range []int{1, 8} {
 			rng := rand.New(rand.NewPCG(21, 22))
 			var fwd []func(in, out, scratch []float32)
@@ -217,8 +231,11 @@ func BenchmarkWinogradCold(b *testing.B) {
 				default:
 					c := &runtime.Winograd{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14,
 						PH: 1, PW: 1, Weight: w, Scale: scale, Shift: shift, Relu: true}
-					if algo == "winograd2" {
-						c.Tile = 2
+					switch algo {
+					case "winograd2":
+						c.TileH, c.TileW = 2, 2
+					case "winograd42":
+						c.TileH, c.TileW = 4, 2
 					}
 					if err := c.Prepare(); err != nil {
 						b.Fatal(err)

@@ -94,7 +94,7 @@ func (e *emitter) paramTable(f *jen.File) {
 func kernelType(s *plan.Step) jen.Code {
 	switch s.Kind {
 	case plan.Conv:
-		if plan.WinogradTile(s.Algo) != 0 {
+		if th, _ := plan.WinogradTile(s.Algo); th != 0 {
 			return jen.Qual(runtimePkg, "Winograd")
 		}
 		return jen.Qual(runtimePkg, "Conv2D")
@@ -160,6 +160,8 @@ func (e *emitter) describe(s *plan.Step) string {
 			d += " (Winograd)"
 		case plan.AlgoWinograd2x2:
 			d += " (Winograd, 2×2 tiles)"
+		case plan.AlgoWinograd4x2:
+			d += " (Winograd, 4×2 tiles)"
 		case plan.AlgoIm2Row:
 			d += " (im2row)"
 		case plan.AlgoDirect:
@@ -246,13 +248,9 @@ func (e *emitter) kernelValue(s *plan.Step) jen.Code {
 	switch s.Kind {
 	case plan.Conv:
 		c := s.Conv
-		switch s.Algo {
-		case plan.AlgoWinograd:
+		if th, tw := plan.WinogradTile(s.Algo); th != 0 {
 			return lit("Winograd", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
-				"PH", c.PadH, "PW", c.PadW, "Relu", s.Relu, "InRelu", s.Pre != nil)
-		case plan.AlgoWinograd2x2:
-			return lit("Winograd", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
-				"PH", c.PadH, "PW", c.PadW, "Tile", 2, "Relu", s.Relu, "InRelu", s.Pre != nil)
+				"PH", c.PadH, "PW", c.PadW, "TileH", th, "TileW", tw, "Relu", s.Relu, "InRelu", s.Pre != nil)
 		}
 		return lit("Conv2D", "InC", in.C, "InH", in.H, "InW", in.W, "OutC", out.C, "OutH", out.H, "OutW", out.W,
 			"KH", c.KH, "KW", c.KW, "SH", c.StrideH, "SW", c.StrideW, "PH", c.PadH, "PW", c.PadW,

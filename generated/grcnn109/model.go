@@ -976,7 +976,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
@@ -984,7 +984,7 @@ type Model struct {
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
@@ -992,7 +992,7 @@ type Model struct {
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
@@ -1000,7 +1000,7 @@ type Model struct {
 	layer3_iter_3_8 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
@@ -1008,7 +1008,7 @@ type Model struct {
 	layer3_iter_4_8 runtime.Conv2D
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	layer3_iter_5_2 runtime.Conv2D
-	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_5_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_5.0 and ReLU of %116
 	layer3_conv_g_r_5 runtime.Conv2D
@@ -1016,7 +1016,7 @@ type Model struct {
 	layer3_iter_5_8 runtime.Conv2D
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	layer3_iter_6_2 runtime.Conv2D
-	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_6_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_6.0 and ReLU of %116
 	layer3_conv_g_r_6 runtime.Conv2D
@@ -1024,7 +1024,7 @@ type Model struct {
 	layer3_iter_6_8 runtime.Conv2D
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	layer3_iter_7_2 runtime.Conv2D
-	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_7_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_7.0 and ReLU of %116
 	layer3_conv_g_r_7 runtime.Conv2D
@@ -1032,7 +1032,7 @@ type Model struct {
 	layer3_iter_7_8 runtime.Conv2D
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	layer3_iter_8_2 runtime.Conv2D
-	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_8_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_8.0 and ReLU of %116
 	layer3_conv_g_r_8 runtime.Conv2D
@@ -1040,7 +1040,7 @@ type Model struct {
 	layer3_iter_8_8 runtime.Conv2D
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	layer3_iter_9_2 runtime.Conv2D
-	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_9_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_9.0 and ReLU of %116
 	layer3_conv_g_r_9 runtime.Conv2D
@@ -1048,7 +1048,7 @@ type Model struct {
 	layer3_iter_9_8 runtime.Conv2D
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	layer3_iter_10_2 runtime.Conv2D
-	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_10_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_10.0 and ReLU of %116
 	layer3_conv_g_r_10 runtime.Conv2D
@@ -1056,7 +1056,7 @@ type Model struct {
 	layer3_iter_10_8 runtime.Conv2D
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	layer3_iter_11_2 runtime.Conv2D
-	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_11_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_11.0 and ReLU of %116
 	layer3_conv_g_r_11 runtime.Conv2D
@@ -1064,7 +1064,7 @@ type Model struct {
 	layer3_iter_11_8 runtime.Conv2D
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	layer3_iter_12_2 runtime.Conv2D
-	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_12_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_12.0 and ReLU of %116
 	layer3_conv_g_r_12 runtime.Conv2D
@@ -1072,7 +1072,7 @@ type Model struct {
 	layer3_iter_12_8 runtime.Conv2D
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	layer3_iter_13_2 runtime.Conv2D
-	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_13_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_13.0 and ReLU of %116
 	layer3_conv_g_r_13 runtime.Conv2D
@@ -1080,7 +1080,7 @@ type Model struct {
 	layer3_iter_13_8 runtime.Conv2D
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	layer3_iter_14_2 runtime.Conv2D
-	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_14_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_14.0 and ReLU of %116
 	layer3_conv_g_r_14 runtime.Conv2D
@@ -1088,7 +1088,7 @@ type Model struct {
 	layer3_iter_14_8 runtime.Conv2D
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	layer3_iter_15_2 runtime.Conv2D
-	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_15_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_15.0 and ReLU of %116
 	layer3_conv_g_r_15 runtime.Conv2D
@@ -1096,7 +1096,7 @@ type Model struct {
 	layer3_iter_15_8 runtime.Conv2D
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	layer3_iter_16_2 runtime.Conv2D
-	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_16_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_16.0 and ReLU of %116
 	layer3_conv_g_r_16 runtime.Conv2D
@@ -1104,7 +1104,7 @@ type Model struct {
 	layer3_iter_16_8 runtime.Conv2D
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	layer3_iter_17_2 runtime.Conv2D
-	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_17_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_17.0 and ReLU of %116
 	layer3_conv_g_r_17 runtime.Conv2D
@@ -1112,7 +1112,7 @@ type Model struct {
 	layer3_iter_17_8 runtime.Conv2D
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	layer3_iter_18_2 runtime.Conv2D
-	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_18_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_18.0 and ReLU of %116
 	layer3_conv_g_r_18 runtime.Conv2D
@@ -1120,7 +1120,7 @@ type Model struct {
 	layer3_iter_18_8 runtime.Conv2D
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	layer3_iter_19_2 runtime.Conv2D
-	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_19_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_19.0 and ReLU of %116
 	layer3_conv_g_r_19 runtime.Conv2D
@@ -1128,7 +1128,7 @@ type Model struct {
 	layer3_iter_19_8 runtime.Conv2D
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	layer3_iter_20_2 runtime.Conv2D
-	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_20_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_20.0 and ReLU of %116
 	layer3_conv_g_r_20 runtime.Conv2D
@@ -1136,7 +1136,7 @@ type Model struct {
 	layer3_iter_20_8 runtime.Conv2D
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	layer3_iter_21_2 runtime.Conv2D
-	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_21_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_21.0 and ReLU of %116
 	layer3_conv_g_r_21 runtime.Conv2D
@@ -1144,7 +1144,7 @@ type Model struct {
 	layer3_iter_21_8 runtime.Conv2D
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	layer3_iter_22_2 runtime.Conv2D
-	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_22_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_22.0 and ReLU of %116
 	layer3_conv_g_r_22 runtime.Conv2D
@@ -1233,14 +1233,16 @@ func New() *Model {
 		SW:   2,
 	}
 	m.conv2 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1300,15 +1302,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_1_5 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1367,15 +1371,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_2_5 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1434,15 +1440,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_3_5 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1624,15 +1632,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_1_5 = runtime.Winograd{
-		InC:  128,
-		InH:  28,
-		InW:  28,
-		OutC: 128,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   28,
+		InW:   28,
+		OutC:  128,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1691,15 +1701,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_2_5 = runtime.Winograd{
-		InC:  128,
-		InH:  28,
-		InW:  28,
-		OutC: 128,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   28,
+		InW:   28,
+		OutC:  128,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1758,15 +1770,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_3_5 = runtime.Winograd{
-		InC:  128,
-		InH:  28,
-		InW:  28,
-		OutC: 128,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   28,
+		InW:   28,
+		OutC:  128,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1948,16 +1962,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_1_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2016,16 +2031,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_2_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -2084,16 +2100,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_3_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -2152,16 +2169,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_4_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -2220,16 +2238,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_5_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -2288,16 +2307,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_6_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -2356,16 +2376,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_7_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
@@ -2424,16 +2445,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_8_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_8 = runtime.Conv2D{
 		DH:     1,
@@ -2492,16 +2514,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_9_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_9 = runtime.Conv2D{
 		DH:     1,
@@ -2560,16 +2583,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_10_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_10 = runtime.Conv2D{
 		DH:     1,
@@ -2628,16 +2652,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_11_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_11 = runtime.Conv2D{
 		DH:     1,
@@ -2696,16 +2721,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_12_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_12 = runtime.Conv2D{
 		DH:     1,
@@ -2764,16 +2790,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_13_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_13 = runtime.Conv2D{
 		DH:     1,
@@ -2832,16 +2859,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_14_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_14 = runtime.Conv2D{
 		DH:     1,
@@ -2900,16 +2928,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_15_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_15 = runtime.Conv2D{
 		DH:     1,
@@ -2968,16 +2997,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_16_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_16 = runtime.Conv2D{
 		DH:     1,
@@ -3036,16 +3066,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_17_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_17 = runtime.Conv2D{
 		DH:     1,
@@ -3104,16 +3135,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_18_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_18 = runtime.Conv2D{
 		DH:     1,
@@ -3172,16 +3204,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_19_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_19 = runtime.Conv2D{
 		DH:     1,
@@ -3240,16 +3273,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_20_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_20 = runtime.Conv2D{
 		DH:     1,
@@ -3308,16 +3342,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_21_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_21 = runtime.Conv2D{
 		DH:     1,
@@ -3376,16 +3411,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_22_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_22 = runtime.Conv2D{
 		DH:     1,
@@ -3587,16 +3623,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_1_5 = runtime.Winograd{
-		InC:  512,
-		InH:  7,
-		InW:  7,
-		OutC: 512,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   512,
+		InH:   7,
+		InW:   7,
+		OutC:  512,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -3656,16 +3693,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_2_5 = runtime.Winograd{
-		InC:  512,
-		InH:  7,
-		InW:  7,
-		OutC: 512,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   512,
+		InH:   7,
+		InW:   7,
+		OutC:  512,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -3725,16 +3763,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_3_5 = runtime.Winograd{
-		InC:  512,
-		InH:  7,
-		InW:  7,
-		OutC: 512,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   512,
+		InH:   7,
+		InW:   7,
+		OutC:  512,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -5075,7 +5114,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5084,7 +5123,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_2_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5093,7 +5132,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_3_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5102,7 +5141,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_4_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5111,7 +5150,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
 	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_5_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5120,7 +5159,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
 	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_6_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5129,7 +5168,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
 	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_7_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5138,7 +5177,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
 	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_8_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5147,7 +5186,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
 	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_9_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5156,7 +5195,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
 	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_10_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5165,7 +5204,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
 	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_11_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5174,7 +5213,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
 	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_12_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5183,7 +5222,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
 	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_13_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5192,7 +5231,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
 	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_14_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5201,7 +5240,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
 	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_15_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5210,7 +5249,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
 	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_16_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5219,7 +5258,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
 	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_17_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5228,7 +5267,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
 	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_18_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5237,7 +5276,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
 	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_19_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5246,7 +5285,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
 	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_20_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5255,7 +5294,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
 	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_21_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -5264,7 +5303,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
 	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_22_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update

@@ -975,7 +975,7 @@ type Model struct {
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %94
 	stage_2_conv_g_r runtime.Conv2D
@@ -983,7 +983,7 @@ type Model struct {
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %94
 	stage_2_conv_g_r_2 runtime.Conv2D
@@ -991,7 +991,7 @@ type Model struct {
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_3_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %94
 	stage_2_conv_g_r_3 runtime.Conv2D
@@ -999,7 +999,7 @@ type Model struct {
 	stage_2_iter_3_8 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_4_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %94
 	stage_2_conv_g_r_4 runtime.Conv2D
@@ -1007,7 +1007,7 @@ type Model struct {
 	stage_2_iter_4_8 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_5_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %94
 	stage_2_conv_g_r_5 runtime.Conv2D
@@ -1015,7 +1015,7 @@ type Model struct {
 	stage_2_iter_5_8 runtime.Conv2D
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
 	stage_2_iter_6_2 runtime.Conv2D
-	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_6_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_6.0 and ReLU of %94
 	stage_2_conv_g_r_6 runtime.Conv2D
@@ -1023,7 +1023,7 @@ type Model struct {
 	stage_2_iter_6_8 runtime.Conv2D
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
 	stage_2_iter_7_2 runtime.Conv2D
-	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_7_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_7.0 and ReLU of %94
 	stage_2_conv_g_r_7 runtime.Conv2D
@@ -1031,7 +1031,7 @@ type Model struct {
 	stage_2_iter_7_8 runtime.Conv2D
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
 	stage_2_iter_8_2 runtime.Conv2D
-	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_8_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_8.0 and ReLU of %94
 	stage_2_conv_g_r_8 runtime.Conv2D
@@ -1039,7 +1039,7 @@ type Model struct {
 	stage_2_iter_8_8 runtime.Conv2D
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
 	stage_2_iter_9_2 runtime.Conv2D
-	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_9_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_9.0 and ReLU of %94
 	stage_2_conv_g_r_9 runtime.Conv2D
@@ -1215,14 +1215,16 @@ type Model struct {
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
 	m.conv_3x3 = runtime.Winograd{
-		InC:  3,
-		InH:  32,
-		InW:  32,
-		OutC: 64,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
+		InC:   3,
+		InH:   32,
+		InW:   32,
+		OutC:  64,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1282,15 +1284,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_1_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1349,15 +1353,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_2_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1416,15 +1422,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_3_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1483,15 +1491,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_4_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -1550,15 +1560,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_5_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -1617,15 +1629,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_6_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -1806,16 +1820,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_1_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1873,16 +1888,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_2_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1940,16 +1956,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_3_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -2007,16 +2024,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_4_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -2074,16 +2092,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_5_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -2141,16 +2160,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_6_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -2208,16 +2228,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_7_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
@@ -2275,16 +2296,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_8_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_8 = runtime.Conv2D{
 		DH:     1,
@@ -2342,16 +2364,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_9_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_9 = runtime.Conv2D{
 		DH:     1,
@@ -2531,16 +2554,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_1_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -2598,16 +2622,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_2_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -2665,16 +2690,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_3_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -2732,16 +2758,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_4_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -2799,16 +2826,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_5_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -2866,16 +2894,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_6_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -2933,16 +2962,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_7_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
@@ -3000,16 +3030,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_8_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_8 = runtime.Conv2D{
 		DH:     1,
@@ -3067,16 +3098,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_9_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_9 = runtime.Conv2D{
 		DH:     1,
@@ -3134,16 +3166,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_10_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_10 = runtime.Conv2D{
 		DH:     1,
@@ -3201,16 +3234,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_11_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_11 = runtime.Conv2D{
 		DH:     1,
@@ -3268,16 +3302,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_12_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_12 = runtime.Conv2D{
 		DH:     1,
@@ -3335,16 +3370,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_13_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_13 = runtime.Conv2D{
 		DH:     1,
@@ -3402,16 +3438,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_14_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_14 = runtime.Conv2D{
 		DH:     1,
@@ -3469,16 +3506,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_15_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_15 = runtime.Conv2D{
 		DH:     1,
@@ -3536,16 +3574,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_16_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_16 = runtime.Conv2D{
 		DH:     1,
@@ -3603,16 +3642,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_17_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_17 = runtime.Conv2D{
 		DH:     1,
@@ -3670,16 +3710,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_18_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_18 = runtime.Conv2D{
 		DH:     1,
@@ -5015,7 +5056,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	m.stage_2_iter_1_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5024,7 +5065,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
 	m.stage_2_iter_2_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5033,7 +5074,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
 	m.stage_2_iter_3_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5042,7 +5083,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
 	m.stage_2_iter_4_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5051,7 +5092,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
 	m.stage_2_iter_5_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5060,7 +5101,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
 	m.stage_2_iter_6_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_6_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5069,7 +5110,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
 	m.stage_2_iter_7_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_7_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5078,7 +5119,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
 	m.stage_2_iter_8_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_8_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -5087,7 +5128,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
 	m.stage_2_iter_9_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_9_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update

@@ -1810,14 +1810,16 @@ type Model struct {
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
 	m.conv_3x3 = runtime.Winograd{
-		InC:  3,
-		InH:  32,
-		InW:  32,
-		OutC: 64,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
+		InC:   3,
+		InH:   32,
+		InW:   32,
+		OutC:  64,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,

@@ -562,7 +562,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
@@ -570,7 +570,7 @@ type Model struct {
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
@@ -578,7 +578,7 @@ type Model struct {
 	layer3_iter_2_8 runtime.Conv2D
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	layer3_iter_3_2 runtime.Conv2D
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
@@ -586,7 +586,7 @@ type Model struct {
 	layer3_iter_3_8 runtime.Conv2D
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	layer3_iter_4_2 runtime.Conv2D
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
@@ -675,14 +675,16 @@ func New() *Model {
 		SW:   2,
 	}
 	m.conv2 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -742,15 +744,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_1_5 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -809,15 +813,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_2_5 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -876,15 +882,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_3_5 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1066,15 +1074,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_1_5 = runtime.Winograd{
-		InC:  128,
-		InH:  28,
-		InW:  28,
-		OutC: 128,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   28,
+		InW:   28,
+		OutC:  128,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1133,15 +1143,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_2_5 = runtime.Winograd{
-		InC:  128,
-		InH:  28,
-		InW:  28,
-		OutC: 128,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   28,
+		InW:   28,
+		OutC:  128,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1200,15 +1212,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_3_5 = runtime.Winograd{
-		InC:  128,
-		InH:  28,
-		InW:  28,
-		OutC: 128,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   28,
+		InW:   28,
+		OutC:  128,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1390,16 +1404,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_1_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1458,16 +1473,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_2_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1526,16 +1542,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_3_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1594,16 +1611,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_4_5 = runtime.Winograd{
-		InC:  256,
-		InH:  14,
-		InW:  14,
-		OutC: 256,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   256,
+		InH:   14,
+		InW:   14,
+		OutC:  256,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -1805,16 +1823,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_1_5 = runtime.Winograd{
-		InC:  512,
-		InH:  7,
-		InW:  7,
-		OutC: 512,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   512,
+		InH:   7,
+		InW:   7,
+		OutC:  512,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1874,16 +1893,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_2_5 = runtime.Winograd{
-		InC:  512,
-		InH:  7,
-		InW:  7,
-		OutC: 512,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   512,
+		InH:   7,
+		InW:   7,
+		OutC:  512,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_2_8 = runtime.Conv2D{
 		DH:     1,
@@ -1943,16 +1963,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_3_5 = runtime.Winograd{
-		InC:  512,
-		InH:  7,
-		InW:  7,
-		OutC: 512,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   512,
+		InH:   7,
+		InW:   7,
+		OutC:  512,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_3_8 = runtime.Conv2D{
 		DH:     1,
@@ -2771,7 +2792,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
 	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -2780,7 +2801,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
 	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_2_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -2789,7 +2810,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
 	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_3_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -2798,7 +2819,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
 	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
 
-	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_4_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
 
 	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update

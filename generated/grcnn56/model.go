@@ -537,7 +537,7 @@ type Model struct {
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_1.0 and ReLU of %58
 	stage_2_conv_g_r runtime.Conv2D
@@ -545,7 +545,7 @@ type Model struct {
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_2.0 and ReLU of %58
 	stage_2_conv_g_r_2 runtime.Conv2D
@@ -553,7 +553,7 @@ type Model struct {
 	stage_2_iter_2_8 runtime.Conv2D
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
 	stage_2_iter_3_2 runtime.Conv2D
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_3_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_3.0 and ReLU of %58
 	stage_2_conv_g_r_3 runtime.Conv2D
@@ -561,7 +561,7 @@ type Model struct {
 	stage_2_iter_3_8 runtime.Conv2D
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
 	stage_2_iter_4_2 runtime.Conv2D
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_4_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_4.0 and ReLU of %58
 	stage_2_conv_g_r_4 runtime.Conv2D
@@ -569,7 +569,7 @@ type Model struct {
 	stage_2_iter_4_8 runtime.Conv2D
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
 	stage_2_iter_5_2 runtime.Conv2D
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_5_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 640x16x16 → 640x16x16; its input is stage_2.iter_g_5.0 and ReLU of %58
 	stage_2_conv_g_r_5 runtime.Conv2D
@@ -657,14 +657,16 @@ type Model struct {
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
 	m.conv_3x3 = runtime.Winograd{
-		InC:  3,
-		InH:  32,
-		InW:  32,
-		OutC: 64,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
+		InC:   3,
+		InH:   32,
+		InW:   32,
+		OutC:  64,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -724,15 +726,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_1_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -791,15 +795,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_2_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -858,15 +864,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_3_5 = runtime.Winograd{
-		InC:  128,
-		InH:  32,
-		InW:  32,
-		OutC: 128,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   128,
+		InH:   32,
+		InW:   32,
+		OutC:  128,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1047,16 +1055,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_1_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1114,16 +1123,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_2_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1181,16 +1191,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_3_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1248,16 +1259,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_4_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -1315,16 +1327,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_5_5 = runtime.Winograd{
-		InC:  160,
-		InH:  16,
-		InW:  16,
-		OutC: 160,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   160,
+		InH:   16,
+		InW:   16,
+		OutC:  160,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -1504,16 +1517,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_1_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1571,16 +1585,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_2_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1638,16 +1653,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_3_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_3 = runtime.Conv2D{
 		DH:     1,
@@ -1705,16 +1721,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_4_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_4 = runtime.Conv2D{
 		DH:     1,
@@ -1772,16 +1789,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_5_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_5 = runtime.Conv2D{
 		DH:     1,
@@ -1839,16 +1857,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_6_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_6 = runtime.Conv2D{
 		DH:     1,
@@ -1906,16 +1925,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_7_5 = runtime.Winograd{
-		InC:  192,
-		InH:  8,
-		InW:  8,
-		OutC: 192,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   192,
+		InH:   8,
+		InW:   8,
+		OutC:  192,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r_7 = runtime.Conv2D{
 		DH:     1,
@@ -2702,7 +2722,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	m.stage_2_iter_1_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -2711,7 +2731,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
 	m.stage_2_iter_2_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -2720,7 +2740,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
 	m.stage_2_iter_3_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -2729,7 +2749,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
 	m.stage_2_iter_4_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -2738,7 +2758,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
 	m.stage_2_iter_5_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
 
-	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update

@@ -1826,14 +1826,16 @@ func New() *Model {
 		SW:   2,
 	}
 	m.conv2 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,

@@ -268,7 +268,7 @@ type Model struct {
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_1_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_1.0 and ReLU of %34
 	stage_2_conv_g_r runtime.Conv2D
@@ -276,7 +276,7 @@ type Model struct {
 	stage_2_iter_1_8 runtime.Conv2D
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	stage_2_iter_2_2 runtime.Conv2D
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	stage_2_iter_2_5 runtime.Winograd
 	// stage_2.conv_g_r: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.iter_g_2.0 and ReLU of %34
 	stage_2_conv_g_r_2 runtime.Conv2D
@@ -316,14 +316,16 @@ type Model struct {
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
 	m.conv_3x3 = runtime.Winograd{
-		InC:  3,
-		InH:  32,
-		InW:  32,
-		OutC: 64,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
+		InC:   3,
+		InH:   32,
+		InW:   32,
+		OutC:  64,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -383,15 +385,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_1_5 = runtime.Winograd{
-		InC:  32,
-		InH:  32,
-		InW:  32,
-		OutC: 32,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   32,
+		InH:   32,
+		InW:   32,
+		OutC:  32,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -573,16 +577,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_1_5 = runtime.Winograd{
-		InC:  32,
-		InH:  16,
-		InW:  16,
-		OutC: 32,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   32,
+		InH:   16,
+		InW:   16,
+		OutC:  32,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -641,16 +646,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_2_iter_2_5 = runtime.Winograd{
-		InC:  32,
-		InH:  16,
-		InW:  16,
-		OutC: 32,
-		OutH: 16,
-		OutW: 16,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   32,
+		InH:   16,
+		InW:   16,
+		OutC:  32,
+		OutH:  16,
+		OutW:  16,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.stage_2_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -832,16 +838,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_3_iter_1_5 = runtime.Winograd{
-		InC:  64,
-		InH:  8,
-		InW:  8,
-		OutC: 64,
-		OutH: 8,
-		OutW: 8,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   64,
+		InH:   8,
+		InW:   8,
+		OutC:  64,
+		OutH:  8,
+		OutW:  8,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.stage_3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -1292,7 +1299,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
-	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
@@ -1301,7 +1308,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
 	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
 
-	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update

@@ -346,7 +346,7 @@ type Model struct {
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
-	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %68
 	layer3_conv_g_r runtime.Conv2D
@@ -354,7 +354,7 @@ type Model struct {
 	layer3_iter_1_8 runtime.Conv2D
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	layer3_iter_2_2 runtime.Conv2D
-	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 128x14x14 → 128x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %68
 	layer3_conv_g_r_2 runtime.Conv2D
@@ -427,14 +427,16 @@ func New() *Model {
 		SW:   2,
 	}
 	m.conv2 = runtime.Winograd{
-		InC:  64,
-		InH:  56,
-		InW:  56,
-		OutC: 64,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
+		InC:   64,
+		InH:   56,
+		InW:   56,
+		OutC:  64,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -494,15 +496,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer1_iter_1_5 = runtime.Winograd{
-		InC:  32,
-		InH:  56,
-		InW:  56,
-		OutC: 32,
-		OutH: 56,
-		OutW: 56,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   32,
+		InH:   56,
+		InW:   56,
+		OutC:  32,
+		OutH:  56,
+		OutW:  56,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -684,15 +688,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer2_iter_1_5 = runtime.Winograd{
-		InC:  32,
-		InH:  28,
-		InW:  28,
-		OutC: 32,
-		OutH: 28,
-		OutW: 28,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   32,
+		InH:   28,
+		InW:   28,
+		OutC:  32,
+		OutH:  28,
+		OutW:  28,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.layer2_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -874,16 +880,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_1_5 = runtime.Winograd{
-		InC:  64,
-		InH:  14,
-		InW:  14,
-		OutC: 64,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   64,
+		InH:   14,
+		InW:   14,
+		OutC:  64,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -942,16 +949,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer3_iter_2_5 = runtime.Winograd{
-		InC:  64,
-		InH:  14,
-		InW:  14,
-		OutC: 64,
-		OutH: 14,
-		OutW: 14,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   64,
+		InH:   14,
+		InW:   14,
+		OutC:  64,
+		OutH:  14,
+		OutW:  14,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 2,
 	}
 	m.layer3_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
@@ -1155,16 +1163,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.layer4_iter_1_5 = runtime.Winograd{
-		InC:  64,
-		InH:  7,
-		InW:  7,
-		OutC: 64,
-		OutH: 7,
-		OutW: 7,
-		PH:   1,
-		PW:   1,
-		Relu: true,
-		Tile: 2,
+		InC:   64,
+		InH:   7,
+		InW:   7,
+		OutC:  64,
+		OutH:  7,
+		OutW:  7,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 2,
+		TileW: 2,
 	}
 	m.layer4_iter_1_8 = runtime.Conv2D{
 		DH:     1,
@@ -1717,7 +1726,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	m.layer3_iter_1_2.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
 
-	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_1_5.Forward(n, b[3][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
@@ -1726,7 +1735,7 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
 	m.layer3_iter_2_2.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
 
-	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
+	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	m.layer3_iter_2_5.Forward(n, b[3][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update

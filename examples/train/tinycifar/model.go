@@ -293,14 +293,16 @@ type Model struct {
 func New() *Model {
 	m := &Model{tensors: make([][]float32, len(Params))}
 	m.conv_3x3 = runtime.Winograd{
-		InC:  3,
-		InH:  32,
-		InW:  32,
-		OutC: 16,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
+		InC:   3,
+		InH:   32,
+		InW:   32,
+		OutC:  16,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -360,15 +362,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_1_5 = runtime.Winograd{
-		InC:  8,
-		InH:  32,
-		InW:  32,
-		OutC: 8,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   8,
+		InH:   32,
+		InW:   32,
+		OutC:  8,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r = runtime.Conv2D{
 		DH:     1,
@@ -427,15 +431,17 @@ func New() *Model {
 		SW:     1,
 	}
 	m.stage_1_iter_2_5 = runtime.Winograd{
-		InC:  8,
-		InH:  32,
-		InW:  32,
-		OutC: 8,
-		OutH: 32,
-		OutW: 32,
-		PH:   1,
-		PW:   1,
-		Relu: true,
+		InC:   8,
+		InH:   32,
+		InW:   32,
+		OutC:  8,
+		OutH:  32,
+		OutW:  32,
+		PH:    1,
+		PW:    1,
+		Relu:  true,
+		TileH: 4,
+		TileW: 4,
 	}
 	m.stage_1_conv_g_r_2 = runtime.Conv2D{
 		DH:     1,
