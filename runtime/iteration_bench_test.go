@@ -11,7 +11,7 @@ import (
 // BenchmarkGRCLIteration runs the ops of one of GRCNN-109's 22 GRCL
 // iterations at 14×14, batch 1, one after the other as in the model, with
 // 22 sets of weights and one shared scratch: g = conv_g_r(x) (grouped 1×1),
-// a = 1×1 1024→256 of BN-ReLU(x), b = Winograd F(2×2) 3×3 of a, then
+// a = 1×1 1024→256 of BN-ReLU(x), b = Winograd F(4×2) 3×3 of a, then
 // x += (1×1 256→1024 of b)·σ(g + x_g). Each op's time is reported besides
 // the iteration's: ops in a chain run slower than alone, their inputs and
 // scratch last written by other ops, and this shows by how much.
@@ -43,7 +43,7 @@ func BenchmarkGRCLIteration(b *testing.B) {
 	most := gate.ScratchLen(1)
 	var its []iteration
 	for range iters {
-		w := &runtime.Winograd{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14, PH: 1, PW: 1, TileH: 2, TileW: 2,
+		w := &runtime.Winograd{InC: 256, InH: 14, InW: 14, OutC: 256, OutH: 14, OutW: 14, PH: 1, PW: 1, TileH: 4, TileW: 2,
 			Weight: randSlice(rng, 256*256*9), Scale: randSlice(rng, 256), Shift: randSlice(rng, 256), Relu: true}
 		if err := w.Prepare(); err != nil {
 			b.Fatal(err)

@@ -103,8 +103,12 @@ type winoCall struct {
 	c                *Winograd
 	in, out, scratch []float32
 	batch            int
-	parts            int         // output channel parts (see ocParts)
+	parts            []int       // the output channels' row panels that start each part (see ocParts), and the panels' count
 	private          [][]float32 // per worker, its scratch, when winoScratch was free
+	// transformed[w] is the block whose transformed input worker w's
+	// scratch holds in this call, or -1: its later units of other parts
+	// of that block reuse it.
+	transformed []int
 }
 
 // winoScratch holds the workers' scratch of Winograd calls, which stays in
@@ -356,10 +360,16 @@ func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
 	cl := winoCalls.get()
 	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
-	cl.parts = c.ocParts(batch)
+	cl.parts = c.ocParts(batch, cl.parts[:0])
 	cl.private = winoScratch.acquire(c.workerScratch(batch))
+	if w := workers(); len(cl.transformed) < w {
+		cl.transformed = make([]int, w)
+	}
+	for i := range cl.transformed {
+		cl.transformed[i] = -1
+	}
 	nb, _ := c.blockCount(batch)
-	cl.parallelFor(cl.parts*nb, 1, cl)
+	cl.parallelFor((len(cl.parts)-1)*nb, 1, cl)
 	if cl.private != nil {
 		winoScratch.release()
 	}
@@ -417,19 +427,28 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 	}
 }
 
-// ocParts is the number of parts into which the units of a batch split
-// the output channels: one per worker when the batch has fewer blocks of
-// tiles than workers (a 14×14 image has one block of 4×4 tiles), so that
-// no core waits, at the cost of transforming the input once per part;
-// otherwise none, as every part would transform the same input again
-// (F(2×2) at 14×14, batch 1, weights out of cache: 551 µs with the two
-// blocks on the two cores, 564 µs with all channels split in two parts).
-func (c *Winograd) ocParts(batch int) int {
+// ocParts appends to parts the first row panel of each part into which
+// the units of a batch split the output channels, and the panel count. A
+// batch with at least a block of tiles for each worker has one part.
+// With fewer blocks (a 14×14 image is one block of F(4×2) tiles at batch 1)
+// the parts are guidedBlocks', so that no core waits: halving shares, a
+// worker's first unit of a block transforming its input and its later
+// ones, its own or taken from the other's share, reusing that. Splitting
+// the channels in one part a worker left the cores finishing 15–50 µs
+// apart (F(4×2) at 14×14, 256→256, in a chain of the GRCL iteration's
+// convolutions; guided parts: GRCNN-109 and GRCNN-55 0.7–1.9% faster at
+// batch 1 in three of four runs of forwards alternated in one process),
+// and transforming the input once per part would repeat it for every
+// part (F(2×2) at 14×14, batch 1, weights out of cache: 551 µs with the
+// two blocks on the two cores, 564 µs with all channels split in two
+// parts).
+func (c *Winograd) ocParts(batch int, parts []int) []int {
 	w := workers()
-	if nb, _ := c.blockCount(batch); nb >= w {
-		return 1
+	np := rowPanels(c.OutC)
+	if nb, _ := c.blockCount(batch); nb >= w || np < w {
+		return append(parts, 0, np)
 	}
-	return min(w, rowPanels(c.OutC))
+	return append(parts, guidedBlocks(np, w)...)
 }
 
 // block computes unit u as worker w: for part u/blocks of the output
@@ -448,9 +467,9 @@ func (cl *winoCall) block(u, w int) {
 	part, bi := u/nb, u%nb
 	m, k := c.OutC, c.InC
 	np := rowPanels(m)
-	p0, p1 := np*part/cl.parts, np*(part+1)/cl.parts
+	p0, p1 := cl.parts[part], cl.parts[part+1]
 	if p0 == p1 {
-		return // more parts than panels of output channels
+		return
 	}
 	oc0, oc1 := panelStart(m, np, p0), panelStart(m, np, p1)
 	t0, t1 := c.blockTiles(cl.batch, nb, bi, runs)
@@ -469,21 +488,24 @@ func (cl *winoCall) block(u, w int) {
 	v := ws[:c.points*c.vStride()]    // per ξ, InC rows of nr tiles: packed B
 	prod := ws[c.points*c.vStride():] // per ξ, OutC rows of nr tiles
 
-	inPlane := c.InH * c.InW
-	chanLen := c.chanLen(runs)
-	imageLen := c.InC * chanLen
-	for j, im := range images[:ni] {
-		for ic := range c.InC {
-			src := cl.in[(im.b*c.InC+ic)*inPlane : (im.b*c.InC+ic+1)*inPlane]
-			c.padRows(planes[j*imageLen+ic*chanLen:], src, ic, im.r0, im.nr)
+	if cl.transformed[w] != bi {
+		inPlane := c.InH * c.InW
+		chanLen := c.chanLen(runs)
+		imageLen := c.InC * chanLen
+		for j, im := range images[:ni] {
+			for ic := range c.InC {
+				src := cl.in[(im.b*c.InC+ic)*inPlane : (im.b*c.InC+ic+1)*inPlane]
+				c.padRows(planes[j*imageLen+ic*chanLen:], src, ic, im.r0, im.nr)
+			}
 		}
-	}
-	clear(planes[ni*imageLen : ni*imageLen+16])
+		clear(planes[ni*imageLen : ni*imageLen+16])
 
-	for _, s := range segs[:ns] {
-		im := images[s.part]
-		src := planes[s.part*imageLen+(c.mh*(s.ty-im.ty0))*c.mw*c.pw+s.tx:]
-		c.inputTransform(v[s.lane:], src, s.n, s.n2, chanLen)
+		for _, s := range segs[:ns] {
+			im := images[s.part]
+			src := planes[s.part*imageLen+(c.mh*(s.ty-im.ty0))*c.mw*c.pw+s.tx:]
+			c.inputTransform(v[s.lane:], src, s.n, s.n2, chanLen)
+		}
+		cl.transformed[w] = bi
 	}
 
 	for xi := range c.points {
