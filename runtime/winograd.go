@@ -68,7 +68,10 @@ type Winograd struct {
 	// ownRows and runRows are the most padded rows of one image that a
 	// block's tiles read, for blocks within an image and for runs.
 	ownRows, runRows int
-	ready            bool // Prepare succeeded
+	// onePart and guided are ocParts' answers, made once so that Forward
+	// allocates nothing.
+	onePart, guided []int
+	ready           bool // Prepare succeeded
 }
 
 // winoSeg is a run of at most 16 tiles of one tile row of one image: the
@@ -179,7 +182,7 @@ func (c *Winograd) Prepare() error {
 	for oc := range c.OutC {
 		for ic := range k {
 			var u [winoPoints]float32
-			c.tiling.weight(&u, c.Weight[(oc*k+ic)*9:])
+			c.weightTile(&u, c.Weight[(oc*k+ic)*9:])
 			for xi, v := range u[:c.points] {
 				ut[(xi*c.OutC+oc)*k+ic] = v
 			}
@@ -218,6 +221,11 @@ func (c *Winograd) Prepare() error {
 	// many tile rows of it.
 	spanned := min(c.th, (nr-1)/c.tw+2)
 	c.runRows = max(c.ownRows, c.mh*(spanned-1)+c.ah)
+	np := rowPanels(c.OutC)
+	c.onePart, c.guided = []int{0, np}, nil
+	if w := workers(); np >= w {
+		c.guided = guidedBlocks(np, w)
+	}
 	c.ready = true
 	return nil
 }
@@ -360,7 +368,7 @@ func (c *Winograd) Forward(batch int, in, out, scratch []float32) {
 	cl := winoCalls.get()
 	defer winoCalls.put(cl)
 	cl.c, cl.in, cl.out, cl.scratch, cl.batch = c, in, out, scratch, batch
-	cl.parts = c.ocParts(batch, cl.parts[:0])
+	cl.parts = c.ocParts(batch)
 	cl.private = winoScratch.acquire(c.workerScratch(batch))
 	if w := workers(); len(cl.transformed) < w {
 		cl.transformed = make([]int, w)
@@ -427,9 +435,9 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 	}
 }
 
-// ocParts appends to parts the first row panel of each part into which
-// the units of a batch split the output channels, and the panel count. A
-// batch with at least a block of tiles for each worker has one part.
+// ocParts returns the first row panel of each part into which the units of
+// a batch split the output channels, and the panel count. A batch with at
+// least a block of tiles for each worker has one part.
 // With fewer blocks (a 14×14 image is one block of F(4×2) tiles at batch 1)
 // the parts are guidedBlocks', so that no core waits: halving shares, a
 // worker's first unit of a block transforming its input and its later
@@ -442,13 +450,11 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 // part (F(2×2) at 14×14, batch 1, weights out of cache: 551 µs with the
 // two blocks on the two cores, 564 µs with all channels split in two
 // parts).
-func (c *Winograd) ocParts(batch int, parts []int) []int {
-	w := workers()
-	np := rowPanels(c.OutC)
-	if nb, _ := c.blockCount(batch); nb >= w || np < w {
-		return append(parts, 0, np)
+func (c *Winograd) ocParts(batch int) []int {
+	if nb, _ := c.blockCount(batch); nb >= workers() || c.guided == nil {
+		return c.onePart
 	}
-	return append(parts, guidedBlocks(np, w)...)
+	return c.guided
 }
 
 // block computes unit u as worker w: for part u/blocks of the output
@@ -575,7 +581,7 @@ func (c *Winograd) inputTransform(v, src []float32, n, n2, chanLen int) {
 					d[r*c.aw+j] = row[j%c.mw*c.pw+t+j/c.mw]
 				}
 			}
-			c.tiling.input(&d)
+			c.inputTile(&d)
 			for xi, x := range d[:c.points] {
 				v[xi*c.vStride()+ic*nr+t] = x
 			}
@@ -623,7 +629,7 @@ func (c *Winograd) outputTransform(dst, prod []float32, oc0, oc1, n, rows, cols 
 				m[xi] = prod[xi*c.prodStride()+oc*nr+ti]
 			}
 			var y [16]float32
-			c.tiling.output(&y, &m)
+			c.outputTile(&y, &m)
 			for i := range rows {
 				for j := range c.mw {
 					col := c.mw*ti + j
@@ -853,12 +859,11 @@ func weightTransform42(u *[winoPoints]float32, g []float32) {
 }
 
 // winoTiling is one of the tilings: the output tile's rows and columns,
-// and its transforms in Go and with AVX-512.
+// and its transforms with AVX-512. (Those in Go are called directly, see
+// weightTile: through a func value a tile on the stack would escape to
+// the heap, allocated for every tile.)
 type winoTiling struct {
 	mh, mw           int
-	weight           func(u *[winoPoints]float32, g []float32)
-	input            func(d *[winoPoints]float32)
-	output           func(y *[16]float32, m *[winoPoints]float32)
 	inputAVX512      func(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask uint32)
 	inputPairAVX512  func(src *float32, chanStride, rowStride, phaseStride int, dst *float32, xiStride, channels int, mask, mask2 uint32, delta int)
 	outputAVX512     func(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)
@@ -866,12 +871,44 @@ type winoTiling struct {
 }
 
 var winoTilings = []winoTiling{
-	{4, 4, weightTransform, inputTile, outputTile,
-		winoInputAVX512, winoInputPairAVX512, winoOutputAVX512, winoOutputPairAVX512},
-	{2, 2, weightTransform2, inputTile2, outputTile2,
-		winoInput2AVX512, winoInput2PairAVX512, winoOutput2AVX512, winoOutput2PairAVX512},
-	{4, 2, weightTransform42, inputTile42, outputTile42,
-		winoInput42AVX512, winoInput42PairAVX512, winoOutput42AVX512, winoOutput42PairAVX512},
+	{4, 4, winoInputAVX512, winoInputPairAVX512, winoOutputAVX512, winoOutputPairAVX512},
+	{2, 2, winoInput2AVX512, winoInput2PairAVX512, winoOutput2AVX512, winoOutput2PairAVX512},
+	{4, 2, winoInput42AVX512, winoInput42PairAVX512, winoOutput42AVX512, winoOutput42PairAVX512},
+}
+
+// weightTile, inputTile and outputTile are the tiling's transforms of one
+// tile in Go.
+func (c *Winograd) weightTile(u *[winoPoints]float32, g []float32) {
+	switch {
+	case c.mh == 2:
+		weightTransform2(u, g)
+	case c.mw == 2:
+		weightTransform42(u, g)
+	default:
+		weightTransform(u, g)
+	}
+}
+
+func (c *Winograd) inputTile(d *[winoPoints]float32) {
+	switch {
+	case c.mh == 2:
+		inputTile2(d)
+	case c.mw == 2:
+		inputTile42(d)
+	default:
+		inputTile(d)
+	}
+}
+
+func (c *Winograd) outputTile(y *[16]float32, m *[winoPoints]float32) {
+	switch {
+	case c.mh == 2:
+		outputTile2(y, m)
+	case c.mw == 2:
+		outputTile42(y, m)
+	default:
+		outputTile(y, m)
+	}
 }
 
 // PackedLen is the number of floats Prepare derived from the weights: the
