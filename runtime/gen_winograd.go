@@ -481,118 +481,62 @@ func output2Tiles(p func(string, ...any), pair bool) {
 	if pair {
 		name, label = "winoOutput2PairAVX512", "outp"
 	}
-	p("")
-	if pair {
-		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)", name)
-		p("TEXT ·%s(SB), NOSPLIT, $0-112", name)
-	} else {
-		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32)", name)
-		p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
-	}
-	p("\tMOVQ prod+0(FP), SI")
-	p("\tMOVQ xiStride+8(FP), BX")
-	p("\tMOVQ channels+16(FP), CX")
-	p("\tMOVQ dst+24(FP), DI")
-	p("\tMOVQ chanStride+32(FP), DX")
-	p("\tMOVQ rowStride+40(FP), R8")
-	p("\tMOVQ rows+48(FP), R9")
-	p("\tMOVQ colMask+56(FP), AX")
-	p("\tKMOVW AX, K1")
-	p("\tSHRQ $16, AX")
-	p("\tKMOVW AX, K2")
-	p("\tMOVQ flags+64(FP), R10")
-	p("\tMOVQ scale+72(FP), R11")
-	p("\tMOVQ shift+80(FP), R12")
-	if pair {
-		p("\tMOVQ colMask2+88(FP), AX")
-		p("\tKMOVW AX, K5")
-		p("\tSHRQ $16, AX")
-		p("\tKMOVW AX, K6")
-		p("\tMOVQ delta+96(FP), R14")
-		p("\tMOVQ rows2+104(FP), R13")
-	}
-	p("\tTESTQ CX, CX")
-	p("\tJEQ %s_done", label)
-	p("%s_chan:", label)
-	// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
-	p("\tMOVQ SI, AX")
-	for r := 0; r < 4; r++ {
-		m := [4]int{8, 9, 10, 11}
-		for k := 0; k < 4; k++ {
-			p("\tVMOVUPS (AX), Z%d", m[k])
-			p("\tADDQ BX, AX")
-		}
-		outputRows2(p, m, [2]int{2 * r, 2*r + 1})
-	}
-	// Columns: Aᵀ down column c into Z(16+c) (output row 0) and Z(18+c)
-	// (output row 1).
-	for c := 0; c < 2; c++ {
-		outputRows2(p, [4]int{c, 2 + c, 4 + c, 6 + c}, [2]int{16 + c, 18 + c})
-	}
-	epilogue(p, label, 16, 20)
-	// Interleave and store each output row: tile t's two columns at 2t,
-	// 2t+1.
-	p("\tMOVQ DI, AX")
-	for i := 0; i < 2; i++ {
-		a, b := 16+2*i, 16+2*i+1
-		p("\tVUNPCKLPS Z%d, Z%d, Z25", b, a)   // tiles 0,1 | 4,5 | 8,9 | 12,13
-		p("\tVUNPCKHPS Z%d, Z%d, Z26", b, a)   // tiles 2,3 | 6,7 | 10,11 | 14,15
-		p("\tVSHUFF32X4 $0x44, Z26, Z25, Z27") // tiles 0,1 | 4,5 | 2,3 | 6,7
-		p("\tVSHUFF32X4 $0xd8, Z27, Z27, Z27") // tiles 0..7
-		p("\tVSHUFF32X4 $0xee, Z26, Z25, Z28") // tiles 8,9 | 12,13 | 10,11 | 14,15
-		p("\tVSHUFF32X4 $0xd8, Z28, Z28, Z28") // tiles 8..15
-		if pair {
-			if i == 1 {
-				p("\tCMPQ R9, $2")
-				p("\tJLT %s_skipa", label)
+	outputTwoColumns(p, name, label, 2, pair, func() {
+		// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
+		for r := 0; r < 4; r++ {
+			m := [4]int{8, 9, 10, 11}
+			for k := 0; k < 4; k++ {
+				p("\tVMOVUPS (AX), Z%d", m[k])
+				p("\tADDQ BX, AX")
 			}
-			p("\tVMOVUPS Z27, K1, (AX)")
-			p("\tVMOVUPS Z28, K2, 64(AX)")
-			if i == 1 {
-				p("%s_skipa:", label)
-				p("\tCMPQ R13, $2")
-				p("\tJLT %s_next", label)
-			}
-			p("\tVMOVUPS Z27, K5, (AX)(R14*1)")
-			p("\tVMOVUPS Z28, K6, 64(AX)(R14*1)")
-			if i < 1 {
-				p("\tADDQ R8, AX")
-			}
-			continue
+			outputRows2(p, m, [2]int{2 * r, 2*r + 1})
 		}
-		p("\tVMOVUPS Z27, K1, (AX)")
-		p("\tVMOVUPS Z28, K2, 64(AX)")
-		if i < 1 {
-			p("\tCMPQ R9, $2")
-			p("\tJLT %s_next", label)
-			p("\tADDQ R8, AX")
+		// Columns: Aᵀ down column c into Z(16+c) (output row 0) and
+		// Z(18+c) (output row 1).
+		for c := 0; c < 2; c++ {
+			outputRows2(p, [4]int{c, 2 + c, 4 + c, 6 + c}, [2]int{16 + c, 18 + c})
 		}
-	}
-	p("%s_next:", label)
-	p("\tADDQ $128, SI") // the next channel's row of nr products
-	p("\tADDQ DX, DI")
-	p("\tADDQ $4, R11")
-	p("\tADDQ $4, R12")
-	p("\tDECQ CX")
-	p("\tJNZ %s_chan", label)
-	p("%s_done:", label)
-	p("\tVZEROUPPER")
-	p("\tRET")
+	})
 }
 
 func output42(p func(string, ...any)) { output42Tiles(p, false) }
 
 // output42Tiles emits F(4×2, 3×3)'s output transform: 6×4 products a tile,
 // F(2×2)'s Aᵀ along each row, F(4×4)'s down each of the two columns, four
-// output rows of two columns. With pair, the variant whose lanes from n on
-// hold the tiles of the next tile row, as in output2Tiles, their rows2
-// output rows stored delta bytes after where the first row's would
-// continue.
+// output rows of two columns, stored as output2Tiles stores.
 func output42Tiles(p func(string, ...any), pair bool) {
 	name, label := "winoOutput42AVX512", "out42"
 	if pair {
 		name, label = "winoOutput42PairAVX512", "out42p"
 	}
+	outputTwoColumns(p, name, label, 4, pair, func() {
+		// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
+		for r := 0; r < 6; r++ {
+			m := [4]int{12, 13, 14, 15}
+			for k := 0; k < 4; k++ {
+				p("\tVMOVUPS (AX), Z%d", m[k])
+				p("\tADDQ BX, AX")
+			}
+			outputRows2(p, m, [2]int{2 * r, 2*r + 1})
+		}
+		// Columns: Aᵀ down column c into Z(16+c), Z(18+c), Z(20+c),
+		// Z(22+c) (output rows 0 to 3).
+		for c := 0; c < 2; c++ {
+			outputRows(p, [6]int{c, 2 + c, 4 + c, 6 + c, 8 + c, 10 + c}, [4]int{16 + c, 18 + c, 20 + c, 22 + c})
+		}
+	})
+}
+
+// outputTwoColumns emits the output transform of a tiling whose output
+// tiles are two columns wide and rows rows high: transform, run per
+// channel with AX at its products (BX apart), leaves output row i, column
+// c of the 16 tiles in Z(16+2i+c); the epilogue follows, then each output
+// row's two columns are interleaved into 32 consecutive outputs (tile t's
+// at 2t, 2t+1) and stored under colMask, rows output rows (R9) of them.
+// With pair, lanes from n on hold the tiles of the next tile row: their
+// outputs, interleaved after the first row's, are stored delta bytes
+// further on under colMask2, rows2 output rows (R13).
+func outputTwoColumns(p func(string, ...any), name, label string, rows int, pair bool, transform func()) {
 	p("")
 	if pair {
 		p("// func %s(prod *float32, xiStride, channels int, dst *float32, chanStride, rowStride, rows int, colMask uint64, flags int, scale, shift *float32, colMask2 uint64, delta, rows2 int)", name)
@@ -626,26 +570,11 @@ func output42Tiles(p func(string, ...any), pair bool) {
 	p("\tTESTQ CX, CX")
 	p("\tJEQ %s_done", label)
 	p("%s_chan:", label)
-	// Rows of products: Aᵀ along row r into Z(2r), Z(2r+1).
 	p("\tMOVQ SI, AX")
-	for r := 0; r < 6; r++ {
-		m := [4]int{12, 13, 14, 15}
-		for k := 0; k < 4; k++ {
-			p("\tVMOVUPS (AX), Z%d", m[k])
-			p("\tADDQ BX, AX")
-		}
-		outputRows2(p, m, [2]int{2 * r, 2*r + 1})
-	}
-	// Columns: Aᵀ down column c into Z(16+c), Z(18+c), Z(20+c), Z(22+c)
-	// (output rows 0 to 3).
-	for c := 0; c < 2; c++ {
-		outputRows(p, [6]int{c, 2 + c, 4 + c, 6 + c, 8 + c, 10 + c}, [4]int{16 + c, 18 + c, 20 + c, 22 + c})
-	}
-	epilogue(p, label, 16, 24)
-	// Interleave and store each output row: tile t's two columns at 2t,
-	// 2t+1.
+	transform()
+	epilogue(p, label, 16, 16+2*rows)
 	p("\tMOVQ DI, AX")
-	for i := 0; i < 4; i++ {
+	for i := 0; i < rows; i++ {
 		a, b := 16+2*i, 16+2*i+1
 		p("\tVUNPCKLPS Z%d, Z%d, Z25", b, a)   // tiles 0,1 | 4,5 | 8,9 | 12,13
 		p("\tVUNPCKHPS Z%d, Z%d, Z26", b, a)   // tiles 2,3 | 6,7 | 10,11 | 14,15
@@ -670,14 +599,14 @@ func output42Tiles(p func(string, ...any), pair bool) {
 			if i > 0 {
 				p("%s_skipb%d:", label, i)
 			}
-			if i < 3 {
+			if i < rows-1 {
 				p("\tADDQ R8, AX")
 			}
 			continue
 		}
 		p("\tVMOVUPS Z27, K1, (AX)")
 		p("\tVMOVUPS Z28, K2, 64(AX)")
-		if i < 3 {
+		if i < rows-1 {
 			p("\tCMPQ R9, $%d", i+2)
 			p("\tJLT %s_next", label)
 			p("\tADDQ R8, AX")

@@ -2698,14 +2698,15 @@ outp_norelu:
 	VSHUFF32X4 $0xee, Z26, Z25, Z28
 	VSHUFF32X4 $0xd8, Z28, Z28, Z28
 	CMPQ R9, $2
-	JLT outp_skipa
+	JLT outp_skipa1
 	VMOVUPS Z27, K1, (AX)
 	VMOVUPS Z28, K2, 64(AX)
-outp_skipa:
+outp_skipa1:
 	CMPQ R13, $2
-	JLT outp_next
+	JLT outp_skipb1
 	VMOVUPS Z27, K5, (AX)(R14*1)
 	VMOVUPS Z28, K6, 64(AX)(R14*1)
+outp_skipb1:
 outp_next:
 	ADDQ $128, SI
 	ADDQ DX, DI
