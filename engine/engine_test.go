@@ -116,3 +116,76 @@ func TestMemory(t *testing.T) {
 			fmt.Sprintf("%.1f", float64(ws1)/mib), fmt.Sprintf("%.1f", float64(ws8-ws1)/7/mib))
 	}
 }
+
+// TestNewReleasesPackedWeights checks that New moves the convolution
+// weights out of the state dict (shared ones after their last user) and
+// keeps the rest, and that the model, which then reads only its packed
+// copies, computes what a model built from an untouched state dict does.
+func TestNewReleasesPackedWeights(t *testing.T) {
+	const spec = "testdata/reference/tiny_cifar_sk_shared.grc"
+	src, err := os.ReadFile(filepath.Join("..", spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ir.Load(spec, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(m, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := checkpoint.Random(engine.Params(m), 3)
+	em, err := engine.New(p, sd, "random weights")
+	if err != nil {
+		t.Fatal(err)
+	}
+	convWeights := map[string]bool{}
+	shared := 0
+	for _, s := range p.Steps {
+		if s.Kind != plan.Conv {
+			continue
+		}
+		for _, c := range []*plan.Step{s, s.GateConv} {
+			if c == nil {
+				continue
+			}
+			convWeights[c.Conv.Weight.Key] = true
+			if c.Conv.Weight.SharedWith != nil {
+				shared++
+			}
+		}
+	}
+	if shared == 0 {
+		t.Fatalf("%s has no shared convolution weights to test", spec)
+	}
+	for _, prm := range p.Model.Params {
+		tensor := sd.Get(prm.Key)
+		if prm.DType != "float32" {
+			continue
+		}
+		if released := tensor.F32 == nil; released != convWeights[prm.Key] {
+			t.Errorf("%s: released %v, a convolution weight %v", prm.Key, released, convWeights[prm.Key])
+		}
+	}
+	// The same weights again, kept whole, in a second model.
+	ref, err := engine.New(p, checkpoint.Random(engine.Params(m), 3), "random weights")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make([]float32, 2*em.InputLen())
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range in {
+		in[i] = 2*rng.Float32() - 1
+	}
+	got, want := make([]float32, 2*em.NumClasses()), make([]float32, 2*em.NumClasses())
+	if err := em.Forward(in, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Forward(in, want); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Error("outputs differ between two models of the same weights")
+	}
+}

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/grcc/grcc/runtime"
@@ -98,5 +99,70 @@ func checkNoAllocs(t *testing.T, name string, f func()) {
 	f() // the first call may allocate the op's reusable call state
 	if n := testing.AllocsPerRun(50, f); n != 0 {
 		t.Errorf("%s: %v allocations per call, want 0", name, n)
+	}
+}
+
+// TestReleaseWeight checks that a layer computes the same after
+// ReleaseWeight as before it, on every path that packs its weights (so
+// that none reads Weight as it runs), and that a depthwise convolution,
+// which does, keeps it.
+func TestReleaseWeight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	const batch = 2
+	convs := map[string]*runtime.Conv2D{
+		"im2col": {InC: 16, InH: 14, InW: 14, OutC: 16, OutH: 14, OutW: 14,
+			KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 4, Relu: true},
+		"im2row": {InC: 16, InH: 7, InW: 7, OutC: 32, OutH: 7, OutW: 7,
+			KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 1, Im2Row: true},
+		"direct": {InC: 16, InH: 14, InW: 14, OutC: 32, OutH: 14, OutW: 14,
+			KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 2, Direct: true},
+		"pointwise": {InC: 16, InH: 14, InW: 14, OutC: 32, OutH: 14, OutW: 14,
+			KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1},
+		"depthwise": {InC: 16, InH: 14, InW: 14, OutC: 16, OutH: 7, OutW: 7,
+			KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 16},
+	}
+	for name, c := range convs {
+		c.Weight = randSlice(rng, c.OutC*c.InC/c.Groups*c.KH*c.KW)
+		c.Scale, c.Shift = randSlice(rng, c.OutC), randSlice(rng, c.OutC)
+		if c.ReleaseWeight() {
+			t.Errorf("%s: released its weight before Prepare", name)
+		}
+		if err := c.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		in := randSlice(rng, batch*c.InC*c.InH*c.InW)
+		want := make([]float32, batch*c.OutC*c.OutH*c.OutW)
+		scratch := make([]float32, c.ScratchLen(batch))
+		c.Forward(batch, in, want, scratch)
+		released := c.ReleaseWeight()
+		if released != (name != "depthwise") || released != (c.Weight == nil) {
+			t.Errorf("%s: ReleaseWeight = %v, Weight nil: %v", name, released, c.Weight == nil)
+		}
+		got := make([]float32, len(want))
+		c.Forward(batch, in, got, scratch)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: Forward after ReleaseWeight differs", name)
+		}
+		if err := c.Prepare(); err == nil && released {
+			t.Errorf("%s: Prepare after ReleaseWeight succeeded", name)
+		}
+	}
+	w := &runtime.Winograd{InC: 16, InH: 14, InW: 14, OutC: 16, OutH: 14, OutW: 14, PH: 1, PW: 1, TileH: 4, TileW: 2}
+	w.Weight = randSlice(rng, 16*16*9)
+	w.Scale, w.Shift = randSlice(rng, 16), randSlice(rng, 16)
+	if err := w.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	in := randSlice(rng, batch*16*14*14)
+	want := make([]float32, batch*16*14*14)
+	scratch := make([]float32, w.ScratchLen(batch))
+	w.Forward(batch, in, want, scratch)
+	if !w.ReleaseWeight() || w.Weight != nil {
+		t.Fatal("Winograd: ReleaseWeight kept the weight")
+	}
+	got := make([]float32, len(want))
+	w.Forward(batch, in, got, scratch)
+	if !slices.Equal(got, want) {
+		t.Error("Winograd: Forward after ReleaseWeight differs")
 	}
 }

@@ -1176,3 +1176,17 @@ func scaleShift(dst, src []float32, s, t float32, relu bool) {
 // PackedLen is the number of floats of the packed copy of the weights that
 // Prepare made (none for depthwise convolutions), for memory accounting.
 func (c *Conv2D) PackedLen() int { return len(c.wp) }
+
+// ReleaseWeight drops the layer's reference to Weight once Prepare has
+// packed it, since Forward then reads only the packed copy: the
+// checkpoint's tensor can be freed while a model loads, instead of living
+// beside its packed copy for as long as the model does. It reports whether
+// it released anything: a depthwise convolution reads Weight as it runs and
+// keeps it. Prepare cannot run again after a release.
+func (c *Conv2D) ReleaseWeight() bool {
+	if !c.ready || c.plan.path == pathDepthwise {
+		return false
+	}
+	c.Weight = nil
+	return true
+}

@@ -915,3 +915,13 @@ func (c *Winograd) outputTile(y *[16]float32, m *[winoPoints]float32) {
 // transformed weights, 36/9 = 4 times the size of Weight with 4×4 tiles,
 // 16/9 with 2×2 and 24/9 with 4×2.
 func (c *Winograd) PackedLen() int { return len(c.u) }
+
+// ReleaseWeight drops the layer's reference to Weight once Prepare has
+// transformed it (see Conv2D.ReleaseWeight) and reports whether it did.
+func (c *Winograd) ReleaseWeight() bool {
+	if !c.ready {
+		return false
+	}
+	c.Weight = nil
+	return true
+}

@@ -289,6 +289,9 @@ func (e *emitter) loaders(f *jen.File) {
 	)
 	f.Comment("LoadStateDict checks sd against Params (every key, dtype and shape; shared")
 	f.Comment("entries equal), keeps its tensors (shared ones once) and prepares the kernels.")
+	f.Comment("It moves the convolution weights out of sd as it packs them (their entries")
+	f.Comment("are released), so that loading takes little more memory than the model:")
+	f.Comment("a state dict serves one LoadStateDict.")
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("LoadStateDict").Params(
 		jen.Id("sd").Op("*").Qual(checkpointPkg, "StateDict"), jen.Id("name").String()).Error().Block(
 		jen.If(jen.Err().Op(":=").Qual(checkpointPkg, "Validate").Call(jen.Id("name"), jen.Id("sd"), jen.Id("Params"), jen.Id("unusedKeys")),
@@ -306,7 +309,7 @@ func (e *emitter) loaders(f *jen.File) {
 				),
 			),
 		),
-		jen.If(jen.Err().Op(":=").Id("m").Dot("bind").Call(), jen.Err().Op("!=").Nil()).Block(
+		jen.If(jen.Err().Op(":=").Id("m").Dot("bind").Call(jen.Id("sd")), jen.Err().Op("!=").Nil()).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit("%s: %w"), jen.Id("name"), jen.Err())),
 		),
 		jen.Id("m").Dot("loaded").Op("=").True(),
@@ -326,6 +329,19 @@ func (e *emitter) loaders(f *jen.File) {
 //	m.conv1.Scale, m.conv1.Shift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 func (e *emitter) bind(f *jen.File) {
 	body := []jen.Code{jen.Id("t").Op(":=").Id("m").Dot("tensors")}
+	// The last convolution to read each weight tensor releases it.
+	owner := func(p *ir.Param) *ir.Param {
+		if p.SharedWith != nil {
+			return p.SharedWith
+		}
+		return p
+	}
+	lastUse := map[*ir.Param]*plan.Step{}
+	for _, s := range e.order {
+		if s.Kind == plan.Conv {
+			lastUse[owner(s.Conv.Weight)] = s
+		}
+	}
 	for _, s := range e.order {
 		field := jen.Id("m").Dot(e.fields[s])
 		name := e.fields[s]
@@ -368,13 +384,34 @@ func (e *emitter) bind(f *jen.File) {
 		}
 		if s.Kind == plan.Conv {
 			body = append(body, jen.If(jen.Err().Op(":=").Add(target()).Dot("Prepare").Call(), jen.Err().Op("!=").Nil()).Block(
-				jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(s.Name+": %w"), jen.Err()))))
+				jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(s.Name+": %w"), jen.Err()))),
+				target().Dot("ReleaseWeight").Call())
+			if w := owner(s.Conv.Weight); lastUse[w] == s {
+				body = append(body, jen.Id("m").Dot("release").Call(jen.Id("sd"), jen.Lit(e.index[w])))
+			}
 		}
 	}
 	body = append(body, jen.Return(jen.Nil()))
 	f.Comment("bind points the kernels at the loaded tensors and folds BatchNorms into")
-	f.Comment("per-channel scales and shifts.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("bind").Params().Error().Block(body...)
+	f.Comment("per-channel scales and shifts. Once the last convolution reading a weight")
+	f.Comment("has packed it, the tensor is released.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("bind").Params(
+		jen.Id("sd").Op("*").Qual(checkpointPkg, "StateDict")).Error().Block(body...)
+
+	f.Comment("release lets go of tensor i, which every convolution reading it has packed:")
+	f.Comment("the model's and sd's references to it and to the entries sharing it, so")
+	f.Comment("that its memory serves the packed weights still to come.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("release").Params(
+		jen.Id("sd").Op("*").Qual(checkpointPkg, "StateDict"), jen.Id("i").Int()).Block(
+		jen.Id("n").Op(":=").Len(jen.Id("m").Dot("tensors").Index(jen.Id("i"))),
+		jen.For(jen.List(jen.Id("j"), jen.Id("p")).Op(":=").Range().Id("Params")).Block(
+			jen.If(jen.Id("j").Op("==").Id("i").Op("||").Id("p").Dot("SharedWith").Op("==").Id("Params").Index(jen.Id("i")).Dot("Key")).Block(
+				jen.Id("m").Dot("tensors").Index(jen.Id("j")).Op("=").Nil(),
+				jen.Id("sd").Dot("Release").Call(jen.Id("p").Dot("Key")),
+			),
+		),
+		jen.Qual(runtimePkg, "Reclaim").Call(jen.Id("n")),
+	)
 }
 
 // workspace emits the workspace type, SetMaxWorkspaces and fit, which sizes

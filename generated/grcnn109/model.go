@@ -3869,6 +3869,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -3884,7 +3887,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -3898,8 +3901,9 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv1.Weight = t[0]
@@ -3907,17 +3911,23 @@ func (m *Model) bind() error {
 	if err := m.conv1.Prepare(); err != nil {
 		return fmt.Errorf("conv1: %w", err)
 	}
+	m.conv1.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.conv2.Weight = t[6]
 	if err := m.conv2.Prepare(); err != nil {
 		return fmt.Errorf("conv2: %w", err)
 	}
+	m.conv2.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.layer1_conv_f.Weight = t[12]
 	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
+	m.layer1_conv_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
@@ -3925,6 +3935,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
+	m.layer1_conv_g_f.ReleaseWeight()
+	m.release(sd, 18)
 
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
@@ -3932,23 +3944,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
+	m.layer1_iter_1_2.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.layer1_iter_1_5.Weight = t[32]
 	m.layer1_iter_1_5.Scale, m.layer1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5: %w", err)
 	}
+	m.layer1_iter_1_5.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.layer1_conv_g_r.Weight = t[20]
 	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r.ReleaseWeight()
 
 	m.layer1_iter_1_8.Weight = t[38]
 	if err := m.layer1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
 	}
+	m.layer1_iter_1_8.ReleaseWeight()
+	m.release(sd, 38)
 
 	m.layer1_iter_2_2.Weight = t[49]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
@@ -3956,23 +3975,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
+	m.layer1_iter_2_2.ReleaseWeight()
+	m.release(sd, 49)
 
 	m.layer1_iter_2_5.Weight = t[55]
 	m.layer1_iter_2_5.Scale, m.layer1_iter_2_5.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
 	if err := m.layer1_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.5: %w", err)
 	}
+	m.layer1_iter_2_5.ReleaseWeight()
+	m.release(sd, 55)
 
 	m.layer1_conv_g_r_2.Weight = t[20]
 	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
 	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_2.ReleaseWeight()
 
 	m.layer1_iter_2_8.Weight = t[61]
 	if err := m.layer1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.8: %w", err)
 	}
+	m.layer1_iter_2_8.ReleaseWeight()
+	m.release(sd, 61)
 
 	m.layer1_iter_3_2.Weight = t[72]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
@@ -3980,23 +4006,31 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
+	m.layer1_iter_3_2.ReleaseWeight()
+	m.release(sd, 72)
 
 	m.layer1_iter_3_5.Weight = t[78]
 	m.layer1_iter_3_5.Scale, m.layer1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
 	if err := m.layer1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5: %w", err)
 	}
+	m.layer1_iter_3_5.ReleaseWeight()
+	m.release(sd, 78)
 
 	m.layer1_conv_g_r_3.Weight = t[20]
 	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
 	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.layer1_iter_3_8.Weight = t[84]
 	if err := m.layer1_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.8: %w", err)
 	}
+	m.layer1_iter_3_8.ReleaseWeight()
+	m.release(sd, 84)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
 
@@ -4004,6 +4038,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
+	m.layer1_d_conv.ReleaseWeight()
+	m.release(sd, 95)
 
 	m.layer1_d_conv_1.Weight = t[101]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
@@ -4011,22 +4047,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
+	m.layer1_d_conv_1.ReleaseWeight()
+	m.release(sd, 101)
 
 	m.layer1_d_conv_3.Weight = t[107]
 	if err := m.layer1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3: %w", err)
 	}
+	m.layer1_d_conv_3.ReleaseWeight()
+	m.release(sd, 107)
 
 	m.layer1_d_conv_1e.Weight = t[108]
 	if err := m.layer1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
+	m.layer1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 108)
 
 	m.layer2_conv_f.Weight = t[114]
 	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[109], t[110], t[111], t[112], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
+	m.layer2_conv_f.ReleaseWeight()
+	m.release(sd, 114)
 
 	m.layer2_conv_g_f.Weight = t[120]
 	m.layer2_conv_g_f.Shift = t[121]
@@ -4034,6 +4078,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
+	m.layer2_conv_g_f.ReleaseWeight()
+	m.release(sd, 120)
 
 	m.layer2_iter_1_2.Weight = t[128]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
@@ -4041,23 +4087,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
+	m.layer2_iter_1_2.ReleaseWeight()
+	m.release(sd, 128)
 
 	m.layer2_iter_1_5.Weight = t[134]
 	m.layer2_iter_1_5.Scale, m.layer2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
 	if err := m.layer2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5: %w", err)
 	}
+	m.layer2_iter_1_5.ReleaseWeight()
+	m.release(sd, 134)
 
 	m.layer2_conv_g_r.Weight = t[122]
 	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r.ReleaseWeight()
 
 	m.layer2_iter_1_8.Weight = t[140]
 	if err := m.layer2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
 	}
+	m.layer2_iter_1_8.ReleaseWeight()
+	m.release(sd, 140)
 
 	m.layer2_iter_2_2.Weight = t[151]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[152], t[153], t[154], t[155], 1e-05)
@@ -4065,23 +4118,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
+	m.layer2_iter_2_2.ReleaseWeight()
+	m.release(sd, 151)
 
 	m.layer2_iter_2_5.Weight = t[157]
 	m.layer2_iter_2_5.Scale, m.layer2_iter_2_5.Shift = runtime.BatchNormScaleShift(t[158], t[159], t[160], t[161], 1e-05)
 	if err := m.layer2_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5: %w", err)
 	}
+	m.layer2_iter_2_5.ReleaseWeight()
+	m.release(sd, 157)
 
 	m.layer2_conv_g_r_2.Weight = t[122]
 	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
 	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_2.ReleaseWeight()
 
 	m.layer2_iter_2_8.Weight = t[163]
 	if err := m.layer2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.8: %w", err)
 	}
+	m.layer2_iter_2_8.ReleaseWeight()
+	m.release(sd, 163)
 
 	m.layer2_iter_3_2.Weight = t[174]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
@@ -4089,23 +4149,31 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
+	m.layer2_iter_3_2.ReleaseWeight()
+	m.release(sd, 174)
 
 	m.layer2_iter_3_5.Weight = t[180]
 	m.layer2_iter_3_5.Scale, m.layer2_iter_3_5.Shift = runtime.BatchNormScaleShift(t[181], t[182], t[183], t[184], 1e-05)
 	if err := m.layer2_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5: %w", err)
 	}
+	m.layer2_iter_3_5.ReleaseWeight()
+	m.release(sd, 180)
 
 	m.layer2_conv_g_r_3.Weight = t[122]
 	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
 	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 122)
 
 	m.layer2_iter_3_8.Weight = t[186]
 	if err := m.layer2_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.8: %w", err)
 	}
+	m.layer2_iter_3_8.ReleaseWeight()
+	m.release(sd, 186)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
 
@@ -4113,6 +4181,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
+	m.layer2_d_conv.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.layer2_d_conv_1.Weight = t[203]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
@@ -4120,22 +4190,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
+	m.layer2_d_conv_1.ReleaseWeight()
+	m.release(sd, 203)
 
 	m.layer2_d_conv_3.Weight = t[209]
 	if err := m.layer2_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3: %w", err)
 	}
+	m.layer2_d_conv_3.ReleaseWeight()
+	m.release(sd, 209)
 
 	m.layer2_d_conv_1e.Weight = t[210]
 	if err := m.layer2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
+	m.layer2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 210)
 
 	m.layer3_conv_f.Weight = t[216]
 	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
+	m.layer3_conv_f.ReleaseWeight()
+	m.release(sd, 216)
 
 	m.layer3_conv_g_f.Weight = t[222]
 	m.layer3_conv_g_f.Shift = t[223]
@@ -4143,6 +4221,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
+	m.layer3_conv_g_f.ReleaseWeight()
+	m.release(sd, 222)
 
 	m.layer3_iter_1_2.Weight = t[230]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
@@ -4150,23 +4230,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
+	m.layer3_iter_1_2.ReleaseWeight()
+	m.release(sd, 230)
 
 	m.layer3_iter_1_5.Weight = t[236]
 	m.layer3_iter_1_5.Scale, m.layer3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 	if err := m.layer3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5: %w", err)
 	}
+	m.layer3_iter_1_5.ReleaseWeight()
+	m.release(sd, 236)
 
 	m.layer3_conv_g_r.Weight = t[224]
 	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r.ReleaseWeight()
 
 	m.layer3_iter_1_8.Weight = t[242]
 	if err := m.layer3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
 	}
+	m.layer3_iter_1_8.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.layer3_iter_2_2.Weight = t[253]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[254], t[255], t[256], t[257], 1e-05)
@@ -4174,23 +4261,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
+	m.layer3_iter_2_2.ReleaseWeight()
+	m.release(sd, 253)
 
 	m.layer3_iter_2_5.Weight = t[259]
 	m.layer3_iter_2_5.Scale, m.layer3_iter_2_5.Shift = runtime.BatchNormScaleShift(t[260], t[261], t[262], t[263], 1e-05)
 	if err := m.layer3_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5: %w", err)
 	}
+	m.layer3_iter_2_5.ReleaseWeight()
+	m.release(sd, 259)
 
 	m.layer3_conv_g_r_2.Weight = t[224]
 	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
 	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_2.ReleaseWeight()
 
 	m.layer3_iter_2_8.Weight = t[265]
 	if err := m.layer3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
 	}
+	m.layer3_iter_2_8.ReleaseWeight()
+	m.release(sd, 265)
 
 	m.layer3_iter_3_2.Weight = t[276]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[277], t[278], t[279], t[280], 1e-05)
@@ -4198,23 +4292,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
+	m.layer3_iter_3_2.ReleaseWeight()
+	m.release(sd, 276)
 
 	m.layer3_iter_3_5.Weight = t[282]
 	m.layer3_iter_3_5.Scale, m.layer3_iter_3_5.Shift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
 	if err := m.layer3_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.5: %w", err)
 	}
+	m.layer3_iter_3_5.ReleaseWeight()
+	m.release(sd, 282)
 
 	m.layer3_conv_g_r_3.Weight = t[224]
 	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
 	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_3.ReleaseWeight()
 
 	m.layer3_iter_3_8.Weight = t[288]
 	if err := m.layer3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.8: %w", err)
 	}
+	m.layer3_iter_3_8.ReleaseWeight()
+	m.release(sd, 288)
 
 	m.layer3_iter_4_2.Weight = t[299]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
@@ -4222,23 +4323,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
+	m.layer3_iter_4_2.ReleaseWeight()
+	m.release(sd, 299)
 
 	m.layer3_iter_4_5.Weight = t[305]
 	m.layer3_iter_4_5.Scale, m.layer3_iter_4_5.Shift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	if err := m.layer3_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5: %w", err)
 	}
+	m.layer3_iter_4_5.ReleaseWeight()
+	m.release(sd, 305)
 
 	m.layer3_conv_g_r_4.Weight = t[224]
 	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
 	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_4.ReleaseWeight()
 
 	m.layer3_iter_4_8.Weight = t[311]
 	if err := m.layer3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.8: %w", err)
 	}
+	m.layer3_iter_4_8.ReleaseWeight()
+	m.release(sd, 311)
 
 	m.layer3_iter_5_2.Weight = t[322]
 	m.layer3_iter_5_2.Scale, m.layer3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[323], t[324], t[325], t[326], 1e-05)
@@ -4246,23 +4354,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.2: %w", err)
 	}
+	m.layer3_iter_5_2.ReleaseWeight()
+	m.release(sd, 322)
 
 	m.layer3_iter_5_5.Weight = t[328]
 	m.layer3_iter_5_5.Scale, m.layer3_iter_5_5.Shift = runtime.BatchNormScaleShift(t[329], t[330], t[331], t[332], 1e-05)
 	if err := m.layer3_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.5: %w", err)
 	}
+	m.layer3_iter_5_5.ReleaseWeight()
+	m.release(sd, 328)
 
 	m.layer3_conv_g_r_5.Weight = t[224]
 	m.layer3_conv_g_r_5.InScale, m.layer3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
 	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_5.ReleaseWeight()
 
 	m.layer3_iter_5_8.Weight = t[334]
 	if err := m.layer3_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.8: %w", err)
 	}
+	m.layer3_iter_5_8.ReleaseWeight()
+	m.release(sd, 334)
 
 	m.layer3_iter_6_2.Weight = t[345]
 	m.layer3_iter_6_2.Scale, m.layer3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[346], t[347], t[348], t[349], 1e-05)
@@ -4270,23 +4385,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.2: %w", err)
 	}
+	m.layer3_iter_6_2.ReleaseWeight()
+	m.release(sd, 345)
 
 	m.layer3_iter_6_5.Weight = t[351]
 	m.layer3_iter_6_5.Scale, m.layer3_iter_6_5.Shift = runtime.BatchNormScaleShift(t[352], t[353], t[354], t[355], 1e-05)
 	if err := m.layer3_iter_6_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.5: %w", err)
 	}
+	m.layer3_iter_6_5.ReleaseWeight()
+	m.release(sd, 351)
 
 	m.layer3_conv_g_r_6.Weight = t[224]
 	m.layer3_conv_g_r_6.InScale, m.layer3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
 	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_6.ReleaseWeight()
 
 	m.layer3_iter_6_8.Weight = t[357]
 	if err := m.layer3_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.8: %w", err)
 	}
+	m.layer3_iter_6_8.ReleaseWeight()
+	m.release(sd, 357)
 
 	m.layer3_iter_7_2.Weight = t[368]
 	m.layer3_iter_7_2.Scale, m.layer3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[369], t[370], t[371], t[372], 1e-05)
@@ -4294,23 +4416,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.2: %w", err)
 	}
+	m.layer3_iter_7_2.ReleaseWeight()
+	m.release(sd, 368)
 
 	m.layer3_iter_7_5.Weight = t[374]
 	m.layer3_iter_7_5.Scale, m.layer3_iter_7_5.Shift = runtime.BatchNormScaleShift(t[375], t[376], t[377], t[378], 1e-05)
 	if err := m.layer3_iter_7_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.5: %w", err)
 	}
+	m.layer3_iter_7_5.ReleaseWeight()
+	m.release(sd, 374)
 
 	m.layer3_conv_g_r_7.Weight = t[224]
 	m.layer3_conv_g_r_7.InScale, m.layer3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
 	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_7.ReleaseWeight()
 
 	m.layer3_iter_7_8.Weight = t[380]
 	if err := m.layer3_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.8: %w", err)
 	}
+	m.layer3_iter_7_8.ReleaseWeight()
+	m.release(sd, 380)
 
 	m.layer3_iter_8_2.Weight = t[391]
 	m.layer3_iter_8_2.Scale, m.layer3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[392], t[393], t[394], t[395], 1e-05)
@@ -4318,23 +4447,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.2: %w", err)
 	}
+	m.layer3_iter_8_2.ReleaseWeight()
+	m.release(sd, 391)
 
 	m.layer3_iter_8_5.Weight = t[397]
 	m.layer3_iter_8_5.Scale, m.layer3_iter_8_5.Shift = runtime.BatchNormScaleShift(t[398], t[399], t[400], t[401], 1e-05)
 	if err := m.layer3_iter_8_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.5: %w", err)
 	}
+	m.layer3_iter_8_5.ReleaseWeight()
+	m.release(sd, 397)
 
 	m.layer3_conv_g_r_8.Weight = t[224]
 	m.layer3_conv_g_r_8.InScale, m.layer3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[404], t[405], t[406], t[407], 1e-05)
 	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_8.ReleaseWeight()
 
 	m.layer3_iter_8_8.Weight = t[403]
 	if err := m.layer3_iter_8_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.8: %w", err)
 	}
+	m.layer3_iter_8_8.ReleaseWeight()
+	m.release(sd, 403)
 
 	m.layer3_iter_9_2.Weight = t[414]
 	m.layer3_iter_9_2.Scale, m.layer3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[415], t[416], t[417], t[418], 1e-05)
@@ -4342,23 +4478,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.2: %w", err)
 	}
+	m.layer3_iter_9_2.ReleaseWeight()
+	m.release(sd, 414)
 
 	m.layer3_iter_9_5.Weight = t[420]
 	m.layer3_iter_9_5.Scale, m.layer3_iter_9_5.Shift = runtime.BatchNormScaleShift(t[421], t[422], t[423], t[424], 1e-05)
 	if err := m.layer3_iter_9_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.5: %w", err)
 	}
+	m.layer3_iter_9_5.ReleaseWeight()
+	m.release(sd, 420)
 
 	m.layer3_conv_g_r_9.Weight = t[224]
 	m.layer3_conv_g_r_9.InScale, m.layer3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[427], t[428], t[429], t[430], 1e-05)
 	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_9.ReleaseWeight()
 
 	m.layer3_iter_9_8.Weight = t[426]
 	if err := m.layer3_iter_9_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.8: %w", err)
 	}
+	m.layer3_iter_9_8.ReleaseWeight()
+	m.release(sd, 426)
 
 	m.layer3_iter_10_2.Weight = t[437]
 	m.layer3_iter_10_2.Scale, m.layer3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[438], t[439], t[440], t[441], 1e-05)
@@ -4366,23 +4509,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.2: %w", err)
 	}
+	m.layer3_iter_10_2.ReleaseWeight()
+	m.release(sd, 437)
 
 	m.layer3_iter_10_5.Weight = t[443]
 	m.layer3_iter_10_5.Scale, m.layer3_iter_10_5.Shift = runtime.BatchNormScaleShift(t[444], t[445], t[446], t[447], 1e-05)
 	if err := m.layer3_iter_10_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.5: %w", err)
 	}
+	m.layer3_iter_10_5.ReleaseWeight()
+	m.release(sd, 443)
 
 	m.layer3_conv_g_r_10.Weight = t[224]
 	m.layer3_conv_g_r_10.InScale, m.layer3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
 	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_10.ReleaseWeight()
 
 	m.layer3_iter_10_8.Weight = t[449]
 	if err := m.layer3_iter_10_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.8: %w", err)
 	}
+	m.layer3_iter_10_8.ReleaseWeight()
+	m.release(sd, 449)
 
 	m.layer3_iter_11_2.Weight = t[460]
 	m.layer3_iter_11_2.Scale, m.layer3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[461], t[462], t[463], t[464], 1e-05)
@@ -4390,23 +4540,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.2: %w", err)
 	}
+	m.layer3_iter_11_2.ReleaseWeight()
+	m.release(sd, 460)
 
 	m.layer3_iter_11_5.Weight = t[466]
 	m.layer3_iter_11_5.Scale, m.layer3_iter_11_5.Shift = runtime.BatchNormScaleShift(t[467], t[468], t[469], t[470], 1e-05)
 	if err := m.layer3_iter_11_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.5: %w", err)
 	}
+	m.layer3_iter_11_5.ReleaseWeight()
+	m.release(sd, 466)
 
 	m.layer3_conv_g_r_11.Weight = t[224]
 	m.layer3_conv_g_r_11.InScale, m.layer3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[473], t[474], t[475], t[476], 1e-05)
 	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_11.ReleaseWeight()
 
 	m.layer3_iter_11_8.Weight = t[472]
 	if err := m.layer3_iter_11_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.8: %w", err)
 	}
+	m.layer3_iter_11_8.ReleaseWeight()
+	m.release(sd, 472)
 
 	m.layer3_iter_12_2.Weight = t[483]
 	m.layer3_iter_12_2.Scale, m.layer3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[484], t[485], t[486], t[487], 1e-05)
@@ -4414,23 +4571,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.2: %w", err)
 	}
+	m.layer3_iter_12_2.ReleaseWeight()
+	m.release(sd, 483)
 
 	m.layer3_iter_12_5.Weight = t[489]
 	m.layer3_iter_12_5.Scale, m.layer3_iter_12_5.Shift = runtime.BatchNormScaleShift(t[490], t[491], t[492], t[493], 1e-05)
 	if err := m.layer3_iter_12_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.5: %w", err)
 	}
+	m.layer3_iter_12_5.ReleaseWeight()
+	m.release(sd, 489)
 
 	m.layer3_conv_g_r_12.Weight = t[224]
 	m.layer3_conv_g_r_12.InScale, m.layer3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[496], t[497], t[498], t[499], 1e-05)
 	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_12.ReleaseWeight()
 
 	m.layer3_iter_12_8.Weight = t[495]
 	if err := m.layer3_iter_12_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.8: %w", err)
 	}
+	m.layer3_iter_12_8.ReleaseWeight()
+	m.release(sd, 495)
 
 	m.layer3_iter_13_2.Weight = t[506]
 	m.layer3_iter_13_2.Scale, m.layer3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[507], t[508], t[509], t[510], 1e-05)
@@ -4438,23 +4602,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.2: %w", err)
 	}
+	m.layer3_iter_13_2.ReleaseWeight()
+	m.release(sd, 506)
 
 	m.layer3_iter_13_5.Weight = t[512]
 	m.layer3_iter_13_5.Scale, m.layer3_iter_13_5.Shift = runtime.BatchNormScaleShift(t[513], t[514], t[515], t[516], 1e-05)
 	if err := m.layer3_iter_13_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.5: %w", err)
 	}
+	m.layer3_iter_13_5.ReleaseWeight()
+	m.release(sd, 512)
 
 	m.layer3_conv_g_r_13.Weight = t[224]
 	m.layer3_conv_g_r_13.InScale, m.layer3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[519], t[520], t[521], t[522], 1e-05)
 	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_13.ReleaseWeight()
 
 	m.layer3_iter_13_8.Weight = t[518]
 	if err := m.layer3_iter_13_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.8: %w", err)
 	}
+	m.layer3_iter_13_8.ReleaseWeight()
+	m.release(sd, 518)
 
 	m.layer3_iter_14_2.Weight = t[529]
 	m.layer3_iter_14_2.Scale, m.layer3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[530], t[531], t[532], t[533], 1e-05)
@@ -4462,23 +4633,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.2: %w", err)
 	}
+	m.layer3_iter_14_2.ReleaseWeight()
+	m.release(sd, 529)
 
 	m.layer3_iter_14_5.Weight = t[535]
 	m.layer3_iter_14_5.Scale, m.layer3_iter_14_5.Shift = runtime.BatchNormScaleShift(t[536], t[537], t[538], t[539], 1e-05)
 	if err := m.layer3_iter_14_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.5: %w", err)
 	}
+	m.layer3_iter_14_5.ReleaseWeight()
+	m.release(sd, 535)
 
 	m.layer3_conv_g_r_14.Weight = t[224]
 	m.layer3_conv_g_r_14.InScale, m.layer3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[542], t[543], t[544], t[545], 1e-05)
 	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_14.ReleaseWeight()
 
 	m.layer3_iter_14_8.Weight = t[541]
 	if err := m.layer3_iter_14_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.8: %w", err)
 	}
+	m.layer3_iter_14_8.ReleaseWeight()
+	m.release(sd, 541)
 
 	m.layer3_iter_15_2.Weight = t[552]
 	m.layer3_iter_15_2.Scale, m.layer3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[553], t[554], t[555], t[556], 1e-05)
@@ -4486,23 +4664,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.2: %w", err)
 	}
+	m.layer3_iter_15_2.ReleaseWeight()
+	m.release(sd, 552)
 
 	m.layer3_iter_15_5.Weight = t[558]
 	m.layer3_iter_15_5.Scale, m.layer3_iter_15_5.Shift = runtime.BatchNormScaleShift(t[559], t[560], t[561], t[562], 1e-05)
 	if err := m.layer3_iter_15_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.5: %w", err)
 	}
+	m.layer3_iter_15_5.ReleaseWeight()
+	m.release(sd, 558)
 
 	m.layer3_conv_g_r_15.Weight = t[224]
 	m.layer3_conv_g_r_15.InScale, m.layer3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
 	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_15.ReleaseWeight()
 
 	m.layer3_iter_15_8.Weight = t[564]
 	if err := m.layer3_iter_15_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.8: %w", err)
 	}
+	m.layer3_iter_15_8.ReleaseWeight()
+	m.release(sd, 564)
 
 	m.layer3_iter_16_2.Weight = t[575]
 	m.layer3_iter_16_2.Scale, m.layer3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[576], t[577], t[578], t[579], 1e-05)
@@ -4510,23 +4695,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.2: %w", err)
 	}
+	m.layer3_iter_16_2.ReleaseWeight()
+	m.release(sd, 575)
 
 	m.layer3_iter_16_5.Weight = t[581]
 	m.layer3_iter_16_5.Scale, m.layer3_iter_16_5.Shift = runtime.BatchNormScaleShift(t[582], t[583], t[584], t[585], 1e-05)
 	if err := m.layer3_iter_16_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.5: %w", err)
 	}
+	m.layer3_iter_16_5.ReleaseWeight()
+	m.release(sd, 581)
 
 	m.layer3_conv_g_r_16.Weight = t[224]
 	m.layer3_conv_g_r_16.InScale, m.layer3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
 	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_16.ReleaseWeight()
 
 	m.layer3_iter_16_8.Weight = t[587]
 	if err := m.layer3_iter_16_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.8: %w", err)
 	}
+	m.layer3_iter_16_8.ReleaseWeight()
+	m.release(sd, 587)
 
 	m.layer3_iter_17_2.Weight = t[598]
 	m.layer3_iter_17_2.Scale, m.layer3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[599], t[600], t[601], t[602], 1e-05)
@@ -4534,23 +4726,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.2: %w", err)
 	}
+	m.layer3_iter_17_2.ReleaseWeight()
+	m.release(sd, 598)
 
 	m.layer3_iter_17_5.Weight = t[604]
 	m.layer3_iter_17_5.Scale, m.layer3_iter_17_5.Shift = runtime.BatchNormScaleShift(t[605], t[606], t[607], t[608], 1e-05)
 	if err := m.layer3_iter_17_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.5: %w", err)
 	}
+	m.layer3_iter_17_5.ReleaseWeight()
+	m.release(sd, 604)
 
 	m.layer3_conv_g_r_17.Weight = t[224]
 	m.layer3_conv_g_r_17.InScale, m.layer3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[611], t[612], t[613], t[614], 1e-05)
 	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_17.ReleaseWeight()
 
 	m.layer3_iter_17_8.Weight = t[610]
 	if err := m.layer3_iter_17_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.8: %w", err)
 	}
+	m.layer3_iter_17_8.ReleaseWeight()
+	m.release(sd, 610)
 
 	m.layer3_iter_18_2.Weight = t[621]
 	m.layer3_iter_18_2.Scale, m.layer3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[622], t[623], t[624], t[625], 1e-05)
@@ -4558,23 +4757,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.2: %w", err)
 	}
+	m.layer3_iter_18_2.ReleaseWeight()
+	m.release(sd, 621)
 
 	m.layer3_iter_18_5.Weight = t[627]
 	m.layer3_iter_18_5.Scale, m.layer3_iter_18_5.Shift = runtime.BatchNormScaleShift(t[628], t[629], t[630], t[631], 1e-05)
 	if err := m.layer3_iter_18_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.5: %w", err)
 	}
+	m.layer3_iter_18_5.ReleaseWeight()
+	m.release(sd, 627)
 
 	m.layer3_conv_g_r_18.Weight = t[224]
 	m.layer3_conv_g_r_18.InScale, m.layer3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[634], t[635], t[636], t[637], 1e-05)
 	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_18.ReleaseWeight()
 
 	m.layer3_iter_18_8.Weight = t[633]
 	if err := m.layer3_iter_18_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.8: %w", err)
 	}
+	m.layer3_iter_18_8.ReleaseWeight()
+	m.release(sd, 633)
 
 	m.layer3_iter_19_2.Weight = t[644]
 	m.layer3_iter_19_2.Scale, m.layer3_iter_19_2.Shift = runtime.BatchNormScaleShift(t[645], t[646], t[647], t[648], 1e-05)
@@ -4582,23 +4788,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_19_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.2: %w", err)
 	}
+	m.layer3_iter_19_2.ReleaseWeight()
+	m.release(sd, 644)
 
 	m.layer3_iter_19_5.Weight = t[650]
 	m.layer3_iter_19_5.Scale, m.layer3_iter_19_5.Shift = runtime.BatchNormScaleShift(t[651], t[652], t[653], t[654], 1e-05)
 	if err := m.layer3_iter_19_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.5: %w", err)
 	}
+	m.layer3_iter_19_5.ReleaseWeight()
+	m.release(sd, 650)
 
 	m.layer3_conv_g_r_19.Weight = t[224]
 	m.layer3_conv_g_r_19.InScale, m.layer3_conv_g_r_19.InShift = runtime.BatchNormScaleShift(t[657], t[658], t[659], t[660], 1e-05)
 	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_19.ReleaseWeight()
 
 	m.layer3_iter_19_8.Weight = t[656]
 	if err := m.layer3_iter_19_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.8: %w", err)
 	}
+	m.layer3_iter_19_8.ReleaseWeight()
+	m.release(sd, 656)
 
 	m.layer3_iter_20_2.Weight = t[667]
 	m.layer3_iter_20_2.Scale, m.layer3_iter_20_2.Shift = runtime.BatchNormScaleShift(t[668], t[669], t[670], t[671], 1e-05)
@@ -4606,23 +4819,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_20_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.2: %w", err)
 	}
+	m.layer3_iter_20_2.ReleaseWeight()
+	m.release(sd, 667)
 
 	m.layer3_iter_20_5.Weight = t[673]
 	m.layer3_iter_20_5.Scale, m.layer3_iter_20_5.Shift = runtime.BatchNormScaleShift(t[674], t[675], t[676], t[677], 1e-05)
 	if err := m.layer3_iter_20_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.5: %w", err)
 	}
+	m.layer3_iter_20_5.ReleaseWeight()
+	m.release(sd, 673)
 
 	m.layer3_conv_g_r_20.Weight = t[224]
 	m.layer3_conv_g_r_20.InScale, m.layer3_conv_g_r_20.InShift = runtime.BatchNormScaleShift(t[680], t[681], t[682], t[683], 1e-05)
 	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_20.ReleaseWeight()
 
 	m.layer3_iter_20_8.Weight = t[679]
 	if err := m.layer3_iter_20_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.8: %w", err)
 	}
+	m.layer3_iter_20_8.ReleaseWeight()
+	m.release(sd, 679)
 
 	m.layer3_iter_21_2.Weight = t[690]
 	m.layer3_iter_21_2.Scale, m.layer3_iter_21_2.Shift = runtime.BatchNormScaleShift(t[691], t[692], t[693], t[694], 1e-05)
@@ -4630,23 +4850,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_21_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.2: %w", err)
 	}
+	m.layer3_iter_21_2.ReleaseWeight()
+	m.release(sd, 690)
 
 	m.layer3_iter_21_5.Weight = t[696]
 	m.layer3_iter_21_5.Scale, m.layer3_iter_21_5.Shift = runtime.BatchNormScaleShift(t[697], t[698], t[699], t[700], 1e-05)
 	if err := m.layer3_iter_21_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.5: %w", err)
 	}
+	m.layer3_iter_21_5.ReleaseWeight()
+	m.release(sd, 696)
 
 	m.layer3_conv_g_r_21.Weight = t[224]
 	m.layer3_conv_g_r_21.InScale, m.layer3_conv_g_r_21.InShift = runtime.BatchNormScaleShift(t[703], t[704], t[705], t[706], 1e-05)
 	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_21.ReleaseWeight()
 
 	m.layer3_iter_21_8.Weight = t[702]
 	if err := m.layer3_iter_21_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.8: %w", err)
 	}
+	m.layer3_iter_21_8.ReleaseWeight()
+	m.release(sd, 702)
 
 	m.layer3_iter_22_2.Weight = t[713]
 	m.layer3_iter_22_2.Scale, m.layer3_iter_22_2.Shift = runtime.BatchNormScaleShift(t[714], t[715], t[716], t[717], 1e-05)
@@ -4654,23 +4881,31 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_22_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.2: %w", err)
 	}
+	m.layer3_iter_22_2.ReleaseWeight()
+	m.release(sd, 713)
 
 	m.layer3_iter_22_5.Weight = t[719]
 	m.layer3_iter_22_5.Scale, m.layer3_iter_22_5.Shift = runtime.BatchNormScaleShift(t[720], t[721], t[722], t[723], 1e-05)
 	if err := m.layer3_iter_22_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.5: %w", err)
 	}
+	m.layer3_iter_22_5.ReleaseWeight()
+	m.release(sd, 719)
 
 	m.layer3_conv_g_r_22.Weight = t[224]
 	m.layer3_conv_g_r_22.InScale, m.layer3_conv_g_r_22.InShift = runtime.BatchNormScaleShift(t[726], t[727], t[728], t[729], 1e-05)
 	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_22.ReleaseWeight()
+	m.release(sd, 224)
 
 	m.layer3_iter_22_8.Weight = t[725]
 	if err := m.layer3_iter_22_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.8: %w", err)
 	}
+	m.layer3_iter_22_8.ReleaseWeight()
+	m.release(sd, 725)
 
 	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[731], t[732], t[733], t[734], 1e-05)
 
@@ -4678,6 +4913,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
+	m.layer3_d_conv.ReleaseWeight()
+	m.release(sd, 736)
 
 	m.layer3_d_conv_1.Weight = t[742]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[743], t[744], t[745], t[746], 1e-05)
@@ -4685,22 +4922,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
+	m.layer3_d_conv_1.ReleaseWeight()
+	m.release(sd, 742)
 
 	m.layer3_d_conv_3.Weight = t[748]
 	if err := m.layer3_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3: %w", err)
 	}
+	m.layer3_d_conv_3.ReleaseWeight()
+	m.release(sd, 748)
 
 	m.layer3_d_conv_1e.Weight = t[749]
 	if err := m.layer3_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
+	m.layer3_d_conv_1e.ReleaseWeight()
+	m.release(sd, 749)
 
 	m.layer4_conv_f.Weight = t[755]
 	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[750], t[751], t[752], t[753], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
+	m.layer4_conv_f.ReleaseWeight()
+	m.release(sd, 755)
 
 	m.layer4_conv_g_f.Weight = t[761]
 	m.layer4_conv_g_f.Shift = t[762]
@@ -4708,12 +4953,15 @@ func (m *Model) bind() error {
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
+	m.layer4_conv_g_f.ReleaseWeight()
+	m.release(sd, 761)
 
 	m.layer4_conv_g_r.Weight = t[763]
 	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[782], t[783], t[784], t[785], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r.ReleaseWeight()
 
 	m.layer4_iter_1_2.Weight = t[769]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[770], t[771], t[772], t[773], 1e-05)
@@ -4721,23 +4969,30 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
+	m.layer4_iter_1_2.ReleaseWeight()
+	m.release(sd, 769)
 
 	m.layer4_iter_1_5.Weight = t[775]
 	m.layer4_iter_1_5.Scale, m.layer4_iter_1_5.Shift = runtime.BatchNormScaleShift(t[776], t[777], t[778], t[779], 1e-05)
 	if err := m.layer4_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5: %w", err)
 	}
+	m.layer4_iter_1_5.ReleaseWeight()
+	m.release(sd, 775)
 
 	m.layer4_iter_1_8.Weight = t[781]
 	if err := m.layer4_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.8: %w", err)
 	}
+	m.layer4_iter_1_8.ReleaseWeight()
+	m.release(sd, 781)
 
 	m.layer4_conv_g_r_2.Weight = t[763]
 	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[805], t[806], t[807], t[808], 1e-05)
 	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_2.ReleaseWeight()
 
 	m.layer4_iter_2_2.Weight = t[792]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[793], t[794], t[795], t[796], 1e-05)
@@ -4745,23 +5000,31 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
+	m.layer4_iter_2_2.ReleaseWeight()
+	m.release(sd, 792)
 
 	m.layer4_iter_2_5.Weight = t[798]
 	m.layer4_iter_2_5.Scale, m.layer4_iter_2_5.Shift = runtime.BatchNormScaleShift(t[799], t[800], t[801], t[802], 1e-05)
 	if err := m.layer4_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.5: %w", err)
 	}
+	m.layer4_iter_2_5.ReleaseWeight()
+	m.release(sd, 798)
 
 	m.layer4_iter_2_8.Weight = t[804]
 	if err := m.layer4_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.8: %w", err)
 	}
+	m.layer4_iter_2_8.ReleaseWeight()
+	m.release(sd, 804)
 
 	m.layer4_conv_g_r_3.Weight = t[763]
 	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[828], t[829], t[830], t[831], 1e-05)
 	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 763)
 
 	m.layer4_iter_3_2.Weight = t[815]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[816], t[817], t[818], t[819], 1e-05)
@@ -4769,23 +5032,43 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
+	m.layer4_iter_3_2.ReleaseWeight()
+	m.release(sd, 815)
 
 	m.layer4_iter_3_5.Weight = t[821]
 	m.layer4_iter_3_5.Scale, m.layer4_iter_3_5.Shift = runtime.BatchNormScaleShift(t[822], t[823], t[824], t[825], 1e-05)
 	if err := m.layer4_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.5: %w", err)
 	}
+	m.layer4_iter_3_5.ReleaseWeight()
+	m.release(sd, 821)
 
 	m.layer4_iter_3_8.Weight = t[827]
 	if err := m.layer4_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.8: %w", err)
 	}
+	m.layer4_iter_3_8.ReleaseWeight()
+	m.release(sd, 827)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[833], t[834], t[835], t[836], 1e-05)
 
 	m.classifier.Weight = t[838]
 	m.classifier.Bias = t[839]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

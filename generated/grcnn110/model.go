@@ -3838,6 +3838,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -3853,7 +3856,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -3867,20 +3870,25 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv_3x3.Weight = t[0]
 	if err := m.conv_3x3.Prepare(); err != nil {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
+	m.conv_3x3.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.stage_1_conv_f.Weight = t[6]
 	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
+	m.stage_1_conv_f.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
@@ -3888,6 +3896,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
+	m.stage_1_conv_g_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -3895,23 +3905,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
+	m.stage_1_iter_1_2.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.stage_1_iter_1_5.Weight = t[26]
 	m.stage_1_iter_1_5.Scale, m.stage_1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
+	m.stage_1_iter_1_5.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.stage_1_conv_g_r.Weight = t[14]
 	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r.ReleaseWeight()
 
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
+	m.stage_1_iter_1_8.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.stage_1_iter_2_2.Weight = t[43]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
@@ -3919,23 +3936,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
+	m.stage_1_iter_2_2.ReleaseWeight()
+	m.release(sd, 43)
 
 	m.stage_1_iter_2_5.Weight = t[49]
 	m.stage_1_iter_2_5.Scale, m.stage_1_iter_2_5.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
 	if err := m.stage_1_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5: %w", err)
 	}
+	m.stage_1_iter_2_5.ReleaseWeight()
+	m.release(sd, 49)
 
 	m.stage_1_conv_g_r_2.Weight = t[14]
 	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
 	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_2.ReleaseWeight()
 
 	m.stage_1_iter_2_8.Weight = t[55]
 	if err := m.stage_1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
 	}
+	m.stage_1_iter_2_8.ReleaseWeight()
+	m.release(sd, 55)
 
 	m.stage_1_iter_3_2.Weight = t[66]
 	m.stage_1_iter_3_2.Scale, m.stage_1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
@@ -3943,23 +3967,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.2: %w", err)
 	}
+	m.stage_1_iter_3_2.ReleaseWeight()
+	m.release(sd, 66)
 
 	m.stage_1_iter_3_5.Weight = t[72]
 	m.stage_1_iter_3_5.Scale, m.stage_1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
 	if err := m.stage_1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.5: %w", err)
 	}
+	m.stage_1_iter_3_5.ReleaseWeight()
+	m.release(sd, 72)
 
 	m.stage_1_conv_g_r_3.Weight = t[14]
 	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
 	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_3.ReleaseWeight()
 
 	m.stage_1_iter_3_8.Weight = t[78]
 	if err := m.stage_1_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.8: %w", err)
 	}
+	m.stage_1_iter_3_8.ReleaseWeight()
+	m.release(sd, 78)
 
 	m.stage_1_iter_4_2.Weight = t[89]
 	m.stage_1_iter_4_2.Scale, m.stage_1_iter_4_2.Shift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
@@ -3967,23 +3998,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.2: %w", err)
 	}
+	m.stage_1_iter_4_2.ReleaseWeight()
+	m.release(sd, 89)
 
 	m.stage_1_iter_4_5.Weight = t[95]
 	m.stage_1_iter_4_5.Scale, m.stage_1_iter_4_5.Shift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
 	if err := m.stage_1_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.5: %w", err)
 	}
+	m.stage_1_iter_4_5.ReleaseWeight()
+	m.release(sd, 95)
 
 	m.stage_1_conv_g_r_4.Weight = t[14]
 	m.stage_1_conv_g_r_4.InScale, m.stage_1_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
 	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_4.ReleaseWeight()
 
 	m.stage_1_iter_4_8.Weight = t[101]
 	if err := m.stage_1_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.8: %w", err)
 	}
+	m.stage_1_iter_4_8.ReleaseWeight()
+	m.release(sd, 101)
 
 	m.stage_1_iter_5_2.Weight = t[112]
 	m.stage_1_iter_5_2.Scale, m.stage_1_iter_5_2.Shift = runtime.BatchNormScaleShift(t[113], t[114], t[115], t[116], 1e-05)
@@ -3991,23 +4029,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.2: %w", err)
 	}
+	m.stage_1_iter_5_2.ReleaseWeight()
+	m.release(sd, 112)
 
 	m.stage_1_iter_5_5.Weight = t[118]
 	m.stage_1_iter_5_5.Scale, m.stage_1_iter_5_5.Shift = runtime.BatchNormScaleShift(t[119], t[120], t[121], t[122], 1e-05)
 	if err := m.stage_1_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.5: %w", err)
 	}
+	m.stage_1_iter_5_5.ReleaseWeight()
+	m.release(sd, 118)
 
 	m.stage_1_conv_g_r_5.Weight = t[14]
 	m.stage_1_conv_g_r_5.InScale, m.stage_1_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[125], t[126], t[127], t[128], 1e-05)
 	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_5.ReleaseWeight()
 
 	m.stage_1_iter_5_8.Weight = t[124]
 	if err := m.stage_1_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.8: %w", err)
 	}
+	m.stage_1_iter_5_8.ReleaseWeight()
+	m.release(sd, 124)
 
 	m.stage_1_iter_6_2.Weight = t[135]
 	m.stage_1_iter_6_2.Scale, m.stage_1_iter_6_2.Shift = runtime.BatchNormScaleShift(t[136], t[137], t[138], t[139], 1e-05)
@@ -4015,23 +4060,31 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.2: %w", err)
 	}
+	m.stage_1_iter_6_2.ReleaseWeight()
+	m.release(sd, 135)
 
 	m.stage_1_iter_6_5.Weight = t[141]
 	m.stage_1_iter_6_5.Scale, m.stage_1_iter_6_5.Shift = runtime.BatchNormScaleShift(t[142], t[143], t[144], t[145], 1e-05)
 	if err := m.stage_1_iter_6_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.5: %w", err)
 	}
+	m.stage_1_iter_6_5.ReleaseWeight()
+	m.release(sd, 141)
 
 	m.stage_1_conv_g_r_6.Weight = t[14]
 	m.stage_1_conv_g_r_6.InScale, m.stage_1_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[148], t[149], t[150], t[151], 1e-05)
 	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_6.ReleaseWeight()
+	m.release(sd, 14)
 
 	m.stage_1_iter_6_8.Weight = t[147]
 	if err := m.stage_1_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.8: %w", err)
 	}
+	m.stage_1_iter_6_8.ReleaseWeight()
+	m.release(sd, 147)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[153], t[154], t[155], t[156], 1e-05)
 
@@ -4039,6 +4092,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
+	m.stage_1_d_conv.ReleaseWeight()
+	m.release(sd, 158)
 
 	m.stage_1_d_conv_1.Weight = t[164]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[165], t[166], t[167], t[168], 1e-05)
@@ -4046,22 +4101,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
+	m.stage_1_d_conv_1.ReleaseWeight()
+	m.release(sd, 164)
 
 	m.stage_1_d_conv_3.Weight = t[170]
 	if err := m.stage_1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3: %w", err)
 	}
+	m.stage_1_d_conv_3.ReleaseWeight()
+	m.release(sd, 170)
 
 	m.stage_1_d_conv_1e.Weight = t[176]
 	if err := m.stage_1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
+	m.stage_1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 176)
 
 	m.stage_2_conv_f.Weight = t[182]
 	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[177], t[178], t[179], t[180], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
+	m.stage_2_conv_f.ReleaseWeight()
+	m.release(sd, 182)
 
 	m.stage_2_conv_g_f.Weight = t[188]
 	m.stage_2_conv_g_f.Shift = t[189]
@@ -4069,6 +4132,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
+	m.stage_2_conv_g_f.ReleaseWeight()
+	m.release(sd, 188)
 
 	m.stage_2_iter_1_2.Weight = t[196]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[197], t[198], t[199], t[200], 1e-05)
@@ -4076,23 +4141,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
+	m.stage_2_iter_1_2.ReleaseWeight()
+	m.release(sd, 196)
 
 	m.stage_2_iter_1_5.Weight = t[202]
 	m.stage_2_iter_1_5.Scale, m.stage_2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[203], t[204], t[205], t[206], 1e-05)
 	if err := m.stage_2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5: %w", err)
 	}
+	m.stage_2_iter_1_5.ReleaseWeight()
+	m.release(sd, 202)
 
 	m.stage_2_conv_g_r.Weight = t[190]
 	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r.ReleaseWeight()
 
 	m.stage_2_iter_1_8.Weight = t[208]
 	if err := m.stage_2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
 	}
+	m.stage_2_iter_1_8.ReleaseWeight()
+	m.release(sd, 208)
 
 	m.stage_2_iter_2_2.Weight = t[219]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[220], t[221], t[222], t[223], 1e-05)
@@ -4100,23 +4172,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
+	m.stage_2_iter_2_2.ReleaseWeight()
+	m.release(sd, 219)
 
 	m.stage_2_iter_2_5.Weight = t[225]
 	m.stage_2_iter_2_5.Scale, m.stage_2_iter_2_5.Shift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
 	if err := m.stage_2_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5: %w", err)
 	}
+	m.stage_2_iter_2_5.ReleaseWeight()
+	m.release(sd, 225)
 
 	m.stage_2_conv_g_r_2.Weight = t[190]
 	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
 	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_2.ReleaseWeight()
 
 	m.stage_2_iter_2_8.Weight = t[231]
 	if err := m.stage_2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
 	}
+	m.stage_2_iter_2_8.ReleaseWeight()
+	m.release(sd, 231)
 
 	m.stage_2_iter_3_2.Weight = t[242]
 	m.stage_2_iter_3_2.Scale, m.stage_2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
@@ -4124,23 +4203,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.2: %w", err)
 	}
+	m.stage_2_iter_3_2.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.stage_2_iter_3_5.Weight = t[248]
 	m.stage_2_iter_3_5.Scale, m.stage_2_iter_3_5.Shift = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
 	if err := m.stage_2_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.5: %w", err)
 	}
+	m.stage_2_iter_3_5.ReleaseWeight()
+	m.release(sd, 248)
 
 	m.stage_2_conv_g_r_3.Weight = t[190]
 	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
 	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_3.ReleaseWeight()
 
 	m.stage_2_iter_3_8.Weight = t[254]
 	if err := m.stage_2_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.8: %w", err)
 	}
+	m.stage_2_iter_3_8.ReleaseWeight()
+	m.release(sd, 254)
 
 	m.stage_2_iter_4_2.Weight = t[265]
 	m.stage_2_iter_4_2.Scale, m.stage_2_iter_4_2.Shift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
@@ -4148,23 +4234,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.2: %w", err)
 	}
+	m.stage_2_iter_4_2.ReleaseWeight()
+	m.release(sd, 265)
 
 	m.stage_2_iter_4_5.Weight = t[271]
 	m.stage_2_iter_4_5.Scale, m.stage_2_iter_4_5.Shift = runtime.BatchNormScaleShift(t[272], t[273], t[274], t[275], 1e-05)
 	if err := m.stage_2_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.5: %w", err)
 	}
+	m.stage_2_iter_4_5.ReleaseWeight()
+	m.release(sd, 271)
 
 	m.stage_2_conv_g_r_4.Weight = t[190]
 	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[278], t[279], t[280], t[281], 1e-05)
 	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_4.ReleaseWeight()
 
 	m.stage_2_iter_4_8.Weight = t[277]
 	if err := m.stage_2_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.8: %w", err)
 	}
+	m.stage_2_iter_4_8.ReleaseWeight()
+	m.release(sd, 277)
 
 	m.stage_2_iter_5_2.Weight = t[288]
 	m.stage_2_iter_5_2.Scale, m.stage_2_iter_5_2.Shift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
@@ -4172,23 +4265,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.2: %w", err)
 	}
+	m.stage_2_iter_5_2.ReleaseWeight()
+	m.release(sd, 288)
 
 	m.stage_2_iter_5_5.Weight = t[294]
 	m.stage_2_iter_5_5.Scale, m.stage_2_iter_5_5.Shift = runtime.BatchNormScaleShift(t[295], t[296], t[297], t[298], 1e-05)
 	if err := m.stage_2_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.5: %w", err)
 	}
+	m.stage_2_iter_5_5.ReleaseWeight()
+	m.release(sd, 294)
 
 	m.stage_2_conv_g_r_5.Weight = t[190]
 	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[301], t[302], t[303], t[304], 1e-05)
 	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_5.ReleaseWeight()
 
 	m.stage_2_iter_5_8.Weight = t[300]
 	if err := m.stage_2_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.8: %w", err)
 	}
+	m.stage_2_iter_5_8.ReleaseWeight()
+	m.release(sd, 300)
 
 	m.stage_2_iter_6_2.Weight = t[311]
 	m.stage_2_iter_6_2.Scale, m.stage_2_iter_6_2.Shift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
@@ -4196,23 +4296,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.2: %w", err)
 	}
+	m.stage_2_iter_6_2.ReleaseWeight()
+	m.release(sd, 311)
 
 	m.stage_2_iter_6_5.Weight = t[317]
 	m.stage_2_iter_6_5.Scale, m.stage_2_iter_6_5.Shift = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
 	if err := m.stage_2_iter_6_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.5: %w", err)
 	}
+	m.stage_2_iter_6_5.ReleaseWeight()
+	m.release(sd, 317)
 
 	m.stage_2_conv_g_r_6.Weight = t[190]
 	m.stage_2_conv_g_r_6.InScale, m.stage_2_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
 	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_6.ReleaseWeight()
 
 	m.stage_2_iter_6_8.Weight = t[323]
 	if err := m.stage_2_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.8: %w", err)
 	}
+	m.stage_2_iter_6_8.ReleaseWeight()
+	m.release(sd, 323)
 
 	m.stage_2_iter_7_2.Weight = t[334]
 	m.stage_2_iter_7_2.Scale, m.stage_2_iter_7_2.Shift = runtime.BatchNormScaleShift(t[335], t[336], t[337], t[338], 1e-05)
@@ -4220,23 +4327,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.2: %w", err)
 	}
+	m.stage_2_iter_7_2.ReleaseWeight()
+	m.release(sd, 334)
 
 	m.stage_2_iter_7_5.Weight = t[340]
 	m.stage_2_iter_7_5.Scale, m.stage_2_iter_7_5.Shift = runtime.BatchNormScaleShift(t[341], t[342], t[343], t[344], 1e-05)
 	if err := m.stage_2_iter_7_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.5: %w", err)
 	}
+	m.stage_2_iter_7_5.ReleaseWeight()
+	m.release(sd, 340)
 
 	m.stage_2_conv_g_r_7.Weight = t[190]
 	m.stage_2_conv_g_r_7.InScale, m.stage_2_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[347], t[348], t[349], t[350], 1e-05)
 	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_7.ReleaseWeight()
 
 	m.stage_2_iter_7_8.Weight = t[346]
 	if err := m.stage_2_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.8: %w", err)
 	}
+	m.stage_2_iter_7_8.ReleaseWeight()
+	m.release(sd, 346)
 
 	m.stage_2_iter_8_2.Weight = t[357]
 	m.stage_2_iter_8_2.Scale, m.stage_2_iter_8_2.Shift = runtime.BatchNormScaleShift(t[358], t[359], t[360], t[361], 1e-05)
@@ -4244,23 +4358,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.2: %w", err)
 	}
+	m.stage_2_iter_8_2.ReleaseWeight()
+	m.release(sd, 357)
 
 	m.stage_2_iter_8_5.Weight = t[363]
 	m.stage_2_iter_8_5.Scale, m.stage_2_iter_8_5.Shift = runtime.BatchNormScaleShift(t[364], t[365], t[366], t[367], 1e-05)
 	if err := m.stage_2_iter_8_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.5: %w", err)
 	}
+	m.stage_2_iter_8_5.ReleaseWeight()
+	m.release(sd, 363)
 
 	m.stage_2_conv_g_r_8.Weight = t[190]
 	m.stage_2_conv_g_r_8.InScale, m.stage_2_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[370], t[371], t[372], t[373], 1e-05)
 	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_8.ReleaseWeight()
 
 	m.stage_2_iter_8_8.Weight = t[369]
 	if err := m.stage_2_iter_8_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.8: %w", err)
 	}
+	m.stage_2_iter_8_8.ReleaseWeight()
+	m.release(sd, 369)
 
 	m.stage_2_iter_9_2.Weight = t[380]
 	m.stage_2_iter_9_2.Scale, m.stage_2_iter_9_2.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
@@ -4268,23 +4389,31 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.2: %w", err)
 	}
+	m.stage_2_iter_9_2.ReleaseWeight()
+	m.release(sd, 380)
 
 	m.stage_2_iter_9_5.Weight = t[386]
 	m.stage_2_iter_9_5.Scale, m.stage_2_iter_9_5.Shift = runtime.BatchNormScaleShift(t[387], t[388], t[389], t[390], 1e-05)
 	if err := m.stage_2_iter_9_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.5: %w", err)
 	}
+	m.stage_2_iter_9_5.ReleaseWeight()
+	m.release(sd, 386)
 
 	m.stage_2_conv_g_r_9.Weight = t[190]
 	m.stage_2_conv_g_r_9.InScale, m.stage_2_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
 	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_9.ReleaseWeight()
+	m.release(sd, 190)
 
 	m.stage_2_iter_9_8.Weight = t[392]
 	if err := m.stage_2_iter_9_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.8: %w", err)
 	}
+	m.stage_2_iter_9_8.ReleaseWeight()
+	m.release(sd, 392)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[398], t[399], t[400], t[401], 1e-05)
 
@@ -4292,6 +4421,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
+	m.stage_2_d_conv.ReleaseWeight()
+	m.release(sd, 403)
 
 	m.stage_2_d_conv_1.Weight = t[409]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[410], t[411], t[412], t[413], 1e-05)
@@ -4299,22 +4430,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
+	m.stage_2_d_conv_1.ReleaseWeight()
+	m.release(sd, 409)
 
 	m.stage_2_d_conv_3.Weight = t[415]
 	if err := m.stage_2_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3: %w", err)
 	}
+	m.stage_2_d_conv_3.ReleaseWeight()
+	m.release(sd, 415)
 
 	m.stage_2_d_conv_1e.Weight = t[421]
 	if err := m.stage_2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
+	m.stage_2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 421)
 
 	m.stage_3_conv_f.Weight = t[427]
 	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[422], t[423], t[424], t[425], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
+	m.stage_3_conv_f.ReleaseWeight()
+	m.release(sd, 427)
 
 	m.stage_3_conv_g_f.Weight = t[433]
 	m.stage_3_conv_g_f.Shift = t[434]
@@ -4322,6 +4461,8 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
+	m.stage_3_conv_g_f.ReleaseWeight()
+	m.release(sd, 433)
 
 	m.stage_3_iter_1_2.Weight = t[441]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[442], t[443], t[444], t[445], 1e-05)
@@ -4329,23 +4470,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
+	m.stage_3_iter_1_2.ReleaseWeight()
+	m.release(sd, 441)
 
 	m.stage_3_iter_1_5.Weight = t[447]
 	m.stage_3_iter_1_5.Scale, m.stage_3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[448], t[449], t[450], t[451], 1e-05)
 	if err := m.stage_3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5: %w", err)
 	}
+	m.stage_3_iter_1_5.ReleaseWeight()
+	m.release(sd, 447)
 
 	m.stage_3_conv_g_r.Weight = t[435]
 	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[454], t[455], t[456], t[457], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r.ReleaseWeight()
 
 	m.stage_3_iter_1_8.Weight = t[453]
 	if err := m.stage_3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
 	}
+	m.stage_3_iter_1_8.ReleaseWeight()
+	m.release(sd, 453)
 
 	m.stage_3_iter_2_2.Weight = t[464]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[465], t[466], t[467], t[468], 1e-05)
@@ -4353,23 +4501,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
+	m.stage_3_iter_2_2.ReleaseWeight()
+	m.release(sd, 464)
 
 	m.stage_3_iter_2_5.Weight = t[470]
 	m.stage_3_iter_2_5.Scale, m.stage_3_iter_2_5.Shift = runtime.BatchNormScaleShift(t[471], t[472], t[473], t[474], 1e-05)
 	if err := m.stage_3_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.5: %w", err)
 	}
+	m.stage_3_iter_2_5.ReleaseWeight()
+	m.release(sd, 470)
 
 	m.stage_3_conv_g_r_2.Weight = t[435]
 	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[477], t[478], t[479], t[480], 1e-05)
 	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_2.ReleaseWeight()
 
 	m.stage_3_iter_2_8.Weight = t[476]
 	if err := m.stage_3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.8: %w", err)
 	}
+	m.stage_3_iter_2_8.ReleaseWeight()
+	m.release(sd, 476)
 
 	m.stage_3_iter_3_2.Weight = t[487]
 	m.stage_3_iter_3_2.Scale, m.stage_3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[488], t[489], t[490], t[491], 1e-05)
@@ -4377,23 +4532,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.2: %w", err)
 	}
+	m.stage_3_iter_3_2.ReleaseWeight()
+	m.release(sd, 487)
 
 	m.stage_3_iter_3_5.Weight = t[493]
 	m.stage_3_iter_3_5.Scale, m.stage_3_iter_3_5.Shift = runtime.BatchNormScaleShift(t[494], t[495], t[496], t[497], 1e-05)
 	if err := m.stage_3_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.5: %w", err)
 	}
+	m.stage_3_iter_3_5.ReleaseWeight()
+	m.release(sd, 493)
 
 	m.stage_3_conv_g_r_3.Weight = t[435]
 	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[500], t[501], t[502], t[503], 1e-05)
 	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_3.ReleaseWeight()
 
 	m.stage_3_iter_3_8.Weight = t[499]
 	if err := m.stage_3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.8: %w", err)
 	}
+	m.stage_3_iter_3_8.ReleaseWeight()
+	m.release(sd, 499)
 
 	m.stage_3_iter_4_2.Weight = t[510]
 	m.stage_3_iter_4_2.Scale, m.stage_3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[511], t[512], t[513], t[514], 1e-05)
@@ -4401,23 +4563,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.2: %w", err)
 	}
+	m.stage_3_iter_4_2.ReleaseWeight()
+	m.release(sd, 510)
 
 	m.stage_3_iter_4_5.Weight = t[516]
 	m.stage_3_iter_4_5.Scale, m.stage_3_iter_4_5.Shift = runtime.BatchNormScaleShift(t[517], t[518], t[519], t[520], 1e-05)
 	if err := m.stage_3_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.5: %w", err)
 	}
+	m.stage_3_iter_4_5.ReleaseWeight()
+	m.release(sd, 516)
 
 	m.stage_3_conv_g_r_4.Weight = t[435]
 	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[523], t[524], t[525], t[526], 1e-05)
 	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_4.ReleaseWeight()
 
 	m.stage_3_iter_4_8.Weight = t[522]
 	if err := m.stage_3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.8: %w", err)
 	}
+	m.stage_3_iter_4_8.ReleaseWeight()
+	m.release(sd, 522)
 
 	m.stage_3_iter_5_2.Weight = t[533]
 	m.stage_3_iter_5_2.Scale, m.stage_3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[534], t[535], t[536], t[537], 1e-05)
@@ -4425,23 +4594,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.2: %w", err)
 	}
+	m.stage_3_iter_5_2.ReleaseWeight()
+	m.release(sd, 533)
 
 	m.stage_3_iter_5_5.Weight = t[539]
 	m.stage_3_iter_5_5.Scale, m.stage_3_iter_5_5.Shift = runtime.BatchNormScaleShift(t[540], t[541], t[542], t[543], 1e-05)
 	if err := m.stage_3_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.5: %w", err)
 	}
+	m.stage_3_iter_5_5.ReleaseWeight()
+	m.release(sd, 539)
 
 	m.stage_3_conv_g_r_5.Weight = t[435]
 	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
 	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_5.ReleaseWeight()
 
 	m.stage_3_iter_5_8.Weight = t[545]
 	if err := m.stage_3_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.8: %w", err)
 	}
+	m.stage_3_iter_5_8.ReleaseWeight()
+	m.release(sd, 545)
 
 	m.stage_3_iter_6_2.Weight = t[556]
 	m.stage_3_iter_6_2.Scale, m.stage_3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[557], t[558], t[559], t[560], 1e-05)
@@ -4449,23 +4625,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.2: %w", err)
 	}
+	m.stage_3_iter_6_2.ReleaseWeight()
+	m.release(sd, 556)
 
 	m.stage_3_iter_6_5.Weight = t[562]
 	m.stage_3_iter_6_5.Scale, m.stage_3_iter_6_5.Shift = runtime.BatchNormScaleShift(t[563], t[564], t[565], t[566], 1e-05)
 	if err := m.stage_3_iter_6_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.5: %w", err)
 	}
+	m.stage_3_iter_6_5.ReleaseWeight()
+	m.release(sd, 562)
 
 	m.stage_3_conv_g_r_6.Weight = t[435]
 	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[569], t[570], t[571], t[572], 1e-05)
 	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_6.ReleaseWeight()
 
 	m.stage_3_iter_6_8.Weight = t[568]
 	if err := m.stage_3_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.8: %w", err)
 	}
+	m.stage_3_iter_6_8.ReleaseWeight()
+	m.release(sd, 568)
 
 	m.stage_3_iter_7_2.Weight = t[579]
 	m.stage_3_iter_7_2.Scale, m.stage_3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[580], t[581], t[582], t[583], 1e-05)
@@ -4473,23 +4656,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.2: %w", err)
 	}
+	m.stage_3_iter_7_2.ReleaseWeight()
+	m.release(sd, 579)
 
 	m.stage_3_iter_7_5.Weight = t[585]
 	m.stage_3_iter_7_5.Scale, m.stage_3_iter_7_5.Shift = runtime.BatchNormScaleShift(t[586], t[587], t[588], t[589], 1e-05)
 	if err := m.stage_3_iter_7_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.5: %w", err)
 	}
+	m.stage_3_iter_7_5.ReleaseWeight()
+	m.release(sd, 585)
 
 	m.stage_3_conv_g_r_7.Weight = t[435]
 	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[592], t[593], t[594], t[595], 1e-05)
 	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_7.ReleaseWeight()
 
 	m.stage_3_iter_7_8.Weight = t[591]
 	if err := m.stage_3_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.8: %w", err)
 	}
+	m.stage_3_iter_7_8.ReleaseWeight()
+	m.release(sd, 591)
 
 	m.stage_3_iter_8_2.Weight = t[602]
 	m.stage_3_iter_8_2.Scale, m.stage_3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[603], t[604], t[605], t[606], 1e-05)
@@ -4497,23 +4687,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.2: %w", err)
 	}
+	m.stage_3_iter_8_2.ReleaseWeight()
+	m.release(sd, 602)
 
 	m.stage_3_iter_8_5.Weight = t[608]
 	m.stage_3_iter_8_5.Scale, m.stage_3_iter_8_5.Shift = runtime.BatchNormScaleShift(t[609], t[610], t[611], t[612], 1e-05)
 	if err := m.stage_3_iter_8_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.5: %w", err)
 	}
+	m.stage_3_iter_8_5.ReleaseWeight()
+	m.release(sd, 608)
 
 	m.stage_3_conv_g_r_8.Weight = t[435]
 	m.stage_3_conv_g_r_8.InScale, m.stage_3_conv_g_r_8.InShift = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
 	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_8.ReleaseWeight()
 
 	m.stage_3_iter_8_8.Weight = t[614]
 	if err := m.stage_3_iter_8_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.8: %w", err)
 	}
+	m.stage_3_iter_8_8.ReleaseWeight()
+	m.release(sd, 614)
 
 	m.stage_3_iter_9_2.Weight = t[625]
 	m.stage_3_iter_9_2.Scale, m.stage_3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[626], t[627], t[628], t[629], 1e-05)
@@ -4521,23 +4718,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.2: %w", err)
 	}
+	m.stage_3_iter_9_2.ReleaseWeight()
+	m.release(sd, 625)
 
 	m.stage_3_iter_9_5.Weight = t[631]
 	m.stage_3_iter_9_5.Scale, m.stage_3_iter_9_5.Shift = runtime.BatchNormScaleShift(t[632], t[633], t[634], t[635], 1e-05)
 	if err := m.stage_3_iter_9_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.5: %w", err)
 	}
+	m.stage_3_iter_9_5.ReleaseWeight()
+	m.release(sd, 631)
 
 	m.stage_3_conv_g_r_9.Weight = t[435]
 	m.stage_3_conv_g_r_9.InScale, m.stage_3_conv_g_r_9.InShift = runtime.BatchNormScaleShift(t[638], t[639], t[640], t[641], 1e-05)
 	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_9.ReleaseWeight()
 
 	m.stage_3_iter_9_8.Weight = t[637]
 	if err := m.stage_3_iter_9_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.8: %w", err)
 	}
+	m.stage_3_iter_9_8.ReleaseWeight()
+	m.release(sd, 637)
 
 	m.stage_3_iter_10_2.Weight = t[648]
 	m.stage_3_iter_10_2.Scale, m.stage_3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[649], t[650], t[651], t[652], 1e-05)
@@ -4545,23 +4749,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.2: %w", err)
 	}
+	m.stage_3_iter_10_2.ReleaseWeight()
+	m.release(sd, 648)
 
 	m.stage_3_iter_10_5.Weight = t[654]
 	m.stage_3_iter_10_5.Scale, m.stage_3_iter_10_5.Shift = runtime.BatchNormScaleShift(t[655], t[656], t[657], t[658], 1e-05)
 	if err := m.stage_3_iter_10_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.5: %w", err)
 	}
+	m.stage_3_iter_10_5.ReleaseWeight()
+	m.release(sd, 654)
 
 	m.stage_3_conv_g_r_10.Weight = t[435]
 	m.stage_3_conv_g_r_10.InScale, m.stage_3_conv_g_r_10.InShift = runtime.BatchNormScaleShift(t[661], t[662], t[663], t[664], 1e-05)
 	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_10.ReleaseWeight()
 
 	m.stage_3_iter_10_8.Weight = t[660]
 	if err := m.stage_3_iter_10_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.8: %w", err)
 	}
+	m.stage_3_iter_10_8.ReleaseWeight()
+	m.release(sd, 660)
 
 	m.stage_3_iter_11_2.Weight = t[671]
 	m.stage_3_iter_11_2.Scale, m.stage_3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[672], t[673], t[674], t[675], 1e-05)
@@ -4569,23 +4780,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.2: %w", err)
 	}
+	m.stage_3_iter_11_2.ReleaseWeight()
+	m.release(sd, 671)
 
 	m.stage_3_iter_11_5.Weight = t[677]
 	m.stage_3_iter_11_5.Scale, m.stage_3_iter_11_5.Shift = runtime.BatchNormScaleShift(t[678], t[679], t[680], t[681], 1e-05)
 	if err := m.stage_3_iter_11_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.5: %w", err)
 	}
+	m.stage_3_iter_11_5.ReleaseWeight()
+	m.release(sd, 677)
 
 	m.stage_3_conv_g_r_11.Weight = t[435]
 	m.stage_3_conv_g_r_11.InScale, m.stage_3_conv_g_r_11.InShift = runtime.BatchNormScaleShift(t[684], t[685], t[686], t[687], 1e-05)
 	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_11.ReleaseWeight()
 
 	m.stage_3_iter_11_8.Weight = t[683]
 	if err := m.stage_3_iter_11_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.8: %w", err)
 	}
+	m.stage_3_iter_11_8.ReleaseWeight()
+	m.release(sd, 683)
 
 	m.stage_3_iter_12_2.Weight = t[694]
 	m.stage_3_iter_12_2.Scale, m.stage_3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[695], t[696], t[697], t[698], 1e-05)
@@ -4593,23 +4811,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.2: %w", err)
 	}
+	m.stage_3_iter_12_2.ReleaseWeight()
+	m.release(sd, 694)
 
 	m.stage_3_iter_12_5.Weight = t[700]
 	m.stage_3_iter_12_5.Scale, m.stage_3_iter_12_5.Shift = runtime.BatchNormScaleShift(t[701], t[702], t[703], t[704], 1e-05)
 	if err := m.stage_3_iter_12_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.5: %w", err)
 	}
+	m.stage_3_iter_12_5.ReleaseWeight()
+	m.release(sd, 700)
 
 	m.stage_3_conv_g_r_12.Weight = t[435]
 	m.stage_3_conv_g_r_12.InScale, m.stage_3_conv_g_r_12.InShift = runtime.BatchNormScaleShift(t[707], t[708], t[709], t[710], 1e-05)
 	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_12.ReleaseWeight()
 
 	m.stage_3_iter_12_8.Weight = t[706]
 	if err := m.stage_3_iter_12_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.8: %w", err)
 	}
+	m.stage_3_iter_12_8.ReleaseWeight()
+	m.release(sd, 706)
 
 	m.stage_3_iter_13_2.Weight = t[717]
 	m.stage_3_iter_13_2.Scale, m.stage_3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[718], t[719], t[720], t[721], 1e-05)
@@ -4617,23 +4842,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.2: %w", err)
 	}
+	m.stage_3_iter_13_2.ReleaseWeight()
+	m.release(sd, 717)
 
 	m.stage_3_iter_13_5.Weight = t[723]
 	m.stage_3_iter_13_5.Scale, m.stage_3_iter_13_5.Shift = runtime.BatchNormScaleShift(t[724], t[725], t[726], t[727], 1e-05)
 	if err := m.stage_3_iter_13_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.5: %w", err)
 	}
+	m.stage_3_iter_13_5.ReleaseWeight()
+	m.release(sd, 723)
 
 	m.stage_3_conv_g_r_13.Weight = t[435]
 	m.stage_3_conv_g_r_13.InScale, m.stage_3_conv_g_r_13.InShift = runtime.BatchNormScaleShift(t[730], t[731], t[732], t[733], 1e-05)
 	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_13.ReleaseWeight()
 
 	m.stage_3_iter_13_8.Weight = t[729]
 	if err := m.stage_3_iter_13_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.8: %w", err)
 	}
+	m.stage_3_iter_13_8.ReleaseWeight()
+	m.release(sd, 729)
 
 	m.stage_3_iter_14_2.Weight = t[740]
 	m.stage_3_iter_14_2.Scale, m.stage_3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[741], t[742], t[743], t[744], 1e-05)
@@ -4641,23 +4873,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.2: %w", err)
 	}
+	m.stage_3_iter_14_2.ReleaseWeight()
+	m.release(sd, 740)
 
 	m.stage_3_iter_14_5.Weight = t[746]
 	m.stage_3_iter_14_5.Scale, m.stage_3_iter_14_5.Shift = runtime.BatchNormScaleShift(t[747], t[748], t[749], t[750], 1e-05)
 	if err := m.stage_3_iter_14_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.5: %w", err)
 	}
+	m.stage_3_iter_14_5.ReleaseWeight()
+	m.release(sd, 746)
 
 	m.stage_3_conv_g_r_14.Weight = t[435]
 	m.stage_3_conv_g_r_14.InScale, m.stage_3_conv_g_r_14.InShift = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
 	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_14.ReleaseWeight()
 
 	m.stage_3_iter_14_8.Weight = t[752]
 	if err := m.stage_3_iter_14_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.8: %w", err)
 	}
+	m.stage_3_iter_14_8.ReleaseWeight()
+	m.release(sd, 752)
 
 	m.stage_3_iter_15_2.Weight = t[763]
 	m.stage_3_iter_15_2.Scale, m.stage_3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[764], t[765], t[766], t[767], 1e-05)
@@ -4665,23 +4904,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.2: %w", err)
 	}
+	m.stage_3_iter_15_2.ReleaseWeight()
+	m.release(sd, 763)
 
 	m.stage_3_iter_15_5.Weight = t[769]
 	m.stage_3_iter_15_5.Scale, m.stage_3_iter_15_5.Shift = runtime.BatchNormScaleShift(t[770], t[771], t[772], t[773], 1e-05)
 	if err := m.stage_3_iter_15_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.5: %w", err)
 	}
+	m.stage_3_iter_15_5.ReleaseWeight()
+	m.release(sd, 769)
 
 	m.stage_3_conv_g_r_15.Weight = t[435]
 	m.stage_3_conv_g_r_15.InScale, m.stage_3_conv_g_r_15.InShift = runtime.BatchNormScaleShift(t[776], t[777], t[778], t[779], 1e-05)
 	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_15.ReleaseWeight()
 
 	m.stage_3_iter_15_8.Weight = t[775]
 	if err := m.stage_3_iter_15_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.8: %w", err)
 	}
+	m.stage_3_iter_15_8.ReleaseWeight()
+	m.release(sd, 775)
 
 	m.stage_3_iter_16_2.Weight = t[786]
 	m.stage_3_iter_16_2.Scale, m.stage_3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[787], t[788], t[789], t[790], 1e-05)
@@ -4689,23 +4935,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.2: %w", err)
 	}
+	m.stage_3_iter_16_2.ReleaseWeight()
+	m.release(sd, 786)
 
 	m.stage_3_iter_16_5.Weight = t[792]
 	m.stage_3_iter_16_5.Scale, m.stage_3_iter_16_5.Shift = runtime.BatchNormScaleShift(t[793], t[794], t[795], t[796], 1e-05)
 	if err := m.stage_3_iter_16_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.5: %w", err)
 	}
+	m.stage_3_iter_16_5.ReleaseWeight()
+	m.release(sd, 792)
 
 	m.stage_3_conv_g_r_16.Weight = t[435]
 	m.stage_3_conv_g_r_16.InScale, m.stage_3_conv_g_r_16.InShift = runtime.BatchNormScaleShift(t[799], t[800], t[801], t[802], 1e-05)
 	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_16.ReleaseWeight()
 
 	m.stage_3_iter_16_8.Weight = t[798]
 	if err := m.stage_3_iter_16_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.8: %w", err)
 	}
+	m.stage_3_iter_16_8.ReleaseWeight()
+	m.release(sd, 798)
 
 	m.stage_3_iter_17_2.Weight = t[809]
 	m.stage_3_iter_17_2.Scale, m.stage_3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[810], t[811], t[812], t[813], 1e-05)
@@ -4713,23 +4966,30 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.2: %w", err)
 	}
+	m.stage_3_iter_17_2.ReleaseWeight()
+	m.release(sd, 809)
 
 	m.stage_3_iter_17_5.Weight = t[815]
 	m.stage_3_iter_17_5.Scale, m.stage_3_iter_17_5.Shift = runtime.BatchNormScaleShift(t[816], t[817], t[818], t[819], 1e-05)
 	if err := m.stage_3_iter_17_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.5: %w", err)
 	}
+	m.stage_3_iter_17_5.ReleaseWeight()
+	m.release(sd, 815)
 
 	m.stage_3_conv_g_r_17.Weight = t[435]
 	m.stage_3_conv_g_r_17.InScale, m.stage_3_conv_g_r_17.InShift = runtime.BatchNormScaleShift(t[822], t[823], t[824], t[825], 1e-05)
 	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_17.ReleaseWeight()
 
 	m.stage_3_iter_17_8.Weight = t[821]
 	if err := m.stage_3_iter_17_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.8: %w", err)
 	}
+	m.stage_3_iter_17_8.ReleaseWeight()
+	m.release(sd, 821)
 
 	m.stage_3_iter_18_2.Weight = t[832]
 	m.stage_3_iter_18_2.Scale, m.stage_3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[833], t[834], t[835], t[836], 1e-05)
@@ -4737,29 +4997,51 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.2: %w", err)
 	}
+	m.stage_3_iter_18_2.ReleaseWeight()
+	m.release(sd, 832)
 
 	m.stage_3_iter_18_5.Weight = t[838]
 	m.stage_3_iter_18_5.Scale, m.stage_3_iter_18_5.Shift = runtime.BatchNormScaleShift(t[839], t[840], t[841], t[842], 1e-05)
 	if err := m.stage_3_iter_18_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.5: %w", err)
 	}
+	m.stage_3_iter_18_5.ReleaseWeight()
+	m.release(sd, 838)
 
 	m.stage_3_conv_g_r_18.Weight = t[435]
 	m.stage_3_conv_g_r_18.InScale, m.stage_3_conv_g_r_18.InShift = runtime.BatchNormScaleShift(t[845], t[846], t[847], t[848], 1e-05)
 	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_18.ReleaseWeight()
+	m.release(sd, 435)
 
 	m.stage_3_iter_18_8.Weight = t[844]
 	if err := m.stage_3_iter_18_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.8: %w", err)
 	}
+	m.stage_3_iter_18_8.ReleaseWeight()
+	m.release(sd, 844)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[850], t[851], t[852], t[853], 1e-05)
 
 	m.classifier.Weight = t[855]
 	m.classifier.Bias = t[856]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

@@ -5508,6 +5508,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -5523,7 +5526,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -5537,20 +5540,25 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv_3x3.Weight = t[0]
 	if err := m.conv_3x3.Prepare(); err != nil {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
+	m.conv_3x3.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.stage_1_conv_f.Weight = t[6]
 	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
+	m.stage_1_conv_f.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
@@ -5558,6 +5566,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
+	m.stage_1_conv_g_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -5565,18 +5575,21 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
+	m.stage_1_iter_1_2.ReleaseWeight()
 
 	m.stage_1_iter_1_5_conv_0_0.Weight = t[26]
 	m.stage_1_iter_1_5_conv_0_0.Scale, m.stage_1_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_1_5_conv_0_0.ReleaseWeight()
 
 	m.stage_1_iter_1_5_conv_1_0.Weight = t[32]
 	m.stage_1_iter_1_5_conv_1_0.Scale, m.stage_1_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_1_5_conv_1_0.ReleaseWeight()
 
 	m.stage_1_iter_1_5.FC1 = t[38]
 	m.stage_1_iter_1_5.Scale1, m.stage_1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
@@ -5587,11 +5600,13 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r.ReleaseWeight()
 
 	m.stage_1_iter_1_6.Weight = t[45]
 	if err := m.stage_1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.6: %w", err)
 	}
+	m.stage_1_iter_1_6.ReleaseWeight()
 
 	m.stage_1_iter_2_2.Weight = t[56]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
@@ -5599,18 +5614,21 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
+	m.stage_1_iter_2_2.ReleaseWeight()
 
 	m.stage_1_iter_2_5_conv_0_0.Weight = t[62]
 	m.stage_1_iter_2_5_conv_0_0.Scale, m.stage_1_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
 	if err := m.stage_1_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_2_5_conv_0_0.ReleaseWeight()
 
 	m.stage_1_iter_2_5_conv_1_0.Weight = t[68]
 	m.stage_1_iter_2_5_conv_1_0.Scale, m.stage_1_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
 	if err := m.stage_1_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_2_5_conv_1_0.ReleaseWeight()
 
 	m.stage_1_iter_2_5.FC1 = t[74]
 	m.stage_1_iter_2_5.Scale1, m.stage_1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
@@ -5621,11 +5639,13 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_2.ReleaseWeight()
 
 	m.stage_1_iter_2_6.Weight = t[81]
 	if err := m.stage_1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.6: %w", err)
 	}
+	m.stage_1_iter_2_6.ReleaseWeight()
 
 	m.stage_1_iter_3_2.Weight = t[92]
 	m.stage_1_iter_3_2.Scale, m.stage_1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[93], t[94], t[95], t[96], 1e-05)
@@ -5633,18 +5653,21 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.2: %w", err)
 	}
+	m.stage_1_iter_3_2.ReleaseWeight()
 
 	m.stage_1_iter_3_5_conv_0_0.Weight = t[98]
 	m.stage_1_iter_3_5_conv_0_0.Scale, m.stage_1_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
 	if err := m.stage_1_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_3_5_conv_0_0.ReleaseWeight()
 
 	m.stage_1_iter_3_5_conv_1_0.Weight = t[104]
 	m.stage_1_iter_3_5_conv_1_0.Scale, m.stage_1_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[105], t[106], t[107], t[108], 1e-05)
 	if err := m.stage_1_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_3_5_conv_1_0.ReleaseWeight()
 
 	m.stage_1_iter_3_5.FC1 = t[110]
 	m.stage_1_iter_3_5.Scale1, m.stage_1_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
@@ -5655,11 +5678,13 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_3.ReleaseWeight()
 
 	m.stage_1_iter_3_6.Weight = t[117]
 	if err := m.stage_1_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.6: %w", err)
 	}
+	m.stage_1_iter_3_6.ReleaseWeight()
 
 	m.stage_1_iter_4_2.Weight = t[128]
 	m.stage_1_iter_4_2.Scale, m.stage_1_iter_4_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
@@ -5667,18 +5692,21 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.2: %w", err)
 	}
+	m.stage_1_iter_4_2.ReleaseWeight()
 
 	m.stage_1_iter_4_5_conv_0_0.Weight = t[134]
 	m.stage_1_iter_4_5_conv_0_0.Scale, m.stage_1_iter_4_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
 	if err := m.stage_1_iter_4_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_4_5_conv_0_0.ReleaseWeight()
 
 	m.stage_1_iter_4_5_conv_1_0.Weight = t[140]
 	m.stage_1_iter_4_5_conv_1_0.Scale, m.stage_1_iter_4_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
 	if err := m.stage_1_iter_4_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_4_5_conv_1_0.ReleaseWeight()
 
 	m.stage_1_iter_4_5.FC1 = t[146]
 	m.stage_1_iter_4_5.Scale1, m.stage_1_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[147], t[148], t[149], t[150], 1e-05)
@@ -5689,11 +5717,13 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_4.ReleaseWeight()
 
 	m.stage_1_iter_4_6.Weight = t[153]
 	if err := m.stage_1_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_4.6: %w", err)
 	}
+	m.stage_1_iter_4_6.ReleaseWeight()
 
 	m.stage_1_iter_5_2.Weight = t[164]
 	m.stage_1_iter_5_2.Scale, m.stage_1_iter_5_2.Shift = runtime.BatchNormScaleShift(t[165], t[166], t[167], t[168], 1e-05)
@@ -5701,18 +5731,21 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.2: %w", err)
 	}
+	m.stage_1_iter_5_2.ReleaseWeight()
 
 	m.stage_1_iter_5_5_conv_0_0.Weight = t[170]
 	m.stage_1_iter_5_5_conv_0_0.Scale, m.stage_1_iter_5_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[171], t[172], t[173], t[174], 1e-05)
 	if err := m.stage_1_iter_5_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_5_5_conv_0_0.ReleaseWeight()
 
 	m.stage_1_iter_5_5_conv_1_0.Weight = t[176]
 	m.stage_1_iter_5_5_conv_1_0.Scale, m.stage_1_iter_5_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[177], t[178], t[179], t[180], 1e-05)
 	if err := m.stage_1_iter_5_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_5_5_conv_1_0.ReleaseWeight()
 
 	m.stage_1_iter_5_5.FC1 = t[182]
 	m.stage_1_iter_5_5.Scale1, m.stage_1_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[183], t[184], t[185], t[186], 1e-05)
@@ -5723,11 +5756,13 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_5.ReleaseWeight()
 
 	m.stage_1_iter_5_6.Weight = t[189]
 	if err := m.stage_1_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_5.6: %w", err)
 	}
+	m.stage_1_iter_5_6.ReleaseWeight()
 
 	m.stage_1_iter_6_2.Weight = t[200]
 	m.stage_1_iter_6_2.Scale, m.stage_1_iter_6_2.Shift = runtime.BatchNormScaleShift(t[201], t[202], t[203], t[204], 1e-05)
@@ -5735,18 +5770,24 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.2: %w", err)
 	}
+	m.stage_1_iter_6_2.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.stage_1_iter_6_5_conv_0_0.Weight = t[206]
 	m.stage_1_iter_6_5_conv_0_0.Scale, m.stage_1_iter_6_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[207], t[208], t[209], t[210], 1e-05)
 	if err := m.stage_1_iter_6_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_6_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.stage_1_iter_6_5_conv_1_0.Weight = t[212]
 	m.stage_1_iter_6_5_conv_1_0.Scale, m.stage_1_iter_6_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[213], t[214], t[215], t[216], 1e-05)
 	if err := m.stage_1_iter_6_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_6_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.stage_1_iter_6_5.FC1 = t[218]
 	m.stage_1_iter_6_5.Scale1, m.stage_1_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[219], t[220], t[221], t[222], 1e-05)
@@ -5757,11 +5798,15 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_6.ReleaseWeight()
+	m.release(sd, 14)
 
 	m.stage_1_iter_6_6.Weight = t[225]
 	if err := m.stage_1_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_6.6: %w", err)
 	}
+	m.stage_1_iter_6_6.ReleaseWeight()
+	m.release(sd, 45)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
 
@@ -5769,6 +5814,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
+	m.stage_1_d_conv.ReleaseWeight()
+	m.release(sd, 236)
 
 	m.stage_1_d_conv_1.Weight = t[242]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
@@ -5776,18 +5823,24 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
+	m.stage_1_d_conv_1.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.stage_1_d_conv_3_conv_0_0.Weight = t[248]
 	m.stage_1_d_conv_3_conv_0_0.Scale, m.stage_1_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
 	if err := m.stage_1_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3.conv.0.0: %w", err)
 	}
+	m.stage_1_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 248)
 
 	m.stage_1_d_conv_3_conv_1_0.Weight = t[254]
 	m.stage_1_d_conv_3_conv_1_0.Scale, m.stage_1_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
 	if err := m.stage_1_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3.conv.1.0: %w", err)
 	}
+	m.stage_1_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 254)
 
 	m.stage_1_d_conv_3.FC1 = t[260]
 	m.stage_1_d_conv_3.Scale1, m.stage_1_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[261], t[262], t[263], t[264], 1e-05)
@@ -5797,12 +5850,16 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
+	m.stage_1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 267)
 
 	m.stage_2_conv_f.Weight = t[273]
 	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[268], t[269], t[270], t[271], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
+	m.stage_2_conv_f.ReleaseWeight()
+	m.release(sd, 273)
 
 	m.stage_2_conv_g_f.Weight = t[279]
 	m.stage_2_conv_g_f.Shift = t[280]
@@ -5810,6 +5867,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
+	m.stage_2_conv_g_f.ReleaseWeight()
+	m.release(sd, 279)
 
 	m.stage_2_iter_1_2.Weight = t[287]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[288], t[289], t[290], t[291], 1e-05)
@@ -5817,18 +5876,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
+	m.stage_2_iter_1_2.ReleaseWeight()
 
 	m.stage_2_iter_1_5_conv_0_0.Weight = t[293]
 	m.stage_2_iter_1_5_conv_0_0.Scale, m.stage_2_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[294], t[295], t[296], t[297], 1e-05)
 	if err := m.stage_2_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_1_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_1_5_conv_1_0.Weight = t[299]
 	m.stage_2_iter_1_5_conv_1_0.Scale, m.stage_2_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
 	if err := m.stage_2_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_1_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_1_5.FC1 = t[305]
 	m.stage_2_iter_1_5.Scale1, m.stage_2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
@@ -5839,11 +5901,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r.ReleaseWeight()
 
 	m.stage_2_iter_1_6.Weight = t[312]
 	if err := m.stage_2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
 	}
+	m.stage_2_iter_1_6.ReleaseWeight()
 
 	m.stage_2_iter_2_2.Weight = t[323]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
@@ -5851,18 +5915,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
+	m.stage_2_iter_2_2.ReleaseWeight()
 
 	m.stage_2_iter_2_5_conv_0_0.Weight = t[329]
 	m.stage_2_iter_2_5_conv_0_0.Scale, m.stage_2_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[330], t[331], t[332], t[333], 1e-05)
 	if err := m.stage_2_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_2_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_2_5_conv_1_0.Weight = t[335]
 	m.stage_2_iter_2_5_conv_1_0.Scale, m.stage_2_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[336], t[337], t[338], t[339], 1e-05)
 	if err := m.stage_2_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_2_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_2_5.FC1 = t[341]
 	m.stage_2_iter_2_5.Scale1, m.stage_2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[342], t[343], t[344], t[345], 1e-05)
@@ -5873,11 +5940,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_2.ReleaseWeight()
 
 	m.stage_2_iter_2_6.Weight = t[348]
 	if err := m.stage_2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.6: %w", err)
 	}
+	m.stage_2_iter_2_6.ReleaseWeight()
 
 	m.stage_2_iter_3_2.Weight = t[359]
 	m.stage_2_iter_3_2.Scale, m.stage_2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[360], t[361], t[362], t[363], 1e-05)
@@ -5885,18 +5954,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.2: %w", err)
 	}
+	m.stage_2_iter_3_2.ReleaseWeight()
 
 	m.stage_2_iter_3_5_conv_0_0.Weight = t[365]
 	m.stage_2_iter_3_5_conv_0_0.Scale, m.stage_2_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[366], t[367], t[368], t[369], 1e-05)
 	if err := m.stage_2_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_3_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_3_5_conv_1_0.Weight = t[371]
 	m.stage_2_iter_3_5_conv_1_0.Scale, m.stage_2_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[372], t[373], t[374], t[375], 1e-05)
 	if err := m.stage_2_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_3_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_3_5.FC1 = t[377]
 	m.stage_2_iter_3_5.Scale1, m.stage_2_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[378], t[379], t[380], t[381], 1e-05)
@@ -5907,11 +5979,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_3.ReleaseWeight()
 
 	m.stage_2_iter_3_6.Weight = t[384]
 	if err := m.stage_2_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.6: %w", err)
 	}
+	m.stage_2_iter_3_6.ReleaseWeight()
 
 	m.stage_2_iter_4_2.Weight = t[395]
 	m.stage_2_iter_4_2.Scale, m.stage_2_iter_4_2.Shift = runtime.BatchNormScaleShift(t[396], t[397], t[398], t[399], 1e-05)
@@ -5919,18 +5993,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.2: %w", err)
 	}
+	m.stage_2_iter_4_2.ReleaseWeight()
 
 	m.stage_2_iter_4_5_conv_0_0.Weight = t[401]
 	m.stage_2_iter_4_5_conv_0_0.Scale, m.stage_2_iter_4_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[402], t[403], t[404], t[405], 1e-05)
 	if err := m.stage_2_iter_4_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_4_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_4_5_conv_1_0.Weight = t[407]
 	m.stage_2_iter_4_5_conv_1_0.Scale, m.stage_2_iter_4_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
 	if err := m.stage_2_iter_4_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_4_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_4_5.FC1 = t[413]
 	m.stage_2_iter_4_5.Scale1, m.stage_2_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[414], t[415], t[416], t[417], 1e-05)
@@ -5941,11 +6018,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_4.ReleaseWeight()
 
 	m.stage_2_iter_4_6.Weight = t[420]
 	if err := m.stage_2_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.6: %w", err)
 	}
+	m.stage_2_iter_4_6.ReleaseWeight()
 
 	m.stage_2_iter_5_2.Weight = t[431]
 	m.stage_2_iter_5_2.Scale, m.stage_2_iter_5_2.Shift = runtime.BatchNormScaleShift(t[432], t[433], t[434], t[435], 1e-05)
@@ -5953,18 +6032,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.2: %w", err)
 	}
+	m.stage_2_iter_5_2.ReleaseWeight()
 
 	m.stage_2_iter_5_5_conv_0_0.Weight = t[437]
 	m.stage_2_iter_5_5_conv_0_0.Scale, m.stage_2_iter_5_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[438], t[439], t[440], t[441], 1e-05)
 	if err := m.stage_2_iter_5_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_5_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_5_5_conv_1_0.Weight = t[443]
 	m.stage_2_iter_5_5_conv_1_0.Scale, m.stage_2_iter_5_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[444], t[445], t[446], t[447], 1e-05)
 	if err := m.stage_2_iter_5_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_5_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_5_5.FC1 = t[449]
 	m.stage_2_iter_5_5.Scale1, m.stage_2_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[450], t[451], t[452], t[453], 1e-05)
@@ -5975,11 +6057,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_5.ReleaseWeight()
 
 	m.stage_2_iter_5_6.Weight = t[456]
 	if err := m.stage_2_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.6: %w", err)
 	}
+	m.stage_2_iter_5_6.ReleaseWeight()
 
 	m.stage_2_iter_6_2.Weight = t[467]
 	m.stage_2_iter_6_2.Scale, m.stage_2_iter_6_2.Shift = runtime.BatchNormScaleShift(t[468], t[469], t[470], t[471], 1e-05)
@@ -5987,18 +6071,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.2: %w", err)
 	}
+	m.stage_2_iter_6_2.ReleaseWeight()
 
 	m.stage_2_iter_6_5_conv_0_0.Weight = t[473]
 	m.stage_2_iter_6_5_conv_0_0.Scale, m.stage_2_iter_6_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[474], t[475], t[476], t[477], 1e-05)
 	if err := m.stage_2_iter_6_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_6_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_6_5_conv_1_0.Weight = t[479]
 	m.stage_2_iter_6_5_conv_1_0.Scale, m.stage_2_iter_6_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[480], t[481], t[482], t[483], 1e-05)
 	if err := m.stage_2_iter_6_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_6_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_6_5.FC1 = t[485]
 	m.stage_2_iter_6_5.Scale1, m.stage_2_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[486], t[487], t[488], t[489], 1e-05)
@@ -6009,11 +6096,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_6.ReleaseWeight()
 
 	m.stage_2_iter_6_6.Weight = t[492]
 	if err := m.stage_2_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_6.6: %w", err)
 	}
+	m.stage_2_iter_6_6.ReleaseWeight()
 
 	m.stage_2_iter_7_2.Weight = t[503]
 	m.stage_2_iter_7_2.Scale, m.stage_2_iter_7_2.Shift = runtime.BatchNormScaleShift(t[504], t[505], t[506], t[507], 1e-05)
@@ -6021,18 +6110,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.2: %w", err)
 	}
+	m.stage_2_iter_7_2.ReleaseWeight()
 
 	m.stage_2_iter_7_5_conv_0_0.Weight = t[509]
 	m.stage_2_iter_7_5_conv_0_0.Scale, m.stage_2_iter_7_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[510], t[511], t[512], t[513], 1e-05)
 	if err := m.stage_2_iter_7_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_7_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_7_5_conv_1_0.Weight = t[515]
 	m.stage_2_iter_7_5_conv_1_0.Scale, m.stage_2_iter_7_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[516], t[517], t[518], t[519], 1e-05)
 	if err := m.stage_2_iter_7_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_7_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_7_5.FC1 = t[521]
 	m.stage_2_iter_7_5.Scale1, m.stage_2_iter_7_5.Shift1 = runtime.BatchNormScaleShift(t[522], t[523], t[524], t[525], 1e-05)
@@ -6043,11 +6135,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_7.ReleaseWeight()
 
 	m.stage_2_iter_7_6.Weight = t[528]
 	if err := m.stage_2_iter_7_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_7.6: %w", err)
 	}
+	m.stage_2_iter_7_6.ReleaseWeight()
 
 	m.stage_2_iter_8_2.Weight = t[539]
 	m.stage_2_iter_8_2.Scale, m.stage_2_iter_8_2.Shift = runtime.BatchNormScaleShift(t[540], t[541], t[542], t[543], 1e-05)
@@ -6055,18 +6149,21 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.2: %w", err)
 	}
+	m.stage_2_iter_8_2.ReleaseWeight()
 
 	m.stage_2_iter_8_5_conv_0_0.Weight = t[545]
 	m.stage_2_iter_8_5_conv_0_0.Scale, m.stage_2_iter_8_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
 	if err := m.stage_2_iter_8_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_8_5_conv_0_0.ReleaseWeight()
 
 	m.stage_2_iter_8_5_conv_1_0.Weight = t[551]
 	m.stage_2_iter_8_5_conv_1_0.Scale, m.stage_2_iter_8_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[552], t[553], t[554], t[555], 1e-05)
 	if err := m.stage_2_iter_8_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_8_5_conv_1_0.ReleaseWeight()
 
 	m.stage_2_iter_8_5.FC1 = t[557]
 	m.stage_2_iter_8_5.Scale1, m.stage_2_iter_8_5.Shift1 = runtime.BatchNormScaleShift(t[558], t[559], t[560], t[561], 1e-05)
@@ -6077,11 +6174,13 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_8.ReleaseWeight()
 
 	m.stage_2_iter_8_6.Weight = t[564]
 	if err := m.stage_2_iter_8_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_8.6: %w", err)
 	}
+	m.stage_2_iter_8_6.ReleaseWeight()
 
 	m.stage_2_iter_9_2.Weight = t[575]
 	m.stage_2_iter_9_2.Scale, m.stage_2_iter_9_2.Shift = runtime.BatchNormScaleShift(t[576], t[577], t[578], t[579], 1e-05)
@@ -6089,18 +6188,24 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.2: %w", err)
 	}
+	m.stage_2_iter_9_2.ReleaseWeight()
+	m.release(sd, 287)
 
 	m.stage_2_iter_9_5_conv_0_0.Weight = t[581]
 	m.stage_2_iter_9_5_conv_0_0.Scale, m.stage_2_iter_9_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[582], t[583], t[584], t[585], 1e-05)
 	if err := m.stage_2_iter_9_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_9_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 293)
 
 	m.stage_2_iter_9_5_conv_1_0.Weight = t[587]
 	m.stage_2_iter_9_5_conv_1_0.Scale, m.stage_2_iter_9_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
 	if err := m.stage_2_iter_9_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_9_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 299)
 
 	m.stage_2_iter_9_5.FC1 = t[593]
 	m.stage_2_iter_9_5.Scale1, m.stage_2_iter_9_5.Shift1 = runtime.BatchNormScaleShift(t[594], t[595], t[596], t[597], 1e-05)
@@ -6111,11 +6216,15 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_9.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_9.ReleaseWeight()
+	m.release(sd, 281)
 
 	m.stage_2_iter_9_6.Weight = t[600]
 	if err := m.stage_2_iter_9_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_9.6: %w", err)
 	}
+	m.stage_2_iter_9_6.ReleaseWeight()
+	m.release(sd, 312)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[606], t[607], t[608], t[609], 1e-05)
 
@@ -6123,6 +6232,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
+	m.stage_2_d_conv.ReleaseWeight()
+	m.release(sd, 611)
 
 	m.stage_2_d_conv_1.Weight = t[617]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[618], t[619], t[620], t[621], 1e-05)
@@ -6130,18 +6241,24 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
+	m.stage_2_d_conv_1.ReleaseWeight()
+	m.release(sd, 617)
 
 	m.stage_2_d_conv_3_conv_0_0.Weight = t[623]
 	m.stage_2_d_conv_3_conv_0_0.Scale, m.stage_2_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[624], t[625], t[626], t[627], 1e-05)
 	if err := m.stage_2_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3.conv.0.0: %w", err)
 	}
+	m.stage_2_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 623)
 
 	m.stage_2_d_conv_3_conv_1_0.Weight = t[629]
 	m.stage_2_d_conv_3_conv_1_0.Scale, m.stage_2_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[630], t[631], t[632], t[633], 1e-05)
 	if err := m.stage_2_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3.conv.1.0: %w", err)
 	}
+	m.stage_2_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 629)
 
 	m.stage_2_d_conv_3.FC1 = t[635]
 	m.stage_2_d_conv_3.Scale1, m.stage_2_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[636], t[637], t[638], t[639], 1e-05)
@@ -6151,12 +6268,16 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
+	m.stage_2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 642)
 
 	m.stage_3_conv_f.Weight = t[648]
 	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[643], t[644], t[645], t[646], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
+	m.stage_3_conv_f.ReleaseWeight()
+	m.release(sd, 648)
 
 	m.stage_3_conv_g_f.Weight = t[654]
 	m.stage_3_conv_g_f.Shift = t[655]
@@ -6164,6 +6285,8 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
+	m.stage_3_conv_g_f.ReleaseWeight()
+	m.release(sd, 654)
 
 	m.stage_3_iter_1_2.Weight = t[662]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[663], t[664], t[665], t[666], 1e-05)
@@ -6171,18 +6294,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
+	m.stage_3_iter_1_2.ReleaseWeight()
 
 	m.stage_3_iter_1_5_conv_0_0.Weight = t[668]
 	m.stage_3_iter_1_5_conv_0_0.Scale, m.stage_3_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[669], t[670], t[671], t[672], 1e-05)
 	if err := m.stage_3_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_1_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_1_5_conv_1_0.Weight = t[674]
 	m.stage_3_iter_1_5_conv_1_0.Scale, m.stage_3_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[675], t[676], t[677], t[678], 1e-05)
 	if err := m.stage_3_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_1_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_1_5.FC1 = t[680]
 	m.stage_3_iter_1_5.Scale1, m.stage_3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[681], t[682], t[683], t[684], 1e-05)
@@ -6193,11 +6319,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r.ReleaseWeight()
 
 	m.stage_3_iter_1_6.Weight = t[687]
 	if err := m.stage_3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.6: %w", err)
 	}
+	m.stage_3_iter_1_6.ReleaseWeight()
 
 	m.stage_3_iter_2_2.Weight = t[698]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[699], t[700], t[701], t[702], 1e-05)
@@ -6205,18 +6333,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
+	m.stage_3_iter_2_2.ReleaseWeight()
 
 	m.stage_3_iter_2_5_conv_0_0.Weight = t[704]
 	m.stage_3_iter_2_5_conv_0_0.Scale, m.stage_3_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[705], t[706], t[707], t[708], 1e-05)
 	if err := m.stage_3_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_2_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_2_5_conv_1_0.Weight = t[710]
 	m.stage_3_iter_2_5_conv_1_0.Scale, m.stage_3_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[711], t[712], t[713], t[714], 1e-05)
 	if err := m.stage_3_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_2_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_2_5.FC1 = t[716]
 	m.stage_3_iter_2_5.Scale1, m.stage_3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[717], t[718], t[719], t[720], 1e-05)
@@ -6227,11 +6358,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_2.ReleaseWeight()
 
 	m.stage_3_iter_2_6.Weight = t[723]
 	if err := m.stage_3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.6: %w", err)
 	}
+	m.stage_3_iter_2_6.ReleaseWeight()
 
 	m.stage_3_iter_3_2.Weight = t[734]
 	m.stage_3_iter_3_2.Scale, m.stage_3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[735], t[736], t[737], t[738], 1e-05)
@@ -6239,18 +6372,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.2: %w", err)
 	}
+	m.stage_3_iter_3_2.ReleaseWeight()
 
 	m.stage_3_iter_3_5_conv_0_0.Weight = t[740]
 	m.stage_3_iter_3_5_conv_0_0.Scale, m.stage_3_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[741], t[742], t[743], t[744], 1e-05)
 	if err := m.stage_3_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_3_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_3_5_conv_1_0.Weight = t[746]
 	m.stage_3_iter_3_5_conv_1_0.Scale, m.stage_3_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[747], t[748], t[749], t[750], 1e-05)
 	if err := m.stage_3_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_3_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_3_5.FC1 = t[752]
 	m.stage_3_iter_3_5.Scale1, m.stage_3_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
@@ -6261,11 +6397,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_3.ReleaseWeight()
 
 	m.stage_3_iter_3_6.Weight = t[759]
 	if err := m.stage_3_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.6: %w", err)
 	}
+	m.stage_3_iter_3_6.ReleaseWeight()
 
 	m.stage_3_iter_4_2.Weight = t[770]
 	m.stage_3_iter_4_2.Scale, m.stage_3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[771], t[772], t[773], t[774], 1e-05)
@@ -6273,18 +6411,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.2: %w", err)
 	}
+	m.stage_3_iter_4_2.ReleaseWeight()
 
 	m.stage_3_iter_4_5_conv_0_0.Weight = t[776]
 	m.stage_3_iter_4_5_conv_0_0.Scale, m.stage_3_iter_4_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[777], t[778], t[779], t[780], 1e-05)
 	if err := m.stage_3_iter_4_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_4_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_4_5_conv_1_0.Weight = t[782]
 	m.stage_3_iter_4_5_conv_1_0.Scale, m.stage_3_iter_4_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[783], t[784], t[785], t[786], 1e-05)
 	if err := m.stage_3_iter_4_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_4_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_4_5.FC1 = t[788]
 	m.stage_3_iter_4_5.Scale1, m.stage_3_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[789], t[790], t[791], t[792], 1e-05)
@@ -6295,11 +6436,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_4.ReleaseWeight()
 
 	m.stage_3_iter_4_6.Weight = t[795]
 	if err := m.stage_3_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.6: %w", err)
 	}
+	m.stage_3_iter_4_6.ReleaseWeight()
 
 	m.stage_3_iter_5_2.Weight = t[806]
 	m.stage_3_iter_5_2.Scale, m.stage_3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[807], t[808], t[809], t[810], 1e-05)
@@ -6307,18 +6450,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.2: %w", err)
 	}
+	m.stage_3_iter_5_2.ReleaseWeight()
 
 	m.stage_3_iter_5_5_conv_0_0.Weight = t[812]
 	m.stage_3_iter_5_5_conv_0_0.Scale, m.stage_3_iter_5_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[813], t[814], t[815], t[816], 1e-05)
 	if err := m.stage_3_iter_5_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_5_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_5_5_conv_1_0.Weight = t[818]
 	m.stage_3_iter_5_5_conv_1_0.Scale, m.stage_3_iter_5_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[819], t[820], t[821], t[822], 1e-05)
 	if err := m.stage_3_iter_5_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_5_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_5_5.FC1 = t[824]
 	m.stage_3_iter_5_5.Scale1, m.stage_3_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[825], t[826], t[827], t[828], 1e-05)
@@ -6329,11 +6475,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_5.ReleaseWeight()
 
 	m.stage_3_iter_5_6.Weight = t[831]
 	if err := m.stage_3_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.6: %w", err)
 	}
+	m.stage_3_iter_5_6.ReleaseWeight()
 
 	m.stage_3_iter_6_2.Weight = t[842]
 	m.stage_3_iter_6_2.Scale, m.stage_3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[843], t[844], t[845], t[846], 1e-05)
@@ -6341,18 +6489,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.2: %w", err)
 	}
+	m.stage_3_iter_6_2.ReleaseWeight()
 
 	m.stage_3_iter_6_5_conv_0_0.Weight = t[848]
 	m.stage_3_iter_6_5_conv_0_0.Scale, m.stage_3_iter_6_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[849], t[850], t[851], t[852], 1e-05)
 	if err := m.stage_3_iter_6_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_6_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_6_5_conv_1_0.Weight = t[854]
 	m.stage_3_iter_6_5_conv_1_0.Scale, m.stage_3_iter_6_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[855], t[856], t[857], t[858], 1e-05)
 	if err := m.stage_3_iter_6_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_6_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_6_5.FC1 = t[860]
 	m.stage_3_iter_6_5.Scale1, m.stage_3_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[861], t[862], t[863], t[864], 1e-05)
@@ -6363,11 +6514,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_6.ReleaseWeight()
 
 	m.stage_3_iter_6_6.Weight = t[867]
 	if err := m.stage_3_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.6: %w", err)
 	}
+	m.stage_3_iter_6_6.ReleaseWeight()
 
 	m.stage_3_iter_7_2.Weight = t[878]
 	m.stage_3_iter_7_2.Scale, m.stage_3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[879], t[880], t[881], t[882], 1e-05)
@@ -6375,18 +6528,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.2: %w", err)
 	}
+	m.stage_3_iter_7_2.ReleaseWeight()
 
 	m.stage_3_iter_7_5_conv_0_0.Weight = t[884]
 	m.stage_3_iter_7_5_conv_0_0.Scale, m.stage_3_iter_7_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[885], t[886], t[887], t[888], 1e-05)
 	if err := m.stage_3_iter_7_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_7_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_7_5_conv_1_0.Weight = t[890]
 	m.stage_3_iter_7_5_conv_1_0.Scale, m.stage_3_iter_7_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[891], t[892], t[893], t[894], 1e-05)
 	if err := m.stage_3_iter_7_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_7_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_7_5.FC1 = t[896]
 	m.stage_3_iter_7_5.Scale1, m.stage_3_iter_7_5.Shift1 = runtime.BatchNormScaleShift(t[897], t[898], t[899], t[900], 1e-05)
@@ -6397,11 +6553,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_7.ReleaseWeight()
 
 	m.stage_3_iter_7_6.Weight = t[903]
 	if err := m.stage_3_iter_7_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.6: %w", err)
 	}
+	m.stage_3_iter_7_6.ReleaseWeight()
 
 	m.stage_3_iter_8_2.Weight = t[914]
 	m.stage_3_iter_8_2.Scale, m.stage_3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[915], t[916], t[917], t[918], 1e-05)
@@ -6409,18 +6567,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.2: %w", err)
 	}
+	m.stage_3_iter_8_2.ReleaseWeight()
 
 	m.stage_3_iter_8_5_conv_0_0.Weight = t[920]
 	m.stage_3_iter_8_5_conv_0_0.Scale, m.stage_3_iter_8_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[921], t[922], t[923], t[924], 1e-05)
 	if err := m.stage_3_iter_8_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_8_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_8_5_conv_1_0.Weight = t[926]
 	m.stage_3_iter_8_5_conv_1_0.Scale, m.stage_3_iter_8_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[927], t[928], t[929], t[930], 1e-05)
 	if err := m.stage_3_iter_8_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_8_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_8_5.FC1 = t[932]
 	m.stage_3_iter_8_5.Scale1, m.stage_3_iter_8_5.Shift1 = runtime.BatchNormScaleShift(t[933], t[934], t[935], t[936], 1e-05)
@@ -6431,11 +6592,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_8.ReleaseWeight()
 
 	m.stage_3_iter_8_6.Weight = t[939]
 	if err := m.stage_3_iter_8_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_8.6: %w", err)
 	}
+	m.stage_3_iter_8_6.ReleaseWeight()
 
 	m.stage_3_iter_9_2.Weight = t[950]
 	m.stage_3_iter_9_2.Scale, m.stage_3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[951], t[952], t[953], t[954], 1e-05)
@@ -6443,18 +6606,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.2: %w", err)
 	}
+	m.stage_3_iter_9_2.ReleaseWeight()
 
 	m.stage_3_iter_9_5_conv_0_0.Weight = t[956]
 	m.stage_3_iter_9_5_conv_0_0.Scale, m.stage_3_iter_9_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[957], t[958], t[959], t[960], 1e-05)
 	if err := m.stage_3_iter_9_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_9_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_9_5_conv_1_0.Weight = t[962]
 	m.stage_3_iter_9_5_conv_1_0.Scale, m.stage_3_iter_9_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[963], t[964], t[965], t[966], 1e-05)
 	if err := m.stage_3_iter_9_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_9_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_9_5.FC1 = t[968]
 	m.stage_3_iter_9_5.Scale1, m.stage_3_iter_9_5.Shift1 = runtime.BatchNormScaleShift(t[969], t[970], t[971], t[972], 1e-05)
@@ -6465,11 +6631,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_9.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_9.ReleaseWeight()
 
 	m.stage_3_iter_9_6.Weight = t[975]
 	if err := m.stage_3_iter_9_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_9.6: %w", err)
 	}
+	m.stage_3_iter_9_6.ReleaseWeight()
 
 	m.stage_3_iter_10_2.Weight = t[986]
 	m.stage_3_iter_10_2.Scale, m.stage_3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[987], t[988], t[989], t[990], 1e-05)
@@ -6477,18 +6645,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.2: %w", err)
 	}
+	m.stage_3_iter_10_2.ReleaseWeight()
 
 	m.stage_3_iter_10_5_conv_0_0.Weight = t[992]
 	m.stage_3_iter_10_5_conv_0_0.Scale, m.stage_3_iter_10_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[993], t[994], t[995], t[996], 1e-05)
 	if err := m.stage_3_iter_10_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_10_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_10_5_conv_1_0.Weight = t[998]
 	m.stage_3_iter_10_5_conv_1_0.Scale, m.stage_3_iter_10_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[999], t[1000], t[1001], t[1002], 1e-05)
 	if err := m.stage_3_iter_10_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_10_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_10_5.FC1 = t[1004]
 	m.stage_3_iter_10_5.Scale1, m.stage_3_iter_10_5.Shift1 = runtime.BatchNormScaleShift(t[1005], t[1006], t[1007], t[1008], 1e-05)
@@ -6499,11 +6670,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_10.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_10.ReleaseWeight()
 
 	m.stage_3_iter_10_6.Weight = t[1011]
 	if err := m.stage_3_iter_10_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_10.6: %w", err)
 	}
+	m.stage_3_iter_10_6.ReleaseWeight()
 
 	m.stage_3_iter_11_2.Weight = t[1022]
 	m.stage_3_iter_11_2.Scale, m.stage_3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[1023], t[1024], t[1025], t[1026], 1e-05)
@@ -6511,18 +6684,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.2: %w", err)
 	}
+	m.stage_3_iter_11_2.ReleaseWeight()
 
 	m.stage_3_iter_11_5_conv_0_0.Weight = t[1028]
 	m.stage_3_iter_11_5_conv_0_0.Scale, m.stage_3_iter_11_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1029], t[1030], t[1031], t[1032], 1e-05)
 	if err := m.stage_3_iter_11_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_11_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_11_5_conv_1_0.Weight = t[1034]
 	m.stage_3_iter_11_5_conv_1_0.Scale, m.stage_3_iter_11_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1035], t[1036], t[1037], t[1038], 1e-05)
 	if err := m.stage_3_iter_11_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_11_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_11_5.FC1 = t[1040]
 	m.stage_3_iter_11_5.Scale1, m.stage_3_iter_11_5.Shift1 = runtime.BatchNormScaleShift(t[1041], t[1042], t[1043], t[1044], 1e-05)
@@ -6533,11 +6709,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_11.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_11.ReleaseWeight()
 
 	m.stage_3_iter_11_6.Weight = t[1047]
 	if err := m.stage_3_iter_11_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_11.6: %w", err)
 	}
+	m.stage_3_iter_11_6.ReleaseWeight()
 
 	m.stage_3_iter_12_2.Weight = t[1058]
 	m.stage_3_iter_12_2.Scale, m.stage_3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[1059], t[1060], t[1061], t[1062], 1e-05)
@@ -6545,18 +6723,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.2: %w", err)
 	}
+	m.stage_3_iter_12_2.ReleaseWeight()
 
 	m.stage_3_iter_12_5_conv_0_0.Weight = t[1064]
 	m.stage_3_iter_12_5_conv_0_0.Scale, m.stage_3_iter_12_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1065], t[1066], t[1067], t[1068], 1e-05)
 	if err := m.stage_3_iter_12_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_12_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_12_5_conv_1_0.Weight = t[1070]
 	m.stage_3_iter_12_5_conv_1_0.Scale, m.stage_3_iter_12_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1071], t[1072], t[1073], t[1074], 1e-05)
 	if err := m.stage_3_iter_12_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_12_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_12_5.FC1 = t[1076]
 	m.stage_3_iter_12_5.Scale1, m.stage_3_iter_12_5.Shift1 = runtime.BatchNormScaleShift(t[1077], t[1078], t[1079], t[1080], 1e-05)
@@ -6567,11 +6748,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_12.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_12.ReleaseWeight()
 
 	m.stage_3_iter_12_6.Weight = t[1083]
 	if err := m.stage_3_iter_12_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_12.6: %w", err)
 	}
+	m.stage_3_iter_12_6.ReleaseWeight()
 
 	m.stage_3_iter_13_2.Weight = t[1094]
 	m.stage_3_iter_13_2.Scale, m.stage_3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[1095], t[1096], t[1097], t[1098], 1e-05)
@@ -6579,18 +6762,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.2: %w", err)
 	}
+	m.stage_3_iter_13_2.ReleaseWeight()
 
 	m.stage_3_iter_13_5_conv_0_0.Weight = t[1100]
 	m.stage_3_iter_13_5_conv_0_0.Scale, m.stage_3_iter_13_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1101], t[1102], t[1103], t[1104], 1e-05)
 	if err := m.stage_3_iter_13_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_13_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_13_5_conv_1_0.Weight = t[1106]
 	m.stage_3_iter_13_5_conv_1_0.Scale, m.stage_3_iter_13_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1107], t[1108], t[1109], t[1110], 1e-05)
 	if err := m.stage_3_iter_13_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_13_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_13_5.FC1 = t[1112]
 	m.stage_3_iter_13_5.Scale1, m.stage_3_iter_13_5.Shift1 = runtime.BatchNormScaleShift(t[1113], t[1114], t[1115], t[1116], 1e-05)
@@ -6601,11 +6787,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_13.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_13.ReleaseWeight()
 
 	m.stage_3_iter_13_6.Weight = t[1119]
 	if err := m.stage_3_iter_13_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_13.6: %w", err)
 	}
+	m.stage_3_iter_13_6.ReleaseWeight()
 
 	m.stage_3_iter_14_2.Weight = t[1130]
 	m.stage_3_iter_14_2.Scale, m.stage_3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[1131], t[1132], t[1133], t[1134], 1e-05)
@@ -6613,18 +6801,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.2: %w", err)
 	}
+	m.stage_3_iter_14_2.ReleaseWeight()
 
 	m.stage_3_iter_14_5_conv_0_0.Weight = t[1136]
 	m.stage_3_iter_14_5_conv_0_0.Scale, m.stage_3_iter_14_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1137], t[1138], t[1139], t[1140], 1e-05)
 	if err := m.stage_3_iter_14_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_14_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_14_5_conv_1_0.Weight = t[1142]
 	m.stage_3_iter_14_5_conv_1_0.Scale, m.stage_3_iter_14_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1143], t[1144], t[1145], t[1146], 1e-05)
 	if err := m.stage_3_iter_14_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_14_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_14_5.FC1 = t[1148]
 	m.stage_3_iter_14_5.Scale1, m.stage_3_iter_14_5.Shift1 = runtime.BatchNormScaleShift(t[1149], t[1150], t[1151], t[1152], 1e-05)
@@ -6635,11 +6826,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_14.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_14.ReleaseWeight()
 
 	m.stage_3_iter_14_6.Weight = t[1155]
 	if err := m.stage_3_iter_14_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_14.6: %w", err)
 	}
+	m.stage_3_iter_14_6.ReleaseWeight()
 
 	m.stage_3_iter_15_2.Weight = t[1166]
 	m.stage_3_iter_15_2.Scale, m.stage_3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[1167], t[1168], t[1169], t[1170], 1e-05)
@@ -6647,18 +6840,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.2: %w", err)
 	}
+	m.stage_3_iter_15_2.ReleaseWeight()
 
 	m.stage_3_iter_15_5_conv_0_0.Weight = t[1172]
 	m.stage_3_iter_15_5_conv_0_0.Scale, m.stage_3_iter_15_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1173], t[1174], t[1175], t[1176], 1e-05)
 	if err := m.stage_3_iter_15_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_15_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_15_5_conv_1_0.Weight = t[1178]
 	m.stage_3_iter_15_5_conv_1_0.Scale, m.stage_3_iter_15_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1179], t[1180], t[1181], t[1182], 1e-05)
 	if err := m.stage_3_iter_15_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_15_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_15_5.FC1 = t[1184]
 	m.stage_3_iter_15_5.Scale1, m.stage_3_iter_15_5.Shift1 = runtime.BatchNormScaleShift(t[1185], t[1186], t[1187], t[1188], 1e-05)
@@ -6669,11 +6865,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_15.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_15.ReleaseWeight()
 
 	m.stage_3_iter_15_6.Weight = t[1191]
 	if err := m.stage_3_iter_15_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_15.6: %w", err)
 	}
+	m.stage_3_iter_15_6.ReleaseWeight()
 
 	m.stage_3_iter_16_2.Weight = t[1202]
 	m.stage_3_iter_16_2.Scale, m.stage_3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[1203], t[1204], t[1205], t[1206], 1e-05)
@@ -6681,18 +6879,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.2: %w", err)
 	}
+	m.stage_3_iter_16_2.ReleaseWeight()
 
 	m.stage_3_iter_16_5_conv_0_0.Weight = t[1208]
 	m.stage_3_iter_16_5_conv_0_0.Scale, m.stage_3_iter_16_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1209], t[1210], t[1211], t[1212], 1e-05)
 	if err := m.stage_3_iter_16_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_16_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_16_5_conv_1_0.Weight = t[1214]
 	m.stage_3_iter_16_5_conv_1_0.Scale, m.stage_3_iter_16_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1215], t[1216], t[1217], t[1218], 1e-05)
 	if err := m.stage_3_iter_16_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_16_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_16_5.FC1 = t[1220]
 	m.stage_3_iter_16_5.Scale1, m.stage_3_iter_16_5.Shift1 = runtime.BatchNormScaleShift(t[1221], t[1222], t[1223], t[1224], 1e-05)
@@ -6703,11 +6904,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_16.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_16.ReleaseWeight()
 
 	m.stage_3_iter_16_6.Weight = t[1227]
 	if err := m.stage_3_iter_16_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_16.6: %w", err)
 	}
+	m.stage_3_iter_16_6.ReleaseWeight()
 
 	m.stage_3_iter_17_2.Weight = t[1238]
 	m.stage_3_iter_17_2.Scale, m.stage_3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[1239], t[1240], t[1241], t[1242], 1e-05)
@@ -6715,18 +6918,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.2: %w", err)
 	}
+	m.stage_3_iter_17_2.ReleaseWeight()
 
 	m.stage_3_iter_17_5_conv_0_0.Weight = t[1244]
 	m.stage_3_iter_17_5_conv_0_0.Scale, m.stage_3_iter_17_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1245], t[1246], t[1247], t[1248], 1e-05)
 	if err := m.stage_3_iter_17_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_17_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_17_5_conv_1_0.Weight = t[1250]
 	m.stage_3_iter_17_5_conv_1_0.Scale, m.stage_3_iter_17_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1251], t[1252], t[1253], t[1254], 1e-05)
 	if err := m.stage_3_iter_17_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_17_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_17_5.FC1 = t[1256]
 	m.stage_3_iter_17_5.Scale1, m.stage_3_iter_17_5.Shift1 = runtime.BatchNormScaleShift(t[1257], t[1258], t[1259], t[1260], 1e-05)
@@ -6737,11 +6943,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_17.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_17.ReleaseWeight()
 
 	m.stage_3_iter_17_6.Weight = t[1263]
 	if err := m.stage_3_iter_17_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_17.6: %w", err)
 	}
+	m.stage_3_iter_17_6.ReleaseWeight()
 
 	m.stage_3_iter_18_2.Weight = t[1274]
 	m.stage_3_iter_18_2.Scale, m.stage_3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[1275], t[1276], t[1277], t[1278], 1e-05)
@@ -6749,18 +6957,24 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.2: %w", err)
 	}
+	m.stage_3_iter_18_2.ReleaseWeight()
+	m.release(sd, 662)
 
 	m.stage_3_iter_18_5_conv_0_0.Weight = t[1280]
 	m.stage_3_iter_18_5_conv_0_0.Scale, m.stage_3_iter_18_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1281], t[1282], t[1283], t[1284], 1e-05)
 	if err := m.stage_3_iter_18_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_18_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 668)
 
 	m.stage_3_iter_18_5_conv_1_0.Weight = t[1286]
 	m.stage_3_iter_18_5_conv_1_0.Scale, m.stage_3_iter_18_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1287], t[1288], t[1289], t[1290], 1e-05)
 	if err := m.stage_3_iter_18_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_18_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 674)
 
 	m.stage_3_iter_18_5.FC1 = t[1292]
 	m.stage_3_iter_18_5.Scale1, m.stage_3_iter_18_5.Shift1 = runtime.BatchNormScaleShift(t[1293], t[1294], t[1295], t[1296], 1e-05)
@@ -6771,17 +6985,35 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_18.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_18.ReleaseWeight()
+	m.release(sd, 656)
 
 	m.stage_3_iter_18_6.Weight = t[1299]
 	if err := m.stage_3_iter_18_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_18.6: %w", err)
 	}
+	m.stage_3_iter_18_6.ReleaseWeight()
+	m.release(sd, 687)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[1305], t[1306], t[1307], t[1308], 1e-05)
 
 	m.classifier.Weight = t[1310]
 	m.classifier.Bias = t[1311]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

@@ -2051,6 +2051,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -2066,7 +2069,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -2080,8 +2083,9 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv1.Weight = t[0]
@@ -2089,17 +2093,23 @@ func (m *Model) bind() error {
 	if err := m.conv1.Prepare(); err != nil {
 		return fmt.Errorf("conv1: %w", err)
 	}
+	m.conv1.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.conv2.Weight = t[6]
 	if err := m.conv2.Prepare(); err != nil {
 		return fmt.Errorf("conv2: %w", err)
 	}
+	m.conv2.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.layer1_conv_f.Weight = t[12]
 	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
+	m.layer1_conv_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
@@ -2107,6 +2117,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
+	m.layer1_conv_g_f.ReleaseWeight()
+	m.release(sd, 18)
 
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
@@ -2114,23 +2126,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
+	m.layer1_iter_1_2.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.layer1_iter_1_5.Weight = t[32]
 	m.layer1_iter_1_5.Scale, m.layer1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5: %w", err)
 	}
+	m.layer1_iter_1_5.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.layer1_conv_g_r.Weight = t[20]
 	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r.ReleaseWeight()
 
 	m.layer1_iter_1_8.Weight = t[38]
 	if err := m.layer1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
 	}
+	m.layer1_iter_1_8.ReleaseWeight()
+	m.release(sd, 38)
 
 	m.layer1_iter_2_2.Weight = t[49]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
@@ -2138,23 +2157,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
+	m.layer1_iter_2_2.ReleaseWeight()
+	m.release(sd, 49)
 
 	m.layer1_iter_2_5.Weight = t[55]
 	m.layer1_iter_2_5.Scale, m.layer1_iter_2_5.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
 	if err := m.layer1_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.5: %w", err)
 	}
+	m.layer1_iter_2_5.ReleaseWeight()
+	m.release(sd, 55)
 
 	m.layer1_conv_g_r_2.Weight = t[20]
 	m.layer1_conv_g_r_2.InScale, m.layer1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
 	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_2.ReleaseWeight()
 
 	m.layer1_iter_2_8.Weight = t[61]
 	if err := m.layer1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.8: %w", err)
 	}
+	m.layer1_iter_2_8.ReleaseWeight()
+	m.release(sd, 61)
 
 	m.layer1_iter_3_2.Weight = t[72]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
@@ -2162,23 +2188,31 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
+	m.layer1_iter_3_2.ReleaseWeight()
+	m.release(sd, 72)
 
 	m.layer1_iter_3_5.Weight = t[78]
 	m.layer1_iter_3_5.Scale, m.layer1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
 	if err := m.layer1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5: %w", err)
 	}
+	m.layer1_iter_3_5.ReleaseWeight()
+	m.release(sd, 78)
 
 	m.layer1_conv_g_r_3.Weight = t[20]
 	m.layer1_conv_g_r_3.InScale, m.layer1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[85], t[86], t[87], t[88], 1e-05)
 	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.layer1_iter_3_8.Weight = t[84]
 	if err := m.layer1_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.8: %w", err)
 	}
+	m.layer1_iter_3_8.ReleaseWeight()
+	m.release(sd, 84)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[90], t[91], t[92], t[93], 1e-05)
 
@@ -2186,6 +2220,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
+	m.layer1_d_conv.ReleaseWeight()
+	m.release(sd, 95)
 
 	m.layer1_d_conv_1.Weight = t[101]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[102], t[103], t[104], t[105], 1e-05)
@@ -2193,22 +2229,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
+	m.layer1_d_conv_1.ReleaseWeight()
+	m.release(sd, 101)
 
 	m.layer1_d_conv_3.Weight = t[107]
 	if err := m.layer1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3: %w", err)
 	}
+	m.layer1_d_conv_3.ReleaseWeight()
+	m.release(sd, 107)
 
 	m.layer1_d_conv_1e.Weight = t[108]
 	if err := m.layer1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
+	m.layer1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 108)
 
 	m.layer2_conv_f.Weight = t[114]
 	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[109], t[110], t[111], t[112], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
+	m.layer2_conv_f.ReleaseWeight()
+	m.release(sd, 114)
 
 	m.layer2_conv_g_f.Weight = t[120]
 	m.layer2_conv_g_f.Shift = t[121]
@@ -2216,6 +2260,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
+	m.layer2_conv_g_f.ReleaseWeight()
+	m.release(sd, 120)
 
 	m.layer2_iter_1_2.Weight = t[128]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
@@ -2223,23 +2269,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
+	m.layer2_iter_1_2.ReleaseWeight()
+	m.release(sd, 128)
 
 	m.layer2_iter_1_5.Weight = t[134]
 	m.layer2_iter_1_5.Scale, m.layer2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[135], t[136], t[137], t[138], 1e-05)
 	if err := m.layer2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5: %w", err)
 	}
+	m.layer2_iter_1_5.ReleaseWeight()
+	m.release(sd, 134)
 
 	m.layer2_conv_g_r.Weight = t[122]
 	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r.ReleaseWeight()
 
 	m.layer2_iter_1_8.Weight = t[140]
 	if err := m.layer2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
 	}
+	m.layer2_iter_1_8.ReleaseWeight()
+	m.release(sd, 140)
 
 	m.layer2_iter_2_2.Weight = t[151]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[152], t[153], t[154], t[155], 1e-05)
@@ -2247,23 +2300,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
+	m.layer2_iter_2_2.ReleaseWeight()
+	m.release(sd, 151)
 
 	m.layer2_iter_2_5.Weight = t[157]
 	m.layer2_iter_2_5.Scale, m.layer2_iter_2_5.Shift = runtime.BatchNormScaleShift(t[158], t[159], t[160], t[161], 1e-05)
 	if err := m.layer2_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5: %w", err)
 	}
+	m.layer2_iter_2_5.ReleaseWeight()
+	m.release(sd, 157)
 
 	m.layer2_conv_g_r_2.Weight = t[122]
 	m.layer2_conv_g_r_2.InScale, m.layer2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[164], t[165], t[166], t[167], 1e-05)
 	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_2.ReleaseWeight()
 
 	m.layer2_iter_2_8.Weight = t[163]
 	if err := m.layer2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.8: %w", err)
 	}
+	m.layer2_iter_2_8.ReleaseWeight()
+	m.release(sd, 163)
 
 	m.layer2_iter_3_2.Weight = t[174]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[175], t[176], t[177], t[178], 1e-05)
@@ -2271,23 +2331,31 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
+	m.layer2_iter_3_2.ReleaseWeight()
+	m.release(sd, 174)
 
 	m.layer2_iter_3_5.Weight = t[180]
 	m.layer2_iter_3_5.Scale, m.layer2_iter_3_5.Shift = runtime.BatchNormScaleShift(t[181], t[182], t[183], t[184], 1e-05)
 	if err := m.layer2_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5: %w", err)
 	}
+	m.layer2_iter_3_5.ReleaseWeight()
+	m.release(sd, 180)
 
 	m.layer2_conv_g_r_3.Weight = t[122]
 	m.layer2_conv_g_r_3.InScale, m.layer2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[187], t[188], t[189], t[190], 1e-05)
 	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 122)
 
 	m.layer2_iter_3_8.Weight = t[186]
 	if err := m.layer2_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.8: %w", err)
 	}
+	m.layer2_iter_3_8.ReleaseWeight()
+	m.release(sd, 186)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
 
@@ -2295,6 +2363,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
+	m.layer2_d_conv.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.layer2_d_conv_1.Weight = t[203]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
@@ -2302,22 +2372,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
+	m.layer2_d_conv_1.ReleaseWeight()
+	m.release(sd, 203)
 
 	m.layer2_d_conv_3.Weight = t[209]
 	if err := m.layer2_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3: %w", err)
 	}
+	m.layer2_d_conv_3.ReleaseWeight()
+	m.release(sd, 209)
 
 	m.layer2_d_conv_1e.Weight = t[210]
 	if err := m.layer2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
+	m.layer2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 210)
 
 	m.layer3_conv_f.Weight = t[216]
 	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
+	m.layer3_conv_f.ReleaseWeight()
+	m.release(sd, 216)
 
 	m.layer3_conv_g_f.Weight = t[222]
 	m.layer3_conv_g_f.Shift = t[223]
@@ -2325,6 +2403,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
+	m.layer3_conv_g_f.ReleaseWeight()
+	m.release(sd, 222)
 
 	m.layer3_iter_1_2.Weight = t[230]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
@@ -2332,23 +2412,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
+	m.layer3_iter_1_2.ReleaseWeight()
+	m.release(sd, 230)
 
 	m.layer3_iter_1_5.Weight = t[236]
 	m.layer3_iter_1_5.Scale, m.layer3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 	if err := m.layer3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5: %w", err)
 	}
+	m.layer3_iter_1_5.ReleaseWeight()
+	m.release(sd, 236)
 
 	m.layer3_conv_g_r.Weight = t[224]
 	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r.ReleaseWeight()
 
 	m.layer3_iter_1_8.Weight = t[242]
 	if err := m.layer3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
 	}
+	m.layer3_iter_1_8.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.layer3_iter_2_2.Weight = t[253]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[254], t[255], t[256], t[257], 1e-05)
@@ -2356,23 +2443,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
+	m.layer3_iter_2_2.ReleaseWeight()
+	m.release(sd, 253)
 
 	m.layer3_iter_2_5.Weight = t[259]
 	m.layer3_iter_2_5.Scale, m.layer3_iter_2_5.Shift = runtime.BatchNormScaleShift(t[260], t[261], t[262], t[263], 1e-05)
 	if err := m.layer3_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5: %w", err)
 	}
+	m.layer3_iter_2_5.ReleaseWeight()
+	m.release(sd, 259)
 
 	m.layer3_conv_g_r_2.Weight = t[224]
 	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[266], t[267], t[268], t[269], 1e-05)
 	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_2.ReleaseWeight()
 
 	m.layer3_iter_2_8.Weight = t[265]
 	if err := m.layer3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
 	}
+	m.layer3_iter_2_8.ReleaseWeight()
+	m.release(sd, 265)
 
 	m.layer3_iter_3_2.Weight = t[276]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[277], t[278], t[279], t[280], 1e-05)
@@ -2380,23 +2474,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
+	m.layer3_iter_3_2.ReleaseWeight()
+	m.release(sd, 276)
 
 	m.layer3_iter_3_5.Weight = t[282]
 	m.layer3_iter_3_5.Scale, m.layer3_iter_3_5.Shift = runtime.BatchNormScaleShift(t[283], t[284], t[285], t[286], 1e-05)
 	if err := m.layer3_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.5: %w", err)
 	}
+	m.layer3_iter_3_5.ReleaseWeight()
+	m.release(sd, 282)
 
 	m.layer3_conv_g_r_3.Weight = t[224]
 	m.layer3_conv_g_r_3.InScale, m.layer3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[289], t[290], t[291], t[292], 1e-05)
 	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_3.ReleaseWeight()
 
 	m.layer3_iter_3_8.Weight = t[288]
 	if err := m.layer3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.8: %w", err)
 	}
+	m.layer3_iter_3_8.ReleaseWeight()
+	m.release(sd, 288)
 
 	m.layer3_iter_4_2.Weight = t[299]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
@@ -2404,23 +2505,31 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
+	m.layer3_iter_4_2.ReleaseWeight()
+	m.release(sd, 299)
 
 	m.layer3_iter_4_5.Weight = t[305]
 	m.layer3_iter_4_5.Scale, m.layer3_iter_4_5.Shift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	if err := m.layer3_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5: %w", err)
 	}
+	m.layer3_iter_4_5.ReleaseWeight()
+	m.release(sd, 305)
 
 	m.layer3_conv_g_r_4.Weight = t[224]
 	m.layer3_conv_g_r_4.InScale, m.layer3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
 	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_4.ReleaseWeight()
+	m.release(sd, 224)
 
 	m.layer3_iter_4_8.Weight = t[311]
 	if err := m.layer3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.8: %w", err)
 	}
+	m.layer3_iter_4_8.ReleaseWeight()
+	m.release(sd, 311)
 
 	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[317], t[318], t[319], t[320], 1e-05)
 
@@ -2428,6 +2537,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
+	m.layer3_d_conv.ReleaseWeight()
+	m.release(sd, 322)
 
 	m.layer3_d_conv_1.Weight = t[328]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[329], t[330], t[331], t[332], 1e-05)
@@ -2435,22 +2546,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
+	m.layer3_d_conv_1.ReleaseWeight()
+	m.release(sd, 328)
 
 	m.layer3_d_conv_3.Weight = t[334]
 	if err := m.layer3_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3: %w", err)
 	}
+	m.layer3_d_conv_3.ReleaseWeight()
+	m.release(sd, 334)
 
 	m.layer3_d_conv_1e.Weight = t[335]
 	if err := m.layer3_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
+	m.layer3_d_conv_1e.ReleaseWeight()
+	m.release(sd, 335)
 
 	m.layer4_conv_f.Weight = t[341]
 	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[336], t[337], t[338], t[339], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
+	m.layer4_conv_f.ReleaseWeight()
+	m.release(sd, 341)
 
 	m.layer4_conv_g_f.Weight = t[347]
 	m.layer4_conv_g_f.Shift = t[348]
@@ -2458,12 +2577,15 @@ func (m *Model) bind() error {
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
+	m.layer4_conv_g_f.ReleaseWeight()
+	m.release(sd, 347)
 
 	m.layer4_conv_g_r.Weight = t[349]
 	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[368], t[369], t[370], t[371], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r.ReleaseWeight()
 
 	m.layer4_iter_1_2.Weight = t[355]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[356], t[357], t[358], t[359], 1e-05)
@@ -2471,23 +2593,30 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
+	m.layer4_iter_1_2.ReleaseWeight()
+	m.release(sd, 355)
 
 	m.layer4_iter_1_5.Weight = t[361]
 	m.layer4_iter_1_5.Scale, m.layer4_iter_1_5.Shift = runtime.BatchNormScaleShift(t[362], t[363], t[364], t[365], 1e-05)
 	if err := m.layer4_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5: %w", err)
 	}
+	m.layer4_iter_1_5.ReleaseWeight()
+	m.release(sd, 361)
 
 	m.layer4_iter_1_8.Weight = t[367]
 	if err := m.layer4_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.8: %w", err)
 	}
+	m.layer4_iter_1_8.ReleaseWeight()
+	m.release(sd, 367)
 
 	m.layer4_conv_g_r_2.Weight = t[349]
 	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[391], t[392], t[393], t[394], 1e-05)
 	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_2.ReleaseWeight()
 
 	m.layer4_iter_2_2.Weight = t[378]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[379], t[380], t[381], t[382], 1e-05)
@@ -2495,23 +2624,31 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
+	m.layer4_iter_2_2.ReleaseWeight()
+	m.release(sd, 378)
 
 	m.layer4_iter_2_5.Weight = t[384]
 	m.layer4_iter_2_5.Scale, m.layer4_iter_2_5.Shift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
 	if err := m.layer4_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.5: %w", err)
 	}
+	m.layer4_iter_2_5.ReleaseWeight()
+	m.release(sd, 384)
 
 	m.layer4_iter_2_8.Weight = t[390]
 	if err := m.layer4_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.8: %w", err)
 	}
+	m.layer4_iter_2_8.ReleaseWeight()
+	m.release(sd, 390)
 
 	m.layer4_conv_g_r_3.Weight = t[349]
 	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[414], t[415], t[416], t[417], 1e-05)
 	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 349)
 
 	m.layer4_iter_3_2.Weight = t[401]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[402], t[403], t[404], t[405], 1e-05)
@@ -2519,23 +2656,43 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
+	m.layer4_iter_3_2.ReleaseWeight()
+	m.release(sd, 401)
 
 	m.layer4_iter_3_5.Weight = t[407]
 	m.layer4_iter_3_5.Scale, m.layer4_iter_3_5.Shift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
 	if err := m.layer4_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.5: %w", err)
 	}
+	m.layer4_iter_3_5.ReleaseWeight()
+	m.release(sd, 407)
 
 	m.layer4_iter_3_8.Weight = t[413]
 	if err := m.layer4_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.8: %w", err)
 	}
+	m.layer4_iter_3_8.ReleaseWeight()
+	m.release(sd, 413)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[419], t[420], t[421], t[422], 1e-05)
 
 	m.classifier.Weight = t[424]
 	m.classifier.Bias = t[425]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

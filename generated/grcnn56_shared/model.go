@@ -2035,6 +2035,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -2050,7 +2053,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -2064,20 +2067,25 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv_3x3.Weight = t[0]
 	if err := m.conv_3x3.Prepare(); err != nil {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
+	m.conv_3x3.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.stage_1_conv_f.Weight = t[6]
 	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
+	m.stage_1_conv_f.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
@@ -2085,6 +2093,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
+	m.stage_1_conv_g_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -2092,23 +2102,27 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
+	m.stage_1_iter_1_2.ReleaseWeight()
 
 	m.stage_1_iter_1_5.Weight = t[26]
 	m.stage_1_iter_1_5.Scale, m.stage_1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
+	m.stage_1_iter_1_5.ReleaseWeight()
 
 	m.stage_1_conv_g_r.Weight = t[14]
 	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r.ReleaseWeight()
 
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
+	m.stage_1_iter_1_8.ReleaseWeight()
 
 	m.stage_1_iter_2_2.Weight = t[43]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
@@ -2116,23 +2130,27 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
+	m.stage_1_iter_2_2.ReleaseWeight()
 
 	m.stage_1_iter_2_5.Weight = t[49]
 	m.stage_1_iter_2_5.Scale, m.stage_1_iter_2_5.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
 	if err := m.stage_1_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5: %w", err)
 	}
+	m.stage_1_iter_2_5.ReleaseWeight()
 
 	m.stage_1_conv_g_r_2.Weight = t[14]
 	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
 	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_2.ReleaseWeight()
 
 	m.stage_1_iter_2_8.Weight = t[55]
 	if err := m.stage_1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
 	}
+	m.stage_1_iter_2_8.ReleaseWeight()
 
 	m.stage_1_iter_3_2.Weight = t[66]
 	m.stage_1_iter_3_2.Scale, m.stage_1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[67], t[68], t[69], t[70], 1e-05)
@@ -2140,23 +2158,31 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.2: %w", err)
 	}
+	m.stage_1_iter_3_2.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.stage_1_iter_3_5.Weight = t[72]
 	m.stage_1_iter_3_5.Scale, m.stage_1_iter_3_5.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
 	if err := m.stage_1_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.5: %w", err)
 	}
+	m.stage_1_iter_3_5.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.stage_1_conv_g_r_3.Weight = t[14]
 	m.stage_1_conv_g_r_3.InScale, m.stage_1_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[79], t[80], t[81], t[82], 1e-05)
 	if err := m.stage_1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 14)
 
 	m.stage_1_iter_3_8.Weight = t[78]
 	if err := m.stage_1_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_3.8: %w", err)
 	}
+	m.stage_1_iter_3_8.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[84], t[85], t[86], t[87], 1e-05)
 
@@ -2164,6 +2190,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
+	m.stage_1_d_conv.ReleaseWeight()
+	m.release(sd, 89)
 
 	m.stage_1_d_conv_1.Weight = t[95]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[96], t[97], t[98], t[99], 1e-05)
@@ -2171,22 +2199,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
+	m.stage_1_d_conv_1.ReleaseWeight()
+	m.release(sd, 95)
 
 	m.stage_1_d_conv_3.Weight = t[101]
 	if err := m.stage_1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3: %w", err)
 	}
+	m.stage_1_d_conv_3.ReleaseWeight()
+	m.release(sd, 101)
 
 	m.stage_1_d_conv_1e.Weight = t[107]
 	if err := m.stage_1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
+	m.stage_1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 107)
 
 	m.stage_2_conv_f.Weight = t[113]
 	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[108], t[109], t[110], t[111], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
+	m.stage_2_conv_f.ReleaseWeight()
+	m.release(sd, 113)
 
 	m.stage_2_conv_g_f.Weight = t[119]
 	m.stage_2_conv_g_f.Shift = t[120]
@@ -2194,6 +2230,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
+	m.stage_2_conv_g_f.ReleaseWeight()
+	m.release(sd, 119)
 
 	m.stage_2_iter_1_2.Weight = t[127]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[128], t[129], t[130], t[131], 1e-05)
@@ -2201,23 +2239,27 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
+	m.stage_2_iter_1_2.ReleaseWeight()
 
 	m.stage_2_iter_1_5.Weight = t[133]
 	m.stage_2_iter_1_5.Scale, m.stage_2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[134], t[135], t[136], t[137], 1e-05)
 	if err := m.stage_2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5: %w", err)
 	}
+	m.stage_2_iter_1_5.ReleaseWeight()
 
 	m.stage_2_conv_g_r.Weight = t[121]
 	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[140], t[141], t[142], t[143], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r.ReleaseWeight()
 
 	m.stage_2_iter_1_8.Weight = t[139]
 	if err := m.stage_2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
 	}
+	m.stage_2_iter_1_8.ReleaseWeight()
 
 	m.stage_2_iter_2_2.Weight = t[150]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
@@ -2225,23 +2267,27 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
+	m.stage_2_iter_2_2.ReleaseWeight()
 
 	m.stage_2_iter_2_5.Weight = t[156]
 	m.stage_2_iter_2_5.Scale, m.stage_2_iter_2_5.Shift = runtime.BatchNormScaleShift(t[157], t[158], t[159], t[160], 1e-05)
 	if err := m.stage_2_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5: %w", err)
 	}
+	m.stage_2_iter_2_5.ReleaseWeight()
 
 	m.stage_2_conv_g_r_2.Weight = t[121]
 	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[163], t[164], t[165], t[166], 1e-05)
 	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_2.ReleaseWeight()
 
 	m.stage_2_iter_2_8.Weight = t[162]
 	if err := m.stage_2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
 	}
+	m.stage_2_iter_2_8.ReleaseWeight()
 
 	m.stage_2_iter_3_2.Weight = t[173]
 	m.stage_2_iter_3_2.Scale, m.stage_2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
@@ -2249,23 +2295,27 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.2: %w", err)
 	}
+	m.stage_2_iter_3_2.ReleaseWeight()
 
 	m.stage_2_iter_3_5.Weight = t[179]
 	m.stage_2_iter_3_5.Scale, m.stage_2_iter_3_5.Shift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
 	if err := m.stage_2_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.5: %w", err)
 	}
+	m.stage_2_iter_3_5.ReleaseWeight()
 
 	m.stage_2_conv_g_r_3.Weight = t[121]
 	m.stage_2_conv_g_r_3.InScale, m.stage_2_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
 	if err := m.stage_2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_3.ReleaseWeight()
 
 	m.stage_2_iter_3_8.Weight = t[185]
 	if err := m.stage_2_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_3.8: %w", err)
 	}
+	m.stage_2_iter_3_8.ReleaseWeight()
 
 	m.stage_2_iter_4_2.Weight = t[196]
 	m.stage_2_iter_4_2.Scale, m.stage_2_iter_4_2.Shift = runtime.BatchNormScaleShift(t[197], t[198], t[199], t[200], 1e-05)
@@ -2273,23 +2323,27 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.2: %w", err)
 	}
+	m.stage_2_iter_4_2.ReleaseWeight()
 
 	m.stage_2_iter_4_5.Weight = t[202]
 	m.stage_2_iter_4_5.Scale, m.stage_2_iter_4_5.Shift = runtime.BatchNormScaleShift(t[203], t[204], t[205], t[206], 1e-05)
 	if err := m.stage_2_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.5: %w", err)
 	}
+	m.stage_2_iter_4_5.ReleaseWeight()
 
 	m.stage_2_conv_g_r_4.Weight = t[121]
 	m.stage_2_conv_g_r_4.InScale, m.stage_2_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[209], t[210], t[211], t[212], 1e-05)
 	if err := m.stage_2_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_4.ReleaseWeight()
 
 	m.stage_2_iter_4_8.Weight = t[208]
 	if err := m.stage_2_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_4.8: %w", err)
 	}
+	m.stage_2_iter_4_8.ReleaseWeight()
 
 	m.stage_2_iter_5_2.Weight = t[219]
 	m.stage_2_iter_5_2.Scale, m.stage_2_iter_5_2.Shift = runtime.BatchNormScaleShift(t[220], t[221], t[222], t[223], 1e-05)
@@ -2297,23 +2351,31 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.2: %w", err)
 	}
+	m.stage_2_iter_5_2.ReleaseWeight()
+	m.release(sd, 127)
 
 	m.stage_2_iter_5_5.Weight = t[225]
 	m.stage_2_iter_5_5.Scale, m.stage_2_iter_5_5.Shift = runtime.BatchNormScaleShift(t[226], t[227], t[228], t[229], 1e-05)
 	if err := m.stage_2_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.5: %w", err)
 	}
+	m.stage_2_iter_5_5.ReleaseWeight()
+	m.release(sd, 133)
 
 	m.stage_2_conv_g_r_5.Weight = t[121]
 	m.stage_2_conv_g_r_5.InScale, m.stage_2_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[232], t[233], t[234], t[235], 1e-05)
 	if err := m.stage_2_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_5.ReleaseWeight()
+	m.release(sd, 121)
 
 	m.stage_2_iter_5_8.Weight = t[231]
 	if err := m.stage_2_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_5.8: %w", err)
 	}
+	m.stage_2_iter_5_8.ReleaseWeight()
+	m.release(sd, 139)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 
@@ -2321,6 +2383,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
+	m.stage_2_d_conv.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.stage_2_d_conv_1.Weight = t[248]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
@@ -2328,22 +2392,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
+	m.stage_2_d_conv_1.ReleaseWeight()
+	m.release(sd, 248)
 
 	m.stage_2_d_conv_3.Weight = t[254]
 	if err := m.stage_2_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3: %w", err)
 	}
+	m.stage_2_d_conv_3.ReleaseWeight()
+	m.release(sd, 254)
 
 	m.stage_2_d_conv_1e.Weight = t[260]
 	if err := m.stage_2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
+	m.stage_2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 260)
 
 	m.stage_3_conv_f.Weight = t[266]
 	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[261], t[262], t[263], t[264], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
+	m.stage_3_conv_f.ReleaseWeight()
+	m.release(sd, 266)
 
 	m.stage_3_conv_g_f.Weight = t[272]
 	m.stage_3_conv_g_f.Shift = t[273]
@@ -2351,6 +2423,8 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
+	m.stage_3_conv_g_f.ReleaseWeight()
+	m.release(sd, 272)
 
 	m.stage_3_iter_1_2.Weight = t[280]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[281], t[282], t[283], t[284], 1e-05)
@@ -2358,23 +2432,27 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
+	m.stage_3_iter_1_2.ReleaseWeight()
 
 	m.stage_3_iter_1_5.Weight = t[286]
 	m.stage_3_iter_1_5.Scale, m.stage_3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[287], t[288], t[289], t[290], 1e-05)
 	if err := m.stage_3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5: %w", err)
 	}
+	m.stage_3_iter_1_5.ReleaseWeight()
 
 	m.stage_3_conv_g_r.Weight = t[274]
 	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[293], t[294], t[295], t[296], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r.ReleaseWeight()
 
 	m.stage_3_iter_1_8.Weight = t[292]
 	if err := m.stage_3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
 	}
+	m.stage_3_iter_1_8.ReleaseWeight()
 
 	m.stage_3_iter_2_2.Weight = t[303]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[304], t[305], t[306], t[307], 1e-05)
@@ -2382,23 +2460,27 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
+	m.stage_3_iter_2_2.ReleaseWeight()
 
 	m.stage_3_iter_2_5.Weight = t[309]
 	m.stage_3_iter_2_5.Scale, m.stage_3_iter_2_5.Shift = runtime.BatchNormScaleShift(t[310], t[311], t[312], t[313], 1e-05)
 	if err := m.stage_3_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.5: %w", err)
 	}
+	m.stage_3_iter_2_5.ReleaseWeight()
 
 	m.stage_3_conv_g_r_2.Weight = t[274]
 	m.stage_3_conv_g_r_2.InScale, m.stage_3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[316], t[317], t[318], t[319], 1e-05)
 	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_2.ReleaseWeight()
 
 	m.stage_3_iter_2_8.Weight = t[315]
 	if err := m.stage_3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.8: %w", err)
 	}
+	m.stage_3_iter_2_8.ReleaseWeight()
 
 	m.stage_3_iter_3_2.Weight = t[326]
 	m.stage_3_iter_3_2.Scale, m.stage_3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[327], t[328], t[329], t[330], 1e-05)
@@ -2406,23 +2488,27 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.2: %w", err)
 	}
+	m.stage_3_iter_3_2.ReleaseWeight()
 
 	m.stage_3_iter_3_5.Weight = t[332]
 	m.stage_3_iter_3_5.Scale, m.stage_3_iter_3_5.Shift = runtime.BatchNormScaleShift(t[333], t[334], t[335], t[336], 1e-05)
 	if err := m.stage_3_iter_3_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.5: %w", err)
 	}
+	m.stage_3_iter_3_5.ReleaseWeight()
 
 	m.stage_3_conv_g_r_3.Weight = t[274]
 	m.stage_3_conv_g_r_3.InScale, m.stage_3_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[339], t[340], t[341], t[342], 1e-05)
 	if err := m.stage_3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_3.ReleaseWeight()
 
 	m.stage_3_iter_3_8.Weight = t[338]
 	if err := m.stage_3_iter_3_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_3.8: %w", err)
 	}
+	m.stage_3_iter_3_8.ReleaseWeight()
 
 	m.stage_3_iter_4_2.Weight = t[349]
 	m.stage_3_iter_4_2.Scale, m.stage_3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[350], t[351], t[352], t[353], 1e-05)
@@ -2430,23 +2516,27 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.2: %w", err)
 	}
+	m.stage_3_iter_4_2.ReleaseWeight()
 
 	m.stage_3_iter_4_5.Weight = t[355]
 	m.stage_3_iter_4_5.Scale, m.stage_3_iter_4_5.Shift = runtime.BatchNormScaleShift(t[356], t[357], t[358], t[359], 1e-05)
 	if err := m.stage_3_iter_4_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.5: %w", err)
 	}
+	m.stage_3_iter_4_5.ReleaseWeight()
 
 	m.stage_3_conv_g_r_4.Weight = t[274]
 	m.stage_3_conv_g_r_4.InScale, m.stage_3_conv_g_r_4.InShift = runtime.BatchNormScaleShift(t[362], t[363], t[364], t[365], 1e-05)
 	if err := m.stage_3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_4.ReleaseWeight()
 
 	m.stage_3_iter_4_8.Weight = t[361]
 	if err := m.stage_3_iter_4_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_4.8: %w", err)
 	}
+	m.stage_3_iter_4_8.ReleaseWeight()
 
 	m.stage_3_iter_5_2.Weight = t[372]
 	m.stage_3_iter_5_2.Scale, m.stage_3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[373], t[374], t[375], t[376], 1e-05)
@@ -2454,23 +2544,27 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.2: %w", err)
 	}
+	m.stage_3_iter_5_2.ReleaseWeight()
 
 	m.stage_3_iter_5_5.Weight = t[378]
 	m.stage_3_iter_5_5.Scale, m.stage_3_iter_5_5.Shift = runtime.BatchNormScaleShift(t[379], t[380], t[381], t[382], 1e-05)
 	if err := m.stage_3_iter_5_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.5: %w", err)
 	}
+	m.stage_3_iter_5_5.ReleaseWeight()
 
 	m.stage_3_conv_g_r_5.Weight = t[274]
 	m.stage_3_conv_g_r_5.InScale, m.stage_3_conv_g_r_5.InShift = runtime.BatchNormScaleShift(t[385], t[386], t[387], t[388], 1e-05)
 	if err := m.stage_3_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_5.ReleaseWeight()
 
 	m.stage_3_iter_5_8.Weight = t[384]
 	if err := m.stage_3_iter_5_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_5.8: %w", err)
 	}
+	m.stage_3_iter_5_8.ReleaseWeight()
 
 	m.stage_3_iter_6_2.Weight = t[395]
 	m.stage_3_iter_6_2.Scale, m.stage_3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[396], t[397], t[398], t[399], 1e-05)
@@ -2478,23 +2572,27 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.2: %w", err)
 	}
+	m.stage_3_iter_6_2.ReleaseWeight()
 
 	m.stage_3_iter_6_5.Weight = t[401]
 	m.stage_3_iter_6_5.Scale, m.stage_3_iter_6_5.Shift = runtime.BatchNormScaleShift(t[402], t[403], t[404], t[405], 1e-05)
 	if err := m.stage_3_iter_6_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.5: %w", err)
 	}
+	m.stage_3_iter_6_5.ReleaseWeight()
 
 	m.stage_3_conv_g_r_6.Weight = t[274]
 	m.stage_3_conv_g_r_6.InScale, m.stage_3_conv_g_r_6.InShift = runtime.BatchNormScaleShift(t[408], t[409], t[410], t[411], 1e-05)
 	if err := m.stage_3_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_6.ReleaseWeight()
 
 	m.stage_3_iter_6_8.Weight = t[407]
 	if err := m.stage_3_iter_6_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_6.8: %w", err)
 	}
+	m.stage_3_iter_6_8.ReleaseWeight()
 
 	m.stage_3_iter_7_2.Weight = t[418]
 	m.stage_3_iter_7_2.Scale, m.stage_3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[419], t[420], t[421], t[422], 1e-05)
@@ -2502,29 +2600,51 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.2: %w", err)
 	}
+	m.stage_3_iter_7_2.ReleaseWeight()
+	m.release(sd, 280)
 
 	m.stage_3_iter_7_5.Weight = t[424]
 	m.stage_3_iter_7_5.Scale, m.stage_3_iter_7_5.Shift = runtime.BatchNormScaleShift(t[425], t[426], t[427], t[428], 1e-05)
 	if err := m.stage_3_iter_7_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.5: %w", err)
 	}
+	m.stage_3_iter_7_5.ReleaseWeight()
+	m.release(sd, 286)
 
 	m.stage_3_conv_g_r_7.Weight = t[274]
 	m.stage_3_conv_g_r_7.InScale, m.stage_3_conv_g_r_7.InShift = runtime.BatchNormScaleShift(t[431], t[432], t[433], t[434], 1e-05)
 	if err := m.stage_3_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_7.ReleaseWeight()
+	m.release(sd, 274)
 
 	m.stage_3_iter_7_8.Weight = t[430]
 	if err := m.stage_3_iter_7_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_7.8: %w", err)
 	}
+	m.stage_3_iter_7_8.ReleaseWeight()
+	m.release(sd, 292)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[436], t[437], t[438], t[439], 1e-05)
 
 	m.classifier.Weight = t[441]
 	m.classifier.Bias = t[442]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

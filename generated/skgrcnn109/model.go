@@ -5501,6 +5501,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -5516,7 +5519,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -5530,8 +5533,9 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv1.Weight = t[0]
@@ -5539,17 +5543,23 @@ func (m *Model) bind() error {
 	if err := m.conv1.Prepare(); err != nil {
 		return fmt.Errorf("conv1: %w", err)
 	}
+	m.conv1.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.conv2.Weight = t[6]
 	if err := m.conv2.Prepare(); err != nil {
 		return fmt.Errorf("conv2: %w", err)
 	}
+	m.conv2.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.layer1_conv_f.Weight = t[12]
 	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
+	m.layer1_conv_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
@@ -5557,6 +5567,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
+	m.layer1_conv_g_f.ReleaseWeight()
+	m.release(sd, 18)
 
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
@@ -5564,18 +5576,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
+	m.layer1_iter_1_2.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.layer1_iter_1_5_conv_0_0.Weight = t[32]
 	m.layer1_iter_1_5_conv_0_0.Scale, m.layer1_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.layer1_iter_1_5_conv_1_0.Weight = t[38]
 	m.layer1_iter_1_5_conv_1_0.Scale, m.layer1_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 38)
 
 	m.layer1_iter_1_5.FC1 = t[44]
 	m.layer1_iter_1_5.Scale1, m.layer1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[45], t[46], t[47], t[48], 1e-05)
@@ -5586,11 +5604,14 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r.ReleaseWeight()
 
 	m.layer1_iter_1_6.Weight = t[51]
 	if err := m.layer1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
 	}
+	m.layer1_iter_1_6.ReleaseWeight()
+	m.release(sd, 51)
 
 	m.layer1_iter_2_2.Weight = t[62]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
@@ -5598,18 +5619,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
+	m.layer1_iter_2_2.ReleaseWeight()
+	m.release(sd, 62)
 
 	m.layer1_iter_2_5_conv_0_0.Weight = t[68]
 	m.layer1_iter_2_5_conv_0_0.Scale, m.layer1_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
 	if err := m.layer1_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 68)
 
 	m.layer1_iter_2_5_conv_1_0.Weight = t[74]
 	m.layer1_iter_2_5_conv_1_0.Scale, m.layer1_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
 	if err := m.layer1_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 74)
 
 	m.layer1_iter_2_5.FC1 = t[80]
 	m.layer1_iter_2_5.Scale1, m.layer1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[81], t[82], t[83], t[84], 1e-05)
@@ -5620,11 +5647,14 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_2.ReleaseWeight()
 
 	m.layer1_iter_2_6.Weight = t[87]
 	if err := m.layer1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.6: %w", err)
 	}
+	m.layer1_iter_2_6.ReleaseWeight()
+	m.release(sd, 87)
 
 	m.layer1_iter_3_2.Weight = t[98]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
@@ -5632,18 +5662,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
+	m.layer1_iter_3_2.ReleaseWeight()
+	m.release(sd, 98)
 
 	m.layer1_iter_3_5_conv_0_0.Weight = t[104]
 	m.layer1_iter_3_5_conv_0_0.Scale, m.layer1_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[105], t[106], t[107], t[108], 1e-05)
 	if err := m.layer1_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 104)
 
 	m.layer1_iter_3_5_conv_1_0.Weight = t[110]
 	m.layer1_iter_3_5_conv_1_0.Scale, m.layer1_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
 	if err := m.layer1_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 110)
 
 	m.layer1_iter_3_5.FC1 = t[116]
 	m.layer1_iter_3_5.Scale1, m.layer1_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
@@ -5654,11 +5690,15 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.layer1_iter_3_6.Weight = t[123]
 	if err := m.layer1_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.6: %w", err)
 	}
+	m.layer1_iter_3_6.ReleaseWeight()
+	m.release(sd, 123)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
 
@@ -5666,6 +5706,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
+	m.layer1_d_conv.ReleaseWeight()
+	m.release(sd, 134)
 
 	m.layer1_d_conv_1.Weight = t[140]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
@@ -5673,18 +5715,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
+	m.layer1_d_conv_1.ReleaseWeight()
+	m.release(sd, 140)
 
 	m.layer1_d_conv_3_conv_0_0.Weight = t[146]
 	m.layer1_d_conv_3_conv_0_0.Scale, m.layer1_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[147], t[148], t[149], t[150], 1e-05)
 	if err := m.layer1_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer1_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 146)
 
 	m.layer1_d_conv_3_conv_1_0.Weight = t[152]
 	m.layer1_d_conv_3_conv_1_0.Scale, m.layer1_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[153], t[154], t[155], t[156], 1e-05)
 	if err := m.layer1_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer1_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 152)
 
 	m.layer1_d_conv_3.FC1 = t[158]
 	m.layer1_d_conv_3.Scale1, m.layer1_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[159], t[160], t[161], t[162], 1e-05)
@@ -5694,12 +5742,16 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
+	m.layer1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 165)
 
 	m.layer2_conv_f.Weight = t[171]
 	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
+	m.layer2_conv_f.ReleaseWeight()
+	m.release(sd, 171)
 
 	m.layer2_conv_g_f.Weight = t[177]
 	m.layer2_conv_g_f.Shift = t[178]
@@ -5707,6 +5759,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
+	m.layer2_conv_g_f.ReleaseWeight()
+	m.release(sd, 177)
 
 	m.layer2_iter_1_2.Weight = t[185]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
@@ -5714,18 +5768,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
+	m.layer2_iter_1_2.ReleaseWeight()
+	m.release(sd, 185)
 
 	m.layer2_iter_1_5_conv_0_0.Weight = t[191]
 	m.layer2_iter_1_5_conv_0_0.Scale, m.layer2_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
 	if err := m.layer2_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 191)
 
 	m.layer2_iter_1_5_conv_1_0.Weight = t[197]
 	m.layer2_iter_1_5_conv_1_0.Scale, m.layer2_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer2_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.layer2_iter_1_5.FC1 = t[203]
 	m.layer2_iter_1_5.Scale1, m.layer2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
@@ -5736,11 +5796,14 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r.ReleaseWeight()
 
 	m.layer2_iter_1_6.Weight = t[210]
 	if err := m.layer2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
 	}
+	m.layer2_iter_1_6.ReleaseWeight()
+	m.release(sd, 210)
 
 	m.layer2_iter_2_2.Weight = t[221]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[222], t[223], t[224], t[225], 1e-05)
@@ -5748,18 +5811,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
+	m.layer2_iter_2_2.ReleaseWeight()
+	m.release(sd, 221)
 
 	m.layer2_iter_2_5_conv_0_0.Weight = t[227]
 	m.layer2_iter_2_5_conv_0_0.Scale, m.layer2_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[228], t[229], t[230], t[231], 1e-05)
 	if err := m.layer2_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 227)
 
 	m.layer2_iter_2_5_conv_1_0.Weight = t[233]
 	m.layer2_iter_2_5_conv_1_0.Scale, m.layer2_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[234], t[235], t[236], t[237], 1e-05)
 	if err := m.layer2_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 233)
 
 	m.layer2_iter_2_5.FC1 = t[239]
 	m.layer2_iter_2_5.Scale1, m.layer2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[240], t[241], t[242], t[243], 1e-05)
@@ -5770,11 +5839,14 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_2.ReleaseWeight()
 
 	m.layer2_iter_2_6.Weight = t[246]
 	if err := m.layer2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
 	}
+	m.layer2_iter_2_6.ReleaseWeight()
+	m.release(sd, 246)
 
 	m.layer2_iter_3_2.Weight = t[257]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[258], t[259], t[260], t[261], 1e-05)
@@ -5782,18 +5854,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
+	m.layer2_iter_3_2.ReleaseWeight()
+	m.release(sd, 257)
 
 	m.layer2_iter_3_5_conv_0_0.Weight = t[263]
 	m.layer2_iter_3_5_conv_0_0.Scale, m.layer2_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[264], t[265], t[266], t[267], 1e-05)
 	if err := m.layer2_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 263)
 
 	m.layer2_iter_3_5_conv_1_0.Weight = t[269]
 	m.layer2_iter_3_5_conv_1_0.Scale, m.layer2_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[270], t[271], t[272], t[273], 1e-05)
 	if err := m.layer2_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 269)
 
 	m.layer2_iter_3_5.FC1 = t[275]
 	m.layer2_iter_3_5.Scale1, m.layer2_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[276], t[277], t[278], t[279], 1e-05)
@@ -5804,11 +5882,15 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 179)
 
 	m.layer2_iter_3_6.Weight = t[282]
 	if err := m.layer2_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.6: %w", err)
 	}
+	m.layer2_iter_3_6.ReleaseWeight()
+	m.release(sd, 282)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[288], t[289], t[290], t[291], 1e-05)
 
@@ -5816,6 +5898,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
+	m.layer2_d_conv.ReleaseWeight()
+	m.release(sd, 293)
 
 	m.layer2_d_conv_1.Weight = t[299]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
@@ -5823,18 +5907,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
+	m.layer2_d_conv_1.ReleaseWeight()
+	m.release(sd, 299)
 
 	m.layer2_d_conv_3_conv_0_0.Weight = t[305]
 	m.layer2_d_conv_3_conv_0_0.Scale, m.layer2_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	if err := m.layer2_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer2_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 305)
 
 	m.layer2_d_conv_3_conv_1_0.Weight = t[311]
 	m.layer2_d_conv_3_conv_1_0.Scale, m.layer2_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
 	if err := m.layer2_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer2_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 311)
 
 	m.layer2_d_conv_3.FC1 = t[317]
 	m.layer2_d_conv_3.Scale1, m.layer2_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
@@ -5844,12 +5934,16 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
+	m.layer2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 324)
 
 	m.layer3_conv_f.Weight = t[330]
 	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[325], t[326], t[327], t[328], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
+	m.layer3_conv_f.ReleaseWeight()
+	m.release(sd, 330)
 
 	m.layer3_conv_g_f.Weight = t[336]
 	m.layer3_conv_g_f.Shift = t[337]
@@ -5857,6 +5951,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
+	m.layer3_conv_g_f.ReleaseWeight()
+	m.release(sd, 336)
 
 	m.layer3_iter_1_2.Weight = t[344]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[345], t[346], t[347], t[348], 1e-05)
@@ -5864,18 +5960,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
+	m.layer3_iter_1_2.ReleaseWeight()
+	m.release(sd, 344)
 
 	m.layer3_iter_1_5_conv_0_0.Weight = t[350]
 	m.layer3_iter_1_5_conv_0_0.Scale, m.layer3_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[351], t[352], t[353], t[354], 1e-05)
 	if err := m.layer3_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 350)
 
 	m.layer3_iter_1_5_conv_1_0.Weight = t[356]
 	m.layer3_iter_1_5_conv_1_0.Scale, m.layer3_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[357], t[358], t[359], t[360], 1e-05)
 	if err := m.layer3_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 356)
 
 	m.layer3_iter_1_5.FC1 = t[362]
 	m.layer3_iter_1_5.Scale1, m.layer3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[363], t[364], t[365], t[366], 1e-05)
@@ -5886,11 +5988,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r.ReleaseWeight()
 
 	m.layer3_iter_1_6.Weight = t[369]
 	if err := m.layer3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
 	}
+	m.layer3_iter_1_6.ReleaseWeight()
+	m.release(sd, 369)
 
 	m.layer3_iter_2_2.Weight = t[380]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
@@ -5898,18 +6003,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
+	m.layer3_iter_2_2.ReleaseWeight()
+	m.release(sd, 380)
 
 	m.layer3_iter_2_5_conv_0_0.Weight = t[386]
 	m.layer3_iter_2_5_conv_0_0.Scale, m.layer3_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[387], t[388], t[389], t[390], 1e-05)
 	if err := m.layer3_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 386)
 
 	m.layer3_iter_2_5_conv_1_0.Weight = t[392]
 	m.layer3_iter_2_5_conv_1_0.Scale, m.layer3_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
 	if err := m.layer3_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 392)
 
 	m.layer3_iter_2_5.FC1 = t[398]
 	m.layer3_iter_2_5.Scale1, m.layer3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[399], t[400], t[401], t[402], 1e-05)
@@ -5920,11 +6031,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_2.ReleaseWeight()
 
 	m.layer3_iter_2_6.Weight = t[405]
 	if err := m.layer3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.6: %w", err)
 	}
+	m.layer3_iter_2_6.ReleaseWeight()
+	m.release(sd, 405)
 
 	m.layer3_iter_3_2.Weight = t[416]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[417], t[418], t[419], t[420], 1e-05)
@@ -5932,18 +6046,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
+	m.layer3_iter_3_2.ReleaseWeight()
+	m.release(sd, 416)
 
 	m.layer3_iter_3_5_conv_0_0.Weight = t[422]
 	m.layer3_iter_3_5_conv_0_0.Scale, m.layer3_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[423], t[424], t[425], t[426], 1e-05)
 	if err := m.layer3_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 422)
 
 	m.layer3_iter_3_5_conv_1_0.Weight = t[428]
 	m.layer3_iter_3_5_conv_1_0.Scale, m.layer3_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[429], t[430], t[431], t[432], 1e-05)
 	if err := m.layer3_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 428)
 
 	m.layer3_iter_3_5.FC1 = t[434]
 	m.layer3_iter_3_5.Scale1, m.layer3_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[435], t[436], t[437], t[438], 1e-05)
@@ -5954,11 +6074,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_3.ReleaseWeight()
 
 	m.layer3_iter_3_6.Weight = t[441]
 	if err := m.layer3_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.6: %w", err)
 	}
+	m.layer3_iter_3_6.ReleaseWeight()
+	m.release(sd, 441)
 
 	m.layer3_iter_4_2.Weight = t[452]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[453], t[454], t[455], t[456], 1e-05)
@@ -5966,18 +6089,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
+	m.layer3_iter_4_2.ReleaseWeight()
+	m.release(sd, 452)
 
 	m.layer3_iter_4_5_conv_0_0.Weight = t[458]
 	m.layer3_iter_4_5_conv_0_0.Scale, m.layer3_iter_4_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[459], t[460], t[461], t[462], 1e-05)
 	if err := m.layer3_iter_4_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_4_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 458)
 
 	m.layer3_iter_4_5_conv_1_0.Weight = t[464]
 	m.layer3_iter_4_5_conv_1_0.Scale, m.layer3_iter_4_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[465], t[466], t[467], t[468], 1e-05)
 	if err := m.layer3_iter_4_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_4_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 464)
 
 	m.layer3_iter_4_5.FC1 = t[470]
 	m.layer3_iter_4_5.Scale1, m.layer3_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[471], t[472], t[473], t[474], 1e-05)
@@ -5988,11 +6117,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_4.ReleaseWeight()
 
 	m.layer3_iter_4_6.Weight = t[477]
 	if err := m.layer3_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.6: %w", err)
 	}
+	m.layer3_iter_4_6.ReleaseWeight()
+	m.release(sd, 477)
 
 	m.layer3_iter_5_2.Weight = t[488]
 	m.layer3_iter_5_2.Scale, m.layer3_iter_5_2.Shift = runtime.BatchNormScaleShift(t[489], t[490], t[491], t[492], 1e-05)
@@ -6000,18 +6132,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_5_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.2: %w", err)
 	}
+	m.layer3_iter_5_2.ReleaseWeight()
+	m.release(sd, 488)
 
 	m.layer3_iter_5_5_conv_0_0.Weight = t[494]
 	m.layer3_iter_5_5_conv_0_0.Scale, m.layer3_iter_5_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[495], t[496], t[497], t[498], 1e-05)
 	if err := m.layer3_iter_5_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_5_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 494)
 
 	m.layer3_iter_5_5_conv_1_0.Weight = t[500]
 	m.layer3_iter_5_5_conv_1_0.Scale, m.layer3_iter_5_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[501], t[502], t[503], t[504], 1e-05)
 	if err := m.layer3_iter_5_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_5_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 500)
 
 	m.layer3_iter_5_5.FC1 = t[506]
 	m.layer3_iter_5_5.Scale1, m.layer3_iter_5_5.Shift1 = runtime.BatchNormScaleShift(t[507], t[508], t[509], t[510], 1e-05)
@@ -6022,11 +6160,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_5.ReleaseWeight()
 
 	m.layer3_iter_5_6.Weight = t[513]
 	if err := m.layer3_iter_5_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_5.6: %w", err)
 	}
+	m.layer3_iter_5_6.ReleaseWeight()
+	m.release(sd, 513)
 
 	m.layer3_iter_6_2.Weight = t[524]
 	m.layer3_iter_6_2.Scale, m.layer3_iter_6_2.Shift = runtime.BatchNormScaleShift(t[525], t[526], t[527], t[528], 1e-05)
@@ -6034,18 +6175,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_6_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.2: %w", err)
 	}
+	m.layer3_iter_6_2.ReleaseWeight()
+	m.release(sd, 524)
 
 	m.layer3_iter_6_5_conv_0_0.Weight = t[530]
 	m.layer3_iter_6_5_conv_0_0.Scale, m.layer3_iter_6_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[531], t[532], t[533], t[534], 1e-05)
 	if err := m.layer3_iter_6_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_6_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 530)
 
 	m.layer3_iter_6_5_conv_1_0.Weight = t[536]
 	m.layer3_iter_6_5_conv_1_0.Scale, m.layer3_iter_6_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[537], t[538], t[539], t[540], 1e-05)
 	if err := m.layer3_iter_6_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_6_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 536)
 
 	m.layer3_iter_6_5.FC1 = t[542]
 	m.layer3_iter_6_5.Scale1, m.layer3_iter_6_5.Shift1 = runtime.BatchNormScaleShift(t[543], t[544], t[545], t[546], 1e-05)
@@ -6056,11 +6203,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_6.ReleaseWeight()
 
 	m.layer3_iter_6_6.Weight = t[549]
 	if err := m.layer3_iter_6_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_6.6: %w", err)
 	}
+	m.layer3_iter_6_6.ReleaseWeight()
+	m.release(sd, 549)
 
 	m.layer3_iter_7_2.Weight = t[560]
 	m.layer3_iter_7_2.Scale, m.layer3_iter_7_2.Shift = runtime.BatchNormScaleShift(t[561], t[562], t[563], t[564], 1e-05)
@@ -6068,18 +6218,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_7_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.2: %w", err)
 	}
+	m.layer3_iter_7_2.ReleaseWeight()
+	m.release(sd, 560)
 
 	m.layer3_iter_7_5_conv_0_0.Weight = t[566]
 	m.layer3_iter_7_5_conv_0_0.Scale, m.layer3_iter_7_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[567], t[568], t[569], t[570], 1e-05)
 	if err := m.layer3_iter_7_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_7_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 566)
 
 	m.layer3_iter_7_5_conv_1_0.Weight = t[572]
 	m.layer3_iter_7_5_conv_1_0.Scale, m.layer3_iter_7_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[573], t[574], t[575], t[576], 1e-05)
 	if err := m.layer3_iter_7_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_7_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 572)
 
 	m.layer3_iter_7_5.FC1 = t[578]
 	m.layer3_iter_7_5.Scale1, m.layer3_iter_7_5.Shift1 = runtime.BatchNormScaleShift(t[579], t[580], t[581], t[582], 1e-05)
@@ -6090,11 +6246,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_7.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_7.ReleaseWeight()
 
 	m.layer3_iter_7_6.Weight = t[585]
 	if err := m.layer3_iter_7_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_7.6: %w", err)
 	}
+	m.layer3_iter_7_6.ReleaseWeight()
+	m.release(sd, 585)
 
 	m.layer3_iter_8_2.Weight = t[596]
 	m.layer3_iter_8_2.Scale, m.layer3_iter_8_2.Shift = runtime.BatchNormScaleShift(t[597], t[598], t[599], t[600], 1e-05)
@@ -6102,18 +6261,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_8_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.2: %w", err)
 	}
+	m.layer3_iter_8_2.ReleaseWeight()
+	m.release(sd, 596)
 
 	m.layer3_iter_8_5_conv_0_0.Weight = t[602]
 	m.layer3_iter_8_5_conv_0_0.Scale, m.layer3_iter_8_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[603], t[604], t[605], t[606], 1e-05)
 	if err := m.layer3_iter_8_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_8_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 602)
 
 	m.layer3_iter_8_5_conv_1_0.Weight = t[608]
 	m.layer3_iter_8_5_conv_1_0.Scale, m.layer3_iter_8_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[609], t[610], t[611], t[612], 1e-05)
 	if err := m.layer3_iter_8_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_8_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 608)
 
 	m.layer3_iter_8_5.FC1 = t[614]
 	m.layer3_iter_8_5.Scale1, m.layer3_iter_8_5.Shift1 = runtime.BatchNormScaleShift(t[615], t[616], t[617], t[618], 1e-05)
@@ -6124,11 +6289,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_8.ReleaseWeight()
 
 	m.layer3_iter_8_6.Weight = t[621]
 	if err := m.layer3_iter_8_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_8.6: %w", err)
 	}
+	m.layer3_iter_8_6.ReleaseWeight()
+	m.release(sd, 621)
 
 	m.layer3_iter_9_2.Weight = t[632]
 	m.layer3_iter_9_2.Scale, m.layer3_iter_9_2.Shift = runtime.BatchNormScaleShift(t[633], t[634], t[635], t[636], 1e-05)
@@ -6136,18 +6304,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_9_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.2: %w", err)
 	}
+	m.layer3_iter_9_2.ReleaseWeight()
+	m.release(sd, 632)
 
 	m.layer3_iter_9_5_conv_0_0.Weight = t[638]
 	m.layer3_iter_9_5_conv_0_0.Scale, m.layer3_iter_9_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[639], t[640], t[641], t[642], 1e-05)
 	if err := m.layer3_iter_9_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_9_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 638)
 
 	m.layer3_iter_9_5_conv_1_0.Weight = t[644]
 	m.layer3_iter_9_5_conv_1_0.Scale, m.layer3_iter_9_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[645], t[646], t[647], t[648], 1e-05)
 	if err := m.layer3_iter_9_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_9_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 644)
 
 	m.layer3_iter_9_5.FC1 = t[650]
 	m.layer3_iter_9_5.Scale1, m.layer3_iter_9_5.Shift1 = runtime.BatchNormScaleShift(t[651], t[652], t[653], t[654], 1e-05)
@@ -6158,11 +6332,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_9.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_9.ReleaseWeight()
 
 	m.layer3_iter_9_6.Weight = t[657]
 	if err := m.layer3_iter_9_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_9.6: %w", err)
 	}
+	m.layer3_iter_9_6.ReleaseWeight()
+	m.release(sd, 657)
 
 	m.layer3_iter_10_2.Weight = t[668]
 	m.layer3_iter_10_2.Scale, m.layer3_iter_10_2.Shift = runtime.BatchNormScaleShift(t[669], t[670], t[671], t[672], 1e-05)
@@ -6170,18 +6347,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_10_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.2: %w", err)
 	}
+	m.layer3_iter_10_2.ReleaseWeight()
+	m.release(sd, 668)
 
 	m.layer3_iter_10_5_conv_0_0.Weight = t[674]
 	m.layer3_iter_10_5_conv_0_0.Scale, m.layer3_iter_10_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[675], t[676], t[677], t[678], 1e-05)
 	if err := m.layer3_iter_10_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_10_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 674)
 
 	m.layer3_iter_10_5_conv_1_0.Weight = t[680]
 	m.layer3_iter_10_5_conv_1_0.Scale, m.layer3_iter_10_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[681], t[682], t[683], t[684], 1e-05)
 	if err := m.layer3_iter_10_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_10_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 680)
 
 	m.layer3_iter_10_5.FC1 = t[686]
 	m.layer3_iter_10_5.Scale1, m.layer3_iter_10_5.Shift1 = runtime.BatchNormScaleShift(t[687], t[688], t[689], t[690], 1e-05)
@@ -6192,11 +6375,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_10.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_10.ReleaseWeight()
 
 	m.layer3_iter_10_6.Weight = t[693]
 	if err := m.layer3_iter_10_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_10.6: %w", err)
 	}
+	m.layer3_iter_10_6.ReleaseWeight()
+	m.release(sd, 693)
 
 	m.layer3_iter_11_2.Weight = t[704]
 	m.layer3_iter_11_2.Scale, m.layer3_iter_11_2.Shift = runtime.BatchNormScaleShift(t[705], t[706], t[707], t[708], 1e-05)
@@ -6204,18 +6390,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_11_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.2: %w", err)
 	}
+	m.layer3_iter_11_2.ReleaseWeight()
+	m.release(sd, 704)
 
 	m.layer3_iter_11_5_conv_0_0.Weight = t[710]
 	m.layer3_iter_11_5_conv_0_0.Scale, m.layer3_iter_11_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[711], t[712], t[713], t[714], 1e-05)
 	if err := m.layer3_iter_11_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_11_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 710)
 
 	m.layer3_iter_11_5_conv_1_0.Weight = t[716]
 	m.layer3_iter_11_5_conv_1_0.Scale, m.layer3_iter_11_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[717], t[718], t[719], t[720], 1e-05)
 	if err := m.layer3_iter_11_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_11_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 716)
 
 	m.layer3_iter_11_5.FC1 = t[722]
 	m.layer3_iter_11_5.Scale1, m.layer3_iter_11_5.Shift1 = runtime.BatchNormScaleShift(t[723], t[724], t[725], t[726], 1e-05)
@@ -6226,11 +6418,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_11.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_11.ReleaseWeight()
 
 	m.layer3_iter_11_6.Weight = t[729]
 	if err := m.layer3_iter_11_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_11.6: %w", err)
 	}
+	m.layer3_iter_11_6.ReleaseWeight()
+	m.release(sd, 729)
 
 	m.layer3_iter_12_2.Weight = t[740]
 	m.layer3_iter_12_2.Scale, m.layer3_iter_12_2.Shift = runtime.BatchNormScaleShift(t[741], t[742], t[743], t[744], 1e-05)
@@ -6238,18 +6433,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_12_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.2: %w", err)
 	}
+	m.layer3_iter_12_2.ReleaseWeight()
+	m.release(sd, 740)
 
 	m.layer3_iter_12_5_conv_0_0.Weight = t[746]
 	m.layer3_iter_12_5_conv_0_0.Scale, m.layer3_iter_12_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[747], t[748], t[749], t[750], 1e-05)
 	if err := m.layer3_iter_12_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_12_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 746)
 
 	m.layer3_iter_12_5_conv_1_0.Weight = t[752]
 	m.layer3_iter_12_5_conv_1_0.Scale, m.layer3_iter_12_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[753], t[754], t[755], t[756], 1e-05)
 	if err := m.layer3_iter_12_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_12_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 752)
 
 	m.layer3_iter_12_5.FC1 = t[758]
 	m.layer3_iter_12_5.Scale1, m.layer3_iter_12_5.Shift1 = runtime.BatchNormScaleShift(t[759], t[760], t[761], t[762], 1e-05)
@@ -6260,11 +6461,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_12.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_12.ReleaseWeight()
 
 	m.layer3_iter_12_6.Weight = t[765]
 	if err := m.layer3_iter_12_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_12.6: %w", err)
 	}
+	m.layer3_iter_12_6.ReleaseWeight()
+	m.release(sd, 765)
 
 	m.layer3_iter_13_2.Weight = t[776]
 	m.layer3_iter_13_2.Scale, m.layer3_iter_13_2.Shift = runtime.BatchNormScaleShift(t[777], t[778], t[779], t[780], 1e-05)
@@ -6272,18 +6476,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_13_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.2: %w", err)
 	}
+	m.layer3_iter_13_2.ReleaseWeight()
+	m.release(sd, 776)
 
 	m.layer3_iter_13_5_conv_0_0.Weight = t[782]
 	m.layer3_iter_13_5_conv_0_0.Scale, m.layer3_iter_13_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[783], t[784], t[785], t[786], 1e-05)
 	if err := m.layer3_iter_13_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_13_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 782)
 
 	m.layer3_iter_13_5_conv_1_0.Weight = t[788]
 	m.layer3_iter_13_5_conv_1_0.Scale, m.layer3_iter_13_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[789], t[790], t[791], t[792], 1e-05)
 	if err := m.layer3_iter_13_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_13_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 788)
 
 	m.layer3_iter_13_5.FC1 = t[794]
 	m.layer3_iter_13_5.Scale1, m.layer3_iter_13_5.Shift1 = runtime.BatchNormScaleShift(t[795], t[796], t[797], t[798], 1e-05)
@@ -6294,11 +6504,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_13.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_13.ReleaseWeight()
 
 	m.layer3_iter_13_6.Weight = t[801]
 	if err := m.layer3_iter_13_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_13.6: %w", err)
 	}
+	m.layer3_iter_13_6.ReleaseWeight()
+	m.release(sd, 801)
 
 	m.layer3_iter_14_2.Weight = t[812]
 	m.layer3_iter_14_2.Scale, m.layer3_iter_14_2.Shift = runtime.BatchNormScaleShift(t[813], t[814], t[815], t[816], 1e-05)
@@ -6306,18 +6519,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_14_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.2: %w", err)
 	}
+	m.layer3_iter_14_2.ReleaseWeight()
+	m.release(sd, 812)
 
 	m.layer3_iter_14_5_conv_0_0.Weight = t[818]
 	m.layer3_iter_14_5_conv_0_0.Scale, m.layer3_iter_14_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[819], t[820], t[821], t[822], 1e-05)
 	if err := m.layer3_iter_14_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_14_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 818)
 
 	m.layer3_iter_14_5_conv_1_0.Weight = t[824]
 	m.layer3_iter_14_5_conv_1_0.Scale, m.layer3_iter_14_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[825], t[826], t[827], t[828], 1e-05)
 	if err := m.layer3_iter_14_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_14_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 824)
 
 	m.layer3_iter_14_5.FC1 = t[830]
 	m.layer3_iter_14_5.Scale1, m.layer3_iter_14_5.Shift1 = runtime.BatchNormScaleShift(t[831], t[832], t[833], t[834], 1e-05)
@@ -6328,11 +6547,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_14.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_14.ReleaseWeight()
 
 	m.layer3_iter_14_6.Weight = t[837]
 	if err := m.layer3_iter_14_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_14.6: %w", err)
 	}
+	m.layer3_iter_14_6.ReleaseWeight()
+	m.release(sd, 837)
 
 	m.layer3_iter_15_2.Weight = t[848]
 	m.layer3_iter_15_2.Scale, m.layer3_iter_15_2.Shift = runtime.BatchNormScaleShift(t[849], t[850], t[851], t[852], 1e-05)
@@ -6340,18 +6562,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_15_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.2: %w", err)
 	}
+	m.layer3_iter_15_2.ReleaseWeight()
+	m.release(sd, 848)
 
 	m.layer3_iter_15_5_conv_0_0.Weight = t[854]
 	m.layer3_iter_15_5_conv_0_0.Scale, m.layer3_iter_15_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[855], t[856], t[857], t[858], 1e-05)
 	if err := m.layer3_iter_15_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_15_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 854)
 
 	m.layer3_iter_15_5_conv_1_0.Weight = t[860]
 	m.layer3_iter_15_5_conv_1_0.Scale, m.layer3_iter_15_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[861], t[862], t[863], t[864], 1e-05)
 	if err := m.layer3_iter_15_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_15_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 860)
 
 	m.layer3_iter_15_5.FC1 = t[866]
 	m.layer3_iter_15_5.Scale1, m.layer3_iter_15_5.Shift1 = runtime.BatchNormScaleShift(t[867], t[868], t[869], t[870], 1e-05)
@@ -6362,11 +6590,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_15.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_15.ReleaseWeight()
 
 	m.layer3_iter_15_6.Weight = t[873]
 	if err := m.layer3_iter_15_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_15.6: %w", err)
 	}
+	m.layer3_iter_15_6.ReleaseWeight()
+	m.release(sd, 873)
 
 	m.layer3_iter_16_2.Weight = t[884]
 	m.layer3_iter_16_2.Scale, m.layer3_iter_16_2.Shift = runtime.BatchNormScaleShift(t[885], t[886], t[887], t[888], 1e-05)
@@ -6374,18 +6605,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_16_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.2: %w", err)
 	}
+	m.layer3_iter_16_2.ReleaseWeight()
+	m.release(sd, 884)
 
 	m.layer3_iter_16_5_conv_0_0.Weight = t[890]
 	m.layer3_iter_16_5_conv_0_0.Scale, m.layer3_iter_16_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[891], t[892], t[893], t[894], 1e-05)
 	if err := m.layer3_iter_16_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_16_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 890)
 
 	m.layer3_iter_16_5_conv_1_0.Weight = t[896]
 	m.layer3_iter_16_5_conv_1_0.Scale, m.layer3_iter_16_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[897], t[898], t[899], t[900], 1e-05)
 	if err := m.layer3_iter_16_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_16_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 896)
 
 	m.layer3_iter_16_5.FC1 = t[902]
 	m.layer3_iter_16_5.Scale1, m.layer3_iter_16_5.Shift1 = runtime.BatchNormScaleShift(t[903], t[904], t[905], t[906], 1e-05)
@@ -6396,11 +6633,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_16.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_16.ReleaseWeight()
 
 	m.layer3_iter_16_6.Weight = t[909]
 	if err := m.layer3_iter_16_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_16.6: %w", err)
 	}
+	m.layer3_iter_16_6.ReleaseWeight()
+	m.release(sd, 909)
 
 	m.layer3_iter_17_2.Weight = t[920]
 	m.layer3_iter_17_2.Scale, m.layer3_iter_17_2.Shift = runtime.BatchNormScaleShift(t[921], t[922], t[923], t[924], 1e-05)
@@ -6408,18 +6648,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_17_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.2: %w", err)
 	}
+	m.layer3_iter_17_2.ReleaseWeight()
+	m.release(sd, 920)
 
 	m.layer3_iter_17_5_conv_0_0.Weight = t[926]
 	m.layer3_iter_17_5_conv_0_0.Scale, m.layer3_iter_17_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[927], t[928], t[929], t[930], 1e-05)
 	if err := m.layer3_iter_17_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_17_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 926)
 
 	m.layer3_iter_17_5_conv_1_0.Weight = t[932]
 	m.layer3_iter_17_5_conv_1_0.Scale, m.layer3_iter_17_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[933], t[934], t[935], t[936], 1e-05)
 	if err := m.layer3_iter_17_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_17_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 932)
 
 	m.layer3_iter_17_5.FC1 = t[938]
 	m.layer3_iter_17_5.Scale1, m.layer3_iter_17_5.Shift1 = runtime.BatchNormScaleShift(t[939], t[940], t[941], t[942], 1e-05)
@@ -6430,11 +6676,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_17.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_17.ReleaseWeight()
 
 	m.layer3_iter_17_6.Weight = t[945]
 	if err := m.layer3_iter_17_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_17.6: %w", err)
 	}
+	m.layer3_iter_17_6.ReleaseWeight()
+	m.release(sd, 945)
 
 	m.layer3_iter_18_2.Weight = t[956]
 	m.layer3_iter_18_2.Scale, m.layer3_iter_18_2.Shift = runtime.BatchNormScaleShift(t[957], t[958], t[959], t[960], 1e-05)
@@ -6442,18 +6691,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_18_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.2: %w", err)
 	}
+	m.layer3_iter_18_2.ReleaseWeight()
+	m.release(sd, 956)
 
 	m.layer3_iter_18_5_conv_0_0.Weight = t[962]
 	m.layer3_iter_18_5_conv_0_0.Scale, m.layer3_iter_18_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[963], t[964], t[965], t[966], 1e-05)
 	if err := m.layer3_iter_18_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_18_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 962)
 
 	m.layer3_iter_18_5_conv_1_0.Weight = t[968]
 	m.layer3_iter_18_5_conv_1_0.Scale, m.layer3_iter_18_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[969], t[970], t[971], t[972], 1e-05)
 	if err := m.layer3_iter_18_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_18_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 968)
 
 	m.layer3_iter_18_5.FC1 = t[974]
 	m.layer3_iter_18_5.Scale1, m.layer3_iter_18_5.Shift1 = runtime.BatchNormScaleShift(t[975], t[976], t[977], t[978], 1e-05)
@@ -6464,11 +6719,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_18.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_18.ReleaseWeight()
 
 	m.layer3_iter_18_6.Weight = t[981]
 	if err := m.layer3_iter_18_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_18.6: %w", err)
 	}
+	m.layer3_iter_18_6.ReleaseWeight()
+	m.release(sd, 981)
 
 	m.layer3_iter_19_2.Weight = t[992]
 	m.layer3_iter_19_2.Scale, m.layer3_iter_19_2.Shift = runtime.BatchNormScaleShift(t[993], t[994], t[995], t[996], 1e-05)
@@ -6476,18 +6734,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_19_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.2: %w", err)
 	}
+	m.layer3_iter_19_2.ReleaseWeight()
+	m.release(sd, 992)
 
 	m.layer3_iter_19_5_conv_0_0.Weight = t[998]
 	m.layer3_iter_19_5_conv_0_0.Scale, m.layer3_iter_19_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[999], t[1000], t[1001], t[1002], 1e-05)
 	if err := m.layer3_iter_19_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_19_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 998)
 
 	m.layer3_iter_19_5_conv_1_0.Weight = t[1004]
 	m.layer3_iter_19_5_conv_1_0.Scale, m.layer3_iter_19_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1005], t[1006], t[1007], t[1008], 1e-05)
 	if err := m.layer3_iter_19_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_19_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1004)
 
 	m.layer3_iter_19_5.FC1 = t[1010]
 	m.layer3_iter_19_5.Scale1, m.layer3_iter_19_5.Shift1 = runtime.BatchNormScaleShift(t[1011], t[1012], t[1013], t[1014], 1e-05)
@@ -6498,11 +6762,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_19.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_19.ReleaseWeight()
 
 	m.layer3_iter_19_6.Weight = t[1017]
 	if err := m.layer3_iter_19_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_19.6: %w", err)
 	}
+	m.layer3_iter_19_6.ReleaseWeight()
+	m.release(sd, 1017)
 
 	m.layer3_iter_20_2.Weight = t[1028]
 	m.layer3_iter_20_2.Scale, m.layer3_iter_20_2.Shift = runtime.BatchNormScaleShift(t[1029], t[1030], t[1031], t[1032], 1e-05)
@@ -6510,18 +6777,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_20_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.2: %w", err)
 	}
+	m.layer3_iter_20_2.ReleaseWeight()
+	m.release(sd, 1028)
 
 	m.layer3_iter_20_5_conv_0_0.Weight = t[1034]
 	m.layer3_iter_20_5_conv_0_0.Scale, m.layer3_iter_20_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1035], t[1036], t[1037], t[1038], 1e-05)
 	if err := m.layer3_iter_20_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_20_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 1034)
 
 	m.layer3_iter_20_5_conv_1_0.Weight = t[1040]
 	m.layer3_iter_20_5_conv_1_0.Scale, m.layer3_iter_20_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1041], t[1042], t[1043], t[1044], 1e-05)
 	if err := m.layer3_iter_20_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_20_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1040)
 
 	m.layer3_iter_20_5.FC1 = t[1046]
 	m.layer3_iter_20_5.Scale1, m.layer3_iter_20_5.Shift1 = runtime.BatchNormScaleShift(t[1047], t[1048], t[1049], t[1050], 1e-05)
@@ -6532,11 +6805,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_20.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_20.ReleaseWeight()
 
 	m.layer3_iter_20_6.Weight = t[1053]
 	if err := m.layer3_iter_20_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_20.6: %w", err)
 	}
+	m.layer3_iter_20_6.ReleaseWeight()
+	m.release(sd, 1053)
 
 	m.layer3_iter_21_2.Weight = t[1064]
 	m.layer3_iter_21_2.Scale, m.layer3_iter_21_2.Shift = runtime.BatchNormScaleShift(t[1065], t[1066], t[1067], t[1068], 1e-05)
@@ -6544,18 +6820,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_21_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.2: %w", err)
 	}
+	m.layer3_iter_21_2.ReleaseWeight()
+	m.release(sd, 1064)
 
 	m.layer3_iter_21_5_conv_0_0.Weight = t[1070]
 	m.layer3_iter_21_5_conv_0_0.Scale, m.layer3_iter_21_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1071], t[1072], t[1073], t[1074], 1e-05)
 	if err := m.layer3_iter_21_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_21_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 1070)
 
 	m.layer3_iter_21_5_conv_1_0.Weight = t[1076]
 	m.layer3_iter_21_5_conv_1_0.Scale, m.layer3_iter_21_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1077], t[1078], t[1079], t[1080], 1e-05)
 	if err := m.layer3_iter_21_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_21_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1076)
 
 	m.layer3_iter_21_5.FC1 = t[1082]
 	m.layer3_iter_21_5.Scale1, m.layer3_iter_21_5.Shift1 = runtime.BatchNormScaleShift(t[1083], t[1084], t[1085], t[1086], 1e-05)
@@ -6566,11 +6848,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_21.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_21.ReleaseWeight()
 
 	m.layer3_iter_21_6.Weight = t[1089]
 	if err := m.layer3_iter_21_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_21.6: %w", err)
 	}
+	m.layer3_iter_21_6.ReleaseWeight()
+	m.release(sd, 1089)
 
 	m.layer3_iter_22_2.Weight = t[1100]
 	m.layer3_iter_22_2.Scale, m.layer3_iter_22_2.Shift = runtime.BatchNormScaleShift(t[1101], t[1102], t[1103], t[1104], 1e-05)
@@ -6578,18 +6863,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_22_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.2: %w", err)
 	}
+	m.layer3_iter_22_2.ReleaseWeight()
+	m.release(sd, 1100)
 
 	m.layer3_iter_22_5_conv_0_0.Weight = t[1106]
 	m.layer3_iter_22_5_conv_0_0.Scale, m.layer3_iter_22_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1107], t[1108], t[1109], t[1110], 1e-05)
 	if err := m.layer3_iter_22_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_22_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 1106)
 
 	m.layer3_iter_22_5_conv_1_0.Weight = t[1112]
 	m.layer3_iter_22_5_conv_1_0.Scale, m.layer3_iter_22_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1113], t[1114], t[1115], t[1116], 1e-05)
 	if err := m.layer3_iter_22_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_22_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1112)
 
 	m.layer3_iter_22_5.FC1 = t[1118]
 	m.layer3_iter_22_5.Scale1, m.layer3_iter_22_5.Shift1 = runtime.BatchNormScaleShift(t[1119], t[1120], t[1121], t[1122], 1e-05)
@@ -6600,11 +6891,15 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_22.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_22.ReleaseWeight()
+	m.release(sd, 338)
 
 	m.layer3_iter_22_6.Weight = t[1125]
 	if err := m.layer3_iter_22_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_22.6: %w", err)
 	}
+	m.layer3_iter_22_6.ReleaseWeight()
+	m.release(sd, 1125)
 
 	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[1131], t[1132], t[1133], t[1134], 1e-05)
 
@@ -6612,6 +6907,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
+	m.layer3_d_conv.ReleaseWeight()
+	m.release(sd, 1136)
 
 	m.layer3_d_conv_1.Weight = t[1142]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[1143], t[1144], t[1145], t[1146], 1e-05)
@@ -6619,18 +6916,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
+	m.layer3_d_conv_1.ReleaseWeight()
+	m.release(sd, 1142)
 
 	m.layer3_d_conv_3_conv_0_0.Weight = t[1148]
 	m.layer3_d_conv_3_conv_0_0.Scale, m.layer3_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1149], t[1150], t[1151], t[1152], 1e-05)
 	if err := m.layer3_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer3_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 1148)
 
 	m.layer3_d_conv_3_conv_1_0.Weight = t[1154]
 	m.layer3_d_conv_3_conv_1_0.Scale, m.layer3_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1155], t[1156], t[1157], t[1158], 1e-05)
 	if err := m.layer3_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer3_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 1154)
 
 	m.layer3_d_conv_3.FC1 = t[1160]
 	m.layer3_d_conv_3.Scale1, m.layer3_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[1161], t[1162], t[1163], t[1164], 1e-05)
@@ -6640,12 +6943,16 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
+	m.layer3_d_conv_1e.ReleaseWeight()
+	m.release(sd, 1167)
 
 	m.layer4_conv_f.Weight = t[1173]
 	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[1168], t[1169], t[1170], t[1171], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
+	m.layer4_conv_f.ReleaseWeight()
+	m.release(sd, 1173)
 
 	m.layer4_conv_g_f.Weight = t[1179]
 	m.layer4_conv_g_f.Shift = t[1180]
@@ -6653,12 +6960,15 @@ func (m *Model) bind() error {
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
+	m.layer4_conv_g_f.ReleaseWeight()
+	m.release(sd, 1179)
 
 	m.layer4_conv_g_r.Weight = t[1181]
 	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[1213], t[1214], t[1215], t[1216], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r.ReleaseWeight()
 
 	m.layer4_iter_1_2.Weight = t[1187]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[1188], t[1189], t[1190], t[1191], 1e-05)
@@ -6666,18 +6976,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
+	m.layer4_iter_1_2.ReleaseWeight()
+	m.release(sd, 1187)
 
 	m.layer4_iter_1_5_conv_0_0.Weight = t[1193]
 	m.layer4_iter_1_5_conv_0_0.Scale, m.layer4_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1194], t[1195], t[1196], t[1197], 1e-05)
 	if err := m.layer4_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 1193)
 
 	m.layer4_iter_1_5_conv_1_0.Weight = t[1199]
 	m.layer4_iter_1_5_conv_1_0.Scale, m.layer4_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1200], t[1201], t[1202], t[1203], 1e-05)
 	if err := m.layer4_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1199)
 
 	m.layer4_iter_1_5.FC1 = t[1205]
 	m.layer4_iter_1_5.Scale1, m.layer4_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[1206], t[1207], t[1208], t[1209], 1e-05)
@@ -6687,12 +7003,15 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.6: %w", err)
 	}
+	m.layer4_iter_1_6.ReleaseWeight()
+	m.release(sd, 1212)
 
 	m.layer4_conv_g_r_2.Weight = t[1181]
 	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[1249], t[1250], t[1251], t[1252], 1e-05)
 	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_2.ReleaseWeight()
 
 	m.layer4_iter_2_2.Weight = t[1223]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[1224], t[1225], t[1226], t[1227], 1e-05)
@@ -6700,18 +7019,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
+	m.layer4_iter_2_2.ReleaseWeight()
+	m.release(sd, 1223)
 
 	m.layer4_iter_2_5_conv_0_0.Weight = t[1229]
 	m.layer4_iter_2_5_conv_0_0.Scale, m.layer4_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1230], t[1231], t[1232], t[1233], 1e-05)
 	if err := m.layer4_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 1229)
 
 	m.layer4_iter_2_5_conv_1_0.Weight = t[1235]
 	m.layer4_iter_2_5_conv_1_0.Scale, m.layer4_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1236], t[1237], t[1238], t[1239], 1e-05)
 	if err := m.layer4_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1235)
 
 	m.layer4_iter_2_5.FC1 = t[1241]
 	m.layer4_iter_2_5.Scale1, m.layer4_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[1242], t[1243], t[1244], t[1245], 1e-05)
@@ -6721,12 +7046,16 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.6: %w", err)
 	}
+	m.layer4_iter_2_6.ReleaseWeight()
+	m.release(sd, 1248)
 
 	m.layer4_conv_g_r_3.Weight = t[1181]
 	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[1285], t[1286], t[1287], t[1288], 1e-05)
 	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 1181)
 
 	m.layer4_iter_3_2.Weight = t[1259]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[1260], t[1261], t[1262], t[1263], 1e-05)
@@ -6734,18 +7063,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
+	m.layer4_iter_3_2.ReleaseWeight()
+	m.release(sd, 1259)
 
 	m.layer4_iter_3_5_conv_0_0.Weight = t[1265]
 	m.layer4_iter_3_5_conv_0_0.Scale, m.layer4_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[1266], t[1267], t[1268], t[1269], 1e-05)
 	if err := m.layer4_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 1265)
 
 	m.layer4_iter_3_5_conv_1_0.Weight = t[1271]
 	m.layer4_iter_3_5_conv_1_0.Scale, m.layer4_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[1272], t[1273], t[1274], t[1275], 1e-05)
 	if err := m.layer4_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 1271)
 
 	m.layer4_iter_3_5.FC1 = t[1277]
 	m.layer4_iter_3_5.Scale1, m.layer4_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[1278], t[1279], t[1280], t[1281], 1e-05)
@@ -6755,12 +7090,28 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.6: %w", err)
 	}
+	m.layer4_iter_3_6.ReleaseWeight()
+	m.release(sd, 1284)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[1290], t[1291], t[1292], t[1293], 1e-05)
 
 	m.classifier.Weight = t[1295]
 	m.classifier.Bias = t[1296]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

@@ -2819,6 +2819,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -2834,7 +2837,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -2848,8 +2851,9 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv1.Weight = t[0]
@@ -2857,17 +2861,23 @@ func (m *Model) bind() error {
 	if err := m.conv1.Prepare(); err != nil {
 		return fmt.Errorf("conv1: %w", err)
 	}
+	m.conv1.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.conv2.Weight = t[6]
 	if err := m.conv2.Prepare(); err != nil {
 		return fmt.Errorf("conv2: %w", err)
 	}
+	m.conv2.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.layer1_conv_f.Weight = t[12]
 	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
+	m.layer1_conv_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
@@ -2875,6 +2885,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
+	m.layer1_conv_g_f.ReleaseWeight()
+	m.release(sd, 18)
 
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
@@ -2882,18 +2894,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
+	m.layer1_iter_1_2.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.layer1_iter_1_5_conv_0_0.Weight = t[32]
 	m.layer1_iter_1_5_conv_0_0.Scale, m.layer1_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.layer1_iter_1_5_conv_1_0.Weight = t[38]
 	m.layer1_iter_1_5_conv_1_0.Scale, m.layer1_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 38)
 
 	m.layer1_iter_1_5.FC1 = t[44]
 	m.layer1_iter_1_5.Scale1, m.layer1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[45], t[46], t[47], t[48], 1e-05)
@@ -2904,11 +2922,14 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r.ReleaseWeight()
 
 	m.layer1_iter_1_6.Weight = t[51]
 	if err := m.layer1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
 	}
+	m.layer1_iter_1_6.ReleaseWeight()
+	m.release(sd, 51)
 
 	m.layer1_iter_2_2.Weight = t[62]
 	m.layer1_iter_2_2.Scale, m.layer1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
@@ -2916,18 +2937,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.2: %w", err)
 	}
+	m.layer1_iter_2_2.ReleaseWeight()
+	m.release(sd, 62)
 
 	m.layer1_iter_2_5_conv_0_0.Weight = t[68]
 	m.layer1_iter_2_5_conv_0_0.Scale, m.layer1_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
 	if err := m.layer1_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 68)
 
 	m.layer1_iter_2_5_conv_1_0.Weight = t[74]
 	m.layer1_iter_2_5_conv_1_0.Scale, m.layer1_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
 	if err := m.layer1_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 74)
 
 	m.layer1_iter_2_5.FC1 = t[80]
 	m.layer1_iter_2_5.Scale1, m.layer1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[81], t[82], t[83], t[84], 1e-05)
@@ -2938,11 +2965,14 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_2.ReleaseWeight()
 
 	m.layer1_iter_2_6.Weight = t[87]
 	if err := m.layer1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_2.6: %w", err)
 	}
+	m.layer1_iter_2_6.ReleaseWeight()
+	m.release(sd, 87)
 
 	m.layer1_iter_3_2.Weight = t[98]
 	m.layer1_iter_3_2.Scale, m.layer1_iter_3_2.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
@@ -2950,18 +2980,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.2: %w", err)
 	}
+	m.layer1_iter_3_2.ReleaseWeight()
+	m.release(sd, 98)
 
 	m.layer1_iter_3_5_conv_0_0.Weight = t[104]
 	m.layer1_iter_3_5_conv_0_0.Scale, m.layer1_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[105], t[106], t[107], t[108], 1e-05)
 	if err := m.layer1_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 104)
 
 	m.layer1_iter_3_5_conv_1_0.Weight = t[110]
 	m.layer1_iter_3_5_conv_1_0.Scale, m.layer1_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
 	if err := m.layer1_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 110)
 
 	m.layer1_iter_3_5.FC1 = t[116]
 	m.layer1_iter_3_5.Scale1, m.layer1_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
@@ -2972,11 +3008,15 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.layer1_iter_3_6.Weight = t[123]
 	if err := m.layer1_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_3.6: %w", err)
 	}
+	m.layer1_iter_3_6.ReleaseWeight()
+	m.release(sd, 123)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[129], t[130], t[131], t[132], 1e-05)
 
@@ -2984,6 +3024,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
+	m.layer1_d_conv.ReleaseWeight()
+	m.release(sd, 134)
 
 	m.layer1_d_conv_1.Weight = t[140]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[141], t[142], t[143], t[144], 1e-05)
@@ -2991,18 +3033,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
+	m.layer1_d_conv_1.ReleaseWeight()
+	m.release(sd, 140)
 
 	m.layer1_d_conv_3_conv_0_0.Weight = t[146]
 	m.layer1_d_conv_3_conv_0_0.Scale, m.layer1_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[147], t[148], t[149], t[150], 1e-05)
 	if err := m.layer1_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer1_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 146)
 
 	m.layer1_d_conv_3_conv_1_0.Weight = t[152]
 	m.layer1_d_conv_3_conv_1_0.Scale, m.layer1_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[153], t[154], t[155], t[156], 1e-05)
 	if err := m.layer1_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer1_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 152)
 
 	m.layer1_d_conv_3.FC1 = t[158]
 	m.layer1_d_conv_3.Scale1, m.layer1_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[159], t[160], t[161], t[162], 1e-05)
@@ -3012,12 +3060,16 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
+	m.layer1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 165)
 
 	m.layer2_conv_f.Weight = t[171]
 	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
+	m.layer2_conv_f.ReleaseWeight()
+	m.release(sd, 171)
 
 	m.layer2_conv_g_f.Weight = t[177]
 	m.layer2_conv_g_f.Shift = t[178]
@@ -3025,6 +3077,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
+	m.layer2_conv_g_f.ReleaseWeight()
+	m.release(sd, 177)
 
 	m.layer2_iter_1_2.Weight = t[185]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
@@ -3032,18 +3086,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
+	m.layer2_iter_1_2.ReleaseWeight()
+	m.release(sd, 185)
 
 	m.layer2_iter_1_5_conv_0_0.Weight = t[191]
 	m.layer2_iter_1_5_conv_0_0.Scale, m.layer2_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
 	if err := m.layer2_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 191)
 
 	m.layer2_iter_1_5_conv_1_0.Weight = t[197]
 	m.layer2_iter_1_5_conv_1_0.Scale, m.layer2_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer2_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.layer2_iter_1_5.FC1 = t[203]
 	m.layer2_iter_1_5.Scale1, m.layer2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
@@ -3054,11 +3114,14 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r.ReleaseWeight()
 
 	m.layer2_iter_1_6.Weight = t[210]
 	if err := m.layer2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
 	}
+	m.layer2_iter_1_6.ReleaseWeight()
+	m.release(sd, 210)
 
 	m.layer2_iter_2_2.Weight = t[221]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[222], t[223], t[224], t[225], 1e-05)
@@ -3066,18 +3129,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
+	m.layer2_iter_2_2.ReleaseWeight()
+	m.release(sd, 221)
 
 	m.layer2_iter_2_5_conv_0_0.Weight = t[227]
 	m.layer2_iter_2_5_conv_0_0.Scale, m.layer2_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[228], t[229], t[230], t[231], 1e-05)
 	if err := m.layer2_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 227)
 
 	m.layer2_iter_2_5_conv_1_0.Weight = t[233]
 	m.layer2_iter_2_5_conv_1_0.Scale, m.layer2_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[234], t[235], t[236], t[237], 1e-05)
 	if err := m.layer2_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 233)
 
 	m.layer2_iter_2_5.FC1 = t[239]
 	m.layer2_iter_2_5.Scale1, m.layer2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[240], t[241], t[242], t[243], 1e-05)
@@ -3088,11 +3157,14 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_2.ReleaseWeight()
 
 	m.layer2_iter_2_6.Weight = t[246]
 	if err := m.layer2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
 	}
+	m.layer2_iter_2_6.ReleaseWeight()
+	m.release(sd, 246)
 
 	m.layer2_iter_3_2.Weight = t[257]
 	m.layer2_iter_3_2.Scale, m.layer2_iter_3_2.Shift = runtime.BatchNormScaleShift(t[258], t[259], t[260], t[261], 1e-05)
@@ -3100,18 +3172,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.2: %w", err)
 	}
+	m.layer2_iter_3_2.ReleaseWeight()
+	m.release(sd, 257)
 
 	m.layer2_iter_3_5_conv_0_0.Weight = t[263]
 	m.layer2_iter_3_5_conv_0_0.Scale, m.layer2_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[264], t[265], t[266], t[267], 1e-05)
 	if err := m.layer2_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 263)
 
 	m.layer2_iter_3_5_conv_1_0.Weight = t[269]
 	m.layer2_iter_3_5_conv_1_0.Scale, m.layer2_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[270], t[271], t[272], t[273], 1e-05)
 	if err := m.layer2_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 269)
 
 	m.layer2_iter_3_5.FC1 = t[275]
 	m.layer2_iter_3_5.Scale1, m.layer2_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[276], t[277], t[278], t[279], 1e-05)
@@ -3122,11 +3200,15 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 179)
 
 	m.layer2_iter_3_6.Weight = t[282]
 	if err := m.layer2_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_3.6: %w", err)
 	}
+	m.layer2_iter_3_6.ReleaseWeight()
+	m.release(sd, 282)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[288], t[289], t[290], t[291], 1e-05)
 
@@ -3134,6 +3216,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
+	m.layer2_d_conv.ReleaseWeight()
+	m.release(sd, 293)
 
 	m.layer2_d_conv_1.Weight = t[299]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[300], t[301], t[302], t[303], 1e-05)
@@ -3141,18 +3225,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
+	m.layer2_d_conv_1.ReleaseWeight()
+	m.release(sd, 299)
 
 	m.layer2_d_conv_3_conv_0_0.Weight = t[305]
 	m.layer2_d_conv_3_conv_0_0.Scale, m.layer2_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[306], t[307], t[308], t[309], 1e-05)
 	if err := m.layer2_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer2_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 305)
 
 	m.layer2_d_conv_3_conv_1_0.Weight = t[311]
 	m.layer2_d_conv_3_conv_1_0.Scale, m.layer2_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[312], t[313], t[314], t[315], 1e-05)
 	if err := m.layer2_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer2_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 311)
 
 	m.layer2_d_conv_3.FC1 = t[317]
 	m.layer2_d_conv_3.Scale1, m.layer2_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[318], t[319], t[320], t[321], 1e-05)
@@ -3162,12 +3252,16 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
+	m.layer2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 324)
 
 	m.layer3_conv_f.Weight = t[330]
 	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[325], t[326], t[327], t[328], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
+	m.layer3_conv_f.ReleaseWeight()
+	m.release(sd, 330)
 
 	m.layer3_conv_g_f.Weight = t[336]
 	m.layer3_conv_g_f.Shift = t[337]
@@ -3175,6 +3269,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
+	m.layer3_conv_g_f.ReleaseWeight()
+	m.release(sd, 336)
 
 	m.layer3_iter_1_2.Weight = t[344]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[345], t[346], t[347], t[348], 1e-05)
@@ -3182,18 +3278,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
+	m.layer3_iter_1_2.ReleaseWeight()
+	m.release(sd, 344)
 
 	m.layer3_iter_1_5_conv_0_0.Weight = t[350]
 	m.layer3_iter_1_5_conv_0_0.Scale, m.layer3_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[351], t[352], t[353], t[354], 1e-05)
 	if err := m.layer3_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 350)
 
 	m.layer3_iter_1_5_conv_1_0.Weight = t[356]
 	m.layer3_iter_1_5_conv_1_0.Scale, m.layer3_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[357], t[358], t[359], t[360], 1e-05)
 	if err := m.layer3_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 356)
 
 	m.layer3_iter_1_5.FC1 = t[362]
 	m.layer3_iter_1_5.Scale1, m.layer3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[363], t[364], t[365], t[366], 1e-05)
@@ -3204,11 +3306,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r.ReleaseWeight()
 
 	m.layer3_iter_1_6.Weight = t[369]
 	if err := m.layer3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
 	}
+	m.layer3_iter_1_6.ReleaseWeight()
+	m.release(sd, 369)
 
 	m.layer3_iter_2_2.Weight = t[380]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[381], t[382], t[383], t[384], 1e-05)
@@ -3216,18 +3321,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
+	m.layer3_iter_2_2.ReleaseWeight()
+	m.release(sd, 380)
 
 	m.layer3_iter_2_5_conv_0_0.Weight = t[386]
 	m.layer3_iter_2_5_conv_0_0.Scale, m.layer3_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[387], t[388], t[389], t[390], 1e-05)
 	if err := m.layer3_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 386)
 
 	m.layer3_iter_2_5_conv_1_0.Weight = t[392]
 	m.layer3_iter_2_5_conv_1_0.Scale, m.layer3_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[393], t[394], t[395], t[396], 1e-05)
 	if err := m.layer3_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 392)
 
 	m.layer3_iter_2_5.FC1 = t[398]
 	m.layer3_iter_2_5.Scale1, m.layer3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[399], t[400], t[401], t[402], 1e-05)
@@ -3238,11 +3349,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_2.ReleaseWeight()
 
 	m.layer3_iter_2_6.Weight = t[405]
 	if err := m.layer3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.6: %w", err)
 	}
+	m.layer3_iter_2_6.ReleaseWeight()
+	m.release(sd, 405)
 
 	m.layer3_iter_3_2.Weight = t[416]
 	m.layer3_iter_3_2.Scale, m.layer3_iter_3_2.Shift = runtime.BatchNormScaleShift(t[417], t[418], t[419], t[420], 1e-05)
@@ -3250,18 +3364,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.2: %w", err)
 	}
+	m.layer3_iter_3_2.ReleaseWeight()
+	m.release(sd, 416)
 
 	m.layer3_iter_3_5_conv_0_0.Weight = t[422]
 	m.layer3_iter_3_5_conv_0_0.Scale, m.layer3_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[423], t[424], t[425], t[426], 1e-05)
 	if err := m.layer3_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 422)
 
 	m.layer3_iter_3_5_conv_1_0.Weight = t[428]
 	m.layer3_iter_3_5_conv_1_0.Scale, m.layer3_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[429], t[430], t[431], t[432], 1e-05)
 	if err := m.layer3_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 428)
 
 	m.layer3_iter_3_5.FC1 = t[434]
 	m.layer3_iter_3_5.Scale1, m.layer3_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[435], t[436], t[437], t[438], 1e-05)
@@ -3272,11 +3392,14 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_3.ReleaseWeight()
 
 	m.layer3_iter_3_6.Weight = t[441]
 	if err := m.layer3_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_3.6: %w", err)
 	}
+	m.layer3_iter_3_6.ReleaseWeight()
+	m.release(sd, 441)
 
 	m.layer3_iter_4_2.Weight = t[452]
 	m.layer3_iter_4_2.Scale, m.layer3_iter_4_2.Shift = runtime.BatchNormScaleShift(t[453], t[454], t[455], t[456], 1e-05)
@@ -3284,18 +3407,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_4_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.2: %w", err)
 	}
+	m.layer3_iter_4_2.ReleaseWeight()
+	m.release(sd, 452)
 
 	m.layer3_iter_4_5_conv_0_0.Weight = t[458]
 	m.layer3_iter_4_5_conv_0_0.Scale, m.layer3_iter_4_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[459], t[460], t[461], t[462], 1e-05)
 	if err := m.layer3_iter_4_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_4_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 458)
 
 	m.layer3_iter_4_5_conv_1_0.Weight = t[464]
 	m.layer3_iter_4_5_conv_1_0.Scale, m.layer3_iter_4_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[465], t[466], t[467], t[468], 1e-05)
 	if err := m.layer3_iter_4_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_4_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 464)
 
 	m.layer3_iter_4_5.FC1 = t[470]
 	m.layer3_iter_4_5.Scale1, m.layer3_iter_4_5.Shift1 = runtime.BatchNormScaleShift(t[471], t[472], t[473], t[474], 1e-05)
@@ -3306,11 +3435,15 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r_4.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_4.ReleaseWeight()
+	m.release(sd, 338)
 
 	m.layer3_iter_4_6.Weight = t[477]
 	if err := m.layer3_iter_4_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_4.6: %w", err)
 	}
+	m.layer3_iter_4_6.ReleaseWeight()
+	m.release(sd, 477)
 
 	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[483], t[484], t[485], t[486], 1e-05)
 
@@ -3318,6 +3451,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
+	m.layer3_d_conv.ReleaseWeight()
+	m.release(sd, 488)
 
 	m.layer3_d_conv_1.Weight = t[494]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[495], t[496], t[497], t[498], 1e-05)
@@ -3325,18 +3460,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
+	m.layer3_d_conv_1.ReleaseWeight()
+	m.release(sd, 494)
 
 	m.layer3_d_conv_3_conv_0_0.Weight = t[500]
 	m.layer3_d_conv_3_conv_0_0.Scale, m.layer3_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[501], t[502], t[503], t[504], 1e-05)
 	if err := m.layer3_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer3_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 500)
 
 	m.layer3_d_conv_3_conv_1_0.Weight = t[506]
 	m.layer3_d_conv_3_conv_1_0.Scale, m.layer3_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[507], t[508], t[509], t[510], 1e-05)
 	if err := m.layer3_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer3_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 506)
 
 	m.layer3_d_conv_3.FC1 = t[512]
 	m.layer3_d_conv_3.Scale1, m.layer3_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[513], t[514], t[515], t[516], 1e-05)
@@ -3346,12 +3487,16 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
+	m.layer3_d_conv_1e.ReleaseWeight()
+	m.release(sd, 519)
 
 	m.layer4_conv_f.Weight = t[525]
 	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[520], t[521], t[522], t[523], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
+	m.layer4_conv_f.ReleaseWeight()
+	m.release(sd, 525)
 
 	m.layer4_conv_g_f.Weight = t[531]
 	m.layer4_conv_g_f.Shift = t[532]
@@ -3359,12 +3504,15 @@ func (m *Model) bind() error {
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
+	m.layer4_conv_g_f.ReleaseWeight()
+	m.release(sd, 531)
 
 	m.layer4_conv_g_r.Weight = t[533]
 	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[565], t[566], t[567], t[568], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r.ReleaseWeight()
 
 	m.layer4_iter_1_2.Weight = t[539]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[540], t[541], t[542], t[543], 1e-05)
@@ -3372,18 +3520,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
+	m.layer4_iter_1_2.ReleaseWeight()
+	m.release(sd, 539)
 
 	m.layer4_iter_1_5_conv_0_0.Weight = t[545]
 	m.layer4_iter_1_5_conv_0_0.Scale, m.layer4_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[546], t[547], t[548], t[549], 1e-05)
 	if err := m.layer4_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 545)
 
 	m.layer4_iter_1_5_conv_1_0.Weight = t[551]
 	m.layer4_iter_1_5_conv_1_0.Scale, m.layer4_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[552], t[553], t[554], t[555], 1e-05)
 	if err := m.layer4_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 551)
 
 	m.layer4_iter_1_5.FC1 = t[557]
 	m.layer4_iter_1_5.Scale1, m.layer4_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[558], t[559], t[560], t[561], 1e-05)
@@ -3393,12 +3547,15 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.6: %w", err)
 	}
+	m.layer4_iter_1_6.ReleaseWeight()
+	m.release(sd, 564)
 
 	m.layer4_conv_g_r_2.Weight = t[533]
 	m.layer4_conv_g_r_2.InScale, m.layer4_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[601], t[602], t[603], t[604], 1e-05)
 	if err := m.layer4_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_2.ReleaseWeight()
 
 	m.layer4_iter_2_2.Weight = t[575]
 	m.layer4_iter_2_2.Scale, m.layer4_iter_2_2.Shift = runtime.BatchNormScaleShift(t[576], t[577], t[578], t[579], 1e-05)
@@ -3406,18 +3563,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.2: %w", err)
 	}
+	m.layer4_iter_2_2.ReleaseWeight()
+	m.release(sd, 575)
 
 	m.layer4_iter_2_5_conv_0_0.Weight = t[581]
 	m.layer4_iter_2_5_conv_0_0.Scale, m.layer4_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[582], t[583], t[584], t[585], 1e-05)
 	if err := m.layer4_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 581)
 
 	m.layer4_iter_2_5_conv_1_0.Weight = t[587]
 	m.layer4_iter_2_5_conv_1_0.Scale, m.layer4_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[588], t[589], t[590], t[591], 1e-05)
 	if err := m.layer4_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 587)
 
 	m.layer4_iter_2_5.FC1 = t[593]
 	m.layer4_iter_2_5.Scale1, m.layer4_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[594], t[595], t[596], t[597], 1e-05)
@@ -3427,12 +3590,16 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_2.6: %w", err)
 	}
+	m.layer4_iter_2_6.ReleaseWeight()
+	m.release(sd, 600)
 
 	m.layer4_conv_g_r_3.Weight = t[533]
 	m.layer4_conv_g_r_3.InScale, m.layer4_conv_g_r_3.InShift = runtime.BatchNormScaleShift(t[637], t[638], t[639], t[640], 1e-05)
 	if err := m.layer4_conv_g_r_3.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r_3.ReleaseWeight()
+	m.release(sd, 533)
 
 	m.layer4_iter_3_2.Weight = t[611]
 	m.layer4_iter_3_2.Scale, m.layer4_iter_3_2.Shift = runtime.BatchNormScaleShift(t[612], t[613], t[614], t[615], 1e-05)
@@ -3440,18 +3607,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_3_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.2: %w", err)
 	}
+	m.layer4_iter_3_2.ReleaseWeight()
+	m.release(sd, 611)
 
 	m.layer4_iter_3_5_conv_0_0.Weight = t[617]
 	m.layer4_iter_3_5_conv_0_0.Scale, m.layer4_iter_3_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[618], t[619], t[620], t[621], 1e-05)
 	if err := m.layer4_iter_3_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_3_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 617)
 
 	m.layer4_iter_3_5_conv_1_0.Weight = t[623]
 	m.layer4_iter_3_5_conv_1_0.Scale, m.layer4_iter_3_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[624], t[625], t[626], t[627], 1e-05)
 	if err := m.layer4_iter_3_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_3_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 623)
 
 	m.layer4_iter_3_5.FC1 = t[629]
 	m.layer4_iter_3_5.Scale1, m.layer4_iter_3_5.Shift1 = runtime.BatchNormScaleShift(t[630], t[631], t[632], t[633], 1e-05)
@@ -3461,12 +3634,28 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_3_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_3.6: %w", err)
 	}
+	m.layer4_iter_3_6.ReleaseWeight()
+	m.release(sd, 636)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[642], t[643], t[644], t[645], 1e-05)
 
 	m.classifier.Weight = t[647]
 	m.classifier.Bias = t[648]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

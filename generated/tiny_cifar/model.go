@@ -938,6 +938,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -953,7 +956,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -967,20 +970,25 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv_3x3.Weight = t[0]
 	if err := m.conv_3x3.Prepare(); err != nil {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
+	m.conv_3x3.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.stage_1_conv_f.Weight = t[6]
 	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
+	m.stage_1_conv_f.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
@@ -988,6 +996,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
+	m.stage_1_conv_g_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -995,23 +1005,31 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
+	m.stage_1_iter_1_2.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.stage_1_iter_1_5.Weight = t[26]
 	m.stage_1_iter_1_5.Scale, m.stage_1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
+	m.stage_1_iter_1_5.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.stage_1_conv_g_r.Weight = t[14]
 	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r.ReleaseWeight()
+	m.release(sd, 14)
 
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
+	m.stage_1_iter_1_8.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[38], t[39], t[40], t[41], 1e-05)
 
@@ -1019,6 +1037,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
+	m.stage_1_d_conv.ReleaseWeight()
+	m.release(sd, 43)
 
 	m.stage_1_d_conv_1.Weight = t[49]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
@@ -1026,22 +1046,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
+	m.stage_1_d_conv_1.ReleaseWeight()
+	m.release(sd, 49)
 
 	m.stage_1_d_conv_3.Weight = t[55]
 	if err := m.stage_1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3: %w", err)
 	}
+	m.stage_1_d_conv_3.ReleaseWeight()
+	m.release(sd, 55)
 
 	m.stage_1_d_conv_1e.Weight = t[61]
 	if err := m.stage_1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
+	m.stage_1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 61)
 
 	m.stage_2_conv_f.Weight = t[67]
 	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[62], t[63], t[64], t[65], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
+	m.stage_2_conv_f.ReleaseWeight()
+	m.release(sd, 67)
 
 	m.stage_2_conv_g_f.Weight = t[73]
 	m.stage_2_conv_g_f.Shift = t[74]
@@ -1049,6 +1077,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
+	m.stage_2_conv_g_f.ReleaseWeight()
+	m.release(sd, 73)
 
 	m.stage_2_iter_1_2.Weight = t[81]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[82], t[83], t[84], t[85], 1e-05)
@@ -1056,23 +1086,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
+	m.stage_2_iter_1_2.ReleaseWeight()
+	m.release(sd, 81)
 
 	m.stage_2_iter_1_5.Weight = t[87]
 	m.stage_2_iter_1_5.Scale, m.stage_2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[88], t[89], t[90], t[91], 1e-05)
 	if err := m.stage_2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5: %w", err)
 	}
+	m.stage_2_iter_1_5.ReleaseWeight()
+	m.release(sd, 87)
 
 	m.stage_2_conv_g_r.Weight = t[75]
 	m.stage_2_conv_g_r.InScale, m.stage_2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r.ReleaseWeight()
 
 	m.stage_2_iter_1_8.Weight = t[93]
 	if err := m.stage_2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.8: %w", err)
 	}
+	m.stage_2_iter_1_8.ReleaseWeight()
+	m.release(sd, 93)
 
 	m.stage_2_iter_2_2.Weight = t[104]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[105], t[106], t[107], t[108], 1e-05)
@@ -1080,23 +1117,31 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
+	m.stage_2_iter_2_2.ReleaseWeight()
+	m.release(sd, 104)
 
 	m.stage_2_iter_2_5.Weight = t[110]
 	m.stage_2_iter_2_5.Scale, m.stage_2_iter_2_5.Shift = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
 	if err := m.stage_2_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5: %w", err)
 	}
+	m.stage_2_iter_2_5.ReleaseWeight()
+	m.release(sd, 110)
 
 	m.stage_2_conv_g_r_2.Weight = t[75]
 	m.stage_2_conv_g_r_2.InScale, m.stage_2_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
 	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 75)
 
 	m.stage_2_iter_2_8.Weight = t[116]
 	if err := m.stage_2_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.8: %w", err)
 	}
+	m.stage_2_iter_2_8.ReleaseWeight()
+	m.release(sd, 116)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[122], t[123], t[124], t[125], 1e-05)
 
@@ -1104,6 +1149,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
+	m.stage_2_d_conv.ReleaseWeight()
+	m.release(sd, 127)
 
 	m.stage_2_d_conv_1.Weight = t[133]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[134], t[135], t[136], t[137], 1e-05)
@@ -1111,22 +1158,30 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
+	m.stage_2_d_conv_1.ReleaseWeight()
+	m.release(sd, 133)
 
 	m.stage_2_d_conv_3.Weight = t[139]
 	if err := m.stage_2_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3: %w", err)
 	}
+	m.stage_2_d_conv_3.ReleaseWeight()
+	m.release(sd, 139)
 
 	m.stage_2_d_conv_1e.Weight = t[145]
 	if err := m.stage_2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
+	m.stage_2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 145)
 
 	m.stage_3_conv_f.Weight = t[151]
 	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[146], t[147], t[148], t[149], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
+	m.stage_3_conv_f.ReleaseWeight()
+	m.release(sd, 151)
 
 	m.stage_3_conv_g_f.Weight = t[157]
 	m.stage_3_conv_g_f.Shift = t[158]
@@ -1134,6 +1189,8 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
+	m.stage_3_conv_g_f.ReleaseWeight()
+	m.release(sd, 157)
 
 	m.stage_3_iter_1_2.Weight = t[165]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
@@ -1141,29 +1198,51 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
+	m.stage_3_iter_1_2.ReleaseWeight()
+	m.release(sd, 165)
 
 	m.stage_3_iter_1_5.Weight = t[171]
 	m.stage_3_iter_1_5.Scale, m.stage_3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[172], t[173], t[174], t[175], 1e-05)
 	if err := m.stage_3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5: %w", err)
 	}
+	m.stage_3_iter_1_5.ReleaseWeight()
+	m.release(sd, 171)
 
 	m.stage_3_conv_g_r.Weight = t[159]
 	m.stage_3_conv_g_r.InScale, m.stage_3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[178], t[179], t[180], t[181], 1e-05)
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r.ReleaseWeight()
+	m.release(sd, 159)
 
 	m.stage_3_iter_1_8.Weight = t[177]
 	if err := m.stage_3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.8: %w", err)
 	}
+	m.stage_3_iter_1_8.ReleaseWeight()
+	m.release(sd, 177)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[183], t[184], t[185], t[186], 1e-05)
 
 	m.classifier.Weight = t[188]
 	m.classifier.Bias = t[189]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

@@ -1365,6 +1365,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -1380,7 +1383,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -1394,20 +1397,25 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv_3x3.Weight = t[0]
 	if err := m.conv_3x3.Prepare(); err != nil {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
+	m.conv_3x3.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.stage_1_conv_f.Weight = t[6]
 	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
+	m.stage_1_conv_f.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
@@ -1415,6 +1423,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
+	m.stage_1_conv_g_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -1422,18 +1432,21 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
+	m.stage_1_iter_1_2.ReleaseWeight()
 
 	m.stage_1_iter_1_5_conv_0_0.Weight = t[26]
 	m.stage_1_iter_1_5_conv_0_0.Scale, m.stage_1_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_1_5_conv_0_0.ReleaseWeight()
 
 	m.stage_1_iter_1_5_conv_1_0.Weight = t[32]
 	m.stage_1_iter_1_5_conv_1_0.Scale, m.stage_1_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_1_5_conv_1_0.ReleaseWeight()
 
 	m.stage_1_iter_1_5.FC1 = t[38]
 	m.stage_1_iter_1_5.Scale1, m.stage_1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
@@ -1444,11 +1457,13 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r.ReleaseWeight()
 
 	m.stage_1_iter_1_6.Weight = t[45]
 	if err := m.stage_1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.6: %w", err)
 	}
+	m.stage_1_iter_1_6.ReleaseWeight()
 
 	m.stage_1_iter_2_2.Weight = t[56]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
@@ -1456,18 +1471,24 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
+	m.stage_1_iter_2_2.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.stage_1_iter_2_5_conv_0_0.Weight = t[62]
 	m.stage_1_iter_2_5_conv_0_0.Scale, m.stage_1_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
 	if err := m.stage_1_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5.conv.0.0: %w", err)
 	}
+	m.stage_1_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.stage_1_iter_2_5_conv_1_0.Weight = t[68]
 	m.stage_1_iter_2_5_conv_1_0.Scale, m.stage_1_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
 	if err := m.stage_1_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5.conv.1.0: %w", err)
 	}
+	m.stage_1_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.stage_1_iter_2_5.FC1 = t[74]
 	m.stage_1_iter_2_5.Scale1, m.stage_1_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
@@ -1478,11 +1499,15 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 14)
 
 	m.stage_1_iter_2_6.Weight = t[81]
 	if err := m.stage_1_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.6: %w", err)
 	}
+	m.stage_1_iter_2_6.ReleaseWeight()
+	m.release(sd, 45)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[87], t[88], t[89], t[90], 1e-05)
 
@@ -1490,6 +1515,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
+	m.stage_1_d_conv.ReleaseWeight()
+	m.release(sd, 92)
 
 	m.stage_1_d_conv_1.Weight = t[98]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[99], t[100], t[101], t[102], 1e-05)
@@ -1497,18 +1524,24 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
+	m.stage_1_d_conv_1.ReleaseWeight()
+	m.release(sd, 98)
 
 	m.stage_1_d_conv_3_conv_0_0.Weight = t[104]
 	m.stage_1_d_conv_3_conv_0_0.Scale, m.stage_1_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[105], t[106], t[107], t[108], 1e-05)
 	if err := m.stage_1_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3.conv.0.0: %w", err)
 	}
+	m.stage_1_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 104)
 
 	m.stage_1_d_conv_3_conv_1_0.Weight = t[110]
 	m.stage_1_d_conv_3_conv_1_0.Scale, m.stage_1_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[111], t[112], t[113], t[114], 1e-05)
 	if err := m.stage_1_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3.conv.1.0: %w", err)
 	}
+	m.stage_1_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 110)
 
 	m.stage_1_d_conv_3.FC1 = t[116]
 	m.stage_1_d_conv_3.Scale1, m.stage_1_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[117], t[118], t[119], t[120], 1e-05)
@@ -1518,12 +1551,16 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
+	m.stage_1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 123)
 
 	m.stage_2_conv_f.Weight = t[129]
 	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[124], t[125], t[126], t[127], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
+	m.stage_2_conv_f.ReleaseWeight()
+	m.release(sd, 129)
 
 	m.stage_2_conv_g_f.Weight = t[135]
 	m.stage_2_conv_g_f.Shift = t[136]
@@ -1531,6 +1568,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
+	m.stage_2_conv_g_f.ReleaseWeight()
+	m.release(sd, 135)
 
 	m.stage_2_iter_1_2.Weight = t[143]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[144], t[145], t[146], t[147], 1e-05)
@@ -1538,18 +1577,24 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
+	m.stage_2_iter_1_2.ReleaseWeight()
+	m.release(sd, 143)
 
 	m.stage_2_iter_1_5_conv_0_0.Weight = t[149]
 	m.stage_2_iter_1_5_conv_0_0.Scale, m.stage_2_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[150], t[151], t[152], t[153], 1e-05)
 	if err := m.stage_2_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 149)
 
 	m.stage_2_iter_1_5_conv_1_0.Weight = t[155]
 	m.stage_2_iter_1_5_conv_1_0.Scale, m.stage_2_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[156], t[157], t[158], t[159], 1e-05)
 	if err := m.stage_2_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 155)
 
 	m.stage_2_iter_1_5.FC1 = t[161]
 	m.stage_2_iter_1_5.Scale1, m.stage_2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[162], t[163], t[164], t[165], 1e-05)
@@ -1560,11 +1605,15 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r.ReleaseWeight()
+	m.release(sd, 137)
 
 	m.stage_2_iter_1_6.Weight = t[168]
 	if err := m.stage_2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
 	}
+	m.stage_2_iter_1_6.ReleaseWeight()
+	m.release(sd, 168)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
 
@@ -1572,6 +1621,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv: %w", err)
 	}
+	m.stage_2_d_conv.ReleaseWeight()
+	m.release(sd, 179)
 
 	m.stage_2_d_conv_1.Weight = t[185]
 	m.stage_2_d_conv_1.Scale, m.stage_2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[186], t[187], t[188], t[189], 1e-05)
@@ -1579,18 +1630,24 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1: %w", err)
 	}
+	m.stage_2_d_conv_1.ReleaseWeight()
+	m.release(sd, 185)
 
 	m.stage_2_d_conv_3_conv_0_0.Weight = t[191]
 	m.stage_2_d_conv_3_conv_0_0.Scale, m.stage_2_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
 	if err := m.stage_2_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3.conv.0.0: %w", err)
 	}
+	m.stage_2_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 191)
 
 	m.stage_2_d_conv_3_conv_1_0.Weight = t[197]
 	m.stage_2_d_conv_3_conv_1_0.Scale, m.stage_2_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.stage_2_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_3.conv.1.0: %w", err)
 	}
+	m.stage_2_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.stage_2_d_conv_3.FC1 = t[203]
 	m.stage_2_d_conv_3.Scale1, m.stage_2_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
@@ -1600,12 +1657,16 @@ func (m *Model) bind() error {
 	if err := m.stage_2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.d_conv_1e: %w", err)
 	}
+	m.stage_2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 210)
 
 	m.stage_3_conv_f.Weight = t[216]
 	m.stage_3_conv_f.InScale, m.stage_3_conv_f.InShift = runtime.BatchNormScaleShift(t[211], t[212], t[213], t[214], 1e-05)
 	if err := m.stage_3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_f: %w", err)
 	}
+	m.stage_3_conv_f.ReleaseWeight()
+	m.release(sd, 216)
 
 	m.stage_3_conv_g_f.Weight = t[222]
 	m.stage_3_conv_g_f.Shift = t[223]
@@ -1613,6 +1674,8 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_f: %w", err)
 	}
+	m.stage_3_conv_g_f.ReleaseWeight()
+	m.release(sd, 222)
 
 	m.stage_3_iter_1_2.Weight = t[230]
 	m.stage_3_iter_1_2.Scale, m.stage_3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[231], t[232], t[233], t[234], 1e-05)
@@ -1620,18 +1683,21 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.2: %w", err)
 	}
+	m.stage_3_iter_1_2.ReleaseWeight()
 
 	m.stage_3_iter_1_5_conv_0_0.Weight = t[236]
 	m.stage_3_iter_1_5_conv_0_0.Scale, m.stage_3_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
 	if err := m.stage_3_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_1_5_conv_0_0.ReleaseWeight()
 
 	m.stage_3_iter_1_5_conv_1_0.Weight = t[242]
 	m.stage_3_iter_1_5_conv_1_0.Scale, m.stage_3_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.stage_3_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_1_5_conv_1_0.ReleaseWeight()
 
 	m.stage_3_iter_1_5.FC1 = t[248]
 	m.stage_3_iter_1_5.Scale1, m.stage_3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
@@ -1642,11 +1708,13 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r.ReleaseWeight()
 
 	m.stage_3_iter_1_6.Weight = t[255]
 	if err := m.stage_3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_1.6: %w", err)
 	}
+	m.stage_3_iter_1_6.ReleaseWeight()
 
 	m.stage_3_iter_2_2.Weight = t[266]
 	m.stage_3_iter_2_2.Scale, m.stage_3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[267], t[268], t[269], t[270], 1e-05)
@@ -1654,18 +1722,24 @@ func (m *Model) bind() error {
 	if err := m.stage_3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.2: %w", err)
 	}
+	m.stage_3_iter_2_2.ReleaseWeight()
+	m.release(sd, 230)
 
 	m.stage_3_iter_2_5_conv_0_0.Weight = t[272]
 	m.stage_3_iter_2_5_conv_0_0.Scale, m.stage_3_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[273], t[274], t[275], t[276], 1e-05)
 	if err := m.stage_3_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.5.conv.0.0: %w", err)
 	}
+	m.stage_3_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 236)
 
 	m.stage_3_iter_2_5_conv_1_0.Weight = t[278]
 	m.stage_3_iter_2_5_conv_1_0.Scale, m.stage_3_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[279], t[280], t[281], t[282], 1e-05)
 	if err := m.stage_3_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.5.conv.1.0: %w", err)
 	}
+	m.stage_3_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.stage_3_iter_2_5.FC1 = t[284]
 	m.stage_3_iter_2_5.Scale1, m.stage_3_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[285], t[286], t[287], t[288], 1e-05)
@@ -1676,17 +1750,35 @@ func (m *Model) bind() error {
 	if err := m.stage_3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.conv_g_r: %w", err)
 	}
+	m.stage_3_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 224)
 
 	m.stage_3_iter_2_6.Weight = t[291]
 	if err := m.stage_3_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_3.iter_2.6: %w", err)
 	}
+	m.stage_3_iter_2_6.ReleaseWeight()
+	m.release(sd, 255)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[297], t[298], t[299], t[300], 1e-05)
 
 	m.classifier.Weight = t[302]
 	m.classifier.Bias = t[303]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

@@ -1245,6 +1245,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -1260,7 +1263,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -1274,8 +1277,9 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv1.Weight = t[0]
@@ -1283,17 +1287,23 @@ func (m *Model) bind() error {
 	if err := m.conv1.Prepare(); err != nil {
 		return fmt.Errorf("conv1: %w", err)
 	}
+	m.conv1.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.conv2.Weight = t[6]
 	if err := m.conv2.Prepare(); err != nil {
 		return fmt.Errorf("conv2: %w", err)
 	}
+	m.conv2.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.layer1_conv_f.Weight = t[12]
 	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
+	m.layer1_conv_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
@@ -1301,6 +1311,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
+	m.layer1_conv_g_f.ReleaseWeight()
+	m.release(sd, 18)
 
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
@@ -1308,23 +1320,31 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
+	m.layer1_iter_1_2.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.layer1_iter_1_5.Weight = t[32]
 	m.layer1_iter_1_5.Scale, m.layer1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5: %w", err)
 	}
+	m.layer1_iter_1_5.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.layer1_conv_g_r.Weight = t[20]
 	m.layer1_conv_g_r.InScale, m.layer1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.layer1_iter_1_8.Weight = t[38]
 	if err := m.layer1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.8: %w", err)
 	}
+	m.layer1_iter_1_8.ReleaseWeight()
+	m.release(sd, 38)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
 
@@ -1332,6 +1352,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
+	m.layer1_d_conv.ReleaseWeight()
+	m.release(sd, 49)
 
 	m.layer1_d_conv_1.Weight = t[55]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
@@ -1339,22 +1361,30 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
+	m.layer1_d_conv_1.ReleaseWeight()
+	m.release(sd, 55)
 
 	m.layer1_d_conv_3.Weight = t[61]
 	if err := m.layer1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3: %w", err)
 	}
+	m.layer1_d_conv_3.ReleaseWeight()
+	m.release(sd, 61)
 
 	m.layer1_d_conv_1e.Weight = t[62]
 	if err := m.layer1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
+	m.layer1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 62)
 
 	m.layer2_conv_f.Weight = t[68]
 	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[63], t[64], t[65], t[66], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
+	m.layer2_conv_f.ReleaseWeight()
+	m.release(sd, 68)
 
 	m.layer2_conv_g_f.Weight = t[74]
 	m.layer2_conv_g_f.Shift = t[75]
@@ -1362,6 +1392,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
+	m.layer2_conv_g_f.ReleaseWeight()
+	m.release(sd, 74)
 
 	m.layer2_iter_1_2.Weight = t[82]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[83], t[84], t[85], t[86], 1e-05)
@@ -1369,23 +1401,31 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
+	m.layer2_iter_1_2.ReleaseWeight()
+	m.release(sd, 82)
 
 	m.layer2_iter_1_5.Weight = t[88]
 	m.layer2_iter_1_5.Scale, m.layer2_iter_1_5.Shift = runtime.BatchNormScaleShift(t[89], t[90], t[91], t[92], 1e-05)
 	if err := m.layer2_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5: %w", err)
 	}
+	m.layer2_iter_1_5.ReleaseWeight()
+	m.release(sd, 88)
 
 	m.layer2_conv_g_r.Weight = t[76]
 	m.layer2_conv_g_r.InScale, m.layer2_conv_g_r.InShift = runtime.BatchNormScaleShift(t[95], t[96], t[97], t[98], 1e-05)
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r.ReleaseWeight()
+	m.release(sd, 76)
 
 	m.layer2_iter_1_8.Weight = t[94]
 	if err := m.layer2_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.8: %w", err)
 	}
+	m.layer2_iter_1_8.ReleaseWeight()
+	m.release(sd, 94)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
 
@@ -1393,6 +1433,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
+	m.layer2_d_conv.ReleaseWeight()
+	m.release(sd, 105)
 
 	m.layer2_d_conv_1.Weight = t[111]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[112], t[113], t[114], t[115], 1e-05)
@@ -1400,22 +1442,30 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
+	m.layer2_d_conv_1.ReleaseWeight()
+	m.release(sd, 111)
 
 	m.layer2_d_conv_3.Weight = t[117]
 	if err := m.layer2_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3: %w", err)
 	}
+	m.layer2_d_conv_3.ReleaseWeight()
+	m.release(sd, 117)
 
 	m.layer2_d_conv_1e.Weight = t[118]
 	if err := m.layer2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
+	m.layer2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 118)
 
 	m.layer3_conv_f.Weight = t[124]
 	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[119], t[120], t[121], t[122], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
+	m.layer3_conv_f.ReleaseWeight()
+	m.release(sd, 124)
 
 	m.layer3_conv_g_f.Weight = t[130]
 	m.layer3_conv_g_f.Shift = t[131]
@@ -1423,6 +1473,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
+	m.layer3_conv_g_f.ReleaseWeight()
+	m.release(sd, 130)
 
 	m.layer3_iter_1_2.Weight = t[138]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[139], t[140], t[141], t[142], 1e-05)
@@ -1430,23 +1482,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
+	m.layer3_iter_1_2.ReleaseWeight()
+	m.release(sd, 138)
 
 	m.layer3_iter_1_5.Weight = t[144]
 	m.layer3_iter_1_5.Scale, m.layer3_iter_1_5.Shift = runtime.BatchNormScaleShift(t[145], t[146], t[147], t[148], 1e-05)
 	if err := m.layer3_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5: %w", err)
 	}
+	m.layer3_iter_1_5.ReleaseWeight()
+	m.release(sd, 144)
 
 	m.layer3_conv_g_r.Weight = t[132]
 	m.layer3_conv_g_r.InScale, m.layer3_conv_g_r.InShift = runtime.BatchNormScaleShift(t[151], t[152], t[153], t[154], 1e-05)
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r.ReleaseWeight()
 
 	m.layer3_iter_1_8.Weight = t[150]
 	if err := m.layer3_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.8: %w", err)
 	}
+	m.layer3_iter_1_8.ReleaseWeight()
+	m.release(sd, 150)
 
 	m.layer3_iter_2_2.Weight = t[161]
 	m.layer3_iter_2_2.Scale, m.layer3_iter_2_2.Shift = runtime.BatchNormScaleShift(t[162], t[163], t[164], t[165], 1e-05)
@@ -1454,23 +1513,31 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.2: %w", err)
 	}
+	m.layer3_iter_2_2.ReleaseWeight()
+	m.release(sd, 161)
 
 	m.layer3_iter_2_5.Weight = t[167]
 	m.layer3_iter_2_5.Scale, m.layer3_iter_2_5.Shift = runtime.BatchNormScaleShift(t[168], t[169], t[170], t[171], 1e-05)
 	if err := m.layer3_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.5: %w", err)
 	}
+	m.layer3_iter_2_5.ReleaseWeight()
+	m.release(sd, 167)
 
 	m.layer3_conv_g_r_2.Weight = t[132]
 	m.layer3_conv_g_r_2.InScale, m.layer3_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[174], t[175], t[176], t[177], 1e-05)
 	if err := m.layer3_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 132)
 
 	m.layer3_iter_2_8.Weight = t[173]
 	if err := m.layer3_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_2.8: %w", err)
 	}
+	m.layer3_iter_2_8.ReleaseWeight()
+	m.release(sd, 173)
 
 	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[179], t[180], t[181], t[182], 1e-05)
 
@@ -1478,6 +1545,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
+	m.layer3_d_conv.ReleaseWeight()
+	m.release(sd, 184)
 
 	m.layer3_d_conv_1.Weight = t[190]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[191], t[192], t[193], t[194], 1e-05)
@@ -1485,22 +1554,30 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
+	m.layer3_d_conv_1.ReleaseWeight()
+	m.release(sd, 190)
 
 	m.layer3_d_conv_3.Weight = t[196]
 	if err := m.layer3_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3: %w", err)
 	}
+	m.layer3_d_conv_3.ReleaseWeight()
+	m.release(sd, 196)
 
 	m.layer3_d_conv_1e.Weight = t[197]
 	if err := m.layer3_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
+	m.layer3_d_conv_1e.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.layer4_conv_f.Weight = t[203]
 	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
+	m.layer4_conv_f.ReleaseWeight()
+	m.release(sd, 203)
 
 	m.layer4_conv_g_f.Weight = t[209]
 	m.layer4_conv_g_f.Shift = t[210]
@@ -1508,12 +1585,16 @@ func (m *Model) bind() error {
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
+	m.layer4_conv_g_f.ReleaseWeight()
+	m.release(sd, 209)
 
 	m.layer4_conv_g_r.Weight = t[211]
 	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[230], t[231], t[232], t[233], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r.ReleaseWeight()
+	m.release(sd, 211)
 
 	m.layer4_iter_1_2.Weight = t[217]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[218], t[219], t[220], t[221], 1e-05)
@@ -1521,23 +1602,43 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
+	m.layer4_iter_1_2.ReleaseWeight()
+	m.release(sd, 217)
 
 	m.layer4_iter_1_5.Weight = t[223]
 	m.layer4_iter_1_5.Scale, m.layer4_iter_1_5.Shift = runtime.BatchNormScaleShift(t[224], t[225], t[226], t[227], 1e-05)
 	if err := m.layer4_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5: %w", err)
 	}
+	m.layer4_iter_1_5.ReleaseWeight()
+	m.release(sd, 223)
 
 	m.layer4_iter_1_8.Weight = t[229]
 	if err := m.layer4_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.8: %w", err)
 	}
+	m.layer4_iter_1_8.ReleaseWeight()
+	m.release(sd, 229)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[235], t[236], t[237], t[238], 1e-05)
 
 	m.classifier.Weight = t[240]
 	m.classifier.Bias = t[241]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

@@ -1629,6 +1629,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -1644,7 +1647,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -1658,8 +1661,9 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv1.Weight = t[0]
@@ -1667,17 +1671,23 @@ func (m *Model) bind() error {
 	if err := m.conv1.Prepare(); err != nil {
 		return fmt.Errorf("conv1: %w", err)
 	}
+	m.conv1.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.conv2.Weight = t[6]
 	if err := m.conv2.Prepare(); err != nil {
 		return fmt.Errorf("conv2: %w", err)
 	}
+	m.conv2.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.layer1_conv_f.Weight = t[12]
 	m.layer1_conv_f.InScale, m.layer1_conv_f.InShift = runtime.BatchNormScaleShift(t[7], t[8], t[9], t[10], 1e-05)
 	if err := m.layer1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_f: %w", err)
 	}
+	m.layer1_conv_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.layer1_conv_g_f.Weight = t[18]
 	m.layer1_conv_g_f.Shift = t[19]
@@ -1685,6 +1695,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_f: %w", err)
 	}
+	m.layer1_conv_g_f.ReleaseWeight()
+	m.release(sd, 18)
 
 	m.layer1_iter_1_2.Weight = t[26]
 	m.layer1_iter_1_2.Scale, m.layer1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
@@ -1692,18 +1704,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.2: %w", err)
 	}
+	m.layer1_iter_1_2.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.layer1_iter_1_5_conv_0_0.Weight = t[32]
 	m.layer1_iter_1_5_conv_0_0.Scale, m.layer1_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.layer1_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer1_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.layer1_iter_1_5_conv_1_0.Weight = t[38]
 	m.layer1_iter_1_5_conv_1_0.Scale, m.layer1_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[39], t[40], t[41], t[42], 1e-05)
 	if err := m.layer1_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer1_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 38)
 
 	m.layer1_iter_1_5.FC1 = t[44]
 	m.layer1_iter_1_5.Scale1, m.layer1_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[45], t[46], t[47], t[48], 1e-05)
@@ -1714,11 +1732,15 @@ func (m *Model) bind() error {
 	if err := m.layer1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer1.conv_g_r: %w", err)
 	}
+	m.layer1_conv_g_r.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.layer1_iter_1_6.Weight = t[51]
 	if err := m.layer1_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer1.iter_1.6: %w", err)
 	}
+	m.layer1_iter_1_6.ReleaseWeight()
+	m.release(sd, 51)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[57], t[58], t[59], t[60], 1e-05)
 
@@ -1726,6 +1748,8 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv: %w", err)
 	}
+	m.layer1_d_conv.ReleaseWeight()
+	m.release(sd, 62)
 
 	m.layer1_d_conv_1.Weight = t[68]
 	m.layer1_d_conv_1.Scale, m.layer1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[69], t[70], t[71], t[72], 1e-05)
@@ -1733,18 +1757,24 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1: %w", err)
 	}
+	m.layer1_d_conv_1.ReleaseWeight()
+	m.release(sd, 68)
 
 	m.layer1_d_conv_3_conv_0_0.Weight = t[74]
 	m.layer1_d_conv_3_conv_0_0.Scale, m.layer1_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[75], t[76], t[77], t[78], 1e-05)
 	if err := m.layer1_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer1_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 74)
 
 	m.layer1_d_conv_3_conv_1_0.Weight = t[80]
 	m.layer1_d_conv_3_conv_1_0.Scale, m.layer1_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[81], t[82], t[83], t[84], 1e-05)
 	if err := m.layer1_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer1_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 80)
 
 	m.layer1_d_conv_3.FC1 = t[86]
 	m.layer1_d_conv_3.Scale1, m.layer1_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[87], t[88], t[89], t[90], 1e-05)
@@ -1754,12 +1784,16 @@ func (m *Model) bind() error {
 	if err := m.layer1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer1.d_conv_1e: %w", err)
 	}
+	m.layer1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 93)
 
 	m.layer2_conv_f.Weight = t[99]
 	m.layer2_conv_f.InScale, m.layer2_conv_f.InShift = runtime.BatchNormScaleShift(t[94], t[95], t[96], t[97], 1e-05)
 	if err := m.layer2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_f: %w", err)
 	}
+	m.layer2_conv_f.ReleaseWeight()
+	m.release(sd, 99)
 
 	m.layer2_conv_g_f.Weight = t[105]
 	m.layer2_conv_g_f.Shift = t[106]
@@ -1767,6 +1801,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_f: %w", err)
 	}
+	m.layer2_conv_g_f.ReleaseWeight()
+	m.release(sd, 105)
 
 	m.layer2_iter_1_2.Weight = t[113]
 	m.layer2_iter_1_2.Scale, m.layer2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[114], t[115], t[116], t[117], 1e-05)
@@ -1774,18 +1810,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.2: %w", err)
 	}
+	m.layer2_iter_1_2.ReleaseWeight()
+	m.release(sd, 113)
 
 	m.layer2_iter_1_5_conv_0_0.Weight = t[119]
 	m.layer2_iter_1_5_conv_0_0.Scale, m.layer2_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[120], t[121], t[122], t[123], 1e-05)
 	if err := m.layer2_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 119)
 
 	m.layer2_iter_1_5_conv_1_0.Weight = t[125]
 	m.layer2_iter_1_5_conv_1_0.Scale, m.layer2_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[126], t[127], t[128], t[129], 1e-05)
 	if err := m.layer2_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 125)
 
 	m.layer2_iter_1_5.FC1 = t[131]
 	m.layer2_iter_1_5.Scale1, m.layer2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[132], t[133], t[134], t[135], 1e-05)
@@ -1796,11 +1838,14 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r.ReleaseWeight()
 
 	m.layer2_iter_1_6.Weight = t[138]
 	if err := m.layer2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_1.6: %w", err)
 	}
+	m.layer2_iter_1_6.ReleaseWeight()
+	m.release(sd, 138)
 
 	m.layer2_iter_2_2.Weight = t[149]
 	m.layer2_iter_2_2.Scale, m.layer2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[150], t[151], t[152], t[153], 1e-05)
@@ -1808,18 +1853,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.2: %w", err)
 	}
+	m.layer2_iter_2_2.ReleaseWeight()
+	m.release(sd, 149)
 
 	m.layer2_iter_2_5_conv_0_0.Weight = t[155]
 	m.layer2_iter_2_5_conv_0_0.Scale, m.layer2_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[156], t[157], t[158], t[159], 1e-05)
 	if err := m.layer2_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5.conv.0.0: %w", err)
 	}
+	m.layer2_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 155)
 
 	m.layer2_iter_2_5_conv_1_0.Weight = t[161]
 	m.layer2_iter_2_5_conv_1_0.Scale, m.layer2_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[162], t[163], t[164], t[165], 1e-05)
 	if err := m.layer2_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.5.conv.1.0: %w", err)
 	}
+	m.layer2_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 161)
 
 	m.layer2_iter_2_5.FC1 = t[167]
 	m.layer2_iter_2_5.Scale1, m.layer2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[168], t[169], t[170], t[171], 1e-05)
@@ -1830,11 +1881,15 @@ func (m *Model) bind() error {
 	if err := m.layer2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("layer2.conv_g_r: %w", err)
 	}
+	m.layer2_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 107)
 
 	m.layer2_iter_2_6.Weight = t[174]
 	if err := m.layer2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("layer2.iter_2.6: %w", err)
 	}
+	m.layer2_iter_2_6.ReleaseWeight()
+	m.release(sd, 174)
 
 	m.avgpool2.InScale, m.avgpool2.InShift = runtime.BatchNormScaleShift(t[180], t[181], t[182], t[183], 1e-05)
 
@@ -1842,6 +1897,8 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv: %w", err)
 	}
+	m.layer2_d_conv.ReleaseWeight()
+	m.release(sd, 185)
 
 	m.layer2_d_conv_1.Weight = t[191]
 	m.layer2_d_conv_1.Scale, m.layer2_d_conv_1.Shift = runtime.BatchNormScaleShift(t[192], t[193], t[194], t[195], 1e-05)
@@ -1849,18 +1906,24 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1: %w", err)
 	}
+	m.layer2_d_conv_1.ReleaseWeight()
+	m.release(sd, 191)
 
 	m.layer2_d_conv_3_conv_0_0.Weight = t[197]
 	m.layer2_d_conv_3_conv_0_0.Scale, m.layer2_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[198], t[199], t[200], t[201], 1e-05)
 	if err := m.layer2_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer2_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 197)
 
 	m.layer2_d_conv_3_conv_1_0.Weight = t[203]
 	m.layer2_d_conv_3_conv_1_0.Scale, m.layer2_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[204], t[205], t[206], t[207], 1e-05)
 	if err := m.layer2_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer2_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 203)
 
 	m.layer2_d_conv_3.FC1 = t[209]
 	m.layer2_d_conv_3.Scale1, m.layer2_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[210], t[211], t[212], t[213], 1e-05)
@@ -1870,12 +1933,16 @@ func (m *Model) bind() error {
 	if err := m.layer2_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer2.d_conv_1e: %w", err)
 	}
+	m.layer2_d_conv_1e.ReleaseWeight()
+	m.release(sd, 216)
 
 	m.layer3_conv_f.Weight = t[222]
 	m.layer3_conv_f.InScale, m.layer3_conv_f.InShift = runtime.BatchNormScaleShift(t[217], t[218], t[219], t[220], 1e-05)
 	if err := m.layer3_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_f: %w", err)
 	}
+	m.layer3_conv_f.ReleaseWeight()
+	m.release(sd, 222)
 
 	m.layer3_conv_g_f.Weight = t[228]
 	m.layer3_conv_g_f.Shift = t[229]
@@ -1883,6 +1950,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_f: %w", err)
 	}
+	m.layer3_conv_g_f.ReleaseWeight()
+	m.release(sd, 228)
 
 	m.layer3_iter_1_2.Weight = t[236]
 	m.layer3_iter_1_2.Scale, m.layer3_iter_1_2.Shift = runtime.BatchNormScaleShift(t[237], t[238], t[239], t[240], 1e-05)
@@ -1890,18 +1959,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.2: %w", err)
 	}
+	m.layer3_iter_1_2.ReleaseWeight()
+	m.release(sd, 236)
 
 	m.layer3_iter_1_5_conv_0_0.Weight = t[242]
 	m.layer3_iter_1_5_conv_0_0.Scale, m.layer3_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[243], t[244], t[245], t[246], 1e-05)
 	if err := m.layer3_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer3_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 242)
 
 	m.layer3_iter_1_5_conv_1_0.Weight = t[248]
 	m.layer3_iter_1_5_conv_1_0.Scale, m.layer3_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[249], t[250], t[251], t[252], 1e-05)
 	if err := m.layer3_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer3_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 248)
 
 	m.layer3_iter_1_5.FC1 = t[254]
 	m.layer3_iter_1_5.Scale1, m.layer3_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[255], t[256], t[257], t[258], 1e-05)
@@ -1912,11 +1987,15 @@ func (m *Model) bind() error {
 	if err := m.layer3_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer3.conv_g_r: %w", err)
 	}
+	m.layer3_conv_g_r.ReleaseWeight()
+	m.release(sd, 230)
 
 	m.layer3_iter_1_6.Weight = t[261]
 	if err := m.layer3_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer3.iter_1.6: %w", err)
 	}
+	m.layer3_iter_1_6.ReleaseWeight()
+	m.release(sd, 261)
 
 	m.avgpool3.InScale, m.avgpool3.InShift = runtime.BatchNormScaleShift(t[267], t[268], t[269], t[270], 1e-05)
 
@@ -1924,6 +2003,8 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv: %w", err)
 	}
+	m.layer3_d_conv.ReleaseWeight()
+	m.release(sd, 272)
 
 	m.layer3_d_conv_1.Weight = t[278]
 	m.layer3_d_conv_1.Scale, m.layer3_d_conv_1.Shift = runtime.BatchNormScaleShift(t[279], t[280], t[281], t[282], 1e-05)
@@ -1931,18 +2012,24 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1: %w", err)
 	}
+	m.layer3_d_conv_1.ReleaseWeight()
+	m.release(sd, 278)
 
 	m.layer3_d_conv_3_conv_0_0.Weight = t[284]
 	m.layer3_d_conv_3_conv_0_0.Scale, m.layer3_d_conv_3_conv_0_0.Shift = runtime.BatchNormScaleShift(t[285], t[286], t[287], t[288], 1e-05)
 	if err := m.layer3_d_conv_3_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3.conv.0.0: %w", err)
 	}
+	m.layer3_d_conv_3_conv_0_0.ReleaseWeight()
+	m.release(sd, 284)
 
 	m.layer3_d_conv_3_conv_1_0.Weight = t[290]
 	m.layer3_d_conv_3_conv_1_0.Scale, m.layer3_d_conv_3_conv_1_0.Shift = runtime.BatchNormScaleShift(t[291], t[292], t[293], t[294], 1e-05)
 	if err := m.layer3_d_conv_3_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_3.conv.1.0: %w", err)
 	}
+	m.layer3_d_conv_3_conv_1_0.ReleaseWeight()
+	m.release(sd, 290)
 
 	m.layer3_d_conv_3.FC1 = t[296]
 	m.layer3_d_conv_3.Scale1, m.layer3_d_conv_3.Shift1 = runtime.BatchNormScaleShift(t[297], t[298], t[299], t[300], 1e-05)
@@ -1952,12 +2039,16 @@ func (m *Model) bind() error {
 	if err := m.layer3_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("layer3.d_conv_1e: %w", err)
 	}
+	m.layer3_d_conv_1e.ReleaseWeight()
+	m.release(sd, 303)
 
 	m.layer4_conv_f.Weight = t[309]
 	m.layer4_conv_f.InScale, m.layer4_conv_f.InShift = runtime.BatchNormScaleShift(t[304], t[305], t[306], t[307], 1e-05)
 	if err := m.layer4_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_f: %w", err)
 	}
+	m.layer4_conv_f.ReleaseWeight()
+	m.release(sd, 309)
 
 	m.layer4_conv_g_f.Weight = t[315]
 	m.layer4_conv_g_f.Shift = t[316]
@@ -1965,12 +2056,16 @@ func (m *Model) bind() error {
 	if err := m.layer4_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_f: %w", err)
 	}
+	m.layer4_conv_g_f.ReleaseWeight()
+	m.release(sd, 315)
 
 	m.layer4_conv_g_r.Weight = t[317]
 	m.layer4_conv_g_r.InScale, m.layer4_conv_g_r.InShift = runtime.BatchNormScaleShift(t[349], t[350], t[351], t[352], 1e-05)
 	if err := m.layer4_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("layer4.conv_g_r: %w", err)
 	}
+	m.layer4_conv_g_r.ReleaseWeight()
+	m.release(sd, 317)
 
 	m.layer4_iter_1_2.Weight = t[323]
 	m.layer4_iter_1_2.Scale, m.layer4_iter_1_2.Shift = runtime.BatchNormScaleShift(t[324], t[325], t[326], t[327], 1e-05)
@@ -1978,18 +2073,24 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.2: %w", err)
 	}
+	m.layer4_iter_1_2.ReleaseWeight()
+	m.release(sd, 323)
 
 	m.layer4_iter_1_5_conv_0_0.Weight = t[329]
 	m.layer4_iter_1_5_conv_0_0.Scale, m.layer4_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[330], t[331], t[332], t[333], 1e-05)
 	if err := m.layer4_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5.conv.0.0: %w", err)
 	}
+	m.layer4_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 329)
 
 	m.layer4_iter_1_5_conv_1_0.Weight = t[335]
 	m.layer4_iter_1_5_conv_1_0.Scale, m.layer4_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[336], t[337], t[338], t[339], 1e-05)
 	if err := m.layer4_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.5.conv.1.0: %w", err)
 	}
+	m.layer4_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 335)
 
 	m.layer4_iter_1_5.FC1 = t[341]
 	m.layer4_iter_1_5.Scale1, m.layer4_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[342], t[343], t[344], t[345], 1e-05)
@@ -1999,12 +2100,28 @@ func (m *Model) bind() error {
 	if err := m.layer4_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("layer4.iter_1.6: %w", err)
 	}
+	m.layer4_iter_1_6.ReleaseWeight()
+	m.release(sd, 348)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[354], t[355], t[356], t[357], 1e-05)
 
 	m.classifier.Weight = t[359]
 	m.classifier.Bias = t[360]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.

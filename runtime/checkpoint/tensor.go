@@ -79,6 +79,15 @@ func (s *StateDict) Get(key string) *Tensor {
 	return nil
 }
 
+// Release drops s's data of the tensor with the given key (its F32 becomes
+// nil; the key, dtype and shape stay), so that a model that has packed the
+// weights it needs from it lets its memory go. A key s lacks is ignored.
+func (s *StateDict) Release(key string) {
+	if t := s.Get(key); t != nil {
+		t.F32 = nil
+	}
+}
+
 // Keys returns the keys of s in order.
 func (s *StateDict) Keys() []string {
 	keys := make([]string, len(s.Tensors))

@@ -854,6 +854,9 @@ func (m *Model) LoadReader(r io.ReaderAt, size int64, name string) error {
 
 // LoadStateDict checks sd against Params (every key, dtype and shape; shared
 // entries equal), keeps its tensors (shared ones once) and prepares the kernels.
+// It moves the convolution weights out of sd as it packs them (their entries
+// are released), so that loading takes little more memory than the model:
+// a state dict serves one LoadStateDict.
 func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 	if err := checkpoint.Validate(name, sd, Params, unusedKeys); err != nil {
 		return err
@@ -869,7 +872,7 @@ func (m *Model) LoadStateDict(sd *checkpoint.StateDict, name string) error {
 			m.tensors[i] = sd.Get(p.Key).F32
 		}
 	}
-	if err := m.bind(); err != nil {
+	if err := m.bind(sd); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	m.loaded = true
@@ -883,20 +886,25 @@ func (m *Model) RandomWeights(seed uint64) error {
 }
 
 // bind points the kernels at the loaded tensors and folds BatchNorms into
-// per-channel scales and shifts.
-func (m *Model) bind() error {
+// per-channel scales and shifts. Once the last convolution reading a weight
+// has packed it, the tensor is released.
+func (m *Model) bind(sd *checkpoint.StateDict) error {
 	t := m.tensors
 
 	m.conv_3x3.Weight = t[0]
 	if err := m.conv_3x3.Prepare(); err != nil {
 		return fmt.Errorf("conv_3x3: %w", err)
 	}
+	m.conv_3x3.ReleaseWeight()
+	m.release(sd, 0)
 
 	m.stage_1_conv_f.Weight = t[6]
 	m.stage_1_conv_f.InScale, m.stage_1_conv_f.InShift = runtime.BatchNormScaleShift(t[1], t[2], t[3], t[4], 1e-05)
 	if err := m.stage_1_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_f: %w", err)
 	}
+	m.stage_1_conv_f.ReleaseWeight()
+	m.release(sd, 6)
 
 	m.stage_1_conv_g_f.Weight = t[12]
 	m.stage_1_conv_g_f.Shift = t[13]
@@ -904,6 +912,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_f: %w", err)
 	}
+	m.stage_1_conv_g_f.ReleaseWeight()
+	m.release(sd, 12)
 
 	m.stage_1_iter_1_2.Weight = t[20]
 	m.stage_1_iter_1_2.Scale, m.stage_1_iter_1_2.Shift = runtime.BatchNormScaleShift(t[21], t[22], t[23], t[24], 1e-05)
@@ -911,23 +921,27 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.2: %w", err)
 	}
+	m.stage_1_iter_1_2.ReleaseWeight()
 
 	m.stage_1_iter_1_5.Weight = t[26]
 	m.stage_1_iter_1_5.Scale, m.stage_1_iter_1_5.Shift = runtime.BatchNormScaleShift(t[27], t[28], t[29], t[30], 1e-05)
 	if err := m.stage_1_iter_1_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.5: %w", err)
 	}
+	m.stage_1_iter_1_5.ReleaseWeight()
 
 	m.stage_1_conv_g_r.Weight = t[14]
 	m.stage_1_conv_g_r.InScale, m.stage_1_conv_g_r.InShift = runtime.BatchNormScaleShift(t[33], t[34], t[35], t[36], 1e-05)
 	if err := m.stage_1_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r.ReleaseWeight()
 
 	m.stage_1_iter_1_8.Weight = t[32]
 	if err := m.stage_1_iter_1_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_1.8: %w", err)
 	}
+	m.stage_1_iter_1_8.ReleaseWeight()
 
 	m.stage_1_iter_2_2.Weight = t[43]
 	m.stage_1_iter_2_2.Scale, m.stage_1_iter_2_2.Shift = runtime.BatchNormScaleShift(t[44], t[45], t[46], t[47], 1e-05)
@@ -935,23 +949,31 @@ func (m *Model) bind() error {
 	if err := m.stage_1_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.2: %w", err)
 	}
+	m.stage_1_iter_2_2.ReleaseWeight()
+	m.release(sd, 20)
 
 	m.stage_1_iter_2_5.Weight = t[49]
 	m.stage_1_iter_2_5.Scale, m.stage_1_iter_2_5.Shift = runtime.BatchNormScaleShift(t[50], t[51], t[52], t[53], 1e-05)
 	if err := m.stage_1_iter_2_5.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.5: %w", err)
 	}
+	m.stage_1_iter_2_5.ReleaseWeight()
+	m.release(sd, 26)
 
 	m.stage_1_conv_g_r_2.Weight = t[14]
 	m.stage_1_conv_g_r_2.InScale, m.stage_1_conv_g_r_2.InShift = runtime.BatchNormScaleShift(t[56], t[57], t[58], t[59], 1e-05)
 	if err := m.stage_1_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.conv_g_r: %w", err)
 	}
+	m.stage_1_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 14)
 
 	m.stage_1_iter_2_8.Weight = t[55]
 	if err := m.stage_1_iter_2_8.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.iter_2.8: %w", err)
 	}
+	m.stage_1_iter_2_8.ReleaseWeight()
+	m.release(sd, 32)
 
 	m.avgpool1.InScale, m.avgpool1.InShift = runtime.BatchNormScaleShift(t[61], t[62], t[63], t[64], 1e-05)
 
@@ -959,6 +981,8 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv: %w", err)
 	}
+	m.stage_1_d_conv.ReleaseWeight()
+	m.release(sd, 66)
 
 	m.stage_1_d_conv_1.Weight = t[72]
 	m.stage_1_d_conv_1.Scale, m.stage_1_d_conv_1.Shift = runtime.BatchNormScaleShift(t[73], t[74], t[75], t[76], 1e-05)
@@ -966,22 +990,30 @@ func (m *Model) bind() error {
 	if err := m.stage_1_d_conv_1.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1: %w", err)
 	}
+	m.stage_1_d_conv_1.ReleaseWeight()
+	m.release(sd, 72)
 
 	m.stage_1_d_conv_3.Weight = t[78]
 	if err := m.stage_1_d_conv_3.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_3: %w", err)
 	}
+	m.stage_1_d_conv_3.ReleaseWeight()
+	m.release(sd, 78)
 
 	m.stage_1_d_conv_1e.Weight = t[79]
 	if err := m.stage_1_d_conv_1e.Prepare(); err != nil {
 		return fmt.Errorf("stage_1.d_conv_1e: %w", err)
 	}
+	m.stage_1_d_conv_1e.ReleaseWeight()
+	m.release(sd, 79)
 
 	m.stage_2_conv_f.Weight = t[85]
 	m.stage_2_conv_f.InScale, m.stage_2_conv_f.InShift = runtime.BatchNormScaleShift(t[80], t[81], t[82], t[83], 1e-05)
 	if err := m.stage_2_conv_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_f: %w", err)
 	}
+	m.stage_2_conv_f.ReleaseWeight()
+	m.release(sd, 85)
 
 	m.stage_2_conv_g_f.Weight = t[91]
 	m.stage_2_conv_g_f.Shift = t[92]
@@ -989,6 +1021,8 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_f.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_f: %w", err)
 	}
+	m.stage_2_conv_g_f.ReleaseWeight()
+	m.release(sd, 91)
 
 	m.stage_2_iter_1_2.Weight = t[99]
 	m.stage_2_iter_1_2.Scale, m.stage_2_iter_1_2.Shift = runtime.BatchNormScaleShift(t[100], t[101], t[102], t[103], 1e-05)
@@ -996,18 +1030,24 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_1_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.2: %w", err)
 	}
+	m.stage_2_iter_1_2.ReleaseWeight()
+	m.release(sd, 99)
 
 	m.stage_2_iter_1_5_conv_0_0.Weight = t[105]
 	m.stage_2_iter_1_5_conv_0_0.Scale, m.stage_2_iter_1_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[106], t[107], t[108], t[109], 1e-05)
 	if err := m.stage_2_iter_1_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_1_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 105)
 
 	m.stage_2_iter_1_5_conv_1_0.Weight = t[111]
 	m.stage_2_iter_1_5_conv_1_0.Scale, m.stage_2_iter_1_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[112], t[113], t[114], t[115], 1e-05)
 	if err := m.stage_2_iter_1_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_1_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 111)
 
 	m.stage_2_iter_1_5.FC1 = t[117]
 	m.stage_2_iter_1_5.Scale1, m.stage_2_iter_1_5.Shift1 = runtime.BatchNormScaleShift(t[118], t[119], t[120], t[121], 1e-05)
@@ -1018,11 +1058,14 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r.ReleaseWeight()
 
 	m.stage_2_iter_1_6.Weight = t[124]
 	if err := m.stage_2_iter_1_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_1.6: %w", err)
 	}
+	m.stage_2_iter_1_6.ReleaseWeight()
+	m.release(sd, 124)
 
 	m.stage_2_iter_2_2.Weight = t[135]
 	m.stage_2_iter_2_2.Scale, m.stage_2_iter_2_2.Shift = runtime.BatchNormScaleShift(t[136], t[137], t[138], t[139], 1e-05)
@@ -1030,18 +1073,24 @@ func (m *Model) bind() error {
 	if err := m.stage_2_iter_2_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.2: %w", err)
 	}
+	m.stage_2_iter_2_2.ReleaseWeight()
+	m.release(sd, 135)
 
 	m.stage_2_iter_2_5_conv_0_0.Weight = t[141]
 	m.stage_2_iter_2_5_conv_0_0.Scale, m.stage_2_iter_2_5_conv_0_0.Shift = runtime.BatchNormScaleShift(t[142], t[143], t[144], t[145], 1e-05)
 	if err := m.stage_2_iter_2_5_conv_0_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5.conv.0.0: %w", err)
 	}
+	m.stage_2_iter_2_5_conv_0_0.ReleaseWeight()
+	m.release(sd, 141)
 
 	m.stage_2_iter_2_5_conv_1_0.Weight = t[147]
 	m.stage_2_iter_2_5_conv_1_0.Scale, m.stage_2_iter_2_5_conv_1_0.Shift = runtime.BatchNormScaleShift(t[148], t[149], t[150], t[151], 1e-05)
 	if err := m.stage_2_iter_2_5_conv_1_0.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.5.conv.1.0: %w", err)
 	}
+	m.stage_2_iter_2_5_conv_1_0.ReleaseWeight()
+	m.release(sd, 147)
 
 	m.stage_2_iter_2_5.FC1 = t[153]
 	m.stage_2_iter_2_5.Scale1, m.stage_2_iter_2_5.Shift1 = runtime.BatchNormScaleShift(t[154], t[155], t[156], t[157], 1e-05)
@@ -1052,17 +1101,35 @@ func (m *Model) bind() error {
 	if err := m.stage_2_conv_g_r_2.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.conv_g_r: %w", err)
 	}
+	m.stage_2_conv_g_r_2.ReleaseWeight()
+	m.release(sd, 93)
 
 	m.stage_2_iter_2_6.Weight = t[160]
 	if err := m.stage_2_iter_2_6.Prepare(); err != nil {
 		return fmt.Errorf("stage_2.iter_2.6: %w", err)
 	}
+	m.stage_2_iter_2_6.ReleaseWeight()
+	m.release(sd, 160)
 
 	m.lastact_0.Scale, m.lastact_0.Shift = runtime.BatchNormScaleShift(t[166], t[167], t[168], t[169], 1e-05)
 
 	m.classifier.Weight = t[171]
 	m.classifier.Bias = t[172]
 	return nil
+}
+
+// release lets go of tensor i, which every convolution reading it has packed:
+// the model's and sd's references to it and to the entries sharing it, so
+// that its memory serves the packed weights still to come.
+func (m *Model) release(sd *checkpoint.StateDict, i int) {
+	n := len(m.tensors[i])
+	for j, p := range Params {
+		if j == i || p.SharedWith == Params[i].Key {
+			m.tensors[j] = nil
+			sd.Release(p.Key)
+		}
+	}
+	runtime.Reclaim(n)
 }
 
 // workspace is the memory of one Forward in progress.
