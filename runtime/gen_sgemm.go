@@ -309,13 +309,17 @@ func genAVX512(p func(string, ...any), mr int, half, offs bool) {
 	// 26.2–28.0 → 25.1–25.5 ms a forward). A prefetch never faults.
 	fma(0)
 	p("\tPREFETCHT0 %d(BX)", 32<<10)
-	p("\tPREFETCHT0 %d(BX)", 32<<10+64)
+	if !half {
+		p("\tPREFETCHT0 %d(BX)", 32<<10+64)
+	}
 	if !offs {
 		p("\tPREFETCHT0 (AX)(R13*1)")
 	}
 	fma(1)
 	p("\tPREFETCHT0 %d(BX)", 32<<10+128)
-	p("\tPREFETCHT0 %d(BX)", 32<<10+192)
+	if !half {
+		p("\tPREFETCHT0 %d(BX)", 32<<10+192)
+	}
 	if !offs {
 		p("\tPREFETCHT0 64(AX)(R13*1)")
 	}
