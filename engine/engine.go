@@ -32,7 +32,7 @@ type Model struct {
 
 	// While New runs: the state dict, and per tensor (by the index of
 	// the parameter that owns it) how many convolutions have yet to pack
-	// it; see take.
+	// it; see packed.
 	sd       *checkpoint.StateDict
 	unpacked map[int]int
 
