@@ -26,6 +26,7 @@ import (
 	"github.com/grcc/grcc/generated/tiny_imagenet"
 	"github.com/grcc/grcc/generated/tiny_imagenet_sk"
 	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/runtime/checkpoint"
 	"github.com/grcc/grcc/runtime/npy"
 )
 
@@ -168,4 +169,37 @@ func maxDiff(got, want []float32) (diff, limit float64) {
 		scale = max(scale, math.Abs(float64(want[i])))
 	}
 	return diff, 1e-4 * scale
+}
+
+// TestLoadReleasesConvolutionWeights checks that a generated package's
+// LoadStateDict moves the convolution weights out of the state dict,
+// shared ones included (tiny_cifar_sk_shared shares its gate convolution
+// across iterations), and keeps the BatchNorms', the SK attention's (fc1,
+// fc2: 1×1 convolutions in the checkpoint, read as they are) and the
+// classifier's tensors. TestReference checks that the outputs stay right.
+func TestLoadReleasesConvolutionWeights(t *testing.T) {
+	sd := checkpoint.Random(tiny_cifar_sk_shared.Params, 1)
+	m := tiny_cifar_sk_shared.New()
+	if err := m.LoadStateDict(sd, "random weights"); err != nil {
+		t.Fatal(err)
+	}
+	released, shared := 0, 0
+	for _, p := range tiny_cifar_sk_shared.Params {
+		if p.DType != "float32" {
+			continue
+		}
+		conv := len(p.Shape) == 4 && !strings.Contains(p.Key, ".fc")
+		if got := sd.Get(p.Key).F32 == nil; got != conv {
+			t.Errorf("%s: released %v, a convolution weight %v", p.Key, got, conv)
+		}
+		if got := sd.Get(p.Key).F32 == nil; got {
+			released++
+			if p.SharedWith != "" {
+				shared++
+			}
+		}
+	}
+	if released == 0 || shared == 0 {
+		t.Errorf("released %d tensors, %d of them shared; want some of each", released, shared)
+	}
 }
