@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/grcc/grcc/runtime"
@@ -18,6 +19,9 @@ func BenchmarkConv(b *testing.B) {
 		{"1x1_256to64_56", 256, 64, 56, 1, 1, 0, 1, false},
 		{"3x3_64to64_56", 64, 64, 56, 3, 1, 1, 1, false},
 		{"3x3_256to256_g32_56", 256, 256, 56, 3, 1, 1, 32, false},
+		{"3x3_512to512_g32_14", 512, 512, 14, 3, 1, 1, 32, false},
+		{"direct_3x3_512to512_g32_14", 512, 512, 14, 3, 1, 1, 32, false},
+		{"direct_3x3_128to128_g32_56", 128, 128, 56, 3, 1, 1, 32, false},
 		{"3x3_dw256_56", 256, 256, 56, 3, 1, 1, 256, false},
 		{"7x7s2_3to64_224", 3, 64, 224, 7, 2, 3, 1, false},
 		{"1x1_2048to512_7", 2048, 512, 7, 1, 1, 0, 1, false},
@@ -51,7 +55,7 @@ func BenchmarkConv(b *testing.B) {
 			c := &runtime.Conv2D{
 				InC: bc.inC, InH: bc.size, InW: bc.size, OutC: bc.outC, OutH: out, OutW: out,
 				KH: bc.k, KW: bc.k, SH: bc.s, SW: bc.s, PH: bc.p, PW: bc.p, DH: 1, DW: 1,
-				Groups: bc.grps, Relu: true, Im2Row: bc.im2row,
+				Groups: bc.grps, Relu: true, Im2Row: bc.im2row, Direct: strings.HasPrefix(bc.name, "direct_"),
 			}
 			c.Weight = randSlice(rng, c.OutC*c.InC/c.Groups*c.KH*c.KW)
 			c.Scale, c.Shift = randSlice(rng, c.OutC), randSlice(rng, c.OutC)

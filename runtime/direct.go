@@ -21,6 +21,10 @@ type directPlan struct {
 	// read their input as it lies, each output plane one long row, and
 	// apply the input prologue as they load it.
 	inPlace bool
+	// rows is set when output rows are at most 16 pixels: a kernel call
+	// then computes v whole rows, one vector each (directRowsKernels),
+	// rather than v vectors of one row.
+	rows bool
 }
 
 // directRowLen is how many outputs a row of the direct path has, and
@@ -61,6 +65,10 @@ func (c *Conv2D) prepareDirect() {
 		// by more multiply-adds.
 		d.v = min(d.v, 2)
 	}
+	if !d.inPlace && c.OutW <= 16 && c.OutH > 1 {
+		d.rows = true
+		d.v = directRowVectors(p.m, c.OutH, p.k)
+	}
 	d.rmax = directMaxRows(d.v)
 	d.panels = (p.m + d.rmax - 1) / d.rmax
 	c.direct = d
@@ -81,6 +89,42 @@ func (c *Conv2D) prepareDirect() {
 			}
 		}
 	}
+}
+
+// forceRowVectors, when set, overrides directRowVectors (tests and
+// benchmarks).
+var forceRowVectors int
+
+// directRowVectors is how many rows of at most 16 pixels a kernel call of
+// the direct path computes for m output channels a group, h rows and k
+// steps: the count with the fewest cycles by a model of the kernels, in
+// which a step of k takes the longest of its multiply-adds on two ports,
+// its loads (offset, input vectors, weight broadcasts) on two ports, and
+// the multiply-add latency of 4 cycles that each accumulator waits for,
+// and a call about 60 cycles more (its epilogue and stores), so that
+// of two counts that tie the one with fewer calls wins: at 16 channels
+// and 14 rows, 3 rows a call rather than 2 (512→512 in 32 groups at
+// 14×14, the selective-kernel branches of SK-GRCNN-109).
+func directRowVectors(m, h, k int) int {
+	if forceRowVectors > 0 {
+		return forceRowVectors
+	}
+	best, bestCost := 1, 0.0
+	for v := 1; v <= directMaxVectors; v++ {
+		panels := (m + directMaxRows(v) - 1) / directMaxRows(v)
+		cost := 0.0
+		for i := range panels {
+			r := float64(panelStart(m, panels, i+1) - panelStart(m, panels, i))
+			for oh := 0; oh < h; oh += v {
+				n := float64(min(v, h-oh))
+				cost += max(r*n/2, (1+n+r)/2, 4) + 60/float64(k)
+			}
+		}
+		if v == 1 || cost < bestCost {
+			best, bestCost = v, cost
+		}
+	}
+	return best
 }
 
 // directUnits is the number of units of work of a batch on the direct
@@ -154,6 +198,14 @@ func (cl *convCall) directUnit(u, w int) {
 	for i := range d.panels {
 		r0, r1 := panelStart(p.m, d.panels, i), panelStart(p.m, d.panels, i+1)
 		ch := g*p.m + r0 // the panel's first channel
+		if d.rows {
+			end := min(oh0+rows, nrows)
+			for oh := oh0; oh < end; oh += d.v {
+				n := min(d.v, end-oh)
+				c.directRowsCall(r1-r0, ch, n, src[oh*rowStride:], cl.out[(b*c.OutC+ch)*outPlane+oh*rowLen:], outPlane, rowStride, rowLen)
+			}
+			continue
+		}
 		for oh := oh0; oh < min(oh0+rows, nrows); oh++ {
 			for j0 := 0; j0 < rowLen; j0 += 16 * d.v {
 				width := min(16*d.v, rowLen-j0)
@@ -191,6 +243,32 @@ func (c *Conv2D) directCall(h, ch int, in, dst []float32, ldc, width int, ascale
 	}
 	directKernels[v-1][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
 		&dst[0], ldc, flags, scale, shift, mask)
+}
+
+// directRowsCall computes n rows of output channels [ch, ch+h) (of one
+// panel) into dst, row stride ldc, rows outStride floats apart, from the
+// input rows at the offsets from in, the input of output row j inStride
+// floats after row 0's. The rows are at most 16 pixels.
+func (c *Conv2D) directRowsCall(h, ch, n int, in, dst []float32, ldc, inStride, outStride int) {
+	if n == 1 || !useAVX512 {
+		for j := range n {
+			c.directCall(h, ch, in[j*inStride:], dst[j*outStride:], ldc, c.OutW, nil, nil)
+		}
+		return
+	}
+	p := &c.plan
+	flags := gemmEpilogue{scale: c.Scale, shift: c.Shift, relu: c.Relu}.flags()
+	a := c.wp[ch*p.k : (ch+h)*p.k]
+	var scale, shift *float32
+	if c.Scale != nil {
+		scale = &c.Scale[ch]
+	}
+	if c.Shift != nil {
+		shift = &c.Shift[ch]
+	}
+	_ = dst[(h-1)*ldc+(n-1)*outStride+c.OutW-1]
+	directRowsKernels[n-2][h-1](p.k, &a[0], (*float32)(unsafe.Pointer(&in[0])), &c.offs[0],
+		&dst[0], ldc, flags, scale, shift, uint16(1)<<c.OutW-1, 4*inStride, 4*outStride)
 }
 
 // directColumns computes columns [0, nt) of group g's output on the direct

@@ -20,6 +20,91 @@ var directActKernels = [4][]func(k int, a, src *float32, offs *int32, c *float32
 	{directActAVX512r1v4, directActAVX512r2v4, directActAVX512r3v4, directActAVX512r4v4, directActAVX512r5v4, directActAVX512r6v4},
 }
 
+// directRowsKernels[v-2][r-1] is directRowsAVX512r<r>v<v>.
+var directRowsKernels = [3][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int){
+	{directRowsAVX512r1v2, directRowsAVX512r2v2, directRowsAVX512r3v2, directRowsAVX512r4v2, directRowsAVX512r5v2, directRowsAVX512r6v2, directRowsAVX512r7v2, directRowsAVX512r8v2, directRowsAVX512r9v2, directRowsAVX512r10v2, directRowsAVX512r11v2, directRowsAVX512r12v2},
+	{directRowsAVX512r1v3, directRowsAVX512r2v3, directRowsAVX512r3v3, directRowsAVX512r4v3, directRowsAVX512r5v3, directRowsAVX512r6v3, directRowsAVX512r7v3, directRowsAVX512r8v3},
+	{directRowsAVX512r1v4, directRowsAVX512r2v4, directRowsAVX512r3v4, directRowsAVX512r4v4, directRowsAVX512r5v4, directRowsAVX512r6v4},
+}
+
+//go:noescape
+func directRowsAVX512r1v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r2v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r3v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r4v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r5v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r6v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r7v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r8v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r9v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r10v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r11v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r12v2(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r1v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r2v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r3v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r4v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r5v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r6v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r7v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r8v3(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r1v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r2v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r3v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r4v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r5v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
+//go:noescape
+func directRowsAVX512r6v4(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
 //go:noescape
 func directAVX512r1v1(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 

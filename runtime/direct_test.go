@@ -95,3 +95,53 @@ func testDirect(t *testing.T, after string) {
 	}
 	t.Logf("padding: %v", padding)
 }
+
+// TestDirectRows checks the direct path's kernels that compute several
+// output rows of at most 16 pixels a call, for each count of rows, on the
+// shapes of the selective-kernel branches (16 channels a group at 14×14,
+// plain and dilated; 20 at CIFAR's 16×16; 13 rows, which no count but 1
+// divides): to the bit against the GEMM path, whose sums run in the same
+// order, and against the float64 reference. It also checks that the cost
+// model gives SK-GRCNN-109's branches 3 rows a call.
+func TestDirectRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	cases := []convCase{
+		{inC: 64, outC: 64, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 4, batch: 1, epilogue: 3},
+		{inC: 64, outC: 64, inH: 14, inW: 14, k: 3, s: 1, p: 2, d: 2, groups: 4, batch: 2, epilogue: 3},
+		{inC: 40, outC: 40, inH: 16, inW: 16, k: 3, s: 1, p: 1, d: 1, groups: 2, batch: 1, epilogue: 2},
+		{inC: 48, outC: 24, inH: 13, inW: 11, k: 3, s: 1, p: 1, d: 1, groups: 2, batch: 1, epilogue: 1},
+		{inC: 64, outC: 64, inH: 26, inW: 26, k: 3, s: 2, p: 1, d: 1, groups: 4, batch: 1, epilogue: 3},
+	}
+	for v := 0; v <= 4; v++ {
+		restore := runtime.ForceRowVectors(v)
+		for _, tc := range cases {
+			base := tc.conv(rng)
+			in := randSlice(rng, tc.batch*base.InC*base.InH*base.InW)
+			n := tc.batch * base.OutC * base.OutH * base.OutW
+			plain, direct := *base, *base
+			direct.Direct = true
+			got := run(t, &direct, tc.batch, in, n)
+			if runtime.UseAVX512() {
+				want := v
+				if v == 0 {
+					want = runtime.DirectRowVectors(&direct) // the model's
+				}
+				if got := runtime.DirectRowVectors(&direct); got != want || got == 0 {
+					t.Errorf("%v: %d rows a call, want %d", tc, got, want)
+				}
+			}
+			ref, mag := refConv(base, tc.batch, in)
+			checkClose(t, tc.String()+" rows", got, ref, mag, base.InC/base.Groups*9)
+			same(t, tc.String()+" rows vs gemm", got, run(t, &plain, tc.batch, in, n))
+		}
+		restore()
+	}
+	sk := &runtime.Conv2D{InC: 512, InH: 14, InW: 14, OutC: 512, OutH: 14, OutW: 14, KH: 3, KW: 3,
+		SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, Groups: 32, Direct: true, Weight: make([]float32, 512*16*9)}
+	if err := sk.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if v := runtime.DirectRowVectors(sk); runtime.UseAVX512() && v != 3 {
+		t.Errorf("SK-GRCNN-109's branch: %d rows a call, want 3", v)
+	}
+}

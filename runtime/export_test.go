@@ -65,6 +65,25 @@ func DirectPadding(c *Conv2D, batch int) string {
 	return "shared"
 }
 
+// DirectRowVectors reports how many output rows a kernel call of a prepared
+// convolution on the direct path computes: 0 when its calls take vectors
+// of one row (rows wider than 16 pixels, or 1×1 read in place).
+func DirectRowVectors(c *Conv2D) int {
+	if c.plan.path != pathDirect || !c.direct.rows {
+		return 0
+	}
+	return c.direct.v
+}
+
+// ForceRowVectors makes the direct path's Prepare compute v rows a kernel
+// call where rows are at most 16 pixels (0: its cost model chooses). It
+// returns a function that restores the choice.
+func ForceRowVectors(v int) (restore func()) {
+	old := forceRowVectors
+	forceRowVectors = v
+	return func() { forceRowVectors = old }
+}
+
 // PoisonWinogradScratch fills the workers' own Winograd scratch with NaN,
 // so that a test sees any read of scratch that the call did not write.
 func PoisonWinogradScratch() {
@@ -85,3 +104,6 @@ func GateBeside(c *Conv2D, batch int) bool { return c.gateBeside(batch) }
 
 // HasAVX512 reports whether the package uses its AVX-512 kernels.
 func HasAVX512() bool { return useAVX512 }
+
+// UseAVX512 reports whether the AVX-512 kernels run.
+func UseAVX512() bool { return useAVX512 }

@@ -22,6 +22,13 @@
 // padding the prologue is applied when the input is padded, so that the
 // padding stays zero. It keeps the clamp in Z28 and broadcasts the weights
 // into Z29 only, the prologue's scale and shift in Z30, Z31.
+//
+// directRowsAVX512r<R>v<V> (V ≥ 2) computes R output channels of V output
+// rows at once, each row at most 16 pixels (the same mask for every
+// vector): vector j reads input row p at src + offs[p] floats + j·inStride
+// bytes and stores at c + j·outStride bytes. Rows of 14 or 16 pixels (the
+// 14×14 stage, CIFAR's 16×16) leave the contiguous kernels one vector a
+// row, so each weight broadcast fed a single multiply-add; here it feeds V.
 package main
 
 import (
@@ -68,7 +75,26 @@ func main() {
 		}
 		fmt.Fprintf(&g, "},\n")
 	}
+	fmt.Fprintf(&g, "}\n\n")
+	fmt.Fprintf(&g, "// directRowsKernels[v-2][r-1] is directRowsAVX512r<r>v<v>.\n")
+	fmt.Fprintf(&g, "var directRowsKernels = [3][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int){\n")
+	for v := 2; v <= 4; v++ {
+		fmt.Fprintf(&g, "\t{")
+		for r := 1; r <= maxRows(v); r++ {
+			if r > 1 {
+				fmt.Fprintf(&g, ", ")
+			}
+			fmt.Fprintf(&g, "directRowsAVX512r%dv%d", r, v)
+		}
+		fmt.Fprintf(&g, "},\n")
+	}
 	fmt.Fprintf(&g, "}\n")
+	for v := 2; v <= 4; v++ {
+		for r := 1; r <= maxRows(v); r++ {
+			rowsKernel(p, r, v)
+			fmt.Fprintf(&g, "\n//go:noescape\nfunc directRowsAVX512r%dv%d(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)\n", r, v)
+		}
+	}
 	for v := 1; v <= 4; v++ {
 		for r := 1; r <= maxRows(v); r++ {
 			kernel(p, r, v, false)
@@ -190,6 +216,119 @@ func kernel(p func(string, ...any), r, v int, act bool) {
 			p("\tVMOVUPS Z%d, %d(DI)", acc(i, j), 64*j)
 		}
 		p("\tVMOVUPS Z%d, K1, %d(DI)", acc(i, v-1), 64*(v-1))
+		if i < r-1 {
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// rowsKernel writes directRowsAVX512r<r>v<v>: as kernel, with vector j of
+// every row at j strides from the first (R13: inStride, R12: outStride,
+// R11: three of them for j = 3) and every vector masked by K1.
+func rowsKernel(p func(string, ...any), r, v int) {
+	name := fmt.Sprintf("directRowsAVX512r%dv%d", r, v)
+	label := func(l string) string { return fmt.Sprintf("%s_rows_%d_%d", l, r, v) }
+	acc := func(i, j int) int { return i*v + j }
+	at := func(base string, j int, stride string) string {
+		switch j {
+		case 0:
+			return "(" + base + ")"
+		case 1:
+			return "(" + base + ")(" + stride + "*1)"
+		case 2:
+			return "(" + base + ")(" + stride + "*2)"
+		}
+		return "(" + base + ")(R11*1)"
+	}
+	p("")
+	p("// func %s(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-96", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), BX")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ offs+24(FP), R8")
+	p("\tMOVWLZX mask+72(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tMOVQ inStride+80(FP), R13")
+	if v == 4 {
+		p("\tLEAQ (R13)(R13*2), R11")
+	}
+	for i := range r * v {
+		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	// One step of k: offset step, input rows through reg, weights from
+	// a step's r floats on.
+	step := func(s int, reg string) {
+		p("\tMOVLQSX %d(R8), %s", 4*s, reg)
+		p("\tLEAQ (SI)(%s*4), %s", reg, reg)
+		for j := range v {
+			p("\tVMOVUPS.Z %s, K1, Z%d", at(reg, j, "R13"), 24+j)
+		}
+		for i := range r {
+			z := 28 + i%2
+			p("\tVBROADCASTSS %d(BX), Z%d", 4*(s*r+i), z)
+			for j := range v {
+				p("\tVFMADD231PS Z%d, Z%d, Z%d", 24+j, z, acc(i, j))
+			}
+		}
+	}
+	// Two steps a loop iteration, then an odd last one.
+	p("\tCMPQ CX, $2")
+	p("\tJLT %s", label("odd"))
+	p("%s:", label("loop"))
+	step(0, "AX")
+	step(1, "DX")
+	p("\tADDQ $%d, BX", 8*r)
+	p("\tADDQ $8, R8")
+	p("\tSUBQ $2, CX")
+	p("\tCMPQ CX, $2")
+	p("\tJGE %s", label("loop"))
+	p("%s:", label("odd"))
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s", label("store"))
+	step(0, "AX")
+	p("%s:", label("store"))
+	p("\tMOVQ c+32(FP), DI")
+	p("\tMOVQ ldc+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tMOVQ outStride+88(FP), R12")
+	if v == 4 {
+		p("\tLEAQ (R12)(R12*2), R11")
+	}
+	p("\tMOVQ flags+48(FP), R9")
+	p("\tTESTQ $2, R9") // kScale
+	p("\tJEQ %s", label("noscale"))
+	p("\tMOVQ scale+56(FP), R10")
+	for i := range r {
+		p("\tVBROADCASTSS %d(R10), Z28", 4*i)
+		for j := range v {
+			p("\tVMULPS Z28, Z%d, Z%d", acc(i, j), acc(i, j))
+		}
+	}
+	p("%s:", label("noscale"))
+	p("\tTESTQ $4, R9") // kShift
+	p("\tJEQ %s", label("noshift"))
+	p("\tMOVQ shift+64(FP), R10")
+	for i := range r {
+		p("\tVBROADCASTSS %d(R10), Z28", 4*i)
+		for j := range v {
+			p("\tVADDPS Z28, Z%d, Z%d", acc(i, j), acc(i, j))
+		}
+	}
+	p("%s:", label("noshift"))
+	p("\tTESTQ $8, R9") // kRelu
+	p("\tJEQ %s", label("norelu"))
+	p("\tVPXORD Z28, Z28, Z28")
+	for i := range r * v {
+		p("\tVMAXPS Z28, Z%d, Z%d", i, i)
+	}
+	p("%s:", label("norelu"))
+	for i := range r {
+		for j := range v {
+			p("\tVMOVUPS Z%d, K1, %s", acc(i, j), at("DI", j, "R12"))
+		}
 		if i < r-1 {
 			p("\tADDQ DX, DI")
 		}
