@@ -184,33 +184,7 @@ func kernel(p func(string, ...any), r, v int, act bool) {
 	p("\tMOVQ ldc+40(FP), DX")
 	p("\tSHLQ $2, DX")
 	p("\tMOVQ flags+48(FP), R9")
-	p("\tTESTQ $2, R9") // kScale
-	p("\tJEQ %s", label("noscale"))
-	p("\tMOVQ scale+56(FP), R10")
-	for i := range r {
-		p("\tVBROADCASTSS %d(R10), Z28", 4*i)
-		for j := range v {
-			p("\tVMULPS Z28, Z%d, Z%d", acc(i, j), acc(i, j))
-		}
-	}
-	p("%s:", label("noscale"))
-	p("\tTESTQ $4, R9") // kShift
-	p("\tJEQ %s", label("noshift"))
-	p("\tMOVQ shift+64(FP), R10")
-	for i := range r {
-		p("\tVBROADCASTSS %d(R10), Z28", 4*i)
-		for j := range v {
-			p("\tVADDPS Z28, Z%d, Z%d", acc(i, j), acc(i, j))
-		}
-	}
-	p("%s:", label("noshift"))
-	p("\tTESTQ $8, R9") // kRelu
-	p("\tJEQ %s", label("norelu"))
-	p("\tVPXORD Z28, Z28, Z28")
-	for i := range r * v {
-		p("\tVMAXPS Z28, Z%d, Z%d", i, i)
-	}
-	p("%s:", label("norelu"))
+	epilogue(p, r, v, label)
 	for i := range r {
 		for j := range v - 1 {
 			p("\tVMOVUPS Z%d, %d(DI)", acc(i, j), 64*j)
@@ -298,6 +272,24 @@ func rowsKernel(p func(string, ...any), r, v int) {
 		p("\tLEAQ (R12)(R12*2), R11")
 	}
 	p("\tMOVQ flags+48(FP), R9")
+	epilogue(p, r, v, label)
+	for i := range r {
+		for j := range v {
+			p("\tVMOVUPS Z%d, K1, %s", acc(i, j), at("DI", j, "R12"))
+		}
+		if i < r-1 {
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// epilogue writes the kernels' epilogue on the r·v accumulators Z0..: by
+// the flags in R9, times scale[i] for channel i, plus shift[i], clamped at
+// 0 (Z28 the temporary).
+func epilogue(p func(string, ...any), r, v int, label func(string) string) {
+	acc := func(i, j int) int { return i*v + j }
 	p("\tTESTQ $2, R9") // kScale
 	p("\tJEQ %s", label("noscale"))
 	p("\tMOVQ scale+56(FP), R10")
@@ -325,14 +317,4 @@ func rowsKernel(p func(string, ...any), r, v int) {
 		p("\tVMAXPS Z28, Z%d, Z%d", i, i)
 	}
 	p("%s:", label("norelu"))
-	for i := range r {
-		for j := range v {
-			p("\tVMOVUPS Z%d, K1, %s", acc(i, j), at("DI", j, "R12"))
-		}
-		if i < r-1 {
-			p("\tADDQ DX, DI")
-		}
-	}
-	p("\tVZEROUPPER")
-	p("\tRET")
 }
