@@ -124,12 +124,15 @@ const im2RowMinWaste = 0.2
 //     8 a group 1.0–2.9×, 16 a group at 28×28 1.5–2.3×. At 14×14 (16 a
 //     group, SK's third stage, weights out of cache), where a row fills
 //     14 of a vector's 16 lanes, direct measured 1.15× im2row at batch 1
-//     and 1.09× at batch 8 without dilation, but with dilation 2 only at
-//     batch 1 (1.13×; at 8 im2row 1.07×): rows down to directMinWidth14
-//     outputs run direct unless dilated at a batch of directDilatedBatch
-//     or more. At 7×7 im2row wins 1.9×. With 32 or 64 a group im2row wins
-//     too (each unit then packs its own pixel panels, see runtime's
-//     rowSplit).
+//     and 1.09× at batch 8 without dilation, and with dilation 2 1.13× at
+//     batch 1, while im2row won at batch 8 (1.07×) until the direct path
+//     computed several rows a call: with those, the dilated 14×14
+//     branches at batch 8 took 15% less time than on im2row against the
+//     plain branches beside them (SK-GRCNN-109, grcc bench --layers, two
+//     alternated runs; SK-GRCNN-55's 8-channel groups 6.6%), so rows down
+//     to 14 outputs run direct at every batch, dilated or not. At 7×7
+//     im2row wins 1.9×. With 32 or 64 a group im2row wins too (each unit
+//     then packs its own pixel panels, see runtime's rowSplit).
 //   - Strided grouped 3×3 ones gather their pixels for im2row: 1.5–1.8×
 //     the GEMM on the stride phases.
 //   - Convolutions reading at most directMaxInputs input channels a group,
@@ -149,9 +152,7 @@ const im2RowMinWaste = 0.2
 const (
 	directMaxGroupWidth    = 16
 	direct1x1MaxGroupWidth = 32
-	directMinWidth         = 28
-	directMinWidth14       = 14
-	directDilatedBatch     = 4
+	directMinWidth         = 14
 	directMaxInputs        = 4
 )
 
@@ -220,7 +221,7 @@ func convAlgorithm(s *Step, batch int) (algo, why string) {
 	icg, ocg := in.C/c.Groups, out.C/c.Groups
 	switch {
 	case c.Groups > 1 && ocg <= directMaxGroupWidth && c.StrideH == 1 && c.StrideW == 1 &&
-		(out.W >= directMinWidth || out.W >= directMinWidth14 && (c.DilW == 1 || batch < directDilatedBatch)):
+		out.W >= directMinWidth:
 		return AlgoDirect, fmt.Sprintf("grouped, %d channels a group: whole output rows from the padded input in place, no GEMM tiles to fill (%s)", ocg, whyNot)
 	case icg <= directMaxInputs:
 		return AlgoDirect, fmt.Sprintf("%d input channels a group: whole output rows from the padded input in place (%s)", icg, whyNot)

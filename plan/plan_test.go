@@ -195,3 +195,37 @@ func TestWinogradByBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupedDirectByBatch checks where the SK branches' grouped 3×3
+// convolutions run direct: rows of 14 outputs and more, dilated or not, at
+// every batch; 7×7 on im2row.
+func TestGroupedDirectByBatch(t *testing.T) {
+	specs := loadSpecs(t)
+	for _, tc := range []struct {
+		model, step string
+		want        string
+	}{
+		{"skgrcnn109", "layer3.iter_1.5.conv.0.0", plan.AlgoDirect},
+		{"skgrcnn109", "layer3.iter_1.5.conv.1.0", plan.AlgoDirect}, // dilation 2
+		{"skgrcnn55", "layer3.iter_1.5.conv.1.0", plan.AlgoDirect},
+		{"skgrcnn109", "layer4.iter_1.5.conv.1.0", plan.AlgoIm2Row},
+	} {
+		for _, batch := range []int{1, 2, 4, 8} {
+			m := *specs[tc.model]
+			m.Batch = batch
+			p, err := plan.Build(&m, plan.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			for _, s := range p.Steps {
+				if s.Name == tc.step {
+					got = s.Algo
+				}
+			}
+			if got != tc.want {
+				t.Errorf("%s %s at batch %d: %q, want %s", tc.model, tc.step, batch, got, tc.want)
+			}
+		}
+	}
+}
