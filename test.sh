@@ -16,6 +16,11 @@ fi
 echo "== go vet"
 go vet ./...
 (cd bench/ort && go vet ./...) # the ONNX Runtime harness of bench/compare, a module of its own
+# Builds without the amd64 assembly (other architectures, -tags purego) take
+# the portable kernels; vet them too, so that a kernel added for amd64 alone
+# cannot break them unseen.
+go vet -tags purego ./...
+GOARCH=arm64 go vet ./...
 if command -v nvcc >/dev/null 2>&1; then
 	# The CUDA code builds here but needs a GPU to run: vet it, and build the
 	# cuda-tagged grcc and the generated packages' CUDA test binaries.

@@ -41,6 +41,10 @@ func transposeAVX512(src *float32, ldsrc int, dst *float32, lddst int, rows, col
 // directKernels are the AVX-512 kernels of the direct path, absent here.
 var directKernels [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16)
 
+// directRowsKernels are the AVX-512 kernels of the direct path that
+// compute several rows a call, absent here.
+var directRowsKernels [3][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, inStride, outStride int)
+
 // directActKernels are the AVX-512 kernels of the direct path with the
 // input prologue, absent here.
 var directActKernels [4][]func(k int, a, src *float32, offs *int32, c *float32, ldc, flags int, scale, shift *float32, mask uint16, ascale, ashift *float32, arelu bool)
