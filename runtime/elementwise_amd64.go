@@ -52,3 +52,8 @@ func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride
 //
 //go:noescape
 func maxPoolRow3s2AVX512(dst, r0, r1, r2 *float32, inW, outW int)
+
+// prefetchSpan asks for the cache lines of n floats from p.
+//
+//go:noescape
+func prefetchSpan(p *float32, n int)

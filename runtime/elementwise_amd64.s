@@ -741,3 +741,20 @@ mp_next:
 mp_done:
 	VZEROUPPER
 	RET
+
+// func prefetchSpan(p *float32, n int)
+//
+// One PREFETCHT0 for each 64-byte line from p to p+4n (the last line may
+// lie past the span; a prefetch never faults).
+TEXT ·prefetchSpan(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), AX
+	MOVQ n+8(FP), CX
+	LEAQ (AX)(CX*4), CX
+pfloop:
+	CMPQ AX, CX
+	JAE pfdone
+	PREFETCHT0 (AX)
+	ADDQ $64, AX
+	JMP pfloop
+pfdone:
+	RET

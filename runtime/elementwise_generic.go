@@ -85,3 +85,6 @@ func padPhasesAVX512(dst *float32, rowLen, phase, n int, src *float32, srcStride
 func maxPoolRow3s2AVX512(dst, r0, r1, r2 *float32, inW, outW int) {
 	panic("runtime: no assembly kernels")
 }
+
+// prefetchSpan has no portable form; asking for lines is only a hint.
+func prefetchSpan(p *float32, n int) {}
