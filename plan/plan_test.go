@@ -149,6 +149,25 @@ func TestStopAfter(t *testing.T) {
 	}
 }
 
+// stepAlgo is the algorithm the plan of model, built for batch, gives
+// step.
+func stepAlgo(t *testing.T, specs map[string]*ir.Model, model, step string, batch int) string {
+	t.Helper()
+	m := *specs[model]
+	m.Batch = batch
+	p, err := plan.Build(&m, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Steps {
+		if s.Name == step {
+			return s.Algo
+		}
+	}
+	t.Fatalf("%s: no step %s", model, step)
+	return ""
+}
+
 // TestWinogradByBatch checks the cost model's choices for small outputs:
 // F(2×2, 3×3) for CIFAR's 8×8 stage (full tiles) and the 7×7 stage of the
 // ImageNet models (tiles 77% real) at batch 1, where an image has 8 tiles
@@ -157,21 +176,6 @@ func TestStopAfter(t *testing.T) {
 // program is built for batch 8 or more.
 func TestWinogradByBatch(t *testing.T) {
 	specs := loadSpecs(t)
-	algo := func(model, step string, batch int) string {
-		m := *specs[model]
-		m.Batch = batch
-		p, err := plan.Build(&m, plan.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range p.Steps {
-			if s.Name == step {
-				return s.Algo
-			}
-		}
-		t.Fatalf("%s: no step %s", model, step)
-		return ""
-	}
 	for _, tc := range []struct {
 		model, step string
 		batch       int
@@ -190,7 +194,7 @@ func TestWinogradByBatch(t *testing.T) {
 		{"grcnn56", "stage_2.iter_1.5", 4, plan.AlgoWinograd4x2},
 		{"grcnn56", "stage_2.iter_1.5", 8, plan.AlgoWinograd},
 	} {
-		if got := algo(tc.model, tc.step, tc.batch); got != tc.want {
+		if got := stepAlgo(t, specs, tc.model, tc.step, tc.batch); got != tc.want {
 			t.Errorf("%s %s at batch %d: %s, want %s", tc.model, tc.step, tc.batch, got, tc.want)
 		}
 	}
@@ -211,19 +215,7 @@ func TestGroupedDirectByBatch(t *testing.T) {
 		{"skgrcnn109", "layer4.iter_1.5.conv.1.0", plan.AlgoIm2Row},
 	} {
 		for _, batch := range []int{1, 2, 4, 8} {
-			m := *specs[tc.model]
-			m.Batch = batch
-			p, err := plan.Build(&m, plan.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := ""
-			for _, s := range p.Steps {
-				if s.Name == tc.step {
-					got = s.Algo
-				}
-			}
-			if got != tc.want {
+			if got := stepAlgo(t, specs, tc.model, tc.step, batch); got != tc.want {
 				t.Errorf("%s %s at batch %d: %q, want %s", tc.model, tc.step, batch, got, tc.want)
 			}
 		}
