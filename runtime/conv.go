@@ -769,11 +769,11 @@ func (cl *convCall) gemmUnit(u, w int) {
 			gt = rowBuf[p.m*nt : p.m*nt+step*nt]
 		}
 		for s0 := r0; s0 < r1; s0 += step {
-			if gt != nil && s0+2*step <= r1 {
-				// The next gate group's rows, while this one's gate runs.
-				cl.prefetchRows(b, g, j0, nt, s0+step, s0+2*step)
-			}
 			if gt != nil {
+				if s0+2*step <= r1 {
+					// The next gate group's rows, while this one's gate runs.
+					cl.prefetchRows(b, g, j0, nt, s0+step, s0+2*step)
+				}
 				c.Gate.columns(cl.out, b, j0, nt, s0/step, gt, rowBuf[p.m*nt+step*nt:])
 			}
 			for r := s0; r < s0+step; r++ {
