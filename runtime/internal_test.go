@@ -443,3 +443,14 @@ func TestGuidedBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestPeakPanelSlack checks that KernelPeak's panels leave room for the
+// micro-kernel's farthest prefetches: B's rows 32 KiB on from anywhere in
+// a panel of kc×nr floats, and the next panel of A, mr·kc floats on.
+func TestPeakPanelSlack(t *testing.T) {
+	b := peakPanel(kc * nr)
+	if slack := 4 * (cap(b) - len(b)); slack < 32<<10+4*kc*nr-4*nr || slack < 4*mr*kc {
+		t.Errorf("peakPanel leaves %d bytes past a panel; the micro-kernel prefetches up to %d past B and %d past A",
+			slack, 32<<10+4*kc*nr-4*nr, 4*mr*kc)
+	}
+}
