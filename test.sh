@@ -34,6 +34,9 @@ if command -v nvcc >/dev/null 2>&1; then
 	echo "cuda-tagged grcc and CUDA test binaries build"
 fi
 
+echo "== bench/table.py (bench/compare's table, against a recorded run)"
+python3 bench/table.py bench/testdata/results.jsonl | diff -u bench/testdata/table.md -
+
 echo "== go test -race (one model shared by many goroutines; the server)"
 go test -count=1 -race -timeout 10m -run 'Concurrent|Workspaces' ./runtime ./engine ./generated
 go test -count=1 -race -timeout 10m ./serve
