@@ -102,9 +102,12 @@ type convPlan struct {
 	n    int // OutH·OutW, or OutH·pw for pathShift: the GEMM's columns
 	pw   int // pathShift: width of a stride phase of the zero-padded input
 	ph   int // pathShift: its height
-	nt   int // columns per column block, a multiple of nr
+	nt   int // columns per column block: a multiple of nr, or see evenBlocks
 	nb   int // column blocks per image
 }
+
+// tileCols is the width of a column block's packed B: whole panels of nr.
+func (p *convPlan) tileCols() int { return (p.nt + nr - 1) / nr * nr }
 
 // convCall holds the arguments of the Forward in progress, so that the
 // parallel loop can reach them without a per-call closure. Each Forward
@@ -181,7 +184,9 @@ func (c *Conv2D) Prepare() error {
 		p.nb = (p.nb + w - 1) / w * w
 	}
 	p.nt = (p.n + p.nb - 1) / p.nb
-	p.nt = (p.nt + nr - 1) / nr * nr
+	if !c.evenBlocks(p) {
+		p.nt = (p.nt + nr - 1) / nr * nr
+	}
 	p.nb = (p.n + p.nt - 1) / p.nt
 	if w := workers(); c.Gate != nil && p.path == pathPointwise && p.nb < 4*w && p.n >= 4*w*4*nr {
 		// With a gate to fuse, enough column blocks for one image to
@@ -302,6 +307,25 @@ func (c *Conv2D) validate() error {
 		}
 	}
 	return nil
+}
+
+// evenBlocks reports whether the 1×1 GEMM path keeps p's column blocks of
+// equal width, p.nt = ⌈n/nb⌉ columns, when that is not a multiple of nr:
+// each block then ends in a few columns that the tail kernel computes
+// (see sgemmPacked), instead of whole panels in every block but a short
+// last one. A 28×28 image (784 outputs in 4 blocks) took blocks of 224,
+// 224, 224 and 112 columns, so that with the output channels split in two
+// the units of one worker held 448 columns and the other's 336, and the
+// faster one waited. Blocks of 196 (six panels and a tail of 4) give each
+// the same: in GRCNN-55 at batch 1 the idle time at the end of the 28×28
+// 1×1 layers' loops went from 1.4–1.7 to 0.4–1.25 ms of core time a
+// forward (four alternations, a temporary timer in the loop), the
+// forward itself level within the noise (0.990–1.022, GRCNN-55 and
+// GRCNN-109), with the same bits.
+func (c *Conv2D) evenBlocks(p convPlan) bool {
+	tail := p.nt % nr
+	return p.path == pathPointwise && p.nb > 1 && tail != 0 && useAVX512 && useTail &&
+		tail <= maxTailCols && min(p.k, kc) >= tailMinK
 }
 
 // pointwise reports whether the convolution is 1×1 with stride 1 and no
@@ -680,7 +704,7 @@ func (c *Conv2D) sharedLen(batch int) int {
 	if _, mBlocks := c.split(batch); mBlocks == 1 || c.plan.path == pathDepthwise {
 		return 0
 	}
-	return batch * c.Groups * c.plan.nb * c.plan.k * c.plan.nt
+	return batch * c.Groups * c.plan.nb * c.plan.k * c.plan.tileCols()
 }
 
 func (cl *convCall) run(lo, hi, w int) {
@@ -855,8 +879,9 @@ func (cl *convCall) bSource(b, g int) []float32 {
 // image b, group g and column block jb.
 func (cl *convCall) sharedTile(b, g, jb, k0 int) []float32 {
 	c, p := cl.c, &cl.c.plan
-	at := c.padLen(cl.batch) + ((b*c.Groups+g)*p.nb+jb)*p.k*p.nt + k0*p.nt
-	return cl.scratch[at : at+(min(p.k, k0+kc)-k0)*p.nt]
+	tc := p.tileCols()
+	at := c.padLen(cl.batch) + ((b*c.Groups+g)*p.nb+jb)*p.k*tc + k0*tc
+	return cl.scratch[at : at+(min(p.k, k0+kc)-k0)*tc]
 }
 
 // packUnit packs block u of B for phasePack: one block of kc rows of one

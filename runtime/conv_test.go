@@ -164,6 +164,12 @@ func convCases() []convCase {
 		convCase{inC: 64, outC: 128, inH: 19, inW: 17, k: 3, s: 1, p: 2, d: 2, groups: 32, batch: 1, epilogue: 3}, // dilated, as in SK branches
 		convCase{inC: 16, outC: 25, inH: 14, inW: 14, k: 3, s: 1, p: 0, d: 1, groups: 1, batch: 3, epilogue: 1},   // stride 1, no padding
 		convCase{inC: 512, outC: 100, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 2},   // k = 4608, split output channels
+		// 1×1 at 28×28: four column blocks of 196 (six panels and a tail
+		// of 4), B shared by two blocks of output channels at batch 1,
+		// packed per unit at batch 2, and k across two blocks of kc.
+		convCase{inC: 128, outC: 96, inH: 28, inW: 28, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 3},
+		convCase{inC: 128, outC: 40, inH: 28, inW: 28, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 2, epilogue: 1},
+		convCase{inC: 300, outC: 30, inH: 28, inW: 28, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 2},
 	)
 }
 
@@ -285,4 +291,34 @@ func TestConv2DForwardBeforePreparePanics(t *testing.T) {
 	}()
 	var c runtime.Conv2D
 	c.Forward(1, nil, nil, nil)
+}
+
+// TestEvenColumnBlocks checks that a 1×1 layer at 28×28 splits its 784
+// outputs into four blocks of 196, not three of 224 and one of 112, where
+// the tail kernel can take each block's last 4 columns (k of at least
+// tailMinK, AVX-512), and keeps whole panels where it cannot.
+func TestEvenColumnBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		inC    int
+		nt, nb int
+	}{
+		{128, 196, 4}, // the tail kernel takes 4 of 196
+		{64, 224, 4},  // k = 64: whole panels, a short last block
+	} {
+		c := convCase{inC: tc.inC, outC: 32, inH: 28, inW: 28, k: 1, s: 1, d: 1, groups: 1, batch: 1}.conv(rng)
+		if err := c.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		if 4%runtime.Workers() != 0 {
+			t.Skipf("%d workers: blocks rounded to a multiple of them", runtime.Workers())
+		}
+		want := [2]int{tc.nt, tc.nb}
+		if !runtime.HasAVX512() {
+			want = [2]int{224, 4} // whole panels without the tail kernel
+		}
+		if nt, nb := runtime.ColumnBlocks(c); [2]int{nt, nb} != want {
+			t.Errorf("k = %d: column blocks of %d, %d an image; want %d, %d", tc.inC, nt, nb, want[0], want[1])
+		}
+	}
 }

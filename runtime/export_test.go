@@ -107,3 +107,7 @@ func HasAVX512() bool { return useAVX512 }
 
 // UseAVX512 reports whether the AVX-512 kernels run.
 func UseAVX512() bool { return useAVX512 }
+
+// ColumnBlocks returns a prepared convolution's column blocks: their width
+// and how many an image has.
+func ColumnBlocks(c *Conv2D) (nt, nb int) { return c.plan.nt, c.plan.nb }

@@ -212,7 +212,7 @@ func testConvGate(t *testing.T) {
 		direct, pre               bool
 	}
 	var cases []gateCase
-	for _, hw := range []int{7, 14, 30, 32, 56} { // 32: column blocks of 128 at batch 1 (Prepare)
+	for _, hw := range []int{7, 14, 28, 30, 32, 56} { // 32: column blocks of 128 at batch 1 (Prepare)
 		for _, batch := range []int{1, 3} {
 			cases = append(cases,
 				gateCase{16, 64, 8, hw, batch, true, true},   // 8 channels a group, direct
@@ -220,6 +220,8 @@ func testConvGate(t *testing.T) {
 				gateCase{8, 48, 6, hw, batch, false, true})
 		}
 	}
+	// k of 128: 28×28 in four column blocks of 196 (see evenBlocks).
+	cases = append(cases, gateCase{128, 64, 8, 28, 1, true, true}, gateCase{128, 64, 2, 28, 3, false, true})
 	fused, beside := 0, 0
 	for _, tc := range cases {
 		n := tc.batch * tc.c * tc.hw * tc.hw
