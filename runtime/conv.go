@@ -184,7 +184,7 @@ func (c *Conv2D) Prepare() error {
 		p.nb = (p.nb + w - 1) / w * w
 	}
 	p.nt = (p.n + p.nb - 1) / p.nb
-	if !c.evenBlocks(p) {
+	if !p.evenBlocks() {
 		p.nt = (p.nt + nr - 1) / nr * nr
 	}
 	p.nb = (p.n + p.nt - 1) / p.nt
@@ -322,7 +322,7 @@ func (c *Conv2D) validate() error {
 // forward (four alternations, a temporary timer in the loop), the
 // forward itself level within the noise (0.990–1.022, GRCNN-55 and
 // GRCNN-109), with the same bits.
-func (c *Conv2D) evenBlocks(p convPlan) bool {
+func (p *convPlan) evenBlocks() bool {
 	tail := p.nt % nr
 	return p.path == pathPointwise && p.nb > 1 && tail != 0 && useAVX512 && useTail &&
 		tail <= maxTailCols && min(p.k, kc) >= tailMinK
