@@ -106,9 +106,6 @@ type convPlan struct {
 	nb   int // column blocks per image
 }
 
-// tileCols is the width of a column block's packed B: whole panels of nr.
-func (p *convPlan) tileCols() int { return (p.nt + nr - 1) / nr * nr }
-
 // convCall holds the arguments of the Forward in progress, so that the
 // parallel loop can reach them without a per-call closure. Each Forward
 // takes its own from convCalls, so goroutines may share a Conv2D.
@@ -704,7 +701,7 @@ func (c *Conv2D) sharedLen(batch int) int {
 	if _, mBlocks := c.split(batch); mBlocks == 1 || c.plan.path == pathDepthwise {
 		return 0
 	}
-	return batch * c.Groups * c.plan.nb * c.plan.k * c.plan.tileCols()
+	return batch * c.Groups * c.plan.nb * packedLen(c.plan.k, c.plan.nt)
 }
 
 func (cl *convCall) run(lo, hi, w int) {
@@ -879,7 +876,7 @@ func (cl *convCall) bSource(b, g int) []float32 {
 // image b, group g and column block jb.
 func (cl *convCall) sharedTile(b, g, jb, k0 int) []float32 {
 	c, p := cl.c, &cl.c.plan
-	tc := p.tileCols()
+	tc := packedLen(1, p.nt) // a block's packed width: whole panels
 	at := c.padLen(cl.batch) + ((b*c.Groups+g)*p.nb+jb)*p.k*tc + k0*tc
 	return cl.scratch[at : at+(min(p.k, k0+kc)-k0)*tc]
 }
