@@ -91,7 +91,7 @@ const (
 const (
 	phaseGEMM = iota // multiply, with the epilogue
 	phasePad         // pathShift, pathDirect: copy the input into its zero-padded stride phases
-	phasePack        // pack B once for all units that share it
+	phasePack        // pack B once for all units that share it (see copiesB)
 )
 
 // convPlan is what Prepare derives from the public fields.
@@ -117,16 +117,23 @@ type convCall struct {
 	mb               int       // row panels of the weights per unit of work
 	mBlocks          int       // blocks of mb row panels per group
 	batch            int
-	phase            int    // what run does: phasePad, phasePack or phaseGEMM
-	shared           bool   // B is packed once, in phasePack, for all blocks of output channels
-	fusedGate        bool   // ForwardUpdate computes g = Gate(xs) per tile (see fusedGate)
-	pb, ob           int    // pathIm2Row: pixel and channel panels per unit
-	packed           []bool // pathIm2Row with rowCopies: per worker, whether its copy is packed
-	planes           bool   // pathIm2Row: rowPlanes for this batch
-	unitPlanes       bool   // pathIm2Row: rowUnitPlanes for this batch
+	phase            int         // what run does: phasePad, phasePack or phaseGEMM
+	shared           bool        // units share B: packed once in phasePack, or per worker with perWorker
+	perWorker        bool        // with shared, each worker packs B into its copy (see copiesB)
+	copies           [][]float32 // with perWorker, the workers' copies from gemmCopies, or nil for the scratch's
+	copied           []int       // per worker, the block of B its copy holds, or -1
+	fusedGate        bool        // ForwardUpdate computes g = Gate(xs) per tile (see fusedGate)
+	pb, ob           int         // pathIm2Row: pixel and channel panels per unit
+	packed           []bool      // pathIm2Row with rowCopies: per worker, whether its copy is packed
+	planes           bool        // pathIm2Row: rowPlanes for this batch
+	unitPlanes       bool        // pathIm2Row: rowUnitPlanes for this batch
 }
 
 var convCalls calls[convCall]
+
+// gemmCopies holds the workers' copies of B (see workerCopy), so that
+// each stays with its core from one call to the next.
+var gemmCopies privateScratch
 
 // Prepare validates the fields and plans the computation. It must be called
 // once after the weights are loaded and before Forward.
@@ -446,7 +453,11 @@ func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
 			panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d needs scratch %d floats; got %d", batch, c.ScratchLen(batch), len(scratch)))
 		}
 		if !c.fusedGate(batch) {
-			g, scratch = scratch[:n], scratch[n:]
+			// g at the end of the scratch, which few convolutions
+			// reach, rather than at its start, where the packed inputs of
+			// the layers before it lie: their lines are in both cores'
+			// caches, and writing them costs a trip to the other core.
+			g, scratch = scratch[len(scratch)-n:], scratch[:len(scratch)-n]
 			if c.gateBeside(batch) {
 				// forward computes g in its pack phase.
 				c.forward(batch, in, xs, g, xg, scratch, true)
@@ -469,7 +480,9 @@ func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
 // 14×14), and the gate's own loop ended with a barrier of its own; in one
 // loop the other worker starts on the gate's groups at once. GRCNN-109 at
 // batch 1 1% faster (in-process alternation, 0.989 and 0.992), GRCNN-55
-// 0.3%.
+// 0.3%. Where the workers pack their own copies of B (copiesB), as for
+// those expands on two cores, there is no pack phase: the loop is the
+// gate's alone, and each worker then packs B in the multiply's loop.
 func (c *Conv2D) gateBeside(batch int) bool {
 	if c.Gate == nil || c.fusedGate(batch) || c.plan.path != pathPointwise {
 		return false
@@ -487,7 +500,7 @@ func (c *Conv2D) gateBeside(batch int) bool {
 }
 
 // packBesideGate runs the pack phase's units and those of g = Gate(xs)
-// in one loop.
+// in one loop; with no pack units (copiesB), the gate's alone.
 func (cl *convCall) packBesideGate(packUnits int, xs, g []float32) {
 	gc := cl.c.Gate
 	gl := convCalls.get()
@@ -575,9 +588,12 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32, gateHere 
 			cl.parallelFor(batch*c.InC, grainFor(batch*c.InC, c.chanLen()/4), cl)
 		}
 		// When several units multiply the same columns by different
-		// output channels, pack those columns once for all of them.
+		// output channels, pack those columns once for all of them, or
+		// once per worker into a copy of its own (see copiesB).
 		cl.shared = cl.mBlocks > 1
-		if cl.shared {
+		cl.perWorker = cl.shared && c.copiesB()
+		switch {
+		case cl.shared && !cl.perWorker:
 			cl.phase = phasePack
 			packUnits := base * ((p.k + kc - 1) / kc)
 			if gateHere {
@@ -585,10 +601,25 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32, gateHere 
 			} else {
 				cl.parallelFor(packUnits, 1, cl)
 			}
+		case cl.perWorker:
+			if gateHere {
+				cl.packBesideGate(0, out, g) // the gate alone
+			}
+			cl.copies = gemmCopies.acquire(packedLen(p.k, p.nt))
+			if len(cl.copied) < workers() {
+				cl.copied = make([]int, workers())
+			}
+			for i := range cl.copied {
+				cl.copied[i] = -1
+			}
 		}
 		cl.phase = phaseGEMM
 		units := base * cl.mBlocks
 		cl.parallelFor(units, grainFor(units, min(cl.mb*mr, p.m)*p.nt*p.k), cl)
+		if cl.copies != nil {
+			gemmCopies.release()
+		}
+		cl.copies = nil
 	}
 	cl.c, cl.in, cl.out, cl.scratch, cl.g, cl.xg = nil, nil, nil, nil, nil, nil
 }
@@ -696,13 +727,37 @@ func guidedBlocks(np, w int) []int {
 }
 
 // sharedLen is the length of B packed for all units, when they share it:
-// per image, group and column block, k×nt floats.
+// per image, group and column block, k×nt floats; or, with copiesB, of
+// the workers' copies, for when gemmCopies is taken: per worker one
+// column block of one group.
 func (c *Conv2D) sharedLen(batch int) int {
 	if _, mBlocks := c.split(batch); mBlocks == 1 || c.plan.path == pathDepthwise {
 		return 0
 	}
+	if c.copiesB() {
+		return workers() * packedLen(c.plan.k, c.plan.nt)
+	}
 	return batch * c.Groups * c.plan.nb * packedLen(c.plan.k, c.plan.nt)
 }
+
+// copiesB reports whether, when units share B, each worker packs it once
+// into a copy of its own rather than all workers packing it once together:
+// when a column block of B is small (copyMaxB). Lines that one core writes
+// and the other has read, or writes and the other then reads, cost a trip
+// between the cores: a core packed 256 rows of 14×14 (229 KB) in 6 µs
+// into a buffer only it used and in 43 µs into one the other core had just
+// read. With its own copy, a worker's packing, its multiply and its next
+// packing stay on its core; the shared pack of a large B (1024 input
+// channels at 14×14, 917 KB) stays, since a copy per worker then fills
+// each core's L2 and the convolutions around it lose more than it saves
+// (GRCNN-109 at batch 1 0.6–1.7% slower with copies of every size).
+func (c *Conv2D) copiesB() bool {
+	return packedLen(c.plan.k, c.plan.nt) <= copyMaxB
+}
+
+// copyMaxB is the largest column block of B, in floats (256 KiB), that
+// each worker packs into a copy of its own (see copiesB).
+const copyMaxB = 64 << 10
 
 func (cl *convCall) run(lo, hi, w int) {
 	c := cl.c
@@ -769,7 +824,9 @@ func (cl *convCall) gemmUnit(u, w int) {
 		}
 		// Packing B costs little next to the multiply and measured 10-30%
 		// faster than the micro-kernel reading the rows in place.
-		if cl.shared {
+		if cl.perWorker {
+			tile = cl.workerCopy(w, b, g, jb, k0)
+		} else if cl.shared {
 			tile = cl.sharedTile(b, g, jb, k0)
 		} else {
 			cl.pack(tile, src[j0:], g, k0, kl, nt)
@@ -870,6 +927,32 @@ func (cl *convCall) bSource(b, g int) []float32 {
 	}
 	inPlane := c.InH * c.InW
 	return cl.in[(b*c.InC+g*icg)*inPlane : (b*c.InC+(g+1)*icg)*inPlane]
+}
+
+// workerCopy is the block of B from row k0 on, of image b, group g and
+// column block jb, in worker w's copy (see copiesB), which the worker
+// packs, all rows, when it holds another block.
+func (cl *convCall) workerCopy(w, b, g, jb, k0 int) []float32 {
+	c, p := cl.c, &cl.c.plan
+	tc := packedLen(1, p.nt) // a block's packed width: whole panels
+	var buf []float32
+	if cl.copies != nil {
+		buf = cl.copies[w][:p.k*tc]
+	} else {
+		at := c.padLen(cl.batch) + w*p.k*tc
+		buf = cl.scratch[at : at+p.k*tc]
+	}
+	if blk := (b*c.Groups+g)*p.nb + jb; cl.copied[w] != blk {
+		j0 := jb * p.nt
+		nt := min(p.nt, p.n-j0)
+		src := cl.bSource(b, g)[j0:]
+		for k0 := 0; k0 < p.k; k0 += kc {
+			kl := min(kc, p.k-k0)
+			cl.pack(buf[k0*tc:(k0+kl)*tc], src, g, k0, kl, nt)
+		}
+		cl.copied[w] = blk
+	}
+	return buf[k0*tc : min(p.k, k0+kc)*tc]
 }
 
 // sharedTile is the block of B from row k0 on, packed in phasePack, for

@@ -151,6 +151,7 @@ func convCases() []convCase {
 		convCase{inC: 300, outC: 17, inH: 17, inW: 17, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1}, // 1×1 with k > kc
 		convCase{inC: 64, outC: 70, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 3},    // late layer: split output channels
 		convCase{inC: 40, outC: 200, inH: 14, inW: 14, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1}, // guided blocks of output channels
+		convCase{inC: 1024, outC: 64, inH: 14, inW: 14, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 3}, // B packed once for all workers (not copiesB)
 		convCase{inC: 24, outC: 140, inH: 9, inW: 9, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 2},   // guided, shares of 6 and 6 panels
 		convCase{inC: 48, outC: 96, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 2},    // split with im2col
 		convCase{inC: 32, outC: 64, inH: 15, inW: 14, k: 1, s: 2, p: 0, d: 1, groups: 1, batch: 2, epilogue: 3},  // 1×1 stride 2 goes through im2col
@@ -319,6 +320,42 @@ func TestEvenColumnBlocks(t *testing.T) {
 		}
 		if nt, nb := runtime.ColumnBlocks(c); [2]int{nt, nb} != want {
 			t.Errorf("k = %d: column blocks of %d, %d an image; want %d, %d", tc.inC, nt, nb, want[0], want[1])
+		}
+	}
+}
+
+// TestCopiesB checks which 1×1 layers at batch 1 have each worker pack its
+// own copy of the B that their units share, and that a Forward that finds
+// the workers' own copies taken by another call, which then packs into
+// its scratch, gives the same bits.
+func TestCopiesB(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		inC    int
+		copies bool
+	}{
+		{256, true},   // 256×224 floats of B: a copy per worker
+		{1024, false}, // 1024×224: packed once for both
+	} {
+		c := convCase{inC: tc.inC, outC: 64, inH: 14, inW: 14, k: 1, s: 1, d: 1, groups: 1, batch: 1, epilogue: 3}.conv(rng)
+		if err := c.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		if got := runtime.CopiesB(c); got != tc.copies {
+			t.Errorf("k = %d: copiesB = %v, want %v", tc.inC, got, tc.copies)
+		}
+		in := randSlice(rng, c.InC*196)
+		scratch := make([]float32, c.ScratchLen(1))
+		want := make([]float32, c.OutC*196)
+		c.Forward(1, in, want, scratch)
+		release := runtime.HoldGEMMCopies()
+		got := make([]float32, c.OutC*196)
+		c.Forward(1, in, got, scratch)
+		release()
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("k = %d: with the workers' copies taken, out[%d] = %v, want %v", tc.inC, i, got[i], want[i])
+			}
 		}
 	}
 }

@@ -94,6 +94,19 @@ func PoisonWinogradScratch() {
 	}
 }
 
+// CopiesB reports whether the workers of c pack their own copies of a B
+// that units share.
+func CopiesB(c *Conv2D) bool { return c.copiesB() }
+
+// HoldGEMMCopies takes the workers' own copies of B, as a concurrent call
+// would, until the returned function is called.
+func HoldGEMMCopies() (release func()) {
+	if gemmCopies.acquire(1) == nil {
+		panic("runtime: HoldGEMMCopies: already taken")
+	}
+	return gemmCopies.release
+}
+
 // FusedGate reports whether ForwardUpdate computes c's Gate per tile of the
 // update for a batch, rather than into scratch before it.
 func FusedGate(c *Conv2D, batch int) bool { return c.fusedGate(batch) }
