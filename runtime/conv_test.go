@@ -147,15 +147,15 @@ func convCases() []convCase {
 		}
 	}
 	return append(cases,
-		convCase{inC: 64, outC: 40, inH: 20, inW: 21, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3},  // k = 576 > kc, 2 column blocks
-		convCase{inC: 300, outC: 17, inH: 17, inW: 17, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1}, // 1×1 with k > kc
-		convCase{inC: 64, outC: 70, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 3},    // late layer: split output channels
-		convCase{inC: 40, outC: 200, inH: 14, inW: 14, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1}, // guided blocks of output channels
+		convCase{inC: 64, outC: 40, inH: 20, inW: 21, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 2, epilogue: 3},   // k = 576 > kc, 2 column blocks
+		convCase{inC: 300, outC: 17, inH: 17, inW: 17, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1},  // 1×1 with k > kc
+		convCase{inC: 64, outC: 70, inH: 7, inW: 7, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 3},     // late layer: split output channels
+		convCase{inC: 40, outC: 200, inH: 14, inW: 14, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 1},  // guided blocks of output channels
 		convCase{inC: 1024, outC: 64, inH: 14, inW: 14, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 3}, // B packed once for all workers (not copiesB)
-		convCase{inC: 24, outC: 140, inH: 9, inW: 9, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 2},   // guided, shares of 6 and 6 panels
-		convCase{inC: 48, outC: 96, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 2},    // split with im2col
-		convCase{inC: 32, outC: 64, inH: 15, inW: 14, k: 1, s: 2, p: 0, d: 1, groups: 1, batch: 2, epilogue: 3},  // 1×1 stride 2 goes through im2col
-		convCase{inC: 3, outC: 16, inH: 30, inW: 26, k: 7, s: 2, p: 3, d: 1, groups: 1, batch: 3, epilogue: 3},   // stem
+		convCase{inC: 24, outC: 140, inH: 9, inW: 9, k: 1, s: 1, p: 0, d: 1, groups: 1, batch: 1, epilogue: 2},    // guided, shares of 6 and 6 panels
+		convCase{inC: 48, outC: 96, inH: 7, inW: 7, k: 3, s: 1, p: 1, d: 1, groups: 1, batch: 1, epilogue: 2},     // split with im2col
+		convCase{inC: 32, outC: 64, inH: 15, inW: 14, k: 1, s: 2, p: 0, d: 1, groups: 1, batch: 2, epilogue: 3},   // 1×1 stride 2 goes through im2col
+		convCase{inC: 3, outC: 16, inH: 30, inW: 26, k: 7, s: 2, p: 3, d: 1, groups: 1, batch: 3, epilogue: 3},    // stem
 		convCase{inC: 128, outC: 128, inH: 12, inW: 12, k: 3, s: 2, p: 1, d: 1, groups: 16, batch: 2, epilogue: 3},
 		convCase{inC: 1024, outC: 1024, inH: 3, inW: 3, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 1, epilogue: 3}, // 32 per group, k = 288
 		convCase{inC: 256, outC: 64, inH: 23, inW: 23, k: 1, s: 1, p: 0, d: 1, groups: 2, batch: 1, epilogue: 0},   // grouped 1×1, 3 column blocks
