@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // Conv2D is a 2-D convolution (PyTorch Conv2d semantics: zero padding,
@@ -89,9 +90,10 @@ const (
 
 // Phases of a Forward.
 const (
-	phaseGEMM = iota // multiply, with the epilogue
-	phasePad         // pathShift, pathDirect: copy the input into its zero-padded stride phases
-	phasePack        // pack B once for all units that share it (see copiesB)
+	phaseGEMM    = iota // multiply, with the epilogue
+	phasePad            // pathShift, pathDirect: copy the input into its zero-padded stride phases
+	phasePack           // pack B once for all units that share it (see copiesB)
+	phaseHandoff        // the two halves of k, one worker each (see handsOffK)
 )
 
 // convPlan is what Prepare derives from the public fields.
@@ -117,16 +119,17 @@ type convCall struct {
 	mb               int       // row panels of the weights per unit of work
 	mBlocks          int       // blocks of mb row panels per group
 	batch            int
-	phase            int         // what run does: phasePad, phasePack or phaseGEMM
-	shared           bool        // units share B: packed once in phasePack, or per worker with perWorker
-	perWorker        bool        // with shared, each worker packs B into its copy (see copiesB)
-	copies           [][]float32 // with perWorker, the workers' copies from gemmCopies, or nil for the scratch's
-	copied           []int       // per worker, the block of B its copy holds, or -1
-	fusedGate        bool        // ForwardUpdate computes g = Gate(xs) per tile (see fusedGate)
-	pb, ob           int         // pathIm2Row: pixel and channel panels per unit
-	packed           []bool      // pathIm2Row with rowCopies: per worker, whether its copy is packed
-	planes           bool        // pathIm2Row: rowPlanes for this batch
-	unitPlanes       bool        // pathIm2Row: rowUnitPlanes for this batch
+	phase            int          // what run does: phasePad, phasePack, phaseHandoff or phaseGEMM
+	shared           bool         // units share B: packed once in phasePack, or per worker with perWorker
+	perWorker        bool         // with shared, each worker packs B into its copy (see copiesB)
+	copies           [][]float32  // with perWorker, the workers' copies from gemmCopies, or nil for the scratch's
+	copied           []int        // per worker, the block of B its copy holds, or -1
+	fusedGate        bool         // ForwardUpdate computes g = Gate(xs) per tile (see fusedGate)
+	handedOff        atomic.Int32 // handsOffK: the row panels whose first half of k is done
+	pb, ob           int          // pathIm2Row: pixel and channel panels per unit
+	packed           []bool       // pathIm2Row with rowCopies: per worker, whether its copy is packed
+	planes           bool         // pathIm2Row: rowPlanes for this batch
+	unitPlanes       bool         // pathIm2Row: rowUnitPlanes for this batch
 }
 
 var convCalls calls[convCall]
@@ -592,6 +595,12 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32, gateHere 
 		// once per worker into a copy of its own (see copiesB).
 		cl.shared = cl.mBlocks > 1
 		cl.perWorker = cl.shared && c.copiesB()
+		if c.handsOffK(batch) {
+			cl.handedOff.Store(0)
+			cl.phase = phaseHandoff
+			cl.parallelFor(2, 1, cl)
+			break
+		}
 		switch {
 		case cl.shared && !cl.perWorker:
 			cl.phase = phasePack
@@ -766,6 +775,8 @@ func (cl *convCall) run(lo, hi, w int) {
 			c.padPlane(cl.in, cl.scratch, u, cl.batch)
 		} else if cl.phase == phasePack {
 			cl.packUnit(u)
+		} else if cl.phase == phaseHandoff {
+			cl.handoffUnit(u)
 		} else if c.plan.path == pathDepthwise {
 			c.depthwisePlane(cl.in, cl.out, u)
 		} else if c.plan.path == pathIm2Row {
@@ -774,6 +785,80 @@ func (cl *convCall) run(lo, hi, w int) {
 			cl.directUnit(u, w)
 		} else {
 			cl.gemmUnit(u, w)
+		}
+	}
+}
+
+// handsOffK reports whether a batch runs on two workers that each take
+// half of the blocks of k, the first half of each row panel handed off to
+// the other worker for the second (handoffUnit), instead of both packing
+// all of B together and then splitting the output channels (phasePack):
+// for a 1×1 layer without an update whose one image, group and column
+// block share a B too large for a copy per worker (copiesB), as the
+// 1024→256 layers at 14×14 at batch 1. Each worker then packs and reads
+// only its half of B's rows, the input channels that the layer before
+// wrote from its own core where that layer split its output channels (the
+// expand does), and what crosses between the cores is the first half's
+// sums, m×n floats, where each worker read the other's half of B, k×n in
+// all. That is four times less for 1024→256, and needed: with 1024→512
+// (SK-GRCNN-109) the second worker writing all of the output cost the
+// layers after it more than it saved (2–3% slower), so it takes 4m ≤ k.
+// Each output is summed in the same order as by phasePack's units, to the
+// bit. GRCNN-109 at batch 1 ran 1–2% faster (forwards alternated in one
+// process), one GRCL iteration of it 2.3% (11 of 12 rounds).
+func (c *Conv2D) handsOffK(batch int) bool {
+	p := &c.plan
+	if !handOff || workers() < 2 || batch*c.Groups*p.nb != 1 || c.Update || c.Gate != nil ||
+		p.path != pathPointwise || (p.k+kc-1)/kc < 2 || 4*p.m > p.k || c.copiesB() {
+		return false
+	}
+	_, mBlocks := c.split(batch)
+	return mBlocks > 1
+}
+
+// handOff lets tests turn handsOffK off, to compare it with phasePack.
+var handOff = true
+
+// handoffUnit is unit u of handsOffK's loop: with u = 0 the first half of
+// the blocks of k, with u = 1 the second, each packed by its worker and
+// multiplied row panel by row panel; the second waits for the first to be
+// done with a panel, and its last block applies the epilogue.
+func (cl *convCall) handoffUnit(u int) {
+	c, p := cl.c, &cl.c.plan
+	blocks := (p.k + kc - 1) / kc
+	kb0, kb1 := 0, blocks/2
+	if u == 1 {
+		kb0, kb1 = blocks/2, blocks
+	}
+	src := cl.bSource(0, 0)
+	for kb := kb0; kb < kb1; kb++ {
+		k0 := kb * kc
+		cl.pack(cl.sharedTile(0, 0, 0, k0), src, 0, k0, min(kc, p.k-k0), p.n)
+	}
+	np := rowPanels(p.m)
+	ep := c.groupEpilogue(0)
+	for i := range np {
+		if u == 1 {
+			for poll := 0; cl.handedOff.Load() <= int32(i); poll++ {
+				if poll < pauseRounds {
+					cpuPause()
+				} else {
+					spin()
+				}
+			}
+		}
+		r0 := panelStart(p.m, np, i)
+		for kb := kb0; kb < kb1; kb++ {
+			k0 := kb * kc
+			kl := min(kc, p.k-k0)
+			var e gemmEpilogue
+			if k0+kl == p.k {
+				e = ep
+			}
+			sgemmPacked(p.m, i, i+1, p.n, kl, c.wp[k0*p.m:(k0+kl)*p.m], cl.sharedTile(0, 0, 0, k0), cl.out[r0*p.n:], p.n, k0 > 0, e)
+		}
+		if u == 0 {
+			cl.handedOff.Store(int32(i + 1))
 		}
 	}
 }

@@ -359,3 +359,44 @@ func TestCopiesB(t *testing.T) {
 		}
 	}
 }
+
+// TestHandsOffK checks which 1×1 layers split k between two workers, the
+// first handing its sums to the second, and that they give the same bits
+// as the output channels split between workers over B packed for both.
+func TestHandsOffK(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []struct {
+		inC, outC, batch int
+		update           bool
+		want             bool
+	}{
+		{1024, 256, 1, false, true},  // GRCNN-109's reduce at 14×14
+		{512, 128, 1, false, true},   // two blocks of k
+		{1024, 512, 1, false, false}, // 4m > k
+		{1024, 256, 2, false, false}, // an image a worker
+		{1024, 256, 1, true, false},  // an update
+		{256, 64, 1, false, false},   // a copy of B per worker
+	} {
+		cs := convCase{inC: tc.inC, outC: tc.outC, inH: 14, inW: 14, k: 1, s: 1, d: 1, groups: 1, batch: tc.batch, epilogue: 3}
+		c := cs.conv(rng)
+		c.InScale, c.InShift, c.InRelu = randSlice(rng, c.InC), randSlice(rng, c.InC), true
+		c.Update = tc.update
+		if err := c.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		want := tc.want && runtime.Workers() > 1
+		if got := runtime.HandsOffK(c, tc.batch); got != want {
+			t.Errorf("%v: handsOffK = %v, want %v", cs, got, want)
+		}
+		if !want {
+			continue
+		}
+		in := randSlice(rng, tc.batch*c.InC*196)
+		n := tc.batch * c.OutC * 196
+		got := run(t, c, tc.batch, in, n)
+		restore := runtime.SetHandOff(false)
+		plain := run(t, c, tc.batch, in, n)
+		restore()
+		same(t, cs.String()+" handed off", got, plain)
+	}
+}

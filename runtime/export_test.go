@@ -124,3 +124,14 @@ func UseAVX512() bool { return useAVX512 }
 // ColumnBlocks returns a prepared convolution's column blocks: their width
 // and how many an image has.
 func ColumnBlocks(c *Conv2D) (nt, nb int) { return c.plan.nt, c.plan.nb }
+
+// HandsOffK reports whether c's Forward of a batch splits k between two
+// workers, one handing its sums to the other (see handsOffK).
+func HandsOffK(c *Conv2D, batch int) bool { return c.handsOffK(batch) }
+
+// SetHandOff turns handsOffK on or off until restore is called.
+func SetHandOff(on bool) (restore func()) {
+	old := handOff
+	handOff = on
+	return func() { handOff = old }
+}
