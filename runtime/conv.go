@@ -55,6 +55,17 @@ type Conv2D struct {
 	// would.
 	Gate *Conv2D
 
+	// Beside is a convolution of the same input, a GRCL gate's g =
+	// Beside(x_s), that ForwardBeside computes in this convolution's own
+	// parallel loop where it can (see besideRuns), and GateBeside, on the
+	// update whose Gate is that convolution, the convolution whose
+	// ForwardBeside computes its g. The compiler sets both on the cell's
+	// first 1×1 layer and its last: where the first splits k between the
+	// two cores (handsOffK), the gate's groups take what would be their
+	// waits, and read the state while the layer's own packing has it in
+	// cache, instead of a loop of their own before the update.
+	Beside, GateBeside *Conv2D
+
 	// Im2Row computes the convolution with output pixels as the rows of
 	// the GEMM and output channels as its vector columns (see im2row.go):
 	// faster for small outputs such as 7×7 and 14×14. The compiler's cost
@@ -442,13 +453,25 @@ func (c *Conv2D) Forward(batch int, in, out, scratch []float32) {
 // the GRCL state update xs += r·sigmoid(g + xg), or xs += r when g and xg
 // are nil (an ungated cell). xs, g and xg have the shape of the output.
 // Update must be set. With a Gate, g must be nil: the update computes it,
-// g = Gate(xs).
+// g = Gate(xs); or, with GateBeside too, the g that GateBeside's
+// ForwardBeside was given, which holds the gate's output where it
+// computed it (besideRuns) and which the update otherwise ignores.
 func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
 	if !c.Update {
 		panic("runtime: Conv2D.ForwardUpdate called without Update")
 	}
 	n := c.gateLen(batch)
+	if c.gateComputedBeside(batch) {
+		if len(g) < n || len(xg) < n {
+			panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d needs gate operands of %d floats; got %d, %d", batch, n, len(g), len(xg)))
+		}
+		c.forward(batch, in, xs, g, xg, scratch, false)
+		return
+	}
 	if c.Gate != nil {
+		if c.GateBeside != nil {
+			g = nil // GateBeside left it: the update computes g itself
+		}
 		if g != nil || len(xg) < n {
 			panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d with a Gate needs g nil and x_g of %d floats; got %d, %d", batch, n, len(g), len(xg)))
 		}
@@ -472,6 +495,12 @@ func (c *Conv2D) ForwardUpdate(batch int, in, xs, g, xg, scratch []float32) {
 		panic(fmt.Sprintf("runtime: Conv2D.ForwardUpdate: batch %d needs gate operands of %d floats; got %d, %d", batch, n, len(g), len(xg)))
 	}
 	c.forward(batch, in, xs, g, xg, scratch, false)
+}
+
+// gateComputedBeside reports whether GateBeside's ForwardBeside computed
+// g = Gate(xs) for a batch, which ForwardUpdate then takes.
+func (c *Conv2D) gateComputedBeside(batch int) bool {
+	return c.Gate != nil && c.GateBeside != nil && c.GateBeside.Beside == c.Gate && c.GateBeside.besideRuns(batch)
 }
 
 // gateBeside reports whether an unfused Gate runs in the parallel loop of
@@ -598,7 +627,11 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32, gateHere 
 		if c.handsOffK(batch) {
 			cl.handedOff.Store(0)
 			cl.phase = phaseHandoff
-			cl.parallelFor(2, 1, cl)
+			if g != nil && gateHere {
+				cl.handoffBeside(g)
+			} else {
+				cl.parallelFor(2, 1, cl)
+			}
 			break
 		}
 		switch {
@@ -818,6 +851,81 @@ func (c *Conv2D) handsOffK(batch int) bool {
 
 // handOff lets tests turn handsOffK off, to compare it with phasePack.
 var handOff = true
+
+// ForwardBeside computes out = epilogue(conv(in)) like Forward and, where
+// besideRuns, g = Beside(in) in the same parallel loop; elsewhere it
+// leaves g as it is, and the update whose GateBeside c is computes g
+// itself. g has the shape of Beside's output.
+func (c *Conv2D) ForwardBeside(batch int, in, out, g, scratch []float32) {
+	if c.Beside == nil {
+		panic("runtime: Conv2D.ForwardBeside called without Beside")
+	}
+	if !c.besideRuns(batch) {
+		c.Forward(batch, in, out, scratch)
+		return
+	}
+	if n := c.Beside.gateLen(batch); len(g) < n {
+		panic(fmt.Sprintf("runtime: Conv2D.ForwardBeside: batch %d needs g of %d floats; got %d", batch, n, len(g)))
+	}
+	c.forward(batch, in, out, g, nil, scratch, true)
+}
+
+// besideRuns reports whether ForwardBeside computes Beside's output for a
+// batch: when this convolution hands off k (handsOffK) and Beside is a
+// direct convolution of the same input that reads it in place, one loop
+// that needs no scratch, like the gate that gateBeside runs beside a pack.
+func (c *Conv2D) besideRuns(batch int) bool {
+	b := c.Beside
+	return b != nil && c.handsOffK(batch) && b.plan.path == pathDirect && b.direct.inPlace && !b.unitPad(batch) &&
+		b.InC == c.InC && b.InH == c.InH && b.InW == c.InW
+}
+
+// handoffBeside runs handsOffK's two units and the units of g =
+// Beside(in) as one loop: the first worker's handoff unit, then the
+// gate's units, then the second's handoff unit. The shares of the loop
+// give the first worker its half of k and then the first half of the
+// gate's groups, which it computes while the second finishes, and the
+// second worker the other half of the groups, which it computes while the
+// first hands it its first row panels; each worker's groups are the
+// channels of the state its half of k packs.
+func (cl *convCall) handoffBeside(g []float32) {
+	gc := cl.c.Beside
+	gl := convCalls.get()
+	defer convCalls.put(gl)
+	gl.c, gl.in, gl.out, gl.scratch = gc, cl.in, g, nil
+	gl.g, gl.xg, gl.fusedGate = nil, nil, false
+	gl.batch = cl.batch
+	gl.phase = phaseGEMM
+	hb := handoffCalls.get()
+	defer handoffCalls.put(hb)
+	hb.h, hb.gate, hb.units = cl, gl, gc.directUnits(cl.batch)
+	hb.parallelFor(hb.units+2, 1, hb)
+	hb.h, hb.gate = nil, nil
+	gl.c, gl.in, gl.out = nil, nil, nil
+}
+
+// handoffCall is the loop of handoffBeside: unit 0 and units+1 are the
+// handoff's, those between the gate's.
+type handoffCall struct {
+	loop
+	h, gate *convCall
+	units   int
+}
+
+var handoffCalls calls[handoffCall]
+
+func (hb *handoffCall) run(lo, hi, w int) {
+	for u := lo; u < hi; u++ {
+		switch u {
+		case 0:
+			hb.h.handoffUnit(0)
+		case hb.units + 1:
+			hb.h.handoffUnit(1)
+		default:
+			hb.gate.run(u-1, u, w)
+		}
+	}
+}
 
 // handoffUnit is unit u of handsOffK's loop: with u = 0 the first half of
 // the blocks of k, with u = 1 the second, each packed by its worker and

@@ -135,3 +135,7 @@ func SetHandOff(on bool) (restore func()) {
 	handOff = on
 	return func() { handOff = old }
 }
+
+// BesideRuns reports whether c's ForwardBeside computes its Beside's
+// output for a batch.
+func BesideRuns(c *Conv2D, batch int) bool { return c.besideRuns(batch) }

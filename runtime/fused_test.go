@@ -304,3 +304,52 @@ func testPoolFused(t *testing.T) {
 		same(t, fmt.Sprintf("avg pool %+v", tc), got, want)
 	}
 }
+
+// TestForwardBeside checks a GRCL cell whose first 1×1 layer computes the
+// gate beside it (Beside, GateBeside) against the same layers unlinked,
+// where the update computes its gate itself: the same bits for the layer's
+// output and the updated state, at batch 1, where the gate runs in the
+// layer's loop when there are two workers, and at batch 2, where the
+// update computes it.
+func TestForwardBeside(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const c, mid, hw, groups = 1024, 256, 14, 32
+	gate := &runtime.Conv2D{InC: c, InH: hw, InW: hw, OutC: c, OutH: hw, OutW: hw,
+		KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: groups, Direct: true,
+		Weight: randSlice(rng, c*c/groups), Scale: randSlice(rng, c), Shift: randSlice(rng, c),
+		InScale: randSlice(rng, c), InShift: randSlice(rng, c), InRelu: true}
+	reduce := runtime.Conv2D{InC: c, InH: hw, InW: hw, OutC: mid, OutH: hw, OutW: hw,
+		KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1, Relu: true,
+		Weight: randSlice(rng, mid*c), Scale: randSlice(rng, mid), Shift: randSlice(rng, mid),
+		InScale: randSlice(rng, c), InShift: randSlice(rng, c), InRelu: true}
+	expand := runtime.Conv2D{InC: mid, InH: hw, InW: hw, OutC: c, OutH: hw, OutW: hw,
+		KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, Groups: 1, Update: true, Gate: gate,
+		Weight: randSlice(rng, c*mid), Scale: randSlice(rng, c), Shift: randSlice(rng, c)}
+	linkedReduce, linkedExpand := reduce, expand
+	linkedReduce.Beside, linkedExpand.GateBeside = gate, &linkedReduce
+	for _, k := range []*runtime.Conv2D{gate, &reduce, &expand, &linkedReduce, &linkedExpand} {
+		if err := k.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, batch := range []int{1, 2} {
+		n := batch * c * hw * hw
+		xs, xg, r := randSlice(rng, n), randSlice(rng, n), randSlice(rng, batch*mid*hw*hw)
+		scratch := make([]float32, max(reduce.ScratchLen(batch), expand.ScratchLen(batch), linkedExpand.ScratchLen(batch)))
+
+		wantA, wantXs := make([]float32, batch*mid*hw*hw), append([]float32(nil), xs...)
+		reduce.Forward(batch, xs, wantA, scratch)
+		expand.ForwardUpdate(batch, r, wantXs, nil, xg, scratch)
+
+		gotA, gotXs, g := make([]float32, batch*mid*hw*hw), append([]float32(nil), xs...), make([]float32, n)
+		linkedReduce.ForwardBeside(batch, xs, gotA, g, scratch)
+		linkedExpand.ForwardUpdate(batch, r, gotXs, g, xg, scratch)
+		same(t, fmt.Sprintf("batch %d: the first layer's output", batch), gotA, wantA)
+		same(t, fmt.Sprintf("batch %d: the updated state", batch), gotXs, wantXs)
+
+		want := batch == 1 && runtime.Workers() > 1 && runtime.HasAVX512()
+		if got := runtime.BesideRuns(&linkedReduce, batch); got != want {
+			t.Errorf("batch %d: the gate runs beside the first layer: %v, want %v", batch, got, want)
+		}
+	}
+}
