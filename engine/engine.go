@@ -35,6 +35,9 @@ type Model struct {
 	// it; see packed.
 	sd       *checkpoint.StateDict
 	unpacked map[int]int
+	// convs holds the Conv2D of each gate convolution and of each step
+	// that computes one beside it, which the update that reads g links to.
+	convs map[*plan.Step]*runtime.Conv2D
 
 	// Trace, when set, is called after each step of Forward with the
 	// step's index in Steps and how long it took: grcc bench --layers uses
@@ -79,7 +82,8 @@ func Params(m *ir.Model) []checkpoint.Param {
 // one New.
 func New(p *plan.Program, sd *checkpoint.StateDict, name string) (*Model, error) {
 	m := &Model{prog: p, params: Params(p.Model), index: map[*ir.Param]int{}, sd: sd, unpacked: map[int]int{}}
-	defer func() { m.sd, m.unpacked = nil, nil }()
+	m.convs = map[*plan.Step]*runtime.Conv2D{}
+	defer func() { m.sd, m.unpacked, m.convs = nil, nil, nil }()
 	var unused []string
 	for _, u := range p.Model.Unused {
 		unused = append(unused, u.Key)
@@ -109,7 +113,12 @@ func New(p *plan.Program, sd *checkpoint.StateDict, name string) (*Model, error)
 		}
 	}
 	for _, s := range p.Steps {
-		m.reads = append(m.reads, s.Reads())
+		reads := s.Reads()
+		if s.Beside != nil {
+			// The kernel's last argument is where it writes g.
+			reads = append(reads, s.Beside.Out)
+		}
+		m.reads = append(m.reads, reads)
 		k, err := m.kernel(s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", name, s.Name, err)
@@ -173,6 +182,20 @@ func (m *Model) convScaleShift(s *plan.Step) (scale, shift []float32) {
 	return nil, m.t(s.Conv.Bias)
 }
 
+// gateConv is the Conv2D of a gate convolution, built once for the
+// update that runs it and the step that may compute it beside.
+func (m *Model) gateConv(s *plan.Step) (*runtime.Conv2D, error) {
+	if k := m.convs[s]; k != nil {
+		return k, nil
+	}
+	k, err := m.conv2D(s, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.convs[s] = k
+	return k, nil
+}
+
 // conv2D builds and prepares the Conv2D of a convolution step (not a
 // Winograd one), with gate as its Gate.
 func (m *Model) conv2D(s *plan.Step, gate *runtime.Conv2D) (*runtime.Conv2D, error) {
@@ -230,10 +253,15 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 			m.needScratch(k)
 			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
 		}
-		var gate *runtime.Conv2D
+		var gate, beside *runtime.Conv2D
+		var err error
 		if s.GateConv != nil {
-			var err error
-			if gate, err = m.conv2D(s.GateConv, nil); err != nil {
+			if gate, err = m.gateConv(s.GateConv); err != nil {
+				return nil, err
+			}
+		}
+		if s.Beside != nil {
+			if beside, err = m.gateConv(s.Beside); err != nil {
 				return nil, err
 			}
 		}
@@ -241,9 +269,18 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		k.Beside = beside
+		m.convs[s] = k
 		switch {
+		case s.GateOut == nil && beside != nil:
+			// a holds the input, then g (see New).
+			return func(n int, a [][]float32, o, scratch []float32) { k.ForwardBeside(n, a[0], o, a[1], scratch) }, nil
 		case s.GateOut == nil:
 			return func(n int, a [][]float32, o, scratch []float32) { k.Forward(n, a[0], o, scratch) }, nil
+		case gate != nil && s.GateBeside != nil:
+			// a holds the step's reads: the input, then x_s, x_g and g.
+			k.GateBeside = m.convs[s.GateBeside]
+			return func(n int, a [][]float32, _, scratch []float32) { k.ForwardUpdate(n, a[0], a[1], a[3], a[2], scratch) }, nil
 		case gate != nil:
 			// a holds the step's reads: the input, then x_s and x_g.
 			return func(n int, a [][]float32, _, scratch []float32) { k.ForwardUpdate(n, a[0], a[1], nil, a[2], scratch) }, nil

@@ -189,3 +189,36 @@ func TestNewReleasesPackedWeights(t *testing.T) {
 		t.Error("outputs differ between two models of the same weights")
 	}
 }
+
+// TestGateBeside runs GRCNN-55, whose 14×14 reduces compute the gate
+// beside them at batch 1 on two cores (plan.Step.Beside), and checks that
+// an image alone gets the same logits, bit for bit, as in a batch of two,
+// where each update computes its gate itself.
+func TestGateBeside(t *testing.T) {
+	m := load(t, "spec/grcnn55.grc", 3)
+	il, nc := m.InputLen(), m.NumClasses()
+	rng := rand.New(rand.NewPCG(7, 8))
+	in := make([]float32, 2*il)
+	for i := range in {
+		in[i] = 2*rng.Float32() - 1
+	}
+	both, alone := make([]float32, 2*nc), make([]float32, nc)
+	if err := m.Forward(in, both); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Forward(in[il:], alone); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(alone, both[nc:]) {
+		t.Errorf("the second image alone gets other logits than in the batch")
+	}
+	beside := 0
+	for _, s := range m.Steps() {
+		if s.Beside != nil {
+			beside++
+		}
+	}
+	if beside != 4 {
+		t.Errorf("%d steps compute a gate beside them, want 4", beside)
+	}
+}

@@ -22,7 +22,9 @@ func planBuffers(p *Program) error {
 		for _, v := range s.Reads() {
 			last[v] = i
 		}
-		last[s.Out] = max(last[s.Out], i)
+		for _, v := range s.Writes() {
+			last[v] = max(last[v], i)
+		}
 	}
 	p.Input.Buffer = InputBuffer
 	p.Output.Buffer = OutputBuffer
@@ -38,34 +40,35 @@ func planBuffers(p *Program) error {
 			}
 		}
 		sort.Ints(free)
-		out := s.Out
-		if out.Buffer != -1 {
-			continue // written in place, or external
-		}
-		need := out.Shape.Len()
-		best := -1
-		for k, b := range free {
-			if p.Buffers[b] >= need && (best < 0 || p.Buffers[b] < p.Buffers[free[best]]) {
-				best = k
+		for _, out := range s.Writes() {
+			if out.Buffer != -1 {
+				continue // written in place, or external
 			}
-		}
-		if best < 0 && len(free) > 0 {
-			// Grow the largest free buffer rather than adding one.
+			need := out.Shape.Len()
+			best := -1
 			for k, b := range free {
-				if best < 0 || p.Buffers[b] > p.Buffers[free[best]] {
+				if p.Buffers[b] >= need && (best < 0 || p.Buffers[b] < p.Buffers[free[best]]) {
 					best = k
 				}
 			}
+			if best < 0 && len(free) > 0 {
+				// Grow the largest free buffer rather than adding one.
+				for k, b := range free {
+					if best < 0 || p.Buffers[b] > p.Buffers[free[best]] {
+						best = k
+					}
+				}
+			}
+			if best >= 0 {
+				out.Buffer = free[best]
+				free = append(free[:best], free[best+1:]...)
+				p.Buffers[out.Buffer] = max(p.Buffers[out.Buffer], need)
+			} else {
+				out.Buffer = len(p.Buffers)
+				p.Buffers = append(p.Buffers, need)
+			}
+			live[out] = true
 		}
-		if best >= 0 {
-			out.Buffer = free[best]
-			free = append(free[:best], free[best+1:]...)
-			p.Buffers[out.Buffer] = max(p.Buffers[out.Buffer], need)
-		} else {
-			out.Buffer = len(p.Buffers)
-			p.Buffers = append(p.Buffers, need)
-		}
-		live[out] = true
 	}
 	return nil
 }
@@ -89,7 +92,9 @@ func (p *Program) Verify() error {
 		if err := s.checkShapes(); err != nil {
 			return fmt.Errorf("step %d (%s): %w", i, s, err)
 		}
-		defined[s.Out] = true
+		for _, v := range s.Writes() {
+			defined[v] = true
+		}
 	}
 	if !defined[p.Output] {
 		return fmt.Errorf("output %s is never written", p.Output)
@@ -133,7 +138,7 @@ func (p *Program) verifyBuffers() error {
 	first := map[*Value]int{}
 	last := map[*Value]int{}
 	for i, s := range p.Steps {
-		for _, v := range append([]*Value{s.Out}, s.Reads()...) {
+		for _, v := range append(s.Writes(), s.Reads()...) {
 			if _, ok := first[v]; !ok {
 				first[v] = i
 			}

@@ -23,6 +23,7 @@ var Passes = []Pass{
 	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r (CPU: of a 1×1 convolution)", Run: fuseGate},
 	{Name: "choose-algorithm", Why: "every convolution's shape is known, so the compiler picks the CPU kernel family that suits it (cost model in algorithm.go)", Run: chooseAlgorithm},
 	{Name: "fuse-gate-conv", Why: "the gate's recurrent convolution g = conv(x_s) can run inside the update that reads g, from the state's pixels while they are in cache (CPU: 1×1 GEMM convolutions with a GEMM or direct gate)", Run: fuseGateConv},
+	{Name: "gate-beside", Why: "a fused gate's g = conv(x_s) can run in the parallel loop of the cell's first 1×1 convolution of the same x_s, which at batch 1 on two cores splits its input channels between the cores and leaves each waiting for the other (CPU: a direct gate beside a GEMM convolution of one column block an image)", Run: gateBeside},
 	{Name: "plan-buffers", Why: "values whose lifetimes do not overlap share a buffer", Run: planBuffers},
 }
 
@@ -242,6 +243,39 @@ func fuseGateConv(p *Program) error {
 		drop[gc] = true
 	}
 	p.removeSteps(drop)
+	return nil
+}
+
+// gateBeside sets Beside on the convolution that first reads x_s after
+// its last write, for the GateConv of the update that next writes it: the
+// cell's 1×1 reduce (C → planes) and its gate. The runtime then computes g
+// in the reduce's loop where it splits the reduce's input channels between
+// two cores (runtime.Conv2D.handsOffK: one group, one column block of at
+// most 256 pixels an image, 4·OutC ≤ InC), which the shapes here mirror, so
+// that g has a buffer only where it may be used. g then lives from the
+// reduce to the update.
+func gateBeside(p *Program) error {
+	if p.FuseAll || p.noGateConv {
+		return nil
+	}
+	for i, s := range p.Steps {
+		gc := s.GateConv
+		if gc == nil || gc.Algo != AlgoDirect {
+			continue
+		}
+		xs := s.GateOut.In[0]
+		for j := i - 1; j >= 0; j-- {
+			r := p.Steps[j]
+			if r.Out == xs || r.GateOut != nil && r.GateOut.In[0] == xs {
+				break
+			}
+			if r.Kind == Conv && r.In[0] == xs && r.Beside == nil && r.GateOut == nil && r.Algo == AlgoGEMM &&
+				pointwise(r) && r.Conv.Groups == 1 && 4*r.Conv.Out.C <= r.Conv.In.C && r.Out.Shape.H*r.Out.Shape.W <= 256 {
+				r.Beside, s.GateBeside = gc, r
+				break
+			}
+		}
+	}
 	return nil
 }
 

@@ -83,6 +83,21 @@ type Step struct {
 	// stored; GateOut.In[2] is then nil. Set only by the fuse-gate-conv
 	// pass.
 	GateConv *Step
+	// Beside is the GateConv of a later update that reads this
+	// convolution's input x_s, which the CPU runtime computes in this
+	// convolution's own parallel loop where it can (at batch 1 on two
+	// cores, runtime.Conv2D.ForwardBeside), into Beside.Out; that update,
+	// whose GateBeside this step is, then reads it, and computes g itself
+	// elsewhere. Set only by the gate-beside pass.
+	Beside, GateBeside *Step
+}
+
+// Writes lists the values the step writes: its output and its Beside's.
+func (s *Step) Writes() []*Value {
+	if s.Beside != nil {
+		return []*Value{s.Out, s.Beside.Out}
+	}
+	return []*Value{s.Out}
 }
 
 // Reads lists the values the step reads: its inputs and, when a gate update
@@ -100,6 +115,9 @@ func (s *Step) Reads() []*Value {
 				out = append(out, v)
 			}
 		}
+	}
+	if s.GateBeside != nil {
+		out = append(out, s.GateConv.Out)
 	}
 	return out
 }
@@ -170,6 +188,9 @@ func (s *Step) String() string {
 	}
 	if s.Algo != "" {
 		attrs = append(attrs, s.Algo)
+	}
+	if s.Beside != nil {
+		attrs = append(attrs, fmt.Sprintf("beside %s=%s(x_s)", s.Beside.Out, s.Beside.Name))
 	}
 	if s.GateConv != nil {
 		attrs = append(attrs, "g="+s.GateConv.Name+"(x_s)")

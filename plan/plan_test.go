@@ -135,6 +135,75 @@ func TestFuseGateConv(t *testing.T) {
 	}
 }
 
+// TestGateBeside checks which 1×1 convolutions compute a gate beside
+// them: in GRCNN-55 and GRCNN-109 the reduce (1024 → 256) of each 14×14
+// iteration, for the gate its update runs, which then reads g from a
+// buffer of its own that lives from the reduce to the update; not the
+// 56×56 and 28×28 reduces (more than 256 pixels), not SK-GRCNN-55's
+// (1024 → 512), and nothing on the CUDA target.
+func TestGateBeside(t *testing.T) {
+	specs := loadSpecs(t)
+	for _, tc := range []struct {
+		model string
+		opt   plan.Options
+		want  int
+	}{
+		{"grcnn55", plan.Options{}, 4},
+		{"grcnn109", plan.Options{}, 22},
+		{"skgrcnn55", plan.Options{}, 0},
+		{"grcnn55", plan.Options{Fusions: true}, 0},
+		{"grcnn55", plan.Options{NoGateConv: true}, 0},
+	} {
+		opt := tc.opt
+		opt.Verify = true
+		p, err := plan.Build(specs[tc.model], opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := map[*plan.Step]int{}
+		for i, s := range p.Steps {
+			at[s] = i
+		}
+		n := 0
+		for i, s := range p.Steps {
+			if s.Beside == nil {
+				continue
+			}
+			n++
+			if s.Conv.Out.H != 14 || s.Conv.In.C != 4*s.Conv.Out.C || s.GateOut != nil {
+				t.Errorf("%s: %s computes a gate beside it", tc.model, s)
+			}
+			// The update that reads g is the next to write x_s.
+			var u *plan.Step
+			for _, v := range p.Steps[i+1:] {
+				if v.GateOut != nil && v.GateOut.In[0] == s.In[0] {
+					u = v
+					break
+				}
+			}
+			if u == nil || u.GateConv != s.Beside || u.GateBeside != s {
+				t.Errorf("%s: %s's gate %s is not the GateConv of the next update (%v)", tc.model, s.Name, s.Beside.Name, u)
+				continue
+			}
+			g := s.Beside.Out
+			if g.Buffer < 0 || g.Buffer == s.Out.Buffer || g.Buffer == u.GateOut.In[0].Buffer || g.Buffer == u.In[0].Buffer {
+				t.Errorf("%s: %s's g %s has buffer %d, beside its output's %d", tc.model, s.Name, g, g.Buffer, s.Out.Buffer)
+			}
+			// No step between them writes g's buffer.
+			for _, v := range p.Steps[at[s]+1 : at[u]] {
+				for _, w := range v.Writes() {
+					if w.Buffer == g.Buffer {
+						t.Errorf("%s: %s writes %s's buffer %d between %s and %s", tc.model, v.Name, g, g.Buffer, s.Name, u.Name)
+					}
+				}
+			}
+		}
+		if n != tc.want {
+			t.Errorf("%s %+v: %d convolutions compute a gate beside them, want %d", tc.model, tc.opt, n, tc.want)
+		}
+	}
+}
+
 func TestStopAfter(t *testing.T) {
 	m := loadSpecs(t)["grcnn56"]
 	p, err := plan.Build(m, plan.Options{StopAfter: "lower", Verify: true})

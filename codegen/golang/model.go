@@ -173,8 +173,13 @@ func (e *emitter) describe(s *plan.Step) string {
 		if s.GateOut != nil {
 			d += "; its result r updates x_s: " + e.describe(s.GateOut)
 		}
-		if s.GateConv != nil {
+		if s.GateConv != nil && s.GateBeside != nil {
+			d += ", with g = " + s.GateConv.Name + "(x_s) from " + s.GateConv.Out.String() + " where " + s.GateBeside.Name + " computed it, else computed in the update"
+		} else if s.GateConv != nil {
 			d += ", with g = " + s.GateConv.Name + "(x_s) computed in the update"
+		}
+		if s.Beside != nil {
+			d += "; beside it, where the runtime can, " + s.Beside.Out.String() + " = " + s.Beside.Name + "(" + s.In[0].String() + ")"
 		}
 		return d
 	case plan.ScaleShift:
@@ -221,6 +226,12 @@ func (e *emitter) constructor(f *jen.File) {
 	for _, s := range e.order {
 		if s.GateConv != nil {
 			body = append(body, jen.Id("m").Dot(e.fields[s]).Dot("Gate").Op("=").Op("&").Id("m").Dot(e.fields[s.GateConv]))
+		}
+		if s.GateBeside != nil {
+			body = append(body, jen.Id("m").Dot(e.fields[s]).Dot("GateBeside").Op("=").Op("&").Id("m").Dot(e.fields[s.GateBeside]))
+		}
+		if s.Beside != nil {
+			body = append(body, jen.Id("m").Dot(e.fields[s]).Dot("Beside").Op("=").Op("&").Id("m").Dot(e.fields[s.Beside]))
 		}
 	}
 	body = append(body, jen.Return(jen.Id("m")))
@@ -517,9 +528,14 @@ func (e *emitter) call(s *plan.Step) []jen.Code {
 				xg = e.value(g.In[3])
 				if s.GateConv == nil {
 					gate = e.value(g.In[2])
+				} else if s.GateBeside != nil {
+					gate = e.value(s.GateConv.Out)
 				}
 			}
 			return []jen.Code{field().Dot("ForwardUpdate").Call(n, in(0), e.value(g.In[0]), gate, xg, jen.Id("w").Dot("scratch"))}
+		}
+		if s.Beside != nil {
+			return []jen.Code{field().Dot("ForwardBeside").Call(n, in(0), out, e.value(s.Beside.Out), jen.Id("w").Dot("scratch"))}
 		}
 		return []jen.Code{field().Dot("Forward").Call(n, in(0), out, jen.Id("w").Dot("scratch"))}
 	case plan.ScaleShift, plan.ReLU, plan.MaxPool, plan.AvgPool, plan.Linear:

@@ -974,181 +974,181 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116; beside it, where the runtime can, %122 = layer3.conv_g_r(%116)
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %122 where layer3.iter_1.2 computed it, else computed in the update
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116; beside it, where the runtime can, %134 = layer3.conv_g_r(%116)
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %134 where layer3.iter_2.2 computed it, else computed in the update
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116; beside it, where the runtime can, %146 = layer3.conv_g_r(%116)
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %146 where layer3.iter_3.2 computed it, else computed in the update
 	layer3_iter_3_8 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116; beside it, where the runtime can, %158 = layer3.conv_g_r(%116)
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %158 where layer3.iter_4.2 computed it, else computed in the update
 	layer3_iter_4_8 runtime.Conv2D
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116; beside it, where the runtime can, %170 = layer3.conv_g_r(%116)
 	layer3_iter_5_2 runtime.Conv2D
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_5_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_5.0 and ReLU of %116
 	layer3_conv_g_r_5 runtime.Conv2D
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %170 where layer3.iter_5.2 computed it, else computed in the update
 	layer3_iter_5_8 runtime.Conv2D
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116; beside it, where the runtime can, %182 = layer3.conv_g_r(%116)
 	layer3_iter_6_2 runtime.Conv2D
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_6_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_6.0 and ReLU of %116
 	layer3_conv_g_r_6 runtime.Conv2D
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %182 where layer3.iter_6.2 computed it, else computed in the update
 	layer3_iter_6_8 runtime.Conv2D
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116; beside it, where the runtime can, %194 = layer3.conv_g_r(%116)
 	layer3_iter_7_2 runtime.Conv2D
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_7_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_7.0 and ReLU of %116
 	layer3_conv_g_r_7 runtime.Conv2D
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %194 where layer3.iter_7.2 computed it, else computed in the update
 	layer3_iter_7_8 runtime.Conv2D
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116; beside it, where the runtime can, %206 = layer3.conv_g_r(%116)
 	layer3_iter_8_2 runtime.Conv2D
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_8_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_8.0 and ReLU of %116
 	layer3_conv_g_r_8 runtime.Conv2D
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %206 where layer3.iter_8.2 computed it, else computed in the update
 	layer3_iter_8_8 runtime.Conv2D
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116; beside it, where the runtime can, %218 = layer3.conv_g_r(%116)
 	layer3_iter_9_2 runtime.Conv2D
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_9_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_9.0 and ReLU of %116
 	layer3_conv_g_r_9 runtime.Conv2D
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %218 where layer3.iter_9.2 computed it, else computed in the update
 	layer3_iter_9_8 runtime.Conv2D
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116; beside it, where the runtime can, %230 = layer3.conv_g_r(%116)
 	layer3_iter_10_2 runtime.Conv2D
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_10_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_10.0 and ReLU of %116
 	layer3_conv_g_r_10 runtime.Conv2D
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %230 where layer3.iter_10.2 computed it, else computed in the update
 	layer3_iter_10_8 runtime.Conv2D
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116; beside it, where the runtime can, %242 = layer3.conv_g_r(%116)
 	layer3_iter_11_2 runtime.Conv2D
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_11_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_11.0 and ReLU of %116
 	layer3_conv_g_r_11 runtime.Conv2D
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %242 where layer3.iter_11.2 computed it, else computed in the update
 	layer3_iter_11_8 runtime.Conv2D
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116; beside it, where the runtime can, %254 = layer3.conv_g_r(%116)
 	layer3_iter_12_2 runtime.Conv2D
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_12_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_12.0 and ReLU of %116
 	layer3_conv_g_r_12 runtime.Conv2D
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %254 where layer3.iter_12.2 computed it, else computed in the update
 	layer3_iter_12_8 runtime.Conv2D
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116; beside it, where the runtime can, %266 = layer3.conv_g_r(%116)
 	layer3_iter_13_2 runtime.Conv2D
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_13_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_13.0 and ReLU of %116
 	layer3_conv_g_r_13 runtime.Conv2D
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %266 where layer3.iter_13.2 computed it, else computed in the update
 	layer3_iter_13_8 runtime.Conv2D
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116; beside it, where the runtime can, %278 = layer3.conv_g_r(%116)
 	layer3_iter_14_2 runtime.Conv2D
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_14_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_14.0 and ReLU of %116
 	layer3_conv_g_r_14 runtime.Conv2D
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %278 where layer3.iter_14.2 computed it, else computed in the update
 	layer3_iter_14_8 runtime.Conv2D
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116; beside it, where the runtime can, %290 = layer3.conv_g_r(%116)
 	layer3_iter_15_2 runtime.Conv2D
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_15_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_15.0 and ReLU of %116
 	layer3_conv_g_r_15 runtime.Conv2D
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %290 where layer3.iter_15.2 computed it, else computed in the update
 	layer3_iter_15_8 runtime.Conv2D
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116; beside it, where the runtime can, %302 = layer3.conv_g_r(%116)
 	layer3_iter_16_2 runtime.Conv2D
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_16_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_16.0 and ReLU of %116
 	layer3_conv_g_r_16 runtime.Conv2D
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %302 where layer3.iter_16.2 computed it, else computed in the update
 	layer3_iter_16_8 runtime.Conv2D
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116; beside it, where the runtime can, %314 = layer3.conv_g_r(%116)
 	layer3_iter_17_2 runtime.Conv2D
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_17_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_17.0 and ReLU of %116
 	layer3_conv_g_r_17 runtime.Conv2D
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %314 where layer3.iter_17.2 computed it, else computed in the update
 	layer3_iter_17_8 runtime.Conv2D
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116; beside it, where the runtime can, %326 = layer3.conv_g_r(%116)
 	layer3_iter_18_2 runtime.Conv2D
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_18_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_18.0 and ReLU of %116
 	layer3_conv_g_r_18 runtime.Conv2D
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %326 where layer3.iter_18.2 computed it, else computed in the update
 	layer3_iter_18_8 runtime.Conv2D
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116; beside it, where the runtime can, %338 = layer3.conv_g_r(%116)
 	layer3_iter_19_2 runtime.Conv2D
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_19_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_19.0 and ReLU of %116
 	layer3_conv_g_r_19 runtime.Conv2D
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %338 where layer3.iter_19.2 computed it, else computed in the update
 	layer3_iter_19_8 runtime.Conv2D
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116; beside it, where the runtime can, %350 = layer3.conv_g_r(%116)
 	layer3_iter_20_2 runtime.Conv2D
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_20_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_20.0 and ReLU of %116
 	layer3_conv_g_r_20 runtime.Conv2D
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %350 where layer3.iter_20.2 computed it, else computed in the update
 	layer3_iter_20_8 runtime.Conv2D
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116; beside it, where the runtime can, %362 = layer3.conv_g_r(%116)
 	layer3_iter_21_2 runtime.Conv2D
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_21_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_21.0 and ReLU of %116
 	layer3_conv_g_r_21 runtime.Conv2D
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %362 where layer3.iter_21.2 computed it, else computed in the update
 	layer3_iter_21_8 runtime.Conv2D
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116; beside it, where the runtime can, %374 = layer3.conv_g_r(%116)
 	layer3_iter_22_2 runtime.Conv2D
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_22_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_22.0 and ReLU of %116
 	layer3_conv_g_r_22 runtime.Conv2D
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %374 where layer3.iter_22.2 computed it, else computed in the update
 	layer3_iter_22_8 runtime.Conv2D
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %116
 	avgpool3 runtime.Pool2D
@@ -3822,28 +3822,72 @@ func New() *Model {
 	m.layer2_iter_1_8.Gate = &m.layer2_conv_g_r
 	m.layer2_iter_2_8.Gate = &m.layer2_conv_g_r_2
 	m.layer2_iter_3_8.Gate = &m.layer2_conv_g_r_3
+	m.layer3_iter_1_2.Beside = &m.layer3_conv_g_r
 	m.layer3_iter_1_8.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_1_8.GateBeside = &m.layer3_iter_1_2
+	m.layer3_iter_2_2.Beside = &m.layer3_conv_g_r_2
 	m.layer3_iter_2_8.Gate = &m.layer3_conv_g_r_2
+	m.layer3_iter_2_8.GateBeside = &m.layer3_iter_2_2
+	m.layer3_iter_3_2.Beside = &m.layer3_conv_g_r_3
 	m.layer3_iter_3_8.Gate = &m.layer3_conv_g_r_3
+	m.layer3_iter_3_8.GateBeside = &m.layer3_iter_3_2
+	m.layer3_iter_4_2.Beside = &m.layer3_conv_g_r_4
 	m.layer3_iter_4_8.Gate = &m.layer3_conv_g_r_4
+	m.layer3_iter_4_8.GateBeside = &m.layer3_iter_4_2
+	m.layer3_iter_5_2.Beside = &m.layer3_conv_g_r_5
 	m.layer3_iter_5_8.Gate = &m.layer3_conv_g_r_5
+	m.layer3_iter_5_8.GateBeside = &m.layer3_iter_5_2
+	m.layer3_iter_6_2.Beside = &m.layer3_conv_g_r_6
 	m.layer3_iter_6_8.Gate = &m.layer3_conv_g_r_6
+	m.layer3_iter_6_8.GateBeside = &m.layer3_iter_6_2
+	m.layer3_iter_7_2.Beside = &m.layer3_conv_g_r_7
 	m.layer3_iter_7_8.Gate = &m.layer3_conv_g_r_7
+	m.layer3_iter_7_8.GateBeside = &m.layer3_iter_7_2
+	m.layer3_iter_8_2.Beside = &m.layer3_conv_g_r_8
 	m.layer3_iter_8_8.Gate = &m.layer3_conv_g_r_8
+	m.layer3_iter_8_8.GateBeside = &m.layer3_iter_8_2
+	m.layer3_iter_9_2.Beside = &m.layer3_conv_g_r_9
 	m.layer3_iter_9_8.Gate = &m.layer3_conv_g_r_9
+	m.layer3_iter_9_8.GateBeside = &m.layer3_iter_9_2
+	m.layer3_iter_10_2.Beside = &m.layer3_conv_g_r_10
 	m.layer3_iter_10_8.Gate = &m.layer3_conv_g_r_10
+	m.layer3_iter_10_8.GateBeside = &m.layer3_iter_10_2
+	m.layer3_iter_11_2.Beside = &m.layer3_conv_g_r_11
 	m.layer3_iter_11_8.Gate = &m.layer3_conv_g_r_11
+	m.layer3_iter_11_8.GateBeside = &m.layer3_iter_11_2
+	m.layer3_iter_12_2.Beside = &m.layer3_conv_g_r_12
 	m.layer3_iter_12_8.Gate = &m.layer3_conv_g_r_12
+	m.layer3_iter_12_8.GateBeside = &m.layer3_iter_12_2
+	m.layer3_iter_13_2.Beside = &m.layer3_conv_g_r_13
 	m.layer3_iter_13_8.Gate = &m.layer3_conv_g_r_13
+	m.layer3_iter_13_8.GateBeside = &m.layer3_iter_13_2
+	m.layer3_iter_14_2.Beside = &m.layer3_conv_g_r_14
 	m.layer3_iter_14_8.Gate = &m.layer3_conv_g_r_14
+	m.layer3_iter_14_8.GateBeside = &m.layer3_iter_14_2
+	m.layer3_iter_15_2.Beside = &m.layer3_conv_g_r_15
 	m.layer3_iter_15_8.Gate = &m.layer3_conv_g_r_15
+	m.layer3_iter_15_8.GateBeside = &m.layer3_iter_15_2
+	m.layer3_iter_16_2.Beside = &m.layer3_conv_g_r_16
 	m.layer3_iter_16_8.Gate = &m.layer3_conv_g_r_16
+	m.layer3_iter_16_8.GateBeside = &m.layer3_iter_16_2
+	m.layer3_iter_17_2.Beside = &m.layer3_conv_g_r_17
 	m.layer3_iter_17_8.Gate = &m.layer3_conv_g_r_17
+	m.layer3_iter_17_8.GateBeside = &m.layer3_iter_17_2
+	m.layer3_iter_18_2.Beside = &m.layer3_conv_g_r_18
 	m.layer3_iter_18_8.Gate = &m.layer3_conv_g_r_18
+	m.layer3_iter_18_8.GateBeside = &m.layer3_iter_18_2
+	m.layer3_iter_19_2.Beside = &m.layer3_conv_g_r_19
 	m.layer3_iter_19_8.Gate = &m.layer3_conv_g_r_19
+	m.layer3_iter_19_8.GateBeside = &m.layer3_iter_19_2
+	m.layer3_iter_20_2.Beside = &m.layer3_conv_g_r_20
 	m.layer3_iter_20_8.Gate = &m.layer3_conv_g_r_20
+	m.layer3_iter_20_8.GateBeside = &m.layer3_iter_20_2
+	m.layer3_iter_21_2.Beside = &m.layer3_conv_g_r_21
 	m.layer3_iter_21_8.Gate = &m.layer3_conv_g_r_21
+	m.layer3_iter_21_8.GateBeside = &m.layer3_iter_21_2
+	m.layer3_iter_22_2.Beside = &m.layer3_conv_g_r_22
 	m.layer3_iter_22_8.Gate = &m.layer3_conv_g_r_22
+	m.layer3_iter_22_8.GateBeside = &m.layer3_iter_22_2
 	return m
 }
 
@@ -5101,8 +5145,8 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*200704 {
 		w.buf[3] = runtime.WorkspaceBuffer(n * 200704)
 	}
-	if len(w.buf[4]) < n*25088 {
-		w.buf[4] = runtime.WorkspaceBuffer(n * 25088)
+	if len(w.buf[4]) < n*50176 {
+		w.buf[4] = runtime.WorkspaceBuffer(n * 50176)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
@@ -5394,221 +5438,221 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
 	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
-	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116; beside it, where the runtime can, %122 = layer3.conv_g_r(%116)
+	m.layer3_iter_1_2.ForwardBeside(n, b[3][:n*200704], b[0][:n*50176], b[2][:n*200704], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %122 where layer3.iter_1.2 computed it, else computed in the update
+	m.layer3_iter_1_8.ForwardUpdate(n, b[4][:n*50176], b[3][:n*200704], b[2][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
-	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116; beside it, where the runtime can, %134 = layer3.conv_g_r(%116)
+	m.layer3_iter_2_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_2_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_2_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %134 where layer3.iter_2.2 computed it, else computed in the update
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
-	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116; beside it, where the runtime can, %146 = layer3.conv_g_r(%116)
+	m.layer3_iter_3_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_3_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_3_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %146 where layer3.iter_3.2 computed it, else computed in the update
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
-	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116; beside it, where the runtime can, %158 = layer3.conv_g_r(%116)
+	m.layer3_iter_4_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_4_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_4_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %158 where layer3.iter_4.2 computed it, else computed in the update
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116
-	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %116; beside it, where the runtime can, %170 = layer3.conv_g_r(%116)
+	m.layer3_iter_5_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_5.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_5.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_5_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_5_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_5.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %170 where layer3.iter_5.2 computed it, else computed in the update
+	m.layer3_iter_5_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116
-	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %116; beside it, where the runtime can, %182 = layer3.conv_g_r(%116)
+	m.layer3_iter_6_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_6.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_6.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_6_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_6_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_6.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %182 where layer3.iter_6.2 computed it, else computed in the update
+	m.layer3_iter_6_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116
-	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %116; beside it, where the runtime can, %194 = layer3.conv_g_r(%116)
+	m.layer3_iter_7_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_7.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_7.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_7_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_7_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_7.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %194 where layer3.iter_7.2 computed it, else computed in the update
+	m.layer3_iter_7_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116
-	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %116; beside it, where the runtime can, %206 = layer3.conv_g_r(%116)
+	m.layer3_iter_8_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_8.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_8.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_8_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_8_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_8.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %206 where layer3.iter_8.2 computed it, else computed in the update
+	m.layer3_iter_8_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116
-	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %116; beside it, where the runtime can, %218 = layer3.conv_g_r(%116)
+	m.layer3_iter_9_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_9.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_9.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_9_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_9_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_9.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %218 where layer3.iter_9.2 computed it, else computed in the update
+	m.layer3_iter_9_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116
-	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %116; beside it, where the runtime can, %230 = layer3.conv_g_r(%116)
+	m.layer3_iter_10_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_10.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_10.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_10_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_10_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_10.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %230 where layer3.iter_10.2 computed it, else computed in the update
+	m.layer3_iter_10_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116
-	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %116; beside it, where the runtime can, %242 = layer3.conv_g_r(%116)
+	m.layer3_iter_11_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_11.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_11.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_11_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_11_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_11.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %242 where layer3.iter_11.2 computed it, else computed in the update
+	m.layer3_iter_11_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116
-	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %116; beside it, where the runtime can, %254 = layer3.conv_g_r(%116)
+	m.layer3_iter_12_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_12.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_12.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_12_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_12_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_12.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %254 where layer3.iter_12.2 computed it, else computed in the update
+	m.layer3_iter_12_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116
-	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %116; beside it, where the runtime can, %266 = layer3.conv_g_r(%116)
+	m.layer3_iter_13_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_13.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_13.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_13_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_13_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_13.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %266 where layer3.iter_13.2 computed it, else computed in the update
+	m.layer3_iter_13_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116
-	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %116; beside it, where the runtime can, %278 = layer3.conv_g_r(%116)
+	m.layer3_iter_14_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_14.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_14.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_14_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_14_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_14.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %278 where layer3.iter_14.2 computed it, else computed in the update
+	m.layer3_iter_14_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116
-	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %116; beside it, where the runtime can, %290 = layer3.conv_g_r(%116)
+	m.layer3_iter_15_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_15.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_15.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_15_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_15_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_15.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %290 where layer3.iter_15.2 computed it, else computed in the update
+	m.layer3_iter_15_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116
-	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %116; beside it, where the runtime can, %302 = layer3.conv_g_r(%116)
+	m.layer3_iter_16_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_16.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_16.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_16_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_16_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_16.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %302 where layer3.iter_16.2 computed it, else computed in the update
+	m.layer3_iter_16_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116
-	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %116; beside it, where the runtime can, %314 = layer3.conv_g_r(%116)
+	m.layer3_iter_17_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_17.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_17.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_17_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_17_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_17.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %314 where layer3.iter_17.2 computed it, else computed in the update
+	m.layer3_iter_17_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116
-	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %116; beside it, where the runtime can, %326 = layer3.conv_g_r(%116)
+	m.layer3_iter_18_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_18.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_18.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_18_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_18_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_18.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %326 where layer3.iter_18.2 computed it, else computed in the update
+	m.layer3_iter_18_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116
-	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %116; beside it, where the runtime can, %338 = layer3.conv_g_r(%116)
+	m.layer3_iter_19_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_19.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_19.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_19_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_19_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_19.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %338 where layer3.iter_19.2 computed it, else computed in the update
+	m.layer3_iter_19_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116
-	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %116; beside it, where the runtime can, %350 = layer3.conv_g_r(%116)
+	m.layer3_iter_20_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_20.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_20.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_20_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_20_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_20.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %350 where layer3.iter_20.2 computed it, else computed in the update
+	m.layer3_iter_20_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116
-	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %116; beside it, where the runtime can, %362 = layer3.conv_g_r(%116)
+	m.layer3_iter_21_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_21.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_21.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_21_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_21_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_21.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %362 where layer3.iter_21.2 computed it, else computed in the update
+	m.layer3_iter_21_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116
-	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %116; beside it, where the runtime can, %374 = layer3.conv_g_r(%116)
+	m.layer3_iter_22_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_22.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_22.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_22_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_22_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_22.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %374 where layer3.iter_22.2 computed it, else computed in the update
+	m.layer3_iter_22_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %116
-	m.avgpool3.Forward(n, b[3][:n*200704], b[0][:n*50176])
+	m.avgpool3.Forward(n, b[3][:n*200704], b[4][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[4][:n*50176], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[4][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[4][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[4][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[1][:n*50176], b[0][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[4][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %395
 	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
@@ -5620,13 +5664,13 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %398
-	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[2][:n*25088], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer4_iter_1_5.Forward(n, b[2][:n*25088], b[4][:n*25088], w.scratch)
+	m.layer4_iter_1_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %398
 	m.layer4_conv_g_r_2.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)

@@ -560,37 +560,37 @@ type Model struct {
 	layer3_conv_f runtime.Conv2D
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
 	layer3_conv_g_f runtime.Conv2D
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116; beside it, where the runtime can, %122 = layer3.conv_g_r(%116)
 	layer3_iter_1_2 runtime.Conv2D
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_1_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_1.0 and ReLU of %116
 	layer3_conv_g_r runtime.Conv2D
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %122 where layer3.iter_1.2 computed it, else computed in the update
 	layer3_iter_1_8 runtime.Conv2D
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116; beside it, where the runtime can, %134 = layer3.conv_g_r(%116)
 	layer3_iter_2_2 runtime.Conv2D
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_2_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_2.0 and ReLU of %116
 	layer3_conv_g_r_2 runtime.Conv2D
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %134 where layer3.iter_2.2 computed it, else computed in the update
 	layer3_iter_2_8 runtime.Conv2D
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116; beside it, where the runtime can, %146 = layer3.conv_g_r(%116)
 	layer3_iter_3_2 runtime.Conv2D
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_3_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_3.0 and ReLU of %116
 	layer3_conv_g_r_3 runtime.Conv2D
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %146 where layer3.iter_3.2 computed it, else computed in the update
 	layer3_iter_3_8 runtime.Conv2D
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116; beside it, where the runtime can, %158 = layer3.conv_g_r(%116)
 	layer3_iter_4_2 runtime.Conv2D
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
 	layer3_iter_4_5 runtime.Winograd
 	// layer3.conv_g_r: conv 1x1 groups 32, 1024x14x14 → 1024x14x14 (direct); its input is layer3.iter_g_4.0 and ReLU of %116
 	layer3_conv_g_r_4 runtime.Conv2D
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %158 where layer3.iter_4.2 computed it, else computed in the update
 	layer3_iter_4_8 runtime.Conv2D
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %116
 	avgpool3 runtime.Pool2D
@@ -2022,10 +2022,18 @@ func New() *Model {
 	m.layer2_iter_1_8.Gate = &m.layer2_conv_g_r
 	m.layer2_iter_2_8.Gate = &m.layer2_conv_g_r_2
 	m.layer2_iter_3_8.Gate = &m.layer2_conv_g_r_3
+	m.layer3_iter_1_2.Beside = &m.layer3_conv_g_r
 	m.layer3_iter_1_8.Gate = &m.layer3_conv_g_r
+	m.layer3_iter_1_8.GateBeside = &m.layer3_iter_1_2
+	m.layer3_iter_2_2.Beside = &m.layer3_conv_g_r_2
 	m.layer3_iter_2_8.Gate = &m.layer3_conv_g_r_2
+	m.layer3_iter_2_8.GateBeside = &m.layer3_iter_2_2
+	m.layer3_iter_3_2.Beside = &m.layer3_conv_g_r_3
 	m.layer3_iter_3_8.Gate = &m.layer3_conv_g_r_3
+	m.layer3_iter_3_8.GateBeside = &m.layer3_iter_3_2
+	m.layer3_iter_4_2.Beside = &m.layer3_conv_g_r_4
 	m.layer3_iter_4_8.Gate = &m.layer3_conv_g_r_4
+	m.layer3_iter_4_8.GateBeside = &m.layer3_iter_4_2
 	return m
 }
 
@@ -2725,8 +2733,8 @@ func (m *Model) fit(w *workspace, n int) {
 	if len(w.buf[3]) < n*200704 {
 		w.buf[3] = runtime.WorkspaceBuffer(n * 200704)
 	}
-	if len(w.buf[4]) < n*25088 {
-		w.buf[4] = runtime.WorkspaceBuffer(n * 25088)
+	if len(w.buf[4]) < n*50176 {
+		w.buf[4] = runtime.WorkspaceBuffer(n * 50176)
 	}
 	need := 0
 	need = max(need, m.conv1.ScratchLen(n))
@@ -2946,59 +2954,59 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
 	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116
-	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116; beside it, where the runtime can, %122 = layer3.conv_g_r(%116)
+	m.layer3_iter_1_2.ForwardBeside(n, b[3][:n*200704], b[0][:n*50176], b[2][:n*200704], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_1_5.Forward(n, b[0][:n*50176], b[4][:n*50176], w.scratch)
 
-	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_1_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_1.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %122 where layer3.iter_1.2 computed it, else computed in the update
+	m.layer3_iter_1_8.ForwardUpdate(n, b[4][:n*50176], b[3][:n*200704], b[2][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116
-	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %116; beside it, where the runtime can, %134 = layer3.conv_g_r(%116)
+	m.layer3_iter_2_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_2_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_2_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_2.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %134 where layer3.iter_2.2 computed it, else computed in the update
+	m.layer3_iter_2_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116
-	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %116; beside it, where the runtime can, %146 = layer3.conv_g_r(%116)
+	m.layer3_iter_3_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_3.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_3.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_3_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_3_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_3.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %146 where layer3.iter_3.2 computed it, else computed in the update
+	m.layer3_iter_3_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
-	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116
-	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %116; beside it, where the runtime can, %158 = layer3.conv_g_r(%116)
+	m.layer3_iter_4_2.ForwardBeside(n, b[3][:n*200704], b[4][:n*50176], b[0][:n*200704], w.scratch)
 
 	// layer3.iter_4.5: conv 3x3, 256x14x14 → 256x14x14, then layer3.iter_4.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_4_5.Forward(n, b[0][:n*50176], b[2][:n*50176], w.scratch)
+	m.layer3_iter_4_5.Forward(n, b[4][:n*50176], b[2][:n*50176], w.scratch)
 
-	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], nil, b[1][:n*200704], w.scratch)
+	// layer3.iter_4.8: conv 1x1, 256x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) from %158 where layer3.iter_4.2 computed it, else computed in the update
+	m.layer3_iter_4_8.ForwardUpdate(n, b[2][:n*50176], b[3][:n*200704], b[0][:n*200704], b[1][:n*200704], w.scratch)
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %116
-	m.avgpool3.Forward(n, b[3][:n*200704], b[0][:n*50176])
+	m.avgpool3.Forward(n, b[3][:n*200704], b[4][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[0][:n*50176], b[1][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[4][:n*50176], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 256x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %116
-	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[4][:n*50176], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[0][:n*50176], b[3][:n*12544], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[4][:n*50176], b[3][:n*12544], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[4][:n*50176], w.scratch)
 
 	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[1][:n*50176], b[0][:n*50176])
+	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[4][:n*50176])
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
 	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
@@ -3010,13 +3018,13 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
-	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[2][:n*25088], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.layer4_iter_1_5.Forward(n, b[2][:n*25088], b[4][:n*25088], w.scratch)
+	m.layer4_iter_1_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
 	m.layer4_conv_g_r_2.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
