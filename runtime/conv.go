@@ -583,6 +583,9 @@ func (c *Conv2D) forward(batch int, in, out, g, xg, scratch []float32, gateHere 
 	cl.c, cl.in, cl.out, cl.scratch = c, in, out, scratch // c, too, in case c was copied
 	cl.g, cl.xg = g, xg
 	cl.fusedGate = c.Gate != nil && g == nil
+	// Each path sets the phases it runs; the others' units are GEMM or
+	// direct ones (a call from the pool may hold the last call's phase).
+	cl.phase = phaseGEMM
 	p := &c.plan
 	switch p.path {
 	case pathIm2Row:

@@ -398,5 +398,15 @@ func TestHandsOffK(t *testing.T) {
 		plain := run(t, c, tc.batch, in, n)
 		restore()
 		same(t, cs.String()+" handed off", got, plain)
+
+		// A depthwise convolution after it, whose call state may be the
+		// one the hand-off used, runs its own units.
+		dw := convCase{inC: 64, outC: 64, inH: 14, inW: 14, k: 3, s: 1, p: 1, d: 1, groups: 64, batch: 1, epilogue: 1}.conv(rng)
+		dwIn := randSlice(rng, 64*196)
+		dwWant := run(t, dw, 1, dwIn, 64*196)
+		for range 4 {
+			run(t, c, tc.batch, in, n)
+			same(t, cs.String()+", then depthwise", run(t, dw, 1, dwIn, 64*196), dwWant)
+		}
 	}
 }
