@@ -534,20 +534,30 @@ func (c *Conv2D) gateBeside(batch int) bool {
 // packBesideGate runs the pack phase's units and those of g = Gate(xs)
 // in one loop; with no pack units (copiesB), the gate's alone.
 func (cl *convCall) packBesideGate(packUnits int, xs, g []float32) {
-	gc := cl.c.Gate
+	gl := cl.gateCall(cl.c.Gate, xs, g)
+	defer gl.release()
+	bc := besideCalls.get()
+	defer besideCalls.put(bc)
+	bc.a, bc.b, bc.na = cl, gl, packUnits
+	bc.parallelFor(packUnits+gl.c.directUnits(cl.batch), 1, bc)
+	bc.a, bc.b = nil, nil
+}
+
+// gateCall is the call state of g = gc(xs) on the direct path, for a loop
+// that runs its units beside this call's own; release returns it.
+func (cl *convCall) gateCall(gc *Conv2D, xs, g []float32) *convCall {
 	gl := convCalls.get()
-	defer convCalls.put(gl)
 	gl.c, gl.in, gl.out, gl.scratch = gc, xs, g, nil
 	gl.g, gl.xg, gl.fusedGate = nil, nil, false
 	gl.batch = cl.batch
 	gl.phase = phaseGEMM
-	gateUnits := gc.directUnits(cl.batch)
-	bc := besideCalls.get()
-	defer besideCalls.put(bc)
-	bc.a, bc.b, bc.na = cl, gl, packUnits
-	bc.parallelFor(packUnits+gateUnits, 1, bc)
-	bc.a, bc.b = nil, nil
-	gl.c, gl.in, gl.out = nil, nil, nil
+	return gl
+}
+
+// release drops a gateCall's arguments and returns it to the pool.
+func (cl *convCall) release() {
+	cl.c, cl.in, cl.out = nil, nil, nil
+	convCalls.put(cl)
 }
 
 // besideCall runs the units of two loops as one: a's first, then b's.
@@ -892,19 +902,13 @@ func (c *Conv2D) besideRuns(batch int) bool {
 // first hands it its first row panels; each worker's groups are the
 // channels of the state its half of k packs.
 func (cl *convCall) handoffBeside(g []float32) {
-	gc := cl.c.Beside
-	gl := convCalls.get()
-	defer convCalls.put(gl)
-	gl.c, gl.in, gl.out, gl.scratch = gc, cl.in, g, nil
-	gl.g, gl.xg, gl.fusedGate = nil, nil, false
-	gl.batch = cl.batch
-	gl.phase = phaseGEMM
+	gl := cl.gateCall(cl.c.Beside, cl.in, g)
+	defer gl.release()
 	hb := handoffCalls.get()
 	defer handoffCalls.put(hb)
-	hb.h, hb.gate, hb.units = cl, gl, gc.directUnits(cl.batch)
+	hb.h, hb.gate, hb.units = cl, gl, gl.c.directUnits(cl.batch)
 	hb.parallelFor(hb.units+2, 1, hb)
 	hb.h, hb.gate = nil, nil
-	gl.c, gl.in, gl.out = nil, nil, nil
 }
 
 // handoffCall is the loop of handoffBeside: unit 0 and units+1 are the
