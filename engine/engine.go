@@ -269,8 +269,10 @@ func (m *Model) kernel(s *plan.Step) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.Beside = beside
-		m.convs[s] = k
+		if beside != nil {
+			k.Beside = beside
+			m.convs[s] = k // for the update's GateBeside
+		}
 		switch {
 		case s.GateOut == nil && beside != nil:
 			// a holds the input, then g (see New).
