@@ -271,7 +271,8 @@ func TestWinogradByBatch(t *testing.T) {
 
 // TestGroupedDirectByBatch checks where the SK branches' grouped 3×3
 // convolutions run direct: rows of 14 outputs and more, dilated or not, at
-// every batch; 7×7 on im2row.
+// every batch; 7×7 on im2row, unless strided (the downsamples' branches,
+// with at most 16 channels a group, run direct at every width).
 func TestGroupedDirectByBatch(t *testing.T) {
 	specs := loadSpecs(t)
 	for _, tc := range []struct {
@@ -282,6 +283,10 @@ func TestGroupedDirectByBatch(t *testing.T) {
 		{"skgrcnn109", "layer3.iter_1.5.conv.1.0", plan.AlgoDirect}, // dilation 2
 		{"skgrcnn55", "layer3.iter_1.5.conv.1.0", plan.AlgoDirect},
 		{"skgrcnn109", "layer4.iter_1.5.conv.1.0", plan.AlgoIm2Row},
+		{"skgrcnn55", "layer2.d_conv_3.conv.0.0", plan.AlgoDirect},    // 8 a group, 28×28 to 14×14
+		{"skgrcnn109", "layer3.d_conv_3.conv.1.0", plan.AlgoDirect},   // 16 a group, to 7×7, dilated
+		{"grcnn110_sk", "stage_1.d_conv_3.conv.1.0", plan.AlgoDirect}, // 12 a group, 1×1 stride 2
+		{"grcnn110_sk", "stage_2.d_conv_3.conv.0.0", plan.AlgoIm2Row}, // 20 a group
 	} {
 		for _, batch := range []int{1, 2, 4, 8} {
 			if got := stepAlgo(t, specs, tc.model, tc.step, batch); got != tc.want {

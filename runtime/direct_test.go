@@ -35,6 +35,8 @@ func directCases() []convCase {
 		convCase{inC: 128, outC: 128, inH: 20, inW: 20, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 2, epilogue: 3}, // SK branch: 4 a group
 		convCase{inC: 128, outC: 128, inH: 20, inW: 20, k: 3, s: 1, p: 2, d: 2, groups: 32, batch: 1, epilogue: 3}, // dilated branch
 		convCase{inC: 256, outC: 256, inH: 15, inW: 15, k: 3, s: 2, p: 1, d: 1, groups: 32, batch: 2, epilogue: 3}, // strided branch
+		convCase{inC: 512, outC: 512, inH: 14, inW: 14, k: 3, s: 2, p: 2, d: 2, groups: 32, batch: 2, epilogue: 3}, // strided dilated branch, rows of 7
+		convCase{inC: 192, outC: 192, inH: 16, inW: 16, k: 1, s: 2, p: 0, d: 1, groups: 16, batch: 2, epilogue: 3}, // CIFAR's strided 1×1 branch
 		convCase{inC: 64, outC: 256, inH: 9, inW: 70, k: 3, s: 1, p: 1, d: 1, groups: 32, batch: 1, epilogue: 2},   // rows wider than a kernel
 		convCase{inC: 256, outC: 256, inH: 6, inW: 6, k: 1, s: 1, p: 0, d: 1, groups: 32, batch: 3, epilogue: 1},   // grouped 1×1
 		convCase{inC: 512, outC: 512, inH: 5, inW: 33, k: 3, s: 1, p: 1, d: 1, groups: 16, batch: 1, epilogue: 3},  // k = 288 > kc

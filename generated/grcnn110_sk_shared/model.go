@@ -1444,9 +1444,9 @@ type Model struct {
 	stage_1_d_conv runtime.Conv2D
 	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	stage_1_d_conv_1 runtime.Conv2D
-	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (im2row)
+	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (direct)
 	stage_1_d_conv_3_conv_0_0 runtime.Conv2D
-	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (im2row)
+	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (direct)
 	stage_1_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
 	stage_1_d_conv_3 runtime.SKAttention
@@ -2512,8 +2512,8 @@ func New() *Model {
 	m.stage_1_d_conv_3_conv_0_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
-		Im2Row: true,
 		InC:    192,
 		InH:    32,
 		InW:    32,
@@ -2531,8 +2531,8 @@ func New() *Model {
 	m.stage_1_d_conv_3_conv_1_0 = runtime.Conv2D{
 		DH:     1,
 		DW:     1,
+		Direct: true,
 		Groups: 16,
-		Im2Row: true,
 		InC:    192,
 		InH:    32,
 		InW:    32,
@@ -7442,10 +7442,10 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_1: conv 1x1, 384x32x32 → 192x32x32, then stage_1.d_bn_3, then ReLU; its input is stage_1.d_bn_1 and ReLU of %4
 	m.stage_1_d_conv_1.Forward(n, b[1][:n*393216], b[0][:n*196608], w.scratch)
 
-	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (im2row)
+	// stage_1.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.0.1, then ReLU (direct)
 	m.stage_1_d_conv_3_conv_0_0.Forward(n, b[0][:n*196608], b[4][:n*49152], w.scratch)
 
-	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (im2row)
+	// stage_1.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 192x32x32 → 192x16x16, then stage_1.d_conv_3.conv.1.1, then ReLU (direct)
 	m.stage_1_d_conv_3_conv_1_0.Forward(n, b[0][:n*196608], b[1][:n*49152], w.scratch)
 
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
