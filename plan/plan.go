@@ -29,7 +29,7 @@ const (
 	Linear                    // Out = In[0] (flattened) Wᵀ + b
 	SKAttention               // Out = Σ_m softmax_m(fc2(relu(bn(fc1(mean(Σ_m In[m])))))) · In[m]
 	Gate                      // In[0] (x_s) += In[1] (r) · sigmoid(In[2] (g) + In[3] (x_g)), in place: Out == In[0]
-	Residual                  // In[0] (x_s) += In[1] (r), in place: Out == In[0] (ungated cell)
+	Residual                  // In[0] += In[1], in place: Out == In[0] (an ungated cell's x_s += r, or a downsampling's a += b: see fuseAdd)
 	Add                       // Out = In[0] + In[1]
 )
 

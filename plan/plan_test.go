@@ -295,3 +295,35 @@ func TestGroupedDirectByBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseAdd checks where a downsampling block's a + b becomes the
+// epilogue of the convolution producing b: on the im2row path (GRCNN-55's
+// 7×7 block), adding onto a in place, with no Add step left; the GEMM
+// path's blocks (28×28, 14×14) keep their Add. For the CUDA target, which
+// fuses its own way, every Add stays.
+func TestFuseAdd(t *testing.T) {
+	specs := loadSpecs(t)
+	for _, opt := range []plan.Options{{Verify: true}, {Fusions: true, Verify: true}} {
+		p, err := plan.Build(specs["grcnn55"], opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds := map[string]bool{}
+		var conv *plan.Step
+		for _, s := range p.Steps {
+			if s.Kind == plan.Add {
+				adds[s.Name] = true
+			}
+			if s.Name == "layer3.d_conv_1e" {
+				conv = s
+			}
+		}
+		fused := !opt.Fusions
+		if adds["layer3.downsample"] == fused || !adds["layer1.downsample"] || !adds["layer2.downsample"] {
+			t.Errorf("fusions %v: Add steps %v", opt.Fusions, adds)
+		}
+		if u := conv.GateOut; fused && (u == nil || u.Kind != plan.Residual || conv.Out != u.In[0] || u.In[1] != nil) {
+			t.Errorf("layer3.d_conv_1e does not add onto the pool path in place: GateOut %v, Out %v", u, conv.Out)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package golang
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dave/jennifer/jen"
 
@@ -170,8 +171,10 @@ func (e *emitter) describe(s *plan.Step) string {
 		if s.Pre != nil {
 			d += "; its input is " + s.Pre.Name + " and ReLU of " + s.In[0].String()
 		}
-		if s.GateOut != nil {
-			d += "; its result r updates x_s: " + e.describe(s.GateOut)
+		if u := s.GateOut; u != nil && downsampleAdd(u) {
+			d += "; its result r is added onto the pool path " + u.In[0].String() + ": " + e.describe(u)
+		} else if u != nil {
+			d += "; its result r updates x_s: " + e.describe(u)
 		}
 		if s.GateConv != nil && s.GateBeside != nil {
 			d += ", with g = " + s.GateConv.Name + "(x_s) from " + s.GateConv.Out.String() + " where " + s.GateBeside.Name + " computed it, else computed in the update"
@@ -204,11 +207,21 @@ func (e *emitter) describe(s *plan.Step) string {
 	case plan.Gate:
 		return fmt.Sprintf("%s: x_s = r·sigmoid(g + x_g) + x_s, %s", name, out)
 	case plan.Residual:
+		if downsampleAdd(s) {
+			return fmt.Sprintf("%s: pool path + conv path, in place, %s", name, out)
+		}
 		return fmt.Sprintf("%s: x_s = r + x_s (ungated), %s", name, out)
 	case plan.Add:
 		return fmt.Sprintf("%s: pool path + conv path, %s", name, out)
 	}
 	return name
+}
+
+// downsampleAdd reports whether a Residual step is a downsampling block's
+// a + b done in place (plan's fuse-add) rather than an ungated cell's
+// update.
+func downsampleAdd(s *plan.Step) bool {
+	return s.Kind == plan.Residual && strings.HasSuffix(s.Name, ".downsample")
 }
 
 // constructor emits New, which sets every kernel's sizes:

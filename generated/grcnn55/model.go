@@ -600,11 +600,11 @@ type Model struct {
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
-	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
+	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row); its result r is added onto the pool path %171: layer3.downsample: pool path + conv path, in place, 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %171
 	layer4_conv_f runtime.Conv2D
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %171
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
 	layer4_conv_g_r runtime.Conv2D
@@ -1746,6 +1746,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -3002,59 +3003,56 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_3: conv 3x3/2, 256x14x14 → 256x7x7 (im2row)
 	m.layer3_d_conv_3.Forward(n, b[4][:n*50176], b[3][:n*12544], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*12544], b[4][:n*50176], w.scratch)
+	// layer3.d_conv_1e: conv 1x1, 256x7x7 → 1024x7x7 (im2row); its result r is added onto the pool path %171: layer3.downsample: pool path + conv path, in place, 1024x7x7
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[3][:n*12544], b[0][:n*50176], nil, nil, w.scratch)
 
-	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[4][:n*50176])
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %171
+	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[3][:n*100352], w.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %179
-	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
-
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %179
-	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[1][:n*100352], w.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %171
+	m.layer4_conv_g_f.Forward(n, b[0][:n*50176], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %182
-	m.layer4_conv_g_r.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %182
-	m.layer4_iter_1_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_1.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_1.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_1_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[2][:n*25088], b[3][:n*100352], b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %182
-	m.layer4_conv_g_r_2.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %182
-	m.layer4_iter_2_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
+	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_2.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_2.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_2_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_2.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer4_iter_2_8.ForwardUpdate(n, b[2][:n*25088], b[3][:n*100352], b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %182
-	m.layer4_conv_g_r_3.Forward(n, b[0][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 512x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %182
-	m.layer4_iter_3_2.Forward(n, b[0][:n*100352], b[4][:n*25088], w.scratch)
+	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[4][:n*25088], w.scratch)
 
 	// layer4.iter_3.5: conv 3x3, 512x7x7 → 512x7x7, then layer4.iter_3.6, then ReLU (Winograd, 2×2 tiles)
 	m.layer4_iter_3_5.Forward(n, b[4][:n*25088], b[2][:n*25088], w.scratch)
 
 	// layer4.iter_3.8: conv 1x1, 512x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[0][:n*100352], b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer4_iter_3_8.ForwardUpdate(n, b[2][:n*25088], b[3][:n*100352], b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[0][:n*100352], b[3][:n*100352])
+	m.lastact_0.Forward(n, b[3][:n*100352], b[0][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[3][:n*100352], b[4][:n*2048])
+	m.avgpool4.Forward(n, b[0][:n*100352], b[4][:n*2048])
 
 	// classifier: linear 2048 → 1000
 	m.classifier.Forward(n, b[4][:n*2048], out)

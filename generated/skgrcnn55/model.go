@@ -875,11 +875,11 @@ type Model struct {
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
 	layer3_d_conv_3 runtime.SKAttention
-	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
+	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row); its result r is added onto the pool path %223: layer3.downsample: pool path + conv path, in place, 1024x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %237
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %223
 	layer4_conv_f runtime.Conv2D
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %237
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %223
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %240
 	layer4_conv_g_r runtime.Conv2D
@@ -2421,6 +2421,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -4099,23 +4100,20 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_d_conv_3_branches = [2][]float32{b[4][:n*25088], b[1][:n*25088]}
 	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[3][:n*25088], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*25088], b[4][:n*50176], w.scratch)
+	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row); its result r is added onto the pool path %223: layer3.downsample: pool path + conv path, in place, 1024x7x7
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[3][:n*25088], b[0][:n*50176], nil, nil, w.scratch)
 
-	// layer3.downsample: pool path + conv path, 1024x7x7
-	runtime.AddInto(b[3][:n*50176], b[0][:n*50176], b[4][:n*50176])
+	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %223
+	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[3][:n*100352], w.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %237
-	m.layer4_conv_f.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
-
-	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %237
-	m.layer4_conv_g_f.Forward(n, b[3][:n*50176], b[0][:n*100352], w.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 1024x7x7 → 2048x7x7; its input is layer4.bn_g_f and ReLU of %223
+	m.layer4_conv_g_f.Forward(n, b[0][:n*50176], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_1.0 and ReLU of %240
-	m.layer4_conv_g_r.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %240
-	m.layer4_iter_1_2.Forward(n, b[4][:n*100352], b[1][:n*50176], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*100352], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (im2row)
 	m.layer4_iter_1_5_conv_0_0.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
@@ -4128,13 +4126,13 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[1][:n*50176], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*50176], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_1_6.ForwardUpdate(n, b[1][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_2.0 and ReLU of %240
-	m.layer4_conv_g_r_2.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_2.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_2.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_2.3, then ReLU (im2row); its input is layer4.iter_2.0 and ReLU of %240
-	m.layer4_iter_2_2.Forward(n, b[4][:n*100352], b[5][:n*50176], w.scratch)
+	m.layer4_iter_2_2.Forward(n, b[3][:n*100352], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_2.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_2.5.conv.0.1, then ReLU (im2row)
 	m.layer4_iter_2_5_conv_0_0.Forward(n, b[5][:n*50176], b[1][:n*50176], w.scratch)
@@ -4147,13 +4145,13 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_2_5.Forward(n, w.layer4_iter_2_5_branches[:], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_2.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_2_6.ForwardUpdate(n, b[5][:n*50176], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_2_6.ForwardUpdate(n, b[5][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 2048x7x7 → 2048x7x7; its input is layer4.iter_g_3.0 and ReLU of %240
-	m.layer4_conv_g_r_3.Forward(n, b[4][:n*100352], b[3][:n*100352], w.scratch)
+	m.layer4_conv_g_r_3.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer4.iter_3.2: conv 1x1, 2048x7x7 → 1024x7x7, then layer4.iter_3.3, then ReLU (im2row); its input is layer4.iter_3.0 and ReLU of %240
-	m.layer4_iter_3_2.Forward(n, b[4][:n*100352], b[5][:n*50176], w.scratch)
+	m.layer4_iter_3_2.Forward(n, b[3][:n*100352], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_3.5.conv.0.0: conv 3x3 groups 32, 1024x7x7 → 1024x7x7, then layer4.iter_3.5.conv.0.1, then ReLU (im2row)
 	m.layer4_iter_3_5_conv_0_0.Forward(n, b[5][:n*50176], b[1][:n*50176], w.scratch)
@@ -4166,13 +4164,13 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_3_5.Forward(n, w.layer4_iter_3_5_branches[:], b[5][:n*50176], w.scratch)
 
 	// layer4.iter_3.6: conv 1x1, 1024x7x7 → 2048x7x7 (im2row); its result r updates x_s: layer4.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 2048x7x7
-	m.layer4_iter_3_6.ForwardUpdate(n, b[5][:n*50176], b[4][:n*100352], b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer4_iter_3_6.ForwardUpdate(n, b[5][:n*50176], b[3][:n*100352], b[0][:n*100352], b[4][:n*100352], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 2048x7x7
-	m.lastact_0.Forward(n, b[4][:n*100352], b[3][:n*100352])
+	m.lastact_0.Forward(n, b[3][:n*100352], b[4][:n*100352])
 
 	// avgpool 7x7/7, 2048x7x7 → 2048x1x1
-	m.avgpool4.Forward(n, b[3][:n*100352], b[5][:n*2048])
+	m.avgpool4.Forward(n, b[4][:n*100352], b[5][:n*2048])
 
 	// classifier: linear 2048 → 1000
 	m.classifier.Forward(n, b[5][:n*2048], out)

@@ -368,11 +368,11 @@ type Model struct {
 	layer3_d_conv_1 runtime.Conv2D
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
 	layer3_d_conv_3 runtime.Conv2D
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r is added onto the pool path %99: layer3.downsample: pool path + conv path, in place, 128x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %99
 	layer4_conv_f runtime.Conv2D
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %107
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %99
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %110
 	layer4_conv_g_r runtime.Conv2D
@@ -1084,6 +1084,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1854,20 +1855,17 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
 	m.layer3_d_conv_3.Forward(n, b[3][:n*12544], b[1][:n*3136], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[1][:n*3136], b[3][:n*6272], w.scratch)
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r is added onto the pool path %99: layer3.downsample: pool path + conv path, in place, 128x7x7
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[1][:n*3136], b[2][:n*6272], nil, nil, w.scratch)
 
-	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[1][:n*6272], b[2][:n*6272], b[3][:n*6272])
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %99
+	m.layer4_conv_f.Forward(n, b[2][:n*6272], b[3][:n*6272], w.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %107
-	m.layer4_conv_f.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
-
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %107
-	m.layer4_conv_g_f.Forward(n, b[1][:n*6272], b[2][:n*6272], w.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %99
+	m.layer4_conv_g_f.Forward(n, b[2][:n*6272], b[1][:n*6272], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %110
-	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[1][:n*6272], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[2][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %110
 	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[0][:n*3136], w.scratch)
@@ -1876,7 +1874,7 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_1_5.Forward(n, b[0][:n*3136], b[4][:n*3136], w.scratch)
 
 	// layer4.iter_1.8: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*3136], b[3][:n*6272], b[1][:n*6272], b[2][:n*6272], w.scratch)
+	m.layer4_iter_1_8.ForwardUpdate(n, b[4][:n*3136], b[3][:n*6272], b[2][:n*6272], b[1][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
 	m.lastact_0.Forward(n, b[3][:n*6272], b[1][:n*6272])

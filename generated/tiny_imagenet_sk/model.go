@@ -515,11 +515,11 @@ type Model struct {
 	layer3_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 64x7x7
 	layer3_d_conv_3 runtime.SKAttention
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r is added onto the pool path %127: layer3.downsample: pool path + conv path, in place, 128x7x7
 	layer3_d_conv_1e runtime.Conv2D
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %127
 	layer4_conv_f runtime.Conv2D
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %141
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %127
 	layer4_conv_g_f runtime.Conv2D
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %144
 	layer4_conv_g_r runtime.Conv2D
@@ -1437,6 +1437,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer4_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -2413,23 +2414,20 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer3_d_conv_3_branches = [2][]float32{b[4][:n*3136], b[2][:n*3136]}
 	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[3][:n*3136], w.scratch)
 
-	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv_1e.Forward(n, b[3][:n*3136], b[4][:n*6272], w.scratch)
+	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r is added onto the pool path %127: layer3.downsample: pool path + conv path, in place, 128x7x7
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[3][:n*3136], b[1][:n*6272], nil, nil, w.scratch)
 
-	// layer3.downsample: pool path + conv path, 128x7x7
-	runtime.AddInto(b[3][:n*6272], b[1][:n*6272], b[4][:n*6272])
+	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %127
+	m.layer4_conv_f.Forward(n, b[1][:n*6272], b[3][:n*6272], w.scratch)
 
-	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %141
-	m.layer4_conv_f.Forward(n, b[3][:n*6272], b[4][:n*6272], w.scratch)
-
-	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %141
-	m.layer4_conv_g_f.Forward(n, b[3][:n*6272], b[1][:n*6272], w.scratch)
+	// layer4.conv_g_f: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_g_f and ReLU of %127
+	m.layer4_conv_g_f.Forward(n, b[1][:n*6272], b[4][:n*6272], w.scratch)
 
 	// layer4.conv_g_r: conv 1x1 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.iter_g_1.0 and ReLU of %144
-	m.layer4_conv_g_r.Forward(n, b[4][:n*6272], b[3][:n*6272], w.scratch)
+	m.layer4_conv_g_r.Forward(n, b[3][:n*6272], b[1][:n*6272], w.scratch)
 
 	// layer4.iter_1.2: conv 1x1, 128x7x7 → 64x7x7, then layer4.iter_1.3, then ReLU (im2row); its input is layer4.iter_1.0 and ReLU of %144
-	m.layer4_iter_1_2.Forward(n, b[4][:n*6272], b[2][:n*3136], w.scratch)
+	m.layer4_iter_1_2.Forward(n, b[3][:n*6272], b[2][:n*3136], w.scratch)
 
 	// layer4.iter_1.5.conv.0.0: conv 3x3 groups 32, 64x7x7 → 64x7x7, then layer4.iter_1.5.conv.0.1, then ReLU (direct)
 	m.layer4_iter_1_5_conv_0_0.Forward(n, b[2][:n*3136], b[0][:n*3136], w.scratch)
@@ -2442,13 +2440,13 @@ func (m *Model) Forward(in, out []float32) error {
 	m.layer4_iter_1_5.Forward(n, w.layer4_iter_1_5_branches[:], b[2][:n*3136], w.scratch)
 
 	// layer4.iter_1.6: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r updates x_s: layer4.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x7x7
-	m.layer4_iter_1_6.ForwardUpdate(n, b[2][:n*3136], b[4][:n*6272], b[3][:n*6272], b[1][:n*6272], w.scratch)
+	m.layer4_iter_1_6.ForwardUpdate(n, b[2][:n*3136], b[3][:n*6272], b[1][:n*6272], b[4][:n*6272], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x7x7
-	m.lastact_0.Forward(n, b[4][:n*6272], b[3][:n*6272])
+	m.lastact_0.Forward(n, b[3][:n*6272], b[4][:n*6272])
 
 	// avgpool 7x7/7, 128x7x7 → 128x1x1
-	m.avgpool4.Forward(n, b[3][:n*6272], b[5][:n*128])
+	m.avgpool4.Forward(n, b[4][:n*6272], b[5][:n*128])
 
 	// classifier: linear 128 → 10
 	m.classifier.Forward(n, b[5][:n*128], out)
