@@ -39,6 +39,12 @@ func AddInto(out, a, b []float32) {
 func addInto(out, a, b []float32) {
 	n := len(out)
 	a, b = a[:n], b[:n]
+	if useAVX512 {
+		if n > 0 {
+			addAVX512(&out[0], &a[0], &b[0], n)
+		}
+		return
+	}
 	for i := range out {
 		out[i] = a[i] + b[i]
 	}

@@ -35,6 +35,11 @@ func avgPool2s2AVX512(dst, r0, r1 *float32, n int, inv, s, t float32, flags int)
 //go:noescape
 func sumAVX512(x *float32, n int) float64
 
+// addAVX512 sets out[i] = a[i] + b[i] over n ≥ 1 elements (see addInto).
+//
+//go:noescape
+func addAVX512(out, a, b *float32, n int)
+
 // mix2AVX512 sets dst[i] = a0·u0[i] + a1·u1[i] over n elements, n a
 // multiple of 16 (see mix2).
 //

@@ -440,6 +440,64 @@ sum_done:
 	VZEROUPPER
 	RET
 
+// func addAVX512(out, a, b *float32, n int)
+//
+// out[i] = a[i] + b[i] over n ≥ 1 elements, four vectors a step, then
+// single vectors, the last n%16 under a mask; out may alias a or b. Go's
+// loop for it ran one element at a time: a downsampling block's add at
+// 28×28 (256 channels, batch 1) took 70 µs, and the same adds as the
+// update of the convolution producing b most of its time.
+TEXT ·addAVX512(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+add_four:
+	CMPQ CX, $64
+	JLT add_one
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	VADDPS (DX), Z0, Z0
+	VADDPS 64(DX), Z1, Z1
+	VADDPS 128(DX), Z2, Z2
+	VADDPS 192(DX), Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ $256, SI
+	ADDQ $256, DX
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP add_four
+add_one:
+	CMPQ CX, $16
+	JLT add_tail
+	VMOVUPS (SI), Z0
+	VADDPS (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP add_one
+add_tail:
+	TESTQ CX, CX
+	JEQ add_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+add_done:
+	VZEROUPPER
+	RET
+
 // func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32)
 //
 // dst[i] = a0·u0[i] + a1·u1[i] over n elements, n a multiple of 16: both

@@ -74,6 +74,10 @@ func sumAVX512(x *float32, n int) float64 {
 	panic("runtime: no assembly kernels")
 }
 
+func addAVX512(out, a, b *float32, n int) {
+	panic("runtime: no assembly kernels")
+}
+
 func mix2AVX512(dst, u0, u1 *float32, n int, a0, a1 float32) {
 	panic("runtime: no assembly kernels")
 }

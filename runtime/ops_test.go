@@ -220,6 +220,35 @@ func testGateUpdateAndAddInto(t *testing.T, n int) {
 	}
 }
 
+// TestAddIntoLengths checks AddInto to the bit on every length around the
+// vector kernel's steps (four vectors, one vector, a masked tail), on every
+// kernel family, and that it leaves what lies past out alone.
+func TestAddIntoLengths(t *testing.T) {
+	for _, name := range []string{"avx512", "avx2", "portable"} {
+		restore, ok := runtime.ForceKernel(name)
+		if !ok {
+			restore()
+			continue
+		}
+		rng := rand.New(rand.NewPCG(41, 42))
+		for n := 0; n <= 200; n++ {
+			a, b := randSlice(rng, n+16), randSlice(rng, n+16)
+			out := randSlice(rng, n+16)
+			past := slices.Clone(out[n:])
+			runtime.AddInto(out[:n], a, b)
+			for i := range n {
+				if out[i] != a[i]+b[i] {
+					t.Fatalf("%s, n %d: out[%d] = %v, want %v", name, n, i, out[i], a[i]+b[i])
+				}
+			}
+			if !slices.Equal(out[n:], past) {
+				t.Fatalf("%s, n %d: AddInto wrote past out", name, n)
+			}
+		}
+		restore()
+	}
+}
+
 func TestSigmoid(t *testing.T) {
 	for x := -100.0; x <= 100; x += 0.01 {
 		got := runtime.Sigmoid(float32(x))
