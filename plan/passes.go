@@ -22,7 +22,7 @@ var Passes = []Pass{
 	{Name: "fuse-input-activation", Why: "the pre-activation BatchNorm+ReLU of a convolution's or average pooling's input can be applied while loading it (CPU: not for depthwise convolutions; CUDA: convolutions only)", Run: fuseInputActivation},
 	{Name: "fuse-gate", Why: "the gate update x_s += r·sigmoid(g+x_g) can be the epilogue of the convolution producing r (CPU: of a 1×1 convolution)", Run: fuseGate},
 	{Name: "choose-algorithm", Why: "every convolution's shape is known, so the compiler picks the CPU kernel family that suits it (cost model in algorithm.go)", Run: chooseAlgorithm},
-	{Name: "fuse-add", Why: "a downsampling block's a + b can be the epilogue of an im2row convolution producing b, adding onto a in place (CPU)", Run: fuseAdd},
+	{Name: "fuse-add", Why: "a downsampling block's a + b can be the epilogue of the 1×1 convolution producing b, adding onto a in place (CPU)", Run: fuseAdd},
 	{Name: "fuse-gate-conv", Why: "the gate's recurrent convolution g = conv(x_s) can run inside the update that reads g, from the state's pixels while they are in cache (CPU: 1×1 GEMM convolutions with a GEMM or direct gate)", Run: fuseGateConv},
 	{Name: "gate-beside", Why: "a fused gate's g = conv(x_s) can run in the parallel loop of the cell's first 1×1 convolution of the same x_s, which at batch 1 on two cores splits its input channels between the cores and leaves each waiting for the other (CPU: a direct gate beside a GEMM convolution of one column block an image)", Run: gateBeside},
 	{Name: "plan-buffers", Why: "values whose lifetimes do not overlap share a buffer", Run: planBuffers},
@@ -177,17 +177,15 @@ func fuseInputActivation(p *Program) error {
 	return nil
 }
 
-// fuseAdd folds a downsampling block's Add, out = a + b, into the
-// convolution producing b as an update in place, a += b (a Residual step as
-// its GateOut), where nothing else reads a or b and that convolution is a
-// 1×1 on the im2row path, whose update adds each of an image's channel rows
-// onto a in one call while the tile is in cache, instead of writing b out
-// for a pass of its own that reads a and b back (the 7×7 blocks: 0.146 →
-// 0.119 ms a forward at batch 1 in GRCNN-55, 1.03 → 0.96 ms at batch 8).
-// The GEMM path's update, row segments of a column block, made the 28×28
-// ones slower (0.157 → 0.24–0.28 ms at batch 1, 1.18 → 1.39 ms at batch 8)
-// and the 14×14 ones level, so they keep the Add. The sums are the same,
-// a + b. CPU only: the CUDA kernels fuse the add their own way.
+// fuseAdd folds a downsampling block's Add, out = a + b, into the 1×1
+// convolution producing b (d_conv_1e) as an update in place, a += b (a
+// Residual step as its GateOut), where nothing else reads a or b: the
+// convolution adds each tile onto a while it is in cache, instead of
+// writing b out for a pass of its own that reads a and b back. GRCNN-55 at
+// batch 1, convolution and add: 7×7 (im2row) 0.146 → 0.119 ms, 14×14 0.099
+// → 0.081, 28×28 level (0.101 → 0.096); at batch 8 7×7 1.03 → 0.96 ms, 14×14
+// 0.82 → 0.73, 28×28 level. The sums are the same, a + b. CPU only: the CUDA
+// kernels fuse the add their own way.
 func fuseAdd(p *Program) error {
 	if p.FuseAll || p.noGateConv {
 		return nil
@@ -206,7 +204,7 @@ func fuseAdd(p *Program) error {
 		a, b := s.In[0], s.In[1]
 		conv := prod[b]
 		if uses[a] != 1 || uses[b] != 1 || prod[a] == nil || conv == nil || conv.Kind != Conv || conv.Relu ||
-			conv.GateOut != nil || !pointwise(conv) || conv.Algo != AlgoIm2Row || at[prod[a]] > at[conv] {
+			conv.GateOut != nil || !pointwise(conv) || at[prod[a]] > at[conv] {
 			continue // a must be written before the convolution adds onto it
 		}
 		sum := s.Out

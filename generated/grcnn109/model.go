@@ -930,11 +930,11 @@ type Model struct {
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28 (im2row)
 	layer1_d_conv_3 runtime.Conv2D
-	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
+	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28; its result r is added onto the pool path %51: layer1.downsample: pool path + conv path, in place, 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %51
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %51
 	layer2_conv_g_f runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
 	layer2_iter_1_2 runtime.Conv2D
@@ -968,11 +968,11 @@ type Model struct {
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14; its result r is added onto the pool path %105: layer2.downsample: pool path + conv path, in place, 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %105
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %105
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116; beside it, where the runtime can, %122 = layer3.conv_g_r(%116)
 	layer3_iter_1_2 runtime.Conv2D
@@ -1573,6 +1573,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1903,6 +1904,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -5376,67 +5378,61 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_3: conv 3x3/2, 64x56x56 → 64x28x28 (im2row)
 	m.layer1_d_conv_3.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
 
-	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[1][:n*50176], b[3][:n*200704], w.scratch)
+	// layer1.d_conv_1e: conv 1x1, 64x28x28 → 256x28x28; its result r is added onto the pool path %51: layer1.downsample: pool path + conv path, in place, 256x28x28
+	m.layer1_d_conv_1e.ForwardUpdate(n, b[1][:n*50176], b[0][:n*200704], nil, nil, w.scratch)
 
-	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[1][:n*200704], b[0][:n*200704], b[3][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %51
+	m.layer2_conv_f.Forward(n, b[0][:n*200704], b[1][:n*401408], w.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %59
-	m.layer2_conv_f.Forward(n, b[1][:n*200704], b[0][:n*401408], w.scratch)
-
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %59
-	m.layer2_conv_g_f.Forward(n, b[1][:n*200704], b[2][:n*401408], w.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %51
+	m.layer2_conv_g_f.Forward(n, b[0][:n*200704], b[2][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %62
-	m.layer2_iter_1_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer2_iter_1_5.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer2.iter_1.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_1_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
+	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*100352], b[1][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %62
-	m.layer2_iter_2_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_2.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_2.6, then ReLU (Winograd)
-	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer2_iter_2_5.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer2.iter_2.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_2_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
+	m.layer2_iter_2_8.ForwardUpdate(n, b[0][:n*100352], b[1][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 128x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %62
-	m.layer2_iter_3_2.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.iter_3.5: conv 3x3, 128x28x28 → 128x28x28, then layer2.iter_3.6, then ReLU (Winograd)
-	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer2_iter_3_5.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer2.iter_3.8: conv 1x1, 128x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_3_8.ForwardUpdate(n, b[1][:n*100352], b[0][:n*401408], nil, b[2][:n*401408], w.scratch)
+	m.layer2_iter_3_8.ForwardUpdate(n, b[0][:n*100352], b[1][:n*401408], nil, b[2][:n*401408], w.scratch)
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14; its input is layer2.d_bn and ReLU of %62
-	m.avgpool2.Forward(n, b[0][:n*401408], b[3][:n*100352])
+	m.avgpool2.Forward(n, b[1][:n*401408], b[3][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 128x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %62
-	m.layer2_d_conv_1.Forward(n, b[0][:n*401408], b[3][:n*100352], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[1][:n*401408], b[3][:n*100352], w.scratch)
 
 	// layer2.d_conv_3: conv 3x3/2, 128x28x28 → 128x14x14 (im2row)
-	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[0][:n*25088], w.scratch)
+	m.layer2_d_conv_3.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[0][:n*25088], b[3][:n*100352], w.scratch)
+	// layer2.d_conv_1e: conv 1x1, 128x14x14 → 512x14x14; its result r is added onto the pool path %105: layer2.downsample: pool path + conv path, in place, 512x14x14
+	m.layer2_d_conv_1e.ForwardUpdate(n, b[1][:n*25088], b[0][:n*100352], nil, nil, w.scratch)
 
-	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[0][:n*100352], b[1][:n*100352], b[3][:n*100352])
-
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %113
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %105
 	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %113
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %105
 	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[1][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 256x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %116; beside it, where the runtime can, %122 = layer3.conv_g_r(%116)

@@ -967,11 +967,11 @@ type Model struct {
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
-	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
+	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16; its result r is added onto the pool path %83: stage_1.downsample: pool path + conv path, in place, 512x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %91
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %83
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %91
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %83
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
 	stage_2_iter_1_2 runtime.Conv2D
@@ -1053,11 +1053,11 @@ type Model struct {
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
 	stage_2_d_conv_3 runtime.Conv2D
-	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
+	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8; its result r is added onto the pool path %209: stage_2.downsample: pool path + conv path, in place, 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %217
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %209
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %217
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %209
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
 	stage_3_iter_1_2 runtime.Conv2D
@@ -1762,6 +1762,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -2496,6 +2497,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -5062,8 +5064,8 @@ func (m *Model) SetMaxWorkspaces(n int) {
 // grow, so a workspace serves smaller batches without allocating.
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
-	if len(w.buf[0]) < n*163840 {
-		w.buf[0] = runtime.WorkspaceBuffer(n * 163840)
+	if len(w.buf[0]) < n*131072 {
+		w.buf[0] = runtime.WorkspaceBuffer(n * 131072)
 	}
 	if len(w.buf[1]) < n*524288 {
 		w.buf[1] = runtime.WorkspaceBuffer(n * 524288)
@@ -5323,293 +5325,287 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[0][:n*131072], b[1][:n*32768], w.scratch)
 
-	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*32768], b[0][:n*131072], w.scratch)
+	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16; its result r is added onto the pool path %83: stage_1.downsample: pool path + conv path, in place, 512x16x16
+	m.stage_1_d_conv_1e.ForwardUpdate(n, b[1][:n*32768], b[3][:n*131072], nil, nil, w.scratch)
 
-	// stage_1.downsample: pool path + conv path, 512x16x16
-	runtime.AddInto(b[1][:n*131072], b[3][:n*131072], b[0][:n*131072])
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %83
+	m.stage_2_conv_f.Forward(n, b[3][:n*131072], b[1][:n*163840], w.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %91
-	m.stage_2_conv_f.Forward(n, b[1][:n*131072], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %91
-	m.stage_2_conv_g_f.Forward(n, b[1][:n*131072], b[0][:n*163840], w.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %83
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*131072], b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %94
-	m.stage_2_iter_1_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %94
-	m.stage_2_iter_2_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %94
-	m.stage_2_iter_3_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_3_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %94
-	m.stage_2_iter_4_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_4_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %94
-	m.stage_2_iter_5_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_5_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %94
-	m.stage_2_iter_6_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_6_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_6.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_6.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_6_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_6_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_6.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_6_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_6_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %94
-	m.stage_2_iter_7_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_7_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_7.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_7.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_7_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_7_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_7.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_7_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_7_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %94
-	m.stage_2_iter_8_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_8_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_8.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_8.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_8_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_8_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_8.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_8_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_8_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %94
-	m.stage_2_iter_9_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_9_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_9.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_9.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_9_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_9_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_9.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_9_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_9_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8; its input is stage_2.d_bn and ReLU of %94
-	m.avgpool2.Forward(n, b[2][:n*163840], b[3][:n*40960])
+	m.avgpool2.Forward(n, b[1][:n*163840], b[0][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[0][:n*40960], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %94
-	m.stage_2_d_conv_1.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
-	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[1][:n*10240], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[0][:n*40960], b[1][:n*10240], w.scratch)
 
-	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[1][:n*10240], b[3][:n*40960], w.scratch)
+	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8; its result r is added onto the pool path %209: stage_2.downsample: pool path + conv path, in place, 640x8x8
+	m.stage_2_d_conv_1e.ForwardUpdate(n, b[1][:n*10240], b[3][:n*40960], nil, nil, w.scratch)
 
-	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[1][:n*40960], b[0][:n*40960], b[3][:n*40960])
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %209
+	m.stage_3_conv_f.Forward(n, b[3][:n*40960], b[0][:n*49152], w.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %217
-	m.stage_3_conv_f.Forward(n, b[1][:n*40960], b[3][:n*49152], w.scratch)
-
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %217
-	m.stage_3_conv_g_f.Forward(n, b[1][:n*40960], b[0][:n*49152], w.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %209
+	m.stage_3_conv_g_f.Forward(n, b[3][:n*40960], b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %220
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %220
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_2_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %220
-	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_3_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_3_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %220
-	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_4_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_4_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %220
-	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_5_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_5_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %220
-	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_6_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_6_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %220
-	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_7_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_7_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_8.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %220
-	m.stage_3_iter_8_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_8_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_8.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_8.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_8_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_8_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_8.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_8_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_8_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_9.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %220
-	m.stage_3_iter_9_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_9_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_9.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_9.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_9_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_9_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_9.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_9_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_9_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_10.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %220
-	m.stage_3_iter_10_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_10_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_10.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_10.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_10_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_10_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_10.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_10_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_10_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_11.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %220
-	m.stage_3_iter_11_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_11_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_11.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_11.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_11_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_11_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_11.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_11_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_11_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_12.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %220
-	m.stage_3_iter_12_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_12_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_12.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_12.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_12_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_12_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_12.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_12_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_12_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_13.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %220
-	m.stage_3_iter_13_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_13_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_13.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_13.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_13_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_13_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_13.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_13_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_13_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_14.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %220
-	m.stage_3_iter_14_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_14_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_14.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_14.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_14_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_14_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_14.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_14_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_14_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_15.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %220
-	m.stage_3_iter_15_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_15_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_15.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_15.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_15_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_15_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_15.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_15_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_15_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_16.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %220
-	m.stage_3_iter_16_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_16_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_16.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_16.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_16_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_16_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_16.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_16_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_16_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_17.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %220
-	m.stage_3_iter_17_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_17_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_17.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_17.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_17_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_17_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_17.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_17_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_17_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_18.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %220
-	m.stage_3_iter_18_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_18_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_18.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_18.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_18_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_18_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_18.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_18_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_18_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
-	m.lastact_0.Forward(n, b[3][:n*49152], b[0][:n*49152])
+	m.lastact_0.Forward(n, b[0][:n*49152], b[3][:n*49152])
 
 	// avgpool 8x8/8, 768x8x8 → 768x1x1
-	m.avgpool3.Forward(n, b[0][:n*49152], b[3][:n*768])
+	m.avgpool3.Forward(n, b[3][:n*49152], b[0][:n*768])
 
 	// classifier: linear 768 → 10
-	m.classifier.Forward(n, b[3][:n*768], out)
+	m.classifier.Forward(n, b[0][:n*768], out)
 	return nil
 }
 

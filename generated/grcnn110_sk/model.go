@@ -1450,11 +1450,11 @@ type Model struct {
 	stage_1_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 192x16x16
 	stage_1_d_conv_3 runtime.SKAttention
-	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
+	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16; its result r is added onto the pool path %107: stage_1.downsample: pool path + conv path, in place, 384x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %121
+	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %107
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
+	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %107
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
 	stage_2_iter_1_2 runtime.Conv2D
@@ -1576,11 +1576,11 @@ type Model struct {
 	stage_2_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
 	stage_2_d_conv_3 runtime.SKAttention
-	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
+	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8; its result r is added onto the pool path %275: stage_2.downsample: pool path + conv path, in place, 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %289
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %275
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %275
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
 	stage_3_iter_1_2 runtime.Conv2D
@@ -2569,6 +2569,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -3608,6 +3609,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -7572,489 +7574,483 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_1_d_conv_3_branches = [2][]float32{b[4][:n*49152], b[1][:n*49152]}
 	m.stage_1_d_conv_3.Forward(n, w.stage_1_d_conv_3_branches[:], b[0][:n*49152], w.scratch)
 
-	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[0][:n*49152], b[4][:n*98304], w.scratch)
+	// stage_1.d_conv_1e: conv 1x1, 192x16x16 → 384x16x16; its result r is added onto the pool path %107: stage_1.downsample: pool path + conv path, in place, 384x16x16
+	m.stage_1_d_conv_1e.ForwardUpdate(n, b[0][:n*49152], b[3][:n*98304], nil, nil, w.scratch)
 
-	// stage_1.downsample: pool path + conv path, 384x16x16
-	runtime.AddInto(b[0][:n*98304], b[3][:n*98304], b[4][:n*98304])
+	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %107
+	m.stage_2_conv_f.Forward(n, b[3][:n*98304], b[0][:n*163840], w.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 384x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %121
-	m.stage_2_conv_f.Forward(n, b[0][:n*98304], b[3][:n*163840], w.scratch)
-
-	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %121
-	m.stage_2_conv_g_f.Forward(n, b[0][:n*98304], b[4][:n*163840], w.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 384x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %107
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*98304], b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %124
-	m.stage_2_iter_1_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_1.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %124
-	m.stage_2_iter_2_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_2.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_2_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %124
-	m.stage_2_iter_3_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_3_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_3.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_3_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_3.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_3_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_3_5.Forward(n, w.stage_2_iter_3_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_3_5.Forward(n, w.stage_2_iter_3_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_3.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_3_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_3_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %124
-	m.stage_2_iter_4_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_4_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_4.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_4_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_4.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_4_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_4_5.Forward(n, w.stage_2_iter_4_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_4_5.Forward(n, w.stage_2_iter_4_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_4.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_4_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_4_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %124
-	m.stage_2_iter_5_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_5_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_5.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_5_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_5.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_5_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_5_5.Forward(n, w.stage_2_iter_5_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_5_5.Forward(n, w.stage_2_iter_5_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_5.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_5_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_5_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_6.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_6.3, then ReLU; its input is stage_2.iter_6.0 and ReLU of %124
-	m.stage_2_iter_6_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_6_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_6_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_6.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_6_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_6.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_6_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_6_5.Forward(n, w.stage_2_iter_6_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_6_5.Forward(n, w.stage_2_iter_6_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_6.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_6_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_6_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_7.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_7.3, then ReLU; its input is stage_2.iter_7.0 and ReLU of %124
-	m.stage_2_iter_7_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_7_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_7_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_7.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_7_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_7.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_7_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_7_5.Forward(n, w.stage_2_iter_7_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_7_5.Forward(n, w.stage_2_iter_7_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_7.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_7_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_7_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_8.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_8.3, then ReLU; its input is stage_2.iter_8.0 and ReLU of %124
-	m.stage_2_iter_8_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_8_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_8_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_8.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_8_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_8.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_8_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_8_5.Forward(n, w.stage_2_iter_8_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_8_5.Forward(n, w.stage_2_iter_8_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_8.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_8_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_8_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// stage_2.iter_9.2: conv 1x1, 640x16x16 → 320x16x16, then stage_2.iter_9.3, then ReLU; its input is stage_2.iter_9.0 and ReLU of %124
-	m.stage_2_iter_9_2.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_9_2.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5.conv.0.0: conv 3x3 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.0.1, then ReLU (im2row)
-	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[0][:n*81920], b[1][:n*81920], w.scratch)
+	m.stage_2_iter_9_5_conv_0_0.Forward(n, b[3][:n*81920], b[1][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5.conv.1.0: conv 1x1 groups 16, 320x16x16 → 320x16x16, then stage_2.iter_9.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[0][:n*81920], b[2][:n*81920], w.scratch)
+	m.stage_2_iter_9_5_conv_1_0.Forward(n, b[3][:n*81920], b[2][:n*81920], w.scratch)
 
 	// stage_2.iter_9.5: selective-kernel attention over 2 branches, 320x16x16
 	w.stage_2_iter_9_5_branches = [2][]float32{b[1][:n*81920], b[2][:n*81920]}
-	m.stage_2_iter_9_5.Forward(n, w.stage_2_iter_9_5_branches[:], b[0][:n*81920], w.scratch)
+	m.stage_2_iter_9_5.Forward(n, w.stage_2_iter_9_5_branches[:], b[3][:n*81920], w.scratch)
 
 	// stage_2.iter_9.6: conv 1x1, 320x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_9_6.ForwardUpdate(n, b[0][:n*81920], b[3][:n*163840], nil, b[4][:n*163840], w.scratch)
+	m.stage_2_iter_9_6.ForwardUpdate(n, b[3][:n*81920], b[0][:n*163840], nil, b[4][:n*163840], w.scratch)
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8; its input is stage_2.d_bn and ReLU of %124
-	m.avgpool2.Forward(n, b[3][:n*163840], b[0][:n*40960])
+	m.avgpool2.Forward(n, b[0][:n*163840], b[3][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[0][:n*40960], b[4][:n*40960], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[4][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 320x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %124
-	m.stage_2_d_conv_1.Forward(n, b[3][:n*163840], b[0][:n*81920], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[0][:n*163840], b[3][:n*81920], w.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (im2row)
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[0][:n*81920], b[3][:n*20480], w.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[3][:n*81920], b[0][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 320x16x16 → 320x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (im2row)
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[0][:n*81920], b[1][:n*20480], w.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[3][:n*81920], b[1][:n*20480], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 320x8x8
-	w.stage_2_d_conv_3_branches = [2][]float32{b[3][:n*20480], b[1][:n*20480]}
-	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[0][:n*20480], w.scratch)
+	w.stage_2_d_conv_3_branches = [2][]float32{b[0][:n*20480], b[1][:n*20480]}
+	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[3][:n*20480], w.scratch)
 
-	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[0][:n*20480], b[3][:n*40960], w.scratch)
+	// stage_2.d_conv_1e: conv 1x1, 320x8x8 → 640x8x8; its result r is added onto the pool path %275: stage_2.downsample: pool path + conv path, in place, 640x8x8
+	m.stage_2_d_conv_1e.ForwardUpdate(n, b[3][:n*20480], b[4][:n*40960], nil, nil, w.scratch)
 
-	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[0][:n*40960], b[4][:n*40960], b[3][:n*40960])
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %275
+	m.stage_3_conv_f.Forward(n, b[4][:n*40960], b[0][:n*57344], w.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 896x8x8 (im2row); its input is stage_3.bn_f and ReLU of %289
-	m.stage_3_conv_f.Forward(n, b[0][:n*40960], b[3][:n*57344], w.scratch)
-
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %289
-	m.stage_3_conv_g_f.Forward(n, b[0][:n*40960], b[4][:n*57344], w.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 896x8x8; its input is stage_3.bn_g_f and ReLU of %275
+	m.stage_3_conv_g_f.Forward(n, b[4][:n*40960], b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %292
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_1.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %292
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_2.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %292
-	m.stage_3_iter_3_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_3_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_3_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_3.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_3_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_3.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_3_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_3_5.Forward(n, w.stage_3_iter_3_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_3_5.Forward(n, w.stage_3_iter_3_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_3.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_3_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_3_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %292
-	m.stage_3_iter_4_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_4_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_4_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_4.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_4_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_4.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_4_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_4_5.Forward(n, w.stage_3_iter_4_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_4_5.Forward(n, w.stage_3_iter_4_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_4.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_4_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_4_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %292
-	m.stage_3_iter_5_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_5_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_5_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_5.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_5_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_5.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_5_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_5_5.Forward(n, w.stage_3_iter_5_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_5_5.Forward(n, w.stage_3_iter_5_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_5.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_5_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_5_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %292
-	m.stage_3_iter_6_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_6_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_6_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_6.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_6_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_6.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_6_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_6_5.Forward(n, w.stage_3_iter_6_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_6_5.Forward(n, w.stage_3_iter_6_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_6.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_6_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_6_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %292
-	m.stage_3_iter_7_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_7_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_7_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_7.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_7_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_7.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_7_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_7_5.Forward(n, w.stage_3_iter_7_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_7_5.Forward(n, w.stage_3_iter_7_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_7.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_7_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_7_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_8.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_8.3, then ReLU; its input is stage_3.iter_8.0 and ReLU of %292
-	m.stage_3_iter_8_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_8_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_8_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_8.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_8_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_8.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_8_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_8_5.Forward(n, w.stage_3_iter_8_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_8_5.Forward(n, w.stage_3_iter_8_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_8.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_8_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_8_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_9.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_9.3, then ReLU; its input is stage_3.iter_9.0 and ReLU of %292
-	m.stage_3_iter_9_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_9_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_9_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_9.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_9_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_9.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_9_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_9_5.Forward(n, w.stage_3_iter_9_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_9_5.Forward(n, w.stage_3_iter_9_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_9.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_9_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_9_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_10.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_10.3, then ReLU; its input is stage_3.iter_10.0 and ReLU of %292
-	m.stage_3_iter_10_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_10_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_10_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_10.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_10_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_10.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_10_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_10_5.Forward(n, w.stage_3_iter_10_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_10_5.Forward(n, w.stage_3_iter_10_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_10.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_10_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_10_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_11.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_11.3, then ReLU; its input is stage_3.iter_11.0 and ReLU of %292
-	m.stage_3_iter_11_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_11_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_11_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_11.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_11_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_11.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_11_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_11_5.Forward(n, w.stage_3_iter_11_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_11_5.Forward(n, w.stage_3_iter_11_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_11.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_11_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_11_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_12.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_12.3, then ReLU; its input is stage_3.iter_12.0 and ReLU of %292
-	m.stage_3_iter_12_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_12_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_12_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_12.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_12_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_12.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_12_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_12_5.Forward(n, w.stage_3_iter_12_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_12_5.Forward(n, w.stage_3_iter_12_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_12.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_12_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_12_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_13.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_13.3, then ReLU; its input is stage_3.iter_13.0 and ReLU of %292
-	m.stage_3_iter_13_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_13_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_13_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_13.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_13_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_13.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_13_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_13_5.Forward(n, w.stage_3_iter_13_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_13_5.Forward(n, w.stage_3_iter_13_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_13.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_13_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_13_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_14.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_14.3, then ReLU; its input is stage_3.iter_14.0 and ReLU of %292
-	m.stage_3_iter_14_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_14_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_14_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_14.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_14_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_14.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_14_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_14_5.Forward(n, w.stage_3_iter_14_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_14_5.Forward(n, w.stage_3_iter_14_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_14.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_14_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_14_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_15.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_15.3, then ReLU; its input is stage_3.iter_15.0 and ReLU of %292
-	m.stage_3_iter_15_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_15_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_15_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_15.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_15_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_15.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_15_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_15_5.Forward(n, w.stage_3_iter_15_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_15_5.Forward(n, w.stage_3_iter_15_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_15.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_15_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_15_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_16.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_16.3, then ReLU; its input is stage_3.iter_16.0 and ReLU of %292
-	m.stage_3_iter_16_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_16_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_16_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_16.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_16_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_16.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_16_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_16_5.Forward(n, w.stage_3_iter_16_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_16_5.Forward(n, w.stage_3_iter_16_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_16.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_16_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_16_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_17.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_17.3, then ReLU; its input is stage_3.iter_17.0 and ReLU of %292
-	m.stage_3_iter_17_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_17_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_17_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_17.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_17_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_17.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_17_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_17_5.Forward(n, w.stage_3_iter_17_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_17_5.Forward(n, w.stage_3_iter_17_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_17.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_17_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_17_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// stage_3.iter_18.2: conv 1x1, 896x8x8 → 448x8x8, then stage_3.iter_18.3, then ReLU; its input is stage_3.iter_18.0 and ReLU of %292
-	m.stage_3_iter_18_2.Forward(n, b[3][:n*57344], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_18_2.Forward(n, b[0][:n*57344], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.0.0: conv 3x3 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.0.1, then ReLU (im2row)
-	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[0][:n*28672], b[1][:n*28672], w.scratch)
+	m.stage_3_iter_18_5_conv_0_0.Forward(n, b[4][:n*28672], b[1][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5.conv.1.0: conv 1x1 groups 16, 448x8x8 → 448x8x8, then stage_3.iter_18.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[0][:n*28672], b[2][:n*28672], w.scratch)
+	m.stage_3_iter_18_5_conv_1_0.Forward(n, b[4][:n*28672], b[2][:n*28672], w.scratch)
 
 	// stage_3.iter_18.5: selective-kernel attention over 2 branches, 448x8x8
 	w.stage_3_iter_18_5_branches = [2][]float32{b[1][:n*28672], b[2][:n*28672]}
-	m.stage_3_iter_18_5.Forward(n, w.stage_3_iter_18_5_branches[:], b[0][:n*28672], w.scratch)
+	m.stage_3_iter_18_5.Forward(n, w.stage_3_iter_18_5_branches[:], b[4][:n*28672], w.scratch)
 
 	// stage_3.iter_18.6: conv 1x1, 448x8x8 → 896x8x8; its result r updates x_s: stage_3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 896x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_18_6.ForwardUpdate(n, b[0][:n*28672], b[3][:n*57344], nil, b[4][:n*57344], w.scratch)
+	m.stage_3_iter_18_6.ForwardUpdate(n, b[4][:n*28672], b[0][:n*57344], nil, b[3][:n*57344], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 896x8x8
-	m.lastact_0.Forward(n, b[3][:n*57344], b[0][:n*57344])
+	m.lastact_0.Forward(n, b[0][:n*57344], b[3][:n*57344])
 
 	// avgpool 8x8/8, 896x8x8 → 896x1x1
-	m.avgpool3.Forward(n, b[0][:n*57344], b[3][:n*896])
+	m.avgpool3.Forward(n, b[3][:n*57344], b[0][:n*896])
 
 	// classifier: linear 896 → 10
-	m.classifier.Forward(n, b[3][:n*896], out)
+	m.classifier.Forward(n, b[0][:n*896], out)
 	return nil
 }
 

@@ -529,11 +529,11 @@ type Model struct {
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
-	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
+	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16; its result r is added onto the pool path %47: stage_1.downsample: pool path + conv path, in place, 512x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %55
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %47
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %47
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
 	stage_2_iter_1_2 runtime.Conv2D
@@ -583,11 +583,11 @@ type Model struct {
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
 	stage_2_d_conv_3 runtime.Conv2D
-	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
+	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8; its result r is added onto the pool path %125: stage_2.downsample: pool path + conv path, in place, 640x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %133
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %125
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %125
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
 	stage_3_iter_1_2 runtime.Conv2D
@@ -997,6 +997,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1459,6 +1460,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -2665,8 +2667,8 @@ func (m *Model) SetMaxWorkspaces(n int) {
 // grow, so a workspace serves smaller batches without allocating.
 func (m *Model) fit(w *workspace, n int) {
 	w.batch = n
-	if len(w.buf[0]) < n*163840 {
-		w.buf[0] = runtime.WorkspaceBuffer(n * 163840)
+	if len(w.buf[0]) < n*131072 {
+		w.buf[0] = runtime.WorkspaceBuffer(n * 131072)
 	}
 	if len(w.buf[1]) < n*524288 {
 		w.buf[1] = runtime.WorkspaceBuffer(n * 524288)
@@ -2827,158 +2829,152 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_3: conv 3x3/2, 128x32x32 → 128x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[0][:n*131072], b[1][:n*32768], w.scratch)
 
-	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*32768], b[0][:n*131072], w.scratch)
+	// stage_1.d_conv_1e: conv 1x1, 128x16x16 → 512x16x16; its result r is added onto the pool path %47: stage_1.downsample: pool path + conv path, in place, 512x16x16
+	m.stage_1_d_conv_1e.ForwardUpdate(n, b[1][:n*32768], b[3][:n*131072], nil, nil, w.scratch)
 
-	// stage_1.downsample: pool path + conv path, 512x16x16
-	runtime.AddInto(b[1][:n*131072], b[3][:n*131072], b[0][:n*131072])
+	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %47
+	m.stage_2_conv_f.Forward(n, b[3][:n*131072], b[1][:n*163840], w.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 512x16x16 → 640x16x16 (im2row); its input is stage_2.bn_f and ReLU of %55
-	m.stage_2_conv_f.Forward(n, b[1][:n*131072], b[2][:n*163840], w.scratch)
-
-	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %55
-	m.stage_2_conv_g_f.Forward(n, b[1][:n*131072], b[0][:n*163840], w.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 512x16x16 → 640x16x16; its input is stage_2.bn_g_f and ReLU of %47
+	m.stage_2_conv_g_f.Forward(n, b[3][:n*131072], b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %58
-	m.stage_2_iter_1_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_1_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %58
-	m.stage_2_iter_2_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_2_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_3.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_3.3, then ReLU; its input is stage_2.iter_3.0 and ReLU of %58
-	m.stage_2_iter_3_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_3_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_3.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_3.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_3_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_3_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_3.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_3_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_3_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_4.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_4.3, then ReLU; its input is stage_2.iter_4.0 and ReLU of %58
-	m.stage_2_iter_4_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_4_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_4.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_4.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_4_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_4_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_4.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_4_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_4_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// stage_2.iter_5.2: conv 1x1, 640x16x16 → 160x16x16, then stage_2.iter_5.3, then ReLU; its input is stage_2.iter_5.0 and ReLU of %58
-	m.stage_2_iter_5_2.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_iter_5_2.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.iter_5.5: conv 3x3, 160x16x16 → 160x16x16, then stage_2.iter_5.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_5_5.Forward(n, b[3][:n*40960], b[1][:n*40960], w.scratch)
+	m.stage_2_iter_5_5.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.iter_5.8: conv 1x1, 160x16x16 → 640x16x16; its result r updates x_s: stage_2.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 640x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_5_8.ForwardUpdate(n, b[1][:n*40960], b[2][:n*163840], nil, b[0][:n*163840], w.scratch)
+	m.stage_2_iter_5_8.ForwardUpdate(n, b[3][:n*40960], b[1][:n*163840], nil, b[2][:n*163840], w.scratch)
 
 	// avgpool 2x2/2, 640x16x16 → 640x8x8; its input is stage_2.d_bn and ReLU of %58
-	m.avgpool2.Forward(n, b[2][:n*163840], b[3][:n*40960])
+	m.avgpool2.Forward(n, b[1][:n*163840], b[0][:n*40960])
 
 	// stage_2.d_conv: conv 1x1, 640x8x8 → 640x8x8
-	m.stage_2_d_conv.Forward(n, b[3][:n*40960], b[0][:n*40960], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[0][:n*40960], b[3][:n*40960], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 640x16x16 → 160x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %58
-	m.stage_2_d_conv_1.Forward(n, b[2][:n*163840], b[3][:n*40960], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[1][:n*163840], b[0][:n*40960], w.scratch)
 
 	// stage_2.d_conv_3: conv 3x3/2, 160x16x16 → 160x8x8 (im2row)
-	m.stage_2_d_conv_3.Forward(n, b[3][:n*40960], b[1][:n*10240], w.scratch)
+	m.stage_2_d_conv_3.Forward(n, b[0][:n*40960], b[1][:n*10240], w.scratch)
 
-	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[1][:n*10240], b[3][:n*40960], w.scratch)
+	// stage_2.d_conv_1e: conv 1x1, 160x8x8 → 640x8x8; its result r is added onto the pool path %125: stage_2.downsample: pool path + conv path, in place, 640x8x8
+	m.stage_2_d_conv_1e.ForwardUpdate(n, b[1][:n*10240], b[3][:n*40960], nil, nil, w.scratch)
 
-	// stage_2.downsample: pool path + conv path, 640x8x8
-	runtime.AddInto(b[1][:n*40960], b[0][:n*40960], b[3][:n*40960])
+	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %125
+	m.stage_3_conv_f.Forward(n, b[3][:n*40960], b[0][:n*49152], w.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 640x8x8 → 768x8x8 (im2row); its input is stage_3.bn_f and ReLU of %133
-	m.stage_3_conv_f.Forward(n, b[1][:n*40960], b[3][:n*49152], w.scratch)
-
-	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %133
-	m.stage_3_conv_g_f.Forward(n, b[1][:n*40960], b[0][:n*49152], w.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 640x8x8 → 768x8x8; its input is stage_3.bn_g_f and ReLU of %125
+	m.stage_3_conv_g_f.Forward(n, b[3][:n*40960], b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %136
-	m.stage_3_iter_1_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_1_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %136
-	m.stage_3_iter_2_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_2.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_2.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_2_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_2_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_2.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_2_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_3.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_3.3, then ReLU; its input is stage_3.iter_3.0 and ReLU of %136
-	m.stage_3_iter_3_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_3_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_3.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_3.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_3_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_3_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_3.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_3_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_4.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_4.3, then ReLU; its input is stage_3.iter_4.0 and ReLU of %136
-	m.stage_3_iter_4_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_4_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_4.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_4.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_4_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_4_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_4.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_4_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_5.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_5.3, then ReLU; its input is stage_3.iter_5.0 and ReLU of %136
-	m.stage_3_iter_5_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_5_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_5.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_5.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_5_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_5_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_5.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_5_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_6.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_6.3, then ReLU; its input is stage_3.iter_6.0 and ReLU of %136
-	m.stage_3_iter_6_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_6_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_6.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_6.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_6_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_6_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_6.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_6_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// stage_3.iter_7.2: conv 1x1, 768x8x8 → 192x8x8, then stage_3.iter_7.3, then ReLU; its input is stage_3.iter_7.0 and ReLU of %136
-	m.stage_3_iter_7_2.Forward(n, b[3][:n*49152], b[1][:n*12288], w.scratch)
+	m.stage_3_iter_7_2.Forward(n, b[0][:n*49152], b[3][:n*12288], w.scratch)
 
 	// stage_3.iter_7.5: conv 3x3, 192x8x8 → 192x8x8, then stage_3.iter_7.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_7_5.Forward(n, b[1][:n*12288], b[2][:n*12288], w.scratch)
+	m.stage_3_iter_7_5.Forward(n, b[3][:n*12288], b[2][:n*12288], w.scratch)
 
 	// stage_3.iter_7.8: conv 1x1, 192x8x8 → 768x8x8; its result r updates x_s: stage_3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 768x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[3][:n*49152], nil, b[0][:n*49152], w.scratch)
+	m.stage_3_iter_7_8.ForwardUpdate(n, b[2][:n*12288], b[0][:n*49152], nil, b[1][:n*49152], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 768x8x8
-	m.lastact_0.Forward(n, b[3][:n*49152], b[0][:n*49152])
+	m.lastact_0.Forward(n, b[0][:n*49152], b[3][:n*49152])
 
 	// avgpool 8x8/8, 768x8x8 → 768x1x1
-	m.avgpool3.Forward(n, b[0][:n*49152], b[3][:n*768])
+	m.avgpool3.Forward(n, b[3][:n*49152], b[0][:n*768])
 
 	// classifier: linear 768 → 10
-	m.classifier.Forward(n, b[3][:n*768], out)
+	m.classifier.Forward(n, b[0][:n*768], out)
 	return nil
 }
 

@@ -1403,11 +1403,11 @@ type Model struct {
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
 	layer1_d_conv_3 runtime.SKAttention
-	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
+	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28; its result r is added onto the pool path %63: layer1.downsample: pool path + conv path, in place, 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %63
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %63
 	layer2_conv_g_f runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
@@ -1457,11 +1457,11 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14; its result r is added onto the pool path %135: layer2.downsample: pool path + conv path, in place, 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %135
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %149
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %135
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
@@ -2285,6 +2285,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -2734,6 +2735,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -7508,470 +7510,464 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
 	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[3][:n*100352], w.scratch)
 
-	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[0][:n*200704], w.scratch)
+	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28; its result r is added onto the pool path %63: layer1.downsample: pool path + conv path, in place, 256x28x28
+	m.layer1_d_conv_1e.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, nil, w.scratch)
 
-	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[0][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %63
+	m.layer2_conv_f.Forward(n, b[4][:n*200704], b[3][:n*401408], w.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
-	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
-
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
-	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[0][:n*401408], w.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %63
+	m.layer2_conv_g_f.Forward(n, b[4][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
-	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[4][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_1_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[3][:n*200704], w.scratch)
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_1_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
+	m.layer2_iter_1_6.ForwardUpdate(n, b[4][:n*200704], b[3][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
-	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[4][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_2_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[3][:n*200704], w.scratch)
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_2_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
+	m.layer2_iter_2_6.ForwardUpdate(n, b[4][:n*200704], b[3][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
-	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[4][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_3_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[3][:n*200704], w.scratch)
+	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_3_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
+	m.layer2_iter_3_6.ForwardUpdate(n, b[4][:n*200704], b[3][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14; its input is layer2.d_bn and ReLU of %80
-	m.avgpool2.Forward(n, b[4][:n*401408], b[3][:n*100352])
+	m.avgpool2.Forward(n, b[3][:n*401408], b[4][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[4][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
-	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[3][:n*200704], b[4][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[4][:n*200704], b[3][:n*50176], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[4][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[1][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[3][:n*50176], w.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[3][:n*50176], b[1][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[4][:n*50176], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14; its result r is added onto the pool path %135: layer2.downsample: pool path + conv path, in place, 512x14x14
+	m.layer2_d_conv_1e.ForwardUpdate(n, b[4][:n*50176], b[0][:n*100352], nil, nil, w.scratch)
 
-	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[3][:n*100352], b[0][:n*100352], b[4][:n*100352])
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %135
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
-	m.layer3_conv_f.Forward(n, b[3][:n*100352], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %149
-	m.layer3_conv_g_f.Forward(n, b[3][:n*100352], b[0][:n*200704], w.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %135
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
-	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_1_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
-	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_2_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_2_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_2_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
-	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_3_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_3_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_3_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
-	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_4_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_4_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_4_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_5.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_5.3, then ReLU; its input is layer3.iter_5.0 and ReLU of %152
-	m.layer3_iter_5_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_5_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_5.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_5_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_5_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_5.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_5.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_5_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_5_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_5.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_5_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_5_5.Forward(n, w.layer3_iter_5_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_5_5.Forward(n, w.layer3_iter_5_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_5.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_5: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_5_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_5_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_6.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_6.3, then ReLU; its input is layer3.iter_6.0 and ReLU of %152
-	m.layer3_iter_6_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_6_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_6.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_6_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_6_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_6.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_6.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_6_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_6_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_6.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_6_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_6_5.Forward(n, w.layer3_iter_6_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_6_5.Forward(n, w.layer3_iter_6_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_6.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_6: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_6_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_6_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_7.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_7.3, then ReLU; its input is layer3.iter_7.0 and ReLU of %152
-	m.layer3_iter_7_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_7_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_7.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_7_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_7_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_7.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_7.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_7_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_7_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_7.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_7_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_7_5.Forward(n, w.layer3_iter_7_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_7_5.Forward(n, w.layer3_iter_7_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_7.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_7: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_7_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_7_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_8.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_8.3, then ReLU; its input is layer3.iter_8.0 and ReLU of %152
-	m.layer3_iter_8_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_8_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_8.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_8_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_8_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_8.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_8.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_8_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_8_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_8.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_8_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_8_5.Forward(n, w.layer3_iter_8_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_8_5.Forward(n, w.layer3_iter_8_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_8.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_8: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_8_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_8_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_9.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_9.3, then ReLU; its input is layer3.iter_9.0 and ReLU of %152
-	m.layer3_iter_9_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_9_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_9.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_9_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_9_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_9.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_9.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_9_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_9_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_9.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_9_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_9_5.Forward(n, w.layer3_iter_9_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_9_5.Forward(n, w.layer3_iter_9_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_9.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_9: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_9_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_9_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_10.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_10.3, then ReLU; its input is layer3.iter_10.0 and ReLU of %152
-	m.layer3_iter_10_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_10_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_10.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_10_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_10_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_10.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_10.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_10_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_10_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_10.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_10_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_10_5.Forward(n, w.layer3_iter_10_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_10_5.Forward(n, w.layer3_iter_10_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_10.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_10: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_10_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_10_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_11.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_11.3, then ReLU; its input is layer3.iter_11.0 and ReLU of %152
-	m.layer3_iter_11_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_11_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_11.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_11_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_11_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_11.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_11.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_11_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_11_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_11.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_11_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_11_5.Forward(n, w.layer3_iter_11_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_11_5.Forward(n, w.layer3_iter_11_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_11.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_11: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_11_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_11_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_12.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_12.3, then ReLU; its input is layer3.iter_12.0 and ReLU of %152
-	m.layer3_iter_12_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_12_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_12.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_12_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_12_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_12.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_12.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_12_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_12_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_12.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_12_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_12_5.Forward(n, w.layer3_iter_12_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_12_5.Forward(n, w.layer3_iter_12_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_12.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_12: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_12_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_12_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_13.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_13.3, then ReLU; its input is layer3.iter_13.0 and ReLU of %152
-	m.layer3_iter_13_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_13_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_13.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_13_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_13_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_13.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_13.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_13_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_13_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_13.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_13_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_13_5.Forward(n, w.layer3_iter_13_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_13_5.Forward(n, w.layer3_iter_13_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_13.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_13: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_13_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_13_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_14.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_14.3, then ReLU; its input is layer3.iter_14.0 and ReLU of %152
-	m.layer3_iter_14_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_14_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_14.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_14_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_14_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_14.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_14.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_14_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_14_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_14.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_14_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_14_5.Forward(n, w.layer3_iter_14_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_14_5.Forward(n, w.layer3_iter_14_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_14.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_14: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_14_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_14_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_15.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_15.3, then ReLU; its input is layer3.iter_15.0 and ReLU of %152
-	m.layer3_iter_15_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_15_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_15.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_15_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_15_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_15.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_15.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_15_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_15_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_15.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_15_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_15_5.Forward(n, w.layer3_iter_15_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_15_5.Forward(n, w.layer3_iter_15_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_15.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_15: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_15_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_15_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_16.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_16.3, then ReLU; its input is layer3.iter_16.0 and ReLU of %152
-	m.layer3_iter_16_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_16_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_16.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_16_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_16_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_16.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_16.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_16_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_16_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_16.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_16_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_16_5.Forward(n, w.layer3_iter_16_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_16_5.Forward(n, w.layer3_iter_16_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_16.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_16: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_16_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_16_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_17.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_17.3, then ReLU; its input is layer3.iter_17.0 and ReLU of %152
-	m.layer3_iter_17_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_17_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_17.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_17_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_17_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_17.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_17.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_17_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_17_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_17.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_17_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_17_5.Forward(n, w.layer3_iter_17_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_17_5.Forward(n, w.layer3_iter_17_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_17.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_17: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_17_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_17_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_18.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_18.3, then ReLU; its input is layer3.iter_18.0 and ReLU of %152
-	m.layer3_iter_18_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_18_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_18.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_18_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_18_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_18.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_18.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_18_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_18_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_18.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_18_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_18_5.Forward(n, w.layer3_iter_18_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_18_5.Forward(n, w.layer3_iter_18_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_18.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_18: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_18_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_18_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_19.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_19.3, then ReLU; its input is layer3.iter_19.0 and ReLU of %152
-	m.layer3_iter_19_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_19_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_19.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_19_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_19_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_19.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_19.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_19_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_19_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_19.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_19_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_19_5.Forward(n, w.layer3_iter_19_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_19_5.Forward(n, w.layer3_iter_19_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_19.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_19: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_19_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_19_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_20.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_20.3, then ReLU; its input is layer3.iter_20.0 and ReLU of %152
-	m.layer3_iter_20_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_20_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_20.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_20_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_20_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_20.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_20.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_20_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_20_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_20.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_20_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_20_5.Forward(n, w.layer3_iter_20_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_20_5.Forward(n, w.layer3_iter_20_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_20.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_20: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_20_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_20_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_21.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_21.3, then ReLU; its input is layer3.iter_21.0 and ReLU of %152
-	m.layer3_iter_21_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_21_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_21.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_21_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_21_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_21.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_21.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_21_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_21_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_21.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_21_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_21_5.Forward(n, w.layer3_iter_21_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_21_5.Forward(n, w.layer3_iter_21_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_21.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_21: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_21_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_21_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_22.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_22.3, then ReLU; its input is layer3.iter_22.0 and ReLU of %152
-	m.layer3_iter_22_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_22_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_22.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_22_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_22_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_22.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_22.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_22_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_22_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_22.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_22_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_22_5.Forward(n, w.layer3_iter_22_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_22_5.Forward(n, w.layer3_iter_22_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_22.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_22: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_22_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_22_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %152
-	m.avgpool3.Forward(n, b[4][:n*200704], b[3][:n*50176])
+	m.avgpool3.Forward(n, b[3][:n*200704], b[4][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[3][:n*50176], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[4][:n*50176], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
-	m.layer3_d_conv_1.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[4][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[4][:n*100352], b[3][:n*25088], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	w.layer3_d_conv_3_branches = [2][]float32{b[4][:n*25088], b[1][:n*25088]}
-	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[3][:n*25088], w.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[4][:n*25088], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row); its result r is added onto the pool path %511: layer3.downsample: pool path + conv path, in place, 1024x7x7
-	m.layer3_d_conv_1e.ForwardUpdate(n, b[3][:n*25088], b[0][:n*50176], nil, nil, w.scratch)
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[4][:n*25088], b[0][:n*50176], nil, nil, w.scratch)
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %511
 	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[3][:n*100352], w.scratch)

@@ -755,11 +755,11 @@ type Model struct {
 	layer1_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer1.d_conv_3: selective-kernel attention over 2 branches, 128x28x28
 	layer1_d_conv_3 runtime.SKAttention
-	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
+	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28; its result r is added onto the pool path %63: layer1.downsample: pool path + conv path, in place, 256x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %63
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %63
 	layer2_conv_g_f runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
 	layer2_iter_1_2 runtime.Conv2D
@@ -809,11 +809,11 @@ type Model struct {
 	layer2_d_conv_3_conv_1_0 runtime.Conv2D
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
 	layer2_d_conv_3 runtime.SKAttention
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14; its result r is added onto the pool path %135: layer2.downsample: pool path + conv path, in place, 512x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %135
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %149
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %135
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
 	layer3_iter_1_2 runtime.Conv2D
@@ -1421,6 +1421,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1870,6 +1871,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -3926,182 +3928,176 @@ func (m *Model) Forward(in, out []float32) error {
 	w.layer1_d_conv_3_branches = [2][]float32{b[0][:n*100352], b[1][:n*100352]}
 	m.layer1_d_conv_3.Forward(n, w.layer1_d_conv_3_branches[:], b[3][:n*100352], w.scratch)
 
-	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28
-	m.layer1_d_conv_1e.Forward(n, b[3][:n*100352], b[0][:n*200704], w.scratch)
+	// layer1.d_conv_1e: conv 1x1, 128x28x28 → 256x28x28; its result r is added onto the pool path %63: layer1.downsample: pool path + conv path, in place, 256x28x28
+	m.layer1_d_conv_1e.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, nil, w.scratch)
 
-	// layer1.downsample: pool path + conv path, 256x28x28
-	runtime.AddInto(b[3][:n*200704], b[4][:n*200704], b[0][:n*200704])
+	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %63
+	m.layer2_conv_f.Forward(n, b[4][:n*200704], b[3][:n*401408], w.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_f and ReLU of %77
-	m.layer2_conv_f.Forward(n, b[3][:n*200704], b[4][:n*401408], w.scratch)
-
-	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %77
-	m.layer2_conv_g_f.Forward(n, b[3][:n*200704], b[0][:n*401408], w.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 256x28x28 → 512x28x28 (direct); its input is layer2.bn_g_f and ReLU of %63
+	m.layer2_conv_g_f.Forward(n, b[4][:n*200704], b[0][:n*401408], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %80
-	m.layer2_iter_1_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_0_0.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_1_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_1_5_conv_1_0.Forward(n, b[4][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_1.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_1_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[3][:n*200704], w.scratch)
+	m.layer2_iter_1_5.Forward(n, w.layer2_iter_1_5_branches[:], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_1.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_1_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
+	m.layer2_iter_1_6.ForwardUpdate(n, b[4][:n*200704], b[3][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_2.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_2.3, then ReLU; its input is layer2.iter_2.0 and ReLU of %80
-	m.layer2_iter_2_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_iter_2_2.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_0_0.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_2_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_2_5_conv_1_0.Forward(n, b[4][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_2.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_2_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[3][:n*200704], w.scratch)
+	m.layer2_iter_2_5.Forward(n, w.layer2_iter_2_5_branches[:], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_2.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_2_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
+	m.layer2_iter_2_6.ForwardUpdate(n, b[4][:n*200704], b[3][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// layer2.iter_3.2: conv 1x1, 512x28x28 → 256x28x28, then layer2.iter_3.3, then ReLU; its input is layer2.iter_3.0 and ReLU of %80
-	m.layer2_iter_3_2.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_iter_3_2.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.0.0: conv 3x3 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.0.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_0_0.Forward(n, b[3][:n*200704], b[1][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_0_0.Forward(n, b[4][:n*200704], b[1][:n*200704], w.scratch)
 
 	// layer2.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 256x28x28 → 256x28x28, then layer2.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer2_iter_3_5_conv_1_0.Forward(n, b[3][:n*200704], b[2][:n*200704], w.scratch)
+	m.layer2_iter_3_5_conv_1_0.Forward(n, b[4][:n*200704], b[2][:n*200704], w.scratch)
 
 	// layer2.iter_3.5: selective-kernel attention over 2 branches, 256x28x28
 	w.layer2_iter_3_5_branches = [2][]float32{b[1][:n*200704], b[2][:n*200704]}
-	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[3][:n*200704], w.scratch)
+	m.layer2_iter_3_5.Forward(n, w.layer2_iter_3_5_branches[:], b[4][:n*200704], w.scratch)
 
 	// layer2.iter_3.6: conv 1x1, 256x28x28 → 512x28x28; its result r updates x_s: layer2.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 512x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_3_6.ForwardUpdate(n, b[3][:n*200704], b[4][:n*401408], nil, b[0][:n*401408], w.scratch)
+	m.layer2_iter_3_6.ForwardUpdate(n, b[4][:n*200704], b[3][:n*401408], nil, b[0][:n*401408], w.scratch)
 
 	// avgpool 2x2/2, 512x28x28 → 512x14x14; its input is layer2.d_bn and ReLU of %80
-	m.avgpool2.Forward(n, b[4][:n*401408], b[3][:n*100352])
+	m.avgpool2.Forward(n, b[3][:n*401408], b[4][:n*100352])
 
 	// layer2.d_conv: conv 1x1, 512x14x14 → 512x14x14
-	m.layer2_d_conv.Forward(n, b[3][:n*100352], b[0][:n*100352], w.scratch)
+	m.layer2_d_conv.Forward(n, b[4][:n*100352], b[0][:n*100352], w.scratch)
 
 	// layer2.d_conv_1: conv 1x1, 512x28x28 → 256x28x28, then layer2.d_bn_3, then ReLU; its input is layer2.d_bn_1 and ReLU of %80
-	m.layer2_d_conv_1.Forward(n, b[4][:n*401408], b[3][:n*200704], w.scratch)
+	m.layer2_d_conv_1.Forward(n, b[3][:n*401408], b[4][:n*200704], w.scratch)
 
 	// layer2.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer2_d_conv_3_conv_0_0.Forward(n, b[3][:n*200704], b[4][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_0_0.Forward(n, b[4][:n*200704], b[3][:n*50176], w.scratch)
 
 	// layer2.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 256x28x28 → 256x14x14, then layer2.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer2_d_conv_3_conv_1_0.Forward(n, b[3][:n*200704], b[1][:n*50176], w.scratch)
+	m.layer2_d_conv_3_conv_1_0.Forward(n, b[4][:n*200704], b[1][:n*50176], w.scratch)
 
 	// layer2.d_conv_3: selective-kernel attention over 2 branches, 256x14x14
-	w.layer2_d_conv_3_branches = [2][]float32{b[4][:n*50176], b[1][:n*50176]}
-	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[3][:n*50176], w.scratch)
+	w.layer2_d_conv_3_branches = [2][]float32{b[3][:n*50176], b[1][:n*50176]}
+	m.layer2_d_conv_3.Forward(n, w.layer2_d_conv_3_branches[:], b[4][:n*50176], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14
-	m.layer2_d_conv_1e.Forward(n, b[3][:n*50176], b[4][:n*100352], w.scratch)
+	// layer2.d_conv_1e: conv 1x1, 256x14x14 → 512x14x14; its result r is added onto the pool path %135: layer2.downsample: pool path + conv path, in place, 512x14x14
+	m.layer2_d_conv_1e.ForwardUpdate(n, b[4][:n*50176], b[0][:n*100352], nil, nil, w.scratch)
 
-	// layer2.downsample: pool path + conv path, 512x14x14
-	runtime.AddInto(b[3][:n*100352], b[0][:n*100352], b[4][:n*100352])
+	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %135
+	m.layer3_conv_f.Forward(n, b[0][:n*100352], b[3][:n*200704], w.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 512x14x14 → 1024x14x14 (im2row); its input is layer3.bn_f and ReLU of %149
-	m.layer3_conv_f.Forward(n, b[3][:n*100352], b[4][:n*200704], w.scratch)
-
-	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %149
-	m.layer3_conv_g_f.Forward(n, b[3][:n*100352], b[0][:n*200704], w.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 512x14x14 → 1024x14x14 (direct); its input is layer3.bn_g_f and ReLU of %135
+	m.layer3_conv_g_f.Forward(n, b[0][:n*100352], b[4][:n*200704], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %152
-	m.layer3_iter_1_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_1_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_1_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_1.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_1.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_1_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_1_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_1.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_1_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_1_5.Forward(n, w.layer3_iter_1_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_1.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_1_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_1_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %152
-	m.layer3_iter_2_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_2_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_2_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_2_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_2.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_2.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_2_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_2_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_2.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_2_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_2_5.Forward(n, w.layer3_iter_2_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_2.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_2_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_2_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_3.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_3.3, then ReLU; its input is layer3.iter_3.0 and ReLU of %152
-	m.layer3_iter_3_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_3_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_3_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_3_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_3.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_3.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_3_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_3_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_3.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_3_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_3_5.Forward(n, w.layer3_iter_3_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_3.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_3: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_3_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_3_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// layer3.iter_4.2: conv 1x1, 1024x14x14 → 512x14x14, then layer3.iter_4.3, then ReLU; its input is layer3.iter_4.0 and ReLU of %152
-	m.layer3_iter_4_2.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_iter_4_2.Forward(n, b[3][:n*200704], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.0.0: conv 3x3 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.0.1, then ReLU (direct)
-	m.layer3_iter_4_5_conv_0_0.Forward(n, b[3][:n*100352], b[1][:n*100352], w.scratch)
+	m.layer3_iter_4_5_conv_0_0.Forward(n, b[0][:n*100352], b[1][:n*100352], w.scratch)
 
 	// layer3.iter_4.5.conv.1.0: conv 3x3 dilation 2 groups 32, 512x14x14 → 512x14x14, then layer3.iter_4.5.conv.1.1, then ReLU (direct)
-	m.layer3_iter_4_5_conv_1_0.Forward(n, b[3][:n*100352], b[2][:n*100352], w.scratch)
+	m.layer3_iter_4_5_conv_1_0.Forward(n, b[0][:n*100352], b[2][:n*100352], w.scratch)
 
 	// layer3.iter_4.5: selective-kernel attention over 2 branches, 512x14x14
 	w.layer3_iter_4_5_branches = [2][]float32{b[1][:n*100352], b[2][:n*100352]}
-	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[3][:n*100352], w.scratch)
+	m.layer3_iter_4_5.Forward(n, w.layer3_iter_4_5_branches[:], b[0][:n*100352], w.scratch)
 
 	// layer3.iter_4.6: conv 1x1, 512x14x14 → 1024x14x14; its result r updates x_s: layer3.iter_4: x_s = r·sigmoid(g + x_g) + x_s, 1024x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_4_6.ForwardUpdate(n, b[3][:n*100352], b[4][:n*200704], nil, b[0][:n*200704], w.scratch)
+	m.layer3_iter_4_6.ForwardUpdate(n, b[0][:n*100352], b[3][:n*200704], nil, b[4][:n*200704], w.scratch)
 
 	// avgpool 2x2/2, 1024x14x14 → 1024x7x7; its input is layer3.d_bn and ReLU of %152
-	m.avgpool3.Forward(n, b[4][:n*200704], b[3][:n*50176])
+	m.avgpool3.Forward(n, b[3][:n*200704], b[4][:n*50176])
 
 	// layer3.d_conv: conv 1x1, 1024x7x7 → 1024x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[3][:n*50176], b[0][:n*50176], w.scratch)
+	m.layer3_d_conv.Forward(n, b[4][:n*50176], b[0][:n*50176], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 1024x14x14 → 512x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %152
-	m.layer3_d_conv_1.Forward(n, b[4][:n*200704], b[3][:n*100352], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*200704], b[4][:n*100352], w.scratch)
 
 	// layer3.d_conv_3.conv.0.0: conv 3x3/2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.0.1, then ReLU (direct)
-	m.layer3_d_conv_3_conv_0_0.Forward(n, b[3][:n*100352], b[4][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_0_0.Forward(n, b[4][:n*100352], b[3][:n*25088], w.scratch)
 
 	// layer3.d_conv_3.conv.1.0: conv 3x3/2 dilation 2 groups 32, 512x14x14 → 512x7x7, then layer3.d_conv_3.conv.1.1, then ReLU (direct)
-	m.layer3_d_conv_3_conv_1_0.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
+	m.layer3_d_conv_3_conv_1_0.Forward(n, b[4][:n*100352], b[1][:n*25088], w.scratch)
 
 	// layer3.d_conv_3: selective-kernel attention over 2 branches, 512x7x7
-	w.layer3_d_conv_3_branches = [2][]float32{b[4][:n*25088], b[1][:n*25088]}
-	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[3][:n*25088], w.scratch)
+	w.layer3_d_conv_3_branches = [2][]float32{b[3][:n*25088], b[1][:n*25088]}
+	m.layer3_d_conv_3.Forward(n, w.layer3_d_conv_3_branches[:], b[4][:n*25088], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 512x7x7 → 1024x7x7 (im2row); its result r is added onto the pool path %223: layer3.downsample: pool path + conv path, in place, 1024x7x7
-	m.layer3_d_conv_1e.ForwardUpdate(n, b[3][:n*25088], b[0][:n*50176], nil, nil, w.scratch)
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[4][:n*25088], b[0][:n*50176], nil, nil, w.scratch)
 
 	// layer4.conv_f: conv 3x3 groups 32, 1024x7x7 → 2048x7x7 (im2row); its input is layer4.bn_f and ReLU of %223
 	m.layer4_conv_f.Forward(n, b[0][:n*50176], b[3][:n*100352], w.scratch)

@@ -260,11 +260,11 @@ type Model struct {
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
-	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
+	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16; its result r is added onto the pool path %23: stage_1.downsample: pool path + conv path, in place, 64x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %23
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %31
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %23
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
 	stage_2_iter_1_2 runtime.Conv2D
@@ -290,11 +290,11 @@ type Model struct {
 	stage_2_d_conv_1 runtime.Conv2D
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8 (im2row)
 	stage_2_d_conv_3 runtime.Conv2D
-	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
+	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8; its result r is added onto the pool path %65: stage_2.downsample: pool path + conv path, in place, 64x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
+	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %65
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %73
+	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %65
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
 	stage_3_iter_1_2 runtime.Conv2D
@@ -518,6 +518,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -779,6 +780,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1363,35 +1365,32 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_3: conv 3x3/2, 32x32x32 → 32x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[3][:n*32768], b[1][:n*8192], w.scratch)
 
-	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*8192], b[3][:n*16384], w.scratch)
+	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16; its result r is added onto the pool path %23: stage_1.downsample: pool path + conv path, in place, 64x16x16
+	m.stage_1_d_conv_1e.ForwardUpdate(n, b[1][:n*8192], b[0][:n*16384], nil, nil, w.scratch)
 
-	// stage_1.downsample: pool path + conv path, 64x16x16
-	runtime.AddInto(b[1][:n*16384], b[0][:n*16384], b[3][:n*16384])
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %23
+	m.stage_2_conv_f.Forward(n, b[0][:n*16384], b[3][:n*16384], w.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_f and ReLU of %31
-	m.stage_2_conv_f.Forward(n, b[1][:n*16384], b[3][:n*16384], w.scratch)
-
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %31
-	m.stage_2_conv_g_f.Forward(n, b[1][:n*16384], b[0][:n*16384], w.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 64x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %23
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*16384], b[1][:n*16384], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %34
-	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*16384], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_1.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_1.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_1_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, b[0][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_1.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[0][:n*16384], w.scratch)
+	m.stage_2_iter_1_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[1][:n*16384], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 64x16x16 → 32x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %34
-	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[1][:n*8192], w.scratch)
+	m.stage_2_iter_2_2.Forward(n, b[3][:n*16384], b[0][:n*8192], w.scratch)
 
 	// stage_2.iter_2.5: conv 3x3, 32x16x16 → 32x16x16, then stage_2.iter_2.6, then ReLU (Winograd, 4×2 tiles)
-	m.stage_2_iter_2_5.Forward(n, b[1][:n*8192], b[2][:n*8192], w.scratch)
+	m.stage_2_iter_2_5.Forward(n, b[0][:n*8192], b[2][:n*8192], w.scratch)
 
 	// stage_2.iter_2.8: conv 1x1, 32x16x16 → 64x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 64x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[0][:n*16384], w.scratch)
+	m.stage_2_iter_2_8.ForwardUpdate(n, b[2][:n*8192], b[3][:n*16384], nil, b[1][:n*16384], w.scratch)
 
 	// avgpool 2x2/2, 64x16x16 → 64x8x8; its input is stage_2.d_bn and ReLU of %34
 	m.avgpool2.Forward(n, b[3][:n*16384], b[0][:n*4096])
@@ -1405,35 +1404,32 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_2.d_conv_3: conv 3x3/2, 32x16x16 → 32x8x8 (im2row)
 	m.stage_2_d_conv_3.Forward(n, b[0][:n*8192], b[3][:n*2048], w.scratch)
 
-	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[3][:n*2048], b[0][:n*4096], w.scratch)
+	// stage_2.d_conv_1e: conv 1x1, 32x8x8 → 64x8x8; its result r is added onto the pool path %65: stage_2.downsample: pool path + conv path, in place, 64x8x8
+	m.stage_2_d_conv_1e.ForwardUpdate(n, b[3][:n*2048], b[1][:n*4096], nil, nil, w.scratch)
 
-	// stage_2.downsample: pool path + conv path, 64x8x8
-	runtime.AddInto(b[3][:n*4096], b[1][:n*4096], b[0][:n*4096])
+	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %65
+	m.stage_3_conv_f.Forward(n, b[1][:n*4096], b[3][:n*8192], w.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_f and ReLU of %73
-	m.stage_3_conv_f.Forward(n, b[3][:n*4096], b[0][:n*8192], w.scratch)
-
-	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %73
-	m.stage_3_conv_g_f.Forward(n, b[3][:n*4096], b[1][:n*8192], w.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 64x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %65
+	m.stage_3_conv_g_f.Forward(n, b[1][:n*4096], b[0][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %76
-	m.stage_3_iter_1_2.Forward(n, b[0][:n*8192], b[3][:n*4096], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5: conv 3x3, 64x8x8 → 64x8x8, then stage_3.iter_1.6, then ReLU (Winograd, 2×2 tiles)
-	m.stage_3_iter_1_5.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.8: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[0][:n*8192], nil, b[1][:n*8192], w.scratch)
+	m.stage_3_iter_1_8.ForwardUpdate(n, b[2][:n*4096], b[3][:n*8192], nil, b[0][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
-	m.lastact_0.Forward(n, b[0][:n*8192], b[3][:n*8192])
+	m.lastact_0.Forward(n, b[3][:n*8192], b[0][:n*8192])
 
 	// avgpool 8x8/8, 128x8x8 → 128x1x1
-	m.avgpool3.Forward(n, b[3][:n*8192], b[0][:n*128])
+	m.avgpool3.Forward(n, b[0][:n*8192], b[3][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[0][:n*128], out)
+	m.classifier.Forward(n, b[3][:n*128], out)
 	return nil
 }
 

@@ -394,11 +394,11 @@ type Model struct {
 	stage_1_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_1.d_conv_3: selective-kernel attention over 2 branches, 32x16x16
 	stage_1_d_conv_3 runtime.SKAttention
-	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
+	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16; its result r is added onto the pool path %43: stage_1.downsample: pool path + conv path, in place, 64x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %57
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
 	stage_2_iter_1_2 runtime.Conv2D
@@ -424,11 +424,11 @@ type Model struct {
 	stage_2_d_conv_3_conv_1_0 runtime.Conv2D
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
 	stage_2_d_conv_3 runtime.SKAttention
-	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
+	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8; its result r is added onto the pool path %83: stage_2.downsample: pool path + conv path, in place, 128x8x8
 	stage_2_d_conv_1e runtime.Conv2D
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %97
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %83
 	stage_3_conv_f runtime.Conv2D
-	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
+	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %83
 	stage_3_conv_g_f runtime.Conv2D
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
 	stage_3_iter_1_2 runtime.Conv2D
@@ -825,6 +825,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1074,6 +1075,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1957,105 +1959,99 @@ func (m *Model) Forward(in, out []float32) error {
 	w.stage_1_d_conv_3_branches = [2][]float32{b[0][:n*8192], b[1][:n*8192]}
 	m.stage_1_d_conv_3.Forward(n, w.stage_1_d_conv_3_branches[:], b[3][:n*8192], w.scratch)
 
-	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[3][:n*8192], b[0][:n*16384], w.scratch)
+	// stage_1.d_conv_1e: conv 1x1, 32x16x16 → 64x16x16; its result r is added onto the pool path %43: stage_1.downsample: pool path + conv path, in place, 64x16x16
+	m.stage_1_d_conv_1e.ForwardUpdate(n, b[3][:n*8192], b[4][:n*16384], nil, nil, w.scratch)
 
-	// stage_1.downsample: pool path + conv path, 64x16x16
-	runtime.AddInto(b[3][:n*16384], b[4][:n*16384], b[0][:n*16384])
+	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
+	m.stage_2_conv_f.Forward(n, b[4][:n*16384], b[3][:n*32768], w.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_f and ReLU of %57
-	m.stage_2_conv_f.Forward(n, b[3][:n*16384], b[4][:n*32768], w.scratch)
-
-	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %57
-	m.stage_2_conv_g_f.Forward(n, b[3][:n*16384], b[0][:n*32768], w.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 16, 64x16x16 → 128x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
+	m.stage_2_conv_g_f.Forward(n, b[4][:n*16384], b[0][:n*32768], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 128x16x16 → 64x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %60
-	m.stage_2_iter_1_2.Forward(n, b[4][:n*32768], b[3][:n*16384], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*32768], b[4][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[3][:n*16384], b[1][:n*16384], w.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[4][:n*16384], b[1][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x16x16 → 64x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[3][:n*16384], b[2][:n*16384], w.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[4][:n*16384], b[2][:n*16384], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 64x16x16
 	w.stage_2_iter_1_5_branches = [2][]float32{b[1][:n*16384], b[2][:n*16384]}
-	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[3][:n*16384], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[4][:n*16384], w.scratch)
 
 	// stage_2.iter_1.6: conv 1x1, 64x16x16 → 128x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[3][:n*16384], b[4][:n*32768], nil, b[0][:n*32768], w.scratch)
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[4][:n*16384], b[3][:n*32768], nil, b[0][:n*32768], w.scratch)
 
 	// avgpool 2x2/2, 128x16x16 → 128x8x8; its input is stage_2.d_bn and ReLU of %60
-	m.avgpool2.Forward(n, b[4][:n*32768], b[3][:n*8192])
+	m.avgpool2.Forward(n, b[3][:n*32768], b[4][:n*8192])
 
 	// stage_2.d_conv: conv 1x1, 128x8x8 → 128x8x8
-	m.stage_2_d_conv.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
+	m.stage_2_d_conv.Forward(n, b[4][:n*8192], b[0][:n*8192], w.scratch)
 
 	// stage_2.d_conv_1: conv 1x1, 128x16x16 → 64x16x16, then stage_2.d_bn_3, then ReLU; its input is stage_2.d_bn_1 and ReLU of %60
-	m.stage_2_d_conv_1.Forward(n, b[4][:n*32768], b[3][:n*16384], w.scratch)
+	m.stage_2_d_conv_1.Forward(n, b[3][:n*32768], b[4][:n*16384], w.scratch)
 
 	// stage_2.d_conv_3.conv.0.0: conv 3x3/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.0.1, then ReLU (direct)
-	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[3][:n*16384], b[4][:n*4096], w.scratch)
+	m.stage_2_d_conv_3_conv_0_0.Forward(n, b[4][:n*16384], b[3][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3.conv.1.0: conv 1x1/2 groups 16, 64x16x16 → 64x8x8, then stage_2.d_conv_3.conv.1.1, then ReLU (direct)
-	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[3][:n*16384], b[1][:n*4096], w.scratch)
+	m.stage_2_d_conv_3_conv_1_0.Forward(n, b[4][:n*16384], b[1][:n*4096], w.scratch)
 
 	// stage_2.d_conv_3: selective-kernel attention over 2 branches, 64x8x8
-	w.stage_2_d_conv_3_branches = [2][]float32{b[4][:n*4096], b[1][:n*4096]}
-	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[3][:n*4096], w.scratch)
+	w.stage_2_d_conv_3_branches = [2][]float32{b[3][:n*4096], b[1][:n*4096]}
+	m.stage_2_d_conv_3.Forward(n, w.stage_2_d_conv_3_branches[:], b[4][:n*4096], w.scratch)
 
-	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8
-	m.stage_2_d_conv_1e.Forward(n, b[3][:n*4096], b[4][:n*8192], w.scratch)
+	// stage_2.d_conv_1e: conv 1x1, 64x8x8 → 128x8x8; its result r is added onto the pool path %83: stage_2.downsample: pool path + conv path, in place, 128x8x8
+	m.stage_2_d_conv_1e.ForwardUpdate(n, b[4][:n*4096], b[0][:n*8192], nil, nil, w.scratch)
 
-	// stage_2.downsample: pool path + conv path, 128x8x8
-	runtime.AddInto(b[3][:n*8192], b[0][:n*8192], b[4][:n*8192])
+	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %83
+	m.stage_3_conv_f.Forward(n, b[0][:n*8192], b[3][:n*8192], w.scratch)
 
-	// stage_3.conv_f: conv 3x3 groups 16, 128x8x8 → 128x8x8 (im2row); its input is stage_3.bn_f and ReLU of %97
-	m.stage_3_conv_f.Forward(n, b[3][:n*8192], b[4][:n*8192], w.scratch)
-
-	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %97
-	m.stage_3_conv_g_f.Forward(n, b[3][:n*8192], b[0][:n*8192], w.scratch)
+	// stage_3.conv_g_f: conv 1x1 groups 16, 128x8x8 → 128x8x8 (direct); its input is stage_3.bn_g_f and ReLU of %83
+	m.stage_3_conv_g_f.Forward(n, b[0][:n*8192], b[4][:n*8192], w.scratch)
 
 	// stage_3.iter_1.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_1.3, then ReLU; its input is stage_3.iter_1.0 and ReLU of %100
-	m.stage_3_iter_1_2.Forward(n, b[4][:n*8192], b[3][:n*4096], w.scratch)
+	m.stage_3_iter_1_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[3][:n*4096], b[1][:n*4096], w.scratch)
+	m.stage_3_iter_1_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_3_iter_1_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_1.5: selective-kernel attention over 2 branches, 64x8x8
 	w.stage_3_iter_1_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
-	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[3][:n*4096], w.scratch)
+	m.stage_3_iter_1_5.Forward(n, w.stage_3_iter_1_5_branches[:], b[0][:n*4096], w.scratch)
 
 	// stage_3.iter_1.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_1_6.ForwardUpdate(n, b[3][:n*4096], b[4][:n*8192], nil, b[0][:n*8192], w.scratch)
+	m.stage_3_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[4][:n*8192], w.scratch)
 
 	// stage_3.iter_2.2: conv 1x1, 128x8x8 → 64x8x8, then stage_3.iter_2.3, then ReLU; its input is stage_3.iter_2.0 and ReLU of %100
-	m.stage_3_iter_2_2.Forward(n, b[4][:n*8192], b[3][:n*4096], w.scratch)
+	m.stage_3_iter_2_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5.conv.0.0: conv 3x3 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.0.1, then ReLU (direct)
-	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[3][:n*4096], b[1][:n*4096], w.scratch)
+	m.stage_3_iter_2_5_conv_0_0.Forward(n, b[0][:n*4096], b[1][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5.conv.1.0: conv 1x1 groups 16, 64x8x8 → 64x8x8, then stage_3.iter_2.5.conv.1.1, then ReLU (direct)
-	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[3][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_3_iter_2_5_conv_1_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_3.iter_2.5: selective-kernel attention over 2 branches, 64x8x8
 	w.stage_3_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
-	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[3][:n*4096], w.scratch)
+	m.stage_3_iter_2_5.Forward(n, w.stage_3_iter_2_5_branches[:], b[0][:n*4096], w.scratch)
 
 	// stage_3.iter_2.6: conv 1x1, 64x8x8 → 128x8x8; its result r updates x_s: stage_3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x8x8, with g = stage_3.conv_g_r(x_s) computed in the update
-	m.stage_3_iter_2_6.ForwardUpdate(n, b[3][:n*4096], b[4][:n*8192], nil, b[0][:n*8192], w.scratch)
+	m.stage_3_iter_2_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[4][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 128x8x8
-	m.lastact_0.Forward(n, b[4][:n*8192], b[3][:n*8192])
+	m.lastact_0.Forward(n, b[3][:n*8192], b[4][:n*8192])
 
 	// avgpool 8x8/8, 128x8x8 → 128x1x1
-	m.avgpool3.Forward(n, b[3][:n*8192], b[4][:n*128])
+	m.avgpool3.Forward(n, b[4][:n*8192], b[3][:n*128])
 
 	// classifier: linear 128 → 10
-	m.classifier.Forward(n, b[4][:n*128], out)
+	m.classifier.Forward(n, b[3][:n*128], out)
 	return nil
 }
 

@@ -316,11 +316,11 @@ type Model struct {
 	layer1_d_conv_1 runtime.Conv2D
 	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28 (im2row)
 	layer1_d_conv_3 runtime.Conv2D
-	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
+	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28; its result r is added onto the pool path %27: layer1.downsample: pool path + conv path, in place, 64x28x28
 	layer1_d_conv_1e runtime.Conv2D
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %27
 	layer2_conv_f runtime.Conv2D
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %35
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %27
 	layer2_conv_g_f runtime.Conv2D
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
 	layer2_iter_1_2 runtime.Conv2D
@@ -338,11 +338,11 @@ type Model struct {
 	layer2_d_conv_1 runtime.Conv2D
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
 	layer2_d_conv_3 runtime.Conv2D
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14; its result r is added onto the pool path %57: layer2.downsample: pool path + conv path, in place, 64x14x14
 	layer2_d_conv_1e runtime.Conv2D
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %57
 	layer3_conv_f runtime.Conv2D
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %65
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %57
 	layer3_conv_g_f runtime.Conv2D
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
 	layer3_iter_1_2 runtime.Conv2D
@@ -629,6 +629,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -821,6 +822,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.layer3_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1780,26 +1782,23 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer1.d_conv_3: conv 3x3/2, 32x56x56 → 32x28x28 (im2row)
 	m.layer1_d_conv_3.Forward(n, b[3][:n*100352], b[1][:n*25088], w.scratch)
 
-	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28
-	m.layer1_d_conv_1e.Forward(n, b[1][:n*25088], b[3][:n*50176], w.scratch)
+	// layer1.d_conv_1e: conv 1x1, 32x28x28 → 64x28x28; its result r is added onto the pool path %27: layer1.downsample: pool path + conv path, in place, 64x28x28
+	m.layer1_d_conv_1e.ForwardUpdate(n, b[1][:n*25088], b[2][:n*50176], nil, nil, w.scratch)
 
-	// layer1.downsample: pool path + conv path, 64x28x28
-	runtime.AddInto(b[1][:n*50176], b[2][:n*50176], b[3][:n*50176])
+	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %27
+	m.layer2_conv_f.Forward(n, b[2][:n*50176], b[3][:n*50176], w.scratch)
 
-	// layer2.conv_f: conv 3x3 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_f and ReLU of %35
-	m.layer2_conv_f.Forward(n, b[1][:n*50176], b[3][:n*50176], w.scratch)
-
-	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %35
-	m.layer2_conv_g_f.Forward(n, b[1][:n*50176], b[2][:n*50176], w.scratch)
+	// layer2.conv_g_f: conv 1x1 groups 32, 64x28x28 → 64x28x28 (direct); its input is layer2.bn_g_f and ReLU of %27
+	m.layer2_conv_g_f.Forward(n, b[2][:n*50176], b[1][:n*50176], w.scratch)
 
 	// layer2.iter_1.2: conv 1x1, 64x28x28 → 32x28x28, then layer2.iter_1.3, then ReLU; its input is layer2.iter_1.0 and ReLU of %38
-	m.layer2_iter_1_2.Forward(n, b[3][:n*50176], b[1][:n*25088], w.scratch)
+	m.layer2_iter_1_2.Forward(n, b[3][:n*50176], b[2][:n*25088], w.scratch)
 
 	// layer2.iter_1.5: conv 3x3, 32x28x28 → 32x28x28, then layer2.iter_1.6, then ReLU (Winograd)
-	m.layer2_iter_1_5.Forward(n, b[1][:n*25088], b[0][:n*25088], w.scratch)
+	m.layer2_iter_1_5.Forward(n, b[2][:n*25088], b[0][:n*25088], w.scratch)
 
 	// layer2.iter_1.8: conv 1x1, 32x28x28 → 64x28x28; its result r updates x_s: layer2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 64x28x28, with g = layer2.conv_g_r(x_s) computed in the update
-	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*25088], b[3][:n*50176], nil, b[2][:n*50176], w.scratch)
+	m.layer2_iter_1_8.ForwardUpdate(n, b[0][:n*25088], b[3][:n*50176], nil, b[1][:n*50176], w.scratch)
 
 	// avgpool 2x2/2, 64x28x28 → 64x14x14; its input is layer2.d_bn and ReLU of %38
 	m.avgpool2.Forward(n, b[3][:n*50176], b[1][:n*12544])
@@ -1813,50 +1812,47 @@ func (m *Model) Forward(in, out []float32) error {
 	// layer2.d_conv_3: conv 3x3/2, 32x28x28 → 32x14x14 (im2row)
 	m.layer2_d_conv_3.Forward(n, b[1][:n*25088], b[3][:n*6272], w.scratch)
 
-	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14
-	m.layer2_d_conv_1e.Forward(n, b[3][:n*6272], b[1][:n*12544], w.scratch)
+	// layer2.d_conv_1e: conv 1x1, 32x14x14 → 64x14x14; its result r is added onto the pool path %57: layer2.downsample: pool path + conv path, in place, 64x14x14
+	m.layer2_d_conv_1e.ForwardUpdate(n, b[3][:n*6272], b[2][:n*12544], nil, nil, w.scratch)
 
-	// layer2.downsample: pool path + conv path, 64x14x14
-	runtime.AddInto(b[3][:n*12544], b[2][:n*12544], b[1][:n*12544])
+	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %57
+	m.layer3_conv_f.Forward(n, b[2][:n*12544], b[3][:n*25088], w.scratch)
 
-	// layer3.conv_f: conv 3x3 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_f and ReLU of %65
-	m.layer3_conv_f.Forward(n, b[3][:n*12544], b[1][:n*25088], w.scratch)
-
-	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %65
-	m.layer3_conv_g_f.Forward(n, b[3][:n*12544], b[2][:n*25088], w.scratch)
+	// layer3.conv_g_f: conv 1x1 groups 32, 64x14x14 → 128x14x14 (direct); its input is layer3.bn_g_f and ReLU of %57
+	m.layer3_conv_g_f.Forward(n, b[2][:n*12544], b[1][:n*25088], w.scratch)
 
 	// layer3.iter_1.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_1.3, then ReLU; its input is layer3.iter_1.0 and ReLU of %68
-	m.layer3_iter_1_2.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
+	m.layer3_iter_1_2.Forward(n, b[3][:n*25088], b[2][:n*12544], w.scratch)
 
 	// layer3.iter_1.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_1.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_1_5.Forward(n, b[3][:n*12544], b[0][:n*12544], w.scratch)
+	m.layer3_iter_1_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_1.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[1][:n*25088], nil, b[2][:n*25088], w.scratch)
+	m.layer3_iter_1_8.ForwardUpdate(n, b[0][:n*12544], b[3][:n*25088], nil, b[1][:n*25088], w.scratch)
 
 	// layer3.iter_2.2: conv 1x1, 128x14x14 → 64x14x14, then layer3.iter_2.3, then ReLU; its input is layer3.iter_2.0 and ReLU of %68
-	m.layer3_iter_2_2.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
+	m.layer3_iter_2_2.Forward(n, b[3][:n*25088], b[2][:n*12544], w.scratch)
 
 	// layer3.iter_2.5: conv 3x3, 64x14x14 → 64x14x14, then layer3.iter_2.6, then ReLU (Winograd, 4×2 tiles)
-	m.layer3_iter_2_5.Forward(n, b[3][:n*12544], b[0][:n*12544], w.scratch)
+	m.layer3_iter_2_5.Forward(n, b[2][:n*12544], b[0][:n*12544], w.scratch)
 
 	// layer3.iter_2.8: conv 1x1, 64x14x14 → 128x14x14; its result r updates x_s: layer3.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 128x14x14, with g = layer3.conv_g_r(x_s) computed in the update
-	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[1][:n*25088], nil, b[2][:n*25088], w.scratch)
+	m.layer3_iter_2_8.ForwardUpdate(n, b[0][:n*12544], b[3][:n*25088], nil, b[1][:n*25088], w.scratch)
 
 	// avgpool 2x2/2, 128x14x14 → 128x7x7; its input is layer3.d_bn and ReLU of %68
-	m.avgpool3.Forward(n, b[1][:n*25088], b[3][:n*6272])
+	m.avgpool3.Forward(n, b[3][:n*25088], b[1][:n*6272])
 
 	// layer3.d_conv: conv 1x1, 128x7x7 → 128x7x7 (im2row)
-	m.layer3_d_conv.Forward(n, b[3][:n*6272], b[2][:n*6272], w.scratch)
+	m.layer3_d_conv.Forward(n, b[1][:n*6272], b[2][:n*6272], w.scratch)
 
 	// layer3.d_conv_1: conv 1x1, 128x14x14 → 64x14x14, then layer3.d_bn_3, then ReLU; its input is layer3.d_bn_1 and ReLU of %68
-	m.layer3_d_conv_1.Forward(n, b[1][:n*25088], b[3][:n*12544], w.scratch)
+	m.layer3_d_conv_1.Forward(n, b[3][:n*25088], b[1][:n*12544], w.scratch)
 
 	// layer3.d_conv_3: conv 3x3/2, 64x14x14 → 64x7x7 (im2row)
-	m.layer3_d_conv_3.Forward(n, b[3][:n*12544], b[1][:n*3136], w.scratch)
+	m.layer3_d_conv_3.Forward(n, b[1][:n*12544], b[3][:n*3136], w.scratch)
 
 	// layer3.d_conv_1e: conv 1x1, 64x7x7 → 128x7x7 (im2row); its result r is added onto the pool path %99: layer3.downsample: pool path + conv path, in place, 128x7x7
-	m.layer3_d_conv_1e.ForwardUpdate(n, b[1][:n*3136], b[2][:n*6272], nil, nil, w.scratch)
+	m.layer3_d_conv_1e.ForwardUpdate(n, b[3][:n*3136], b[2][:n*6272], nil, nil, w.scratch)
 
 	// layer4.conv_f: conv 3x3 groups 32, 128x7x7 → 128x7x7 (direct); its input is layer4.bn_f and ReLU of %99
 	m.layer4_conv_f.Forward(n, b[2][:n*6272], b[3][:n*6272], w.scratch)

@@ -251,11 +251,11 @@ type Model struct {
 	stage_1_d_conv_1 runtime.Conv2D
 	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16 (im2row)
 	stage_1_d_conv_3 runtime.Conv2D
-	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
+	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16; its result r is added onto the pool path %35: stage_1.downsample: pool path + conv path, in place, 16x16x16
 	stage_1_d_conv_1e runtime.Conv2D
-	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
+	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %35
 	stage_2_conv_f runtime.Conv2D
-	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
+	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %35
 	stage_2_conv_g_f runtime.Conv2D
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
 	stage_2_iter_1_2 runtime.Conv2D
@@ -564,6 +564,7 @@ func New() *Model {
 		PW:     0,
 		SH:     1,
 		SW:     1,
+		Update: true,
 	}
 	m.stage_2_conv_f = runtime.Conv2D{
 		DH:     1,
@@ -1262,49 +1263,46 @@ func (m *Model) Forward(in, out []float32) error {
 	// stage_1.d_conv_3: conv 3x3/2, 8x32x32 → 8x16x16 (im2row)
 	m.stage_1_d_conv_3.Forward(n, b[3][:n*8192], b[1][:n*2048], w.scratch)
 
-	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16
-	m.stage_1_d_conv_1e.Forward(n, b[1][:n*2048], b[3][:n*4096], w.scratch)
+	// stage_1.d_conv_1e: conv 1x1, 8x16x16 → 16x16x16; its result r is added onto the pool path %35: stage_1.downsample: pool path + conv path, in place, 16x16x16
+	m.stage_1_d_conv_1e.ForwardUpdate(n, b[1][:n*2048], b[0][:n*4096], nil, nil, w.scratch)
 
-	// stage_1.downsample: pool path + conv path, 16x16x16
-	runtime.AddInto(b[1][:n*4096], b[0][:n*4096], b[3][:n*4096])
+	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %35
+	m.stage_2_conv_f.Forward(n, b[0][:n*4096], b[3][:n*8192], w.scratch)
 
-	// stage_2.conv_f: conv 3x3 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_f and ReLU of %43
-	m.stage_2_conv_f.Forward(n, b[1][:n*4096], b[3][:n*8192], w.scratch)
-
-	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %43
-	m.stage_2_conv_g_f.Forward(n, b[1][:n*4096], b[0][:n*8192], w.scratch)
+	// stage_2.conv_g_f: conv 1x1 groups 4, 16x16x16 → 32x16x16 (direct); its input is stage_2.bn_g_f and ReLU of %35
+	m.stage_2_conv_g_f.Forward(n, b[0][:n*4096], b[1][:n*8192], w.scratch)
 
 	// stage_2.iter_1.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_1.3, then ReLU; its input is stage_2.iter_1.0 and ReLU of %46
-	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[1][:n*4096], w.scratch)
+	m.stage_2_iter_1_2.Forward(n, b[3][:n*8192], b[0][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.0.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[1][:n*4096], b[2][:n*4096], w.scratch)
+	m.stage_2_iter_1_5_conv_0_0.Forward(n, b[0][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_1.5.conv.1.1, then ReLU (direct)
-	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[1][:n*4096], b[4][:n*4096], w.scratch)
+	m.stage_2_iter_1_5_conv_1_0.Forward(n, b[0][:n*4096], b[4][:n*4096], w.scratch)
 
 	// stage_2.iter_1.5: selective-kernel attention over 2 branches, 16x16x16
 	w.stage_2_iter_1_5_branches = [2][]float32{b[2][:n*4096], b[4][:n*4096]}
-	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[1][:n*4096], w.scratch)
+	m.stage_2_iter_1_5.Forward(n, w.stage_2_iter_1_5_branches[:], b[0][:n*4096], w.scratch)
 
 	// stage_2.iter_1.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_1: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_1_6.ForwardUpdate(n, b[1][:n*4096], b[3][:n*8192], nil, b[0][:n*8192], w.scratch)
+	m.stage_2_iter_1_6.ForwardUpdate(n, b[0][:n*4096], b[3][:n*8192], nil, b[1][:n*8192], w.scratch)
 
 	// stage_2.iter_2.2: conv 1x1, 32x16x16 → 16x16x16, then stage_2.iter_2.3, then ReLU; its input is stage_2.iter_2.0 and ReLU of %46
 	m.stage_2_iter_2_2.Forward(n, b[3][:n*8192], b[4][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.0.0: conv 3x3 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.0.1, then ReLU (direct)
-	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[4][:n*4096], b[1][:n*4096], w.scratch)
+	m.stage_2_iter_2_5_conv_0_0.Forward(n, b[4][:n*4096], b[0][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5.conv.1.0: conv 1x1 groups 4, 16x16x16 → 16x16x16, then stage_2.iter_2.5.conv.1.1, then ReLU (direct)
 	m.stage_2_iter_2_5_conv_1_0.Forward(n, b[4][:n*4096], b[2][:n*4096], w.scratch)
 
 	// stage_2.iter_2.5: selective-kernel attention over 2 branches, 16x16x16
-	w.stage_2_iter_2_5_branches = [2][]float32{b[1][:n*4096], b[2][:n*4096]}
+	w.stage_2_iter_2_5_branches = [2][]float32{b[0][:n*4096], b[2][:n*4096]}
 	m.stage_2_iter_2_5.Forward(n, w.stage_2_iter_2_5_branches[:], b[4][:n*4096], w.scratch)
 
 	// stage_2.iter_2.6: conv 1x1, 16x16x16 → 32x16x16; its result r updates x_s: stage_2.iter_2: x_s = r·sigmoid(g + x_g) + x_s, 32x16x16, with g = stage_2.conv_g_r(x_s) computed in the update
-	m.stage_2_iter_2_6.ForwardUpdate(n, b[4][:n*4096], b[3][:n*8192], nil, b[0][:n*8192], w.scratch)
+	m.stage_2_iter_2_6.ForwardUpdate(n, b[4][:n*4096], b[3][:n*8192], nil, b[1][:n*8192], w.scratch)
 
 	// lastact.0: BatchNorm and ReLU, 32x16x16
 	m.lastact_0.Forward(n, b[3][:n*8192], b[0][:n*8192])
