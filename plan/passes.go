@@ -98,6 +98,15 @@ func (p *Program) producers() map[*Value]*Step {
 	return prod
 }
 
+// positions maps each step to its index in the program.
+func (p *Program) positions() map[*Step]int {
+	at := make(map[*Step]int, len(p.Steps))
+	for i, s := range p.Steps {
+		at[s] = i
+	}
+	return at
+}
+
 // rewrite removes the steps for which drop is true.
 func (p *Program) removeSteps(drop map[*Step]bool) {
 	out := p.Steps[:0]
@@ -192,10 +201,7 @@ func fuseAdd(p *Program) error {
 	}
 	uses := p.uses()
 	prod := p.producers()
-	at := map[*Step]int{}
-	for i, s := range p.Steps {
-		at[s] = i
-	}
+	at := p.positions()
 	drop := map[*Step]bool{}
 	for _, s := range p.Steps {
 		if s.Kind != Add {
@@ -275,10 +281,7 @@ func fuseGateConv(p *Program) error {
 	}
 	uses := p.uses()
 	prod := p.producers()
-	at := map[*Step]int{}
-	for i, s := range p.Steps {
-		at[s] = i
-	}
+	at := p.positions()
 	drop := map[*Step]bool{}
 	for i, s := range p.Steps {
 		u := s.GateOut
