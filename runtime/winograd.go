@@ -435,6 +435,29 @@ func (c *Winograd) padRows(dst, src []float32, ic, r0, n int) {
 	}
 }
 
+// padAhead is how many channels ahead of the one it pads a worker asks
+// for the input rows of, when each channel's rows are n floats: those
+// about padAheadBytes on, at least the next channel's. The input was just
+// written, at batch 1 much of it by the other core (the 14×14 reduce's
+// second worker writes all of it), and the hardware's prefetchers,
+// following rows of a few hundred bytes, left the padding waiting on each
+// line: with the rows 2 KiB ahead asked for, F(4×2) at 14×14 in a chain of
+// the GRCL iteration's convolutions took 409 µs instead of 429–432
+// (BenchmarkGRCLIteration, alternate iterations), and GRCNN-109 and
+// GRCNN-55 at batch 1 ran 1–2% faster (forwards alternated in one process,
+// four rounds each: 0.983–0.988 and 0.986–0.996, 0.972–0.998), batch 8
+// level (0.983–1.010). Each block's rows of a channel are short streams
+// that the prefetchers do not follow from one channel to the next.
+func padAhead(n int) int {
+	if n <= 0 {
+		return 1
+	}
+	return min(max(padAheadBytes/(4*n), 1), 64)
+}
+
+// padAheadBytes is how far ahead padAhead asks for input.
+const padAheadBytes = 2 << 10
+
 // ocParts returns the first row panel of each part into which the units of
 // a batch split the output channels, and the panel count. A batch with at
 // least a block of tiles for each worker has one part.
@@ -499,8 +522,15 @@ func (cl *winoCall) block(u, w int) {
 		chanLen := c.chanLen(runs)
 		imageLen := c.InC * chanLen
 		for j, im := range images[:ni] {
+			// The input rows that hold data, and how many channels
+			// ahead of the one being padded to ask for.
+			lo, hi := max(im.r0-c.PH, 0)*c.InW, min(im.r0+im.nr-c.PH, c.InH)*c.InW
+			ahead := padAhead(hi - lo)
 			for ic := range c.InC {
 				src := cl.in[(im.b*c.InC+ic)*inPlane : (im.b*c.InC+ic+1)*inPlane]
+				if ic+ahead < c.InC && hi > lo {
+					prefetchSpan(&cl.in[(im.b*c.InC+ic+ahead)*inPlane+lo], hi-lo)
+				}
 				c.padRows(planes[j*imageLen+ic*chanLen:], src, ic, im.r0, im.nr)
 			}
 		}
