@@ -2,17 +2,22 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"go/token"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/grcc/grcc/codegen"
+	"github.com/grcc/grcc/plan"
+	"github.com/grcc/grcc/tune"
 )
 
 var buildCmd = &command{
-	name: "build", args: "SPEC [-o DIR] [-pkg NAME] [-batch N] [-target go,cuda,torch]", nargs: 1,
+	name: "build", args: "SPEC [-o DIR] [-pkg NAME] [-batch N] [-target go,cuda,torch] [-tune]", nargs: 1,
 	summary: "compile a spec into a Go package (and CUDA kernels, or a PyTorch module)",
 	detail: `The Go target writes model.go and model_test.go: a package specialised to the
 spec's shapes, with New, Load, Forward and Predict. The cuda target adds
@@ -20,13 +25,23 @@ kernels.cu, its PTX for sm_80 and sm_90 (when nvcc is installed) and cuda.go,
 built only with -tags cuda. The torch target writes one Python file with an
 nn.Module whose state_dict matches the spec (-o names the file).
 
-By default the package goes to generated/<model> and is named after the model.`,
+By default the package goes to generated/<model> and is named after the model.
+
+With -tune, grcc first times the forward pass on this machine, on random
+weights at the build's batch, with each candidate CPU algorithm of each class
+of convolutions (the same shapes; grcc plan -why shows the cost model's
+choices), and keeps a candidate where it made the whole pass faster by at
+least 1.5% in every round. It prints each comparison, and the generated
+package lists its choices and their measurements in its documentation. The
+cost model decides the rest, and everything without -tune.`,
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
 		out := fs.String("o", "", "output directory (for -target torch: the .py file)")
 		pkg := fs.String("pkg", "", "Go package name (default: the model's name)")
 		batch := fs.Int("batch", 0, "the default batch size (default: N of the spec's input)")
 		target := fs.String("target", "go", "what to emit: go, cuda, torch, or a comma-separated list")
 		ptx := fs.Bool("ptx", true, "with the cuda target, compile the kernels to PTX for sm_80 and sm_90 (needs nvcc)")
+		doTune := fs.Bool("tune", false, "choose the CPU algorithms by timing the model on this machine (go target)")
+		tuneTime := fs.Duration("tune-time", 300*time.Millisecond, "with -tune, the least time each of two programs runs per round of a comparison")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
 			if err != nil {
@@ -48,7 +63,22 @@ By default the package goes to generated/<model> and is named after the model.`,
 			if !isIdentifier(*pkg) {
 				return usagef("-pkg %q is not a Go package name", *pkg)
 			}
-			files, err := codegen.Generate(m, codegen.Options{Package: *pkg, Targets: targets, NoPTX: !*ptx})
+			var choices map[string]plan.Choice
+			if *doTune {
+				if !hasTarget(targets, "go") {
+					return usagef("-tune chooses the CPU algorithms of the go target, which -target %s leaves out", *target)
+				}
+				if *tuneTime <= 0 {
+					return usagef("-tune-time %v: want a positive duration", *tuneTime)
+				}
+				fmt.Fprintf(e.stderr, "tuning %s at batch %d on %d threads (each line: a class of convolutions, how many, the forward pass's time ratio)\n", m.Name, m.Batch, runtime.GOMAXPROCS(0))
+				choices, _, err = tune.Tune(m, tune.Options{Time: *tuneTime, Log: e.stderr})
+				if err != nil {
+					return fmt.Errorf("%s: -tune: %w", m.Source, err)
+				}
+				fmt.Fprintf(e.stderr, "tuned: %d of the cost model's choices replaced\n", len(choices))
+			}
+			files, err := codegen.Generate(m, codegen.Options{Package: *pkg, Targets: targets, NoPTX: !*ptx, Algorithms: choices})
 			if err != nil {
 				return err
 			}
@@ -71,6 +101,15 @@ By default the package goes to generated/<model> and is named after the model.`,
 }
 
 // isIdentifier reports whether s can name a Go package.
+func hasTarget(targets []string, t string) bool {
+	for _, x := range targets {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
 func isIdentifier(s string) bool {
 	if s == "" || s == "_" || token.IsKeyword(s) {
 		return false

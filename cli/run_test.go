@@ -172,6 +172,32 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildTune tunes the tiny model briefly: grcc prints a line per
+// comparison and a summary, and writes the package.
+func TestBuildTune(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := grcc("build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune", "-tune-time", "1ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"tuning tiny_cifar at batch 2", "conv 3x3 ", " of the cost model's choices replaced"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.go")); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range [][]string{
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune", "-target", "torch"},
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune", "-tune-time", "0s"},
+	} {
+		if code, _, stderr := grcc(bad...); code != 2 || !strings.Contains(stderr, "-tune") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a word on -tune", bad, code, stderr)
+		}
+	}
+}
+
 func TestBenchJSON(t *testing.T) {
 	code, stdout, stderr := grcc("bench", refPath("tiny_cifar", ".grc"), "--json", "--rounds", "2", "--time", "0s", "--warmup", "1")
 	if code != 0 {

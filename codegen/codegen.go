@@ -54,6 +54,9 @@ type Options struct {
 	// NoPTX skips compiling the CUDA kernels to PTX with nvcc: the cuda
 	// target then gives kernels.cu and cuda.go only.
 	NoPTX bool
+	// Algorithms replaces the cost model's CPU algorithms in the go
+	// target (plan.Options.Algorithms), as grcc build -tune chose them.
+	Algorithms map[string]plan.Choice
 }
 
 // ErrNoNVCC is returned when the cuda target needs nvcc and it is not installed.
@@ -77,7 +80,7 @@ func Generate(m *ir.Model, opt Options) (map[string][]byte, error) {
 func generate(m *ir.Model, target string, opt Options) (map[string][]byte, error) {
 	switch target {
 	case "go":
-		p, err := plan.Build(m, plan.Options{})
+		p, err := plan.Build(m, plan.Options{Algorithms: opt.Algorithms})
 		if err != nil {
 			return nil, err
 		}

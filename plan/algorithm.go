@@ -169,7 +169,7 @@ func chooseAlgorithm(p *Program) error {
 		}
 		s.Algo, s.AlgoWhy = convAlgorithm(s, p.Model.Batch)
 	}
-	return nil
+	return applyChoices(p, p.choices)
 }
 
 // convAlgorithm is the cost model: the algorithm for a convolution step and

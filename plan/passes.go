@@ -43,6 +43,10 @@ type Options struct {
 	StopAfter string
 	// Verify checks the program after every pass.
 	Verify bool
+	// Algorithms replaces the cost model's choice of CPU algorithm for the
+	// convolutions of each class (see ConvClass) by the one given; each
+	// must be among the class's Candidates. grcc build -tune sets it.
+	Algorithms map[string]Choice
 }
 
 // Build lowers m into a program by running the passes.
@@ -50,7 +54,7 @@ func Build(m *ir.Model, opt Options) (*Program, error) {
 	if opt.StopAfter != "" && PassByName(opt.StopAfter) == nil {
 		return nil, fmt.Errorf("no pass %q", opt.StopAfter)
 	}
-	p := &Program{Model: m, FuseAll: opt.Fusions, noGateConv: opt.NoGateConv}
+	p := &Program{Model: m, FuseAll: opt.Fusions, noGateConv: opt.NoGateConv, choices: opt.Algorithms}
 	for _, pass := range Passes {
 		if err := pass.Run(p); err != nil {
 			return nil, fmt.Errorf("pass %s: %w", pass.Name, err)

@@ -73,6 +73,10 @@ type Step struct {
 	// constants) and AlgoWhy the reason it was chosen; set by the
 	// choose-algorithm pass.
 	Algo, AlgoWhy string
+	// Tuned is the class of convolutions (ConvClass) whose algorithm
+	// Options.Algorithms chose, as grcc build -tune measured it; "" where
+	// the cost model chose.
+	Tuned string
 	// GateOut fuses a following Gate or Residual step into a convolution's
 	// epilogue: the convolution's result is r, and it updates GateOut.In[0]
 	// in place. Set only by the fuse-gate pass.
@@ -134,7 +138,8 @@ type Program struct {
 	// into every convolution (plan.Options.Fusions).
 	FuseAll bool
 
-	noGateConv bool // Options.NoGateConv
+	noGateConv bool              // Options.NoGateConv
+	choices    map[string]Choice // Options.Algorithms
 }
 
 func (p *Program) newValue(s ir.Shape) *Value {

@@ -19,6 +19,15 @@ func (e *emitter) modelFile() *jen.File {
 	f.PackageComment("")
 	f.PackageComment(fmt.Sprintf("Its input is N×%d×%d×%d float32 images (NCHW) and its output N×%d logits.", m.Input.C, m.Input.H, m.Input.W, m.Classes))
 	f.PackageComment("Load a PyTorch checkpoint with Load, then call Forward or Predict.")
+	if tuned := e.tuned(); len(tuned) > 0 {
+		f.PackageComment("")
+		f.PackageComment("grcc build -tune chose these CPU algorithms on the machine it ran on, by timing")
+		f.PackageComment("the forward pass (the other convolutions have the cost model's):")
+		f.PackageComment("")
+		for _, t := range tuned {
+			f.PackageComment("  - " + t)
+		}
+	}
 	f.ImportName(runtimePkg, "runtime")
 	f.ImportName(checkpointPkg, "checkpoint")
 
@@ -32,6 +41,29 @@ func (e *emitter) modelFile() *jen.File {
 	e.forward(f)
 	e.predict(f)
 	return f
+}
+
+// tuned lists the classes of convolutions whose algorithm grcc build
+// -tune chose, each with what it measured.
+func (e *emitter) tuned() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range e.p.Steps {
+		var convs []*plan.Step
+		if s.Kind == plan.Conv {
+			convs = append(convs, s)
+		}
+		if s.GateConv != nil {
+			convs = append(convs, s.GateConv)
+		}
+		for _, c := range convs {
+			if c.Tuned != "" && !seen[c.Tuned] {
+				seen[c.Tuned] = true
+				out = append(out, fmt.Sprintf("%s: %s, %s", c.Tuned, c.Algo, c.AlgoWhy))
+			}
+		}
+	}
+	return out
 }
 
 // constants emits the shapes:
@@ -167,6 +199,9 @@ func (e *emitter) describe(s *plan.Step) string {
 			d += " (im2row)"
 		case plan.AlgoDirect:
 			d += " (direct)"
+		}
+		if s.Tuned != "" {
+			d += " (tuned)"
 		}
 		if s.Pre != nil {
 			d += "; its input is " + s.Pre.Name + " and ReLU of " + s.In[0].String()
