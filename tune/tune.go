@@ -162,6 +162,10 @@ func Tune(m *ir.Model, opt Options) (map[string]plan.Choice, []Trial, error) {
 		return nil, nil, err
 	}
 	var trials []Trial
+	total := 0
+	for _, c := range cls {
+		total += len(c.candidates) - 1
+	}
 	for _, c := range cls {
 		algo := c.algo
 		for _, cand := range c.candidates {
@@ -194,7 +198,7 @@ func Tune(m *ir.Model, opt Options) (map[string]plan.Choice, []Trial, error) {
 			}
 			trials = append(trials, t)
 			if opt.Log != nil {
-				fmt.Fprintln(opt.Log, t)
+				fmt.Fprintf(opt.Log, "[%d/%d] %v\n", len(trials), total, t)
 			}
 		}
 		if algo != c.algo {
