@@ -30,8 +30,8 @@ import (
 
 // Options say how long and how strictly Tune measures.
 type Options struct {
-	// Rounds is how many times each comparison alternates the two
-	// programs (default 4).
+	// Rounds is how many rounds a comparison has (default 4), each of
+	// forward passes of the two programs in turn.
 	Rounds int
 	// Time is the least time each program runs per round (default 300 ms).
 	Time time.Duration
@@ -62,11 +62,12 @@ type Trial struct {
 	Ratios   []float64 // per round, the candidate's forward time over From's
 	// Confirm holds the ratios of a second comparison, of both programs
 	// built afresh, run where the first saved MinGain in every round. Two
-	// builds of the same program run at speeds up to several per cent
-	// apart for all their life (where their memory lies: GRCNN-109 at
-	// batch 1, eight pairs of identical builds, per-round ratios
-	// 0.89–1.33, one pair 1.03–1.09 in all four rounds), so a candidate
-	// must win against two builds of the choice so far.
+	// builds of the same program can run several per cent apart for all
+	// their life, presumably by where their memory lies (GRCNN-109 at
+	// batch 1, eight pairs of identical builds: per-round ratios
+	// 0.89–1.33, one pair 1.03–1.09 in all four rounds; every build's
+	// weights and workspace on 2 MiB pages), so a candidate must win
+	// against two builds of the choice so far.
 	Confirm []float64
 	Kept    bool  // the candidate replaced From
 	Err     error // the candidate could not be built or gave other logits
