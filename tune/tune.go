@@ -65,9 +65,8 @@ type Trial struct {
 	// builds of the same program can run several per cent apart for all
 	// their life, presumably by where their memory lies (GRCNN-109 at
 	// batch 1, eight pairs of identical builds: per-round ratios
-	// 0.89–1.33, one pair 1.03–1.09 in all four rounds; every build's
-	// weights and workspace on 2 MiB pages), so a candidate must win
-	// against two builds of the choice so far.
+	// 0.89–1.33, one pair 1.03–1.09 in all four rounds), so a candidate
+	// must win against two builds of the choice so far.
 	Confirm []float64
 	Kept    bool  // the candidate replaced From
 	Err     error // the candidate could not be built or gave other logits
