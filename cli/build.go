@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ cost model decides the rest, and everything without -tune.`,
 			}
 			var choices map[string]plan.Choice
 			if *doTune {
-				if !hasTarget(targets, "go") {
+				if !slices.Contains(targets, "go") {
 					return usagef("-tune chooses the CPU algorithms of the go target, which -target %s leaves out", *target)
 				}
 				if *tuneTime <= 0 {
@@ -101,15 +102,6 @@ cost model decides the rest, and everything without -tune.`,
 }
 
 // isIdentifier reports whether s can name a Go package.
-func hasTarget(targets []string, t string) bool {
-	for _, x := range targets {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
 func isIdentifier(s string) bool {
 	if s == "" || s == "_" || token.IsKeyword(s) {
 		return false

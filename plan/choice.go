@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -60,7 +61,7 @@ func Candidates(s *Step) []string {
 	if dense3 && s.GateOut == nil {
 		algos = append(algos, AlgoWinograd, AlgoWinograd4x2, AlgoWinograd2x2)
 	}
-	if s.Algo != "" && !contains(algos, s.Algo) {
+	if s.Algo != "" && !slices.Contains(algos, s.Algo) {
 		algos = append([]string{s.Algo}, algos...)
 	}
 	return algos
@@ -81,7 +82,7 @@ func applyChoices(p *Program, choices map[string]Choice) error {
 		if !ok {
 			continue
 		}
-		if !contains(Candidates(s), ch.Algo) {
+		if !slices.Contains(Candidates(s), ch.Algo) {
 			return fmt.Errorf("algorithm %q for %s (%s): want one of %s", ch.Algo, class, s.Name, strings.Join(Candidates(s), ", "))
 		}
 		s.Algo, s.AlgoWhy, s.Tuned = ch.Algo, ch.Why, class
@@ -98,13 +99,4 @@ func applyChoices(p *Program, choices map[string]Choice) error {
 		return fmt.Errorf("no convolution of class %s in %s", strings.Join(unknown, "; "), p.Model.Name)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -16,6 +16,7 @@ package tune
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	goruntime "runtime"
 	"sort"
@@ -173,7 +174,7 @@ func Tune(m *ir.Model, opt Options) (map[string]plan.Choice, []Trial, error) {
 				continue
 			}
 			t := Trial{Class: c.name, Steps: c.steps, From: algo, To: cand}
-			next := copyChoices(choices)
+			next := maps.Clone(choices)
 			next[c.name] = plan.Choice{Algo: cand}
 			em, err := build(m, next)
 			if err == nil {
@@ -233,14 +234,6 @@ func why(trials []Trial, c *class) string {
 		}
 	}
 	return fmt.Sprintf("tuned on the build machine (grcc build -tune), in place of the cost model's %s: the forward pass with %s", c.algo, strings.Join(steps, ", then "))
-}
-
-func copyChoices(m map[string]plan.Choice) map[string]plan.Choice {
-	out := make(map[string]plan.Choice, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // build lowers m with choices and binds it to random weights, the same
