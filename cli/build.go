@@ -31,8 +31,10 @@ By default the package goes to generated/<model> and is named after the model.
 With -tune, grcc first times the forward pass on this machine, on random
 weights at the build's batch, with each candidate CPU algorithm of each class
 of convolutions (the same shapes; grcc plan -why shows the cost model's
-choices), and keeps a candidate where it made the whole pass faster by at
-least 1.5% in every round. It prints each comparison, and the generated
+choices), alternating the two programs pass by pass, and keeps a candidate
+where it made the whole pass faster by at least 1.5% in every round of two
+comparisons, the second with both built afresh. It prints each comparison
+(a few minutes for an ImageNet model at batch 1), and the generated
 package lists its choices and their measurements in its documentation. The
 cost model decides the rest, and everything without -tune.`,
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
