@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"go/token"
@@ -18,7 +19,7 @@ import (
 )
 
 var buildCmd = &command{
-	name: "build", args: "SPEC [-o DIR] [-pkg NAME] [-batch N] [-target go,cuda,torch] [-tune]", nargs: 1,
+	name: "build", args: "SPEC [-o DIR] [-pkg NAME] [-batch N] [-target go,cuda,torch] [-tune [-tune-save FILE] | -algorithms FILE]", nargs: 1,
 	summary: "compile a spec into a Go package (and CUDA kernels, or a PyTorch module)",
 	detail: `The Go target writes model.go and model_test.go: a package specialised to the
 spec's shapes, with New, Load, Forward and Predict. The cuda target adds
@@ -36,7 +37,9 @@ where it made the whole pass faster by at least 1.5% in every round of two
 comparisons, the second with both built afresh. It prints each comparison
 (a few minutes for an ImageNet model at batch 1), and the generated
 package lists its choices and their measurements in its documentation. The
-cost model decides the rest, and everything without -tune.`,
+cost model decides the rest, and everything without -tune. -tune-save writes
+the choices to a file, which -algorithms then applies without timing again
+(for go generate, or another machine of the same kind).`,
 	flags: func(fs *flag.FlagSet) func(*env, []string) error {
 		out := fs.String("o", "", "output directory (for -target torch: the .py file)")
 		pkg := fs.String("pkg", "", "Go package name (default: the model's name)")
@@ -45,6 +48,8 @@ cost model decides the rest, and everything without -tune.`,
 		ptx := fs.Bool("ptx", true, "with the cuda target, compile the kernels to PTX for sm_80 and sm_90 (needs nvcc)")
 		doTune := fs.Bool("tune", false, "choose the CPU algorithms by timing the model on this machine (go target)")
 		tuneTime := fs.Duration("tune-time", 300*time.Millisecond, "with -tune, the least time each of two programs runs per round of a comparison")
+		tuneSave := fs.String("tune-save", "", "with -tune, also write its choices to `FILE` (JSON), for -algorithms")
+		algorithms := fs.String("algorithms", "", "take the CPU algorithms that -tune -tune-save wrote to `FILE` instead of tuning")
 		return func(e *env, args []string) error {
 			m, err := loadSpec(args[0])
 			if err != nil {
@@ -67,6 +72,20 @@ cost model decides the rest, and everything without -tune.`,
 				return usagef("-pkg %q is not a Go package name", *pkg)
 			}
 			var choices map[string]plan.Choice
+			if *doTune && *algorithms != "" {
+				return usagef("-tune and -algorithms: choose one")
+			}
+			if *tuneSave != "" && !*doTune {
+				return usagef("-tune-save needs -tune")
+			}
+			if *algorithms != "" {
+				if !slices.Contains(targets, "go") {
+					return usagef("-algorithms sets the CPU algorithms of the go target, which -target %s leaves out", *target)
+				}
+				if choices, err = tune.LoadFile(*algorithms, m); err != nil {
+					return err
+				}
+			}
 			if *doTune {
 				if !slices.Contains(targets, "go") {
 					return usagef("-tune chooses the CPU algorithms of the go target, which -target %s leaves out", *target)
@@ -80,6 +99,15 @@ cost model decides the rest, and everything without -tune.`,
 					return fmt.Errorf("%s: -tune: %w", m.Source, err)
 				}
 				fmt.Fprintf(e.stderr, "tuned: %d of the cost model's choices replaced\n", len(choices))
+				if *tuneSave != "" {
+					var b bytes.Buffer
+					if err := tune.Save(&b, m, choices); err != nil {
+						return err
+					}
+					if err := writeFile(*tuneSave, b.Bytes()); err != nil {
+						return err
+					}
+				}
 			}
 			files, err := codegen.Generate(m, codegen.Options{Package: *pkg, Targets: targets, NoPTX: !*ptx, Algorithms: choices})
 			if err != nil {

@@ -191,10 +191,51 @@ func TestBuildTune(t *testing.T) {
 	for _, bad := range [][]string{
 		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune", "-target", "torch"},
 		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune", "-tune-time", "0s"},
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune", "-algorithms", "x.json"},
+		{"build", refPath("tiny_cifar", ".grc"), "-o", dir, "-tune-save", "x.json"},
 	} {
 		if code, _, stderr := grcc(bad...); code != 2 || !strings.Contains(stderr, "-tune") {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a word on -tune", bad, code, stderr)
 		}
+	}
+}
+
+// TestBuildAlgorithms applies saved choices: the package is the one a build
+// with those choices gives, and a choice that its class cannot take, or a
+// record of another batch, fails the build with an error naming it.
+func TestBuildAlgorithms(t *testing.T) {
+	dir := t.TempDir()
+	spec := refPath("tiny_cifar", ".grc")
+	save := filepath.Join(dir, "choices.json")
+	code, _, stderr := grcc("build", spec, "-o", filepath.Join(dir, "tuned"), "-tune", "-tune-time", "1ms", "-tune-save", save)
+	if code != 0 {
+		t.Fatalf("build -tune -tune-save: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = grcc("build", spec, "-o", filepath.Join(dir, "again"), "-algorithms", save)
+	if code != 0 {
+		t.Fatalf("build -algorithms: exit %d: %s", code, stderr)
+	}
+	tuned, err1 := os.ReadFile(filepath.Join(dir, "tuned", "model.go"))
+	again, err2 := os.ReadFile(filepath.Join(dir, "again", "model.go"))
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if !bytes.Equal(tuned, again) {
+		t.Error("the package built with -algorithms differs from the one -tune built")
+	}
+
+	forced := filepath.Join(dir, "forced.json")
+	const rec = `{"model": "tiny_cifar", "batch": 2, "choices": {"conv 1x1 64→32 32x32 g1": {"algo": "winograd"}}}`
+	if err := os.WriteFile(forced, []byte(rec), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = grcc("build", spec, "-o", filepath.Join(dir, "forced"), "-algorithms", forced)
+	if code != 1 || !strings.Contains(stderr, "conv 1x1 64→32 32x32 g1") || !strings.Contains(stderr, `"winograd"`) {
+		t.Errorf("a Winograd 1×1: exit %d, stderr %q; want 1 and the class named", code, stderr)
+	}
+	code, _, stderr = grcc("build", spec, "-o", filepath.Join(dir, "b8"), "-batch", "8", "-algorithms", save)
+	if code != 1 || !strings.Contains(stderr, "tuned at batch 2, and this build is for batch 8") {
+		t.Errorf("batch 8 with batch-2 choices: exit %d, stderr %q; want 1 and both batches named", code, stderr)
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 // the candidates on the machine it runs on and passes what it measured
 // through Options.Algorithms.
 type Choice struct {
-	Algo, Why string
+	Algo string `json:"algo"`
+	Why  string `json:"why,omitempty"`
 }
 
 // ConvClass names the convolution steps that the cost model cannot tell
