@@ -73,6 +73,9 @@ func Candidates(s *Step) []string {
 // that no step has, is an error: a tuned build must not silently build
 // something else than it measured.
 func applyChoices(p *Program, choices map[string]Choice) error {
+	if len(choices) == 0 {
+		return nil
+	}
 	used := map[string]bool{}
 	for _, s := range p.Steps {
 		if s.Kind != Conv {
