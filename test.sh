@@ -36,6 +36,8 @@ fi
 
 echo "== bench/table.py (bench/compare's table, against a recorded run)"
 python3 bench/table.py bench/testdata/results.jsonl | diff -u bench/testdata/table.md -
+echo "== bench/ort_nodes.py (ONNX Runtime's per-node profile, against a recorded one)"
+python3 bench/ort_nodes.py bench/testdata/ort_profile.json 'iter_10/' -n 10 | diff -u bench/testdata/ort_nodes.txt -
 
 echo "== go test -race (one model shared by many goroutines; the server)"
 go test -count=1 -race -timeout 10m -run 'Concurrent|Workspaces' ./runtime ./engine ./generated
