@@ -10,33 +10,11 @@ import (
 	"testing"
 
 	"github.com/grcc/grcc/engine"
+	"github.com/grcc/grcc/internal/spectest"
 	"github.com/grcc/grcc/ir"
 	"github.com/grcc/grcc/plan"
 	"github.com/grcc/grcc/runtime/checkpoint"
 )
-
-// load builds the engine model of a spec (path from the repository root)
-// with random weights.
-func load(t testing.TB, path string, seed uint64) *engine.Model {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ir.Load(path, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.Build(m, plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	em, err := engine.New(p, checkpoint.Random(engine.Params(m), seed), "random weights")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return em
-}
 
 // TestConcurrentForward shares one model among goroutines running mixed
 // batch sizes at once and checks every result against the serial Forward
@@ -45,7 +23,7 @@ func load(t testing.TB, path string, seed uint64) *engine.Model {
 func TestConcurrentForward(t *testing.T) {
 	for _, spec := range []string{"testdata/reference/tiny_cifar.grc", "testdata/reference/tiny_cifar_sk_shared.grc"} {
 		t.Run(filepath.Base(spec), func(t *testing.T) {
-			m := load(t, spec, 1)
+			m := spectest.Engine(t, spec, 1)
 			m.SetMaxWorkspaces(3)
 			const goroutines, rounds = 6, 3
 			il, nc := m.InputLen(), m.NumClasses()
@@ -106,7 +84,7 @@ func TestMemory(t *testing.T) {
 	const mib = 1 << 20
 	t.Logf("| model | weights MiB | workspace, batch 1, MiB | per extra image MiB |")
 	for _, spec := range specs {
-		m := load(t, spec, 1)
+		m := spectest.Engine(t, spec, 1)
 		w, ws1 := m.Memory(1)
 		_, ws8 := m.Memory(8)
 		if w <= 0 || ws1 <= 0 || ws8 <= ws1 {
@@ -195,7 +173,7 @@ func TestNewReleasesPackedWeights(t *testing.T) {
 // an image alone gets the same logits, bit for bit, as in a batch of two,
 // where each update computes its gate itself.
 func TestGateBeside(t *testing.T) {
-	m := load(t, "spec/grcnn55.grc", 3)
+	m := spectest.Engine(t, "spec/grcnn55.grc", 3)
 	il, nc := m.InputLen(), m.NumClasses()
 	rng := rand.New(rand.NewPCG(7, 8))
 	in := make([]float32, 2*il)

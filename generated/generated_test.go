@@ -25,7 +25,7 @@ import (
 	"github.com/grcc/grcc/generated/tiny_cifar_sk_shared"
 	"github.com/grcc/grcc/generated/tiny_imagenet"
 	"github.com/grcc/grcc/generated/tiny_imagenet_sk"
-	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/internal/spectest"
 	"github.com/grcc/grcc/runtime/checkpoint"
 	"github.com/grcc/grcc/runtime/npy"
 )
@@ -56,14 +56,7 @@ func specs(t *testing.T) []string {
 
 func TestFresh(t *testing.T) {
 	for _, path := range specs(t) {
-		src, err := os.ReadFile(filepath.Join("..", path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := ir.Load(path, src)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := spectest.Model(t, path)
 		dir := m.Name
 		files, err := codegen.Generate(m, codegen.Options{Package: m.Name, Targets: targets, NoPTX: true})
 		if err != nil {

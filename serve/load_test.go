@@ -22,7 +22,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,36 +31,11 @@ import (
 	"time"
 
 	"github.com/grcc/grcc/engine"
-	"github.com/grcc/grcc/ir"
-	"github.com/grcc/grcc/plan"
-	"github.com/grcc/grcc/runtime/checkpoint"
+	"github.com/grcc/grcc/internal/spectest"
 	"github.com/grcc/grcc/serve"
 )
 
 func full() bool { return os.Getenv("GRCC_LOAD") == "full" }
-
-// loadModel builds the engine model of a spec (path from the repository
-// root) with random weights.
-func loadModel(t testing.TB, path string) *engine.Model {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ir.Load(path, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.Build(m, plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	em, err := engine.New(p, checkpoint.Random(engine.Params(m), 1), "random weights")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return em
-}
 
 // start serves m on a loopback port and returns its address and a
 // function that shuts it down gracefully and checks that Serve returned nil.
@@ -225,7 +199,7 @@ func TestLoad(t *testing.T) {
 	t.Logf("%d clients × %d requests of one image each, %d rounds per mode, on 127.0.0.1", clients, requests, rounds)
 	t.Logf("| model | server | images/s | p50 ms | p99 ms |")
 	for _, spec := range specs {
-		m := loadModel(t, spec)
+		m := spectest.Engine(t, spec, 1)
 		m.SetMaxWorkspaces(2)
 		total := make([]loadRun, len(modes))
 		for range rounds {
@@ -255,7 +229,7 @@ func TestFaults(t *testing.T) {
 	if full() {
 		spec = "spec/grcnn56.grc"
 	}
-	m := loadModel(t, spec)
+	m := spectest.Engine(t, spec, 1)
 	c, h, w := m.InputShape()
 	il, nc := m.InputLen(), m.NumClasses()
 	addr, stop := start(t, m, serve.Config{MaxBatch: 4, Workers: 2, Queue: 256,

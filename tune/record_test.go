@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/grcc/grcc/internal/spectest"
 	"github.com/grcc/grcc/plan"
 )
 
@@ -15,7 +16,7 @@ import (
 // of another model or batch, a choice without an algorithm and a broken
 // file are errors naming the file.
 func TestRecord(t *testing.T) {
-	m := load(t, "testdata/reference/tiny_cifar.grc")
+	m := spectest.Model(t, "testdata/reference/tiny_cifar.grc")
 	dir := t.TempDir()
 	choices := map[string]plan.Choice{"conv 3x3 32→32 32x32 g1": {Algo: plan.AlgoIm2Row, Why: "tuned, ×0.97"}}
 	var b bytes.Buffer

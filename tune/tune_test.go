@@ -1,29 +1,14 @@
 package tune
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/grcc/grcc/codegen"
-	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/internal/spectest"
 	"github.com/grcc/grcc/plan"
 )
-
-func load(t *testing.T, path string) *ir.Model {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ir.Load(path, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // TestTuneTriesEveryCandidate tunes the small reference models briefly and
 // checks that every candidate of every class was built, gave the cost
@@ -32,7 +17,7 @@ func load(t *testing.T, path string) *ir.Model {
 // of those models.
 func TestTuneTriesEveryCandidate(t *testing.T) {
 	for _, path := range []string{"testdata/reference/tiny_cifar.grc", "testdata/reference/tiny_imagenet_sk.grc"} {
-		m := load(t, path)
+		m := spectest.Model(t, path)
 		cls, err := classes(m)
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +60,7 @@ func TestTuneTriesEveryCandidate(t *testing.T) {
 // TestTunedCode checks that a choice reaches the generated Go code: the
 // step's comment and the package documentation say it was tuned and why.
 func TestTunedCode(t *testing.T) {
-	m := load(t, "testdata/reference/tiny_cifar.grc")
+	m := spectest.Model(t, "testdata/reference/tiny_cifar.grc")
 	cls, err := classes(m)
 	if err != nil {
 		t.Fatal(err)
