@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grcc/grcc/ir"
+	"github.com/grcc/grcc/internal/spectest"
 	"github.com/grcc/grcc/plan"
 )
 
@@ -22,14 +22,9 @@ func loadProgram(t testing.TB, path string) *plan.Program {
 // loadProgramOpts reads a spec and builds its program with opt.
 func loadProgramOpts(t testing.TB, path string, opt plan.Options) *plan.Program {
 	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ir.Load(strings.TrimPrefix(filepath.ToSlash(path), "../../"), src) // as grcc build names it
-	if err != nil {
-		t.Fatal(err)
-	}
+	// path is relative to this package; spectest reads it from the
+	// repository root and names it from there, as grcc build does.
+	m := spectest.Model(t, strings.TrimPrefix(filepath.ToSlash(path), "../../"))
 	p, err := plan.Build(m, opt)
 	if err != nil {
 		t.Fatal(err)
