@@ -139,3 +139,7 @@ func SetHandOff(on bool) (restore func()) {
 // BesideRuns reports whether c's ForwardBeside computes its Beside's
 // output for a batch.
 func BesideRuns(c *Conv2D, batch int) bool { return c.besideRuns(batch) }
+
+// TileRows reports whether c computes its products turned around (see
+// tileRowsFor).
+func (c *Winograd) TileRows() bool { return c.tileRows }

@@ -55,3 +55,8 @@ const maxTailCols = 0
 func tailKernel(cols, k int, a0, a1, b, c *float32, ldc, flags int, scale, shift *float32, h0, h1 int, idx *int32) {
 	panic("runtime: no assembly kernels")
 }
+
+// rowsVKernel is never called here: tileRowsProduct takes rowsVGo.
+func rowsVKernel(h, k int, a, b, c *float32, ldc, flags int, pf *float32) {
+	panic("runtime: no AVX-512 in this build")
+}

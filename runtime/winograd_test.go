@@ -71,12 +71,16 @@ var winogradTilings = [][2]int{{4, 4}, {2, 2}, {4, 2}}
 func testWinogradTile(t *testing.T, tile [2]int) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	worst := 0.0
+	turned := 0 // cases whose products run turned around (14×14 F(4×2))
 	for _, tc := range winogradCases() {
 		ref := tc.conv(rng)
 		c := &runtime.Winograd{InC: ref.InC, InH: ref.InH, InW: ref.InW, OutC: ref.OutC, OutH: ref.OutH, OutW: ref.OutW,
 			PH: ref.PH, PW: ref.PW, Weight: ref.Weight, Scale: ref.Scale, Shift: ref.Shift, Relu: ref.Relu, TileH: tile[0], TileW: tile[1]}
 		if err := c.Prepare(); err != nil {
 			t.Fatalf("%v: Prepare: %v", tc, err)
+		}
+		if c.TileRows() {
+			turned++
 		}
 		in := randSlice(rng, tc.batch*c.InC*c.InH*c.InW)
 		n := tc.batch * c.OutC * c.OutH * c.OutW
@@ -124,6 +128,9 @@ func testWinogradTile(t *testing.T, tile [2]int) {
 		}
 	}
 	t.Logf("largest error: %.3g of Σ|w·x|", worst)
+	if want := tile == [2]int{4, 2}; (turned > 0) != want {
+		t.Errorf("%d cases ran the turned-around products; want them for 14×14 F(4×2) only", turned)
+	}
 }
 
 func TestWinogradPrepareErrors(t *testing.T) {
