@@ -274,6 +274,10 @@ func TestRandomSpecs(t *testing.T) {
 				seen[s.Algo] = true
 				uses[s.Algo]++
 			}
+			if o := s.Out.Shape; s.Algo == plan.AlgoWinograd4x2 && (o.H+3)/4*((o.W+1)/2) == 28 && !seen["winograd4x2-turned"] {
+				seen["winograd4x2-turned"] = true
+				uses["winograd4x2-turned"]++ // 28 tiles an image: the products turned around
+			}
 			if s.GateConv != nil && !seen["gate-conv"] {
 				seen["gate-conv"] = true
 				uses["gate-conv"]++ // the gate convolution runs inside the update
@@ -285,7 +289,7 @@ func TestRandomSpecs(t *testing.T) {
 		}
 	}
 	t.Logf("specs using each convolution algorithm: %v", uses)
-	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoWinograd4x2, plan.AlgoIm2Row, "gate-conv", "pool-prologue"} {
+	for _, algo := range []string{plan.AlgoWinograd, plan.AlgoWinograd2x2, plan.AlgoWinograd4x2, "winograd4x2-turned", plan.AlgoIm2Row, "gate-conv", "pool-prologue"} {
 		if count >= 20 && uses[algo] == 0 {
 			t.Errorf("no random spec uses %s: the generator no longer covers it", algo)
 		}

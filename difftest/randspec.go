@@ -30,7 +30,14 @@ func RandomSpec(seed uint64) (name, src string) {
 	// Every fourth seed gets a 32×32 first stage of bottleneck cells, so
 	// that any run of 20 or more seeds has Winograd layers, which need 32
 	// or more 4×4 tiles an image; other seeds' small inputs rarely do.
+	// Every other one of those gets a 14×14 first stage instead and no
+	// downsampling, whose F(4×2) products run turned around (28 tiles).
 	wino := seed%4 == 0
+	turned := seed%8 == 4
+	if turned {
+		clear(downs)
+		nDown = 0
+	}
 	// The stem: CIFAR-like (3×3), ImageNet-like (7×7/2 and max pool) or a strided 3×3.
 	stem := r.IntN(3)
 	if wino && stem == 1 {
@@ -45,6 +52,9 @@ func RandomSpec(seed uint64) (name, src string) {
 	}
 	if wino {
 		h, w = reduce*32, reduce*32
+		if turned {
+			h, w = reduce*14, reduce*14
+		}
 	}
 	for h > 96 || w > 96 {
 		h, w = unit*2, unit*2
@@ -67,6 +77,9 @@ func RandomSpec(seed uint64) (name, src string) {
 	}
 	b.WriteString("  }\n\n  stages {\n")
 	groups := pick(1, 2, 4, 8)
+	if turned {
+		groups = 1 // Winograd takes only dense 3×3 convolutions
+	}
 	fmt.Fprintf(&b, "    groups = %d\n", groups)
 	if r.IntN(2) == 0 {
 		writeSK(&b, r, "    ")
