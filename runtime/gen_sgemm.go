@@ -270,14 +270,7 @@ func genAVX512(p func(string, ...any), mr int, half, offs bool) {
 			}
 			return
 		}
-		p("\tVMOVUPS %d(BX), Z30", 128*off)
-		p("\tVMOVUPS %d(BX), Z31", 128*off+64)
-		for i := 0; i < mr; i++ {
-			z := 28 + i%2
-			p("\tVBROADCASTSS %s, Z%d", aAt(off, i), z)
-			p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
-			p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
-		}
+		fullStep(p, mr, off, func(i int) string { return aAt(off, i) })
 	}
 	p("")
 	if offs {
@@ -355,25 +348,64 @@ func genAVX512(p func(string, ...any), mr int, half, offs bool) {
 	// alone and do not read C there.
 	p("\tTESTQ $1, R8")
 	p("\tJEQ %s", label("noacc"))
+	addTile(p, mr, true)
+	p("%s:", label("noacc"))
+	scaleShiftReLU(p, label, "Z", mr, 24, 25, "VPXORD Z27, Z27, Z27", 27)
+	storeTile(p, mr, true)
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// fullStep emits one step of k of the full kernels: two vectors of B at
+// BX + 128·off into Z30, Z31, then for each of the mr rows a broadcast of
+// A from aAt(i) into Z28 or Z29 and its two multiply-adds into Z(2i),
+// Z(2i+1).
+func fullStep(p func(string, ...any), mr, off int, aAt func(i int) string) {
+	p("\tVMOVUPS %d(BX), Z30", 128*off)
+	p("\tVMOVUPS %d(BX), Z31", 128*off+64)
+	for i := 0; i < mr; i++ {
+		z := 28 + i%2
+		p("\tVBROADCASTSS %s, Z%d", aAt(i), z)
+		p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
+		p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
+	}
+}
+
+// addTile emits C's mr rows at DI (row stride DX bytes) added to the
+// accumulators Z(2i), Z(2i+1), through R10; with masked, under the column
+// masks K1 and K2, which leave the other lanes alone and do not read C
+// there.
+func addTile(p func(string, ...any), mr int, masked bool) {
+	k1, k2 := tileMasks(masked)
 	p("\tMOVQ DI, R10")
 	for i := 0; i < mr; i++ {
-		p("\tVADDPS (R10), Z%d, K1, Z%d", 2*i, 2*i)
-		p("\tVADDPS 64(R10), Z%d, K2, Z%d", 2*i+1, 2*i+1)
+		p("\tVADDPS (R10), Z%d, %sZ%d", 2*i, k1, 2*i)
+		p("\tVADDPS 64(R10), Z%d, %sZ%d", 2*i+1, k2, 2*i+1)
 		if i < mr-1 {
 			p("\tADDQ DX, R10")
 		}
 	}
-	p("%s:", label("noacc"))
-	scaleShiftReLU(p, label, "Z", mr, 24, 25, "VPXORD Z27, Z27, Z27", 27)
+}
+
+// storeTile emits the stores of the accumulators Z(2i), Z(2i+1) to C's mr
+// rows at DI (row stride DX bytes); with masked, under K1 and K2.
+func storeTile(p func(string, ...any), mr int, masked bool) {
+	k1, k2 := tileMasks(masked)
 	for i := 0; i < mr; i++ {
-		p("\tVMOVUPS Z%d, K1, (DI)", 2*i)
-		p("\tVMOVUPS Z%d, K2, 64(DI)", 2*i+1)
+		p("\tVMOVUPS Z%d, %s(DI)", 2*i, k1)
+		p("\tVMOVUPS Z%d, %s64(DI)", 2*i+1, k2)
 		if i < mr-1 {
 			p("\tADDQ DX, DI")
 		}
 	}
-	p("\tVZEROUPPER")
-	p("\tRET")
+}
+
+// tileMasks returns the mask operands of addTile and storeTile.
+func tileMasks(masked bool) (k1, k2 string) {
+	if masked {
+		return "K1, ", "K2, "
+	}
+	return "", ""
 }
 
 // offsDecls is sgemm_offs_amd64.go: the Go declarations of the kernels
@@ -549,14 +581,7 @@ func genRowsV(p func(string, ...any), mr int) {
 	name := fmt.Sprintf("sgemmAVX512v%d", mr)
 	label := func(l string) string { return fmt.Sprintf("%sv%d", l, mr) }
 	fma := func(off int) {
-		p("\tVMOVUPS %d(BX), Z30", 128*off)
-		p("\tVMOVUPS %d(BX), Z31", 128*off+64)
-		for i := 0; i < mr; i++ {
-			z := 28 + i%2
-			p("\tVBROADCASTSS %d(AX), Z%d", 4*(off*nr+i), z)
-			p("\tVFMADD231PS Z30, Z%d, Z%d", z, 2*i)
-			p("\tVFMADD231PS Z31, Z%d, Z%d", z, 2*i+1)
-		}
+		fullStep(p, mr, off, func(i int) string { return fmt.Sprintf("%d(AX)", 4*(off*nr+i)) })
 	}
 	p("")
 	p("// func %s(k int, a, b, c *float32, ldc, flags int, pf *float32)", name)
@@ -592,22 +617,9 @@ func genRowsV(p func(string, ...any), mr int) {
 	p("\tMOVQ flags+40(FP), R8")
 	p("\tTESTQ $1, R8")
 	p("\tJEQ %s", label("noacc"))
-	p("\tMOVQ DI, R10")
-	for i := 0; i < mr; i++ {
-		p("\tVADDPS (R10), Z%d, Z%d", 2*i, 2*i)
-		p("\tVADDPS 64(R10), Z%d, Z%d", 2*i+1, 2*i+1)
-		if i < mr-1 {
-			p("\tADDQ DX, R10")
-		}
-	}
+	addTile(p, mr, false)
 	p("%s:", label("noacc"))
-	for i := 0; i < mr; i++ {
-		p("\tVMOVUPS Z%d, (DI)", 2*i)
-		p("\tVMOVUPS Z%d, 64(DI)", 2*i+1)
-		if i < mr-1 {
-			p("\tADDQ DX, DI")
-		}
-	}
+	storeTile(p, mr, false)
 	p("\tVZEROUPPER")
 	p("\tRET")
 }
